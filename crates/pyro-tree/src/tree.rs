@@ -1,0 +1,394 @@
+//! [`StackTree`]: the zero-copy aggregator.
+
+use std::borrow::Cow;
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
+
+use crate::StackSink;
+
+/// Dense id of an interned frame name in one [`StackTree`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FrameId(pub u32);
+
+/// Index of a node in one [`StackTree`]'s arena; [`NodeId::ROOT`] is the root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId(pub u32);
+
+impl NodeId {
+    /// The root node, which has no frame.
+    pub const ROOT: NodeId = NodeId(0);
+}
+
+/// Frame id stored on the root node (it has no frame).
+const NO_FRAME: u32 = u32::MAX;
+
+/// The most nodes (and so the most distinct frames) one tree holds. Stacks that would need more
+/// are dropped and [`StackTree::overflowed`] is set.
+pub const MAX_NODES: usize = (u32::MAX - 1) as usize;
+
+#[derive(Debug, Clone)]
+struct Node {
+    parent: u32,
+    frame: u32,
+    self_value: u64,
+    total: u64,
+}
+
+/// Aggregates stacks into a call tree.
+///
+/// Frame names are borrowed from the input for `'a` where the reader can lend them
+/// ([`StackSink::add`]) and copied only when they cannot ([`StackSink::add_transient`]); each
+/// distinct name is interned once to a dense [`FrameId`]. Nodes live in an arena keyed by
+/// `(parent, frame)` and carry a self and a total value.
+///
+/// Values never wrap: an addition that would overflow `u64` saturates and sets
+/// [`StackTree::overflowed`], which callers turn into an error.
+///
+/// ```
+/// use pyro_tree::{StackSink, StackTree};
+///
+/// let input = String::from("main;work");
+/// let frames: Vec<&str> = input.split(';').collect();
+/// let mut tree = StackTree::new();
+/// tree.add(&frames, 3);
+/// tree.add(&["main"], 1);
+/// assert_eq!(tree.total(), 4);
+/// assert_eq!(tree.to_folded(), "main 1\nmain;work 3\n");
+/// ```
+#[derive(Clone)]
+pub struct StackTree<'a> {
+    names: Vec<Cow<'a, str>>,
+    name_index: HashTable<u32>,
+    nodes: Vec<Node>,
+    /// `(parent << 32 | frame)` → child node.
+    children: hashbrown::HashMap<u64, u32, foldhash::fast::RandomState>,
+    hasher: foldhash::fast::RandomState,
+    overflowed: bool,
+}
+
+impl std::fmt::Debug for StackTree<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StackTree")
+            .field("frames", &self.names.len())
+            .field("nodes", &self.nodes.len())
+            .field("total", &self.total())
+            .field("overflowed", &self.overflowed)
+            .finish()
+    }
+}
+
+impl Default for StackTree<'_> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<'a> StackTree<'a> {
+    /// An empty tree (just the root, value 0).
+    pub fn new() -> Self {
+        let hasher = foldhash::fast::RandomState::default();
+        StackTree {
+            names: Vec::new(),
+            name_index: HashTable::new(),
+            nodes: vec![Node {
+                parent: 0,
+                frame: NO_FRAME,
+                self_value: 0,
+                total: 0,
+            }],
+            children: hashbrown::HashMap::with_hasher(hasher.clone()),
+            hasher,
+            overflowed: false,
+        }
+    }
+
+    /// Interns a frame name borrowed for `'a`, without copying it.
+    pub fn intern(&mut self, name: &'a str) -> FrameId {
+        self.intern_with(name, || Cow::Borrowed(name))
+    }
+
+    /// Interns a frame name that only lives for this call (copied the first time it is seen).
+    pub fn intern_transient(&mut self, name: &str) -> FrameId {
+        self.intern_with(name, || Cow::Owned(name.to_owned()))
+    }
+
+    /// Interns a frame name given as a `Cow` (borrowed names are kept borrowed).
+    pub fn intern_cow(&mut self, name: &Cow<'a, str>) -> FrameId {
+        self.intern_with(name, || name.clone())
+    }
+
+    fn intern_with(&mut self, name: &str, make: impl FnOnce() -> Cow<'a, str>) -> FrameId {
+        let hash = self.hasher.hash_one(name);
+        let names = &mut self.names;
+        if let Some(&id) = self.name_index.find(hash, |&id| names[id as usize] == name) {
+            return FrameId(id);
+        }
+        let id = names.len() as u32;
+        names.push(make());
+        let hasher = &self.hasher;
+        self.name_index
+            .insert_unique(hash, id, |&id| hasher.hash_one(&*names[id as usize]));
+        FrameId(id)
+    }
+
+    /// The name of an interned frame.
+    ///
+    /// # Panics
+    /// If `id` was not returned by this tree's interner.
+    pub fn frame_name(&self, id: FrameId) -> &str {
+        &self.names[id.0 as usize]
+    }
+
+    /// Number of distinct frame names.
+    pub fn frame_count(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Number of nodes, the root included.
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Sum of every value added (the root's total).
+    pub fn total(&self) -> u64 {
+        self.nodes[0].total
+    }
+
+    /// Value added with an empty stack.
+    pub fn root_self(&self) -> u64 {
+        self.nodes[0].self_value
+    }
+
+    /// Whether a value saturated at `u64::MAX` or a stack was dropped at [`MAX_NODES`].
+    pub fn overflowed(&self) -> bool {
+        self.overflowed
+    }
+
+    /// Whether nothing, not even a zero value, was added below the root and the root is 0.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.len() == 1 && self.nodes[0].total == 0
+    }
+
+    /// The node's frame, `None` for the root.
+    pub fn node_frame(&self, node: NodeId) -> Option<FrameId> {
+        let f = self.nodes.get(node.0 as usize)?.frame;
+        (f != NO_FRAME).then_some(FrameId(f))
+    }
+
+    /// The node's `(self, total)` values.
+    pub fn node_values(&self, node: NodeId) -> Option<(u64, u64)> {
+        self.nodes
+            .get(node.0 as usize)
+            .map(|n| (n.self_value, n.total))
+    }
+
+    /// The node's parent, `None` for the root.
+    pub fn node_parent(&self, node: NodeId) -> Option<NodeId> {
+        if node.0 == 0 {
+            return None;
+        }
+        self.nodes.get(node.0 as usize).map(|n| NodeId(n.parent))
+    }
+
+    fn child(&mut self, parent: u32, frame: u32) -> Option<u32> {
+        let key = (u64::from(parent) << 32) | u64::from(frame);
+        if let Some(&c) = self.children.get(&key) {
+            return Some(c);
+        }
+        if self.nodes.len() >= MAX_NODES {
+            self.overflowed = true;
+            return None;
+        }
+        let id = self.nodes.len() as u32;
+        self.nodes.push(Node {
+            parent,
+            frame,
+            self_value: 0,
+            total: 0,
+        });
+        self.children.insert(key, id);
+        Some(id)
+    }
+
+    fn bump_total(&mut self, node: u32, value: u64) {
+        let n = &mut self.nodes[node as usize];
+        match n.total.checked_add(value) {
+            Some(v) => n.total = v,
+            None => {
+                n.total = u64::MAX;
+                self.overflowed = true;
+            }
+        }
+    }
+
+    fn bump_self(&mut self, node: u32, value: u64) {
+        let n = &mut self.nodes[node as usize];
+        match n.self_value.checked_add(value) {
+            Some(v) => n.self_value = v,
+            None => {
+                n.self_value = u64::MAX;
+                self.overflowed = true;
+            }
+        }
+    }
+
+    /// Finds or creates the node for `frames` (root first) without changing any value.
+    fn path(&mut self, frames: impl Iterator<Item = FrameId>) -> Option<u32> {
+        let mut node = 0;
+        for f in frames {
+            node = self.child(node, f.0)?;
+        }
+        Some(node)
+    }
+
+    fn add_along(&mut self, leaf: u32, value: u64) {
+        self.bump_self(leaf, value);
+        let mut n = leaf;
+        loop {
+            self.bump_total(n, value);
+            if n == 0 {
+                break;
+            }
+            n = self.nodes[n as usize].parent;
+        }
+    }
+
+    /// Adds `value` to the stack of interned frames `frames` (root first).
+    pub fn add_ids(&mut self, frames: &[FrameId], value: u64) {
+        if let Some(leaf) = self.path(frames.iter().copied()) {
+            self.add_along(leaf, value);
+        }
+    }
+
+    /// Adds `other`'s values into `self`, node by node. Merging is commutative and associative:
+    /// the result does not depend on the order trees are merged in.
+    pub fn merge(&mut self, other: &StackTree<'a>) {
+        let frame_map: Vec<FrameId> = other.names.iter().map(|n| self.intern_cow(n)).collect();
+        let mut node_map: Vec<u32> = Vec::with_capacity(other.nodes.len());
+        node_map.push(0);
+        // Arena order puts every parent before its children.
+        for (i, n) in other.nodes.iter().enumerate() {
+            let mine = if i == 0 {
+                0
+            } else {
+                let parent = node_map[n.parent as usize];
+                if parent == u32::MAX {
+                    u32::MAX
+                } else {
+                    self.child(parent, frame_map[n.frame as usize].0)
+                        .unwrap_or(u32::MAX)
+                }
+            };
+            if i > 0 {
+                node_map.push(mine);
+            }
+            if mine != u32::MAX {
+                self.bump_self(mine, n.self_value);
+                self.bump_total(mine, n.total);
+            }
+        }
+        self.overflowed |= other.overflowed;
+    }
+
+    /// Copies every borrowed name so the tree no longer borrows the input.
+    pub fn into_owned(self) -> StackTree<'static> {
+        StackTree {
+            names: self
+                .names
+                .into_iter()
+                .map(|n| Cow::Owned(n.into_owned()))
+                .collect(),
+            name_index: self.name_index,
+            nodes: self.nodes,
+            children: self.children,
+            hasher: self.hasher,
+            overflowed: self.overflowed,
+        }
+    }
+
+    /// Children of every node, each list sorted bytewise by frame name, as `(offsets, kids)`:
+    /// node `p`'s children are `kids[offsets[p]..offsets[p + 1]]`.
+    pub(crate) fn sorted_children(&self) -> (Vec<u32>, Vec<u32>) {
+        let mut kids: Vec<u32> = (1..self.nodes.len() as u32).collect();
+        kids.sort_unstable_by(|&a, &b| {
+            let (na, nb) = (&self.nodes[a as usize], &self.nodes[b as usize]);
+            na.parent.cmp(&nb.parent).then_with(|| {
+                self.names[na.frame as usize]
+                    .as_bytes()
+                    .cmp(self.names[nb.frame as usize].as_bytes())
+            })
+        });
+        let mut offsets = vec![0u32; self.nodes.len() + 1];
+        for &k in &kids {
+            offsets[self.nodes[k as usize].parent as usize + 1] += 1;
+        }
+        for i in 1..offsets.len() {
+            offsets[i] += offsets[i - 1];
+        }
+        (offsets, kids)
+    }
+
+    /// Visits every node with a non-zero self value, depth first with siblings in bytewise name
+    /// order, as `(frames root first, self)`. The root's own value comes first, with no frames.
+    pub fn for_each_stack(&self, mut f: impl FnMut(&[&str], u64)) {
+        let (offsets, kids) = self.sorted_children();
+        let mut frames: Vec<&str> = Vec::new();
+        // (node, depth)
+        let mut stack: Vec<(u32, usize)> = vec![(0, 0)];
+        while let Some((node, depth)) = stack.pop() {
+            let n = &self.nodes[node as usize];
+            frames.truncate(depth.saturating_sub(1));
+            if node != 0 {
+                frames.push(&self.names[n.frame as usize]);
+            }
+            if n.self_value != 0 {
+                f(&frames, n.self_value);
+            }
+            let (s, e) = (offsets[node as usize], offsets[node as usize + 1]);
+            for &k in kids[s as usize..e as usize].iter().rev() {
+                stack.push((k, depth + 1));
+            }
+        }
+    }
+
+    /// Node ids of the tree, root first, parents before children (arena order).
+    pub fn node_ids(&self) -> impl Iterator<Item = NodeId> + '_ {
+        (0..self.nodes.len() as u32).map(NodeId)
+    }
+
+    pub(crate) fn raw_node(&self, i: u32) -> (u32, u32, u64, u64) {
+        let n = &self.nodes[i as usize];
+        (n.parent, n.frame, n.self_value, n.total)
+    }
+
+    pub(crate) fn name_of(&self, frame: u32) -> &str {
+        &self.names[frame as usize]
+    }
+}
+
+impl<'a> StackSink<'a> for StackTree<'a> {
+    fn add_transient(&mut self, frames: &[&str], value: u64) {
+        let mut node = 0;
+        for f in frames {
+            let id = self.intern_transient(f);
+            match self.child(node, id.0) {
+                Some(c) => node = c,
+                None => return,
+            }
+        }
+        self.add_along(node, value);
+    }
+
+    fn add(&mut self, frames: &[&'a str], value: u64) {
+        let mut node = 0;
+        for f in frames {
+            let id = self.intern(f);
+            match self.child(node, id.0) {
+                Some(c) => node = c,
+                None => return,
+            }
+        }
+        self.add_along(node, value);
+    }
+}

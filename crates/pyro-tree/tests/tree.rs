@@ -1,0 +1,363 @@
+//! Tests of the aggregator, its outputs and the transport formats.
+
+use proptest::prelude::*;
+use pyro_tree::transport::{read_tree, read_trie, split_stack};
+use pyro_tree::{ErrorKind, StackSink, StackTree, TransportLimits, VecSink};
+
+fn tree_of(stacks: &[(&str, u64)]) -> StackTree<'static> {
+    let mut t = StackTree::new();
+    for (s, v) in stacks {
+        let frames: Vec<&str> = split_stack(s).collect();
+        t.add_transient(&frames, *v);
+    }
+    t.into_owned()
+}
+
+#[test]
+fn split_follows_og_insert() {
+    let cases: &[(&str, &[&str])] = &[
+        ("", &[]),
+        (";", &[""]),
+        ("a", &["a"]),
+        ("a;", &["a"]),
+        ("a;;", &["a", ""]),
+        ("a;;b", &["a", "", "b"]),
+        (";a", &["", "a"]),
+        ("a b;c d", &["a b", "c d"]),
+    ];
+    for (input, want) in cases {
+        let got: Vec<&str> = split_stack(input).collect();
+        assert_eq!(&got, want, "split of {input:?}");
+    }
+}
+
+#[test]
+fn aggregates_self_and_total() {
+    let t = tree_of(&[("a;b", 2), ("a;c", 3), ("a", 1), ("a;b", 4), ("", 7)]);
+    assert_eq!(t.total(), 17);
+    assert_eq!(t.root_self(), 7);
+    assert_eq!(t.frame_count(), 3);
+    assert_eq!(t.node_count(), 4);
+    assert_eq!(t.to_folded(), " 7\na 1\na;b 6\na;c 3\n");
+    assert!(!t.overflowed());
+}
+
+#[test]
+fn borrowed_frames_are_not_copied() {
+    let input = String::from("x;y");
+    let frames: Vec<&str> = input.split(';').collect();
+    let mut t = StackTree::new();
+    t.add(&frames, 1);
+    let id = t.intern(frames[0]);
+    assert!(std::ptr::eq(t.frame_name(id).as_ptr(), input.as_ptr()));
+    let owned = t.into_owned();
+    drop(input);
+    assert_eq!(owned.to_folded(), "x;y 1\n");
+}
+
+#[test]
+fn folded_output_is_sorted_bytewise() {
+    let t = tree_of(&[("a;b", 1), ("a!", 2), ("a", 3), ("B", 4)]);
+    assert_eq!(t.to_folded(), "B 4\na 3\na!;b 0\n".replace("a!;b 0\n", "a! 2\na;b 1\n"));
+}
+
+#[test]
+fn empty_frames_round_trip_through_folded() {
+    let t = tree_of(&[(";", 1), ("a;;", 2), ("a;;b", 3)]);
+    assert_eq!(t.to_folded(), "; 1\na;; 2\na;;b 3\n");
+    let back = tree_of(
+        &t.folded_lines()
+            .iter()
+            .map(|(s, v)| (s.as_str(), *v))
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(back.to_folded(), t.to_folded());
+}
+
+#[test]
+fn values_saturate_with_flag() {
+    let mut t = StackTree::new();
+    t.add(&["a"], u64::MAX - 1);
+    assert!(!t.overflowed());
+    t.add(&["a"], 5);
+    assert!(t.overflowed());
+    assert_eq!(t.total(), u64::MAX);
+    assert_eq!(t.to_folded(), format!("a {}\n", u64::MAX));
+}
+
+#[test]
+fn merge_adds_node_by_node() {
+    let mut a = tree_of(&[("x;y", 1), ("x", 2)]);
+    let b = tree_of(&[("x;y", 10), ("z", 5), ("", 1)]);
+    a.merge(&b);
+    assert_eq!(a.to_folded(), " 1\nx 2\nx;y 11\nz 5\n");
+    assert_eq!(a.total(), 19);
+}
+
+#[test]
+fn flamebearer_matches_og_example() {
+    // §6.3 of the ingest spec: `foo;bar 2\nfoo;baz 3`.
+    let t = tree_of(&[("foo;bar", 2), ("foo;baz", 3)]);
+    let fb = t.flamebearer(Some(8192));
+    let json = serde_json::to_string(&fb).unwrap();
+    assert_eq!(
+        json,
+        r#"{"names":["total","foo","baz","bar"],"levels":[[0,5,0,0],[0,5,0,1],[0,2,2,3,0,3,3,2]],"numTicks":5,"maxSelf":3}"#
+    );
+}
+
+#[test]
+fn flamebearer_self_shifts_children_and_deltas_span_parents() {
+    let t = tree_of(&[("a", 4), ("a;b", 1), ("c;d", 2)]);
+    let fb = t.flamebearer(None);
+    // Visit order: root, c, d, a, b.
+    assert_eq!(fb.names, ["total", "c", "d", "a", "b"]);
+    assert_eq!(
+        fb.levels,
+        vec![
+            vec![0, 7, 0, 0],
+            vec![0, 5, 4, 3, 0, 2, 0, 1],
+            // b starts at a.x + a.self = 4; d starts at c.x = 5 → delta 5 - (4 + 1) = 0.
+            vec![4, 1, 1, 4, 0, 2, 2, 2],
+        ]
+    );
+    assert_eq!(fb.num_ticks, 7);
+    assert_eq!(fb.max_self, 4);
+}
+
+#[test]
+fn flamebearer_truncates_into_other() {
+    // Totals: root 111, a 100, a;x 60, a;y 30, a;z 10, b 11.
+    let t = tree_of(&[("a;x", 60), ("a;y", 30), ("a;z", 10), ("b", 11)]);
+    assert_eq!(t.min_value(Some(3)), 60);
+    assert_eq!(t.min_value(Some(100)), 0);
+    assert_eq!(t.min_value(None), 0);
+    let fb = t.flamebearer(Some(3));
+    assert_eq!(fb.names, ["total", "other", "a", "x"]);
+    assert_eq!(
+        fb.levels,
+        vec![
+            vec![0, 111, 0, 0],
+            vec![0, 100, 0, 2, 0, 11, 11, 1],
+            vec![0, 60, 60, 3, 0, 40, 40, 1],
+        ]
+    );
+    assert_eq!(fb.max_self, 60);
+}
+
+#[test]
+fn flamebearer_folds_real_other_frames() {
+    let t = tree_of(&[("other;deep", 5), ("x", 1)]);
+    let fb = t.flamebearer(None);
+    assert_eq!(fb.names, ["total", "other", "x"]);
+    assert_eq!(fb.levels, vec![vec![0, 6, 0, 0], vec![0, 1, 1, 2, 0, 5, 5, 1]]);
+}
+
+const TRIE: &[u8] = b"\x00\x00\x01\x06foo;ba\x00\x02\x01r\x02\x00\x01z\x03\x00";
+const TREE: &[u8] = b"\x00\x00\x01\x03foo\x00\x02\x03bar\x02\x00\x03baz\x03\x00";
+
+#[test]
+fn og_transport_vectors() {
+    let lim = TransportLimits::default();
+    for (name, body) in [("trie", TRIE), ("tree", TREE)] {
+        let mut sink = VecSink::default();
+        if name == "trie" {
+            read_trie(body, &lim, &mut sink).unwrap();
+        } else {
+            read_tree(body, &lim, &mut sink).unwrap();
+        }
+        assert_eq!(
+            sink.stacks,
+            vec![
+                (vec!["foo".to_owned(), "bar".to_owned()], 2),
+                (vec!["foo".to_owned(), "baz".to_owned()], 3)
+            ],
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn tree_bytes_round_trip_exactly() {
+    let t = tree_of(&[("foo;bar", 2), ("foo;baz", 3)]);
+    assert_eq!(t.to_tree_bytes(), TREE);
+    let mut back = StackTree::new();
+    read_trie(&t.to_trie_bytes(), &TransportLimits::default(), &mut back).unwrap();
+    assert_eq!(back.to_folded(), t.to_folded());
+}
+
+#[test]
+fn transport_names_with_separators_and_bad_utf8() {
+    // tree node "a;b" under root, child "c": stacks a;b (1) and a;b;c (2).
+    let body = b"\x00\x00\x01\x03a;b\x01\x01\x02\xffc\x02\x00";
+    let mut t = StackTree::new();
+    read_tree(body, &TransportLimits::default(), &mut t).unwrap();
+    assert_eq!(t.to_folded(), "a;b 1\na;b;\u{fffd}c 2\n");
+    // trailing `;` in a tree name is ignored like in folded text
+    let body = b"\x00\x00\x01\x02a;\x04\x00";
+    let mut t = StackTree::new();
+    read_tree(body, &TransportLimits::default(), &mut t).unwrap();
+    assert_eq!(t.to_folded(), "a 4\n");
+}
+
+#[test]
+fn root_values_are_kept() {
+    let mut t = StackTree::new();
+    read_tree(b"\x00\x05\x00", &TransportLimits::default(), &mut t).unwrap();
+    assert_eq!(t.root_self(), 5);
+    let mut t = StackTree::new();
+    read_trie(b"\x00\x05\x00", &TransportLimits::default(), &mut t).unwrap();
+    assert_eq!(t.root_self(), 5);
+}
+
+#[test]
+fn empty_bodies_are_empty_trees() {
+    let mut t = StackTree::new();
+    read_tree(b"", &TransportLimits::default(), &mut t).unwrap();
+    read_trie(b"", &TransportLimits::default(), &mut t).unwrap();
+    assert!(t.is_empty());
+}
+
+fn tree_err(body: &[u8], lim: TransportLimits) -> (ErrorKind, usize) {
+    let e = read_tree(body, &lim, VecSink::default()).unwrap_err();
+    (e.kind().clone(), e.offset())
+}
+
+fn trie_err(body: &[u8], lim: TransportLimits) -> (ErrorKind, usize) {
+    let e = read_trie(body, &lim, VecSink::default()).unwrap_err();
+    (e.kind().clone(), e.offset())
+}
+
+#[test]
+fn transport_error_branches() {
+    let d = TransportLimits::default();
+    assert_eq!(
+        tree_err(&TREE[..TREE.len() - 1], d),
+        (ErrorKind::UnexpectedEof { what: "child count" }, TREE.len() - 1)
+    );
+    assert_eq!(
+        tree_err(b"\x00\x00\x01\x05ab", d),
+        (ErrorKind::UnexpectedEof { what: "node name" }, 6)
+    );
+    assert_eq!(
+        tree_err(b"\x00\x00", d),
+        (ErrorKind::UnexpectedEof { what: "child count" }, 2)
+    );
+    assert_eq!(
+        tree_err(b"\x00", d),
+        (ErrorKind::UnexpectedEof { what: "node value" }, 1)
+    );
+    assert_eq!(
+        trie_err(b"\x80", d),
+        (ErrorKind::UnexpectedEof { what: "name length" }, 1)
+    );
+    assert_eq!(
+        tree_err(b"\x00\xff\xff\xff\xff\xff\xff\xff\xff\xff\x7f\x00", d),
+        (ErrorKind::VarintOverflow, 1)
+    );
+    assert_eq!(
+        tree_err(b"\x00\xff\xff\xff\xff\xff\xff\xff\xff\xff\x81\x00", d),
+        (ErrorKind::VarintOverflow, 1)
+    );
+    assert_eq!(
+        tree_err(b"\x04abcd\x00\x00", TransportLimits::new().max_name_len(3)),
+        (ErrorKind::NameTooLong { len: 4, max: 3 }, 0)
+    );
+    assert_eq!(
+        tree_err(b"\x00\x00\x00junk", d),
+        (ErrorKind::TrailingData, 3)
+    );
+    assert_eq!(trie_err(b"\x00\x00\x00\x00", d), (ErrorKind::TrailingData, 3));
+    // depth: a chain root -> a -> a -> a
+    let chain = b"\x00\x00\x01\x01a\x00\x01\x01a\x00\x01\x01a\x01\x00";
+    assert_eq!(
+        tree_err(chain, TransportLimits::new().max_depth(2)),
+        (ErrorKind::TooDeep { max: 2 }, 11)
+    );
+    assert!(read_tree(chain, &TransportLimits::new().max_depth(3), VecSink::default()).is_ok());
+    assert_eq!(
+        trie_err(chain, TransportLimits::new().max_depth(2)),
+        (ErrorKind::TooDeep { max: 2 }, 11)
+    );
+    assert_eq!(
+        trie_err(chain, TransportLimits::new().max_key_len(2)),
+        (ErrorKind::KeyTooLong { max: 2 }, 11)
+    );
+    let e = read_tree(b"\x00", &d, VecSink::default()).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "unexpected end of input reading node value (at offset 0x1)"
+    );
+}
+
+#[test]
+fn huge_declared_child_counts_cost_nothing() {
+    // root declares 2^63 children, then the input ends.
+    let body = b"\x00\x00\xff\xff\xff\xff\xff\xff\xff\xff\x7f";
+    assert!(matches!(
+        tree_err(body, TransportLimits::default()).0,
+        ErrorKind::UnexpectedEof { .. }
+    ));
+}
+
+fn stacks_strategy(empty_frames: bool) -> impl Strategy<Value = Vec<(Vec<String>, u64)>> {
+    let frame = if empty_frames { "[abc]{0,2}" } else { "[abc]{1,2}" };
+    prop::collection::vec(
+        (prop::collection::vec(frame, 0..5), 0u64..1000),
+        0..30,
+    )
+}
+
+fn build(stacks: &[(Vec<String>, u64)]) -> StackTree<'_> {
+    let mut t = StackTree::new();
+    for (frames, v) in stacks {
+        let f: Vec<&str> = frames.iter().map(String::as_str).collect();
+        t.add(&f, *v);
+    }
+    t
+}
+
+proptest! {
+    #[test]
+    fn merge_is_order_independent(a in stacks_strategy(true), b in stacks_strategy(true), c in stacks_strategy(true)) {
+        let (ta, tb, tc) = (build(&a), build(&b), build(&c));
+        let mut x = ta.clone();
+        x.merge(&tb);
+        x.merge(&tc);
+        let mut y = tc.clone();
+        y.merge(&ta);
+        y.merge(&tb);
+        let mut all = a.clone();
+        all.extend(b.iter().cloned());
+        all.extend(c.iter().cloned());
+        let z = build(&all);
+        prop_assert_eq!(x.to_folded(), y.to_folded());
+        prop_assert_eq!(x.to_folded(), z.to_folded());
+        prop_assert_eq!(x.total(), z.total());
+        prop_assert_eq!(x.flamebearer(Some(5)), z.flamebearer(Some(5)));
+    }
+
+    #[test]
+    fn folded_output_round_trips(s in stacks_strategy(true)) {
+        let t = build(&s);
+        let lines = t.folded_lines();
+        let back = tree_of(&lines.iter().map(|(s, v)| (s.as_str(), *v)).collect::<Vec<_>>());
+        prop_assert_eq!(back.to_folded(), t.to_folded());
+        let sum: u64 = s.iter().map(|x| x.1).sum();
+        prop_assert_eq!(t.total(), sum);
+    }
+
+    #[test]
+    fn transport_round_trips(s in stacks_strategy(false)) {
+        let t = build(&s);
+        let lim = TransportLimits::default();
+        let mut a = StackTree::new();
+        let tree_bytes = t.to_tree_bytes();
+        read_tree(&tree_bytes, &lim, &mut a).unwrap();
+        let mut b = StackTree::new();
+        let trie_bytes = t.to_trie_bytes();
+        read_trie(&trie_bytes, &lim, &mut b).unwrap();
+        prop_assert_eq!(a.to_folded(), t.to_folded());
+        prop_assert_eq!(b.to_folded(), t.to_folded());
+    }
+}
