@@ -1,0 +1,306 @@
+//! The folded and `lines` readers.
+
+use std::borrow::Cow;
+
+use memchr::{memchr, memchr_iter, memrchr};
+use pyro_tree::StackSink;
+use pyro_tree::transport::split_stack;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::limits::Options;
+
+/// What a reader saw, beyond the stacks it pushed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Lines read (a last line without a newline counts; an empty input has none).
+    pub lines: u64,
+    /// Empty lines (after removing a trailing `\r`), ignored.
+    pub empty_lines: u64,
+    /// Folded only: non-empty lines with no space, hence no count, skipped as OG Pyroscope does.
+    pub skipped_lines: u64,
+    /// Distinct stacks pushed into the sink.
+    pub distinct_stacks: u64,
+    /// Sum of all values pushed.
+    pub total: u64,
+}
+
+#[derive(Clone, Copy)]
+struct Entry {
+    sum: u64,
+    offset: usize,
+    line: u64,
+}
+
+/// Aggregates whole stacks (as bytes) before any frame is split.
+struct Agg<'a> {
+    map: hashbrown::HashMap<&'a [u8], Entry, foldhash::fast::RandomState>,
+    total: u64,
+    opts: Options,
+}
+
+impl<'a> Agg<'a> {
+    fn new(opts: &Options) -> Self {
+        Agg {
+            map: hashbrown::HashMap::with_hasher(foldhash::fast::RandomState::default()),
+            total: 0,
+            opts: *opts,
+        }
+    }
+
+    #[inline]
+    fn add(&mut self, stack: &'a [u8], value: u64, offset: usize, line: u64) -> Result<()> {
+        let Some(total) = self.total.checked_add(value) else {
+            return Err(Error::new(ErrorKind::SumOverflow, offset, line));
+        };
+        self.total = total;
+        let len = self.map.len();
+        match self.map.entry(stack) {
+            hashbrown::hash_map::Entry::Occupied(mut e) => {
+                let e = e.get_mut();
+                // Cannot overflow: `total` bounds every sum.
+                e.sum += value;
+            }
+            hashbrown::hash_map::Entry::Vacant(e) => {
+                if len >= self.opts.max_distinct_stacks {
+                    return Err(Error::new(
+                        ErrorKind::TooManyStacks {
+                            max: self.opts.max_distinct_stacks,
+                        },
+                        offset,
+                        line,
+                    ));
+                }
+                e.insert(Entry {
+                    sum: value,
+                    offset,
+                    line,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Splits each distinct stack into frames (in order of first appearance) and pushes it.
+    fn finish<S: StackSink<'a>>(self, mut sink: S, mut summary: Summary) -> Result<Summary> {
+        let mut entries: Vec<(&'a [u8], Entry)> = self.map.into_iter().collect();
+        entries.sort_unstable_by_key(|(_, e)| e.offset);
+        let max_depth = self.opts.max_stack_depth;
+        // Check every stack before pushing any, so an error leaves the sink untouched.
+        for (stack, e) in &entries {
+            if frame_count(stack) > max_depth {
+                return Err(Error::new(
+                    ErrorKind::StackTooDeep { max: max_depth },
+                    e.offset,
+                    e.line,
+                ));
+            }
+        }
+        let mut frames: Vec<&'a str> = Vec::new();
+        for (stack, e) in &entries {
+            match String::from_utf8_lossy(stack) {
+                Cow::Borrowed(s) => {
+                    frames.clear();
+                    frames.extend(split_stack(s));
+                    sink.add(&frames, e.sum);
+                }
+                Cow::Owned(s) => {
+                    let owned: Vec<&str> = split_stack(&s).collect();
+                    sink.add_transient(&owned, e.sum);
+                }
+            }
+        }
+        summary.distinct_stacks = entries.len() as u64;
+        summary.total = self.total;
+        Ok(summary)
+    }
+}
+
+/// Number of frames [`split_stack`] yields for `stack`.
+fn frame_count(stack: &[u8]) -> usize {
+    match stack.last() {
+        None => 0,
+        Some(&last) => memchr_iter(b';', stack).count() + 1 - usize::from(last == b';'),
+    }
+}
+
+/// Iterates over lines as `(start offset, line without "\n" or "\r\n")`.
+#[inline]
+fn next_line(input: &[u8], pos: usize) -> (&[u8], usize) {
+    let rest = &input[pos..];
+    let (line, next) = match memchr(b'\n', rest) {
+        Some(i) => (&rest[..i], pos + i + 1),
+        None => (rest, input.len()),
+    };
+    let line = match line.split_last() {
+        Some((b'\r', l)) => l,
+        _ => line,
+    };
+    (line, next)
+}
+
+#[inline]
+fn check_len(line: &[u8], opts: &Options, offset: usize, line_no: u64) -> Result<()> {
+    if line.len() > opts.max_line_len {
+        return Err(Error::new(
+            ErrorKind::LineTooLong {
+                len: line.len(),
+                max: opts.max_line_len,
+            },
+            offset,
+            line_no,
+        ));
+    }
+    Ok(())
+}
+
+/// Splits a folded line at its last ASCII space: `(stack, count text, offset of the count)`.
+#[inline]
+fn split_count(line: &[u8]) -> Option<(&[u8], &[u8], usize)> {
+    // Fast path: walk back over the digits (and a sign) to the space.
+    let mut i = line.len();
+    while i > 0 && line[i - 1].is_ascii_digit() {
+        i -= 1;
+    }
+    if i > 0 && matches!(line[i - 1], b'+' | b'-') {
+        i -= 1;
+    }
+    if i > 0 && line[i - 1] == b' ' {
+        return Some((&line[..i - 1], &line[i..], i));
+    }
+    let sp = memrchr(b' ', line)?;
+    Some((&line[..sp], &line[sp + 1..], sp + 1))
+}
+
+/// Parses a count as OG's `strconv.Atoi` would (`[+-]?[0-9]+`), refusing negative values and
+/// values over `u64::MAX`. `-0` is 0.
+#[inline]
+fn parse_count(text: &[u8]) -> std::result::Result<u64, ErrorKind> {
+    let (neg, digits) = match text.first() {
+        Some(b'+') => (false, &text[1..]),
+        Some(b'-') => (true, &text[1..]),
+        _ => (false, text),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(ErrorKind::InvalidCount {
+            text: String::from_utf8_lossy(&text[..text.len().min(64)]).into_owned(),
+        });
+    }
+    let mut v: u64 = 0;
+    if digits.len() <= 19 {
+        for &d in digits {
+            v = v * 10 + u64::from(d - b'0');
+        }
+    } else {
+        for &d in digits {
+            v = v
+                .checked_mul(10)
+                .and_then(|v| v.checked_add(u64::from(d - b'0')))
+                .ok_or(ErrorKind::CountOverflow)?;
+        }
+    }
+    if neg && v != 0 {
+        return Err(ErrorKind::NegativeCount);
+    }
+    Ok(v)
+}
+
+/// Reads folded ("collapsed") stacks: one `stack count` per line, the count after the **last**
+/// ASCII space, frames separated by `;` (see [`pyro_tree::transport::split_stack`]), `\n` or
+/// `\r\n` line endings. Duplicate stacks are summed; each distinct stack is split into frames
+/// once and pushed into `sink`, frames borrowed from `input` (stacks that are not UTF-8 are
+/// decoded lossily).
+///
+/// Differences from OG Pyroscope (which this crate treats as bugs that lose data): a line with
+/// no space is skipped and counted in [`Summary::skipped_lines`]; a bad, negative or overflowing
+/// count is an error; a line longer than the limit is an error instead of silently ending the
+/// input.
+///
+/// # Errors
+/// The first bad count or exceeded limit, with its line and byte offset. On error nothing has
+/// been pushed into `sink`.
+///
+/// ```
+/// use pyro_folded::{Options, parse_folded};
+/// use pyro_tree::StackTree;
+///
+/// let input = b"main;work 3\nmain;idle 1\r\nmain;work 2\n";
+/// let mut tree = StackTree::new();
+/// let summary = parse_folded(input, &Options::default(), &mut tree)?;
+/// assert_eq!(summary.distinct_stacks, 2);
+/// assert_eq!(tree.to_folded(), "main;idle 1\nmain;work 5\n");
+///
+/// let err = parse_folded(b"a 1\nb x\n", &Options::default(), &mut tree).unwrap_err();
+/// assert_eq!(err.to_string(), "invalid count \"x\" on line 2 (at offset 0x6)");
+/// # Ok::<(), pyro_folded::Error>(())
+/// ```
+pub fn parse_folded<'a, S: StackSink<'a>>(
+    input: &'a [u8],
+    opts: &Options,
+    sink: S,
+) -> Result<Summary> {
+    let mut agg = Agg::new(opts);
+    let mut summary = Summary::default();
+    let mut pos = 0;
+    let mut line_no = 0u64;
+    while pos < input.len() {
+        let start = pos;
+        let (line, next) = next_line(input, pos);
+        pos = next;
+        line_no += 1;
+        check_len(line, opts, start, line_no)?;
+        if line.is_empty() {
+            summary.empty_lines += 1;
+            continue;
+        }
+        let Some((stack, count, at)) = split_count(line) else {
+            summary.skipped_lines += 1;
+            continue;
+        };
+        let value = parse_count(count).map_err(|k| Error::new(k, start + at, line_no))?;
+        agg.add(stack, value, start, line_no)?;
+    }
+    summary.lines = line_no;
+    agg.finish(sink, summary)
+}
+
+/// Reads `lines` text: every non-empty line (a trailing `\r` removed) is one sample of the stack
+/// it spells, frames separated by `;`; identical lines are counted. A trailing ` 5` is part of the
+/// last frame's name, not a count. Empty lines are ignored.
+///
+/// # Errors
+/// A line longer than the limit, too many distinct stacks or a stack too deep, with its line and
+/// byte offset. On error nothing has been pushed into `sink`.
+///
+/// ```
+/// use pyro_folded::{Options, parse_lines};
+/// use pyro_tree::StackTree;
+///
+/// let mut tree = StackTree::new();
+/// parse_lines(b"a;b\na;b\n\na;c 5\n", &Options::default(), &mut tree)?;
+/// assert_eq!(tree.to_folded(), "a;b 2\na;c 5 1\n");
+/// # Ok::<(), pyro_folded::Error>(())
+/// ```
+pub fn parse_lines<'a, S: StackSink<'a>>(
+    input: &'a [u8],
+    opts: &Options,
+    sink: S,
+) -> Result<Summary> {
+    let mut agg = Agg::new(opts);
+    let mut summary = Summary::default();
+    let mut pos = 0;
+    let mut line_no = 0u64;
+    while pos < input.len() {
+        let start = pos;
+        let (line, next) = next_line(input, pos);
+        pos = next;
+        line_no += 1;
+        check_len(line, opts, start, line_no)?;
+        if line.is_empty() {
+            summary.empty_lines += 1;
+            continue;
+        }
+        agg.add(line, 1, start, line_no)?;
+    }
+    summary.lines = line_no;
+    agg.finish(sink, summary)
+}

@@ -1,0 +1,285 @@
+//! Tests of the folded and lines readers: every rule, every error branch, golden files and the
+//! differential property against the naive reader.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use proptest::prelude::*;
+use pyro_folded::{ErrorKind, Options, Summary, naive, parse_folded, parse_lines};
+use pyro_tree::{StackTree, VecSink};
+
+fn folded(input: &[u8]) -> (String, Summary) {
+    let mut t = StackTree::new();
+    let s = parse_folded(input, &Options::default(), &mut t).unwrap();
+    (t.to_folded(), s)
+}
+
+fn err(input: &[u8], opts: Options) -> (ErrorKind, u64, usize) {
+    let mut sink = VecSink::default();
+    let e = parse_folded(input, &opts, &mut sink).unwrap_err();
+    assert!(sink.stacks.is_empty(), "nothing pushed on error");
+    (e.kind().clone(), e.line(), e.offset())
+}
+
+#[test]
+fn og_ingest_vector() {
+    let (out, s) = folded(b"foo;bar 2\nfoo;baz 3\n");
+    assert_eq!(out, "foo;bar 2\nfoo;baz 3\n");
+    assert_eq!(
+        s,
+        Summary {
+            lines: 2,
+            empty_lines: 0,
+            skipped_lines: 0,
+            distinct_stacks: 2,
+            total: 5
+        }
+    );
+}
+
+#[test]
+fn last_space_separates_and_crlf_is_stripped() {
+    let (out, _) = folded(b"a b;c d 4\r\nx\ty 1\r\n");
+    assert_eq!(out, "a b;c d 4\nx\ty 1\n");
+}
+
+#[test]
+fn duplicates_are_summed_and_plus_sign_is_accepted() {
+    let (out, s) = folded(b"a;b 1\na;b +2\na;b 3");
+    assert_eq!(out, "a;b 6\n");
+    assert_eq!((s.lines, s.distinct_stacks, s.total), (3, 1, 6));
+}
+
+#[test]
+fn lines_without_count_are_skipped_and_counted() {
+    let (out, s) = folded(b"nocount\n\n\r\na 1\nanother-one\n");
+    assert_eq!(out, "a 1\n");
+    assert_eq!((s.lines, s.empty_lines, s.skipped_lines), (5, 2, 2));
+}
+
+#[test]
+fn og_stack_splitting_rules() {
+    let (out, _) = folded(b"a;;b 1\n;a 2\nc; 3\n 4\n; 5\n");
+    assert_eq!(out, " 4\n; 5\n;a 2\na;;b 1\nc 3\n");
+}
+
+#[test]
+fn zero_counts_create_nodes() {
+    let mut t = StackTree::new();
+    parse_folded(b"a;b 0\n", &Options::default(), &mut t).unwrap();
+    assert_eq!(t.node_count(), 3);
+    assert_eq!(t.total(), 0);
+    let (out, _) = folded(b"a -0\n");
+    assert_eq!(out, "");
+}
+
+#[test]
+fn invalid_utf8_is_replaced() {
+    let (out, _) = folded(b"a;\xff\xfe 1\n");
+    assert_eq!(out, "a;\u{fffd}\u{fffd} 1\n");
+}
+
+#[test]
+fn count_errors_name_line_and_offset() {
+    let d = Options::default();
+    assert_eq!(
+        err(b"a 1\nb x\n", d),
+        (ErrorKind::InvalidCount { text: "x".into() }, 2, 6)
+    );
+    assert_eq!(
+        err(b"a;b 5 \n", d),
+        (ErrorKind::InvalidCount { text: "".into() }, 1, 6)
+    );
+    assert_eq!(
+        err(b"a 1.5\n", d),
+        (ErrorKind::InvalidCount { text: "1.5".into() }, 1, 2)
+    );
+    assert_eq!(
+        err(b"a 1e3\n", d),
+        (ErrorKind::InvalidCount { text: "1e3".into() }, 1, 2)
+    );
+    assert_eq!(
+        err(b"a +\n", d),
+        (ErrorKind::InvalidCount { text: "+".into() }, 1, 2)
+    );
+    assert_eq!(
+        err(b"a --1\n", d),
+        (ErrorKind::InvalidCount { text: "--1".into() }, 1, 2)
+    );
+    assert_eq!(err(b"x 1\r\na -5\r\n", d), (ErrorKind::NegativeCount, 2, 7));
+    assert_eq!(
+        err(b"a 18446744073709551616\n", d),
+        (ErrorKind::CountOverflow, 1, 2)
+    );
+    assert_eq!(
+        err(b"a 99999999999999999999999\n", d),
+        (ErrorKind::CountOverflow, 1, 2)
+    );
+    assert_eq!(
+        err(b"a 18446744073709551615\nb 1\n", d),
+        (ErrorKind::SumOverflow, 2, 23)
+    );
+    let e = parse_folded(b"a 1\nb -5\n", &d, VecSink::default()).unwrap_err();
+    assert_eq!(e.to_string(), "negative count on line 2 (at offset 0x6)");
+}
+
+#[test]
+fn max_u64_count_is_accepted() {
+    let (out, s) = folded(b"a 18446744073709551615\n");
+    assert_eq!(out, "a 18446744073709551615\n");
+    assert_eq!(s.total, u64::MAX);
+}
+
+#[test]
+fn limits_are_errors() {
+    assert_eq!(
+        err(b"a 1\nabcdef 1\n", Options::new().max_line_len(5)),
+        (ErrorKind::LineTooLong { len: 8, max: 5 }, 2, 4)
+    );
+    // The limit counts the line without its `\r\n`.
+    assert!(parse_folded(b"abc 1\r\n", &Options::new().max_line_len(5), VecSink::default()).is_ok());
+    assert_eq!(
+        err(b"a;b 1\na;b;c 1\n", Options::new().max_stack_depth(2)),
+        (ErrorKind::StackTooDeep { max: 2 }, 2, 6)
+    );
+    assert!(
+        parse_folded(b"a;b; 1\n", &Options::new().max_stack_depth(2), VecSink::default()).is_ok()
+    );
+    assert_eq!(
+        err(b"a 1\na 1\nb 1\nc 1\n", Options::new().max_distinct_stacks(2)),
+        (ErrorKind::TooManyStacks { max: 2 }, 4, 12)
+    );
+}
+
+#[test]
+fn og_64k_line_is_fine_here() {
+    let mut input = vec![b'f'; 100_000];
+    input.extend_from_slice(b" 7\nb 1\n");
+    let (out, s) = folded(&input);
+    assert_eq!(s.total, 8);
+    assert_eq!(out, format!("b 1\n{} 7\n", "f".repeat(100_000)));
+}
+
+#[test]
+fn lines_reader() {
+    let mut t = StackTree::new();
+    let s = parse_lines(b"a;b\r\na;b\n\nc 5\na;b", &Options::default(), &mut t).unwrap();
+    assert_eq!(t.to_folded(), "a;b 3\nc 5 1\n");
+    assert_eq!(
+        (s.lines, s.empty_lines, s.skipped_lines, s.distinct_stacks, s.total),
+        (5, 1, 0, 2, 4)
+    );
+    let e = parse_lines(b"ok\ntoo-long\n", &Options::new().max_line_len(4), VecSink::default())
+        .unwrap_err();
+    assert_eq!(
+        (e.kind().clone(), e.line(), e.offset()),
+        (ErrorKind::LineTooLong { len: 8, max: 4 }, 2, 3)
+    );
+    let e = parse_lines(b"a\nb\nc\n", &Options::new().max_distinct_stacks(2), VecSink::default())
+        .unwrap_err();
+    assert_eq!(e.kind(), &ErrorKind::TooManyStacks { max: 2 });
+    let e = parse_lines(b"a;b;c\n", &Options::new().max_stack_depth(2), VecSink::default())
+        .unwrap_err();
+    assert_eq!(e.kind(), &ErrorKind::StackTooDeep { max: 2 });
+}
+
+/// Golden files: `testdata/folded/<case>.txt` → `testdata/folded/results/<case>.txt` (the tree's
+/// folded output, or `error: …`). `BLESS=1` rewrites the expectations.
+#[test]
+fn golden() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/folded");
+    let bless = std::env::var_os("BLESS").is_some();
+    let mut seen = 0;
+    let mut entries: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .collect();
+    entries.sort();
+    for path in entries {
+        let input = std::fs::read(&path).unwrap();
+        let mut t = StackTree::new();
+        let got = match if path.to_string_lossy().contains(".lines.") {
+            parse_lines(&input, &Options::default(), &mut t)
+        } else {
+            parse_folded(&input, &Options::default(), &mut t)
+        } {
+            Ok(s) => format!("{}# {:?}\n", t.to_folded(), s),
+            Err(e) => format!("error: {e}\n"),
+        };
+        let want_path = dir.join("results").join(path.file_name().unwrap());
+        if bless {
+            std::fs::write(&want_path, &got).unwrap();
+        }
+        let want = std::fs::read_to_string(&want_path).unwrap_or_else(|_| {
+            panic!("missing {}; run with BLESS=1 to create it", want_path.display())
+        });
+        assert_eq!(got, want, "{} differs; BLESS=1 regenerates", path.display());
+        seen += 1;
+    }
+    assert!(seen >= 5, "golden cases found: {seen}");
+}
+
+fn tree_map(t: &StackTree<'_>) -> HashMap<String, u64> {
+    t.folded_lines().into_iter().collect()
+}
+
+fn naive_map(m: HashMap<String, u64>) -> HashMap<String, u64> {
+    // Re-aggregate through a tree so both sides use the same frame splitting.
+    let mut t = StackTree::new();
+    for (k, v) in &m {
+        let frames: Vec<&str> = pyro_tree::transport::split_stack(k).collect();
+        pyro_tree::StackSink::add_transient(&mut t, &frames, *v);
+    }
+    t.folded_lines().into_iter().collect()
+}
+
+fn folded_text() -> impl Strategy<Value = Vec<u8>> {
+    let frame = "[ab ]{0,3}";
+    let stack = prop::collection::vec(frame, 0..4).prop_map(|f| f.join(";"));
+    let count = prop_oneof![
+        (0u64..100).prop_map(|c| c.to_string()),
+        Just(String::new()),
+        Just("-1".to_string()),
+        Just("+3".to_string()),
+        Just("x".to_string()),
+    ];
+    let line = prop_oneof![
+        8 => (stack.clone(), count).prop_map(|(s, c)| format!("{s} {c}")),
+        1 => stack,
+    ];
+    (prop::collection::vec(line, 0..20), any::<bool>(), any::<bool>()).prop_map(|(ls, crlf, end)| {
+        let sep = if crlf { "\r\n" } else { "\n" };
+        let mut s = ls.join(sep);
+        if end {
+            s.push_str(sep);
+        }
+        s.into_bytes()
+    })
+}
+
+proptest! {
+    #[test]
+    fn fast_folded_equals_naive(input in folded_text()) {
+        let mut t = StackTree::new();
+        let fast = parse_folded(&input, &Options::default(), &mut t);
+        match (fast, naive::folded(&input)) {
+            (Ok(_), Ok(m)) => prop_assert_eq!(tree_map(&t), naive_map(m)),
+            (Err(e), Err(line)) => prop_assert_eq!(e.line(), line),
+            (a, b) => prop_assert!(false, "fast {:?} vs naive {:?}", a, b),
+        }
+    }
+
+    #[test]
+    fn fast_lines_equals_naive(input in folded_text()) {
+        let mut t = StackTree::new();
+        parse_lines(&input, &Options::default(), &mut t).unwrap();
+        prop_assert_eq!(tree_map(&t), naive_map(naive::lines_format(&input)));
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(input in prop::collection::vec(any::<u8>(), 0..200)) {
+        let _ = parse_folded(&input, &Options::default(), VecSink::default());
+        let _ = parse_lines(&input, &Options::default(), VecSink::default());
+    }
+}
