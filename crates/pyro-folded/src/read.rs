@@ -24,16 +24,29 @@ pub struct Summary {
     pub total: u64,
 }
 
-#[derive(Clone, Copy)]
-struct Entry {
+struct Entry<'a> {
+    stack: &'a [u8],
     sum: u64,
     offset: usize,
     line: u64,
+    /// The entry whose line followed this one's last time ([`NONE`] if unknown).
+    next: u32,
 }
 
+const NONE: u32 = u32::MAX;
+
 /// Aggregates whole stacks (as bytes) before any frame is split.
+///
+/// Besides the hash table, every entry remembers which entry followed it last time. Profiles
+/// uploaded or concatenated repeatedly list their stacks in the same order, so the reader first
+/// checks whether the next line is exactly the predicted stack (one `memcmp`, no newline search,
+/// no hashing) and falls back to the table when it is not. The prediction only ever skips work;
+/// a wrong guess costs one failed comparison.
 struct Agg<'a> {
-    map: hashbrown::HashMap<&'a [u8], Entry, foldhash::fast::RandomState>,
+    map: hashbrown::HashMap<&'a [u8], u32, foldhash::fast::RandomState>,
+    entries: Vec<Entry<'a>>,
+    /// Entry of the previous line ([`NONE`] at the start or after a line without a stack).
+    last: u32,
     total: u64,
     opts: Options,
 }
@@ -42,9 +55,32 @@ impl<'a> Agg<'a> {
     fn new(opts: &Options) -> Self {
         Agg {
             map: hashbrown::HashMap::with_hasher(foldhash::fast::RandomState::default()),
+            entries: Vec::new(),
+            last: NONE,
             total: 0,
             opts: *opts,
         }
+    }
+
+    /// The stack predicted for the next line.
+    #[inline]
+    fn predicted(&self) -> Option<(u32, &'a [u8])> {
+        let next = self.entries.get(self.last as usize)?.next;
+        let e = self.entries.get(next as usize)?;
+        Some((next, e.stack))
+    }
+
+    /// Adds to the entry the prediction confirmed.
+    #[inline]
+    fn add_predicted(&mut self, idx: u32, value: u64, offset: usize, line: u64) -> Result<()> {
+        let Some(total) = self.total.checked_add(value) else {
+            return Err(Error::new(ErrorKind::SumOverflow, offset, line));
+        };
+        self.total = total;
+        // Cannot overflow: `total` bounds every sum.
+        self.entries[idx as usize].sum += value;
+        self.last = idx;
+        Ok(())
     }
 
     #[inline]
@@ -53,15 +89,14 @@ impl<'a> Agg<'a> {
             return Err(Error::new(ErrorKind::SumOverflow, offset, line));
         };
         self.total = total;
-        let len = self.map.len();
-        match self.map.entry(stack) {
-            hashbrown::hash_map::Entry::Occupied(mut e) => {
-                let e = e.get_mut();
-                // Cannot overflow: `total` bounds every sum.
-                e.sum += value;
+        let idx = match self.map.entry(stack) {
+            hashbrown::hash_map::Entry::Occupied(e) => {
+                let idx = *e.get();
+                self.entries[idx as usize].sum += value;
+                idx
             }
             hashbrown::hash_map::Entry::Vacant(e) => {
-                if len >= self.opts.max_distinct_stacks {
+                if self.entries.len() >= self.opts.max_distinct_stacks {
                     return Err(Error::new(
                         ErrorKind::TooManyStacks {
                             max: self.opts.max_distinct_stacks,
@@ -70,24 +105,31 @@ impl<'a> Agg<'a> {
                         line,
                     ));
                 }
-                e.insert(Entry {
+                let idx = self.entries.len() as u32;
+                e.insert(idx);
+                self.entries.push(Entry {
+                    stack,
                     sum: value,
                     offset,
                     line,
+                    next: NONE,
                 });
+                idx
             }
+        };
+        if let Some(prev) = self.entries.get_mut(self.last as usize) {
+            prev.next = idx;
         }
+        self.last = idx;
         Ok(())
     }
 
     /// Splits each distinct stack into frames (in order of first appearance) and pushes it.
     fn finish<S: StackSink<'a>>(self, mut sink: S, mut summary: Summary) -> Result<Summary> {
-        let mut entries: Vec<(&'a [u8], Entry)> = self.map.into_iter().collect();
-        entries.sort_unstable_by_key(|(_, e)| e.offset);
         let max_depth = self.opts.max_stack_depth;
         // Check every stack before pushing any, so an error leaves the sink untouched.
-        for (stack, e) in &entries {
-            if frame_count(stack) > max_depth {
+        for e in &self.entries {
+            if frame_count(e.stack) > max_depth {
                 return Err(Error::new(
                     ErrorKind::StackTooDeep { max: max_depth },
                     e.offset,
@@ -96,8 +138,8 @@ impl<'a> Agg<'a> {
             }
         }
         let mut frames: Vec<&'a str> = Vec::new();
-        for (stack, e) in &entries {
-            match String::from_utf8_lossy(stack) {
+        for e in &self.entries {
+            match String::from_utf8_lossy(e.stack) {
                 Cow::Borrowed(s) => {
                     frames.clear();
                     frames.extend(split_stack(s));
@@ -109,10 +151,60 @@ impl<'a> Agg<'a> {
                 }
             }
         }
-        summary.distinct_stacks = entries.len() as u64;
+        summary.distinct_stacks = self.entries.len() as u64;
         summary.total = self.total;
         Ok(summary)
     }
+}
+
+/// If a line of `rest` ends at `at` (end of input, `\n`, `\r\n` or a final `\r`), returns the
+/// line's length without its ending and the offset of the next line, both relative to `rest`.
+#[inline]
+fn line_end_at(rest: &[u8], at: usize) -> Option<(usize, usize)> {
+    match rest.get(at) {
+        None => Some((at, at)),
+        Some(b'\n') => Some((at, at + 1)),
+        Some(b'\r') => match rest.get(at + 1) {
+            None => Some((at, at + 1)),
+            Some(b'\n') => Some((at, at + 2)),
+            Some(_) => None,
+        },
+        Some(_) => None,
+    }
+}
+
+/// Fast path for a folded line that is exactly `stack`, a space, 1–19 digits and a line end:
+/// `(count, line length without ending, next offset)`; `None` means "take the general path".
+#[inline]
+fn predicted_folded(rest: &[u8], stack: &[u8]) -> Option<(u64, usize, usize)> {
+    let n = stack.len();
+    if rest.len() <= n || rest[n] != b' ' || rest[..n] != *stack {
+        return None;
+    }
+    let mut i = n + 1;
+    let mut v: u64 = 0;
+    while let Some(&d) = rest.get(i) {
+        if !d.is_ascii_digit() || i - n > 19 {
+            break;
+        }
+        v = v * 10 + u64::from(d - b'0');
+        i += 1;
+    }
+    if i == n + 1 {
+        return None;
+    }
+    let (len, next) = line_end_at(rest, i)?;
+    Some((v, len, next))
+}
+
+/// Fast path for a `lines` line that is exactly `stack` and a line end.
+#[inline]
+fn predicted_line(rest: &[u8], stack: &[u8]) -> Option<(usize, usize)> {
+    let n = stack.len();
+    if rest.len() < n || rest[..n] != *stack {
+        return None;
+    }
+    line_end_at(rest, n)
 }
 
 /// Number of frames [`split_stack`] yields for `stack`.
@@ -244,16 +336,26 @@ pub fn parse_folded<'a, S: StackSink<'a>>(
     let mut line_no = 0u64;
     while pos < input.len() {
         let start = pos;
+        line_no += 1;
+        if let Some((idx, stack)) = agg.predicted()
+            && let Some((value, len, next)) = predicted_folded(&input[pos..], stack)
+            && len <= opts.max_line_len
+        {
+            agg.add_predicted(idx, value, start, line_no)?;
+            pos += next;
+            continue;
+        }
         let (line, next) = next_line(input, pos);
         pos = next;
-        line_no += 1;
         check_len(line, opts, start, line_no)?;
         if line.is_empty() {
             summary.empty_lines += 1;
+            agg.last = NONE;
             continue;
         }
         let Some((stack, count, at)) = split_count(line) else {
             summary.skipped_lines += 1;
+            agg.last = NONE;
             continue;
         };
         let value = parse_count(count).map_err(|k| Error::new(k, start + at, line_no))?;
@@ -291,12 +393,21 @@ pub fn parse_lines<'a, S: StackSink<'a>>(
     let mut line_no = 0u64;
     while pos < input.len() {
         let start = pos;
+        line_no += 1;
+        if let Some((idx, stack)) = agg.predicted()
+            && let Some((len, next)) = predicted_line(&input[pos..], stack)
+            && len <= opts.max_line_len
+        {
+            agg.add_predicted(idx, 1, start, line_no)?;
+            pos += next;
+            continue;
+        }
         let (line, next) = next_line(input, pos);
         pos = next;
-        line_no += 1;
         check_len(line, opts, start, line_no)?;
         if line.is_empty() {
             summary.empty_lines += 1;
+            agg.last = NONE;
             continue;
         }
         agg.add(line, 1, start, line_no)?;

@@ -1,0 +1,78 @@
+//! `folded/<input>`: our reader into a `StackTree` vs the naive `lines()/rsplit_once/HashMap`
+//! reader, with memchr's raw newline count as the ceiling, all in one group and one run.
+
+use std::collections::HashMap;
+use std::hint::black_box;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use pyro_benches::{input_bytes, repetitive_folded};
+use pyro_folded::{Options, parse_folded, parse_lines};
+use pyro_tree::StackTree;
+
+/// The obvious reader: `str::lines`, `rsplit_once(' ')`, `HashMap<String, u64>`.
+fn naive(input: &[u8]) -> HashMap<String, u64> {
+    let text = std::str::from_utf8(input).expect("bench input is UTF-8");
+    let mut map: HashMap<String, u64> = HashMap::new();
+    for line in text.lines() {
+        if let Some((stack, count)) = line.rsplit_once(' ') {
+            let v: u64 = count.parse().expect("bench counts are valid");
+            *map.entry(stack.to_owned()).or_default() += v;
+        }
+    }
+    map
+}
+
+fn bench(c: &mut Criterion) {
+    let input = repetitive_folded(input_bytes(), 2000);
+    // The answer every contender must agree on.
+    let mut expect = StackTree::new();
+    let summary = parse_folded(&input, &Options::default(), &mut expect).unwrap();
+    let naive_total: u64 = naive(&input).values().sum();
+    assert_eq!(summary.total, naive_total);
+    assert_eq!(summary.distinct_stacks, 2000);
+    let newlines = memchr::memchr_iter(b'\n', &input).count() as u64;
+    assert_eq!(newlines, summary.lines);
+
+    let mut g = c.benchmark_group("folded/repetitive");
+    g.throughput(Throughput::Bytes(input.len() as u64));
+    g.sample_size(10);
+    g.bench_function("pyro-folded", |b| {
+        b.iter(|| {
+            let mut t = StackTree::new();
+            let s = parse_folded(black_box(&input), &Options::default(), &mut t).unwrap();
+            assert_eq!(s.total, summary.total);
+            t
+        })
+    });
+    g.bench_function("naive-hashmap", |b| {
+        b.iter(|| {
+            let m = naive(black_box(&input));
+            assert_eq!(m.len(), 2000);
+            m
+        })
+    });
+    g.bench_function("memchr-newlines", |b| {
+        b.iter(|| {
+            let n = memchr::memchr_iter(b'\n', black_box(&input)).count() as u64;
+            assert_eq!(n, newlines);
+            n
+        })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("lines/repetitive");
+    g.throughput(Throughput::Bytes(input.len() as u64));
+    g.sample_size(10);
+    g.bench_function("pyro-folded-lines", |b| {
+        b.iter(|| {
+            let mut t = StackTree::new();
+            let s = parse_lines(black_box(&input), &Options::default(), &mut t).unwrap();
+            assert_eq!(s.distinct_stacks, 2000);
+            t
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,68 @@
+//! Inputs shared by the benches.
+
+/// Size of generated inputs: 100 MB under `cargo bench`, 1 MB when the bench binary runs as a
+/// test (`cargo test --benches`, no `--bench` argument) so CI stays fast. `PYRO_BENCH_BYTES`
+/// overrides both.
+pub fn input_bytes() -> usize {
+    if let Some(n) = std::env::var("PYRO_BENCH_BYTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        return n;
+    }
+    if std::env::args().any(|a| a == "--bench") {
+        100_000_000
+    } else {
+        1_000_000
+    }
+}
+
+/// A small deterministic PRNG (xorshift64*), so inputs are the same on every run.
+pub struct Rng(u64);
+
+impl Rng {
+    /// Seeded generator.
+    pub fn new(seed: u64) -> Self {
+        Rng(seed.max(1))
+    }
+    /// Next value in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n.max(1)
+    }
+}
+
+/// A realistic folded profile: `distinct` Java-like stacks 8–48 frames deep drawn from a pool of
+/// 600 frame names, with counts, repeated line by line (as concatenated 10-second uploads are)
+/// until the text reaches `bytes`.
+pub fn repetitive_folded(bytes: usize, distinct: usize) -> Vec<u8> {
+    let mut rng = Rng::new(42);
+    let packages = ["java/util", "java/lang", "com/example/app", "org/apache/kafka", "io/netty"];
+    let frames: Vec<String> = (0..600)
+        .map(|i| {
+            format!(
+                "{}/Class{}.method{}",
+                packages[i % packages.len()],
+                i / 7,
+                i % 13
+            )
+        })
+        .collect();
+    let mut lines = Vec::new();
+    for _ in 0..distinct {
+        let depth = 8 + rng.below(41) as usize;
+        let stack: Vec<&str> = (0..depth)
+            .map(|_| frames[rng.below(frames.len() as u64) as usize].as_str())
+            .collect();
+        lines.push(format!("{} {}\n", stack.join(";"), 1 + rng.below(500)));
+    }
+    let mut out = Vec::with_capacity(bytes + 4096);
+    while out.len() < bytes {
+        for l in &lines {
+            out.extend_from_slice(l.as_bytes());
+        }
+    }
+    out
+}
