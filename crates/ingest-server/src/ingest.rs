@@ -1,0 +1,200 @@
+//! From an `/ingest` request (query parameters, content type, body) to the series it stores.
+//!
+//! This module only dispatches: every byte is parsed by the `pyro-*` library crates.
+
+use std::fmt;
+
+use pyro_folded::Options;
+use pyro_labels::SeriesName;
+use pyro_tree::{StackTree, TransportLimits};
+
+/// OG's default sample rate (`types.DefaultSampleRate`).
+pub const DEFAULT_SAMPLE_RATE: u32 = 100;
+
+/// A body format, chosen as OG's `/ingest` chooses it (spec §1.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Folded ("groups") text: the default.
+    Folded,
+    /// One stack per line.
+    Lines,
+    /// Legacy binary trie.
+    Trie,
+    /// Legacy binary tree.
+    Tree,
+    /// Raw or multipart JFR.
+    Jfr,
+    /// Raw pprof.
+    Pprof,
+    /// Speedscope JSON.
+    Speedscope,
+    /// `multipart/form-data` with a `profile` part (pprof).
+    PprofMultipart,
+}
+
+impl Format {
+    /// OG's selection: a trie/tree content type (exact match) wins, then `format=` values, then a
+    /// multipart content type means pprof; anything else (including unknown `format` values)
+    /// means folded.
+    pub fn select(format: Option<&str>, content_type: Option<&str>) -> Format {
+        let format = format.unwrap_or("");
+        let ct = content_type.unwrap_or("");
+        match () {
+            _ if format == "trie" || ct == "binary/octet-stream+trie" => Format::Trie,
+            _ if format == "tree" || ct == "binary/octet-stream+tree" => Format::Tree,
+            _ if format == "lines" => Format::Lines,
+            _ if format == "jfr" => Format::Jfr,
+            _ if format == "pprof" => Format::Pprof,
+            _ if format == "speedscope" => Format::Speedscope,
+            _ if ct.contains("multipart/form-data") => Format::PprofMultipart,
+            _ => Format::Folded,
+        }
+    }
+
+    /// The format's name as `format=` spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Folded => "folded",
+            Format::Lines => "lines",
+            Format::Trie => "trie",
+            Format::Tree => "tree",
+            Format::Jfr => "jfr",
+            Format::Pprof => "pprof",
+            Format::Speedscope => "speedscope",
+            Format::PprofMultipart => "multipart pprof",
+        }
+    }
+}
+
+/// The `/ingest` query parameters that shape the stored series (spec §1.2).
+#[derive(Debug, Clone, Default)]
+pub struct Params {
+    /// `name`: the series name, `app.cpu{k=v}`.
+    pub name: String,
+    /// `format`.
+    pub format: Option<String>,
+    /// The request's `Content-Type`.
+    pub content_type: Option<String>,
+    /// `units` (default `samples`).
+    pub units: Option<String>,
+    /// `aggregationType` (default `sum`).
+    pub aggregation: Option<String>,
+    /// `sampleRate` as sent (default 100; unparsable or out-of-range values mean 100).
+    pub sample_rate: Option<String>,
+    /// `spyName` (default `unknown`).
+    pub spy_name: Option<String>,
+}
+
+/// Limits applied while reading a body.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Limits {
+    /// Folded and lines limits.
+    pub text: Options,
+    /// Trie and tree limits.
+    pub transport: TransportLimits,
+    /// Label limits of the series name.
+    pub labels: pyro_labels::Limits,
+}
+
+/// One series a request stores: its normalized name, metadata and stack tree.
+#[derive(Debug)]
+pub struct Series<'a> {
+    /// The series name; `Display` gives the normalized storage key.
+    pub name: SeriesName,
+    /// `units`.
+    pub units: String,
+    /// `aggregationType` (`sum`, `average`, …).
+    pub aggregation: String,
+    /// Sample rate in Hz.
+    pub sample_rate: u32,
+    /// `spyName`.
+    pub spy_name: String,
+    /// The stacks.
+    pub tree: StackTree<'a>,
+}
+
+/// Why a request cannot be stored.
+#[derive(Debug)]
+pub enum IngestError {
+    /// A bad `name` (HTTP 400).
+    Name(pyro_labels::Error),
+    /// An unparsable body (HTTP 422).
+    Body(String),
+    /// A format this build cannot read yet (HTTP 422).
+    Unsupported(Format),
+}
+
+impl fmt::Display for IngestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IngestError::Name(e) => write!(f, "name: {e}"),
+            IngestError::Body(e) => f.write_str(e),
+            IngestError::Unsupported(fmt) => {
+                write!(f, "format {} is not supported yet", fmt.as_str())
+            }
+        }
+    }
+}
+
+impl std::error::Error for IngestError {}
+
+/// OG parses `sampleRate` with `Atoi`; like Grafana Pyroscope we map errors and negative values
+/// to the default instead of wrapping them.
+pub fn parse_sample_rate(v: Option<&str>) -> u32 {
+    v.and_then(|s| s.parse::<i64>().ok())
+        .and_then(|n| u32::try_from(n).ok())
+        .unwrap_or(DEFAULT_SAMPLE_RATE)
+}
+
+fn non_empty(v: &Option<String>, default: &str) -> String {
+    match v.as_deref() {
+        Some(s) if !s.is_empty() => s.to_owned(),
+        _ => default.to_owned(),
+    }
+}
+
+/// Reads `body` as `/ingest` would with `params` and returns the series to store.
+///
+/// # Errors
+/// [`IngestError::Name`] for a bad name, [`IngestError::Body`] with the parser's message (line
+/// and byte offset) for a bad body, [`IngestError::Unsupported`] for formats not wired yet.
+pub fn parse<'a>(
+    params: &Params,
+    body: &'a [u8],
+    limits: &Limits,
+) -> Result<Vec<Series<'a>>, IngestError> {
+    let name = SeriesName::parse_with(&params.name, &limits.labels).map_err(IngestError::Name)?;
+    let format = Format::select(params.format.as_deref(), params.content_type.as_deref());
+    let mut tree = StackTree::new();
+    let body_err = |e: &dyn fmt::Display| IngestError::Body(e.to_string());
+    match format {
+        Format::Folded => {
+            pyro_folded::parse_folded(body, &limits.text, &mut tree).map_err(|e| body_err(&e))?;
+        }
+        Format::Lines => {
+            pyro_folded::parse_lines(body, &limits.text, &mut tree).map_err(|e| body_err(&e))?;
+        }
+        Format::Trie => {
+            pyro_tree::transport::read_trie(body, &limits.transport, &mut tree)
+                .map_err(|e| body_err(&e))?;
+        }
+        Format::Tree => {
+            pyro_tree::transport::read_tree(body, &limits.transport, &mut tree)
+                .map_err(|e| body_err(&e))?;
+        }
+        other => return Err(IngestError::Unsupported(other)),
+    }
+    if tree.overflowed() {
+        return Err(IngestError::Body(
+            "sum of values does not fit in 64 bits".to_owned(),
+        ));
+    }
+    Ok(vec![Series {
+        name,
+        units: non_empty(&params.units, "samples"),
+        aggregation: non_empty(&params.aggregation, "sum"),
+        sample_rate: parse_sample_rate(params.sample_rate.as_deref()),
+        spy_name: non_empty(&params.spy_name, "unknown"),
+        tree,
+    }])
+}

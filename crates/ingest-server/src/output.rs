@@ -1,0 +1,56 @@
+//! How `convert` prints series: folded text or JSON.
+
+use serde::Serialize;
+
+use crate::ingest::Series;
+
+/// Sorts series by their normalized name.
+fn sorted<'s, 'a>(series: &'s [Series<'a>]) -> Vec<(String, &'s Series<'a>)> {
+    let mut v: Vec<(String, &Series<'a>)> = series.iter().map(|s| (s.name.to_string(), s)).collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+/// Per series, `# <normalized name>` then `stack value` lines sorted bytewise.
+pub fn folded(series: &[Series<'_>]) -> String {
+    let mut out = String::new();
+    for (name, s) in sorted(series) {
+        out.push_str("# ");
+        out.push_str(&name);
+        out.push('\n');
+        out.push_str(&s.tree.to_folded());
+    }
+    out
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct JsonSeries<'s> {
+    name: String,
+    units: &'s str,
+    aggregation: &'s str,
+    sample_rate: u32,
+    spy_name: &'s str,
+    total: u64,
+    stacks: Vec<(String, u64)>,
+}
+
+/// A JSON array of `{"name", "units", "aggregation", "sampleRate", "spyName", "total",
+/// "stacks": [[stack, value], …]}`, sorted by name, stacks sorted bytewise.
+pub fn json(series: &[Series<'_>]) -> String {
+    let items: Vec<JsonSeries<'_>> = sorted(series)
+        .into_iter()
+        .map(|(name, s)| JsonSeries {
+            name,
+            units: &s.units,
+            aggregation: &s.aggregation,
+            sample_rate: s.sample_rate,
+            spy_name: &s.spy_name,
+            total: s.tree.total(),
+            stacks: s.tree.folded_lines(),
+        })
+        .collect();
+    let mut text = serde_json::to_string_pretty(&items).unwrap_or_else(|e| format!("\"{e}\""));
+    text.push('\n');
+    text
+}

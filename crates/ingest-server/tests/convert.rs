@@ -1,0 +1,172 @@
+//! End-to-end tests of `ingest-server convert`: the real binary on real files.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use ingest_server::ingest::{Format, parse_sample_rate};
+
+fn run(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ingest-server"))
+        .args(args)
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut pipe = child.stdin.take().unwrap();
+    pipe.write_all(stdin.unwrap_or_default()).unwrap();
+    drop(pipe);
+    child.wait_with_output().unwrap()
+}
+
+fn ok(args: &[&str], stdin: Option<&[u8]>) -> String {
+    let out = run(args, stdin);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn folded_file_with_normalized_name() {
+    let out = ok(
+        &["convert", "--name", "myapp.cpu{b=2, a=1}", "testdata/folded/og-ingest.txt"],
+        None,
+    );
+    assert_eq!(out, "# myapp.cpu{a=1,b=2}\nfoo;bar 2\nfoo;baz 3\n");
+}
+
+#[test]
+fn json_output() {
+    let out = ok(
+        &[
+            "convert",
+            "--output",
+            "json",
+            "--units",
+            "objects",
+            "--aggregation-type",
+            "average",
+            "--sample-rate",
+            "-5",
+            "--spy-name",
+            "pyspy",
+            "-",
+        ],
+        Some(b"a;b 2\na;c 3\n"),
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!([{
+            "name": "app.cpu{}", "units": "objects", "aggregation": "average",
+            "sampleRate": 100, "spyName": "pyspy", "total": 5,
+            "stacks": [["a;b", 2], ["a;c", 3]]
+        }])
+    );
+}
+
+#[test]
+fn every_text_and_binary_format() {
+    assert_eq!(
+        ok(&["convert", "--format", "lines", "-"], Some(b"a;b\na;b\nc\n")),
+        "# app.cpu{}\na;b 2\nc 1\n"
+    );
+    let trie = b"\x00\x00\x01\x06foo;ba\x00\x02\x01r\x02\x00\x01z\x03\x00";
+    let tree = b"\x00\x00\x01\x03foo\x00\x02\x03bar\x02\x00\x03baz\x03\x00";
+    let want = "# app.cpu{}\nfoo;bar 2\nfoo;baz 3\n";
+    assert_eq!(ok(&["convert", "--format", "trie", "-"], Some(trie)), want);
+    assert_eq!(ok(&["convert", "--format", "tree", "-"], Some(tree)), want);
+    assert_eq!(
+        ok(&["convert", "--content-type", "binary/octet-stream+trie", "-"], Some(trie)),
+        want
+    );
+    // the trie content type wins over format=lines, as in OG
+    assert_eq!(
+        ok(
+            &["convert", "--format", "lines", "--content-type", "binary/octet-stream+tree", "-"],
+            Some(tree)
+        ),
+        want
+    );
+}
+
+#[test]
+fn bad_input_exits_non_zero_with_the_parser_error() {
+    let out = run(&["convert", "testdata/folded/negative.txt"], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: negative count on line 3 (at offset 0xa)\n"
+    );
+    assert!(out.stdout.is_empty());
+
+    let out = run(&["convert", "--name", "my app", "-"], Some(b"a 1\n"));
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: name: invalid application name: my app: character is not allowed: ' '\n"
+    );
+
+    let out = run(&["convert", "--format", "trie", "-"], Some(b"\x00\x00\x05"));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: unexpected end of input reading name length (at offset 0x3)\n"
+    );
+
+    let out = run(&["convert", "--max-line-len", "3", "-"], Some(b"abcd 1\n"));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: line of 6 bytes exceeds the limit of 3 on line 1 (at offset 0x0)\n"
+    );
+
+    let out = run(&["convert", "--format", "pprof", "-"], Some(b""));
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: format pprof is not supported yet\n"
+    );
+
+    let out = run(&["convert", "/nonexistent/file"], None);
+    assert_eq!(out.status.code(), Some(2));
+
+    // a tree whose values overflow u64 when summed
+    let tree = b"\x00\x00\x02\x01a\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01\x00\x01a\x01\x00";
+    let out = run(&["convert", "--format", "tree", "-"], Some(tree));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: sum of values does not fit in 64 bits\n"
+    );
+}
+
+#[test]
+fn format_selection_follows_og() {
+    let cases = [
+        (None, None, Format::Folded),
+        (Some("folded"), None, Format::Folded),
+        (Some("bogus"), Some("text/plain"), Format::Folded),
+        (Some("trie"), None, Format::Trie),
+        (None, Some("binary/octet-stream+trie"), Format::Trie),
+        (Some("lines"), Some("binary/octet-stream+tree"), Format::Tree),
+        // parameters break the exact content-type match
+        (None, Some("binary/octet-stream+trie; x=1"), Format::Folded),
+        (Some("lines"), None, Format::Lines),
+        (Some("jfr"), Some("multipart/form-data; boundary=x"), Format::Jfr),
+        (Some("pprof"), Some("multipart/form-data; boundary=x"), Format::Pprof),
+        (Some("collapsed"), Some("multipart/form-data; boundary=x"), Format::PprofMultipart),
+        (Some("speedscope"), None, Format::Speedscope),
+    ];
+    for (format, ct, want) in cases {
+        assert_eq!(Format::select(format, ct), want, "{format:?} {ct:?}");
+    }
+}
+
+#[test]
+fn sample_rate_parsing() {
+    assert_eq!(parse_sample_rate(None), 100);
+    assert_eq!(parse_sample_rate(Some("")), 100);
+    assert_eq!(parse_sample_rate(Some("x")), 100);
+    assert_eq!(parse_sample_rate(Some("-1")), 100);
+    assert_eq!(parse_sample_rate(Some("0")), 0);
+    assert_eq!(parse_sample_rate(Some("+97")), 97);
+    assert_eq!(parse_sample_rate(Some("4294967296")), 100);
+}
