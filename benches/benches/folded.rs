@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use pyro_benches::{input_bytes, repetitive_folded};
+use pyro_benches::{input_bytes, repetitive_folded, shuffled_folded};
 use pyro_folded::{Options, parse_folded, parse_lines};
 use pyro_tree::StackTree;
 
@@ -23,50 +23,59 @@ fn naive(input: &[u8]) -> HashMap<String, u64> {
 }
 
 fn bench(c: &mut Criterion) {
-    let input = repetitive_folded(input_bytes(), 2000);
+    let repetitive = repetitive_folded(input_bytes(), 2000);
+    folded_group(c, "repetitive", &repetitive);
+    let shuffled = shuffled_folded(input_bytes(), 2000);
+    folded_group(c, "shuffled", &shuffled);
+    lines_group(c, "repetitive", &repetitive);
+}
+
+fn folded_group(c: &mut Criterion, name: &str, input: &[u8]) {
     // The answer every contender must agree on.
     let mut expect = StackTree::new();
-    let summary = parse_folded(&input, &Options::default(), &mut expect).unwrap();
-    let naive_total: u64 = naive(&input).values().sum();
+    let summary = parse_folded(input, &Options::default(), &mut expect).unwrap();
+    let naive_total: u64 = naive(input).values().sum();
     assert_eq!(summary.total, naive_total);
     assert_eq!(summary.distinct_stacks, 2000);
-    let newlines = memchr::memchr_iter(b'\n', &input).count() as u64;
+    let newlines = memchr::memchr_iter(b'\n', input).count() as u64;
     assert_eq!(newlines, summary.lines);
 
-    let mut g = c.benchmark_group("folded/repetitive");
+    let mut g = c.benchmark_group(format!("folded/{name}"));
     g.throughput(Throughput::Bytes(input.len() as u64));
     g.sample_size(10);
     g.bench_function("pyro-folded", |b| {
         b.iter(|| {
             let mut t = StackTree::new();
-            let s = parse_folded(black_box(&input), &Options::default(), &mut t).unwrap();
+            let s = parse_folded(black_box(input), &Options::default(), &mut t).unwrap();
             assert_eq!(s.total, summary.total);
             t
         })
     });
     g.bench_function("naive-hashmap", |b| {
         b.iter(|| {
-            let m = naive(black_box(&input));
+            let m = naive(black_box(input));
             assert_eq!(m.len(), 2000);
             m
         })
     });
     g.bench_function("memchr-newlines", |b| {
         b.iter(|| {
-            let n = memchr::memchr_iter(b'\n', black_box(&input)).count() as u64;
+            let n = memchr::memchr_iter(b'\n', black_box(input)).count() as u64;
             assert_eq!(n, newlines);
             n
         })
     });
     g.finish();
+}
 
-    let mut g = c.benchmark_group("lines/repetitive");
+fn lines_group(c: &mut Criterion, name: &str, input: &[u8]) {
+    let mut g = c.benchmark_group(format!("lines/{name}"));
     g.throughput(Throughput::Bytes(input.len() as u64));
     g.sample_size(10);
     g.bench_function("pyro-folded-lines", |b| {
         b.iter(|| {
             let mut t = StackTree::new();
-            let s = parse_lines(black_box(&input), &Options::default(), &mut t).unwrap();
+            let s = parse_lines(black_box(input), &Options::default(), &mut t).unwrap();
             assert_eq!(s.distinct_stacks, 2000);
             t
         })

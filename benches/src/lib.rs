@@ -38,8 +38,24 @@ impl Rng {
 /// 600 frame names, with counts, repeated line by line (as concatenated 10-second uploads are)
 /// until the text reaches `bytes`.
 pub fn repetitive_folded(bytes: usize, distinct: usize) -> Vec<u8> {
+    folded_input(bytes, distinct, false)
+}
+
+/// The same stacks as [`repetitive_folded`], but each line drawn at random, so consecutive lines
+/// never repeat in order: the reader's general (hash table) path on every line.
+pub fn shuffled_folded(bytes: usize, distinct: usize) -> Vec<u8> {
+    folded_input(bytes, distinct, true)
+}
+
+fn folded_input(bytes: usize, distinct: usize, shuffle: bool) -> Vec<u8> {
     let mut rng = Rng::new(42);
-    let packages = ["java/util", "java/lang", "com/example/app", "org/apache/kafka", "io/netty"];
+    let packages = [
+        "java/util",
+        "java/lang",
+        "com/example/app",
+        "org/apache/kafka",
+        "io/netty",
+    ];
     let frames: Vec<String> = (0..600)
         .map(|i| {
             format!(
@@ -59,9 +75,18 @@ pub fn repetitive_folded(bytes: usize, distinct: usize) -> Vec<u8> {
         lines.push(format!("{} {}\n", stack.join(";"), 1 + rng.below(500)));
     }
     let mut out = Vec::with_capacity(bytes + 4096);
+    // Every stack appears at least once, so both inputs have `distinct` stacks.
+    for l in &lines {
+        out.extend_from_slice(l.as_bytes());
+    }
     while out.len() < bytes {
-        for l in &lines {
+        if shuffle {
+            let l = &lines[rng.below(lines.len() as u64) as usize];
             out.extend_from_slice(l.as_bytes());
+        } else {
+            for l in &lines {
+                out.extend_from_slice(l.as_bytes());
+            }
         }
     }
     out

@@ -7,6 +7,9 @@
 //! a few thousand seeded random inputs.
 
 pub mod folded_parse;
+pub mod labels_baggage;
+pub mod labels_parse_key;
+pub mod labels_parse_query;
 pub mod lines_parse;
 pub mod tree_roundtrip;
 pub mod tree_transport;

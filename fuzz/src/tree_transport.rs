@@ -63,12 +63,6 @@ mod tests {
 
     #[test]
     fn replays() {
-        replay(
-            "tree_transport",
-            &["tree"],
-            3000,
-            make,
-            super::run,
-        );
+        replay("tree_transport", &["tree"], 3000, make, super::run);
     }
 }

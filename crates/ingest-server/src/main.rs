@@ -9,7 +9,11 @@ use ingest_server::ingest::{self, Limits, Params};
 use ingest_server::output;
 
 #[derive(Parser)]
-#[command(name = "ingest-server", version, about = "Pyroscope-compatible ingestion server and converter")]
+#[command(
+    name = "ingest-server",
+    version,
+    about = "Pyroscope-compatible ingestion server and converter"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -6,7 +6,8 @@ use crate::ingest::Series;
 
 /// Sorts series by their normalized name.
 fn sorted<'s, 'a>(series: &'s [Series<'a>]) -> Vec<(String, &'s Series<'a>)> {
-    let mut v: Vec<(String, &Series<'a>)> = series.iter().map(|s| (s.name.to_string(), s)).collect();
+    let mut v: Vec<(String, &Series<'a>)> =
+        series.iter().map(|s| (s.name.to_string(), s)).collect();
     v.sort_by(|a, b| a.0.cmp(&b.0));
     v
 }

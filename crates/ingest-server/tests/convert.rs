@@ -22,14 +22,23 @@ fn run(args: &[&str], stdin: Option<&[u8]>) -> Output {
 
 fn ok(args: &[&str], stdin: Option<&[u8]>) -> String {
     let out = run(args, stdin);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
 #[test]
 fn folded_file_with_normalized_name() {
     let out = ok(
-        &["convert", "--name", "myapp.cpu{b=2, a=1}", "testdata/folded/og-ingest.txt"],
+        &[
+            "convert",
+            "--name",
+            "myapp.cpu{b=2, a=1}",
+            "testdata/folded/og-ingest.txt",
+        ],
         None,
     );
     assert_eq!(out, "# myapp.cpu{a=1,b=2}\nfoo;bar 2\nfoo;baz 3\n");
@@ -68,7 +77,10 @@ fn json_output() {
 #[test]
 fn every_text_and_binary_format() {
     assert_eq!(
-        ok(&["convert", "--format", "lines", "-"], Some(b"a;b\na;b\nc\n")),
+        ok(
+            &["convert", "--format", "lines", "-"],
+            Some(b"a;b\na;b\nc\n")
+        ),
         "# app.cpu{}\na;b 2\nc 1\n"
     );
     let trie = b"\x00\x00\x01\x06foo;ba\x00\x02\x01r\x02\x00\x01z\x03\x00";
@@ -77,13 +89,23 @@ fn every_text_and_binary_format() {
     assert_eq!(ok(&["convert", "--format", "trie", "-"], Some(trie)), want);
     assert_eq!(ok(&["convert", "--format", "tree", "-"], Some(tree)), want);
     assert_eq!(
-        ok(&["convert", "--content-type", "binary/octet-stream+trie", "-"], Some(trie)),
+        ok(
+            &["convert", "--content-type", "binary/octet-stream+trie", "-"],
+            Some(trie)
+        ),
         want
     );
     // the trie content type wins over format=lines, as in OG
     assert_eq!(
         ok(
-            &["convert", "--format", "lines", "--content-type", "binary/octet-stream+tree", "-"],
+            &[
+                "convert",
+                "--format",
+                "lines",
+                "--content-type",
+                "binary/octet-stream+tree",
+                "-"
+            ],
             Some(tree)
         ),
         want
@@ -146,13 +168,29 @@ fn format_selection_follows_og() {
         (Some("bogus"), Some("text/plain"), Format::Folded),
         (Some("trie"), None, Format::Trie),
         (None, Some("binary/octet-stream+trie"), Format::Trie),
-        (Some("lines"), Some("binary/octet-stream+tree"), Format::Tree),
+        (
+            Some("lines"),
+            Some("binary/octet-stream+tree"),
+            Format::Tree,
+        ),
         // parameters break the exact content-type match
         (None, Some("binary/octet-stream+trie; x=1"), Format::Folded),
         (Some("lines"), None, Format::Lines),
-        (Some("jfr"), Some("multipart/form-data; boundary=x"), Format::Jfr),
-        (Some("pprof"), Some("multipart/form-data; boundary=x"), Format::Pprof),
-        (Some("collapsed"), Some("multipart/form-data; boundary=x"), Format::PprofMultipart),
+        (
+            Some("jfr"),
+            Some("multipart/form-data; boundary=x"),
+            Format::Jfr,
+        ),
+        (
+            Some("pprof"),
+            Some("multipart/form-data; boundary=x"),
+            Format::Pprof,
+        ),
+        (
+            Some("collapsed"),
+            Some("multipart/form-data; boundary=x"),
+            Format::PprofMultipart,
+        ),
         (Some("speedscope"), None, Format::Speedscope),
     ];
     for (format, ct, want) in cases {

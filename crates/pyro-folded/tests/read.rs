@@ -137,16 +137,31 @@ fn limits_are_errors() {
         (ErrorKind::LineTooLong { len: 8, max: 5 }, 2, 4)
     );
     // The limit counts the line without its `\r\n`.
-    assert!(parse_folded(b"abc 1\r\n", &Options::new().max_line_len(5), VecSink::default()).is_ok());
+    assert!(
+        parse_folded(
+            b"abc 1\r\n",
+            &Options::new().max_line_len(5),
+            VecSink::default()
+        )
+        .is_ok()
+    );
     assert_eq!(
         err(b"a;b 1\na;b;c 1\n", Options::new().max_stack_depth(2)),
         (ErrorKind::StackTooDeep { max: 2 }, 2, 6)
     );
     assert!(
-        parse_folded(b"a;b; 1\n", &Options::new().max_stack_depth(2), VecSink::default()).is_ok()
+        parse_folded(
+            b"a;b; 1\n",
+            &Options::new().max_stack_depth(2),
+            VecSink::default()
+        )
+        .is_ok()
     );
     assert_eq!(
-        err(b"a 1\na 1\nb 1\nc 1\n", Options::new().max_distinct_stacks(2)),
+        err(
+            b"a 1\na 1\nb 1\nc 1\n",
+            Options::new().max_distinct_stacks(2)
+        ),
         (ErrorKind::TooManyStacks { max: 2 }, 4, 12)
     );
 }
@@ -166,20 +181,38 @@ fn lines_reader() {
     let s = parse_lines(b"a;b\r\na;b\n\nc 5\na;b", &Options::default(), &mut t).unwrap();
     assert_eq!(t.to_folded(), "a;b 3\nc 5 1\n");
     assert_eq!(
-        (s.lines, s.empty_lines, s.skipped_lines, s.distinct_stacks, s.total),
+        (
+            s.lines,
+            s.empty_lines,
+            s.skipped_lines,
+            s.distinct_stacks,
+            s.total
+        ),
         (5, 1, 0, 2, 4)
     );
-    let e = parse_lines(b"ok\ntoo-long\n", &Options::new().max_line_len(4), VecSink::default())
-        .unwrap_err();
+    let e = parse_lines(
+        b"ok\ntoo-long\n",
+        &Options::new().max_line_len(4),
+        VecSink::default(),
+    )
+    .unwrap_err();
     assert_eq!(
         (e.kind().clone(), e.line(), e.offset()),
         (ErrorKind::LineTooLong { len: 8, max: 4 }, 2, 3)
     );
-    let e = parse_lines(b"a\nb\nc\n", &Options::new().max_distinct_stacks(2), VecSink::default())
-        .unwrap_err();
+    let e = parse_lines(
+        b"a\nb\nc\n",
+        &Options::new().max_distinct_stacks(2),
+        VecSink::default(),
+    )
+    .unwrap_err();
     assert_eq!(e.kind(), &ErrorKind::TooManyStacks { max: 2 });
-    let e = parse_lines(b"a;b;c\n", &Options::new().max_stack_depth(2), VecSink::default())
-        .unwrap_err();
+    let e = parse_lines(
+        b"a;b;c\n",
+        &Options::new().max_stack_depth(2),
+        VecSink::default(),
+    )
+    .unwrap_err();
     assert_eq!(e.kind(), &ErrorKind::StackTooDeep { max: 2 });
 }
 
@@ -212,7 +245,10 @@ fn golden() {
             std::fs::write(&want_path, &got).unwrap();
         }
         let want = std::fs::read_to_string(&want_path).unwrap_or_else(|_| {
-            panic!("missing {}; run with BLESS=1 to create it", want_path.display())
+            panic!(
+                "missing {}; run with BLESS=1 to create it",
+                want_path.display()
+            )
         });
         assert_eq!(got, want, "{} differs; BLESS=1 regenerates", path.display());
         seen += 1;
@@ -248,14 +284,19 @@ fn folded_text() -> impl Strategy<Value = Vec<u8>> {
         8 => (stack.clone(), count).prop_map(|(s, c)| format!("{s} {c}")),
         1 => stack,
     ];
-    (prop::collection::vec(line, 0..20), any::<bool>(), any::<bool>()).prop_map(|(ls, crlf, end)| {
-        let sep = if crlf { "\r\n" } else { "\n" };
-        let mut s = ls.join(sep);
-        if end {
-            s.push_str(sep);
-        }
-        s.into_bytes()
-    })
+    (
+        prop::collection::vec(line, 0..20),
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(|(ls, crlf, end)| {
+            let sep = if crlf { "\r\n" } else { "\n" };
+            let mut s = ls.join(sep);
+            if end {
+                s.push_str(sep);
+            }
+            s.into_bytes()
+        })
 }
 
 proptest! {

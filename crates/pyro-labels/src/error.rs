@@ -144,7 +144,10 @@ impl fmt::Display for ErrorKind {
         match self {
             ErrorKind::AppNameRequired => f.write_str("application name is required"),
             ErrorKind::InvalidAppName { name, ch: Some(c) } => {
-                write!(f, "invalid application name: {name}: character is not allowed: ")?;
+                write!(
+                    f,
+                    "invalid application name: {name}: character is not allowed: "
+                )?;
                 go_quote(f, *c)
             }
             ErrorKind::InvalidAppName { name, ch: None } => {

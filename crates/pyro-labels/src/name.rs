@@ -169,10 +169,13 @@ struct RawLabel<'s> {
     key_offset: usize,
 }
 
+/// What [`grammar`] finds: the raw app name and the raw `(key, value)` pairs.
+type Parsed<'s> = (&'s str, Vec<(&'s str, &'s str)>);
+
 /// The OG state machine as nom parsers: the app name runs to the first `{`; then keys run to
 /// `=` (a key ended by `}` or the end is dropped, and `}` ends the name) and values run to `,` or
 /// `}` (a value cut by the end of input is dropped).
-fn grammar(input: &str) -> IResult<&str, (&str, Vec<(&str, &str)>)> {
+fn grammar(input: &str) -> IResult<&str, Parsed<'_>> {
     let (mut rest, app) = take_till(|c| c == '{')(input)?;
     let mut labels = Vec::new();
     if rest.is_empty() {

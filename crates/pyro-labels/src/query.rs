@@ -174,11 +174,7 @@ impl Query {
 
     /// Whether a series has this app name and satisfies every matcher.
     pub fn matches(&self, series: &SeriesName) -> bool {
-        series.app() == self.app
-            && self
-                .matchers
-                .iter()
-                .all(|m| m.matches(series.get(&m.key)))
+        series.app() == self.app && self.matchers.iter().all(|m| m.matches(series.get(&m.key)))
     }
 }
 
@@ -329,10 +325,7 @@ fn parse_matcher(s: &str, base: usize) -> Result<Matcher> {
         MatchOp::Equal => &s[offset + 1..],
         _ => &s[offset + 2..],
     };
-    let value = match quoted
-        .strip_prefix('"')
-        .and_then(|v| v.strip_suffix('"'))
-    {
+    let value = match quoted.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
         Some(v) if quoted.len() >= 2 => v,
         _ => return Err(value_err(quoted, base + offset_in(s, quoted))),
     };
@@ -364,6 +357,9 @@ fn parse_matcher(s: &str, base: usize) -> Result<Matcher> {
 fn regex_message(e: &regex::Error) -> String {
     match e {
         regex::Error::CompiledTooBig(n) => format!("regex too large (limit {n} bytes)"),
-        other => format!("error parsing regexp: {}", other.to_string().lines().last().unwrap_or("")),
+        other => format!(
+            "error parsing regexp: {}",
+            other.to_string().lines().last().unwrap_or("")
+        ),
     }
 }

@@ -7,7 +7,9 @@ use pyro_labels::{
 };
 
 fn norm(s: &str) -> String {
-    SeriesName::parse(s).map(|n| n.to_string()).unwrap_or_else(|e| format!("error: {e}"))
+    SeriesName::parse(s)
+        .map(|n| n.to_string())
+        .unwrap_or_else(|e| format!("error: {e}"))
 }
 
 #[test]
@@ -25,7 +27,10 @@ fn og_key_grammar() {
         // a key without '=' is dropped; an empty value is kept
         ("app{foo}", "app{}"),
         // ...but ',' belongs to the key in key state, so this key is invalid
-        ("app{foo,a=1}", "error: invalid tag key: foo,a: character is not allowed: ','"),
+        (
+            "app{foo,a=1}",
+            "error: invalid tag key: foo,a: character is not allowed: ','",
+        ),
         ("app{a=}", "app{a=}"),
         // last duplicate wins
         ("app{a=1,a=2}", "app{a=2}"),
@@ -51,14 +56,35 @@ fn og_error_messages() {
         ("", "application name is required"),
         ("   ", "application name is required"),
         ("{a=b}", "application name is required"),
-        ("my app", "invalid application name: my app: character is not allowed: ' '"),
-        ("app\t1", "invalid application name: app\t1: character is not allowed: '\\t'"),
-        ("app{foo-bar=1}", "invalid tag key: foo-bar: character is not allowed: '-'"),
+        (
+            "my app",
+            "invalid application name: my app: character is not allowed: ' '",
+        ),
+        (
+            "app\t1",
+            "invalid application name: app\t1: character is not allowed: '\\t'",
+        ),
+        (
+            "app{foo-bar=1}",
+            "invalid tag key: foo-bar: character is not allowed: '-'",
+        ),
         ("app{=1}", "tag key is required"),
-        ("app{a b=1}", "invalid tag key: a b: character is not allowed: ' '"),
-        ("app{__name__=bad name}", "invalid application name: bad name: character is not allowed: ' '"),
-        ("app\u{1}", "invalid application name: app\u{1}: character is not allowed: '\\x01'"),
-        ("é", "invalid application name: é: character is not allowed: 'é'"),
+        (
+            "app{a b=1}",
+            "invalid tag key: a b: character is not allowed: ' '",
+        ),
+        (
+            "app{__name__=bad name}",
+            "invalid application name: bad name: character is not allowed: ' '",
+        ),
+        (
+            "app\u{1}",
+            "invalid application name: app\u{1}: character is not allowed: '\\x01'",
+        ),
+        (
+            "é",
+            "invalid application name: é: character is not allowed: 'é'",
+        ),
     ];
     for (input, want) in cases {
         let e = SeriesName::parse(input).unwrap_err();
@@ -74,15 +100,24 @@ fn og_error_messages() {
 fn limits() {
     let long_key = "k".repeat(1025);
     let e = SeriesName::parse(&format!("app{{{long_key}=1}}")).unwrap_err();
-    assert!(matches!(e.kind(), ErrorKind::LabelNameTooLong { max: 1024, .. }));
+    assert!(matches!(
+        e.kind(),
+        ErrorKind::LabelNameTooLong { max: 1024, .. }
+    ));
     assert!(SeriesName::parse(&format!("app{{{}=1}}", "k".repeat(1024))).is_ok());
 
     let e = SeriesName::parse(&format!("app{{a={}}}", "v".repeat(2049))).unwrap_err();
     assert_eq!(
         e.kind(),
-        &ErrorKind::LabelValueTooLong { name: "a".into(), max: 2048 }
+        &ErrorKind::LabelValueTooLong {
+            name: "a".into(),
+            max: 2048
+        }
     );
-    assert_eq!(e.to_string(), "label value too long: a: exceeds the limit of 2048 bytes");
+    assert_eq!(
+        e.to_string(),
+        "label value too long: a: exceeds the limit of 2048 bytes"
+    );
 
     let thirty: Vec<String> = (0..30).map(|i| format!("k{i}=v")).collect();
     assert!(SeriesName::parse(&format!("app{{{}}}", thirty.join(","))).is_ok());
@@ -104,7 +139,11 @@ fn suffix_and_precedence() {
 
     // pprof: request labels win over sample labels
     let mut s = SeriesName::parse("app{env=req}").unwrap();
-    s.merge([("env", "sample"), ("thread", "t1")], Precedence::KeepExisting).unwrap();
+    s.merge(
+        [("env", "sample"), ("thread", "t1")],
+        Precedence::KeepExisting,
+    )
+    .unwrap();
     assert_eq!(s.to_string(), "app{env=req,thread=t1}");
 
     // JFR: context labels win over request labels
@@ -114,8 +153,12 @@ fn suffix_and_precedence() {
 
     let mut s = SeriesName::parse("app").unwrap();
     let e = s.insert("bad-key", "v", Precedence::Overwrite).unwrap_err();
-    assert_eq!(e.to_string(), "invalid tag key: bad-key: character is not allowed: '-'");
-    s.insert("__name__", "other", Precedence::Overwrite).unwrap();
+    assert_eq!(
+        e.to_string(),
+        "invalid tag key: bad-key: character is not allowed: '-'"
+    );
+    s.insert("__name__", "other", Precedence::Overwrite)
+        .unwrap();
     assert_eq!(s.app(), "other");
     assert_eq!(s.get("__name__"), Some("other"));
     assert_eq!(s.remove("nope"), None);
@@ -133,7 +176,10 @@ fn service_name_with_braces() {
 fn query_grammar() {
     let q = Query::parse(r#"  app.cpu{b!~"x.*", a="1", c=~"^y", d!="2"}  "#).unwrap();
     assert_eq!(q.app(), "app.cpu");
-    assert_eq!(q.to_string(), r#"app.cpu{b!~"x.*", a="1", c=~"^y", d!="2"}"#);
+    assert_eq!(
+        q.to_string(),
+        r#"app.cpu{b!~"x.*", a="1", c=~"^y", d!="2"}"#
+    );
     let ops: Vec<(&str, MatchOp)> = q.matchers().iter().map(|m| (m.key(), m.op())).collect();
     assert_eq!(
         ops,
@@ -158,21 +204,33 @@ fn query_errors() {
     let cases = [
         ("", "application name is required"),
         (r#"{a="b"}"#, "application name is required"),
-        (r#"app{a="b""#, "invalid query syntax: expected } at the end"),
+        (
+            r#"app{a="b""#,
+            "invalid query syntax: expected } at the end",
+        ),
         ("my app{}", "invalid application name: my "),
         ("app{,}", "invalid tag matchers syntax: ,"),
-        (r#"app{a-b="1"}"#, "invalid tag key: a-b=\"1\": character is not allowed: '-'"),
+        (
+            r#"app{a-b="1"}"#,
+            "invalid tag key: a-b=\"1\": character is not allowed: '-'",
+        ),
         (r#"app{__name__="x"}"#, "tag key is reserved: __name__"),
         (r#"app{a="1}"#, "invalid tag value syntax: a=\"1"),
         (r#"app{a="1"x}"#, "invalid tag value syntax: \"1\"x"),
         (r#"app{a=""}"#, "invalid tag value syntax: a=\"\""),
         (r#"app{a=1}"#, "invalid tag value syntax: a=1"),
         (r#"app{a=~""}"#, "invalid tag value syntax: a=~\"\""),
-        (r#"app{a>"1"}"#, "invalid tag key: a>\"1\": character is not allowed: '>'"),
+        (
+            r#"app{a>"1"}"#,
+            "invalid tag key: a>\"1\": character is not allowed: '>'",
+        ),
         (r#"app{a=x"1"}"#, "unknown tag match operator: a=x\"1\""),
         (r#"app{a!x"1"}"#, "unknown tag match operator: a!x\"1\""),
         ("app{abc}", "match operator is required: abc"),
-        (r#"app{a=~"("}"#, "error parsing regexp: error: unclosed group: ("),
+        (
+            r#"app{a=~"("}"#,
+            "error parsing regexp: error: unclosed group: (",
+        ),
     ];
     for (input, want) in cases {
         let e = Query::parse(input).unwrap_err();
@@ -215,14 +273,30 @@ fn baggage_members_and_problems() {
         "a=1, b = two ;p1;p2 = v%2C2 , c=%E2%82%AC, d=%FF, e=, f=x=y, k=v;",
         "g=%zz,h=sp ace,=v,novalue, ,i=q\"uote,j=1;bad prop",
     ]);
-    let got: Vec<(&str, &str)> = b.members.iter().map(|m| (m.key.as_str(), m.value.as_str())).collect();
+    let got: Vec<(&str, &str)> = b
+        .members
+        .iter()
+        .map(|m| (m.key.as_str(), m.value.as_str()))
+        .collect();
     assert_eq!(
         got,
-        [("a", "1"), ("b", "two"), ("c", "€"), ("d", "\u{fffd}"), ("e", ""), ("f", "x=y"), ("k", "v")]
+        [
+            ("a", "1"),
+            ("b", "two"),
+            ("c", "€"),
+            ("d", "\u{fffd}"),
+            ("e", ""),
+            ("f", "x=y"),
+            ("k", "v")
+        ]
     );
     assert_eq!(b.members[1].properties.len(), 2);
     assert_eq!(b.members[1].properties[1].value.as_deref(), Some("v,2"));
-    let problems: Vec<(Problem, &str)> = b.skipped.iter().map(|s| (s.problem, s.raw.as_str())).collect();
+    let problems: Vec<(Problem, &str)> = b
+        .skipped
+        .iter()
+        .map(|s| (s.problem, s.raw.as_str()))
+        .collect();
     assert_eq!(
         problems,
         [
@@ -274,15 +348,25 @@ fn k6_labels_as_the_go_sdk_maps_them() {
         ]
     );
     // jslib 1.0.2: user baggage first, comma without space; unencoded tag name with spaces and %
-    let l = k6_labels(["foo=bar,k6.test_run_id=undefined,k6.scenario=s1,k6.name=GET /api/{id} 100%"]);
-    assert_eq!(l.get("k6_test_run_id").map(String::as_str), Some("undefined"));
-    assert_eq!(l.get("k6_name").map(String::as_str), Some("GET /api/{id} 100%"));
+    let l =
+        k6_labels(["foo=bar,k6.test_run_id=undefined,k6.scenario=s1,k6.name=GET /api/{id} 100%"]);
+    assert_eq!(
+        l.get("k6_test_run_id").map(String::as_str),
+        Some("undefined")
+    );
+    assert_eq!(
+        l.get("k6_name").map(String::as_str),
+        Some("GET /api/{id} 100%")
+    );
     assert!(!l.contains_key("foo"));
     // percent sequences are decoded once; non-ASCII kept
     let l = k6_labels(["k6.name=%2Fcaf%C3%A9 ünï"]);
     assert_eq!(l.get("k6_name").map(String::as_str), Some("/café ünï"));
     // several headers; last duplicate wins; empty values skipped; K6. is not k6.
-    let l = k6_labels(["k6.scenario=a,k6.name=", "k6.scenario=b,K6.name=x,k6.sub.key=v"]);
+    let l = k6_labels([
+        "k6.scenario=a,k6.name=",
+        "k6.scenario=b,K6.name=x,k6.sub.key=v",
+    ]);
     assert_eq!(l.get("k6_scenario").map(String::as_str), Some("b"));
     assert!(!l.contains_key("k6_name"));
     assert_eq!(l.get("k6_sub_key").map(String::as_str), Some("v"));

@@ -65,13 +65,17 @@ impl Error {
 impl fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ErrorKind::UnexpectedEof { what } => write!(f, "unexpected end of input reading {what}"),
+            ErrorKind::UnexpectedEof { what } => {
+                write!(f, "unexpected end of input reading {what}")
+            }
             ErrorKind::VarintOverflow => f.write_str("varint overflows u64"),
             ErrorKind::NameTooLong { len, max } => {
                 write!(f, "node name of {len} bytes exceeds the limit of {max}")
             }
             ErrorKind::TooDeep { max } => write!(f, "tree deeper than the limit of {max}"),
-            ErrorKind::KeyTooLong { max } => write!(f, "trie key longer than the limit of {max} bytes"),
+            ErrorKind::KeyTooLong { max } => {
+                write!(f, "trie key longer than the limit of {max} bytes")
+            }
             ErrorKind::TrailingData => f.write_str("trailing data after the last node"),
         }
     }

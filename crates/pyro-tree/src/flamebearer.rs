@@ -85,7 +85,10 @@ impl StackTree<'_> {
             let Some(i) = node else { continue };
             let mut child_x = x.saturating_add(self_value);
             let mut other_total = 0u64;
-            let (s, e) = (offsets[i as usize] as usize, offsets[i as usize + 1] as usize);
+            let (s, e) = (
+                offsets[i as usize] as usize,
+                offsets[i as usize + 1] as usize,
+            );
             for &k in &kids[s..e] {
                 let (_, frame, _, t) = self.raw_node(k);
                 if self.name_of(frame) == OTHER || t < min_val {

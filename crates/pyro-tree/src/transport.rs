@@ -256,7 +256,10 @@ impl StackTree<'_> {
         let mut stack: Vec<u32> = vec![0];
         while let Some(i) = stack.pop() {
             let (parent, frame, self_value, _) = self.raw_node(i);
-            let (s, e) = (offsets[i as usize] as usize, offsets[i as usize + 1] as usize);
+            let (s, e) = (
+                offsets[i as usize] as usize,
+                offsets[i as usize + 1] as usize,
+            );
             let name: &[&str] = if i == 0 {
                 &[]
             } else if trie && parent != 0 {

@@ -105,28 +105,43 @@ impl<'a> StackTree<'a> {
 
     /// Interns a frame name borrowed for `'a`, without copying it.
     pub fn intern(&mut self, name: &'a str) -> FrameId {
-        self.intern_with(name, || Cow::Borrowed(name))
+        match self.lookup(name) {
+            Ok(id) => id,
+            Err(hash) => self.insert_new(hash, Cow::Borrowed(name)),
+        }
     }
 
     /// Interns a frame name that only lives for this call (copied the first time it is seen).
     pub fn intern_transient(&mut self, name: &str) -> FrameId {
-        self.intern_with(name, || Cow::Owned(name.to_owned()))
-    }
-
-    /// Interns a frame name given as a `Cow` (borrowed names are kept borrowed).
-    pub fn intern_cow(&mut self, name: &Cow<'a, str>) -> FrameId {
-        self.intern_with(name, || name.clone())
-    }
-
-    fn intern_with(&mut self, name: &str, make: impl FnOnce() -> Cow<'a, str>) -> FrameId {
-        let hash = self.hasher.hash_one(name);
-        let names = &mut self.names;
-        if let Some(&id) = self.name_index.find(hash, |&id| names[id as usize] == name) {
-            return FrameId(id);
+        match self.lookup(name) {
+            Ok(id) => id,
+            Err(hash) => self.insert_new(hash, Cow::Owned(name.to_owned())),
         }
-        let id = names.len() as u32;
-        names.push(make());
-        let hasher = &self.hasher;
+    }
+
+    /// Interns a frame name given as a `Cow` (borrowed names are kept borrowed, owned ones are
+    /// moved in when new).
+    pub fn intern_cow(&mut self, name: Cow<'a, str>) -> FrameId {
+        match self.lookup(&name) {
+            Ok(id) => id,
+            Err(hash) => self.insert_new(hash, name),
+        }
+    }
+
+    /// The id of `name` if interned, else the hash to insert it with.
+    fn lookup(&self, name: &str) -> Result<FrameId, u64> {
+        let hash = self.hasher.hash_one(name);
+        let names = &self.names;
+        match self.name_index.find(hash, |&id| names[id as usize] == name) {
+            Some(&id) => Ok(FrameId(id)),
+            None => Err(hash),
+        }
+    }
+
+    fn insert_new(&mut self, hash: u64, name: Cow<'a, str>) -> FrameId {
+        let id = self.names.len() as u32;
+        self.names.push(name);
+        let (names, hasher) = (&self.names, &self.hasher);
         self.name_index
             .insert_unique(hash, id, |&id| hasher.hash_one(&*names[id as usize]));
         FrameId(id)
@@ -264,7 +279,14 @@ impl<'a> StackTree<'a> {
     /// Adds `other`'s values into `self`, node by node. Merging is commutative and associative:
     /// the result does not depend on the order trees are merged in.
     pub fn merge(&mut self, other: &StackTree<'a>) {
-        let frame_map: Vec<FrameId> = other.names.iter().map(|n| self.intern_cow(n)).collect();
+        let frame_map: Vec<FrameId> = other
+            .names
+            .iter()
+            .map(|n| match n {
+                Cow::Borrowed(s) => self.intern(s),
+                Cow::Owned(s) => self.intern_transient(s),
+            })
+            .collect();
         let mut node_map: Vec<u32> = Vec::with_capacity(other.nodes.len());
         node_map.push(0);
         // Arena order puts every parent before its children.

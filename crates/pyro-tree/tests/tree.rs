@@ -58,7 +58,10 @@ fn borrowed_frames_are_not_copied() {
 #[test]
 fn folded_output_is_sorted_bytewise() {
     let t = tree_of(&[("a;b", 1), ("a!", 2), ("a", 3), ("B", 4)]);
-    assert_eq!(t.to_folded(), "B 4\na 3\na!;b 0\n".replace("a!;b 0\n", "a! 2\na;b 1\n"));
+    assert_eq!(
+        t.to_folded(),
+        "B 4\na 3\na!;b 0\n".replace("a!;b 0\n", "a! 2\na;b 1\n")
+    );
 }
 
 #[test]
@@ -150,7 +153,10 @@ fn flamebearer_folds_real_other_frames() {
     let t = tree_of(&[("other;deep", 5), ("x", 1)]);
     let fb = t.flamebearer(None);
     assert_eq!(fb.names, ["total", "other", "x"]);
-    assert_eq!(fb.levels, vec![vec![0, 6, 0, 0], vec![0, 1, 1, 2, 0, 5, 5, 1]]);
+    assert_eq!(
+        fb.levels,
+        vec![vec![0, 6, 0, 0], vec![0, 1, 1, 2, 0, 5, 5, 1]]
+    );
 }
 
 const TRIE: &[u8] = b"\x00\x00\x01\x06foo;ba\x00\x02\x01r\x02\x00\x01z\x03\x00";
@@ -233,7 +239,12 @@ fn transport_error_branches() {
     let d = TransportLimits::default();
     assert_eq!(
         tree_err(&TREE[..TREE.len() - 1], d),
-        (ErrorKind::UnexpectedEof { what: "child count" }, TREE.len() - 1)
+        (
+            ErrorKind::UnexpectedEof {
+                what: "child count"
+            },
+            TREE.len() - 1
+        )
     );
     assert_eq!(
         tree_err(b"\x00\x00\x01\x05ab", d),
@@ -241,7 +252,12 @@ fn transport_error_branches() {
     );
     assert_eq!(
         tree_err(b"\x00\x00", d),
-        (ErrorKind::UnexpectedEof { what: "child count" }, 2)
+        (
+            ErrorKind::UnexpectedEof {
+                what: "child count"
+            },
+            2
+        )
     );
     assert_eq!(
         tree_err(b"\x00", d),
@@ -249,7 +265,12 @@ fn transport_error_branches() {
     );
     assert_eq!(
         trie_err(b"\x80", d),
-        (ErrorKind::UnexpectedEof { what: "name length" }, 1)
+        (
+            ErrorKind::UnexpectedEof {
+                what: "name length"
+            },
+            1
+        )
     );
     assert_eq!(
         tree_err(b"\x00\xff\xff\xff\xff\xff\xff\xff\xff\xff\x7f\x00", d),
@@ -267,14 +288,24 @@ fn transport_error_branches() {
         tree_err(b"\x00\x00\x00junk", d),
         (ErrorKind::TrailingData, 3)
     );
-    assert_eq!(trie_err(b"\x00\x00\x00\x00", d), (ErrorKind::TrailingData, 3));
+    assert_eq!(
+        trie_err(b"\x00\x00\x00\x00", d),
+        (ErrorKind::TrailingData, 3)
+    );
     // depth: a chain root -> a -> a -> a
     let chain = b"\x00\x00\x01\x01a\x00\x01\x01a\x00\x01\x01a\x01\x00";
     assert_eq!(
         tree_err(chain, TransportLimits::new().max_depth(2)),
         (ErrorKind::TooDeep { max: 2 }, 11)
     );
-    assert!(read_tree(chain, &TransportLimits::new().max_depth(3), VecSink::default()).is_ok());
+    assert!(
+        read_tree(
+            chain,
+            &TransportLimits::new().max_depth(3),
+            VecSink::default()
+        )
+        .is_ok()
+    );
     assert_eq!(
         trie_err(chain, TransportLimits::new().max_depth(2)),
         (ErrorKind::TooDeep { max: 2 }, 11)
@@ -301,11 +332,12 @@ fn huge_declared_child_counts_cost_nothing() {
 }
 
 fn stacks_strategy(empty_frames: bool) -> impl Strategy<Value = Vec<(Vec<String>, u64)>> {
-    let frame = if empty_frames { "[abc]{0,2}" } else { "[abc]{1,2}" };
-    prop::collection::vec(
-        (prop::collection::vec(frame, 0..5), 0u64..1000),
-        0..30,
-    )
+    let frame = if empty_frames {
+        "[abc]{0,2}"
+    } else {
+        "[abc]{1,2}"
+    };
+    prop::collection::vec((prop::collection::vec(frame, 0..5), 0u64..1000), 0..30)
 }
 
 fn build(stacks: &[(Vec<String>, u64)]) -> StackTree<'_> {
