@@ -215,7 +215,7 @@ fn frame_count(stack: &[u8]) -> usize {
     }
 }
 
-/// Iterates over lines as `(start offset, line without "\n" or "\r\n")`.
+/// The line starting at `pos` without its `\n` or `\r\n`, and the offset of the next line.
 #[inline]
 fn next_line(input: &[u8], pos: usize) -> (&[u8], usize) {
     let rest = &input[pos..];
