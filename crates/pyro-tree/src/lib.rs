@@ -30,6 +30,7 @@
 //! assert_eq!(back.to_folded(), tree.to_folded());
 //! ```
 
+mod diff;
 mod error;
 mod flamebearer;
 mod limits;

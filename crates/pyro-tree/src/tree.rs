@@ -237,7 +237,7 @@ impl<'a> StackTree<'a> {
         }
     }
 
-    fn bump_self(&mut self, node: u32, value: u64) {
+    pub(crate) fn bump_self(&mut self, node: u32, value: u64) {
         let n = &mut self.nodes[node as usize];
         match n.self_value.checked_add(value) {
             Some(v) => n.self_value = v,
@@ -386,6 +386,41 @@ impl<'a> StackTree<'a> {
 
     pub(crate) fn name_of(&self, frame: u32) -> &str {
         &self.names[frame as usize]
+    }
+
+    pub(crate) fn frame_cow(&self, frame: u32) -> Cow<'a, str> {
+        self.names[frame as usize].clone()
+    }
+
+    /// The child of `parent` named `name`, if any.
+    pub(crate) fn find_child(&self, parent: u32, name: &str) -> Option<u32> {
+        let frame = self.lookup(name).ok()?;
+        let key = (u64::from(parent) << 32) | u64::from(frame.0);
+        self.children.get(&key).copied()
+    }
+
+    /// The child of `parent` named `name`, created (with zero values) if missing.
+    pub(crate) fn child_named(&mut self, parent: u32, name: Cow<'a, str>) -> Option<u32> {
+        let frame = self.intern_cow(name);
+        self.child(parent, frame.0)
+    }
+
+    /// Sets every total to the node's self plus its children's totals (saturating).
+    pub(crate) fn recompute_totals(&mut self) {
+        for n in &mut self.nodes {
+            n.total = n.self_value;
+        }
+        for i in (1..self.nodes.len()).rev() {
+            let (parent, total) = (self.nodes[i].parent as usize, self.nodes[i].total);
+            let p = &mut self.nodes[parent];
+            match p.total.checked_add(total) {
+                Some(v) => p.total = v,
+                None => {
+                    p.total = u64::MAX;
+                    self.overflowed = true;
+                }
+            }
+        }
     }
 }
 

@@ -1,0 +1,69 @@
+//! Limits of the pprof reader.
+
+/// Default largest (decompressed) profile: 64 MiB.
+pub const DEFAULT_MAX_DECOMPRESSED_SIZE: usize = 64 << 20;
+/// Default most frames in one stack (after inline expansion), and most lines per location.
+pub const DEFAULT_MAX_STACK_DEPTH: usize = 16_384;
+/// Default most sample types in one profile.
+pub const DEFAULT_MAX_SAMPLE_TYPES: usize = 64;
+/// Default most distinct label sets (hence series per sample type) in one profile.
+pub const DEFAULT_MAX_LABEL_SETS: usize = 10_000;
+/// Default most labels on one sample.
+pub const DEFAULT_MAX_SAMPLE_LABELS: usize = 100;
+
+/// Limits applied while reading and converting a profile.
+///
+/// Memory is bounded by the decompressed size (every decoded table is proportional to it) plus
+/// one tree per (sample type, label set), at most `max_sample_types × max_label_sets`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub(crate) max_decompressed_size: usize,
+    pub(crate) max_stack_depth: usize,
+    pub(crate) max_sample_types: usize,
+    pub(crate) max_label_sets: usize,
+    pub(crate) max_sample_labels: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_decompressed_size: DEFAULT_MAX_DECOMPRESSED_SIZE,
+            max_stack_depth: DEFAULT_MAX_STACK_DEPTH,
+            max_sample_types: DEFAULT_MAX_SAMPLE_TYPES,
+            max_label_sets: DEFAULT_MAX_LABEL_SETS,
+            max_sample_labels: DEFAULT_MAX_SAMPLE_LABELS,
+        }
+    }
+}
+
+impl Limits {
+    /// The defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Largest profile after decompression, in bytes.
+    pub fn max_decompressed_size(mut self, v: usize) -> Self {
+        self.max_decompressed_size = v;
+        self
+    }
+    /// Most frames per stack and lines per location.
+    pub fn max_stack_depth(mut self, v: usize) -> Self {
+        self.max_stack_depth = v;
+        self
+    }
+    /// Most sample types.
+    pub fn max_sample_types(mut self, v: usize) -> Self {
+        self.max_sample_types = v;
+        self
+    }
+    /// Most distinct label sets.
+    pub fn max_label_sets(mut self, v: usize) -> Self {
+        self.max_label_sets = v;
+        self
+    }
+    /// Most labels on one sample.
+    pub fn max_sample_labels(mut self, v: usize) -> Self {
+        self.max_sample_labels = v;
+        self
+    }
+}

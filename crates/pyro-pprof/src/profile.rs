@@ -1,0 +1,455 @@
+//! [`Profile`]: a zero-copy view of a pprof `Profile` message.
+
+use std::io::Read;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::limits::Limits;
+use crate::wire::{LEN, Reader};
+
+/// A `ValueType`: string-table indices of a sample type's name and unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ValueType {
+    /// Index of the type name (`samples`, `cpu`, `alloc_space`, …).
+    pub ty: usize,
+    /// Index of the unit (`count`, `nanoseconds`, `bytes`, …).
+    pub unit: usize,
+}
+
+/// A mapping (only what conversion needs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Mapping {
+    /// The mapping id.
+    pub id: u64,
+    /// String index of the binary's file name.
+    pub filename: usize,
+}
+
+/// A location.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Location {
+    /// The location id.
+    pub id: u64,
+    /// The mapping id (0 = none).
+    pub mapping_id: u64,
+    /// The instruction address.
+    pub address: u64,
+    /// Range of this location's lines in [`Profile::line_functions`], leaf (inlined callee)
+    /// first, as pprof stores them.
+    pub lines: (u32, u32),
+}
+
+/// A function (only what conversion needs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Function {
+    /// The function id.
+    pub id: u64,
+    /// String index of its name.
+    pub name: usize,
+}
+
+/// Maps ids to dense indices: a table when ids are small, a hash map otherwise.
+#[derive(Debug, Clone)]
+pub(crate) enum IdIndex {
+    Dense(Vec<u32>),
+    Sparse(hashbrown::HashMap<u64, u32, foldhash::fast::RandomState>),
+}
+
+const NO_INDEX: u32 = u32::MAX;
+
+impl IdIndex {
+    fn build(ids: impl Iterator<Item = u64> + Clone, count: usize) -> Self {
+        let max = ids.clone().max().unwrap_or(0);
+        if max <= (count as u64).saturating_mul(4).saturating_add(64) {
+            let mut t = vec![NO_INDEX; max as usize + 1];
+            for (i, id) in ids.enumerate() {
+                // The first definition of an id wins.
+                if t[id as usize] == NO_INDEX {
+                    t[id as usize] = i as u32;
+                }
+            }
+            IdIndex::Dense(t)
+        } else {
+            let mut m = hashbrown::HashMap::with_capacity_and_hasher(count, Default::default());
+            for (i, id) in ids.enumerate() {
+                m.entry(id).or_insert(i as u32);
+            }
+            IdIndex::Sparse(m)
+        }
+    }
+
+    #[inline]
+    pub(crate) fn get(&self, id: u64) -> Option<usize> {
+        match self {
+            IdIndex::Dense(t) => t
+                .get(usize::try_from(id).ok()?)
+                .filter(|&&i| i != NO_INDEX)
+                .map(|&i| i as usize),
+            IdIndex::Sparse(m) => m.get(&id).map(|&i| i as usize),
+        }
+    }
+}
+
+/// A decoded pprof profile that borrows its strings and samples from the input buffer.
+///
+/// The string table, sample types, mappings, locations and functions are decoded up front;
+/// samples are kept as raw message slices and decoded lazily by the conversion. Unknown fields
+/// are skipped; packed and unpacked repeated fields are both accepted.
+#[derive(Debug)]
+pub struct Profile<'a> {
+    /// The string table (index 0 is `""`).
+    pub strings: Vec<&'a str>,
+    /// Sample types.
+    pub sample_types: Vec<ValueType>,
+    /// Raw `Sample` messages with their absolute offsets.
+    pub samples: Vec<(&'a [u8], usize)>,
+    /// Mappings.
+    pub mappings: Vec<Mapping>,
+    /// Locations.
+    pub locations: Vec<Location>,
+    /// Function ids of every location's lines, concatenated.
+    pub line_functions: Vec<u64>,
+    /// Functions.
+    pub functions: Vec<Function>,
+    /// `time_nanos`.
+    pub time_nanos: i64,
+    /// `duration_nanos`.
+    pub duration_nanos: i64,
+    /// `period_type`, if present.
+    pub period_type: Option<ValueType>,
+    /// `period`.
+    pub period: i64,
+    pub(crate) mapping_index: IdIndex,
+    pub(crate) location_index: IdIndex,
+    pub(crate) function_index: IdIndex,
+}
+
+/// Whether `data` starts with the gzip magic bytes.
+pub fn is_gzip(data: &[u8]) -> bool {
+    data.starts_with(&[0x1f, 0x8b])
+}
+
+/// Decompresses `data` if it is gzip (sniffed by magic bytes), refusing to produce more than
+/// `limits`' decompressed-size maximum (a gzip bomb stops there with an error). Concatenated gzip
+/// members are read as one stream.
+///
+/// # Errors
+/// A malformed gzip stream, or output over the limit.
+pub fn decompress(data: &[u8], limits: &Limits) -> Result<Vec<u8>> {
+    let max = limits.max_decompressed_size;
+    let mut out = Vec::new();
+    let mut dec = flate2::read::MultiGzDecoder::new(data).take(max as u64 + 1);
+    dec.read_to_end(&mut out)
+        .map_err(|e| Error::new(ErrorKind::Gzip(e.to_string()), 0, ""))?;
+    if out.len() > max {
+        return Err(Error::new(
+            ErrorKind::LimitExceeded {
+                what: "decompressed profile size",
+                max,
+            },
+            0,
+            "",
+        ));
+    }
+    Ok(out)
+}
+
+fn index(v: u64, at: usize, path: &str) -> Result<usize> {
+    let i = v as i64;
+    if i < 0 {
+        return Err(Error::new(ErrorKind::StringIndexOutOfRange(i), at, path));
+    }
+    Ok(v as usize)
+}
+
+fn value_type(buf: &[u8], base: usize) -> Result<ValueType> {
+    let mut r = Reader::new(buf, base);
+    let mut vt = ValueType::default();
+    while !r.at_end() {
+        let (f, wt) = r.key()?;
+        let at = r.offset();
+        match f {
+            1 => vt.ty = index(r.scalar(wt)?, at, "type")?,
+            2 => vt.unit = index(r.scalar(wt)?, at, "unit")?,
+            _ => r.skip(wt)?,
+        }
+    }
+    Ok(vt)
+}
+
+fn mapping(buf: &[u8], base: usize) -> Result<Mapping> {
+    let mut r = Reader::new(buf, base);
+    let mut m = Mapping::default();
+    while !r.at_end() {
+        let (f, wt) = r.key()?;
+        let at = r.offset();
+        match f {
+            1 => m.id = r.scalar(wt)?,
+            5 => m.filename = index(r.scalar(wt)?, at, "filename")?,
+            _ => r.skip(wt)?,
+        }
+    }
+    Ok(m)
+}
+
+fn function(buf: &[u8], base: usize) -> Result<Function> {
+    let mut r = Reader::new(buf, base);
+    let mut func = Function::default();
+    while !r.at_end() {
+        let (f, wt) = r.key()?;
+        let at = r.offset();
+        match f {
+            1 => func.id = r.scalar(wt)?,
+            2 => func.name = index(r.scalar(wt)?, at, "name")?,
+            _ => r.skip(wt)?,
+        }
+    }
+    Ok(func)
+}
+
+fn location(buf: &[u8], base: usize, lines: &mut Vec<u64>, limits: &Limits) -> Result<Location> {
+    let mut r = Reader::new(buf, base);
+    let mut loc = Location::default();
+    let start = lines.len();
+    while !r.at_end() {
+        let (f, wt) = r.key()?;
+        match f {
+            1 => loc.id = r.scalar(wt)?,
+            2 => loc.mapping_id = r.scalar(wt)?,
+            3 => loc.address = r.scalar(wt)?,
+            4 => {
+                if wt != LEN {
+                    return Err(Error::new(
+                        ErrorKind::InvalidWireType(wt),
+                        r.offset(),
+                        "line",
+                    ));
+                }
+                let (payload, b) = r.bytes().map_err(|e| e.within("line"))?;
+                let mut lr = Reader::new(payload, b);
+                let mut function_id = 0;
+                while !lr.at_end() {
+                    let (lf, lwt) = lr.key().map_err(|e| e.within("line"))?;
+                    match lf {
+                        1 => function_id = lr.scalar(lwt).map_err(|e| e.within("line"))?,
+                        _ => lr.skip(lwt).map_err(|e| e.within("line"))?,
+                    }
+                }
+                if lines.len() - start >= limits.max_stack_depth {
+                    return Err(Error::new(
+                        ErrorKind::LimitExceeded {
+                            what: "lines per location",
+                            max: limits.max_stack_depth,
+                        },
+                        b,
+                        "line",
+                    ));
+                }
+                lines.push(function_id);
+            }
+            _ => r.skip(wt)?,
+        }
+    }
+    loc.lines = (start as u32, (lines.len() - start) as u32);
+    Ok(loc)
+}
+
+impl<'a> Profile<'a> {
+    /// Decodes an uncompressed `Profile` message.
+    ///
+    /// # Errors
+    /// Malformed protobuf, invalid UTF-8 in the string table, a string index out of range, or a
+    /// limit exceeded; the error names the field path and byte offset.
+    pub fn parse(buf: &'a [u8], limits: &Limits) -> Result<Profile<'a>> {
+        if buf.len() > limits.max_decompressed_size {
+            return Err(Error::new(
+                ErrorKind::LimitExceeded {
+                    what: "profile size",
+                    max: limits.max_decompressed_size,
+                },
+                0,
+                "Profile",
+            ));
+        }
+        let mut p = Profile {
+            strings: Vec::new(),
+            sample_types: Vec::new(),
+            samples: Vec::new(),
+            mappings: Vec::new(),
+            locations: Vec::new(),
+            line_functions: Vec::new(),
+            functions: Vec::new(),
+            time_nanos: 0,
+            duration_nanos: 0,
+            period_type: None,
+            period: 0,
+            mapping_index: IdIndex::Dense(Vec::new()),
+            location_index: IdIndex::Dense(Vec::new()),
+            function_index: IdIndex::Dense(Vec::new()),
+        };
+        let mut r = Reader::new(buf, 0);
+        while !r.at_end() {
+            let (f, wt) = r.key().map_err(|e| e.within("Profile"))?;
+            let field_at = r.offset();
+            let need_len = |name: &str| -> Result<()> {
+                if wt == LEN {
+                    Ok(())
+                } else {
+                    Err(Error::new(
+                        ErrorKind::InvalidWireType(wt),
+                        field_at,
+                        format!("Profile.{name}"),
+                    ))
+                }
+            };
+            match f {
+                1 => {
+                    need_len("sample_type")?;
+                    let n = p.sample_types.len();
+                    let (b, at) = r.bytes().map_err(|e| e.within("Profile.sample_type"))?;
+                    if n >= limits.max_sample_types {
+                        return Err(Error::new(
+                            ErrorKind::LimitExceeded {
+                                what: "sample types",
+                                max: limits.max_sample_types,
+                            },
+                            at,
+                            "Profile.sample_type",
+                        ));
+                    }
+                    p.sample_types.push(
+                        value_type(b, at)
+                            .map_err(|e| e.within(&format!("Profile.sample_type[{n}]")))?,
+                    );
+                }
+                2 => {
+                    need_len("sample")?;
+                    let s = r.bytes().map_err(|e| e.within("Profile.sample"))?;
+                    p.samples.push(s);
+                }
+                3 => {
+                    need_len("mapping")?;
+                    let n = p.mappings.len();
+                    let (b, at) = r.bytes().map_err(|e| e.within("Profile.mapping"))?;
+                    p.mappings.push(
+                        mapping(b, at).map_err(|e| e.within(&format!("Profile.mapping[{n}]")))?,
+                    );
+                }
+                4 => {
+                    need_len("location")?;
+                    let n = p.locations.len();
+                    let (b, at) = r.bytes().map_err(|e| e.within("Profile.location"))?;
+                    p.locations.push(
+                        location(b, at, &mut p.line_functions, limits)
+                            .map_err(|e| e.within(&format!("Profile.location[{n}]")))?,
+                    );
+                }
+                5 => {
+                    need_len("function")?;
+                    let n = p.functions.len();
+                    let (b, at) = r.bytes().map_err(|e| e.within("Profile.function"))?;
+                    p.functions.push(
+                        function(b, at).map_err(|e| e.within(&format!("Profile.function[{n}]")))?,
+                    );
+                }
+                6 => {
+                    need_len("string_table")?;
+                    let n = p.strings.len();
+                    let (b, at) = r.bytes().map_err(|e| e.within("Profile.string_table"))?;
+                    let s = std::str::from_utf8(b).map_err(|e| {
+                        Error::new(
+                            ErrorKind::InvalidUtf8,
+                            at + e.valid_up_to(),
+                            format!("Profile.string_table[{n}]"),
+                        )
+                    })?;
+                    p.strings.push(s);
+                }
+                9 => {
+                    p.time_nanos = r.scalar(wt).map_err(|e| e.within("Profile.time_nanos"))? as i64
+                }
+                10 => {
+                    p.duration_nanos = r
+                        .scalar(wt)
+                        .map_err(|e| e.within("Profile.duration_nanos"))?
+                        as i64
+                }
+                11 => {
+                    need_len("period_type")?;
+                    let (b, at) = r.bytes().map_err(|e| e.within("Profile.period_type"))?;
+                    p.period_type =
+                        Some(value_type(b, at).map_err(|e| e.within("Profile.period_type"))?);
+                }
+                12 => p.period = r.scalar(wt).map_err(|e| e.within("Profile.period"))? as i64,
+                _ => r.skip(wt).map_err(|e| e.within("Profile"))?,
+            }
+        }
+        if p.strings.is_empty() {
+            p.strings.push("");
+        }
+        p.check_string_indices()?;
+        p.mapping_index = IdIndex::build(p.mappings.iter().map(|m| m.id), p.mappings.len());
+        p.location_index = IdIndex::build(p.locations.iter().map(|l| l.id), p.locations.len());
+        p.function_index = IdIndex::build(p.functions.iter().map(|f| f.id), p.functions.len());
+        Ok(p)
+    }
+
+    fn check_string_indices(&self) -> Result<()> {
+        let n = self.strings.len();
+        let bad = |i: usize, path: String| {
+            Err(Error::new(
+                ErrorKind::StringIndexOutOfRange(i as i64),
+                0,
+                path,
+            ))
+        };
+        for (k, vt) in self.sample_types.iter().enumerate() {
+            if vt.ty >= n || vt.unit >= n {
+                return bad(vt.ty.max(vt.unit), format!("Profile.sample_type[{k}]"));
+            }
+        }
+        if let Some(vt) = self.period_type
+            && (vt.ty >= n || vt.unit >= n)
+        {
+            return bad(vt.ty.max(vt.unit), "Profile.period_type".into());
+        }
+        for (k, m) in self.mappings.iter().enumerate() {
+            if m.filename >= n {
+                return bad(m.filename, format!("Profile.mapping[{k}].filename"));
+            }
+        }
+        for (k, f) in self.functions.iter().enumerate() {
+            if f.name >= n {
+                return bad(f.name, format!("Profile.function[{k}].name"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The string at index `i` (`""` when out of range; indices are checked at parse time).
+    pub fn string(&self, i: usize) -> &'a str {
+        self.strings.get(i).copied().unwrap_or("")
+    }
+
+    /// The location with id `id`.
+    pub fn location(&self, id: u64) -> Option<&Location> {
+        self.location_index.get(id).map(|i| &self.locations[i])
+    }
+
+    /// The function with id `id`.
+    pub fn function(&self, id: u64) -> Option<&Function> {
+        self.function_index.get(id).map(|i| &self.functions[i])
+    }
+
+    /// The mapping with id `id`.
+    pub fn mapping(&self, id: u64) -> Option<&Mapping> {
+        self.mapping_index.get(id).map(|i| &self.mappings[i])
+    }
+
+    /// Sample type names, in order.
+    pub fn sample_type_names(&self) -> Vec<&'a str> {
+        self.sample_types
+            .iter()
+            .map(|vt| self.string(vt.ty))
+            .collect()
+    }
+}
