@@ -11,6 +11,9 @@ pub mod labels_baggage;
 pub mod labels_parse_key;
 pub mod labels_parse_query;
 pub mod lines_parse;
+pub mod pprof_decode;
+pub mod pprof_vs_prost;
+pub mod sampletype_json;
 pub mod tree_roundtrip;
 pub mod tree_transport;
 

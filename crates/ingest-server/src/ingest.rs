@@ -83,6 +83,10 @@ pub struct Params {
     pub sample_rate: Option<String>,
     /// `spyName` (default `unknown`).
     pub spy_name: Option<String>,
+    /// pprof: the `sample_type_config` JSON (replaces the default table).
+    pub sample_type_config: Option<Vec<u8>>,
+    /// pprof: the `prev_profile` of a cumulative pair (gzipped or not).
+    pub prev_profile: Option<Vec<u8>>,
 }
 
 /// Limits applied while reading a body.
@@ -94,6 +98,8 @@ pub struct Limits {
     pub transport: TransportLimits,
     /// Label limits of the series name.
     pub labels: pyro_labels::Limits,
+    /// pprof limits.
+    pub pprof: pyro_pprof::Limits,
 }
 
 /// One series a request stores: its normalized name, metadata and stack tree.
@@ -182,6 +188,7 @@ pub fn parse<'a>(
             pyro_tree::transport::read_tree(body, &limits.transport, &mut tree)
                 .map_err(|e| body_err(&e))?;
         }
+        Format::Pprof => return parse_pprof(params, name, body, limits),
         other => return Err(IngestError::Unsupported(other)),
     }
     if tree.overflowed() {
@@ -197,4 +204,61 @@ pub fn parse<'a>(
         spy_name: non_empty(&params.spy_name, "unknown"),
         tree,
     }])
+}
+
+/// A raw (gzipped or not) pprof body: one series per sample type and label set.
+fn parse_pprof<'a>(
+    params: &Params,
+    name: SeriesName,
+    body: &'a [u8],
+    limits: &Limits,
+) -> Result<Vec<Series<'a>>, IngestError> {
+    let body_err = |e: &dyn fmt::Display| IngestError::Body(e.to_string());
+    let types = match &params.sample_type_config {
+        Some(json) => pyro_sampletype::SampleTypes::from_json(json).map_err(|e| body_err(&e))?,
+        None => pyro_sampletype::SampleTypes::default(),
+    };
+    let prev_buf = match &params.prev_profile {
+        Some(prev) => Some(
+            pyro_pprof::decode(prev, &limits.pprof)
+                .map_err(|e| body_err(&format!("prev_profile: {e}")))?
+                .into_owned(),
+        ),
+        None => None,
+    };
+    let prev = match &prev_buf {
+        Some(b) => Some(
+            pyro_pprof::Profile::parse(b, &limits.pprof)
+                .map_err(|e| body_err(&format!("prev_profile: {e}")))?,
+        ),
+        None => None,
+    };
+    let buf = pyro_pprof::decode(body, &limits.pprof).map_err(|e| body_err(&e))?;
+    let spy_name = non_empty(&params.spy_name, "unknown");
+    let to_ingest = |s: pyro_pprof::Series<'_>, tree: StackTree<'a>| Series {
+        name: s.name,
+        units: s.units,
+        aggregation: s.aggregation,
+        sample_rate: s.sample_rate,
+        spy_name: spy_name.clone(),
+        tree,
+    };
+    let convert = |buf: &[u8]| -> Result<Vec<Series<'a>>, IngestError> {
+        let p = pyro_pprof::Profile::parse(buf, &limits.pprof).map_err(|e| body_err(&e))?;
+        let series = pyro_pprof::to_series(&p, &name, &types, prev.as_ref(), &limits.pprof)
+            .map_err(|e| body_err(&e))?;
+        Ok(series
+            .into_iter()
+            .map(|mut s| {
+                let tree = std::mem::take(&mut s.tree).into_owned();
+                to_ingest(s, tree)
+            })
+            .collect())
+    };
+    match buf {
+        // Frames could stay borrowed from `body`; series outlive this call either way, so the
+        // owned form keeps one code path.
+        std::borrow::Cow::Borrowed(b) => convert(b),
+        std::borrow::Cow::Owned(b) => convert(&b),
+    }
 }

@@ -38,6 +38,9 @@ enum OutputFormat {
 #[derive(Subcommand)]
 enum Command {
     /// Read FILE as an `/ingest` body and print the series the server would store.
+    ///
+    /// Formats: folded (default), lines, trie, tree, pprof (gzipped or not); jfr is not
+    /// supported yet.
     Convert {
         /// Body format, as `/ingest`'s `format` parameter (default: folded, or what
         /// `--content-type` selects).
@@ -61,6 +64,12 @@ enum Command {
         /// `spyName` parameter.
         #[arg(long)]
         spy_name: Option<String>,
+        /// pprof: a `sample_type_config` JSON file (replaces the default sample-type table).
+        #[arg(long, value_name = "FILE")]
+        sample_type_config: Option<PathBuf>,
+        /// pprof: the previous profile of a cumulative pair (`prev_profile`).
+        #[arg(long, value_name = "FILE")]
+        prev: Option<PathBuf>,
         /// Longest folded/lines line accepted, in bytes.
         #[arg(long, default_value_t = pyro_folded::DEFAULT_MAX_LINE_LEN)]
         max_line_len: usize,
@@ -93,16 +102,29 @@ fn main() -> ExitCode {
             aggregation,
             sample_rate,
             spy_name,
+            sample_type_config,
+            prev,
             max_line_len,
             output,
             file,
         } => {
-            let body = match read_input(&file) {
+            let read = |path: &PathBuf| {
+                read_input(path).map_err(|e| {
+                    eprintln!("error: {}: {e}", path.display());
+                    ExitCode::from(2)
+                })
+            };
+            let body = match read(&file) {
                 Ok(b) => b,
-                Err(e) => {
-                    eprintln!("error: {}: {e}", file.display());
-                    return ExitCode::from(2);
-                }
+                Err(code) => return code,
+            };
+            let sample_type_config = match sample_type_config.as_ref().map(read).transpose() {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let prev_profile = match prev.as_ref().map(read).transpose() {
+                Ok(c) => c,
+                Err(code) => return code,
             };
             let params = Params {
                 name,
@@ -116,6 +138,8 @@ fn main() -> ExitCode {
                 aggregation,
                 sample_rate,
                 spy_name,
+                sample_type_config,
+                prev_profile,
             };
             let limits = Limits {
                 text: pyro_folded::Options::new().max_line_len(max_line_len),

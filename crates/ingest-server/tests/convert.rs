@@ -141,11 +141,11 @@ fn bad_input_exits_non_zero_with_the_parser_error() {
         "error: line of 6 bytes exceeds the limit of 3 on line 1 (at offset 0x0)\n"
     );
 
-    let out = run(&["convert", "--format", "pprof", "-"], Some(b""));
+    let out = run(&["convert", "--format", "jfr", "-"], Some(b""));
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
-        "error: format pprof is not supported yet\n"
+        "error: format jfr is not supported yet\n"
     );
 
     let out = run(&["convert", "/nonexistent/file"], None);
@@ -207,4 +207,126 @@ fn sample_rate_parsing() {
     assert_eq!(parse_sample_rate(Some("0")), 0);
     assert_eq!(parse_sample_rate(Some("+97")), 97);
     assert_eq!(parse_sample_rate(Some("4294967296")), 100);
+}
+
+/// A tiny pprof: samples/count and cpu/nanoseconds, stack main -> work, values [3, 30000000].
+fn tiny_pprof() -> Vec<u8> {
+    let mut p = vec![
+        0x0a, 0x04, 0x08, 0x01, 0x10, 0x02, // sample_type samples/count
+        0x0a, 0x04, 0x08, 0x05, 0x10, 0x06, // sample_type cpu/nanoseconds
+        0x12, 0x0b, 0x0a, 0x02, 0x02, 0x01, 0x12, 0x05, 0x03, 0x80, 0x87, 0xa7,
+        0x0e, // sample
+        0x22, 0x06, 0x08, 0x01, 0x22, 0x02, 0x08, 0x01, // location 1 -> function 1
+        0x22, 0x06, 0x08, 0x02, 0x22, 0x02, 0x08, 0x02, // location 2 -> function 2
+        0x2a, 0x04, 0x08, 0x01, 0x10, 0x03, // function 1 name "main"
+        0x2a, 0x04, 0x08, 0x02, 0x10, 0x04, // function 2 name "work"
+    ];
+    for s in ["", "samples", "count", "main", "work", "cpu", "nanoseconds"] {
+        p.push(0x32);
+        p.push(s.len() as u8);
+        p.extend_from_slice(s.as_bytes());
+    }
+    p
+}
+
+#[test]
+fn pprof_bodies() {
+    let out = ok(
+        &[
+            "convert",
+            "--format",
+            "pprof",
+            "--name",
+            "node.app{env=prod}",
+            "-",
+        ],
+        Some(&tiny_pprof()),
+    );
+    assert_eq!(
+        out,
+        "# node.app.cpu{env=prod}\nmain;work 30000000\n# node.app.samples{env=prod}\nmain;work 3\n"
+    );
+    // a custom table replaces the default one: `samples` becomes `ticks`, cpu keeps its name
+    let dir = std::env::temp_dir().join(format!("pyro-convert-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let st = dir.join("st.json");
+    std::fs::write(
+        &st,
+        br#"{"samples":{"display-name":"ticks","units":"samples"}}"#,
+    )
+    .unwrap();
+    let out = ok(
+        &[
+            "convert",
+            "--format",
+            "pprof",
+            "--sample-type-config",
+            st.to_str().unwrap(),
+            "--output",
+            "json",
+            "-",
+        ],
+        Some(&tiny_pprof()),
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let names: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["app.cpu.cpu{}", "app.cpu.ticks{}"]);
+    assert_eq!(v[1]["units"], "samples");
+    assert_eq!(v[0]["units"], "nanoseconds");
+    // bad config and bad bodies are errors with positions
+    std::fs::write(&st, br#"{"samples":{"unit":"x"}}"#).unwrap();
+    let out = run(
+        &[
+            "convert",
+            "--format",
+            "pprof",
+            "--sample-type-config",
+            st.to_str().unwrap(),
+            "-",
+        ],
+        Some(&tiny_pprof()),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .starts_with("error: invalid sample_type_config: unknown field `unit`")
+    );
+    let out = run(
+        &["convert", "--format", "pprof", "-"],
+        Some(&tiny_pprof()[..20]),
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: Profile.sample: truncated field (at offset 0xd)\n"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn pprof_public_go_cpu() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/testdata/public/pyroscope-v0.37.2/pkg/convert/testdata/cpu.pprof"
+    );
+    if !std::path::Path::new(path).exists() {
+        eprintln!("note: {path} not found; skipping");
+        return;
+    }
+    let out = ok(
+        &[
+            "convert", "--format", "pprof", "--name", "test.app", "--output", "json", path,
+        ],
+        None,
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v[0]["name"], "test.app.cpu{}");
+    assert_eq!(v[1]["name"], "test.app.samples{}");
+    assert_eq!(v[1]["sampleRate"], 100);
+    assert_eq!(v[1]["total"], 47);
+    assert_eq!(v[0]["total"], 470_000_000u64);
 }

@@ -124,7 +124,7 @@ impl<'a> Agg<'a> {
         Ok(())
     }
 
-    /// Splits each distinct stack into frames (in order of first appearance) and pushes it.
+    /// Splits each distinct stack into frames and pushes it, in bytewise order.
     fn finish<S: StackSink<'a>>(self, mut sink: S, mut summary: Summary) -> Result<Summary> {
         let max_depth = self.opts.max_stack_depth;
         // Check every stack before pushing any, so an error leaves the sink untouched.
@@ -137,8 +137,11 @@ impl<'a> Agg<'a> {
                 ));
             }
         }
+        // Sorted stacks share prefixes with their neighbours, which the tree reuses.
+        let mut order: Vec<&Entry<'a>> = self.entries.iter().collect();
+        order.sort_unstable_by(|a, b| a.stack.cmp(b.stack));
         let mut frames: Vec<&'a str> = Vec::new();
-        for e in &self.entries {
+        for e in order {
             match String::from_utf8_lossy(e.stack) {
                 Cow::Borrowed(s) => {
                     frames.clear();

@@ -105,30 +105,35 @@ fn valid_key(k: &str) -> bool {
     !k.is_empty() && k.bytes().all(is_tchar)
 }
 
-/// Percent-decodes `raw`; invalid UTF-8 after decoding becomes U+FFFD.
-fn percent_decode(raw: &str) -> Result<String, Problem> {
+/// Percent-decodes `raw`; invalid UTF-8 after decoding becomes U+FFFD. A `%` not followed by
+/// two hex digits is an error when `strict`, and kept as it is otherwise.
+fn percent_decode(raw: &str, strict: bool) -> Result<String, Problem> {
+    if !raw.contains('%') {
+        return Ok(raw.to_owned());
+    }
     let b = raw.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
         if b[i] == b'%' {
-            let hex = |c: u8| (c as char).to_digit(16);
-            match (
+            if let (Some(h), Some(l)) = (
                 b.get(i + 1).and_then(|&c| hex(c)),
                 b.get(i + 2).and_then(|&c| hex(c)),
             ) {
-                (Some(h), Some(l)) => {
-                    out.push((h * 16 + l) as u8);
-                    i += 3;
-                }
-                _ => return Err(Problem::InvalidPercentEncoding),
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
             }
-        } else {
-            out.push(b[i]);
-            i += 1;
+            if strict {
+                return Err(Problem::InvalidPercentEncoding);
+            }
         }
+        out.push(b[i]);
+        i += 1;
     }
-    Ok(String::from_utf8_lossy(&out).into_owned())
+    Ok(String::from_utf8(out)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
 }
 
 /// Checks and decodes a value: `*baggage-octet`, then percent-decoding.
@@ -136,7 +141,7 @@ fn decode_value(raw: &str) -> Result<String, Problem> {
     if !raw.bytes().all(is_baggage_octet) {
         return Err(Problem::InvalidValue);
     }
-    percent_decode(raw)
+    percent_decode(raw, true)
 }
 
 fn parse_property(p: &str) -> Result<Option<Property>, Problem> {
@@ -206,6 +211,15 @@ impl Baggage {
     /// assert_eq!(b.skipped.len(), 1);
     /// ```
     pub fn parse<'h>(headers: impl IntoIterator<Item = &'h str>) -> Baggage {
+        Self::parse_members(headers, |_| true)
+    }
+
+    /// [`Baggage::parse`], but only members for which `wanted(member text)` holds are decoded and
+    /// reported; the others still count towards the limits.
+    fn parse_members<'h>(
+        headers: impl IntoIterator<Item = &'h str>,
+        wanted: impl Fn(&str) -> bool,
+    ) -> Baggage {
         let mut out = Baggage::default();
         let mut offset = 0usize;
         let mut count = 0usize;
@@ -226,6 +240,9 @@ impl Baggage {
                     Some(Problem::TooManyMembers)
                 } else {
                     count += 1;
+                    if !wanted(m) {
+                        continue;
+                    }
                     match parse_member(m, start) {
                         Ok(member) => {
                             out.members.push(member);
@@ -257,30 +274,6 @@ impl Baggage {
     }
 }
 
-/// Decodes what it can of a value the k6 jslib sent without encoding it: valid `%XX` sequences are
-/// decoded, anything else (spaces, bare `%`, non-ASCII, quotes) is kept as it is.
-fn lenient_value(raw: &str) -> String {
-    let b = raw.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        if b[i] == b'%'
-            && let (Some(h), Some(l)) = (
-                b.get(i + 1).and_then(|&c| hex(c)),
-                b.get(i + 2).and_then(|&c| hex(c)),
-            )
-        {
-            out.push((h * 16 + l) as u8);
-            i += 3;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// The labels a k6 load test's baggage adds to a profile, as Pyroscope's Go SDK (`x/k6`) maps
 /// them: every member whose key starts with `k6.` (case-sensitive) becomes a label with every
 /// `.` replaced by `_` (`k6.test_run_id` → `k6_test_run_id`, `k6.scenario` → `k6_scenario`,
@@ -304,7 +297,7 @@ fn lenient_value(raw: &str) -> String {
 /// assert_eq!(labels.len(), 3);
 /// ```
 pub fn k6_labels<'h>(headers: impl IntoIterator<Item = &'h str>) -> BTreeMap<String, String> {
-    let baggage = Baggage::parse(headers);
+    let baggage = Baggage::parse_members(headers, |m| m.starts_with("k6."));
     // Valid and tolerated members in header order, so the last duplicate wins.
     let mut found: Vec<(usize, &str, String)> = baggage
         .members
@@ -321,7 +314,9 @@ pub fn k6_labels<'h>(headers: impl IntoIterator<Item = &'h str>) -> BTreeMap<Str
         {
             let k = trim_ows(k);
             if valid_key(k) {
-                found.push((s.offset, k, lenient_value(trim_ows(v))));
+                // What the k6 jslib sends unencoded: decode the valid `%XX`, keep the rest.
+                let value = percent_decode(trim_ows(v), false).unwrap_or_default();
+                found.push((s.offset, k, value));
             }
         }
     }

@@ -6,7 +6,7 @@ use std::hash::BuildHasher;
 use hashbrown::HashTable;
 use pyro_labels::{Precedence, SeriesName};
 use pyro_sampletype::{SampleTypeConfig, SampleTypes};
-use pyro_tree::{StackSink, StackTree};
+use pyro_tree::{FrameId, StackTree};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::limits::Limits;
@@ -105,12 +105,14 @@ fn sample_rate(p: &Profile<'_>) -> u32 {
 
 /// Aggregated samples: one entry per distinct (label set, stack of location ids).
 struct Agg {
-    /// Location ids of every entry, concatenated.
+    /// Location ids of every entry, root first (the reverse of pprof's order), concatenated.
     locs: Vec<u64>,
     /// `(label set, start, len)` of every entry's stack in `locs`.
     entries: Vec<(u32, u32, u32)>,
     /// Summed values, `types` per entry.
     values: Vec<u64>,
+    /// Hash of every entry (for rehashing the table).
+    hashes: Vec<u64>,
     table: HashTable<u32>,
     hasher: foldhash::fast::RandomState,
     /// Distinct label sets as sorted `(key, value)` string indices.
@@ -124,6 +126,7 @@ impl Agg {
             locs: Vec::new(),
             entries: Vec::new(),
             values: Vec::new(),
+            hashes: Vec::new(),
             table: HashTable::new(),
             hasher: Default::default(),
             label_sets: vec![Vec::new()],
@@ -160,7 +163,10 @@ impl Agg {
         let (locs, entries) = (&self.locs, &self.entries);
         let found = self.table.find(hash, |&e| {
             let (l, s, n) = entries[e as usize];
-            l == labels && &locs[s as usize..(s + n) as usize] == stack
+            l == labels
+                && locs[s as usize..(s + n) as usize]
+                    .iter()
+                    .eq(stack.iter().rev())
         });
         let n = values.len();
         let e = match found {
@@ -169,13 +175,12 @@ impl Agg {
                 let e = self.entries.len();
                 self.entries
                     .push((labels, self.locs.len() as u32, stack.len() as u32));
-                self.locs.extend_from_slice(stack);
+                self.locs.extend(stack.iter().rev());
                 self.values.extend(std::iter::repeat_n(0, n));
-                let (locs, entries, hasher) = (&self.locs, &self.entries, &self.hasher);
-                self.table.insert_unique(hash, e as u32, |&x| {
-                    let (l, s, n) = entries[x as usize];
-                    hasher.hash_one((l, &locs[s as usize..(s + n) as usize]))
-                });
+                self.hashes.push(hash);
+                let hashes = &self.hashes;
+                self.table
+                    .insert_unique(hash, e as u32, |&x| hashes[x as usize]);
                 e
             }
         };
@@ -372,40 +377,57 @@ fn aggregate(p: &Profile<'_>, limits: &Limits) -> Result<Agg> {
     Ok(agg)
 }
 
+/// Trees keyed by (sample type, label set).
+type Trees<'a> = hashbrown::HashMap<(usize, u32), StackTree<'a>, foldhash::fast::RandomState>;
+
+/// One tree being built, with the ids its interner gave the profile's frames (`NO_ID` until
+/// first used), so each frame name is hashed once per tree, not once per stack.
+struct Building<'a> {
+    tree: StackTree<'a>,
+    ids: Vec<u32>,
+}
+
+const NO_ID: u32 = u32::MAX;
+
 /// Per (sample type, label set) trees from an aggregation, with zero values skipped.
 fn build_trees<'a>(
     p: &Profile<'a>,
     agg: &Agg,
     ntypes: usize,
     limits: &Limits,
-) -> Result<hashbrown::HashMap<(usize, u32), StackTree<'a>, foldhash::fast::RandomState>> {
+) -> Result<Trees<'a>> {
     let (ranges, frames) = location_frames(p);
-    let mut trees: hashbrown::HashMap<(usize, u32), StackTree<'a>, _> =
-        hashbrown::HashMap::with_hasher(foldhash::fast::RandomState::default());
-    let mut borrowed: Vec<&'a str> = Vec::new();
-    let mut transient: Vec<&str> = Vec::new();
-    for (e, &(labels, start, len)) in agg.entries.iter().enumerate() {
-        borrowed.clear();
-        transient.clear();
-        let mut all_borrowed = true;
-        // pprof lists the leaf first; the tree wants the root first.
-        for &loc in agg.locs[start as usize..(start + len) as usize]
-            .iter()
-            .rev()
-        {
-            let Some(li) = p.location_index.get(loc) else {
-                continue;
-            };
-            let (fs, fl) = ranges[li];
-            for f in &frames[fs as usize..(fs + fl) as usize] {
-                match f {
-                    Cow::Borrowed(b) => borrowed.push(b),
-                    Cow::Owned(_) => all_borrowed = false,
-                }
-                transient.push(f);
+    let nsets = agg.label_sets.len();
+    // (type, label set) → index in `building`.
+    let mut slots: Vec<u32> = vec![NO_ID; ntypes * nsets];
+    let mut building: Vec<(usize, u32, Building<'a>)> = Vec::new();
+    let mut stack: Vec<u32> = Vec::new();
+    let mut ids: Vec<FrameId> = Vec::new();
+    // Stacks ordered by their first root-first locations share prefixes with their neighbours,
+    // which the trees reuse; a fixed-size key keeps the sort cheap.
+    let key = |e: &u32| {
+        let (_, s, n) = agg.entries[*e as usize];
+        let stack = &agg.locs[s as usize..(s + n) as usize];
+        let mut k = [0u64; 6];
+        for (slot, &loc) in k.iter_mut().zip(stack) {
+            *slot = loc;
+        }
+        k
+    };
+    let mut order: Vec<u32> = (0..agg.entries.len() as u32).collect();
+    order.sort_unstable_by_key(key);
+    for e in order {
+        let e = e as usize;
+        let (labels, start, len) = agg.entries[e];
+        // Frame indices of the stack, root first (pprof lists the leaf first).
+        stack.clear();
+        for &loc in &agg.locs[start as usize..(start + len) as usize] {
+            if let Some(li) = p.location_index.get(loc) {
+                let (fs, fl) = ranges[li];
+                stack.extend(fs..fs + fl);
             }
         }
-        if transient.len() > limits.max_stack_depth {
+        if stack.len() > limits.max_stack_depth {
             return Err(Error::new(
                 ErrorKind::LimitExceeded {
                     what: "frames per stack",
@@ -420,13 +442,33 @@ fn build_trees<'a>(
             if v == 0 {
                 continue;
             }
-            let tree = trees.entry((t, labels)).or_default();
-            if all_borrowed {
-                tree.add(&borrowed, v);
-            } else {
-                tree.add_transient(&transient, v);
+            let slot = &mut slots[t * nsets + labels as usize];
+            if *slot == NO_ID {
+                *slot = building.len() as u32;
+                building.push((
+                    t,
+                    labels,
+                    Building {
+                        tree: StackTree::new(),
+                        ids: vec![NO_ID; frames.len()],
+                    },
+                ));
             }
+            let b = &mut building[*slot as usize].2;
+            ids.clear();
+            for &f in &stack {
+                let slot = &mut b.ids[f as usize];
+                if *slot == NO_ID {
+                    *slot = b.tree.intern_cow(frames[f as usize].clone()).0;
+                }
+                ids.push(FrameId(*slot));
+            }
+            b.tree.add_ids(&ids, v);
         }
+    }
+    let mut trees = Trees::with_hasher(Default::default());
+    for (t, l, b) in building {
+        trees.insert((t, l), b.tree);
     }
     Ok(trees)
 }
@@ -461,15 +503,16 @@ pub fn to_series<'a>(
     let plans = plans(p, types);
     let agg = aggregate(p, limits)?;
     let trees = build_trees(p, &agg, plans.len(), limits)?;
+    let keys = type_keys(p);
     let prev_trees = match prev {
         Some(pp) if plans.iter().any(|pl| pl.config.cumulative) => {
             let pagg = aggregate(pp, limits)?;
             let ptrees = build_trees(pp, &pagg, pp.sample_types.len(), limits)?;
-            let pplans = plans_names(pp);
+            let pkeys = type_keys(pp);
             let mut by_key = std::collections::HashMap::new();
             for ((t, l), tree) in ptrees {
                 let labels = label_strings(pp, &pagg.label_sets[l as usize]);
-                by_key.insert((pplans[t].to_owned(), labels), tree);
+                by_key.insert((pkeys[t].clone(), labels), tree);
             }
             Some(by_key)
         }
@@ -482,7 +525,7 @@ pub fn to_series<'a>(
         let labels = label_strings(p, &agg.label_sets[l as usize]);
         let tree = match &prev_trees {
             Some(pt) if plan.config.cumulative => {
-                match pt.get(&(plan.name.clone(), labels.clone())) {
+                match pt.get(&(keys[t].clone(), labels.clone())) {
                     Some(prev_tree) => tree.diff(prev_tree),
                     None => tree,
                 }
@@ -519,8 +562,20 @@ pub fn to_series<'a>(
     Ok(out.into_values().collect())
 }
 
-fn plans_names<'a>(p: &Profile<'a>) -> Vec<&'a str> {
-    p.sample_types.iter().map(|vt| p.string(vt.ty)).collect()
+/// How a sample type is matched with the previous profile's: its name and which occurrence of
+/// that name it is (a profile may repeat a type name).
+fn type_keys(p: &Profile<'_>) -> Vec<(String, usize)> {
+    let names = p.sample_type_names();
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            (
+                (*n).to_owned(),
+                names[..i].iter().filter(|m| *m == n).count(),
+            )
+        })
+        .collect()
 }
 
 /// A label set as strings, sorted by key.

@@ -36,6 +36,8 @@
 mod convert;
 mod error;
 mod limits;
+#[cfg(feature = "oracle")]
+pub mod oracle;
 mod profile;
 mod wire;
 

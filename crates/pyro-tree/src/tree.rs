@@ -31,8 +31,35 @@ pub const MAX_NODES: usize = (u32::MAX - 1) as usize;
 struct Node {
     parent: u32,
     frame: u32,
+    /// First child ([`NONE`] if none); children form a list through `next_sibling`.
+    first_child: u32,
+    next_sibling: u32,
+    /// Number of children; past [`SCAN_LIMIT`] they are also indexed in `children`.
+    nchildren: u32,
     self_value: u64,
     total: u64,
+}
+
+/// No node.
+const NONE: u32 = u32::MAX;
+
+/// Children of a node are found by scanning its list up to this many; nodes with more children
+/// are looked up in the hash index instead (roots and dispatch loops fan out widely, most nodes
+/// have one to three children).
+const SCAN_LIMIT: u32 = 8;
+
+impl Node {
+    fn new(parent: u32, frame: u32) -> Self {
+        Node {
+            parent,
+            frame,
+            first_child: NONE,
+            next_sibling: NONE,
+            nchildren: 0,
+            self_value: 0,
+            total: 0,
+        }
+    }
 }
 
 /// Aggregates stacks into a call tree.
@@ -61,10 +88,14 @@ pub struct StackTree<'a> {
     names: Vec<Cow<'a, str>>,
     name_index: HashTable<u32>,
     nodes: Vec<Node>,
-    /// `(parent << 32 | frame)` → child node.
+    /// `(parent << 32 | frame)` → child node, for parents with more than [`SCAN_LIMIT`] children.
     children: hashbrown::HashMap<u64, u32, foldhash::fast::RandomState>,
     hasher: foldhash::fast::RandomState,
     overflowed: bool,
+    /// Frames and nodes of the last stack added: the next stack reuses their common prefix, so
+    /// stacks added in sorted order skip most child lookups.
+    last_frames: Vec<u32>,
+    last_nodes: Vec<u32>,
 }
 
 impl std::fmt::Debug for StackTree<'_> {
@@ -91,15 +122,12 @@ impl<'a> StackTree<'a> {
         StackTree {
             names: Vec::new(),
             name_index: HashTable::new(),
-            nodes: vec![Node {
-                parent: 0,
-                frame: NO_FRAME,
-                self_value: 0,
-                total: 0,
-            }],
+            nodes: vec![Node::new(0, NO_FRAME)],
             children: hashbrown::HashMap::with_hasher(hasher.clone()),
             hasher,
             overflowed: false,
+            last_frames: Vec::new(),
+            last_nodes: Vec::new(),
         }
     }
 
@@ -206,9 +234,30 @@ impl<'a> StackTree<'a> {
         self.nodes.get(node.0 as usize).map(|n| NodeId(n.parent))
     }
 
+    /// The existing child of `parent` with `frame`.
+    #[inline]
+    fn find(&self, parent: u32, frame: u32) -> Option<u32> {
+        let p = &self.nodes[parent as usize];
+        if p.nchildren > SCAN_LIMIT {
+            let key = (u64::from(parent) << 32) | u64::from(frame);
+            return self.children.get(&key).copied();
+        }
+        let mut c = p.first_child;
+        while c != NONE {
+            let n = &self.nodes[c as usize];
+            if n.frame == frame {
+                return Some(c);
+            }
+            c = n.next_sibling;
+        }
+        None
+    }
+
+    /// The child of `parent` with `frame`, created (with zero values) if missing; `None` only at
+    /// [`MAX_NODES`].
+    #[inline]
     fn child(&mut self, parent: u32, frame: u32) -> Option<u32> {
-        let key = (u64::from(parent) << 32) | u64::from(frame);
-        if let Some(&c) = self.children.get(&key) {
+        if let Some(c) = self.find(parent, frame) {
             return Some(c);
         }
         if self.nodes.len() >= MAX_NODES {
@@ -216,16 +265,29 @@ impl<'a> StackTree<'a> {
             return None;
         }
         let id = self.nodes.len() as u32;
-        self.nodes.push(Node {
-            parent,
-            frame,
-            self_value: 0,
-            total: 0,
-        });
-        self.children.insert(key, id);
+        let mut node = Node::new(parent, frame);
+        let p = &mut self.nodes[parent as usize];
+        node.next_sibling = p.first_child;
+        p.first_child = id;
+        p.nchildren += 1;
+        let n = p.nchildren;
+        self.nodes.push(node);
+        if n == SCAN_LIMIT + 1 {
+            // Switch this parent to the index: add every child.
+            let mut c = id;
+            while c != NONE {
+                let key = (u64::from(parent) << 32) | u64::from(self.nodes[c as usize].frame);
+                self.children.insert(key, c);
+                c = self.nodes[c as usize].next_sibling;
+            }
+        } else if n > SCAN_LIMIT + 1 {
+            self.children
+                .insert((u64::from(parent) << 32) | u64::from(frame), id);
+        }
         Some(id)
     }
 
+    #[inline]
     fn bump_total(&mut self, node: u32, value: u64) {
         let n = &mut self.nodes[node as usize];
         match n.total.checked_add(value) {
@@ -248,32 +310,39 @@ impl<'a> StackTree<'a> {
         }
     }
 
-    /// Finds or creates the node for `frames` (root first) without changing any value.
-    fn path(&mut self, frames: impl Iterator<Item = FrameId>) -> Option<u32> {
+    /// Adds `value` along the path of `frames` (root first): to every node's total and to the
+    /// leaf's self. At [`MAX_NODES`] the rest of the stack is dropped (and `overflowed` set).
+    #[inline]
+    fn add_path(&mut self, frames: impl Iterator<Item = u32>, value: u64) {
         let mut node = 0;
-        for f in frames {
-            node = self.child(node, f.0)?;
-        }
-        Some(node)
-    }
-
-    fn add_along(&mut self, leaf: u32, value: u64) {
-        self.bump_self(leaf, value);
-        let mut n = leaf;
-        loop {
-            self.bump_total(n, value);
-            if n == 0 {
-                break;
+        self.bump_total(0, value);
+        let mut diverged = false;
+        for (depth, f) in frames.enumerate() {
+            if !diverged && self.last_frames.get(depth) == Some(&f) {
+                node = self.last_nodes[depth];
+            } else {
+                if !diverged {
+                    diverged = true;
+                    self.last_frames.truncate(depth);
+                    self.last_nodes.truncate(depth);
+                }
+                let Some(c) = self.child(node, f) else {
+                    self.last_frames.truncate(depth);
+                    self.last_nodes.truncate(depth);
+                    return;
+                };
+                node = c;
+                self.last_frames.push(f);
+                self.last_nodes.push(c);
             }
-            n = self.nodes[n as usize].parent;
+            self.bump_total(node, value);
         }
+        self.bump_self(node, value);
     }
 
     /// Adds `value` to the stack of interned frames `frames` (root first).
     pub fn add_ids(&mut self, frames: &[FrameId], value: u64) {
-        if let Some(leaf) = self.path(frames.iter().copied()) {
-            self.add_along(leaf, value);
-        }
+        self.add_path(frames.iter().map(|f| f.0), value);
     }
 
     /// Adds `other`'s values into `self`, node by node. Merging is commutative and associative:
@@ -326,6 +395,8 @@ impl<'a> StackTree<'a> {
             children: self.children,
             hasher: self.hasher,
             overflowed: self.overflowed,
+            last_frames: self.last_frames,
+            last_nodes: self.last_nodes,
         }
     }
 
@@ -395,8 +466,7 @@ impl<'a> StackTree<'a> {
     /// The child of `parent` named `name`, if any.
     pub(crate) fn find_child(&self, parent: u32, name: &str) -> Option<u32> {
         let frame = self.lookup(name).ok()?;
-        let key = (u64::from(parent) << 32) | u64::from(frame.0);
-        self.children.get(&key).copied()
+        self.find(parent, frame.0)
     }
 
     /// The child of `parent` named `name`, created (with zero values) if missing.
@@ -426,26 +496,21 @@ impl<'a> StackTree<'a> {
 
 impl<'a> StackSink<'a> for StackTree<'a> {
     fn add_transient(&mut self, frames: &[&str], value: u64) {
-        let mut node = 0;
-        for f in frames {
-            let id = self.intern_transient(f);
-            match self.child(node, id.0) {
-                Some(c) => node = c,
-                None => return,
-            }
-        }
-        self.add_along(node, value);
+        let ids: Vec<u32> = frames.iter().map(|f| self.intern_transient(f).0).collect();
+        self.add_path(ids.into_iter(), value);
     }
 
     fn add(&mut self, frames: &[&'a str], value: u64) {
-        let mut node = 0;
-        for f in frames {
-            let id = self.intern(f);
-            match self.child(node, id.0) {
-                Some(c) => node = c,
-                None => return,
+        // Intern first: `add_path` borrows the tree mutably.
+        let mut ids = [0u32; 64];
+        if frames.len() <= ids.len() {
+            for (slot, f) in ids.iter_mut().zip(frames) {
+                *slot = self.intern(f).0;
             }
+            self.add_path(ids[..frames.len()].iter().copied(), value);
+        } else {
+            let ids: Vec<u32> = frames.iter().map(|f| self.intern(f).0).collect();
+            self.add_path(ids.into_iter(), value);
         }
-        self.add_along(node, value);
     }
 }
