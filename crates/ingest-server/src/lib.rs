@@ -1,7 +1,8 @@
 //! `ingest-server`: Pyroscope's ingestion API over the `pyro-*` parser crates, and the CLI.
 //!
 //! The library part holds the request-to-series glue that both the CLI (`convert`) and the
-//! server use; every byte is parsed by the library crates.
+//! server use ([`ingest`]), the storage ([`storage`]), the HTTP routes ([`server`]) and the
+//! `/render` output ([`render`]); every profile byte is parsed by the library crates.
 //!
 //! ```
 //! use ingest_server::ingest::{Limits, Params, parse};
@@ -12,5 +13,9 @@
 //! assert_eq!(series[0].tree.total(), 5);
 //! ```
 
+pub mod attime;
 pub mod ingest;
 pub mod output;
+pub mod render;
+pub mod server;
+pub mod storage;

@@ -16,7 +16,29 @@ use ingest_server::output;
 )]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port; the chosen address is printed).
+    #[arg(long, default_value = "127.0.0.1:4040")]
+    listen: String,
+    /// Directory of the embedded database.
+    #[arg(long, default_value = "./data")]
+    data_dir: PathBuf,
+    /// Delete slots older than this many seconds, checked every minute (0 keeps everything).
+    #[arg(long, default_value_t = 0)]
+    retention: u64,
+    /// Largest request body, in bytes (413 beyond).
+    #[arg(long, default_value_t = 64 << 20)]
+    max_body_bytes: usize,
+    /// Largest body after Content-Encoding or profile gzip decoding, in bytes (413 beyond).
+    #[arg(long, default_value_t = 256 << 20)]
+    max_decompressed_bytes: usize,
+    /// Longest folded/lines line accepted, in bytes (422 beyond).
+    #[arg(long, default_value_t = pyro_folded::DEFAULT_MAX_LINE_LEN)]
+    max_line_len: usize,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -37,6 +59,8 @@ enum OutputFormat {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Serve Pyroscope's ingestion API (the default with no subcommand).
+    Serve(ServeArgs),
     /// Read FILE as an `/ingest` body and print the series the server would store.
     ///
     /// Formats: folded (default), lines, trie, tree, pprof (gzipped or not); jfr is not
@@ -91,9 +115,94 @@ fn read_input(path: &PathBuf) -> std::io::Result<Vec<u8>> {
     }
 }
 
+fn serve(args: ServeArgs) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let store = match ingest_server::storage::Store::open(&args.data_dir) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: cannot open storage: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let config = ingest_server::server::Config {
+        max_body: args.max_body_bytes,
+        max_decompressed: args.max_decompressed_bytes,
+        limits: Limits {
+            text: pyro_folded::Options::new().max_line_len(args.max_line_len),
+            pprof: pyro_pprof::Limits::new().max_decompressed_size(args.max_decompressed_bytes),
+            ..Limits::default()
+        },
+    };
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    rt.block_on(async move {
+        let listener = match tokio::net::TcpListener::bind(&args.listen).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("error: cannot listen on {}: {e}", args.listen);
+                return ExitCode::from(2);
+            }
+        };
+        let addr = listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        tracing::info!(listen = %addr, data_dir = %args.data_dir.display(), "serving");
+        // Machine-readable line for scripts and tests that asked for port 0.
+        println!("listening on {addr}");
+        let store = std::sync::Arc::new(store);
+        if args.retention > 0 {
+            tokio::spawn(ingest_server::server::retention_task(
+                store.clone(),
+                i64::try_from(args.retention).unwrap_or(i64::MAX),
+                std::time::Duration::from_secs(60.min(args.retention.max(1))),
+            ));
+        }
+        let app = ingest_server::server::router(store, config);
+        let shutdown = async {
+            let ctrl_c = tokio::signal::ctrl_c();
+            #[cfg(unix)]
+            {
+                let mut term =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                        .expect("installing a SIGTERM handler");
+                tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+            }
+            #[cfg(not(unix))]
+            let _ = ctrl_c.await;
+            tracing::info!("shutting down");
+        };
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+        ExitCode::SUCCESS
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    match cli.command.unwrap_or(Command::Serve(ServeArgs {
+        listen: "127.0.0.1:4040".into(),
+        data_dir: "./data".into(),
+        max_body_bytes: 64 << 20,
+        max_decompressed_bytes: 256 << 20,
+        max_line_len: pyro_folded::DEFAULT_MAX_LINE_LEN,
+        retention: 0,
+    })) {
+        Command::Serve(args) => serve(args),
         Command::Convert {
             format,
             content_type,

@@ -53,3 +53,14 @@ impl<'a> StackTree<'a> {
         out
     }
 }
+
+impl<'a> StackTree<'a> {
+    /// Every node's self and total divided by `n` (integer division, as OG's average
+    /// aggregation does at read time); `n == 0` leaves the tree unchanged.
+    pub fn divide(mut self, n: u64) -> StackTree<'a> {
+        if n > 0 {
+            self.scale_down(n);
+        }
+        self
+    }
+}

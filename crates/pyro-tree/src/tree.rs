@@ -475,6 +475,13 @@ impl<'a> StackTree<'a> {
         self.child(parent, frame.0)
     }
 
+    pub(crate) fn scale_down(&mut self, n: u64) {
+        for node in &mut self.nodes {
+            node.self_value /= n;
+            node.total /= n;
+        }
+    }
+
     /// Sets every total to the node's self plus its children's totals (saturating).
     pub(crate) fn recompute_totals(&mut self) {
         for n in &mut self.nodes {

@@ -1,0 +1,459 @@
+//! The HTTP server: `/ingest`, `/render`, `/labels`, `/label-values`.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::Read;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use pyro_labels::{Query as FlameQuery, SeriesName};
+
+use crate::attime;
+use crate::ingest::{self, Format, IngestError, Limits, Params};
+use crate::render;
+use crate::storage::{Meta, Slot, Store};
+
+/// Server settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Largest request body accepted, in bytes (413 beyond).
+    pub max_body: usize,
+    /// Largest body after `Content-Encoding: gzip` decoding, in bytes (413 beyond).
+    pub max_decompressed: usize,
+    /// Parser limits.
+    pub limits: Limits,
+}
+
+struct AppState {
+    store: Arc<Store>,
+    config: Config,
+}
+
+/// Builds the router over an opened store.
+pub fn router(store: Arc<Store>, config: Config) -> Router {
+    let max_body = config.max_body;
+    let state = Arc::new(AppState { store, config });
+    Router::new()
+        .route("/ingest", post(ingest_handler))
+        .route("/render", get(render_handler))
+        .route("/labels", get(labels_handler))
+        .route("/label-values", get(label_values_handler))
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(state)
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Go's `%q` of a string: double-quoted with `"`, `\` and control characters escaped.
+fn go_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// OG's error body: `<msg>: %q\n`, plain text.
+fn og_error(status: StatusCode, msg: &str, err: &str) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!("{msg}: {}\n", go_quote(err)),
+    )
+        .into_response()
+}
+
+/// Decodes `Content-Encoding: gzip` (also `x-gzip`, applied right to left; `identity` is a
+/// no-op), never producing more than `max` bytes.
+fn decode_content_encoding(
+    headers: &HeaderMap,
+    body: Bytes,
+    max: usize,
+) -> Result<Bytes, Box<Response>> {
+    let Some(enc) = headers.get(header::CONTENT_ENCODING) else {
+        return Ok(body);
+    };
+    let enc = enc.to_str().unwrap_or("").replace(' ', "");
+    let mut data = body;
+    for e in enc.split(',').rev() {
+        match e.to_ascii_lowercase().as_str() {
+            "gzip" | "x-gzip" => {
+                let mut out = Vec::new();
+                flate2::read::MultiGzDecoder::new(&data[..])
+                    .take(max as u64 + 1)
+                    .read_to_end(&mut out)
+                    .map_err(|e| {
+                        Box::new((StatusCode::BAD_REQUEST, format!("gzip: {e}\n")).into_response())
+                    })?;
+                if out.len() > max {
+                    return Err(Box::new(
+                        (
+                            StatusCode::PAYLOAD_TOO_LARGE,
+                            format!("decompressed body exceeds the limit of {max} bytes\n"),
+                        )
+                            .into_response(),
+                    ));
+                }
+                data = Bytes::from(out);
+            }
+            _ => {}
+        }
+    }
+    Ok(data)
+}
+
+/// The `profile`, `prev_profile` and `sample_type_config` file parts of a multipart body (only
+/// parts with a file name count, as in OG).
+async fn multipart_parts(
+    content_type: &str,
+    body: Bytes,
+    max_part: usize,
+) -> Result<HashMap<String, Vec<u8>>, String> {
+    let boundary = multer::parse_boundary(content_type)
+        .map_err(|_| "malformed multipart content type header".to_owned())?;
+    let stream = futures_util::stream::once(async move { Ok::<Bytes, std::io::Error>(body) });
+    let mut mp = multer::Multipart::new(stream, boundary);
+    let mut parts = HashMap::new();
+    while let Some(field) = mp.next_field().await.map_err(|e| e.to_string())? {
+        let Some(name) = field.name().map(str::to_owned) else {
+            continue;
+        };
+        if field.file_name().is_none() {
+            continue;
+        }
+        let data = field.bytes().await.map_err(|e| e.to_string())?;
+        if data.len() > max_part {
+            return Err(format!(
+                "multipart part {name} exceeds the limit of {max_part} bytes"
+            ));
+        }
+        if !data.is_empty() {
+            parts.insert(name, data.to_vec());
+        }
+    }
+    Ok(parts)
+}
+
+async fn ingest_handler(
+    State(state): State<Arc<AppState>>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let started = Instant::now();
+    let body = match decode_content_encoding(&headers, body, state.config.max_decompressed) {
+        Ok(b) => b,
+        Err(r) => return *r,
+    };
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let mut params = Params {
+        name: q.get("name").cloned().unwrap_or_default(),
+        format: q.get("format").cloned(),
+        content_type: content_type.clone(),
+        units: q.get("units").cloned(),
+        aggregation: q.get("aggregationType").cloned(),
+        sample_rate: q.get("sampleRate").cloned(),
+        spy_name: q.get("spyName").cloned(),
+        sample_type_config: None,
+        prev_profile: None,
+    };
+    let now = now();
+    let from = q.get("from").map_or(now, |v| attime::parse(v, now));
+    let mut body = body.to_vec();
+    let format = Format::select(params.format.as_deref(), params.content_type.as_deref());
+    if format == Format::PprofMultipart {
+        let ct = content_type.unwrap_or_default();
+        match multipart_parts(&ct, Bytes::from(body), state.config.max_decompressed).await {
+            Ok(mut parts) => {
+                // No `profile` part: nothing to ingest (OG answers 200).
+                let Some(profile) = parts.remove("profile") else {
+                    return StatusCode::OK.into_response();
+                };
+                body = profile;
+                params.prev_profile = parts.remove("prev_profile");
+                params.sample_type_config = parts.remove("sample_type_config");
+                params.format = Some("pprof".into());
+                params.content_type = None;
+            }
+            Err(e) => {
+                return og_error(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "error happened while parsing request body",
+                    &e,
+                );
+            }
+        }
+    }
+    let state2 = state.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let series = ingest::parse(&params, &body, &state2.config.limits)?;
+        state2
+            .store
+            .put(from, &series)
+            .map_err(|e| IngestError::Body(format!("storage: {e}")))
+            .map(|()| (params.name, series.len()))
+    })
+    .await;
+    let response = match result {
+        Ok(Ok((name, n))) => {
+            tracing::info!(path = "/ingest", status = 200, name = %name, series = n, ms = started.elapsed().as_millis() as u64);
+            return StatusCode::OK.into_response();
+        }
+        Ok(Err(IngestError::Name(e))) => og_error(
+            StatusCode::BAD_REQUEST,
+            "invalid parameter",
+            &format!("name: {e}"),
+        ),
+        Ok(Err(e @ IngestError::Body(_))) if e.to_string().starts_with("storage: ") => og_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "error happened while ingesting data",
+            &e.to_string(),
+        ),
+        Ok(Err(e)) => og_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "error happened while parsing request body",
+            &e.to_string(),
+        ),
+        Err(e) => og_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal error",
+            &e.to_string(),
+        ),
+    };
+    tracing::info!(
+        path = "/ingest",
+        status = response.status().as_u16(),
+        ms = started.elapsed().as_millis() as u64
+    );
+    response
+}
+
+/// What a `/render` request selects.
+struct Selection {
+    series: Vec<(SeriesName, Meta)>,
+    app: String,
+    query: String,
+}
+
+/// The series a `/render` request selects: `query` (FlameQL) or `name` (one exact key).
+fn select(store: &Store, q: &HashMap<String, String>) -> Result<Selection, Box<Response>> {
+    let fail = |status, msg: &str, err: String| Box::new(og_error(status, msg, &err));
+    let all = store.series().map_err(|e| {
+        fail(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "failed to retrieve data",
+            e.to_string(),
+        )
+    })?;
+    if let Some(name) = q.get("name").filter(|n| !n.is_empty()) {
+        let key = SeriesName::parse(name).map_err(|e| {
+            fail(
+                StatusCode::BAD_REQUEST,
+                "invalid parameter",
+                format!("name: {e}"),
+            )
+        })?;
+        return Ok(Selection {
+            app: key.app().to_owned(),
+            query: key.to_string(),
+            series: all.into_iter().filter(|(n, _)| *n == key).collect(),
+        });
+    }
+    let Some(query) = q.get("query") else {
+        return Err(fail(
+            StatusCode::BAD_REQUEST,
+            "invalid parameter",
+            "'query' or 'name' parameter is required".into(),
+        ));
+    };
+    let parsed = FlameQuery::parse(query).map_err(|e| {
+        fail(
+            StatusCode::BAD_REQUEST,
+            "invalid parameter",
+            format!("query: {e}"),
+        )
+    })?;
+    Ok(Selection {
+        app: parsed.app().to_owned(),
+        query: parsed.to_string(),
+        series: all.into_iter().filter(|(n, _)| parsed.matches(n)).collect(),
+    })
+}
+
+async fn render_handler(
+    State(state): State<Arc<AppState>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let format = q.get("format").cloned().unwrap_or_default();
+    if !matches!(format.as_str(), "" | "json" | "collapsed") {
+        return og_error(
+            StatusCode::BAD_REQUEST,
+            "invalid parameter",
+            "unknown format",
+        );
+    }
+    let max_nodes = match q
+        .get("maxNodes")
+        .or_else(|| q.get("max-nodes"))
+        .and_then(|v| v.parse::<i64>().ok())
+    {
+        Some(n) if n < 0 => None,
+        Some(0) | None => Some(render::DEFAULT_MAX_NODES),
+        Some(n) => Some(n as usize),
+    };
+    let now = now();
+    let from = q.get("from").map_or(now, |v| attime::parse(v, now));
+    let until = q.get("until").map_or(now, |v| attime::parse(v, now));
+    let (st, et) = render::normalize(from, until);
+    let state2 = state.clone();
+    let result = tokio::task::spawn_blocking(move || -> Result<Response, Box<Response>> {
+        let Selection {
+            series,
+            app,
+            query: query_text,
+        } = select(&state2.store, &q)?;
+        let mut slots: Vec<Slot> = Vec::new();
+        let mut meta: Option<Meta> = None;
+        for (name, m) in &series {
+            let found = state2
+                .store
+                .read(&name.to_string(), st, et - 1)
+                .map_err(|e| {
+                    Box::new(og_error(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "failed to retrieve data",
+                        &e.to_string(),
+                    ))
+                })?;
+            slots.extend(found);
+            meta = Some(m.clone());
+        }
+        let meta = meta.unwrap_or(Meta {
+            units: String::new(),
+            aggregation: String::new(),
+            sample_rate: 0,
+            spy_name: String::new(),
+        });
+        let refs: Vec<&Slot> = slots.iter().collect();
+        let tree = render::merge(&refs, &meta);
+        Ok(match format.as_str() {
+            "" => StatusCode::OK.into_response(),
+            "collapsed" => (
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                tree.to_folded(),
+            )
+                .into_response(),
+            _ => {
+                let tl = render::timeline(st, et, &refs);
+                (
+                    [(header::CONTENT_TYPE, "application/json")],
+                    render::json(&tree, &tl, &meta, &app, &query_text, st, et, max_nodes),
+                )
+                    .into_response()
+            }
+        })
+    })
+    .await;
+    match result {
+        Ok(Ok(r)) => r,
+        Ok(Err(r)) => *r,
+        Err(e) => og_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal error",
+            &e.to_string(),
+        ),
+    }
+}
+
+fn json_response<T: serde::Serialize>(v: &T) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::to_string(v).unwrap_or_default(),
+    )
+        .into_response()
+}
+
+async fn labels_handler(State(state): State<Arc<AppState>>) -> Response {
+    match state.store.series() {
+        Ok(series) => {
+            let mut keys: BTreeSet<String> = BTreeSet::new();
+            keys.insert("__name__".into());
+            for (n, _) in series {
+                keys.extend(n.labels().keys().cloned());
+            }
+            json_response(&keys)
+        }
+        Err(e) => og_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "failed to retrieve data",
+            &e.to_string(),
+        ),
+    }
+}
+
+async fn label_values_handler(
+    State(state): State<Arc<AppState>>,
+    Query(q): Query<BTreeMap<String, String>>,
+) -> Response {
+    let Some(label) = q.get("label") else {
+        return og_error(
+            StatusCode::BAD_REQUEST,
+            "invalid parameter",
+            "label is required",
+        );
+    };
+    match state.store.series() {
+        Ok(series) => {
+            let values: BTreeSet<String> = series
+                .iter()
+                .filter_map(|(n, _)| n.get(label).map(str::to_owned))
+                .collect();
+            json_response(&values)
+        }
+        Err(e) => og_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "failed to retrieve data",
+            &e.to_string(),
+        ),
+    }
+}
+
+/// Deletes slots older than `retention_secs` every `every`, forever.
+pub async fn retention_task(store: Arc<Store>, retention_secs: i64, every: std::time::Duration) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        let store = store.clone();
+        let cutoff = now() - retention_secs;
+        match tokio::task::spawn_blocking(move || store.delete_before(cutoff)).await {
+            Ok(Ok(n)) if n > 0 => tracing::info!(deleted_slots = n, "retention"),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "retention failed"),
+            Err(e) => tracing::error!(error = %e, "retention task failed"),
+        }
+    }
+}

@@ -1,0 +1,418 @@
+//! The real server binary on an ephemeral loopback port, driven by a real HTTP client.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+struct Server {
+    child: Child,
+    addr: String,
+    dir: PathBuf,
+}
+
+impl Server {
+    fn start(dir: &Path, extra: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ingest-server"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        Server {
+            child,
+            addr,
+            dir: dir.to_owned(),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("pyro-server-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+fn post(
+    url: &str,
+    content_type: Option<&str>,
+    extra: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String) {
+    let mut req = agent().post(url);
+    if let Some(ct) = content_type {
+        req = req.header("Content-Type", ct);
+    }
+    for (k, v) in extra {
+        req = req.header(*k, *v);
+    }
+    let mut resp = req.send(body).unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.body_mut().read_to_string().unwrap_or_default())
+}
+
+fn get(url: &str) -> (u16, String) {
+    let mut resp = agent().get(url).call().unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.body_mut().read_to_string().unwrap_or_default())
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+const T0: &str = "from=1609459200&until=1609459210";
+
+fn collapsed(s: &Server, query: &str) -> String {
+    let (status, body) = get(&s.url(&format!("/render?query={query}&{T0}&format=collapsed")));
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+#[test]
+fn og_render_example_exactly() {
+    let dir = temp_dir("example");
+    let s = Server::start(&dir, &[]);
+    let (status, body) = post(
+        &s.url(&format!("/ingest?name=myapp.cpu&{T0}")),
+        Some("text/plain"),
+        &[],
+        b"foo;bar 2\nfoo;baz 3",
+    );
+    assert_eq!((status, body.as_str()), (200, ""));
+    let (status, body) = get(&s.url(&format!("/render?query=myapp.cpu%7B%7D&{T0}&format=json")));
+    assert_eq!(status, 200);
+    let want = r#"{"version":1,"flamebearer":{"names":["total","foo","baz","bar"],"levels":[[0,5,0,0],[0,5,0,1],[0,2,2,3,0,3,3,2]],"numTicks":5,"maxSelf":3},"timeline":{"startTime":1609459200,"samples":[6],"durationDelta":10,"watermarks":{}},"groups":{"*":{"startTime":1609459200,"samples":[6],"durationDelta":10,"watermarks":{}}},"heatmap":null,"metadata":{"format":"single","spyName":"unknown","sampleRate":100,"units":"samples","name":"myapp.cpu 2021-01-01T00:00:00Z","appName":"myapp.cpu","startTime":1609459200,"endTime":1609459210,"query":"myapp.cpu{}","maxNodes":8192},"annotations":[]}"#;
+    assert_eq!(body, want);
+    // `name=` selects one exact key (OG crashes here)
+    let (status, body) = get(&s.url(&format!("/render?name=myapp.cpu&{T0}&format=collapsed")));
+    assert_eq!((status, body.as_str()), (200, "foo;bar 2\nfoo;baz 3\n"));
+    // empty format: 200 and nothing
+    let (status, body) = get(&s.url(&format!("/render?query=myapp.cpu&{T0}")));
+    assert_eq!((status, body.as_str()), (200, ""));
+    assert_eq!(
+        get(&s.url("/label-values?label=__name__")),
+        (200, r#"["myapp.cpu"]"#.to_owned())
+    );
+    assert_eq!(get(&s.url("/labels")), (200, r#"["__name__"]"#.to_owned()));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A tiny pprof: samples/count, stack main -> work, value 3.
+fn tiny_pprof() -> Vec<u8> {
+    let mut p = vec![
+        0x0a, 0x04, 0x08, 0x01, 0x10, 0x02, 0x12, 0x06, 0x0a, 0x02, 0x02, 0x01, 0x10, 0x03, 0x22,
+        0x06, 0x08, 0x01, 0x22, 0x02, 0x08, 0x01, 0x22, 0x06, 0x08, 0x02, 0x22, 0x02, 0x08, 0x02,
+        0x2a, 0x04, 0x08, 0x01, 0x10, 0x03, 0x2a, 0x04, 0x08, 0x02, 0x10, 0x04,
+    ];
+    for s in ["", "samples", "count", "main", "work"] {
+        p.push(0x32);
+        p.push(s.len() as u8);
+        p.extend_from_slice(s.as_bytes());
+    }
+    p
+}
+
+fn multipart(parts: &[(&str, &[u8])]) -> (String, Vec<u8>) {
+    let b = "XyZzYboundary";
+    let mut body = Vec::new();
+    for (name, data) in parts {
+        body.extend_from_slice(
+            format!("--{b}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes(),
+        );
+        body.extend_from_slice(data);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{b}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={b}"), body)
+}
+
+#[test]
+fn every_format_and_content_type() {
+    let dir = temp_dir("formats");
+    let s = Server::start(&dir, &[]);
+    let ingest =
+        |name: &str, extra_q: &str, ct: Option<&str>, hdrs: &[(&str, &str)], body: &[u8]| {
+            post(
+                &s.url(&format!("/ingest?name={name}&{T0}{extra_q}")),
+                ct,
+                hdrs,
+                body,
+            )
+        };
+    assert_eq!(
+        ingest("lines.cpu", "&format=lines", None, &[], b"a;b\na;b\n").0,
+        200
+    );
+    assert_eq!(collapsed(&s, "lines.cpu"), "a;b 2\n");
+    let trie = b"\x00\x00\x01\x06foo;ba\x00\x02\x01r\x02\x00\x01z\x03\x00";
+    assert_eq!(
+        ingest("trie.cpu", "", Some("binary/octet-stream+trie"), &[], trie).0,
+        200
+    );
+    assert_eq!(collapsed(&s, "trie.cpu"), "foo;bar 2\nfoo;baz 3\n");
+    let tree = b"\x00\x00\x01\x03foo\x00\x02\x03bar\x02\x00\x03baz\x03\x00";
+    assert_eq!(ingest("tree.cpu", "&format=tree", None, &[], tree).0, 200);
+    assert_eq!(collapsed(&s, "tree.cpu"), "foo;bar 2\nfoo;baz 3\n");
+    // raw pprof, gzipped without a Content-Encoding header (the Node agent does this)
+    assert_eq!(
+        ingest(
+            "node.app%7Benv%3Dprod%7D",
+            "&format=pprof",
+            Some("binary/octet-stream"),
+            &[],
+            &gzip(&tiny_pprof())
+        )
+        .0,
+        200
+    );
+    assert_eq!(
+        collapsed(&s, "node.app.cpu%7Benv%3D%22prod%22%7D"),
+        "main;work 3\n"
+    );
+    // multipart pprof (the Go SDK), with a sample_type_config
+    let (ct, body) = multipart(&[
+        ("profile", &tiny_pprof()),
+        (
+            "sample_type_config",
+            br#"{"samples":{"display-name":"ticks"}}"#,
+        ),
+    ]);
+    assert_eq!(ingest("go.app", "", Some(&ct), &[], &body).0, 200);
+    assert_eq!(collapsed(&s, "go.app.ticks"), "main;work 3\n");
+    // folded with Content-Encoding: gzip
+    assert_eq!(
+        ingest(
+            "gz.cpu",
+            "",
+            Some("text/plain"),
+            &[("Content-Encoding", "gzip")],
+            &gzip(b"x;y 4\n")
+        )
+        .0,
+        200
+    );
+    assert_eq!(collapsed(&s, "gz.cpu"), "x;y 4\n");
+    let (_, names) = get(&s.url("/label-values?label=__name__"));
+    assert_eq!(
+        names,
+        r#"["go.app.ticks","gz.cpu","lines.cpu","node.app.cpu","tree.cpu","trie.cpu"]"#
+    );
+    assert_eq!(get(&s.url("/label-values?label=env")).1, r#"["prod"]"#);
+    assert_eq!(get(&s.url("/labels")).1, r#"["__name__","env"]"#);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn error_statuses_and_bodies() {
+    let dir = temp_dir("errors");
+    let s = Server::start(
+        &dir,
+        &[
+            "--max-body-bytes",
+            "1000",
+            "--max-decompressed-bytes",
+            "5000",
+        ],
+    );
+    let ingest = |q: &str, hdrs: &[(&str, &str)], body: &[u8]| {
+        post(&s.url(&format!("/ingest?{q}")), None, hdrs, body)
+    };
+    assert_eq!(ingest("name=my%20app", &[], b"a 1"), (400, "invalid parameter: \"name: invalid application name: my app: character is not allowed: ' '\"\n".into()));
+    assert_eq!(
+        ingest("", &[], b"a 1"),
+        (
+            400,
+            "invalid parameter: \"name: application name is required\"\n".into()
+        )
+    );
+    assert_eq!(ingest("name=a", &[], b"a 1\nb x\n"), (422, "error happened while parsing request body: \"invalid count \\\"x\\\" on line 2 (at offset 0x6)\"\n".into()));
+    assert_eq!(ingest("name=a&format=pprof", &[], b"\x0a\x05").0, 422);
+    assert_eq!(
+        ingest("name=a&format=jfr", &[], b"FLR\0").1,
+        "error happened while parsing request body: \"format jfr is not supported yet\"\n"
+    );
+    assert_eq!(ingest("name=a", &[], &[b'a'; 2000]).0, 413);
+    let bomb = gzip(&vec![b'a'; 100_000]);
+    assert!(bomb.len() < 1000);
+    assert_eq!(
+        ingest("name=a", &[("Content-Encoding", "gzip")], &bomb).0,
+        413
+    );
+    assert_eq!(
+        ingest("name=a", &[("Content-Encoding", "gzip")], b"not gzip").0,
+        400
+    );
+    let (ct, body) = multipart(&[("other", b"x")]);
+    assert_eq!(post(&s.url("/ingest?name=a"), Some(&ct), &[], &body).0, 200);
+    assert_eq!(
+        post(
+            &s.url("/ingest?name=a"),
+            Some("multipart/form-data"),
+            &[],
+            b"x"
+        )
+        .1,
+        "error happened while parsing request body: \"malformed multipart content type header\"\n"
+    );
+    assert_eq!(get(&s.url("/ingest")).0, 405);
+    assert_eq!(
+        get(&s.url("/render")),
+        (
+            400,
+            "invalid parameter: \"'query' or 'name' parameter is required\"\n".into()
+        )
+    );
+    assert_eq!(
+        get(&s.url("/render?query=a&format=html5")),
+        (400, "invalid parameter: \"unknown format\"\n".into())
+    );
+    assert_eq!(
+        get(&s.url("/render?query=%7Ba%7D")),
+        (
+            400,
+            "invalid parameter: \"query: application name is required\"\n".into()
+        )
+    );
+    // nothing was stored by the failed requests
+    assert_eq!(get(&s.url("/label-values?label=__name__")).1, "[]");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn average_aggregation_divides_by_writes() {
+    let dir = temp_dir("avg");
+    let s = Server::start(&dir, &[]);
+    for body in [&b"a;b 10\na;c 3"[..], &b"a;b 20\na;c 4"[..]] {
+        assert_eq!(
+            post(
+                &s.url(&format!(
+                    "/ingest?name=heap.inuse_space&aggregationType=average&units=bytes&{T0}"
+                )),
+                None,
+                &[],
+                body
+            )
+            .0,
+            200
+        );
+    }
+    assert_eq!(collapsed(&s, "heap.inuse_space"), "a;b 15\na;c 3\n");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn acknowledged_writes_survive_kill_9() {
+    let dir = temp_dir("durable");
+    let mut s = Server::start(&dir, &[]);
+    assert_eq!(
+        post(
+            &s.url(&format!("/ingest?name=durable.cpu&{T0}")),
+            None,
+            &[],
+            b"x;y 7\n"
+        )
+        .0,
+        200
+    );
+    s.child.kill().unwrap(); // SIGKILL
+    s.child.wait().unwrap();
+    let s2 = Server::start(&s.dir, &[]);
+    assert_eq!(collapsed(&s2, "durable.cpu"), "x;y 7\n");
+    drop(s2);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn concurrent_ingests_lose_nothing() {
+    let dir = temp_dir("concurrent");
+    let s = Server::start(&dir, &[]);
+    let url = s.url(&format!("/ingest?name=busy.cpu&{T0}"));
+    std::thread::scope(|sc| {
+        for t in 0..8 {
+            let url = url.clone();
+            sc.spawn(move || {
+                for _ in 0..25 {
+                    let body = format!("main;t{t} 1\nmain 2\n");
+                    assert_eq!(post(&url, None, &[], body.as_bytes()).0, 200);
+                }
+            });
+        }
+    });
+    let out = collapsed(&s, "busy.cpu");
+    let want: String = std::iter::once("main 400\n".to_owned())
+        .chain((0..8).map(|t| format!("main;t{t} 25\n")))
+        .collect();
+    assert_eq!(out, want);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn retention_deletes_old_slots() {
+    let dir = temp_dir("retention");
+    let s = Server::start(&dir, &["--retention", "1"]);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert_eq!(
+        post(
+            &s.url(&format!("/ingest?name=old.cpu&{T0}")),
+            None,
+            &[],
+            b"a 1"
+        )
+        .0,
+        200
+    );
+    assert_eq!(
+        post(
+            &s.url(&format!("/ingest?name=new.cpu&from={}", now + 3600)),
+            None,
+            &[],
+            b"a 1"
+        )
+        .0,
+        200
+    );
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    assert_eq!(collapsed(&s, "old.cpu"), "");
+    let (_, body) = get(&s.url(&format!(
+        "/render?query=new.cpu&from={}&until={}&format=collapsed",
+        now + 3600,
+        now + 3610
+    )));
+    assert_eq!(body, "a 1\n");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
