@@ -167,7 +167,14 @@ fn serve(args: ServeArgs) -> ExitCode {
                 std::time::Duration::from_secs(60.min(args.retention.max(1))),
             ));
         }
-        let app = ingest_server::server::router(store, config);
+        let writer = match ingest_server::storage::Writer::spawn(store.clone(), 4096) {
+            Ok(w) => w,
+            Err(e) => {
+                eprintln!("error: cannot start the storage writer: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let app = ingest_server::server::router(store, writer, config);
         let shutdown = async {
             let ctrl_c = tokio::signal::ctrl_c();
             #[cfg(unix)]

@@ -16,7 +16,7 @@ use pyro_labels::{Query as FlameQuery, SeriesName};
 use crate::attime;
 use crate::ingest::{self, Format, IngestError, Limits, Params};
 use crate::render;
-use crate::storage::{Meta, Slot, Store};
+use crate::storage::{Meta, Slot, Store, Write, Writer};
 
 /// Server settings.
 #[derive(Debug, Clone)]
@@ -31,13 +31,18 @@ pub struct Config {
 
 struct AppState {
     store: Arc<Store>,
+    writer: Writer,
     config: Config,
 }
 
-/// Builds the router over an opened store.
-pub fn router(store: Arc<Store>, config: Config) -> Router {
+/// Builds the router over an opened store and its group-commit writer.
+pub fn router(store: Arc<Store>, writer: Writer, config: Config) -> Router {
     let max_body = config.max_body;
-    let state = Arc::new(AppState { store, config });
+    let state = Arc::new(AppState {
+        store,
+        writer,
+        config,
+    });
     Router::new()
         .route("/ingest", post(ingest_handler))
         .route("/render", get(render_handler))
@@ -209,29 +214,36 @@ async fn ingest_handler(
         }
     }
     let state2 = state.clone();
-    let result = tokio::task::spawn_blocking(move || {
+    let parsed = tokio::task::spawn_blocking(move || {
         let series = ingest::parse(&params, &body, &state2.config.limits)?;
-        state2
-            .store
-            .put(from, &series)
-            .map_err(|e| IngestError::Body(format!("storage: {e}")))
-            .map(|()| (params.name, series.len()))
+        Ok::<_, IngestError>((params.name, Write::new(from, &series)))
     })
     .await;
-    let response = match result {
-        Ok(Ok((name, n))) => {
-            tracing::info!(path = "/ingest", status = 200, name = %name, series = n, ms = started.elapsed().as_millis() as u64);
-            return StatusCode::OK.into_response();
+    let response = match parsed {
+        Ok(Ok((name, write))) => {
+            let n = write.series.len();
+            match state.writer.put(write).await {
+                Ok(()) => {
+                    tracing::info!(
+                        path = "/ingest",
+                        status = 200,
+                        name = %name,
+                        series = n,
+                        ms = started.elapsed().as_millis() as u64
+                    );
+                    return StatusCode::OK.into_response();
+                }
+                Err(e) => og_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "error happened while ingesting data",
+                    &e.to_string(),
+                ),
+            }
         }
         Ok(Err(IngestError::Name(e))) => og_error(
             StatusCode::BAD_REQUEST,
             "invalid parameter",
             &format!("name: {e}"),
-        ),
-        Ok(Err(e @ IngestError::Body(_))) if e.to_string().starts_with("storage: ") => og_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "error happened while ingesting data",
-            &e.to_string(),
         ),
         Ok(Err(e)) => og_error(
             StatusCode::UNPROCESSABLE_ENTITY,

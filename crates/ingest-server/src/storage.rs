@@ -35,6 +35,103 @@ pub struct Meta {
     pub spy_name: String,
 }
 
+/// One series of a request, owned so it can travel to the writer thread.
+#[derive(Debug)]
+pub struct OwnedSeries {
+    /// Normalized series key.
+    pub key: String,
+    /// Its metadata.
+    pub meta: Meta,
+    /// Its stacks.
+    pub tree: StackTree<'static>,
+}
+
+/// Everything one request stores.
+#[derive(Debug)]
+pub struct Write {
+    /// Start time (Unix seconds); the write lands whole in this time's slot.
+    pub start: i64,
+    /// The series.
+    pub series: Vec<OwnedSeries>,
+}
+
+impl Write {
+    /// Copies a request's series into an owned write.
+    pub fn new(start: i64, series: &[Series<'_>]) -> Write {
+        Write {
+            start,
+            series: series
+                .iter()
+                .map(|s| OwnedSeries {
+                    key: s.name.to_string(),
+                    meta: Meta {
+                        units: s.units.clone(),
+                        aggregation: s.aggregation.clone(),
+                        sample_rate: s.sample_rate,
+                        spy_name: s.spy_name.clone(),
+                    },
+                    tree: s.tree.clone().into_owned(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Most requests committed in one transaction by the writer.
+pub const MAX_BATCH: usize = 512;
+
+/// A queued write and where to send its result.
+type Job = (Write, tokio::sync::oneshot::Sender<Result<(), StoreError>>);
+
+/// The group-commit writer: one thread owns all write transactions; requests queue up while a
+/// commit (fsync) is in flight and the next transaction takes all of them at once, so throughput
+/// grows with concurrency while every acknowledged write is durable.
+#[derive(Clone)]
+pub struct Writer {
+    tx: tokio::sync::mpsc::Sender<Job>,
+}
+
+impl Writer {
+    /// Starts the writer thread over `store`; `queue` bounds how many writes may wait.
+    ///
+    /// # Errors
+    /// The thread cannot be started.
+    pub fn spawn(store: std::sync::Arc<Store>, queue: usize) -> std::io::Result<Writer> {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Job>(queue.max(1));
+        std::thread::Builder::new()
+            .name("pyro-writer".into())
+            .spawn(move || {
+                while let Some(first) = rx.blocking_recv() {
+                    let mut batch = vec![first];
+                    while batch.len() < MAX_BATCH {
+                        match rx.try_recv() {
+                            Ok(j) => batch.push(j),
+                            Err(_) => break,
+                        }
+                    }
+                    let (writes, replies): (Vec<Write>, Vec<_>) = batch.into_iter().unzip();
+                    for (result, reply) in store.put_batch(writes).into_iter().zip(replies) {
+                        let _ = reply.send(result);
+                    }
+                }
+            })?;
+        Ok(Writer { tx })
+    }
+
+    /// Queues a write and waits until it is committed (or failed).
+    ///
+    /// # Errors
+    /// The storage failure, or the writer having stopped.
+    pub async fn put(&self, write: Write) -> Result<(), StoreError> {
+        let (reply, wait) = tokio::sync::oneshot::channel();
+        self.tx
+            .send((write, reply))
+            .await
+            .map_err(|_| err("writer stopped"))?;
+        wait.await.map_err(|_| err("writer stopped"))?
+    }
+}
+
 /// One slot read back.
 #[derive(Debug)]
 pub struct Slot {
@@ -47,7 +144,7 @@ pub struct Slot {
 }
 
 /// A storage failure.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct StoreError(String);
 
 impl std::fmt::Display for StoreError {
@@ -111,42 +208,73 @@ impl Store {
     /// # Errors
     /// A storage failure; nothing is stored then.
     pub fn put(&self, start: i64, series: &[Series<'_>]) -> Result<(), StoreError> {
-        let slot = slot_of(start).max(0) as u64;
-        let tx = self.db.begin_write().map_err(err)?;
-        {
-            let mut meta = tx.open_table(SERIES).map_err(err)?;
-            let mut slots = tx.open_table(SLOTS).map_err(err)?;
-            for s in series {
-                let key = s.name.to_string();
-                let m = Meta {
-                    units: s.units.clone(),
-                    aggregation: s.aggregation.clone(),
-                    sample_rate: s.sample_rate,
-                    spy_name: s.spy_name.clone(),
-                };
-                let m = serde_json::to_vec(&m).map_err(err)?;
-                meta.insert(key.as_str(), m.as_slice()).map_err(err)?;
-                let existing = slots
-                    .get((key.as_str(), slot))
-                    .map_err(err)?
-                    .map(|v| decode_slot(v.value()))
-                    .transpose()?;
-                let bytes = match existing {
-                    Some((writes, mut tree)) => {
-                        tree.merge(&s.tree.clone().into_owned());
-                        if tree.overflowed() {
-                            return Err(err(format!("{key}: stored values overflow 64 bits")));
+        let write = Write::new(start, series);
+        self.put_batch(vec![write])
+            .pop()
+            .unwrap_or_else(|| Err(err("empty batch")))
+    }
+
+    /// Stores several requests in one durable transaction (group commit). Each request is
+    /// applied entirely or not at all: its merged slots are computed first and only inserted
+    /// when all of them are valid. Returns one result per request, in order.
+    pub fn put_batch(&self, writes: Vec<Write>) -> Vec<Result<(), StoreError>> {
+        let n = writes.len();
+        let run = || -> Result<Vec<Result<(), StoreError>>, StoreError> {
+            let tx = self.db.begin_write().map_err(err)?;
+            let mut results = Vec::with_capacity(n);
+            {
+                let mut meta = tx.open_table(SERIES).map_err(err)?;
+                let mut slots = tx.open_table(SLOTS).map_err(err)?;
+                for w in &writes {
+                    let slot = slot_of(w.start).max(0) as u64;
+                    // Compute every merged slot of this request before inserting any.
+                    let merged: Result<Vec<(String, Vec<u8>, Vec<u8>)>, StoreError> = w
+                        .series
+                        .iter()
+                        .map(|s| {
+                            let existing = slots
+                                .get((s.key.as_str(), slot))
+                                .map_err(err)?
+                                .map(|v| decode_slot(v.value()))
+                                .transpose()?;
+                            let bytes = match existing {
+                                Some((writes, mut tree)) => {
+                                    tree.merge(&s.tree);
+                                    if tree.overflowed() {
+                                        return Err(err(format!(
+                                            "{}: stored values overflow 64 bits",
+                                            s.key
+                                        )));
+                                    }
+                                    encode_slot(writes + 1, &tree)
+                                }
+                                None => encode_slot(1, &s.tree),
+                            };
+                            let m = serde_json::to_vec(&s.meta).map_err(err)?;
+                            Ok((s.key.clone(), m, bytes))
+                        })
+                        .collect();
+                    match merged {
+                        Ok(items) => {
+                            for (key, m, bytes) in &items {
+                                meta.insert(key.as_str(), m.as_slice()).map_err(err)?;
+                                slots
+                                    .insert((key.as_str(), slot), bytes.as_slice())
+                                    .map_err(err)?;
+                            }
+                            results.push(Ok(()));
                         }
-                        encode_slot(writes + 1, &tree)
+                        Err(e) => results.push(Err(e)),
                     }
-                    None => encode_slot(1, &s.tree),
-                };
-                slots
-                    .insert((key.as_str(), slot), bytes.as_slice())
-                    .map_err(err)?;
+                }
             }
+            tx.commit().map_err(err)?;
+            Ok(results)
+        };
+        match run() {
+            Ok(r) => r,
+            Err(e) => (0..n).map(|_| Err(e.clone())).collect(),
         }
-        tx.commit().map_err(err)
     }
 
     /// Every series with its metadata, sorted by key.

@@ -416,3 +416,45 @@ fn retention_deletes_old_slots() {
     assert_eq!(body, "a 1\n");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn corrupt_database_is_reported_not_a_crash() {
+    let dir = temp_dir("corrupt");
+    std::fs::write(
+        dir.join("pyro.redb"),
+        b"this is not a redb file, just garbage bytes",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ingest-server"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("error: cannot open storage: "), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn chunked_bodies_are_read_whole() {
+    let dir = temp_dir("chunked");
+    let s = Server::start(&dir, &[]);
+    // A reader body of unknown length goes out with Transfer-Encoding: chunked.
+    let body: Vec<u8> = (0..2000)
+        .flat_map(|i| format!("main;f{} 1\n", i % 7).into_bytes())
+        .collect();
+    let resp = agent()
+        .post(&s.url(&format!("/ingest?name=chunked.cpu&{T0}")))
+        .send(ureq::SendBody::from_reader(&mut body.as_slice()))
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let out = collapsed(&s, "chunked.cpu");
+    let total: u64 = out
+        .lines()
+        .map(|l| l.rsplit_once(' ').unwrap().1.parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(total, 2000);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
