@@ -77,6 +77,9 @@ impl Write {
     }
 }
 
+/// A series ready to insert: key, metadata JSON, slot bytes.
+type Prepared = (String, Vec<u8>, Vec<u8>);
+
 /// Most requests committed in one transaction by the writer.
 pub const MAX_BATCH: usize = 512;
 
@@ -228,7 +231,7 @@ impl Store {
                 for w in &writes {
                     let slot = slot_of(w.start).max(0) as u64;
                     // Compute every merged slot of this request before inserting any.
-                    let merged: Result<Vec<(String, Vec<u8>, Vec<u8>)>, StoreError> = w
+                    let merged: Result<Vec<Prepared>, StoreError> = w
                         .series
                         .iter()
                         .map(|s| {
