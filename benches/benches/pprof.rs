@@ -10,9 +10,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use prost::Message;
 use pyro_benches::{Rng, input_bytes};
 use pyro_labels::SeriesName;
-use pyro_pprof::oracle::{
-    Function, Label, Line, Location, Profile as PbProfile, Sample, ValueType,
-};
+use pyro_pprof::model::{Function, Label, Line, Location, Profile as PbProfile, Sample, ValueType};
 use pyro_pprof::{Limits, Profile, decode, to_series};
 use pyro_sampletype::SampleTypes;
 

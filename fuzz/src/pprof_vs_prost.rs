@@ -2,7 +2,7 @@
 //! must equal the straightforward walk over prost's decoding of the same bytes.
 
 use pyro_labels::SeriesName;
-use pyro_pprof::oracle::{
+use pyro_pprof::model::{
     self, Function, Label, Line, Location, Mapping, Profile as PbProfile, Sample, ValueType,
 };
 use pyro_pprof::{Limits, Profile, to_series};
@@ -119,7 +119,7 @@ pub fn run(data: &[u8]) {
     let pb = profile_from(data);
     let bytes = prost::Message::encode_to_vec(&pb);
     let types = SampleTypes::default();
-    let mut want = oracle::walk(&pb, "app", &[], &suffixes(&pb, &types));
+    let mut want = model::walk(&pb, "app", &[], &suffixes(&pb, &types));
     // Series whose names coincide after suffixing are merged on our side.
     want.retain(|_, v| !v.is_empty());
     let limits = Limits::default();
@@ -132,7 +132,7 @@ pub fn run(data: &[u8]) {
         &limits,
     )
     .expect("prost output converts");
-    assert_eq!(oracle::ours(&series), want);
+    assert_eq!(model::ours(&series), want);
 }
 
 #[cfg(test)]

@@ -128,12 +128,15 @@ pub enum IngestError {
     Body(String),
     /// A format this build cannot read yet (HTTP 422).
     Unsupported(Format),
+    /// A decompressed profile over the size limit (HTTP 413).
+    TooLarge(String),
 }
 
 impl fmt::Display for IngestError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             IngestError::Name(e) => write!(f, "name: {e}"),
+            IngestError::TooLarge(e) => f.write_str(e),
             IngestError::Body(e) => f.write_str(e),
             IngestError::Unsupported(fmt) => {
                 write!(f, "format {} is not supported yet", fmt.as_str())
@@ -233,7 +236,13 @@ fn parse_pprof<'a>(
         ),
         None => None,
     };
-    let buf = pyro_pprof::decode(body, &limits.pprof).map_err(|e| body_err(&e))?;
+    let buf = pyro_pprof::decode(body, &limits.pprof).map_err(|e| {
+        if matches!(e.kind(), pyro_pprof::ErrorKind::LimitExceeded { .. }) {
+            IngestError::TooLarge(e.to_string())
+        } else {
+            body_err(&e)
+        }
+    })?;
     let spy_name = non_empty(&params.spy_name, "unknown");
     let to_ingest = |s: pyro_pprof::Series<'_>, tree: StackTree<'a>| Series {
         name: s.name,

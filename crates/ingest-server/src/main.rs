@@ -39,6 +39,18 @@ struct ServeArgs {
     /// Longest folded/lines line accepted, in bytes (422 beyond).
     #[arg(long, default_value_t = pyro_folded::DEFAULT_MAX_LINE_LEN)]
     max_line_len: usize,
+    /// Most frames in one stack, in any format (422 beyond).
+    #[arg(long, default_value_t = pyro_folded::DEFAULT_MAX_STACK_DEPTH)]
+    max_stack_depth: usize,
+    /// Most distinct stacks in one folded/lines body (422 beyond).
+    #[arg(long, default_value_t = pyro_folded::DEFAULT_MAX_DISTINCT_STACKS)]
+    max_distinct_stacks: usize,
+    /// Most distinct label sets (series per sample type) in one pprof (422 beyond).
+    #[arg(long, default_value_t = pyro_pprof::DEFAULT_MAX_LABEL_SETS)]
+    max_label_sets: usize,
+    /// Most labels per series (400 beyond).
+    #[arg(long, default_value_t = pyro_labels::DEFAULT_MAX_LABELS)]
+    max_labels: usize,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -132,9 +144,16 @@ fn serve(args: ServeArgs) -> ExitCode {
         max_body: args.max_body_bytes,
         max_decompressed: args.max_decompressed_bytes,
         limits: Limits {
-            text: pyro_folded::Options::new().max_line_len(args.max_line_len),
-            pprof: pyro_pprof::Limits::new().max_decompressed_size(args.max_decompressed_bytes),
-            ..Limits::default()
+            text: pyro_folded::Options::new()
+                .max_line_len(args.max_line_len)
+                .max_stack_depth(args.max_stack_depth)
+                .max_distinct_stacks(args.max_distinct_stacks),
+            transport: pyro_tree::TransportLimits::new().max_depth(args.max_stack_depth),
+            labels: pyro_labels::Limits::new().max_labels(args.max_labels),
+            pprof: pyro_pprof::Limits::new()
+                .max_decompressed_size(args.max_decompressed_bytes)
+                .max_stack_depth(args.max_stack_depth)
+                .max_label_sets(args.max_label_sets),
         },
     };
     let rt = match tokio::runtime::Runtime::new() {
@@ -201,14 +220,15 @@ fn serve(args: ServeArgs) -> ExitCode {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command.unwrap_or(Command::Serve(ServeArgs {
-        listen: "127.0.0.1:4040".into(),
-        data_dir: "./data".into(),
-        max_body_bytes: 64 << 20,
-        max_decompressed_bytes: 256 << 20,
-        max_line_len: pyro_folded::DEFAULT_MAX_LINE_LEN,
-        retention: 0,
-    })) {
+    // No subcommand means `serve` with its defaults.
+    let command =
+        cli.command.unwrap_or_else(
+            || match Cli::parse_from(["ingest-server", "serve"]).command {
+                Some(c) => c,
+                None => unreachable!("`serve` parses to a command"),
+            },
+        );
+    match command {
         Command::Serve(args) => serve(args),
         Command::Convert {
             format,

@@ -100,28 +100,37 @@ struct Response<'t> {
     version: u32,
     flamebearer: Flamebearer<'t>,
     timeline: &'t Timeline,
-    groups: BTreeMap<&'static str, &'t Timeline>,
+    groups: BTreeMap<&'t str, &'t Timeline>,
     heatmap: Option<()>,
     metadata: Metadata<'t>,
     annotations: [(); 0],
 }
 
-/// The `/render?format=json` body.
-#[allow(clippy::too_many_arguments)]
+/// The app name and query text a response echoes.
+pub struct Names<'n> {
+    /// `metadata.appName`.
+    pub app: &'n str,
+    /// `metadata.query`.
+    pub query: &'n str,
+}
+
+/// The `/render?format=json` body; `groups` holds one timeline per `groupBy` value (or `*`),
+/// and groups without data are left out.
 pub fn json(
     tree: &StackTree<'_>,
     timeline: &Timeline,
+    groups: &BTreeMap<String, Timeline>,
     meta: &Meta,
-    app_name: &str,
-    query: &str,
-    st: i64,
-    et: i64,
+    names: &Names<'_>,
+    (st, et): (i64, i64),
     max_nodes: Option<usize>,
 ) -> String {
-    let mut groups = BTreeMap::new();
-    if timeline.samples.iter().any(|&s| s != 0) {
-        groups.insert("*", timeline);
-    }
+    let (app_name, query) = (names.app, names.query);
+    let groups: BTreeMap<&str, &Timeline> = groups
+        .iter()
+        .filter(|(_, t)| t.samples.iter().any(|&s| s != 0))
+        .map(|(g, t)| (g.as_str(), t))
+        .collect();
     let r = Response {
         version: 1,
         flamebearer: tree.flamebearer(max_nodes),
@@ -143,4 +152,67 @@ pub fn json(
         annotations: [],
     };
     serde_json::to_string(&r).unwrap_or_default()
+}
+
+/// The tree as a pprof profile (protobuf, uncompressed), as OG's `tree.Pprof` builds it: one
+/// function and location per distinct frame name, one mapping, one sample per node with a
+/// non-zero self value (leaf first). `sampled` series with a sample rate get a CPU period.
+pub fn pprof(tree: &StackTree<'_>, meta: &Meta) -> Vec<u8> {
+    use prost::Message;
+    use pyro_pprof::model::{Function, Line, Location, Mapping, Profile, Sample, ValueType};
+
+    let units = if meta.units.is_empty() {
+        "samples"
+    } else {
+        meta.units.as_str()
+    };
+    let mut strings: Vec<String> = vec![String::new(), units.to_owned(), "count".to_owned()];
+    let mut ids: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+    let mut p = Profile {
+        sample_type: vec![ValueType { r#type: 1, unit: 2 }],
+        mapping: vec![Mapping {
+            id: 1,
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    if meta.sample_rate > 0 && units == "samples" {
+        strings.push("cpu".into());
+        strings.push("nanoseconds".into());
+        p.period_type = Some(ValueType { r#type: 3, unit: 4 });
+        p.period = 1_000_000_000 / i64::from(meta.sample_rate);
+    }
+    tree.for_each_stack(|frames, value| {
+        let mut location_id = Vec::with_capacity(frames.len());
+        for f in frames.iter().rev() {
+            let next = ids.len() as u64 + 1;
+            let id = *ids.entry((*f).to_owned()).or_insert_with(|| {
+                strings.push((*f).to_owned());
+                let name = strings.len() as i64 - 1;
+                p.function.push(Function {
+                    id: next,
+                    name,
+                    ..Default::default()
+                });
+                p.location.push(Location {
+                    id: next,
+                    mapping_id: 1,
+                    line: vec![Line {
+                        function_id: next,
+                        line: 0,
+                    }],
+                    ..Default::default()
+                });
+                next
+            });
+            location_id.push(id);
+        }
+        p.sample.push(Sample {
+            location_id,
+            value: vec![i64::try_from(value).unwrap_or(i64::MAX)],
+            label: Vec::new(),
+        });
+    });
+    p.string_table = strings;
+    p.encode_to_vec()
 }

@@ -240,6 +240,11 @@ async fn ingest_handler(
                 ),
             }
         }
+        Ok(Err(e @ IngestError::TooLarge(_))) => og_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "error happened while parsing request body",
+            &e.to_string(),
+        ),
         Ok(Err(IngestError::Name(e))) => og_error(
             StatusCode::BAD_REQUEST,
             "invalid parameter",
@@ -320,8 +325,9 @@ async fn render_handler(
     State(state): State<Arc<AppState>>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
+    let started = Instant::now();
     let format = q.get("format").cloned().unwrap_or_default();
-    if !matches!(format.as_str(), "" | "json" | "collapsed") {
+    if !matches!(format.as_str(), "" | "json" | "collapsed" | "pprof") {
         return og_error(
             StatusCode::BAD_REQUEST,
             "invalid parameter",
@@ -348,7 +354,10 @@ async fn render_handler(
             app,
             query: query_text,
         } = select(&state2.store, &q)?;
+        let group_by = q.get("groupBy").filter(|g| !g.is_empty()).cloned();
+        // Slots of every series, tagged with the series' `groupBy` value.
         let mut slots: Vec<Slot> = Vec::new();
+        let mut slot_groups: Vec<Option<String>> = Vec::new();
         let mut meta: Option<Meta> = None;
         for (name, m) in &series {
             let found = state2
@@ -361,6 +370,11 @@ async fn render_handler(
                         &e.to_string(),
                     ))
                 })?;
+            let group = group_by
+                .as_ref()
+                .and_then(|g| name.get(g))
+                .map(str::to_owned);
+            slot_groups.extend(std::iter::repeat_n(group, found.len()));
             slots.extend(found);
             meta = Some(m.clone());
         }
@@ -376,21 +390,60 @@ async fn render_handler(
             "" => StatusCode::OK.into_response(),
             "collapsed" => (
                 [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-                tree.to_folded(),
+                tree.to_collapsed_bfs(),
+            )
+                .into_response(),
+            "pprof" => (
+                [
+                    (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        format!(
+                            "attachment; filename=\"{app} {}.pprof\"",
+                            crate::attime::rfc3339(st)
+                        ),
+                    ),
+                ],
+                render::pprof(&tree, &meta),
             )
                 .into_response(),
             _ => {
                 let tl = render::timeline(st, et, &refs);
+                let groups: BTreeMap<String, render::Timeline> = match &group_by {
+                    None => BTreeMap::from([("*".to_owned(), tl.clone())]),
+                    Some(_) => {
+                        let mut by: BTreeMap<String, Vec<&Slot>> = BTreeMap::new();
+                        for (slot, g) in slots.iter().zip(&slot_groups) {
+                            if let Some(g) = g {
+                                by.entry(g.clone()).or_default().push(slot);
+                            }
+                        }
+                        by.into_iter()
+                            .map(|(g, s)| (g, render::timeline(st, et, &s)))
+                            .collect()
+                    }
+                };
                 (
                     [(header::CONTENT_TYPE, "application/json")],
-                    render::json(&tree, &tl, &meta, &app, &query_text, st, et, max_nodes),
+                    render::json(
+                        &tree,
+                        &tl,
+                        &groups,
+                        &meta,
+                        &render::Names {
+                            app: &app,
+                            query: &query_text,
+                        },
+                        (st, et),
+                        max_nodes,
+                    ),
                 )
                     .into_response()
             }
         })
     })
     .await;
-    match result {
+    let response = match result {
         Ok(Ok(r)) => r,
         Ok(Err(r)) => *r,
         Err(e) => og_error(
@@ -398,7 +451,13 @@ async fn render_handler(
             "internal error",
             &e.to_string(),
         ),
-    }
+    };
+    tracing::info!(
+        path = "/render",
+        status = response.status().as_u16(),
+        ms = started.elapsed().as_millis() as u64
+    );
+    response
 }
 
 fn json_response<T: serde::Serialize>(v: &T) -> Response {

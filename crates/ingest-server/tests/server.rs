@@ -458,3 +458,70 @@ fn chunked_bodies_are_read_whole() {
     assert_eq!(total, 2000);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn group_by_and_pprof_render() {
+    let dir = temp_dir("groupby");
+    let s = Server::start(&dir, &[]);
+    for (env, body) in [("prod", "a;b 2\n"), ("dev", "a;c 5\n")] {
+        let url = s.url(&format!("/ingest?name=svc.cpu%7Benv%3D{env}%7D&{T0}"));
+        assert_eq!(post(&url, None, &[], body.as_bytes()).0, 200);
+    }
+    let (status, body) = get(&s.url(&format!(
+        "/render?query=svc.cpu&{T0}&format=json&groupBy=env"
+    )));
+    assert_eq!(status, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["groups"]["prod"]["samples"], serde_json::json!([3]));
+    assert_eq!(v["groups"]["dev"]["samples"], serde_json::json!([6]));
+    assert_eq!(v["timeline"]["samples"], serde_json::json!([8]));
+    assert_eq!(v["flamebearer"]["numTicks"], 7);
+    // pprof output reads back to the same stacks
+    let mut resp = agent()
+        .get(&s.url(&format!("/render?query=svc.cpu&{T0}&format=pprof")))
+        .call()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(
+        resp.headers()
+            .get("content-disposition")
+            .unwrap()
+            .to_str()
+            .unwrap(),
+        "attachment; filename=\"svc.cpu 2021-01-01T00:00:00Z.pprof\""
+    );
+    let bytes = resp.body_mut().read_to_vec().unwrap();
+    let limits = pyro_pprof::Limits::default();
+    let p = pyro_pprof::Profile::parse(&bytes, &limits).unwrap();
+    let name = pyro_labels::SeriesName::parse("back").unwrap();
+    let series = pyro_pprof::to_series(
+        &p,
+        &name,
+        &pyro_sampletype::SampleTypes::default(),
+        None,
+        &limits,
+    )
+    .unwrap();
+    assert_eq!(series.len(), 1);
+    assert_eq!(series[0].tree.to_folded(), "a;b 2\na;c 5\n");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn expect_100_continue_and_profile_bombs() {
+    let dir = temp_dir("expect");
+    let s = Server::start(&dir, &["--max-decompressed-bytes", "100000"]);
+    let (status, _) = post(
+        &s.url(&format!("/ingest?name=exp.cpu&{T0}")),
+        Some("application/x-www-form-urlencoded"),
+        &[("Expect", "100-continue")],
+        b"e;f 9\n",
+    );
+    assert_eq!(status, 200);
+    assert_eq!(collapsed(&s, "exp.cpu"), "e;f 9\n");
+    // a gzipped pprof body that inflates past the limit: 413, not 422
+    let bomb = gzip(&vec![0u8; 1_000_000]);
+    let (status, body) = post(&s.url("/ingest?name=bomb&format=pprof"), None, &[], &bomb);
+    assert_eq!(status, 413, "{body}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

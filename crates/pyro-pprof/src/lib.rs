@@ -36,8 +36,8 @@
 mod convert;
 mod error;
 mod limits;
-#[cfg(feature = "oracle")]
-pub mod oracle;
+#[cfg(feature = "model")]
+pub mod model;
 mod profile;
 mod wire;
 

@@ -45,6 +45,40 @@ impl StackTree<'_> {
     }
 }
 
+impl StackTree<'_> {
+    /// OG Pyroscope's `/render?format=collapsed`: `stack self` lines for every node with a
+    /// non-zero self value, in breadth-first order (siblings in bytewise name order).
+    pub fn to_collapsed_bfs(&self) -> String {
+        let (offsets, kids) = self.sorted_children();
+        let mut out = String::new();
+        let mut queue: std::collections::VecDeque<(u32, String)> =
+            std::collections::VecDeque::from([(0, String::new())]);
+        while let Some((node, path)) = queue.pop_front() {
+            let (_, _, self_value, _) = self.raw_node(node);
+            if self_value != 0 && node != 0 {
+                out.push_str(&path);
+                out.push(' ');
+                out.push_str(itoa_u64(self_value, &mut [0u8; 20]));
+                out.push('\n');
+            }
+            let (s, e) = (
+                offsets[node as usize] as usize,
+                offsets[node as usize + 1] as usize,
+            );
+            for &k in &kids[s..e] {
+                let (_, frame, _, _) = self.raw_node(k);
+                let mut p = path.clone();
+                if node != 0 {
+                    p.push(';');
+                }
+                p.push_str(self.name_of(frame));
+                queue.push_back((k, p));
+            }
+        }
+        out
+    }
+}
+
 /// Formats `v` in decimal into `buf`.
 fn itoa_u64(mut v: u64, buf: &mut [u8; 20]) -> &str {
     let mut i = buf.len();

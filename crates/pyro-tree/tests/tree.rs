@@ -393,3 +393,9 @@ proptest! {
         prop_assert_eq!(b.to_folded(), t.to_folded());
     }
 }
+
+#[test]
+fn collapsed_bfs_follows_og_order() {
+    let t = tree_of(&[("a;b;c", 1), ("a", 2), ("z", 3), ("a;b", 4), ("a;a", 5)]);
+    assert_eq!(t.to_collapsed_bfs(), "a 2\nz 3\na;a 5\na;b 4\na;b;c 1\n");
+}

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-pub use pyro_pprof::oracle::*;
+pub use pyro_pprof::model::*;
 
 /// `../shared/testdata/public` beside the checkout, if present.
 pub fn public_dir() -> Option<PathBuf> {

@@ -1,6 +1,7 @@
-//! The test oracle (feature `oracle`): pprof decoded by prost, with message structs written by
-//! hand from `profile.proto`, and walked the straightforward way. Differential tests, fuzz targets
-//! and benches compare [`crate::to_series`] with [`walk`]; nothing else uses it.
+//! The pprof schema as prost messages (feature `model`), written by hand from `profile.proto`,
+//! and [`walk`], the straightforward reference conversion over them. The server encodes
+//! `/render?format=pprof` with these messages; differential tests, fuzz targets and benches
+//! compare [`crate::to_series`] with [`walk`].
 #![allow(missing_docs)]
 
 use std::collections::{BTreeMap, HashMap};
