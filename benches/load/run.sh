@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Load benchmark for `ingest-server serve`: small folded uploads from 200 apps with wrk, then a
-# check that every acknowledged write is stored, and the server's peak RSS.
+# check that every acknowledged write is stored, and the server's peak RSS; then gzipped pprof
+# uploads (OG's Go CPU vector from ../shared, when present).
 # Needs wrk (Debian: apt-get install wrk). Usage: benches/load/run.sh [seconds] [connections]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -30,3 +31,11 @@ print(f"acknowledged {acked}, stored {stored}")
 sys.exit(0 if stored >= acked else 1)
 PY
 grep VmHWM /proc/$pid/status
+pprof=../shared/testdata/public/pyroscope-v0.37.2/pkg/convert/pprof/testdata/cpu.pb.gz
+if [ -f "$pprof" ]; then
+  echo "pprof uploads ($pprof):"
+  PYRO_LOAD_PPROF=$pprof wrk -t2 -c"$conns" -d"${secs}s" -s benches/load/ingest-pprof.lua "http://127.0.0.1:$port" | tail -1
+  grep -c 'status=200' "$dir/log" | xargs echo "acknowledged in total:"
+  echo "non-200 responses: $(grep -v 'status=200' "$dir/log" | grep -c 'status=' || true)"
+  grep VmHWM /proc/$pid/status
+fi
