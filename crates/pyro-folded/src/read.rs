@@ -333,39 +333,7 @@ pub fn parse_folded<'a, S: StackSink<'a>>(
     opts: &Options,
     sink: S,
 ) -> Result<Summary> {
-    let mut agg = Agg::new(opts);
-    let mut summary = Summary::default();
-    let mut pos = 0;
-    let mut line_no = 0u64;
-    while pos < input.len() {
-        let start = pos;
-        line_no += 1;
-        if let Some((idx, stack)) = agg.predicted()
-            && let Some((value, len, next)) = predicted_folded(&input[pos..], stack)
-            && len <= opts.max_line_len
-        {
-            agg.add_predicted(idx, value, start, line_no)?;
-            pos += next;
-            continue;
-        }
-        let (line, next) = next_line(input, pos);
-        pos = next;
-        check_len(line, opts, start, line_no)?;
-        if line.is_empty() {
-            summary.empty_lines += 1;
-            agg.last = NONE;
-            continue;
-        }
-        let Some((stack, count, at)) = split_count(line) else {
-            summary.skipped_lines += 1;
-            agg.last = NONE;
-            continue;
-        };
-        let value = parse_count(count).map_err(|k| Error::new(k, start + at, line_no))?;
-        agg.add(stack, value, start, line_no)?;
-    }
-    summary.lines = line_no;
-    agg.finish(sink, summary)
+    read::<S, true>(input, opts, sink)
 }
 
 /// Reads `lines` text: every non-empty line (a trailing `\r` removed) is one sample of the stack
@@ -390,6 +358,17 @@ pub fn parse_lines<'a, S: StackSink<'a>>(
     opts: &Options,
     sink: S,
 ) -> Result<Summary> {
+    read::<S, false>(input, opts, sink)
+}
+
+/// The loop both readers share: find each line (or confirm the predicted one), check the limits,
+/// and aggregate it as folded (`stack count`, `FOLDED`) or `lines` (`stack`, one sample) text.
+/// A const parameter, so each reader gets its own specialized loop.
+fn read<'a, S: StackSink<'a>, const FOLDED: bool>(
+    input: &'a [u8],
+    opts: &Options,
+    sink: S,
+) -> Result<Summary> {
     let mut agg = Agg::new(opts);
     let mut summary = Summary::default();
     let mut pos = 0;
@@ -397,13 +376,20 @@ pub fn parse_lines<'a, S: StackSink<'a>>(
     while pos < input.len() {
         let start = pos;
         line_no += 1;
-        if let Some((idx, stack)) = agg.predicted()
-            && let Some((len, next)) = predicted_line(&input[pos..], stack)
-            && len <= opts.max_line_len
-        {
-            agg.add_predicted(idx, 1, start, line_no)?;
-            pos += next;
-            continue;
+        if let Some((idx, stack)) = agg.predicted() {
+            let rest = &input[pos..];
+            let hit = if FOLDED {
+                predicted_folded(rest, stack)
+            } else {
+                predicted_line(rest, stack).map(|(len, next)| (1, len, next))
+            };
+            if let Some((value, len, next)) = hit
+                && len <= opts.max_line_len
+            {
+                agg.add_predicted(idx, value, start, line_no)?;
+                pos += next;
+                continue;
+            }
         }
         let (line, next) = next_line(input, pos);
         pos = next;
@@ -413,7 +399,17 @@ pub fn parse_lines<'a, S: StackSink<'a>>(
             agg.last = NONE;
             continue;
         }
-        agg.add(line, 1, start, line_no)?;
+        if !FOLDED {
+            agg.add(line, 1, start, line_no)?;
+            continue;
+        }
+        let Some((stack, count, at)) = split_count(line) else {
+            summary.skipped_lines += 1;
+            agg.last = NONE;
+            continue;
+        };
+        let value = parse_count(count).map_err(|k| Error::new(k, start + at, line_no))?;
+        agg.add(stack, value, start, line_no)?;
     }
     summary.lines = line_no;
     agg.finish(sink, summary)

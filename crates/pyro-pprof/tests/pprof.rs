@@ -680,42 +680,20 @@ fn limits_are_enforced() {
         sample(&[1], &[1], &[(4, 6)]),
     ];
     let bytes = p.encode_to_vec();
-    let kind = |l: Limits| err_of(&bytes, &l).kind().clone();
-    assert_eq!(
-        kind(Limits::new().max_stack_depth(2)),
-        ErrorKind::LimitExceeded {
-            what: "locations per sample",
-            max: 2
-        }
-    );
-    assert_eq!(
-        kind(Limits::new().max_label_sets(1)),
-        ErrorKind::LimitExceeded {
-            what: "distinct label sets",
-            max: 1
-        }
-    );
-    assert_eq!(
-        kind(Limits::new().max_sample_labels(0)),
-        ErrorKind::LimitExceeded {
-            what: "labels per sample",
-            max: 0
-        }
-    );
-    assert_eq!(
-        kind(Limits::new().max_sample_types(0)),
-        ErrorKind::LimitExceeded {
-            what: "sample types",
-            max: 0
-        }
-    );
-    assert_eq!(
-        kind(Limits::new().max_decompressed_size(10)),
-        ErrorKind::LimitExceeded {
-            what: "profile size",
-            max: 10
-        }
-    );
+    let cases = [
+        (Limits::new().max_stack_depth(2), "locations per sample", 2),
+        (Limits::new().max_label_sets(1), "distinct label sets", 1),
+        (Limits::new().max_sample_labels(0), "labels per sample", 0),
+        (Limits::new().max_sample_types(0), "sample types", 0),
+        (Limits::new().max_decompressed_size(10), "profile size", 10),
+    ];
+    for (limits, what, max) in cases {
+        assert_eq!(
+            err_of(&bytes, &limits).kind(),
+            &ErrorKind::LimitExceeded { what, max },
+            "{what}"
+        );
+    }
     // inline expansion counts too
     let mut deep = base_profile(&[(2, 3)], 1, &table);
     deep.location[0].line = vec![
