@@ -209,65 +209,77 @@ pub fn parse<'a>(
     }])
 }
 
-/// A raw (gzipped or not) pprof body: one series per sample type and label set.
+/// A raw (gzipped or not) pprof body with `/ingest`'s parameters.
 fn parse_pprof<'a>(
     params: &Params,
     name: SeriesName,
     body: &'a [u8],
     limits: &Limits,
 ) -> Result<Vec<Series<'a>>, IngestError> {
-    let body_err = |e: &dyn fmt::Display| IngestError::Body(e.to_string());
     let types = match &params.sample_type_config {
-        Some(json) => pyro_sampletype::SampleTypes::from_json(json).map_err(|e| body_err(&e))?,
+        Some(json) => pyro_sampletype::SampleTypes::from_json(json)
+            .map_err(|e| IngestError::Body(e.to_string()))?,
         None => pyro_sampletype::SampleTypes::default(),
     };
-    let prev_buf = match &params.prev_profile {
-        Some(prev) => Some(
-            pyro_pprof::decode(prev, &limits.pprof)
-                .map_err(|e| body_err(&format!("prev_profile: {e}")))?
-                .into_owned(),
-        ),
-        None => None,
-    };
-    let prev = match &prev_buf {
-        Some(b) => Some(
-            pyro_pprof::Profile::parse(b, &limits.pprof)
-                .map_err(|e| body_err(&format!("prev_profile: {e}")))?,
-        ),
-        None => None,
-    };
-    let buf = pyro_pprof::decode(body, &limits.pprof).map_err(|e| {
-        if matches!(e.kind(), pyro_pprof::ErrorKind::LimitExceeded { .. }) {
-            IngestError::TooLarge(e.to_string())
-        } else {
-            body_err(&e)
-        }
-    })?;
     let spy_name = non_empty(&params.spy_name, "unknown");
-    let to_ingest = |s: pyro_pprof::Series<'_>, tree: StackTree<'a>| Series {
-        name: s.name,
-        units: s.units,
-        aggregation: s.aggregation,
-        sample_rate: s.sample_rate,
-        spy_name: spy_name.clone(),
-        tree,
+    let (series, _) = pprof_series(
+        &name,
+        body,
+        &types,
+        params.prev_profile.as_deref(),
+        &spy_name,
+        limits,
+    )?;
+    Ok(series)
+}
+
+/// One series per sample type and label set of a pprof (gzipped or not), named after `name`,
+/// with the profile's `time_nanos`. `prev` is the previous profile of a cumulative pair.
+///
+/// # Errors
+/// [`IngestError::Body`] for a malformed profile, [`IngestError::TooLarge`] when it inflates
+/// past the decompressed-size limit.
+pub fn pprof_series(
+    name: &SeriesName,
+    body: &[u8],
+    types: &pyro_sampletype::SampleTypes,
+    prev: Option<&[u8]>,
+    spy_name: &str,
+    limits: &Limits,
+) -> Result<(Vec<Series<'static>>, i64), IngestError> {
+    let decode_err = |e: pyro_pprof::Error, what: &str| {
+        if matches!(e.kind(), pyro_pprof::ErrorKind::LimitExceeded { .. }) {
+            IngestError::TooLarge(format!("{what}{e}"))
+        } else {
+            IngestError::Body(format!("{what}{e}"))
+        }
     };
-    let convert = |buf: &[u8]| -> Result<Vec<Series<'a>>, IngestError> {
-        let p = pyro_pprof::Profile::parse(buf, &limits.pprof).map_err(|e| body_err(&e))?;
-        let series = pyro_pprof::to_series(&p, &name, &types, prev.as_ref(), &limits.pprof)
-            .map_err(|e| body_err(&e))?;
-        Ok(series
-            .into_iter()
-            .map(|mut s| {
-                let tree = std::mem::take(&mut s.tree).into_owned();
-                to_ingest(s, tree)
-            })
-            .collect())
-    };
-    match buf {
-        // Frames could stay borrowed from `body`; series outlive this call either way, so the
-        // owned form keeps one code path.
-        std::borrow::Cow::Borrowed(b) => convert(b),
-        std::borrow::Cow::Owned(b) => convert(&b),
-    }
+    let prev_buf = prev
+        .map(|p| pyro_pprof::decode(p, &limits.pprof).map_err(|e| decode_err(e, "prev_profile: ")))
+        .transpose()?;
+    let prev = prev_buf
+        .as_deref()
+        .map(|b| {
+            pyro_pprof::Profile::parse(b, &limits.pprof)
+                .map_err(|e| IngestError::Body(format!("prev_profile: {e}")))
+        })
+        .transpose()?;
+    let buf = pyro_pprof::decode(body, &limits.pprof).map_err(|e| decode_err(e, ""))?;
+    let p = pyro_pprof::Profile::parse(&buf, &limits.pprof)
+        .map_err(|e| IngestError::Body(e.to_string()))?;
+    let series = pyro_pprof::to_series(&p, name, types, prev.as_ref(), &limits.pprof)
+        .map_err(|e| IngestError::Body(e.to_string()))?;
+    // The series outlive the decompressed buffer, so their trees own their names.
+    let series = series
+        .into_iter()
+        .map(|s| Series {
+            name: s.name,
+            units: s.units,
+            aggregation: s.aggregation,
+            sample_rate: s.sample_rate,
+            spy_name: spy_name.to_owned(),
+            tree: s.tree.into_owned(),
+        })
+        .collect();
+    Ok((series, p.time_nanos))
 }

@@ -14,8 +14,10 @@
 //! ```
 
 pub mod attime;
+pub mod auth;
 pub mod ingest;
 pub mod output;
+pub mod push;
 pub mod render;
 pub mod server;
 pub mod storage;

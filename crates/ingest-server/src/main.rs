@@ -48,6 +48,14 @@ struct ServeArgs {
     /// Most distinct label sets (series per sample type) in one pprof (422 beyond).
     #[arg(long, default_value_t = pyro_pprof::DEFAULT_MAX_LABEL_SETS)]
     max_label_sets: usize,
+    /// Token file: `<role> <token>` or `<role> sha256:<hex>` per line (roles admin, agent,
+    /// readonly); without it every endpoint is open.
+    #[arg(long, value_name = "FILE")]
+    auth_tokens: Option<PathBuf>,
+    /// With --auth-tokens: protect only ingest (`/ingest`, push) or only read (`/render`, label
+    /// endpoints); both by default.
+    #[arg(long, value_enum)]
+    auth_scope: Option<AuthScope>,
     /// Most labels per series (400 beyond).
     #[arg(long, default_value_t = pyro_labels::DEFAULT_MAX_LABELS)]
     max_labels: usize,
@@ -61,6 +69,12 @@ enum InputFormat {
     Tree,
     Pprof,
     Jfr,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum AuthScope {
+    Ingest,
+    Read,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -140,7 +154,30 @@ fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let auth = match &args.auth_tokens {
+        None => None,
+        Some(path) => {
+            let tokens = std::fs::read_to_string(path)
+                .map_err(|e| e.to_string())
+                .and_then(|t| ingest_server::auth::Tokens::parse(&t));
+            match tokens {
+                Ok(t) => Some((
+                    std::sync::Arc::new(t),
+                    match args.auth_scope {
+                        None => ingest_server::auth::Scope::All,
+                        Some(AuthScope::Ingest) => ingest_server::auth::Scope::Ingest,
+                        Some(AuthScope::Read) => ingest_server::auth::Scope::Read,
+                    },
+                )),
+                Err(e) => {
+                    eprintln!("error: {}: {e}", path.display());
+                    return ExitCode::from(2);
+                }
+            }
+        }
+    };
     let config = ingest_server::server::Config {
+        auth,
         max_body: args.max_body_bytes,
         max_decompressed: args.max_decompressed_bytes,
         limits: Limits {

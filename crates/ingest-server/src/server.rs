@@ -14,7 +14,9 @@ use axum::routing::{get, post};
 use pyro_labels::{Query as FlameQuery, SeriesName};
 
 use crate::attime;
+use crate::auth::{Denied, Scope, Tokens};
 use crate::ingest::{self, Format, IngestError, Limits, Params};
+use crate::push::{self, ConnectError};
 use crate::render;
 use crate::storage::{Meta, Slot, Store, Write, Writer};
 
@@ -27,6 +29,8 @@ pub struct Config {
     pub max_decompressed: usize,
     /// Parser limits.
     pub limits: Limits,
+    /// Tokens and the endpoints they protect; `None` leaves every endpoint open.
+    pub auth: Option<(Arc<Tokens>, Scope)>,
 }
 
 struct AppState {
@@ -45,6 +49,7 @@ pub fn router(store: Arc<Store>, writer: Writer, config: Config) -> Router {
     });
     Router::new()
         .route("/ingest", post(ingest_handler))
+        .route("/push.v1.PusherService/Push", post(push_handler))
         .route("/render", get(render_handler))
         .route("/labels", get(labels_handler))
         .route("/label-values", get(label_values_handler))
@@ -160,6 +165,47 @@ async fn multipart_parts(
     Ok(parts)
 }
 
+/// OG's auth failure bodies (§7).
+fn denied(d: Denied) -> Response {
+    let (status, msg) = match d {
+        Denied::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid credentials"),
+        Denied::PermissionDenied => (StatusCode::FORBIDDEN, "permission denied"),
+    };
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::json!({ "errors": [msg] }).to_string(),
+    )
+        .into_response()
+}
+
+/// Checks the request's token when `ingest` (or read) endpoints are protected.
+fn authorize(state: &AppState, headers: &HeaderMap, ingest: bool) -> Result<(), Denied> {
+    let Some((tokens, scope)) = &state.config.auth else {
+        return Ok(());
+    };
+    if (ingest && !scope.ingest()) || (!ingest && !scope.read()) {
+        return Ok(());
+    }
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    tokens.check(auth, ingest).map(|_| ())
+}
+
+/// The k6 labels of the request's `baggage` headers (all of them, combined).
+fn k6_from(headers: &HeaderMap) -> Vec<(String, String)> {
+    let values: Vec<&str> = headers
+        .get_all("baggage")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    if values.is_empty() {
+        return Vec::new();
+    }
+    pyro_labels::k6_labels(values).into_iter().collect()
+}
+
 async fn ingest_handler(
     State(state): State<Arc<AppState>>,
     Query(q): Query<HashMap<String, String>>,
@@ -167,6 +213,10 @@ async fn ingest_handler(
     body: Bytes,
 ) -> Response {
     let started = Instant::now();
+    if let Err(d) = authorize(&state, &headers, true) {
+        return denied(d);
+    }
+    let k6 = k6_from(&headers);
     let body = match decode_content_encoding(&headers, body, state.config.max_decompressed) {
         Ok(b) => b,
         Err(r) => return *r,
@@ -215,7 +265,14 @@ async fn ingest_handler(
     }
     let state2 = state.clone();
     let parsed = tokio::task::spawn_blocking(move || {
-        let series = ingest::parse(&params, &body, &state2.config.limits)?;
+        let mut series = ingest::parse(&params, &body, &state2.config.limits)?;
+        for s in &mut series {
+            for (k, v) in &k6 {
+                s.name
+                    .insert(k, v, pyro_labels::Precedence::Overwrite)
+                    .map_err(IngestError::Name)?;
+            }
+        }
         Ok::<_, IngestError>((params.name, Write::new(from, &series)))
     })
     .await;
@@ -324,8 +381,12 @@ fn select(store: &Store, q: &HashMap<String, String>) -> Result<Selection, Box<R
 async fn render_handler(
     State(state): State<Arc<AppState>>,
     Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
 ) -> Response {
     let started = Instant::now();
+    if let Err(d) = authorize(&state, &headers, false) {
+        return denied(d);
+    }
     let format = q.get("format").cloned().unwrap_or_default();
     if !matches!(format.as_str(), "" | "json" | "collapsed" | "pprof") {
         return og_error(
@@ -360,16 +421,13 @@ async fn render_handler(
         let mut slot_groups: Vec<Option<String>> = Vec::new();
         let mut meta: Option<Meta> = None;
         for (name, m) in &series {
-            let found = state2
-                .store
-                .read(&name.to_string(), st, et - 1)
-                .map_err(|e| {
-                    Box::new(og_error(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "failed to retrieve data",
-                        &e.to_string(),
-                    ))
-                })?;
+            let found = state2.store.read(&name.key(), st, et - 1).map_err(|e| {
+                Box::new(og_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "failed to retrieve data",
+                    &e.to_string(),
+                ))
+            })?;
             let group = group_by
                 .as_ref()
                 .and_then(|g| name.get(g))
@@ -378,12 +436,7 @@ async fn render_handler(
             slots.extend(found);
             meta = Some(m.clone());
         }
-        let meta = meta.unwrap_or(Meta {
-            units: String::new(),
-            aggregation: String::new(),
-            sample_rate: 0,
-            spy_name: String::new(),
-        });
+        let meta = meta.unwrap_or_default();
         let refs: Vec<&Slot> = slots.iter().collect();
         let tree = render::merge(&refs, &meta);
         Ok(match format.as_str() {
@@ -468,7 +521,10 @@ fn json_response<T: serde::Serialize>(v: &T) -> Response {
         .into_response()
 }
 
-async fn labels_handler(State(state): State<Arc<AppState>>) -> Response {
+async fn labels_handler(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if let Err(d) = authorize(&state, &headers, false) {
+        return denied(d);
+    }
     match state.store.series() {
         Ok(series) => {
             let mut keys: BTreeSet<String> = BTreeSet::new();
@@ -489,7 +545,11 @@ async fn labels_handler(State(state): State<Arc<AppState>>) -> Response {
 async fn label_values_handler(
     State(state): State<Arc<AppState>>,
     Query(q): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
 ) -> Response {
+    if let Err(d) = authorize(&state, &headers, false) {
+        return denied(d);
+    }
     let Some(label) = q.get("label") else {
         return og_error(
             StatusCode::BAD_REQUEST,
@@ -527,4 +587,85 @@ pub async fn retention_task(store: Arc<Store>, retention_secs: i64, every: std::
             Err(e) => tracing::error!(error = %e, "retention task failed"),
         }
     }
+}
+
+fn connect_error(e: &ConnectError) -> Response {
+    (
+        StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        e.body(),
+    )
+        .into_response()
+}
+
+async fn push_handler(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let started = Instant::now();
+    if let Err(d) = authorize(&state, &headers, true) {
+        let (code, message) = match d {
+            Denied::InvalidCredentials => ("unauthenticated", "invalid credentials"),
+            Denied::PermissionDenied => ("permission_denied", "permission denied"),
+        };
+        return connect_error(&ConnectError {
+            code,
+            message: message.into(),
+        });
+    }
+    let body = match decode_content_encoding(&headers, body, state.config.max_decompressed) {
+        Ok(b) => b,
+        Err(r) => return *r,
+    };
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let k6 = k6_from(&headers);
+    let state2 = state.clone();
+    let ct = content_type.clone();
+    let parsed = tokio::task::spawn_blocking(move || {
+        let req = push::decode(&ct, &body)?;
+        let (series, start) = push::to_series(&req, &k6, &state2.config.limits, now())?;
+        Ok::<_, ConnectError>(Write::new(start, &series))
+    })
+    .await;
+    let result = match parsed {
+        Ok(Ok(write)) => {
+            let n = write.series.len();
+            state
+                .writer
+                .put(write)
+                .await
+                .map(|()| n)
+                .map_err(|e| ConnectError {
+                    code: "internal",
+                    message: e.to_string(),
+                })
+        }
+        Ok(Err(e)) => Err(e),
+        Err(e) => Err(ConnectError {
+            code: "internal",
+            message: e.to_string(),
+        }),
+    };
+    let response = match &result {
+        Ok(_) if content_type.starts_with("application/json") => {
+            ([(header::CONTENT_TYPE, "application/json")], "{}").into_response()
+        }
+        Ok(_) => ([(header::CONTENT_TYPE, "application/proto")], "").into_response(),
+        Err(e) => connect_error(e),
+    };
+    tracing::info!(
+        path = "/push.v1.PusherService/Push",
+        status = response.status().as_u16(),
+        series = result.as_ref().copied().unwrap_or(0),
+        ms = started.elapsed().as_millis() as u64
+    );
+    response
 }

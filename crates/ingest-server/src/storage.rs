@@ -22,9 +22,15 @@ const SERIES: TableDefinition<&str, &[u8]> = TableDefinition::new("series");
 const SLOTS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("slots");
 
 /// What is stored about a series (the last write wins, as in OG).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Meta {
+    /// The app name (stored apart from the key, which cannot always be parsed back).
+    #[serde(default)]
+    pub app: String,
+    /// The labels.
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
     /// `units`.
     pub units: String,
     /// `aggregationType`.
@@ -63,8 +69,10 @@ impl Write {
             series: series
                 .iter()
                 .map(|s| OwnedSeries {
-                    key: s.name.to_string(),
+                    key: s.name.key(),
                     meta: Meta {
+                        app: s.name.app().to_owned(),
+                        labels: s.name.labels().clone(),
                         units: s.units.clone(),
                         aggregation: s.aggregation.clone(),
                         sample_rate: s.sample_rate,
@@ -230,11 +238,22 @@ impl Store {
                 let mut slots = tx.open_table(SLOTS).map_err(err)?;
                 for w in &writes {
                     let slot = slot_of(w.start).max(0) as u64;
+                    // Series of one request that share a key (several profiles of one push
+                    // series) are merged first, so none overwrites another.
+                    let mut unique: Vec<(&OwnedSeries, Option<StackTree<'static>>)> = Vec::new();
+                    for s in &w.series {
+                        match unique.iter_mut().find(|(u, _)| u.key == s.key) {
+                            Some((u, merged)) => {
+                                merged.get_or_insert_with(|| u.tree.clone()).merge(&s.tree)
+                            }
+                            None => unique.push((s, None)),
+                        }
+                    }
                     // Compute every merged slot of this request before inserting any.
-                    let merged: Result<Vec<Prepared>, StoreError> = w
-                        .series
+                    let merged: Result<Vec<Prepared>, StoreError> = unique
                         .iter()
-                        .map(|s| {
+                        .map(|(s, combined)| {
+                            let new_tree = combined.as_ref().unwrap_or(&s.tree);
                             let existing = slots
                                 .get((s.key.as_str(), slot))
                                 .map_err(err)?
@@ -242,7 +261,7 @@ impl Store {
                                 .transpose()?;
                             let bytes = match existing {
                                 Some((writes, mut tree)) => {
-                                    tree.merge(&s.tree);
+                                    tree.merge(new_tree);
                                     if tree.overflowed() {
                                         return Err(err(format!(
                                             "{}: stored values overflow 64 bits",
@@ -251,7 +270,15 @@ impl Store {
                                     }
                                     encode_slot(writes + 1, &tree)
                                 }
-                                None => encode_slot(1, &s.tree),
+                                None => {
+                                    if new_tree.overflowed() {
+                                        return Err(err(format!(
+                                            "{}: values overflow 64 bits",
+                                            s.key
+                                        )));
+                                    }
+                                    encode_slot(1, new_tree)
+                                }
                             };
                             let m = serde_json::to_vec(&s.meta).map_err(err)?;
                             Ok((s.key.clone(), m, bytes))
@@ -290,9 +317,12 @@ impl Store {
         let mut out = Vec::new();
         for item in t.iter().map_err(err)? {
             let (k, v) = item.map_err(err)?;
-            let name =
-                SeriesName::parse(k.value()).map_err(|e| err(format!("corrupt key: {e}")))?;
             let meta: Meta = serde_json::from_slice(v.value()).map_err(err)?;
+            let name = SeriesName::from_parts(
+                &meta.app,
+                meta.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            )
+            .map_err(|e| err(format!("corrupt series {:?}: {e}", k.value())))?;
             out.push((name, meta));
         }
         Ok(out)

@@ -525,3 +525,236 @@ fn expect_100_continue_and_profile_bombs() {
     assert_eq!(status, 413, "{body}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+fn push_body(service: &str, extra: &[(&str, &str)], profile: Vec<u8>) -> Vec<u8> {
+    use ingest_server::push::{LabelPair, PushRequest, RawProfileSeries, RawSample};
+    use prost::Message;
+    let mut labels = vec![
+        LabelPair {
+            name: "service_name".into(),
+            value: service.into(),
+        },
+        LabelPair {
+            name: "__name__".into(),
+            value: "process_cpu".into(),
+        },
+    ];
+    labels.extend(extra.iter().map(|(n, v)| LabelPair {
+        name: (*n).into(),
+        value: (*v).into(),
+    }));
+    PushRequest {
+        series: vec![RawProfileSeries {
+            labels,
+            samples: vec![RawSample {
+                raw_profile: profile,
+                id: "x".into(),
+            }],
+        }],
+    }
+    .encode_to_vec()
+}
+
+#[test]
+fn push_v1_proto_json_gzip_and_k6() {
+    let dir = temp_dir("push");
+    let s = Server::start(&dir, &[]);
+    let url = s.url("/push.v1.PusherService/Push");
+    // pyroscope-io 1.x: service_name with braces, gzipped body, gzipped pprof
+    let body = push_body("py.app{env=test}", &[("region", "eu")], gzip(&tiny_pprof()));
+    let (status, resp) = post(
+        &url,
+        Some("application/proto"),
+        &[("Content-Encoding", "gzip")],
+        &gzip(&body),
+    );
+    assert_eq!((status, resp.as_str()), (200, ""));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let render = |q: &str| {
+        get(&s.url(&format!(
+            "/render?query={q}&from={}&until={}&format=collapsed",
+            now - 60,
+            now + 60
+        )))
+        .1
+    };
+    assert_eq!(
+        render("py.app.cpu%7Benv%3D%22test%22,region%3D%22eu%22%7D"),
+        "main;work 3\n"
+    );
+    // JSON with base64 rawProfile, and k6 baggage
+    let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, tiny_pprof());
+    let json = format!(
+        r#"{{"series":[{{"labels":[{{"name":"service_name","value":"js.app"}}],"samples":[{{"rawProfile":"{b64}","ID":"1"}}]}}]}}"#
+    );
+    let (status, resp) = post(
+        &url,
+        Some("application/json"),
+        &[("baggage", "k6.test_run_id=123, k6.scenario=default")],
+        json.as_bytes(),
+    );
+    assert_eq!((status, resp.as_str()), (200, "{}"));
+    assert_eq!(
+        render("js.app.cpu%7Bk6_test_run_id%3D%22123%22%7D"),
+        "main;work 3\n"
+    );
+    assert_eq!(
+        get(&s.url("/label-values?label=k6_scenario")).1,
+        r#"["default"]"#
+    );
+    // errors are Connect JSON
+    let (status, resp) = post(
+        &url,
+        Some("application/proto"),
+        &[],
+        &push_body("", &[], tiny_pprof()),
+    );
+    assert_eq!(status, 400);
+    assert_eq!(
+        resp,
+        r#"{"code":"invalid_argument","message":"service_name: application name is required"}"#
+    );
+    let (status, resp) = post(&url, Some("text/plain"), &[], b"x");
+    assert_eq!(status, 400);
+    assert!(resp.contains("unsupported content type"), "{resp}");
+    let (status, resp) = post(
+        &url,
+        Some("application/proto"),
+        &[],
+        &push_body("a", &[], b"\x0a\x05".to_vec()),
+    );
+    assert_eq!(status, 400, "{resp}");
+    assert!(
+        resp.starts_with(
+            r#"{"code":"invalid_argument","message":"Profile.sample_type: truncated field"#
+        ),
+        "{resp}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn k6_baggage_on_ingest() {
+    let dir = temp_dir("k6");
+    let s = Server::start(&dir, &[]);
+    let (status, _) = post(
+        &s.url(&format!("/ingest?name=web.cpu%7Benv%3Dprod%7D&{T0}")),
+        None,
+        &[(
+            "baggage",
+            "foo=bar,k6.test_run_id=undefined,k6.scenario=s1,k6.name=GET /api/{id}",
+        )],
+        b"h;q 1\n",
+    );
+    assert_eq!(status, 200);
+    let (_, body) = get(&s.url(&format!("/render?query=web.cpu%7Bk6_test_run_id%3D%22undefined%22,k6_name%3D%22GET%20/api/%7Bid%7D%22%7D&{T0}&format=collapsed")));
+    assert_eq!(body, "h;q 1\n");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn authentication() {
+    let dir = temp_dir("auth");
+    let tokens = dir.join("tokens");
+    std::fs::write(&tokens, "# test tokens\nagent agent-token\nreadonly sha256:2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b\n").unwrap();
+    let s = Server::start(&dir, &["--auth-tokens", tokens.to_str().unwrap()]);
+    let ingest = s.url(&format!("/ingest?name=auth.cpu&{T0}"));
+    assert_eq!(
+        post(&ingest, None, &[], b"a 1"),
+        (401, r#"{"errors":["invalid credentials"]}"#.into())
+    );
+    assert_eq!(
+        post(&ingest, None, &[("Authorization", "Bearer wrong")], b"a 1").0,
+        401
+    );
+    assert_eq!(
+        post(&ingest, None, &[("Authorization", "Bearer secret")], b"a 1"),
+        (403, r#"{"errors":["permission denied"]}"#.into())
+    );
+    assert_eq!(
+        post(
+            &ingest,
+            None,
+            &[("Authorization", "Bearer agent-token")],
+            b"a 1"
+        )
+        .0,
+        200
+    );
+    let basic = format!(
+        "Basic {}",
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            "app:agent-token"
+        )
+    );
+    assert_eq!(
+        post(&ingest, None, &[("Authorization", &basic)], b"a 1").0,
+        200
+    );
+    let push = s.url("/push.v1.PusherService/Push");
+    assert_eq!(
+        post(
+            &push,
+            Some("application/proto"),
+            &[],
+            &push_body("p", &[], tiny_pprof())
+        ),
+        (
+            401,
+            r#"{"code":"unauthenticated","message":"invalid credentials"}"#.into()
+        )
+    );
+    // reads need a token too, readonly is enough
+    let render = s.url(&format!("/render?query=auth.cpu&{T0}&format=collapsed"));
+    assert_eq!(get(&render).0, 401);
+    let mut resp = agent()
+        .get(&render)
+        .header("Authorization", "Bearer secret")
+        .call()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(resp.body_mut().read_to_string().unwrap(), "a 2\n");
+    assert_eq!(get(&s.url("/labels")).0, 401);
+    drop(s);
+    // --auth-scope ingest leaves reads open
+    let s = Server::start(
+        &dir,
+        &[
+            "--auth-tokens",
+            tokens.to_str().unwrap(),
+            "--auth-scope",
+            "ingest",
+        ],
+    );
+    assert_eq!(
+        get(&s.url(&format!("/render?query=auth.cpu&{T0}&format=collapsed"))).0,
+        200
+    );
+    assert_eq!(
+        post(
+            &s.url(&format!("/ingest?name=auth.cpu&{T0}")),
+            None,
+            &[],
+            b"a 1"
+        )
+        .0,
+        401
+    );
+    drop(s);
+    // a bad token file stops the server with the line number, not the token
+    std::fs::write(&tokens, "agent\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ingest-server"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--auth-tokens"])
+        .arg(&tokens)
+        .arg("--data-dir")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 1: expected `<role> <token>`"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

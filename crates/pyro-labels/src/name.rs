@@ -386,6 +386,43 @@ impl SeriesName {
         Ok(())
     }
 
+    /// Builds a series from an app name and labels (as stored), validating both.
+    ///
+    /// # Errors
+    /// An invalid app name or label key.
+    pub fn from_parts<'k>(
+        app: &str,
+        labels: impl IntoIterator<Item = (&'k str, &'k str)>,
+    ) -> Result<Self> {
+        let mut name = SeriesName::new(app)?;
+        name.merge(labels, Precedence::Overwrite)?;
+        Ok(name)
+    }
+
+    /// An unambiguous key for storage: the normalized form with `\`, `,`, `}` and `=` in values
+    /// escaped by `\`, so label sets that print alike (`{a=1,b=2}` vs `{a="1,b=2"}`) never share
+    /// a key. Equal to `to_string()` when no value holds those characters.
+    pub fn key(&self) -> String {
+        let mut out = String::with_capacity(self.app.len() + 2);
+        out.push_str(&self.app);
+        out.push('{');
+        for (i, (k, v)) in self.labels.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(k);
+            out.push('=');
+            for c in v.chars() {
+                if matches!(c, '\\' | ',' | '}' | '=') {
+                    out.push('\\');
+                }
+                out.push(c);
+            }
+        }
+        out.push('}');
+        out
+    }
+
     /// Removes a label, returning its value.
     pub fn remove(&mut self, key: &str) -> Option<String> {
         self.labels.remove(key)

@@ -411,3 +411,23 @@ proptest! {
         let _ = k6_labels([s.as_str()]);
     }
 }
+
+#[test]
+fn storage_keys_are_unambiguous() {
+    let plain = SeriesName::parse("app{a=1,b=2}").unwrap();
+    assert_eq!(plain.key(), plain.to_string());
+    let mut tricky = SeriesName::new("app").unwrap();
+    tricky.insert("a", "1,b=2", Precedence::Overwrite).unwrap();
+    assert_eq!(tricky.to_string(), "app{a=1,b=2}");
+    assert_eq!(tricky.key(), "app{a=1\\,b\\=2}");
+    assert_ne!(tricky.key(), plain.key());
+    let mut braces = SeriesName::new("app").unwrap();
+    braces
+        .insert("k6_name", "GET /api/{id}\\x", Precedence::Overwrite)
+        .unwrap();
+    assert_eq!(braces.key(), "app{k6_name=GET /api/{id\\}\\\\x}");
+    let back = SeriesName::from_parts("app", [("k6_name", "GET /api/{id}\\x")]).unwrap();
+    assert_eq!(back, braces);
+    assert!(SeriesName::from_parts("bad app", []).is_err());
+    assert!(SeriesName::from_parts("app", [("bad-key", "v")]).is_err());
+}

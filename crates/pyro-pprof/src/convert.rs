@@ -544,7 +544,7 @@ pub fn to_series<'a>(
         if tree.is_empty() {
             continue;
         }
-        match out.entry(name.to_string()) {
+        match out.entry(name.key()) {
             std::collections::btree_map::Entry::Occupied(mut e) => e.get_mut().tree.merge(&tree),
             std::collections::btree_map::Entry::Vacant(e) => {
                 e.insert(Series {
