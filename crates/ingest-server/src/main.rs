@@ -56,6 +56,18 @@ struct ServeArgs {
     /// endpoints); both by default.
     #[arg(long, value_enum)]
     auth_scope: Option<AuthScope>,
+    /// Longest time to receive a request's headers, in seconds (slow clients are dropped).
+    #[arg(long, default_value_t = 10)]
+    header_timeout_secs: u64,
+    /// Longest time a request may take, body included, in seconds (408 beyond).
+    #[arg(long, default_value_t = 60)]
+    request_timeout_secs: u64,
+    /// Largest request head (request line and headers), in bytes (431 beyond; at least 8192).
+    #[arg(long, default_value_t = 64 * 1024)]
+    max_header_bytes: usize,
+    /// Most series one request may store (422 beyond).
+    #[arg(long, default_value_t = 10_000)]
+    max_series_per_request: usize,
     /// Most labels per series (400 beyond).
     #[arg(long, default_value_t = pyro_labels::DEFAULT_MAX_LABELS)]
     max_labels: usize,
@@ -178,6 +190,8 @@ fn serve(args: ServeArgs) -> ExitCode {
     };
     let config = ingest_server::server::Config {
         auth,
+        request_timeout: std::time::Duration::from_secs(args.request_timeout_secs.max(1)),
+        max_series_per_request: args.max_series_per_request,
         max_body: args.max_body_bytes,
         max_decompressed: args.max_decompressed_bytes,
         limits: Limits {
@@ -244,13 +258,12 @@ fn serve(args: ServeArgs) -> ExitCode {
             let _ = ctrl_c.await;
             tracing::info!("shutting down");
         };
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
+        let conn = ingest_server::server::ConnLimits {
+            header_timeout: std::time::Duration::from_secs(args.header_timeout_secs.max(1)),
+            max_header_bytes: args.max_header_bytes,
+            shutdown_grace: std::time::Duration::from_secs(30),
+        };
+        ingest_server::server::serve(listener, app, conn, shutdown).await;
         ExitCode::SUCCESS
     })
 }

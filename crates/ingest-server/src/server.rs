@@ -31,6 +31,69 @@ pub struct Config {
     pub limits: Limits,
     /// Tokens and the endpoints they protect; `None` leaves every endpoint open.
     pub auth: Option<(Arc<Tokens>, Scope)>,
+    /// Longest time a request may take, body included (408 beyond).
+    pub request_timeout: std::time::Duration,
+    /// Most series one request may store (422 beyond).
+    pub max_series_per_request: usize,
+}
+
+/// Connection-level limits.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnLimits {
+    /// Longest time to receive a request's headers (slow clients are dropped).
+    pub header_timeout: std::time::Duration,
+    /// Largest request head (request line and headers), in bytes (431 beyond); at least 8192.
+    pub max_header_bytes: usize,
+    /// Longest time in-flight requests get to finish on shutdown.
+    pub shutdown_grace: std::time::Duration,
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight requests finish
+/// (up to the grace period). Each connection has a header read timeout and a header size limit.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    limits: ConnLimits,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let svc = hyper_util::service::TowerToHyperService::new(app.clone());
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(limits.header_timeout)
+                    .max_buf_size(limits.max_header_bytes.max(8192))
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc);
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("shutdown grace period over; closing remaining connections");
+    }
+}
+
+/// Answers 408 when a request (body included) takes longer than the configured timeout.
+async fn request_timeout(
+    State(state): State<Arc<AppState>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match tokio::time::timeout(state.config.request_timeout, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => (StatusCode::REQUEST_TIMEOUT, "request timed out\n").into_response(),
+    }
 }
 
 struct AppState {
@@ -54,6 +117,10 @@ pub fn router(store: Arc<Store>, writer: Writer, config: Config) -> Router {
         .route("/labels", get(labels_handler))
         .route("/label-values", get(label_values_handler))
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            request_timeout,
+        ))
         .with_state(state)
 }
 
@@ -133,6 +200,9 @@ fn decode_content_encoding(
     Ok(data)
 }
 
+/// Most parts read from one multipart body.
+pub const MAX_MULTIPART_PARTS: usize = 16;
+
 /// The `profile`, `prev_profile` and `sample_type_config` file parts of a multipart body (only
 /// parts with a file name count, as in OG).
 async fn multipart_parts(
@@ -145,7 +215,12 @@ async fn multipart_parts(
     let stream = futures_util::stream::once(async move { Ok::<Bytes, std::io::Error>(body) });
     let mut mp = multer::Multipart::new(stream, boundary);
     let mut parts = HashMap::new();
+    let mut count = 0;
     while let Some(field) = mp.next_field().await.map_err(|e| e.to_string())? {
+        count += 1;
+        if count > MAX_MULTIPART_PARTS {
+            return Err(format!("more than {MAX_MULTIPART_PARTS} multipart parts"));
+        }
         let Some(name) = field.name().map(str::to_owned) else {
             continue;
         };
@@ -266,6 +341,13 @@ async fn ingest_handler(
     let state2 = state.clone();
     let parsed = tokio::task::spawn_blocking(move || {
         let mut series = ingest::parse(&params, &body, &state2.config.limits)?;
+        let max = state2.config.max_series_per_request;
+        if series.len() > max {
+            return Err(IngestError::Body(format!(
+                "{} series exceed the limit of {max} per request",
+                series.len()
+            )));
+        }
         for s in &mut series {
             for (k, v) in &k6 {
                 s.name
@@ -632,6 +714,13 @@ async fn push_handler(
     let parsed = tokio::task::spawn_blocking(move || {
         let req = push::decode(&ct, &body)?;
         let (series, start) = push::to_series(&req, &k6, &state2.config.limits, now())?;
+        let max = state2.config.max_series_per_request;
+        if series.len() > max {
+            return Err(ConnectError::invalid(format!(
+                "{} series exceed the limit of {max} per request",
+                series.len()
+            )));
+        }
         Ok::<_, ConnectError>(Write::new(start, &series))
     })
     .await;

@@ -758,3 +758,164 @@ fn authentication() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("line 1: expected `<role> <token>`"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+fn rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn hostile_clients_hit_limits() {
+    use std::io::Read;
+    use std::net::TcpStream;
+    let dir = temp_dir("hostile");
+    let s = Server::start(
+        &dir,
+        &[
+            "--header-timeout-secs",
+            "1",
+            "--request-timeout-secs",
+            "1",
+            "--max-header-bytes",
+            "8192",
+            "--max-series-per-request",
+            "2",
+        ],
+    );
+    // oversized headers: 431 (the server may close before the client finishes writing)
+    let mut c = TcpStream::connect(&s.addr).unwrap();
+    let head = format!(
+        "POST /ingest?name=h HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\nContent-Length: 3\r\n\r\na 1",
+        "x".repeat(20_000)
+    );
+    let _ = c.write_all(head.as_bytes());
+    c.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let n = c.read(&mut buf).unwrap_or(0);
+    assert!(
+        buf[..n].starts_with(b"HTTP/1.1 431"),
+        "{:?}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    // slow-loris: headers never finish, the server closes the connection
+    let mut c = TcpStream::connect(&s.addr).unwrap();
+    c.write_all(b"POST /ingest?name=slow HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    c.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = Vec::new();
+    let _ = c.read_to_end(&mut buf);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(4),
+        "connection left open"
+    );
+    // slow body: 408
+    let mut c = TcpStream::connect(&s.addr).unwrap();
+    c.write_all(b"POST /ingest?name=slow HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\na 1\n")
+        .unwrap();
+    c.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let n = c.read(&mut buf).unwrap();
+    assert!(
+        buf[..n].starts_with(b"HTTP/1.1 408"),
+        "{:?}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    // too many series in one request: 422, nothing stored
+    let (status, body) = post(
+        &s.url(&format!("/ingest?name=many&format=pprof&{T0}")),
+        None,
+        &[],
+        &three_series_pprof(),
+    );
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body.contains("3 series exceed the limit of 2 per request"),
+        "{body}"
+    );
+    // too many multipart parts
+    let parts: Vec<(&str, &[u8])> = (0..20).map(|_| ("junk", &b"x"[..])).collect();
+    let (ct, mp) = multipart(&parts);
+    let (status, body) = post(&s.url("/ingest?name=mp"), Some(&ct), &[], &mp);
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("more than 16 multipart parts"), "{body}");
+    assert_eq!(get(&s.url("/label-values?label=__name__")).1, "[]");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A pprof whose samples carry three values of a `thread` label: three series.
+fn three_series_pprof() -> Vec<u8> {
+    let mut p = vec![0x0a, 0x04, 0x08, 0x01, 0x10, 0x02];
+    for t in [6u8, 7, 8] {
+        // sample {location_id: 1, value: 1, label {key: 5, str: t}}
+        p.extend_from_slice(&[
+            0x12, 0x0b, 0x0a, 0x01, 0x01, 0x10, 0x01, 0x1a, 0x04, 0x08, 0x05, 0x10, t,
+        ]);
+    }
+    p.extend_from_slice(&[
+        0x22, 0x06, 0x08, 0x01, 0x22, 0x02, 0x08, 0x01, 0x2a, 0x04, 0x08, 0x01, 0x10, 0x03,
+    ]);
+    for s in [
+        "", "samples", "count", "main", "unused", "thread", "t1", "t2", "t3",
+    ] {
+        p.push(0x32);
+        p.push(s.len() as u8);
+        p.extend_from_slice(s.as_bytes());
+    }
+    p
+}
+
+#[test]
+fn soak_mixed_traffic_keeps_memory_flat() {
+    let dir = temp_dir("soak");
+    let s = Server::start(&dir, &[]);
+    let pid = s.child.id();
+    let round = |n: usize| {
+        std::thread::scope(|sc| {
+            for t in 0..4 {
+                let s = &s;
+                sc.spawn(move || {
+                    for i in 0..n {
+                        let good = format!("main;t{t};f{} {}\n", i % 13, 1 + i % 5);
+                        let url = s.url(&format!("/ingest?name=soak.app{}.cpu&{T0}", i % 20));
+                        assert_eq!(post(&url, None, &[], good.as_bytes()).0, 200);
+                        let bad: [(&str, &[u8]); 3] = [
+                            ("/ingest?name=bad%20name", b"a 1"),
+                            ("/ingest?name=a", b"a -1"),
+                            ("/ingest?name=a&format=pprof", b"\x0a\x09junk"),
+                        ];
+                        let (path, body) = bad[i % 3];
+                        assert!(post(&s.url(path), None, &[], body).0 >= 400);
+                    }
+                });
+            }
+        })
+    };
+    round(150);
+    let warm = rss_kb(pid);
+    round(300);
+    let after = rss_kb(pid);
+    assert!(
+        after < warm + warm / 2 + 20_000,
+        "RSS grew from {warm} kB to {after} kB"
+    );
+    let total: u64 = (0..20)
+        .map(|a| {
+            collapsed(&s, &format!("soak.app{a}.cpu"))
+                .lines()
+                .map(|l| l.rsplit_once(' ').unwrap().1.parse::<u64>().unwrap())
+                .sum::<u64>()
+        })
+        .sum();
+    // 4 threads × 450 good requests, values 1..=5 cycling
+    let per_thread: u64 = (0..450u64).map(|i| 1 + i % 5).sum();
+    assert_eq!(total, 4 * per_thread);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
