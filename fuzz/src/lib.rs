@@ -14,6 +14,7 @@ pub mod lines_parse;
 pub mod pprof_decode;
 pub mod pprof_vs_prost;
 pub mod sampletype_json;
+pub mod server_ingest;
 pub mod tree_roundtrip;
 pub mod tree_transport;
 
