@@ -64,12 +64,12 @@ pub fn run(data: &[u8]) {
                     .expect("k6 label keys are valid");
             }
         }
-        check(&Write::new(0, &series));
+        check(&Write::new("", 0, &series));
     }
     if let Ok(req) = push::decode(content_type, body)
         && let Ok((series, _)) = push::to_series(&req, &k6, &limits, 0)
     {
-        check(&Write::new(0, &series));
+        check(&Write::new("", 0, &series));
     }
 }
 

@@ -68,6 +68,10 @@ struct ServeArgs {
     /// Most series one request may store (422 beyond).
     #[arg(long, default_value_t = 10_000)]
     max_series_per_request: usize,
+    /// Keep tenants apart by `X-Scope-OrgID` (required on every request); without it the
+    /// header is accepted and ignored.
+    #[arg(long)]
+    multi_tenant: bool,
     /// Most labels per series (400 beyond).
     #[arg(long, default_value_t = pyro_labels::DEFAULT_MAX_LABELS)]
     max_labels: usize,
@@ -192,6 +196,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         auth,
         request_timeout: std::time::Duration::from_secs(args.request_timeout_secs.max(1)),
         max_series_per_request: args.max_series_per_request,
+        multi_tenant: args.multi_tenant,
         max_body: args.max_body_bytes,
         max_decompressed: args.max_decompressed_bytes,
         limits: Limits {

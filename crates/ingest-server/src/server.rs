@@ -18,7 +18,7 @@ use crate::auth::{Denied, Scope, Tokens};
 use crate::ingest::{self, Format, IngestError, Limits, Params};
 use crate::push::{self, ConnectError};
 use crate::render;
-use crate::storage::{Meta, Slot, Store, Write, Writer};
+use crate::storage::{Meta, Slot, Store, Write, Writer, storage_key};
 
 /// Server settings.
 #[derive(Debug, Clone)]
@@ -35,6 +35,8 @@ pub struct Config {
     pub request_timeout: std::time::Duration,
     /// Most series one request may store (422 beyond).
     pub max_series_per_request: usize,
+    /// Keep tenants (`X-Scope-OrgID`) apart; every request must name one.
+    pub multi_tenant: bool,
 }
 
 /// Connection-level limits.
@@ -268,6 +270,26 @@ fn authorize(state: &AppState, headers: &HeaderMap, ingest: bool) -> Result<(), 
     tokens.check(auth, ingest).map(|_| ())
 }
 
+/// The request's tenant: `X-Scope-OrgID` with `--multi-tenant` (required), else none.
+fn tenant_of(state: &AppState, headers: &HeaderMap) -> Result<String, Response> {
+    if !state.config.multi_tenant {
+        return Ok(String::new());
+    }
+    match headers
+        .get("x-scope-orgid")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+    {
+        Some(t) if !t.is_empty() && t.len() <= 150 && !t.contains('\u{1f}') => Ok(t.to_owned()),
+        _ => Err((
+            StatusCode::UNAUTHORIZED,
+            [(header::CONTENT_TYPE, "application/json")],
+            serde_json::json!({ "errors": ["no org id"] }).to_string(),
+        )
+            .into_response()),
+    }
+}
+
 /// The k6 labels of the request's `baggage` headers (all of them, combined).
 fn k6_from(headers: &HeaderMap) -> Vec<(String, String)> {
     let values: Vec<&str> = headers
@@ -291,6 +313,10 @@ async fn ingest_handler(
     if let Err(d) = authorize(&state, &headers, true) {
         return denied(d);
     }
+    let tenant = match tenant_of(&state, &headers) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
     let k6 = k6_from(&headers);
     let body = match decode_content_encoding(&headers, body, state.config.max_decompressed) {
         Ok(b) => b,
@@ -355,7 +381,7 @@ async fn ingest_handler(
                     .map_err(IngestError::Name)?;
             }
         }
-        Ok::<_, IngestError>((params.name, Write::new(from, &series)))
+        Ok::<_, IngestError>((params.name, Write::new(&tenant, from, &series)))
     })
     .await;
     let response = match parsed {
@@ -416,15 +442,20 @@ struct Selection {
 }
 
 /// The series a `/render` request selects: `query` (FlameQL) or `name` (one exact key).
-fn select(store: &Store, q: &HashMap<String, String>) -> Result<Selection, Box<Response>> {
+fn select(
+    store: &Store,
+    tenant: &str,
+    q: &HashMap<String, String>,
+) -> Result<Selection, Box<Response>> {
     let fail = |status, msg: &str, err: String| Box::new(og_error(status, msg, &err));
-    let all = store.series().map_err(|e| {
+    let mut all = store.series().map_err(|e| {
         fail(
             StatusCode::INTERNAL_SERVER_ERROR,
             "failed to retrieve data",
             e.to_string(),
         )
     })?;
+    all.retain(|(_, m)| m.tenant == tenant);
     if let Some(name) = q.get("name").filter(|n| !n.is_empty()) {
         let key = SeriesName::parse(name).map_err(|e| {
             fail(
@@ -469,6 +500,10 @@ async fn render_handler(
     if let Err(d) = authorize(&state, &headers, false) {
         return denied(d);
     }
+    let tenant = match tenant_of(&state, &headers) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
     let format = q.get("format").cloned().unwrap_or_default();
     if !matches!(format.as_str(), "" | "json" | "collapsed" | "pprof") {
         return og_error(
@@ -496,20 +531,23 @@ async fn render_handler(
             series,
             app,
             query: query_text,
-        } = select(&state2.store, &q)?;
+        } = select(&state2.store, &tenant, &q)?;
         let group_by = q.get("groupBy").filter(|g| !g.is_empty()).cloned();
         // Slots of every series, tagged with the series' `groupBy` value.
         let mut slots: Vec<Slot> = Vec::new();
         let mut slot_groups: Vec<Option<String>> = Vec::new();
         let mut meta: Option<Meta> = None;
         for (name, m) in &series {
-            let found = state2.store.read(&name.key(), st, et - 1).map_err(|e| {
-                Box::new(og_error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "failed to retrieve data",
-                    &e.to_string(),
-                ))
-            })?;
+            let found = state2
+                .store
+                .read(&storage_key(&tenant, name), st, et - 1)
+                .map_err(|e| {
+                    Box::new(og_error(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "failed to retrieve data",
+                        &e.to_string(),
+                    ))
+                })?;
             let group = group_by
                 .as_ref()
                 .and_then(|g| name.get(g))
@@ -607,11 +645,15 @@ async fn labels_handler(State(state): State<Arc<AppState>>, headers: HeaderMap) 
     if let Err(d) = authorize(&state, &headers, false) {
         return denied(d);
     }
+    let tenant = match tenant_of(&state, &headers) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
     match state.store.series() {
         Ok(series) => {
             let mut keys: BTreeSet<String> = BTreeSet::new();
             keys.insert("__name__".into());
-            for (n, _) in series {
+            for (n, _) in series.iter().filter(|(_, m)| m.tenant == tenant) {
                 keys.extend(n.labels().keys().cloned());
             }
             json_response(&keys)
@@ -632,6 +674,10 @@ async fn label_values_handler(
     if let Err(d) = authorize(&state, &headers, false) {
         return denied(d);
     }
+    let tenant = match tenant_of(&state, &headers) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
     let Some(label) = q.get("label") else {
         return og_error(
             StatusCode::BAD_REQUEST,
@@ -643,6 +689,7 @@ async fn label_values_handler(
         Ok(series) => {
             let values: BTreeSet<String> = series
                 .iter()
+                .filter(|(_, m)| m.tenant == tenant)
                 .filter_map(|(n, _)| n.get(label).map(str::to_owned))
                 .collect();
             json_response(&values)
@@ -699,6 +746,15 @@ async fn push_handler(
             message: message.into(),
         });
     }
+    let tenant = match tenant_of(&state, &headers) {
+        Ok(t) => t,
+        Err(_) => {
+            return connect_error(&ConnectError {
+                code: "unauthenticated",
+                message: "no org id".into(),
+            });
+        }
+    };
     let body = match decode_content_encoding(&headers, body, state.config.max_decompressed) {
         Ok(b) => b,
         Err(r) => return *r,
@@ -721,7 +777,7 @@ async fn push_handler(
                 series.len()
             )));
         }
-        Ok::<_, ConnectError>(Write::new(start, &series))
+        Ok::<_, ConnectError>(Write::new(&tenant, start, &series))
     })
     .await;
     let result = match parsed {

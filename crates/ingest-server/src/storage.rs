@@ -25,6 +25,9 @@ const SLOTS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("slots")
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Meta {
+    /// The tenant (`X-Scope-OrgID` with `--multi-tenant`; empty otherwise).
+    #[serde(default)]
+    pub tenant: String,
     /// The app name (stored apart from the key, which cannot always be parsed back).
     #[serde(default)]
     pub app: String,
@@ -61,16 +64,27 @@ pub struct Write {
     pub series: Vec<OwnedSeries>,
 }
 
+/// The storage key of a series of `tenant`: its unambiguous key, prefixed by the tenant and a
+/// unit separator when there is one.
+pub fn storage_key(tenant: &str, name: &SeriesName) -> String {
+    if tenant.is_empty() {
+        name.key()
+    } else {
+        format!("{tenant}\u{1f}{}", name.key())
+    }
+}
+
 impl Write {
-    /// Copies a request's series into an owned write.
-    pub fn new(start: i64, series: &[Series<'_>]) -> Write {
+    /// Copies a request's series into an owned write for `tenant` (empty: single tenant).
+    pub fn new(tenant: &str, start: i64, series: &[Series<'_>]) -> Write {
         Write {
             start,
             series: series
                 .iter()
                 .map(|s| OwnedSeries {
-                    key: s.name.key(),
+                    key: storage_key(tenant, &s.name),
                     meta: Meta {
+                        tenant: tenant.to_owned(),
                         app: s.name.app().to_owned(),
                         labels: s.name.labels().clone(),
                         units: s.units.clone(),
@@ -219,7 +233,7 @@ impl Store {
     /// # Errors
     /// A storage failure; nothing is stored then.
     pub fn put(&self, start: i64, series: &[Series<'_>]) -> Result<(), StoreError> {
-        let write = Write::new(start, series);
+        let write = Write::new("", start, series);
         self.put_batch(vec![write])
             .pop()
             .unwrap_or_else(|| Err(err("empty batch")))

@@ -919,3 +919,51 @@ fn soak_mixed_traffic_keeps_memory_flat() {
     assert_eq!(total, 4 * per_thread);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn tenants_are_kept_apart() {
+    let dir = temp_dir("tenants");
+    let s = Server::start(&dir, &["--multi-tenant"]);
+    let url = s.url(&format!("/ingest?name=shared.cpu&{T0}"));
+    assert_eq!(
+        post(&url, None, &[], b"a 1"),
+        (401, r#"{"errors":["no org id"]}"#.into())
+    );
+    assert_eq!(
+        post(&url, None, &[("X-Scope-OrgID", "team-a")], b"a;x 1").0,
+        200
+    );
+    assert_eq!(
+        post(&url, None, &[("X-Scope-OrgID", "team-b")], b"b;y 2").0,
+        200
+    );
+    let render = |tenant: &str| {
+        let mut r = agent()
+            .get(&s.url(&format!("/render?query=shared.cpu&{T0}&format=collapsed")))
+            .header("X-Scope-OrgID", tenant)
+            .call()
+            .unwrap();
+        r.body_mut().read_to_string().unwrap()
+    };
+    assert_eq!(render("team-a"), "a;x 1\n");
+    assert_eq!(render("team-b"), "b;y 2\n");
+    assert_eq!(render("team-c"), "");
+    assert_eq!(get(&s.url("/labels")).0, 401);
+    drop(s);
+    // without --multi-tenant the header is accepted and ignored
+    let off = temp_dir("tenants-off");
+    let s = Server::start(&off, &[]);
+    assert_eq!(
+        post(
+            &s.url(&format!("/ingest?name=one.cpu&{T0}")),
+            None,
+            &[("X-Scope-OrgID", "team-a")],
+            b"c 3"
+        )
+        .0,
+        200
+    );
+    assert_eq!(collapsed(&s, "one.cpu"), "c 3\n");
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_dir_all(&off).unwrap();
+}
