@@ -270,8 +270,22 @@ fn authorize(state: &AppState, headers: &HeaderMap, ingest: bool) -> Result<(), 
     tokens.check(auth, ingest).map(|_| ())
 }
 
+/// A request without a usable `X-Scope-OrgID` under `--multi-tenant`.
+struct NoOrgId;
+
+impl IntoResponse for NoOrgId {
+    fn into_response(self) -> Response {
+        (
+            StatusCode::UNAUTHORIZED,
+            [(header::CONTENT_TYPE, "application/json")],
+            serde_json::json!({ "errors": ["no org id"] }).to_string(),
+        )
+            .into_response()
+    }
+}
+
 /// The request's tenant: `X-Scope-OrgID` with `--multi-tenant` (required), else none.
-fn tenant_of(state: &AppState, headers: &HeaderMap) -> Result<String, Response> {
+fn tenant_of(state: &AppState, headers: &HeaderMap) -> Result<String, NoOrgId> {
     if !state.config.multi_tenant {
         return Ok(String::new());
     }
@@ -281,12 +295,7 @@ fn tenant_of(state: &AppState, headers: &HeaderMap) -> Result<String, Response> 
         .map(str::trim)
     {
         Some(t) if !t.is_empty() && t.len() <= 150 && !t.contains('\u{1f}') => Ok(t.to_owned()),
-        _ => Err((
-            StatusCode::UNAUTHORIZED,
-            [(header::CONTENT_TYPE, "application/json")],
-            serde_json::json!({ "errors": ["no org id"] }).to_string(),
-        )
-            .into_response()),
+        _ => Err(NoOrgId),
     }
 }
 
@@ -315,7 +324,7 @@ async fn ingest_handler(
     }
     let tenant = match tenant_of(&state, &headers) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let k6 = k6_from(&headers);
     let body = match decode_content_encoding(&headers, body, state.config.max_decompressed) {
@@ -502,7 +511,7 @@ async fn render_handler(
     }
     let tenant = match tenant_of(&state, &headers) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let format = q.get("format").cloned().unwrap_or_default();
     if !matches!(format.as_str(), "" | "json" | "collapsed" | "pprof") {
@@ -647,7 +656,7 @@ async fn labels_handler(State(state): State<Arc<AppState>>, headers: HeaderMap) 
     }
     let tenant = match tenant_of(&state, &headers) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     match state.store.series() {
         Ok(series) => {
@@ -676,7 +685,7 @@ async fn label_values_handler(
     }
     let tenant = match tenant_of(&state, &headers) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let Some(label) = q.get("label") else {
         return og_error(
