@@ -13,6 +13,7 @@
 //! assert_eq!(series[0].tree.total(), 5);
 //! ```
 
+pub mod adhoc;
 pub mod attime;
 pub mod auth;
 pub mod ingest;

@@ -88,6 +88,13 @@ enum InputFormat {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum AdhocFormat {
+    Collapsed,
+    Json,
+    Pprof,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum AuthScope {
     Ingest,
     Read,
@@ -103,6 +110,19 @@ enum OutputFormat {
 enum Command {
     /// Serve Pyroscope's ingestion API (the default with no subcommand).
     Serve(ServeArgs),
+    /// Run CMD with `PYROSCOPE_ADHOC_SERVER_ADDRESS` pointing at a server on 127.0.0.1 and a
+    /// random port; when it exits, write one file per series it uploaded and exit with its code.
+    Adhoc {
+        /// Format of the files written.
+        #[arg(long, value_enum, default_value = "collapsed")]
+        output_format: AdhocFormat,
+        /// Directory the files go to.
+        #[arg(long, default_value = ".")]
+        output_dir: PathBuf,
+        /// The program and its arguments (after `--`).
+        #[arg(required = true, last = true)]
+        command: Vec<String>,
+    },
     /// Read FILE as an `/ingest` body and print the series the server would store.
     ///
     /// Formats: folded (default), lines, trie, tree, pprof (gzipped or not); jfr is not
@@ -157,19 +177,8 @@ fn read_input(path: &PathBuf) -> std::io::Result<Vec<u8>> {
     }
 }
 
-fn serve(args: ServeArgs) -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_target(false)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    let store = match ingest_server::storage::Store::open(&args.data_dir) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: cannot open storage: {e}");
-            return ExitCode::from(2);
-        }
-    };
+/// The server configuration the flags describe (shared by `serve` and `adhoc`).
+fn config_from(args: &ServeArgs) -> Result<ingest_server::server::Config, ExitCode> {
     let auth = match &args.auth_tokens {
         None => None,
         Some(path) => {
@@ -187,12 +196,12 @@ fn serve(args: ServeArgs) -> ExitCode {
                 )),
                 Err(e) => {
                     eprintln!("error: {}: {e}", path.display());
-                    return ExitCode::from(2);
+                    return Err(ExitCode::from(2));
                 }
             }
         }
     };
-    let config = ingest_server::server::Config {
+    Ok(ingest_server::server::Config {
         auth,
         request_timeout: std::time::Duration::from_secs(args.request_timeout_secs.max(1)),
         max_series_per_request: args.max_series_per_request,
@@ -211,6 +220,25 @@ fn serve(args: ServeArgs) -> ExitCode {
                 .max_stack_depth(args.max_stack_depth)
                 .max_label_sets(args.max_label_sets),
         },
+    })
+}
+
+fn serve(args: ServeArgs) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let store = match ingest_server::storage::Store::open(&args.data_dir) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: cannot open storage: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let config = match config_from(&args) {
+        Ok(c) => c,
+        Err(code) => return code,
     };
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -273,6 +301,38 @@ fn serve(args: ServeArgs) -> ExitCode {
     })
 }
 
+fn adhoc(format: AdhocFormat, output_dir: &std::path::Path, command: &[String]) -> ExitCode {
+    let defaults = match Cli::parse_from(["ingest-server", "serve"]).command {
+        Some(Command::Serve(args)) => args,
+        _ => unreachable!("`serve` parses to its arguments"),
+    };
+    let config = match config_from(&defaults) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let format = match format {
+        AdhocFormat::Collapsed => ingest_server::adhoc::OutputFormat::Collapsed,
+        AdhocFormat::Json => ingest_server::adhoc::OutputFormat::Json,
+        AdhocFormat::Pprof => ingest_server::adhoc::OutputFormat::Pprof,
+    };
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match rt.block_on(ingest_server::adhoc::run(
+        command, output_dir, format, config,
+    )) {
+        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // No subcommand means `serve` with its defaults.
@@ -285,6 +345,11 @@ fn main() -> ExitCode {
         );
     match command {
         Command::Serve(args) => serve(args),
+        Command::Adhoc {
+            output_format,
+            output_dir,
+            command,
+        } => adhoc(output_format, &output_dir, &command),
         Command::Convert {
             format,
             content_type,

@@ -967,3 +967,69 @@ fn tenants_are_kept_apart() {
     std::fs::remove_dir_all(&dir).unwrap();
     std::fs::remove_dir_all(&off).unwrap();
 }
+
+#[test]
+fn adhoc_runs_the_child_and_writes_series() {
+    let dir = temp_dir("adhoc");
+    // The child uploads twice to the address it is given, then exits with 3.
+    let script = r#"
+import os, urllib.request
+addr = os.environ["PYROSCOPE_ADHOC_SERVER_ADDRESS"]
+assert addr.startswith("http://127.0.0.1:"), addr
+for body in (b"main;work 2\n", b"main;work 3\nmain;idle 1\n"):
+    urllib.request.urlopen(urllib.request.Request(addr + "/ingest?name=adhoc.app.cpu", data=body)).read()
+raise SystemExit(3)
+"#;
+    let out = Command::new(env!("CARGO_BIN_EXE_ingest-server"))
+        .args(["adhoc", "--output-dir"])
+        .arg(&dir)
+        .args(["--", "python3", "-c", script])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let name = files[0].file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        name.starts_with("adhoc.app.cpu{}-") && name.ends_with(".collapsed.txt"),
+        "{name}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&files[0]).unwrap(),
+        "main;idle 1\nmain;work 5\n"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn adhoc_forwards_sigterm() {
+    let dir = temp_dir("adhoc-signal");
+    let script = "import signal, sys, time\nsignal.signal(signal.SIGTERM, lambda *a: sys.exit(42))\nprint('ready', flush=True)\ntime.sleep(30)\n";
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ingest-server"))
+        .args(["adhoc", "--output-format", "json", "--output-dir"])
+        .arg(&dir)
+        .args(["--", "python3", "-c", script])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line, "ready\n");
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(child.wait().unwrap().code(), Some(42));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,0 +1,190 @@
+//! Adhoc mode: serve `/ingest` and push on a random loopback port while a child program runs,
+//! then write one file per series it uploaded (spec §8, Part 1 decision 8).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::render;
+use crate::server::{self, Config, ConnLimits};
+use crate::storage::{Slot, Store, Writer};
+
+/// Output format of the files written after the child exits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// `stack value` lines (OG's breadth-first collapsed text).
+    Collapsed,
+    /// The `/render` JSON.
+    Json,
+    /// pprof (protobuf).
+    Pprof,
+}
+
+impl OutputFormat {
+    fn ext(self) -> &'static str {
+        match self {
+            OutputFormat::Collapsed => "collapsed.txt",
+            OutputFormat::Json => "json",
+            OutputFormat::Pprof => "pprof",
+        }
+    }
+}
+
+/// A file name for a series: its normalized name with `/` and NUL made safe.
+fn file_stem(name: &str) -> String {
+    name.chars()
+        .map(|c| if c == '/' || c == '\0' { '_' } else { c })
+        .collect()
+}
+
+/// Writes one file per series in `store` to `dir`; returns the paths.
+///
+/// # Errors
+/// A storage or file-system failure.
+pub fn write_outputs(
+    store: &Store,
+    dir: &Path,
+    format: OutputFormat,
+    stamp: i64,
+) -> Result<Vec<PathBuf>, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut out = Vec::new();
+    let ts = crate::attime::rfc3339(stamp)
+        .replace([':', 'T'], "-")
+        .replace('Z', "");
+    for (name, meta) in store.series().map_err(|e| e.to_string())? {
+        let key = crate::storage::storage_key(&meta.tenant, &name);
+        let slots = store.read(&key, 0, i64::MAX).map_err(|e| e.to_string())?;
+        let refs: Vec<&Slot> = slots.iter().collect();
+        let tree = render::merge(&refs, &meta);
+        let bytes = match format {
+            OutputFormat::Collapsed => tree.to_collapsed_bfs().into_bytes(),
+            OutputFormat::Pprof => render::pprof(&tree, &meta),
+            OutputFormat::Json => {
+                let (st, et) = match (refs.first(), refs.last()) {
+                    (Some(a), Some(b)) => render::normalize(a.start, b.start),
+                    _ => (stamp, stamp),
+                };
+                let tl = render::timeline(st, et, &refs);
+                let groups = std::collections::BTreeMap::from([("*".to_owned(), tl.clone())]);
+                let text = name.to_string();
+                render::json(
+                    &tree,
+                    &tl,
+                    &groups,
+                    &meta,
+                    &render::Names {
+                        app: name.app(),
+                        query: &text,
+                    },
+                    (st, et),
+                    Some(render::DEFAULT_MAX_NODES),
+                )
+                .into_bytes()
+            }
+        };
+        let path = dir.join(format!(
+            "{}-{ts}.{}",
+            file_stem(&name.to_string()),
+            format.ext()
+        ));
+        std::fs::write(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+        out.push(path);
+    }
+    Ok(out)
+}
+
+/// Runs `command` with `PYROSCOPE_ADHOC_SERVER_ADDRESS` pointing at a server on 127.0.0.1 and a
+/// random port, forwarding SIGINT and SIGTERM to it; when it exits, writes the collected series
+/// to `output_dir` and returns the child's exit code (128 + signal if it was killed).
+///
+/// # Errors
+/// The server or the child cannot be started, or the outputs cannot be written.
+pub async fn run(
+    command: &[String],
+    output_dir: &Path,
+    format: OutputFormat,
+    config: Config,
+) -> Result<i32, String> {
+    let (program, args) = command
+        .split_first()
+        .ok_or("adhoc needs a command to run")?;
+    let data_dir = std::env::temp_dir().join(format!("pyro-adhoc-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data_dir);
+    let store = Arc::new(Store::open(&data_dir).map_err(|e| e.to_string())?);
+    let writer = Writer::spawn(store.clone(), 1024).map_err(|e| e.to_string())?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let app = server::router(store.clone(), writer, config);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(server::serve(
+        listener,
+        app,
+        ConnLimits {
+            header_timeout: std::time::Duration::from_secs(10),
+            max_header_bytes: 64 * 1024,
+            shutdown_grace: std::time::Duration::from_secs(10),
+        },
+        async {
+            let _ = stop_rx.await;
+        },
+    ));
+    let mut child = tokio::process::Command::new(program)
+        .args(args)
+        .env("PYROSCOPE_ADHOC_SERVER_ADDRESS", format!("http://{addr}"))
+        .spawn()
+        .map_err(|e| format!("{program}: {e}"))?;
+    let status = wait_forwarding_signals(&mut child).await?;
+    let _ = stop_tx.send(());
+    let _ = server.await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let files = write_outputs(&store, output_dir, format, now)?;
+    for f in &files {
+        eprintln!("wrote {}", f.display());
+    }
+    drop(store);
+    let _ = std::fs::remove_dir_all(&data_dir);
+    Ok(status)
+}
+
+#[cfg(unix)]
+async fn wait_forwarding_signals(child: &mut tokio::process::Child) -> Result<i32, String> {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    use std::os::unix::process::ExitStatusExt;
+    use tokio::signal::unix::{SignalKind, signal};
+
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let pid = child.id().map(|p| Pid::from_raw(p as i32));
+    loop {
+        tokio::select! {
+            status = child.wait() => {
+                let status = status.map_err(|e| e.to_string())?;
+                return Ok(status
+                    .code()
+                    .or_else(|| status.signal().map(|s| 128 + s))
+                    .unwrap_or(1));
+            }
+            _ = int.recv() => {
+                if let Some(pid) = pid {
+                    let _ = kill(pid, Signal::SIGINT);
+                }
+            }
+            _ = term.recv() => {
+                if let Some(pid) = pid {
+                    let _ = kill(pid, Signal::SIGTERM);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_forwarding_signals(child: &mut tokio::process::Child) -> Result<i32, String> {
+    let status = child.wait().await.map_err(|e| e.to_string())?;
+    Ok(status.code().unwrap_or(1))
+}
