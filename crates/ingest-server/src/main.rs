@@ -68,6 +68,9 @@ struct ServeArgs {
     /// Most series one request may store (422 beyond).
     #[arg(long, default_value_t = 10_000)]
     max_series_per_request: usize,
+    /// Most parts read from one multipart body (422 beyond).
+    #[arg(long, default_value_t = ingest_server::server::DEFAULT_MAX_MULTIPART_PARTS)]
+    max_multipart_parts: usize,
     /// Keep tenants apart by `X-Scope-OrgID` (required on every request); without it the
     /// header is accepted and ignored.
     #[arg(long)]
@@ -206,6 +209,7 @@ fn config_from(args: &ServeArgs) -> Result<ingest_server::server::Config, ExitCo
         request_timeout: std::time::Duration::from_secs(args.request_timeout_secs.max(1)),
         max_series_per_request: args.max_series_per_request,
         multi_tenant: args.multi_tenant,
+        max_multipart_parts: args.max_multipart_parts,
         max_body: args.max_body_bytes,
         max_decompressed: args.max_decompressed_bytes,
         limits: Limits {

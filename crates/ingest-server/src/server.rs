@@ -37,6 +37,8 @@ pub struct Config {
     pub max_series_per_request: usize,
     /// Keep tenants (`X-Scope-OrgID`) apart; every request must name one.
     pub multi_tenant: bool,
+    /// Most parts read from one multipart body (422 beyond).
+    pub max_multipart_parts: usize,
 }
 
 /// Connection-level limits.
@@ -202,8 +204,8 @@ fn decode_content_encoding(
     Ok(data)
 }
 
-/// Most parts read from one multipart body.
-pub const MAX_MULTIPART_PARTS: usize = 16;
+/// Default most parts read from one multipart body.
+pub const DEFAULT_MAX_MULTIPART_PARTS: usize = 16;
 
 /// The `profile`, `prev_profile` and `sample_type_config` file parts of a multipart body (only
 /// parts with a file name count, as in OG).
@@ -211,6 +213,7 @@ async fn multipart_parts(
     content_type: &str,
     body: Bytes,
     max_part: usize,
+    max_parts: usize,
 ) -> Result<HashMap<String, Vec<u8>>, String> {
     let boundary = multer::parse_boundary(content_type)
         .map_err(|_| "malformed multipart content type header".to_owned())?;
@@ -220,8 +223,8 @@ async fn multipart_parts(
     let mut count = 0;
     while let Some(field) = mp.next_field().await.map_err(|e| e.to_string())? {
         count += 1;
-        if count > MAX_MULTIPART_PARTS {
-            return Err(format!("more than {MAX_MULTIPART_PARTS} multipart parts"));
+        if count > max_parts {
+            return Err(format!("more than {max_parts} multipart parts"));
         }
         let Some(name) = field.name().map(str::to_owned) else {
             continue;
@@ -352,7 +355,14 @@ async fn ingest_handler(
     let format = Format::select(params.format.as_deref(), params.content_type.as_deref());
     if format == Format::PprofMultipart {
         let ct = content_type.unwrap_or_default();
-        match multipart_parts(&ct, Bytes::from(body), state.config.max_decompressed).await {
+        match multipart_parts(
+            &ct,
+            Bytes::from(body),
+            state.config.max_decompressed,
+            state.config.max_multipart_parts,
+        )
+        .await
+        {
             Ok(mut parts) => {
                 // No `profile` part: nothing to ingest (OG answers 200).
                 let Some(profile) = parts.remove("profile") else {
