@@ -245,6 +245,16 @@ async fn multipart_parts(
     Ok(parts)
 }
 
+/// Logs one line for a finished request and passes the response through.
+fn logged(path: &'static str, started: Instant, response: Response) -> Response {
+    tracing::info!(
+        path,
+        status = response.status().as_u16(),
+        ms = started.elapsed().as_millis() as u64
+    );
+    response
+}
+
 /// OG's auth failure bodies (§7).
 fn denied(d: Denied) -> Response {
     let (status, msg) = match d {
@@ -445,12 +455,7 @@ async fn ingest_handler(
             &e.to_string(),
         ),
     };
-    tracing::info!(
-        path = "/ingest",
-        status = response.status().as_u16(),
-        ms = started.elapsed().as_millis() as u64
-    );
-    response
+    logged("/ingest", started, response)
 }
 
 /// What a `/render` request selects.
@@ -644,12 +649,7 @@ async fn render_handler(
             &e.to_string(),
         ),
     };
-    tracing::info!(
-        path = "/render",
-        status = response.status().as_u16(),
-        ms = started.elapsed().as_millis() as u64
-    );
-    response
+    logged("/render", started, response)
 }
 
 fn json_response<T: serde::Serialize>(v: &T) -> Response {

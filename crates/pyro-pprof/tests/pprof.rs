@@ -293,6 +293,40 @@ fn sample(locs: &[u64], values: &[i64], labels: &[(i64, i64)]) -> Sample {
     }
 }
 
+/// What a test inspects of one series, owned.
+#[derive(Debug, PartialEq)]
+struct Seen {
+    name: String,
+    units: String,
+    aggregation: String,
+    sample_rate: u32,
+    total: u64,
+}
+
+/// Encodes `p`, converts it with the default table and no previous profile.
+fn seen(p: &PbProfile, name: &str) -> Vec<Seen> {
+    let bytes = p.encode_to_vec();
+    let limits = Limits::default();
+    let prof = Profile::parse(&bytes, &limits).unwrap();
+    to_series(
+        &prof,
+        &SeriesName::parse(name).unwrap(),
+        &SampleTypes::default(),
+        None,
+        &limits,
+    )
+    .unwrap()
+    .into_iter()
+    .map(|s| Seen {
+        name: s.name.to_string(),
+        units: s.units,
+        aggregation: s.aggregation,
+        sample_rate: s.sample_rate,
+        total: s.tree.total(),
+    })
+    .collect()
+}
+
 fn run(p: &PbProfile, name: &str) -> Result<common::Series, pyro_pprof::Error> {
     convert_bytes(&p.encode_to_vec(), name, &SampleTypes::default())
 }
@@ -385,33 +419,18 @@ fn samples_and_cpu_do_not_share_a_series() {
     p.period_type = Some(ValueType { r#type: 4, unit: 5 });
     p.period = 10_000_000;
     p.sample = vec![sample(&[1], &[2, 20_000_000], &[])];
-    let limits = Limits::default();
-    let bytes = p.encode_to_vec();
-    let prof = Profile::parse(&bytes, &limits).unwrap();
-    let s = to_series(
-        &prof,
-        &SeriesName::parse("node.app").unwrap(),
-        &SampleTypes::default(),
-        None,
-        &limits,
-    )
-    .unwrap();
-    let got: Vec<(String, String, u32, u64)> = s
-        .iter()
-        .map(|s| {
-            (
-                s.name.to_string(),
-                s.units.clone(),
-                s.sample_rate,
-                s.tree.total(),
-            )
-        })
-        .collect();
+    let seen_as = |name: &str, units: &str, sample_rate, total| Seen {
+        name: name.into(),
+        units: units.into(),
+        aggregation: "sum".into(),
+        sample_rate,
+        total,
+    };
     assert_eq!(
-        got,
+        seen(&p, "node.app"),
         [
-            ("node.app.cpu{}".into(), "nanoseconds".into(), 0, 20_000_000),
-            ("node.app.samples{}".into(), "samples".into(), 100, 2),
+            seen_as("node.app.cpu{}", "nanoseconds", 0, 20_000_000),
+            seen_as("node.app.samples{}", "samples", 100, 2),
         ]
     );
 }
@@ -434,18 +453,7 @@ fn sample_rate_from_period() {
         p.period_type = Some(ValueType { r#type: 4, unit: 5 });
         p.period = period;
         p.sample = vec![sample(&[1], &[1], &[])];
-        let bytes = p.encode_to_vec();
-        let limits = Limits::default();
-        let prof = Profile::parse(&bytes, &limits).unwrap();
-        let s = to_series(
-            &prof,
-            &SeriesName::parse("a").unwrap(),
-            &SampleTypes::default(),
-            None,
-            &limits,
-        )
-        .unwrap();
-        assert_eq!(s[0].sample_rate, want, "{unit} {period}");
+        assert_eq!(seen(&p, "a")[0].sample_rate, want, "{unit} {period}");
     }
 }
 
@@ -454,18 +462,8 @@ fn unknown_types_are_stored_under_their_own_name() {
     let table = ["", "f", "exceptions", "count"];
     let mut p = base_profile(&[(2, 3)], 1, &table);
     p.sample = vec![sample(&[1], &[7], &[])];
-    let bytes = p.encode_to_vec();
-    let limits = Limits::default();
-    let prof = Profile::parse(&bytes, &limits).unwrap();
-    let s = to_series(
-        &prof,
-        &SeriesName::parse("a").unwrap(),
-        &SampleTypes::default(),
-        None,
-        &limits,
-    )
-    .unwrap();
-    assert_eq!(s[0].name.to_string(), "a.exceptions{}");
+    let s = seen(&p, "a");
+    assert_eq!(s[0].name, "a.exceptions{}");
     assert_eq!(
         (s[0].units.as_str(), s[0].aggregation.as_str()),
         ("count", "sum")
