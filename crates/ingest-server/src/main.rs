@@ -285,11 +285,14 @@ fn serve(args: ServeArgs) -> ExitCode {
         let shutdown = async {
             let ctrl_c = tokio::signal::ctrl_c();
             #[cfg(unix)]
-            {
-                let mut term =
-                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                        .expect("installing a SIGTERM handler");
-                tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut term) => {
+                    tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "no SIGTERM handler; stopping on SIGINT only");
+                    let _ = ctrl_c.await;
+                }
             }
             #[cfg(not(unix))]
             let _ = ctrl_c.await;
