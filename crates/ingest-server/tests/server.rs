@@ -1038,15 +1038,30 @@ fn adhoc_forwards_sigterm() {
 fn sigterm_shuts_down_cleanly() {
     let dir = temp_dir("sigterm");
     let mut s = Server::start(&dir, &[]);
-    assert_eq!(post(&s.url(&format!("/ingest?name=term.cpu&{T0}")), None, &[], b"t 1").0, 200);
-    let status = Command::new("kill").args(["-TERM", &s.child.id().to_string()]).status().unwrap();
+    assert_eq!(
+        post(
+            &s.url(&format!("/ingest?name=term.cpu&{T0}")),
+            None,
+            &[],
+            b"t 1"
+        )
+        .0,
+        200
+    );
+    let status = Command::new("kill")
+        .args(["-TERM", &s.child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let started = std::time::Instant::now();
     let code = loop {
         if let Some(st) = s.child.try_wait().unwrap() {
             break st.code();
         }
-        assert!(started.elapsed() < std::time::Duration::from_secs(10), "still running");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "still running"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     };
     assert_eq!(code, Some(0));
