@@ -320,6 +320,12 @@ fn tenant_of(state: &AppState, headers: &HeaderMap) -> Result<String, NoOrgId> {
     }
 }
 
+/// Authorization, then the tenant, for the plain-HTTP endpoints (push answers in Connect form).
+fn gate(state: &AppState, headers: &HeaderMap, ingest: bool) -> Result<String, Box<Response>> {
+    authorize(state, headers, ingest).map_err(|d| Box::new(denied(d)))?;
+    tenant_of(state, headers).map_err(|e| Box::new(e.into_response()))
+}
+
 /// The k6 labels of the request's `baggage` headers (all of them, combined).
 fn k6_from(headers: &HeaderMap) -> Vec<(String, String)> {
     let values: Vec<&str> = headers
@@ -340,12 +346,9 @@ async fn ingest_handler(
     body: Bytes,
 ) -> Response {
     let started = Instant::now();
-    if let Err(d) = authorize(&state, &headers, true) {
-        return denied(d);
-    }
-    let tenant = match tenant_of(&state, &headers) {
+    let tenant = match gate(&state, &headers, true) {
         Ok(t) => t,
-        Err(r) => return r.into_response(),
+        Err(r) => return *r,
     };
     let k6 = k6_from(&headers);
     let body = match decode_content_encoding(&headers, body, state.config.max_decompressed) {
@@ -529,12 +532,9 @@ async fn render_handler(
     headers: HeaderMap,
 ) -> Response {
     let started = Instant::now();
-    if let Err(d) = authorize(&state, &headers, false) {
-        return denied(d);
-    }
-    let tenant = match tenant_of(&state, &headers) {
+    let tenant = match gate(&state, &headers, false) {
         Ok(t) => t,
-        Err(r) => return r.into_response(),
+        Err(r) => return *r,
     };
     let format = q.get("format").cloned().unwrap_or_default();
     if !matches!(format.as_str(), "" | "json" | "collapsed" | "pprof") {
@@ -669,12 +669,9 @@ fn json_response<T: serde::Serialize>(v: &T) -> Response {
 }
 
 async fn labels_handler(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    if let Err(d) = authorize(&state, &headers, false) {
-        return denied(d);
-    }
-    let tenant = match tenant_of(&state, &headers) {
+    let tenant = match gate(&state, &headers, false) {
         Ok(t) => t,
-        Err(r) => return r.into_response(),
+        Err(r) => return *r,
     };
     match state.store.series() {
         Ok(series) => {
@@ -698,12 +695,9 @@ async fn label_values_handler(
     Query(q): Query<BTreeMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(d) = authorize(&state, &headers, false) {
-        return denied(d);
-    }
-    let tenant = match tenant_of(&state, &headers) {
+    let tenant = match gate(&state, &headers, false) {
         Ok(t) => t,
-        Err(r) => return r.into_response(),
+        Err(r) => return *r,
     };
     let Some(label) = q.get("label") else {
         return og_error(

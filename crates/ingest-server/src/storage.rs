@@ -227,18 +227,6 @@ impl Store {
         Ok(Store { db })
     }
 
-    /// Merges every series of one request into the slot of `start`, in one durable transaction:
-    /// all of them are stored or none.
-    ///
-    /// # Errors
-    /// A storage failure; nothing is stored then.
-    pub fn put(&self, start: i64, series: &[Series<'_>]) -> Result<(), StoreError> {
-        let write = Write::new("", start, series);
-        self.put_batch(vec![write])
-            .pop()
-            .unwrap_or_else(|| Err(err("empty batch")))
-    }
-
     /// Stores several requests in one durable transaction (group commit). Each request is
     /// applied entirely or not at all: its merged slots are computed first and only inserted
     /// when all of them are valid. Returns one result per request, in order.
