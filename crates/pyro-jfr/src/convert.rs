@@ -1,0 +1,818 @@
+//! From chunks to Pyroscope series: events aggregated per (stack, context), stacks resolved
+//! once per chunk, one tree per (profile type, label set).
+
+use std::borrow::Cow;
+
+use hashbrown::HashMap;
+use pyro_labels::{Precedence, SeriesName};
+use pyro_tree::{FrameId, StackTree};
+
+use crate::chunk::{ChunkHeader, HEADER_SIZE, chunks};
+use crate::error::{Error, ErrorKind, Result};
+use crate::labels::LabelsSnapshot;
+use crate::limits::Limits;
+use crate::metadata::{Budget, Kind, Metadata, NO_SLOT};
+use crate::pools::{PoolTypes, Pools};
+use crate::reader::{RawStr, Reader};
+use crate::symbols::normalize;
+
+type Hasher = foldhash::fast::RandomState;
+
+/// Labels that identify one request or trace rather than a series; left out of series keys by
+/// default (the pprof reader does the same).
+pub const EXCLUDED_LABELS: [&str; 3] = ["profile_id", "span_id", "trace_id"];
+
+/// A profile type a recording can produce, with OG Pyroscope's series suffix, units and
+/// aggregation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum ProfileType {
+    /// `cpu`: ExecutionSample not sleeping (async-profiler `cpu`, `ctimer`, `wall`, perf events,
+    /// or a JDK recording).
+    Cpu,
+    /// `itimer`: the same when async-profiler ran with `event=itimer` (OG's name).
+    Itimer,
+    /// `wall`: every ExecutionSample when `event=wall`, and WallClockSample.
+    Wall,
+    /// `alloc_in_new_tlab_objects`.
+    AllocInNewTlabObjects,
+    /// `alloc_in_new_tlab_bytes` (TLAB size).
+    AllocInNewTlabBytes,
+    /// `alloc_outside_tlab_objects`.
+    AllocOutsideTlabObjects,
+    /// `alloc_outside_tlab_bytes` (allocation size).
+    AllocOutsideTlabBytes,
+    /// `alloc_sample_objects` (JDK 16+ ObjectAllocationSample).
+    AllocSampleObjects,
+    /// `alloc_sample_bytes` (its weight).
+    AllocSampleBytes,
+    /// `lock_count`: JavaMonitorEnter and ThreadPark events.
+    LockCount,
+    /// `lock_duration`: their durations in nanoseconds.
+    LockDuration,
+    /// `live`: LiveObject events (averaged, not summed).
+    Live,
+    /// `malloc_objects`: profiler.Malloc events.
+    MallocObjects,
+    /// `malloc_bytes`: their sizes.
+    MallocBytes,
+}
+
+impl ProfileType {
+    /// The suffix appended to the app name (`<app>.<suffix>{…}`).
+    pub fn suffix(self) -> &'static str {
+        self.info().0
+    }
+    /// Units stored with the series.
+    pub fn units(self) -> &'static str {
+        self.info().1
+    }
+    /// `sum` or `average`.
+    pub fn aggregation(self) -> &'static str {
+        self.info().2
+    }
+
+    fn info(self) -> (&'static str, &'static str, &'static str) {
+        use ProfileType::*;
+        match self {
+            Cpu => ("cpu", "samples", "sum"),
+            Itimer => ("itimer", "samples", "sum"),
+            Wall => ("wall", "samples", "sum"),
+            AllocInNewTlabObjects => ("alloc_in_new_tlab_objects", "objects", "sum"),
+            AllocInNewTlabBytes => ("alloc_in_new_tlab_bytes", "bytes", "sum"),
+            AllocOutsideTlabObjects => ("alloc_outside_tlab_objects", "objects", "sum"),
+            AllocOutsideTlabBytes => ("alloc_outside_tlab_bytes", "bytes", "sum"),
+            AllocSampleObjects => ("alloc_sample_objects", "objects", "sum"),
+            AllocSampleBytes => ("alloc_sample_bytes", "bytes", "sum"),
+            LockCount => ("lock_count", "lock_samples", "sum"),
+            LockDuration => ("lock_duration", "lock_nanoseconds", "sum"),
+            Live => ("live", "objects", "average"),
+            MallocObjects => ("malloc_objects", "objects", "sum"),
+            MallocBytes => ("malloc_bytes", "bytes", "sum"),
+        }
+    }
+}
+
+/// One series a recording produces.
+#[derive(Debug)]
+pub struct Series {
+    /// `<request app>.<suffix>{request labels, overwritten by context labels}`.
+    pub name: SeriesName,
+    /// The profile type.
+    pub profile: ProfileType,
+    /// Samples per second (the request's `sampleRate`).
+    pub sample_rate: u32,
+    /// The stacks: root first, frames `pkg/Class.method`.
+    pub tree: StackTree<'static>,
+}
+
+impl Series {
+    /// Units stored with the series.
+    pub fn units(&self) -> &'static str {
+        self.profile.units()
+    }
+    /// `sum` or `average`.
+    pub fn aggregation(&self) -> &'static str {
+        self.profile.aggregation()
+    }
+}
+
+/// Options of a conversion.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Stored as every series' sample rate (pyroscope-java sends its profiling interval in Hz).
+    pub sample_rate: u32,
+    /// Labels removed from series keys (default [`EXCLUDED_LABELS`]); their data merges into the
+    /// label set without them.
+    pub exclude_labels: Vec<String>,
+    /// Limits of the reader.
+    pub limits: Limits,
+    /// Limits on the resulting series names.
+    pub label_limits: pyro_labels::Limits,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            sample_rate: 100,
+            exclude_labels: EXCLUDED_LABELS.iter().map(|s| (*s).to_owned()).collect(),
+            limits: Limits::default(),
+            label_limits: pyro_labels::Limits::default(),
+        }
+    }
+}
+
+/// The event types read; everything else is skipped by its size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Ev {
+    Exec,
+    WallClock,
+    InTlab,
+    OutTlab,
+    AllocSample,
+    Monitor,
+    Park,
+    Live,
+    Malloc,
+    Setting,
+}
+
+/// Event class, the field carrying its value, and whether it carries context correlation.
+const EVENTS: [(&str, Ev, &str, bool); 10] = [
+    ("jdk.ExecutionSample", Ev::Exec, "", true),
+    ("profiler.WallClockSample", Ev::WallClock, "samples", true),
+    ("jdk.ObjectAllocationInNewTLAB", Ev::InTlab, "tlabSize", true),
+    (
+        "jdk.ObjectAllocationOutsideTLAB",
+        Ev::OutTlab,
+        "allocationSize",
+        true,
+    ),
+    ("jdk.ObjectAllocationSample", Ev::AllocSample, "weight", false),
+    ("jdk.JavaMonitorEnter", Ev::Monitor, "duration", true),
+    ("jdk.ThreadPark", Ev::Park, "duration", false),
+    ("profiler.LiveObject", Ev::Live, "", false),
+    ("profiler.Malloc", Ev::Malloc, "size", false),
+    ("jdk.ActiveSetting", Ev::Setting, "", false),
+];
+
+// Slots of the fields read from an event.
+const S_STACK: usize = 0;
+const S_STATE: usize = 1;
+const S_CTX: usize = 2;
+const S_SPAN: usize = 3;
+const S_SPAN_NAME: usize = 4;
+const S_VALUE: usize = 5;
+const S_NAME: usize = 6;
+const S_SETTING: usize = 7;
+const NSLOTS: usize = 8;
+
+/// The fields to read from one event type of a chunk.
+struct EventPlan {
+    ev: Ev,
+    class: u32,
+    slots: Vec<u8>,
+}
+
+/// Aggregation key of events within a chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Key {
+    ev: Ev,
+    state: u64,
+    stack: u64,
+    ctx: u64,
+    span: u64,
+    span_name: u64,
+}
+
+/// Thread state of an ExecutionSample / WallClockSample.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum State {
+    Missing,
+    Sleeping,
+    Runnable,
+    Other,
+}
+
+/// A tree being built, with the ids its interner gave the recording's frames.
+struct Building {
+    profile: ProfileType,
+    labels: u32,
+    tree: StackTree<'static>,
+    ids: Vec<u32>,
+}
+
+const NO_ID: u32 = u32::MAX;
+
+/// Converts a recording to series chunk by chunk; feeding the chunks of a file one at a time
+/// gives the same result as feeding the whole file.
+pub struct Converter<'l> {
+    request: SeriesName,
+    labels: Option<&'l LabelsSnapshot>,
+    opts: Options,
+    /// Bytes fed so far (the base of error offsets).
+    fed: usize,
+    /// The async-profiler `event` setting, carried over to chunks that have none.
+    event: Option<String>,
+    /// Interned frame names of the whole recording.
+    frames: Vec<Box<str>>,
+    frame_index: HashMap<Box<str>, u32, Hasher>,
+    /// (context id, span id, span name id) → label set.
+    contexts: HashMap<(u64, u64, u64), u32, Hasher>,
+    /// Label sets (series names without suffix) and their index by storage key.
+    label_sets: Vec<SeriesName>,
+    label_index: HashMap<String, u32, Hasher>,
+    /// (profile, label set) → index in `series`.
+    series_index: HashMap<(ProfileType, u32), u32, Hasher>,
+    series: Vec<Building>,
+}
+
+/// Per-chunk state while resolving stacks.
+struct ChunkCtx<'c> {
+    data: &'c [u8],
+    md: Metadata,
+    pools: Pools,
+    types: PoolTypes,
+    methods: HashMap<u64, u32, Hasher>,
+    stacks: HashMap<u64, (u32, u32), Hasher>,
+    stack_frames: Vec<u32>,
+    states: HashMap<u64, State, Hasher>,
+    max_str: usize,
+}
+
+impl<'l> Converter<'l> {
+    /// A converter for one upload: `request` is the `name` of the request (its labels are
+    /// overwritten by context labels), `labels` the optional LabelsSnapshot.
+    pub fn new(request: SeriesName, labels: Option<&'l LabelsSnapshot>, opts: Options) -> Self {
+        let mut label_sets = Vec::new();
+        let mut label_index = HashMap::with_hasher(Hasher::default());
+        let mut contexts = HashMap::with_hasher(Hasher::default());
+        let mut base = request.clone();
+        for l in &opts.exclude_labels {
+            base.remove(l);
+        }
+        label_index.insert(base.key(), 0);
+        label_sets.push(base);
+        contexts.insert((0, 0, 0), 0);
+        Converter {
+            request,
+            labels,
+            opts,
+            fed: 0,
+            event: None,
+            frames: Vec::new(),
+            frame_index: HashMap::with_hasher(Hasher::default()),
+            contexts,
+            label_sets,
+            label_index,
+            series_index: HashMap::with_hasher(Hasher::default()),
+            series: Vec::new(),
+        }
+    }
+
+    /// Reads whole chunks (one or more, back to back) and adds their events.
+    ///
+    /// # Errors
+    /// The first malformed chunk, with its absolute offset in everything fed so far; the
+    /// converter should then be dropped.
+    pub fn feed(&mut self, data: &[u8]) -> Result<()> {
+        let base = self.fed;
+        self.fed += data.len();
+        if data.len() > self.opts.limits.max_decompressed_size {
+            return Err(Error::limit(
+                "recording size",
+                self.opts.limits.max_decompressed_size,
+                base,
+            ));
+        }
+        for chunk in chunks(data) {
+            let chunk = chunk.map_err(|e| e.shifted(base))?;
+            self.chunk(chunk.data, &chunk.header)
+                .map_err(|e| e.shifted(base + chunk.offset))?;
+        }
+        Ok(())
+    }
+
+    /// The series, sorted by name then profile type.
+    pub fn finish(self) -> Vec<Series> {
+        let sets = self.label_sets;
+        let rate = self.opts.sample_rate;
+        let mut out: Vec<Series> = self
+            .series
+            .into_iter()
+            .map(|b| Series {
+                name: sets[b.labels as usize].with_suffix(b.profile.suffix()),
+                profile: b.profile,
+                sample_rate: rate,
+                tree: b.tree,
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            a.name
+                .key()
+                .cmp(&b.name.key())
+                .then(a.profile.cmp(&b.profile))
+        });
+        out
+    }
+
+    fn chunk(&mut self, data: &[u8], h: &ChunkHeader) -> Result<()> {
+        if data.len() > u32::MAX as usize {
+            return Err(Error::limit("chunk size", u32::MAX as usize, 0));
+        }
+        let limits = self.opts.limits;
+        let md = Metadata::parse(data, h.meta_offset as usize, &limits)?;
+        let types = PoolTypes::bind(&md);
+        let pools = Pools::read(data, h.cp_offset as usize, &md, &types, &limits)?;
+        // Event plans by type id.
+        let mut plans: Vec<EventPlan> = Vec::new();
+        let mut by_id: HashMap<u64, u8, Hasher> = HashMap::with_hasher(Hasher::default());
+        for (name, ev, value, correlated) in EVENTS {
+            let Some(class) = md.class_by_name(name) else {
+                continue;
+            };
+            let mut wanted = [""; NSLOTS];
+            wanted[S_STACK] = "stackTrace";
+            wanted[S_STATE] = "state";
+            wanted[S_VALUE] = value;
+            if correlated {
+                wanted[S_CTX] = "contextId";
+                wanted[S_SPAN] = "spanId";
+                wanted[S_SPAN_NAME] = "spanName";
+            }
+            if ev == Ev::Setting {
+                wanted = [""; NSLOTS];
+                wanted[S_NAME] = "name";
+                wanted[S_SETTING] = "value";
+            }
+            let mut slots = md.slots(class, &wanted);
+            // Empty names (unused slots) must not bind unnamed fields.
+            for (s, f) in slots.iter_mut().zip(&md.classes[class as usize].fields) {
+                if f.name.is_empty() {
+                    *s = NO_SLOT;
+                }
+            }
+            by_id.insert(md.classes[class as usize].id, plans.len() as u8);
+            plans.push(EventPlan { ev, class, slots });
+        }
+        let max_str = limits.max_string_len;
+        let mut ctx = ChunkCtx {
+            data,
+            md,
+            pools,
+            types,
+            methods: HashMap::with_hasher(Hasher::default()),
+            stacks: HashMap::with_hasher(Hasher::default()),
+            stack_frames: Vec::new(),
+            states: HashMap::with_hasher(Hasher::default()),
+            max_str,
+        };
+        // Dense dispatch for small type ids.
+        let mut dense = [u8::MAX; 1024];
+        for (&id, &p) in &by_id {
+            if id < 1024 {
+                dense[id as usize] = p;
+            }
+        }
+        let mut agg: HashMap<Key, [u64; 2], Hasher> = HashMap::with_hasher(Hasher::default());
+        let mut event: Option<String> = None;
+        let mut pos = HEADER_SIZE;
+        let mut out = [0u64; NSLOTS];
+        while pos < data.len() {
+            let mut r = Reader::new(data, pos);
+            let size = r.varint()?;
+            if size == 0 || size > (data.len() - pos) as u64 {
+                return Err(Error::new(ErrorKind::BadRecordSize(size), pos, "record"));
+            }
+            let end = pos + size as usize;
+            let ty = r.varint()?;
+            let plan = if ty < 1024 {
+                dense[ty as usize]
+            } else {
+                by_id.get(&ty).copied().unwrap_or(u8::MAX)
+            };
+            if plan != u8::MAX {
+                let plan = &plans[plan as usize];
+                let mut r = Reader::new(&data[..end], r.pos());
+                out.fill(0);
+                let mut budget = Budget::for_bytes(size as usize);
+                ctx.md
+                    .read_fields(&mut r, plan.class, &plan.slots, &mut out, &mut budget, max_str)
+                    .map_err(|e| {
+                        let at = e.offset();
+                        Error::new(e.kind().clone(), at, "event")
+                    })?;
+                if plan.ev == Ev::Setting {
+                    if plan.slots.contains(&(S_NAME as u8))
+                        && ctx.string_at(out[S_NAME] as usize)?.as_deref() == Some("event")
+                    {
+                        let v = if plan.slots.contains(&(S_SETTING as u8)) {
+                            ctx.string_at(out[S_SETTING] as usize)?
+                        } else {
+                            None
+                        };
+                        event = Some(v.map(Cow::into_owned).unwrap_or_default());
+                    }
+                } else if out[S_STACK] != 0 {
+                    let key = Key {
+                        ev: plan.ev,
+                        state: out[S_STATE],
+                        stack: out[S_STACK],
+                        ctx: out[S_CTX],
+                        span: out[S_SPAN],
+                        span_name: out[S_SPAN_NAME],
+                    };
+                    let v = if plan.ev == Ev::WallClock {
+                        out[S_VALUE] as u32 as u64
+                    } else {
+                        out[S_VALUE]
+                    };
+                    let e = agg.entry(key).or_insert([0, 0]);
+                    e[0] += 1;
+                    e[1] = e[1]
+                        .checked_add(v)
+                        .ok_or_else(|| Error::new(ErrorKind::SumOverflow, pos, "event"))?;
+                }
+            }
+            pos = end;
+        }
+        if event.is_some() {
+            self.event = event;
+        }
+        self.flush(&mut ctx, agg, h)
+    }
+
+    /// Resolves the aggregated events of a chunk into the series trees.
+    fn flush(
+        &mut self,
+        ctx: &mut ChunkCtx<'_>,
+        agg: HashMap<Key, [u64; 2], Hasher>,
+        h: &ChunkHeader,
+    ) -> Result<()> {
+        let event = self.event.as_deref().unwrap_or("");
+        let wall_mode = event == "wall";
+        let cpu = if event == "itimer" {
+            ProfileType::Itimer
+        } else {
+            ProfileType::Cpu
+        };
+        let tps = h.ticks_per_second;
+        // Deterministic order, so interning and tree layout do not depend on hashing.
+        let mut entries: Vec<(Key, [u64; 2])> = agg.into_iter().collect();
+        entries.sort_unstable_by_key(|(k, _)| (k.stack, k.ctx, k.span, k.span_name, k.state));
+        let mut targets: Vec<(ProfileType, u64)> = Vec::with_capacity(2);
+        let mut ids: Vec<FrameId> = Vec::new();
+        for (key, [count, value]) in entries {
+            use ProfileType::*;
+            targets.clear();
+            match key.ev {
+                Ev::Exec => {
+                    let state = ctx.state(key.state)?;
+                    if state != State::Missing && state != State::Sleeping {
+                        targets.push((cpu, count));
+                    }
+                    if wall_mode {
+                        targets.push((Wall, count));
+                    }
+                }
+                Ev::WallClock => {
+                    targets.push((Wall, value));
+                    if wall_mode && ctx.state(key.state)? == State::Runnable {
+                        targets.push((cpu, value));
+                    }
+                }
+                Ev::InTlab => {
+                    targets.push((AllocInNewTlabObjects, count));
+                    targets.push((AllocInNewTlabBytes, value));
+                }
+                Ev::OutTlab => {
+                    targets.push((AllocOutsideTlabObjects, count));
+                    targets.push((AllocOutsideTlabBytes, value));
+                }
+                Ev::AllocSample => {
+                    targets.push((AllocSampleObjects, count));
+                    targets.push((AllocSampleBytes, value));
+                }
+                Ev::Monitor | Ev::Park => {
+                    let nanos = u128::from(value) * 1_000_000_000 / u128::from(tps);
+                    targets.push((LockCount, count));
+                    targets.push((LockDuration, u64::try_from(nanos).unwrap_or(u64::MAX)));
+                }
+                Ev::Live => targets.push((Live, count)),
+                Ev::Malloc => {
+                    targets.push((MallocObjects, count));
+                    targets.push((MallocBytes, value));
+                }
+                Ev::Setting => {}
+            }
+            targets.retain(|&(_, v)| v != 0);
+            if targets.is_empty() {
+                continue;
+            }
+            let Some((fs, fl)) = self.stack(ctx, key.stack)? else {
+                continue;
+            };
+            let labels = self.label_set(key.ctx, key.span, key.span_name)?;
+            for &(profile, v) in &targets {
+                let idx = self.series_for(profile, labels)?;
+                let b = &mut self.series[idx];
+                if b.ids.len() < self.frames.len() {
+                    b.ids.resize(self.frames.len(), NO_ID);
+                }
+                ids.clear();
+                for &f in &ctx.stack_frames[fs as usize..(fs + fl) as usize] {
+                    let slot = &mut b.ids[f as usize];
+                    if *slot == NO_ID {
+                        *slot = b.tree.intern_transient(&self.frames[f as usize]).0;
+                    }
+                    ids.push(FrameId(*slot));
+                }
+                b.tree.add_ids(&ids, v);
+            }
+        }
+        Ok(())
+    }
+
+    fn series_for(&mut self, profile: ProfileType, labels: u32) -> Result<usize> {
+        if let Some(&i) = self.series_index.get(&(profile, labels)) {
+            return Ok(i as usize);
+        }
+        if self.series.len() >= self.opts.limits.max_series {
+            return Err(Error::limit("series", self.opts.limits.max_series, 0));
+        }
+        let i = self.series.len();
+        self.series.push(Building {
+            profile,
+            labels,
+            tree: StackTree::new(),
+            ids: Vec::new(),
+        });
+        self.series_index.insert((profile, labels), i as u32);
+        Ok(i)
+    }
+
+    /// The label set of a context: the request's labels overwritten by the context's, plus
+    /// `profile_id` / `span_name` from the span fields, minus the excluded labels.
+    fn label_set(&mut self, ctx: u64, span: u64, span_name: u64) -> Result<u32> {
+        let Some(snap) = self.labels else {
+            return Ok(0);
+        };
+        if let Some(&id) = self.contexts.get(&(ctx, span, span_name)) {
+            return Ok(id);
+        }
+        let mut pairs: Vec<(&str, Cow<'_, str>)> = Vec::new();
+        if ctx != 0 {
+            if let Some(c) = snap.contexts.get(&(ctx as i64)) {
+                let mut kv: Vec<(&i64, &i64)> = c.labels.iter().collect();
+                kv.sort_unstable();
+                for (k, v) in kv {
+                    if let Some(ks) = snap.strings.get(k) {
+                        let vs = snap.strings.get(v).map_or("", String::as_str);
+                        pairs.push((ks, Cow::Borrowed(vs)));
+                    }
+                }
+            }
+        }
+        if span != 0 {
+            pairs.push(("profile_id", Cow::Owned(format!("{span:016x}"))));
+        }
+        if span_name != 0 {
+            if let Some(s) = snap.strings.get(&(span_name as i64)).filter(|s| !s.is_empty()) {
+                pairs.push(("span_name", Cow::Borrowed(s)));
+            }
+        }
+        let mut name = self.request.clone();
+        for (k, v) in &pairs {
+            name.insert(k, v, Precedence::Overwrite).map_err(|e| {
+                Error::new(
+                    ErrorKind::InvalidLabel(format!("context {ctx} label {k:?}: {e}")),
+                    0,
+                    "labels snapshot",
+                )
+            })?;
+        }
+        for l in &self.opts.exclude_labels {
+            name.remove(l);
+        }
+        name.check(&self.opts.label_limits).map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidLabel(format!("context {ctx}: {e}")),
+                0,
+                "labels snapshot",
+            )
+        })?;
+        let key = name.key();
+        let id = match self.label_index.get(&key) {
+            Some(&id) => id,
+            None => {
+                let id = self.label_sets.len() as u32;
+                self.label_index.insert(key, id);
+                self.label_sets.push(name);
+                id
+            }
+        };
+        self.contexts.insert((ctx, span, span_name), id);
+        Ok(id)
+    }
+
+    /// The frames of a stack trace, root first, as a range of `ctx.stack_frames`.
+    fn stack(&mut self, ctx: &mut ChunkCtx<'_>, key: u64) -> Result<Option<(u32, u32)>> {
+        if let Some(&r) = ctx.stacks.get(&key) {
+            return Ok((r.0 != NO_ID).then_some(r));
+        }
+        let resolved = self.resolve_stack(ctx, key)?;
+        ctx.stacks.insert(key, resolved.unwrap_or((NO_ID, 0)));
+        Ok(resolved)
+    }
+
+    fn resolve_stack(&mut self, ctx: &mut ChunkCtx<'_>, key: u64) -> Result<Option<(u32, u32)>> {
+        let (Some(class), Some(&off)) = (ctx.types.stack, ctx.pools.stacks.get(&key)) else {
+            return Ok(None);
+        };
+        let mut r = Reader::new(ctx.data, off as usize);
+        let mut budget = Budget::for_bytes(ctx.data.len() - off as usize);
+        let mut methods: Vec<u64> = Vec::new();
+        let max_depth = self.opts.limits.max_stack_depth;
+        let fields = &ctx.md.classes[class as usize].fields;
+        for f in fields {
+            if f.name == "frames" && f.array && !f.cp {
+                let Kind::Struct(frame_class) = f.kind else {
+                    return Err(Error::new(
+                        ErrorKind::BadMetadata("StackTrace.frames is not a struct array"),
+                        r.pos(),
+                        "stack trace",
+                    ));
+                };
+                let slots = ctx.md.slots(frame_class, &["method"]);
+                let at = r.pos();
+                let n = r.varint()?;
+                if n > max_depth as u64 {
+                    return Err(Error::limit("stack depth", max_depth, at));
+                }
+                if n > r.remaining() as u64 {
+                    return Err(Error::new(ErrorKind::Truncated, at, "stack trace"));
+                }
+                for _ in 0..n {
+                    let mut out = [0u64; 1];
+                    ctx.md.read_fields(
+                        &mut r,
+                        frame_class,
+                        &slots,
+                        &mut out,
+                        &mut budget,
+                        ctx.max_str,
+                    )?;
+                    methods.push(out[0]);
+                }
+                break;
+            }
+            ctx.md.skip_field(&mut r, f, 1, &mut budget, ctx.max_str)?;
+        }
+        let start = ctx.stack_frames.len();
+        // JFR lists the leaf first.
+        for &m in methods.iter().rev() {
+            if let Some(f) = self.method_frame(ctx, m)? {
+                ctx.stack_frames.push(f);
+            }
+        }
+        Ok(Some((start as u32, (ctx.stack_frames.len() - start) as u32)))
+    }
+
+    /// The interned `class.method` frame of a method key (`None` when the method, its class or
+    /// a name is missing, as OG skips such frames).
+    fn method_frame(&mut self, ctx: &mut ChunkCtx<'_>, key: u64) -> Result<Option<u32>> {
+        if let Some(&f) = ctx.methods.get(&key) {
+            return Ok((f != NO_ID).then_some(f));
+        }
+        let f = match ctx.method_name(key)? {
+            Some(name) => Some(self.intern(name)),
+            None => None,
+        };
+        ctx.methods.insert(key, f.unwrap_or(NO_ID));
+        Ok(f)
+    }
+
+    fn intern(&mut self, name: String) -> u32 {
+        if let Some(&i) = self.frame_index.get(name.as_str()) {
+            return i;
+        }
+        let i = self.frames.len() as u32;
+        let name: Box<str> = name.into_boxed_str();
+        self.frames.push(name.clone());
+        self.frame_index.insert(name, i);
+        i
+    }
+}
+
+impl<'c> ChunkCtx<'c> {
+    /// Decodes the string value at a chunk offset (resolving pool references once).
+    fn string_at(&self, off: usize) -> Result<Option<Cow<'c, str>>> {
+        let mut r = Reader::new(self.data, off);
+        let s = r.raw_str(self.max_str)?;
+        if let RawStr::Pool(key) = s {
+            let Some(&at) = self.pools.strings.get(&key) else {
+                return Ok(None);
+            };
+            let mut r = Reader::new(self.data, at as usize);
+            let s = r.raw_str(self.max_str)?;
+            return r.decode(s);
+        }
+        r.decode(s)
+    }
+
+    /// Reads the given fields of the pool value at `off`.
+    fn fields<const N: usize>(
+        &self,
+        class: u32,
+        off: u32,
+        names: [&str; N],
+    ) -> Result<Option<[u64; N]>> {
+        let slots = self.md.slots(class, &names);
+        let mut out = [0u64; N];
+        let mut r = Reader::new(self.data, off as usize);
+        let mut budget = Budget::for_bytes(self.data.len() - off as usize);
+        self.md
+            .read_fields(&mut r, class, &slots, &mut out, &mut budget, self.max_str)?;
+        // A field that is absent from the class leaves its slot unset.
+        for (i, n) in names.iter().enumerate() {
+            if !slots.contains(&(i as u8)) && !n.is_empty() {
+                return Ok(None);
+            }
+        }
+        Ok(Some(out))
+    }
+
+    fn symbol(&self, key: u64) -> Result<Option<Cow<'c, str>>> {
+        let (Some(class), Some(&off)) = (self.types.symbol, self.pools.symbols.get(&key)) else {
+            return Ok(None);
+        };
+        match self.fields(class, off, ["string"])? {
+            Some([s]) => self.string_at(s as usize),
+            None => Ok(None),
+        }
+    }
+
+    fn method_name(&self, key: u64) -> Result<Option<String>> {
+        let (Some(mclass), Some(&off)) = (self.types.method, self.pools.methods.get(&key)) else {
+            return Ok(None);
+        };
+        let Some([ty, name]) = self.fields(mclass, off, ["type", "name"])? else {
+            return Ok(None);
+        };
+        let (Some(cclass), Some(&coff)) = (self.types.class, self.pools.classes.get(&ty)) else {
+            return Ok(None);
+        };
+        let Some([cname]) = self.fields(cclass, coff, ["name"])? else {
+            return Ok(None);
+        };
+        let (Some(class_name), Some(method)) = (self.symbol(cname)?, self.symbol(name)?) else {
+            return Ok(None);
+        };
+        let (c, m) = (normalize(&class_name), normalize(&method));
+        let mut out = String::with_capacity(c.len() + 1 + m.len());
+        out.push_str(&c);
+        out.push('.');
+        out.push_str(&m);
+        Ok(Some(out))
+    }
+
+    fn state(&mut self, key: u64) -> Result<State> {
+        if let Some(&s) = self.states.get(&key) {
+            return Ok(s);
+        }
+        let s = match (self.types.state, self.pools.states.get(&key)) {
+            (Some(class), Some(&off)) => match self.fields(class, off, ["name"])? {
+                Some([name]) => match self.string_at(name as usize)?.as_deref() {
+                    Some("STATE_SLEEPING") => State::Sleeping,
+                    Some("STATE_RUNNABLE") => State::Runnable,
+                    Some(_) => State::Other,
+                    None => State::Missing,
+                },
+                None => State::Missing,
+            },
+            _ => State::Missing,
+        };
+        self.states.insert(key, s);
+        Ok(s)
+    }
+}

@@ -1,0 +1,95 @@
+//! A fast, bounded Java Flight Recorder reader that turns recordings into Pyroscope series.
+//!
+//! A recording is a sequence of chunks ([`chunks`]); each chunk carries its own metadata (the
+//! classes, bound here by name, since type ids differ between producers and chunks) and constant
+//! pools (followed through the checkpoint chain). [`to_series`] reads the profiling events
+//! (ExecutionSample, allocation, lock, park, live-object, malloc and wall-clock samples), skips
+//! every other event by its size, aggregates events per (stack trace, context) and resolves each
+//! distinct stack once per chunk into `pkg/Class.method` frames (OG Pyroscope's names, with
+//! generated lambda/accessor names merged). async-profiler `contextId`s are joined with a
+//! pyroscope-java [`LabelsSnapshot`]; each label set becomes its own series. The mapping to
+//! profile types is described on [`ProfileType`].
+//!
+//! ```
+//! use pyro_jfr::{Options, synth, to_series};
+//! use pyro_labels::SeriesName;
+//!
+//! // A one-chunk recording with two CPU samples of main -> work.
+//! let jfr = synth::Recording::new()
+//!     .execution_sample(&["Main.main", "Main.work"], "STATE_RUNNABLE", 0)
+//!     .execution_sample(&["Main.main", "Main.work"], "STATE_RUNNABLE", 0)
+//!     .build();
+//! let request = SeriesName::parse("my.app{env=prod}").unwrap();
+//! let series = to_series(&jfr, &request, None, &Options::default())?;
+//! assert_eq!(series[0].name.to_string(), "my.app.cpu{env=prod}");
+//! assert_eq!(series[0].tree.to_folded(), "Main.main;Main.work 2\n");
+//! # Ok::<(), pyro_jfr::Error>(())
+//! ```
+
+mod chunk;
+mod convert;
+mod error;
+mod labels;
+mod limits;
+mod metadata;
+mod pools;
+mod reader;
+mod symbols;
+pub mod synth;
+
+use std::borrow::Cow;
+use std::io::Read;
+
+pub use chunk::{Chunk, ChunkHeader, Chunks, HEADER_SIZE, chunks};
+pub use convert::{Converter, EXCLUDED_LABELS, Options, ProfileType, Series};
+pub use error::{Error, ErrorKind, Result};
+pub use labels::{Context, LabelsSnapshot};
+pub use limits::{
+    DEFAULT_MAX_CHECKPOINTS, DEFAULT_MAX_CLASSES, DEFAULT_MAX_DECOMPRESSED_SIZE,
+    DEFAULT_MAX_POOL_ENTRIES, DEFAULT_MAX_SERIES, DEFAULT_MAX_STACK_DEPTH, DEFAULT_MAX_STRING_LEN,
+    Limits, MAX_NESTING,
+};
+pub use symbols::normalize;
+
+/// Whether `data` starts with the gzip magic `1f 8b`.
+pub fn is_gzip(data: &[u8]) -> bool {
+    data.starts_with(&[0x1f, 0x8b])
+}
+
+/// The bytes of a body: gunzipped if it starts with the gzip magic, else borrowed as is.
+///
+/// # Errors
+/// A malformed gzip stream, or more than the decompressed-size limit.
+pub fn decode<'a>(data: &'a [u8], limits: &Limits) -> Result<Cow<'a, [u8]>> {
+    if !is_gzip(data) {
+        return Ok(Cow::Borrowed(data));
+    }
+    let max = limits.max_decompressed_size;
+    let mut out = Vec::new();
+    let mut d = flate2::read::MultiGzDecoder::new(data).take(max as u64 + 1);
+    d.read_to_end(&mut out)
+        .map_err(|e| Error::new(ErrorKind::Gzip(e.to_string()), 0, "gzip"))?;
+    if out.len() > max {
+        return Err(Error::limit("decompressed size", max, 0));
+    }
+    Ok(Cow::Owned(out))
+}
+
+/// Converts a whole recording (already gunzipped, see [`decode`]) into series.
+///
+/// `request` is the upload's `name` (app and labels); context labels from `labels` overwrite its
+/// labels. Series come sorted by name.
+///
+/// # Errors
+/// The first malformed chunk, with the absolute offset and what was being read; an invalid
+/// context label; a limit exceeded.
+pub fn to_series(
+    data: &[u8],
+    request: &pyro_labels::SeriesName,
+    labels: Option<&LabelsSnapshot>,
+    opts: &Options,
+) -> Result<Vec<Series>> {
+    let mut c = Converter::new(request.clone(), labels, opts.clone());
+    c.feed(data)?;
+    Ok(c.finish())
+}
