@@ -100,7 +100,11 @@ impl ChunkHeader {
             }
         }
         if h.ticks_per_second == 0 {
-            return Err(Error::new(ErrorKind::BadHeader("ticks per second"), 56, CTX));
+            return Err(Error::new(
+                ErrorKind::BadHeader("ticks per second"),
+                56,
+                CTX,
+            ));
         }
         Ok(h)
     }

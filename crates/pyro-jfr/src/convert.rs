@@ -161,14 +161,24 @@ enum Ev {
 const EVENTS: [(&str, Ev, &str, bool); 10] = [
     ("jdk.ExecutionSample", Ev::Exec, "", true),
     ("profiler.WallClockSample", Ev::WallClock, "samples", true),
-    ("jdk.ObjectAllocationInNewTLAB", Ev::InTlab, "tlabSize", true),
+    (
+        "jdk.ObjectAllocationInNewTLAB",
+        Ev::InTlab,
+        "tlabSize",
+        true,
+    ),
     (
         "jdk.ObjectAllocationOutsideTLAB",
         Ev::OutTlab,
         "allocationSize",
         true,
     ),
-    ("jdk.ObjectAllocationSample", Ev::AllocSample, "weight", false),
+    (
+        "jdk.ObjectAllocationSample",
+        Ev::AllocSample,
+        "weight",
+        false,
+    ),
     ("jdk.JavaMonitorEnter", Ev::Monitor, "duration", true),
     ("jdk.ThreadPark", Ev::Park, "duration", false),
     ("profiler.LiveObject", Ev::Live, "", false),
@@ -417,7 +427,14 @@ impl<'l> Converter<'l> {
                 out.fill(0);
                 let mut budget = Budget::for_bytes(size as usize);
                 ctx.md
-                    .read_fields(&mut r, plan.class, &plan.slots, &mut out, &mut budget, max_str)
+                    .read_fields(
+                        &mut r,
+                        plan.class,
+                        &plan.slots,
+                        &mut out,
+                        &mut budget,
+                        max_str,
+                    )
                     .map_err(|e| {
                         let at = e.offset();
                         Error::new(e.kind().clone(), at, "event")
@@ -597,7 +614,11 @@ impl<'l> Converter<'l> {
             pairs.push(("profile_id", Cow::Owned(format!("{span:016x}"))));
         }
         if span_name != 0 {
-            if let Some(s) = snap.strings.get(&(span_name as i64)).filter(|s| !s.is_empty()) {
+            if let Some(s) = snap
+                .strings
+                .get(&(span_name as i64))
+                .filter(|s| !s.is_empty())
+            {
                 pairs.push(("span_name", Cow::Borrowed(s)));
             }
         }
@@ -695,7 +716,10 @@ impl<'l> Converter<'l> {
                 ctx.stack_frames.push(f);
             }
         }
-        Ok(Some((start as u32, (ctx.stack_frames.len() - start) as u32)))
+        Ok(Some((
+            start as u32,
+            (ctx.stack_frames.len() - start) as u32,
+        )))
     }
 
     /// The interned `class.method` frame of a method key (`None` when the method, its class or

@@ -118,7 +118,11 @@ impl Metadata {
         let at = r.pos();
         let n = r.varint()?;
         if n > r.remaining() as u64 {
-            return Err(Error::new(ErrorKind::Truncated, at, "metadata string table"));
+            return Err(Error::new(
+                ErrorKind::Truncated,
+                at,
+                "metadata string table",
+            ));
         }
         let mut strings = Vec::with_capacity(n as usize);
         for _ in 0..n {

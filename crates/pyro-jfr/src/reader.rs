@@ -303,15 +303,16 @@ mod tests {
         assert_eq!(decode(&[3, 2, b'h', b'i']).as_deref(), Some("hi"));
         assert_eq!(decode(&[5, 2, b'h', 0xe9]).as_deref(), Some("hé"));
         // "hi 😀" as UTF-16 code units, the pair as two varints each.
-        let utf16 = [
-            4, 5, b'h', b'i', b' ', 0xbd, 0xb0, 0x03, 0x80, 0xbc, 0x03,
-        ];
+        let utf16 = [4, 5, b'h', b'i', b' ', 0xbd, 0xb0, 0x03, 0x80, 0xbc, 0x03];
         assert_eq!(decode(&utf16).as_deref(), Some("hi 😀"));
         // The same emoji in CESU-8 (two 3-byte surrogates), and a modified-UTF-8 NUL.
         let cesu = [3, 8, 0xed, 0xa0, 0xbd, 0xed, 0xb8, 0x80, 0xc0, 0x80];
         assert_eq!(decode(&cesu).as_deref(), Some("😀\0"));
         // A lone surrogate becomes U+FFFD instead of failing.
-        assert_eq!(decode(&[4, 1, 0x80, 0xb0, 0x03]).as_deref(), Some("\u{fffd}"));
+        assert_eq!(
+            decode(&[4, 1, 0x80, 0xb0, 0x03]).as_deref(),
+            Some("\u{fffd}")
+        );
     }
 
     #[test]

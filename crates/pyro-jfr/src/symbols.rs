@@ -97,7 +97,10 @@ mod tests {
                 "libasyncProfiler-_.so",
             ),
             ("java/lang/Thread", "java/lang/Thread"),
-            ("jdk/internal/reflect/GeneratedMethodAccessorX", "jdk/internal/reflect/GeneratedMethodAccessorX"),
+            (
+                "jdk/internal/reflect/GeneratedMethodAccessorX",
+                "jdk/internal/reflect/GeneratedMethodAccessorX",
+            ),
         ] {
             assert_eq!(normalize(input), want, "{input}");
         }

@@ -351,7 +351,10 @@ fn metadata() -> Vec<u8> {
         children: Vec<El>,
     }
     let field = |idx: &mut dyn FnMut(&str) -> u64, name: &str, ty: u64, cp: bool, array: bool| {
-        let mut attrs = vec![(idx("name"), idx(name)), (idx("class"), idx(&ty.to_string()))];
+        let mut attrs = vec![
+            (idx("name"), idx(name)),
+            (idx("class"), idx(&ty.to_string())),
+        ];
         if cp {
             attrs.push((idx("constantPool"), idx("true")));
         }
@@ -370,24 +373,45 @@ fn metadata() -> Vec<u8> {
         (T_INT, "int", vec![]),
         (T_BOOLEAN, "boolean", vec![]),
         (T_STRING, "java.lang.String", vec![]),
-        (T_SYMBOL, "jdk.types.Symbol", vec![("string", T_STRING, false, false)]),
-        (T_CLASS, "java.lang.Class", vec![("name", T_SYMBOL, true, false)]),
+        (
+            T_SYMBOL,
+            "jdk.types.Symbol",
+            vec![("string", T_STRING, false, false)],
+        ),
+        (
+            T_CLASS,
+            "java.lang.Class",
+            vec![("name", T_SYMBOL, true, false)],
+        ),
         (
             T_METHOD,
             "jdk.types.Method",
-            vec![("type", T_CLASS, true, false), ("name", T_SYMBOL, true, false)],
+            vec![
+                ("type", T_CLASS, true, false),
+                ("name", T_SYMBOL, true, false),
+            ],
         ),
         (
             T_FRAME,
             "jdk.types.StackFrame",
-            vec![("method", T_METHOD, true, false), ("lineNumber", T_INT, false, false)],
+            vec![
+                ("method", T_METHOD, true, false),
+                ("lineNumber", T_INT, false, false),
+            ],
         ),
         (
             T_STACK,
             "jdk.types.StackTrace",
-            vec![("truncated", T_BOOLEAN, false, false), ("frames", T_FRAME, false, true)],
+            vec![
+                ("truncated", T_BOOLEAN, false, false),
+                ("frames", T_FRAME, false, true),
+            ],
         ),
-        (T_STATE, "jdk.types.ThreadState", vec![("name", T_STRING, false, false)]),
+        (
+            T_STATE,
+            "jdk.types.ThreadState",
+            vec![("name", T_STRING, false, false)],
+        ),
         (
             T_EXEC,
             "jdk.ExecutionSample",

@@ -68,7 +68,9 @@ fn expected(path: &Path) -> BTreeMap<String, Vec<u64>> {
             .split(';')
             .map(|f| f.rsplit_once(':').map_or(f, |(n, _)| n))
             .collect();
-        let e = out.entry(stack.join(";")).or_insert_with(|| vec![0; vals.len()]);
+        let e = out
+            .entry(stack.join(";"))
+            .or_insert_with(|| vec![0; vals.len()]);
         for (a, b) in e.iter_mut().zip(vals) {
             *a += b;
         }
@@ -144,7 +146,12 @@ fn jfr_parser_expected_collapsed() {
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         let ours = by_type(&series);
         let get = |t: ProfileType| ours.get(&t).cloned().unwrap_or_default();
-        let tps = chunks(&data).next().unwrap().unwrap().header.ticks_per_second;
+        let tps = chunks(&data)
+            .next()
+            .unwrap()
+            .unwrap()
+            .header
+            .ticks_per_second;
         // Expected files of this recording, grouped by profile type; the snapshot holds several
         // generations of some files (different index prefixes), each must match.
         let prefix = format!("{name}_");
@@ -216,7 +223,12 @@ fn jfr_parser_expected_collapsed() {
         if saw_lock {
             // Files with both mutex and block generations may list one type twice; only
             // recordings with one expected file per lock type are summed exactly.
-            assert_stacks(name, "lock_count", &get(ProfileType::LockCount), &lock_count);
+            assert_stacks(
+                name,
+                "lock_count",
+                &get(ProfileType::LockCount),
+                &lock_count,
+            );
             let durations = get(ProfileType::LockDuration);
             for (k, ticks) in &lock_ticks {
                 let want = u128::from(*ticks) * 1_000_000_000 / u128::from(tps);
@@ -230,4 +242,237 @@ fn jfr_parser_expected_collapsed() {
         }
     }
     assert!(checked >= 40, "only {checked} expected files checked");
+}
+
+const OG_TYPES: [&str; 8] = [
+    "cpu",
+    "wall",
+    "alloc_in_new_tlab_objects",
+    "alloc_in_new_tlab_bytes",
+    "alloc_outside_tlab_objects",
+    "alloc_outside_tlab_bytes",
+    "lock_count",
+    "lock_duration",
+];
+
+fn folded_file(path: &Path) -> Stacks {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut out = Stacks::new();
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        let (stack, v) = line.rsplit_once(' ').unwrap();
+        *out.entry(stack.to_owned()).or_default() += v.parse::<u64>().unwrap();
+    }
+    out
+}
+
+/// Our series of one suffix whose labels include `must`, merged.
+fn merged(series: &[Series], suffix: &str, must: &[(&str, &str)]) -> Stacks {
+    let mut out = Stacks::new();
+    for s in series.iter().filter(|s| {
+        s.profile.suffix() == suffix && must.iter().all(|(k, v)| s.name.get(k) == Some(*v))
+    }) {
+        for (stack, v) in s.tree.folded_lines() {
+            *out.entry(stack).or_default() += v;
+        }
+    }
+    out
+}
+
+#[test]
+fn og_server_testdata_no_labels() {
+    let Some(root) = shared() else { return };
+    let dir = root.join("pyroscope-v0.37.2/pkg/server/testdata/jfr/no_labels");
+    let data = gunzip(&dir.join("jfr.bin.gz"));
+    let request = SeriesName::parse("test.app{foo=bar,baz=qux}").unwrap();
+    let series = to_series(&data, &request, None, &Options::default()).unwrap();
+    let names: Vec<String> = series.iter().map(|s| s.name.to_string()).collect();
+    let want: Vec<String> = {
+        let mut v: Vec<String> = OG_TYPES
+            .iter()
+            .map(|t| format!("test.app.{t}{{baz=qux,foo=bar}}"))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names, want);
+    for t in OG_TYPES {
+        let want = folded_file(&dir.join(format!("jfr-{t}.txt")));
+        assert_stacks("no_labels", t, &merged(&series, t, &[]), &want);
+    }
+}
+
+#[test]
+fn og_server_testdata_with_labels() {
+    let Some(root) = shared() else { return };
+    let dir = root.join("pyroscope-v0.37.2/pkg/server/testdata/jfr/with_labels");
+    let data = gunzip(&dir.join("jfr.bin.gz"));
+    let snapshot = LabelsSnapshot::decode_body(
+        &std::fs::read(dir.join("labels.proto.bin")).unwrap(),
+        &Default::default(),
+    )
+    .unwrap();
+    let request = SeriesName::parse("test.app{foo=bar,baz=qux}").unwrap();
+    // Default options drop `profile_id` from keys: context 2 merges into context 1's set.
+    let series = to_series(&data, &request, Some(&snapshot), &Options::default()).unwrap();
+    let mut sets: Vec<String> = series
+        .iter()
+        .filter(|s| s.profile.suffix() == "cpu")
+        .map(|s| s.name.to_string())
+        .collect();
+    sets.sort();
+    assert_eq!(
+        sets,
+        [
+            "test.app.cpu{baz=qux,foo=bar,thread_name=pool-2-thread-8}",
+            "test.app.cpu{baz=qux,foo=bar}",
+        ]
+    );
+    // Keeping it reproduces OG's three queries exactly.
+    let keep = Options {
+        exclude_labels: Vec::new(),
+        ..Options::default()
+    };
+    let all = to_series(&data, &request, Some(&snapshot), &keep).unwrap();
+    let queries: [&[(&str, &str)]; 3] = [
+        &[],
+        &[("thread_name", "pool-2-thread-8")],
+        &[
+            ("thread_name", "pool-2-thread-8"),
+            ("profile_id", "239239239239"),
+        ],
+    ];
+    for (i, must) in queries.iter().enumerate() {
+        for t in OG_TYPES {
+            let want = folded_file(&dir.join(format!("{i}/jfr-{t}.txt")));
+            assert_stacks(
+                &format!("with_labels/{i}"),
+                t,
+                &merged(&all, t, must),
+                &want,
+            );
+            if i < 2 {
+                assert_eq!(
+                    merged(&series, t, must),
+                    want,
+                    "default options, query {i} {t}"
+                );
+            }
+        }
+    }
+}
+
+fn cpu_totals_by_labels(series: &[Series], suffix: &str) -> BTreeMap<String, u64> {
+    series
+        .iter()
+        .filter(|s| s.profile.suffix() == suffix)
+        .map(|s| {
+            let labels: Vec<String> = s
+                .name
+                .labels()
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            (labels.join(","), s.tree.total())
+        })
+        .collect()
+}
+
+#[test]
+fn labels_join_counts() {
+    let Some(root) = shared() else { return };
+    let dir = root.join("jfr-parser");
+    let keep = Options {
+        exclude_labels: Vec::new(),
+        ..Options::default()
+    };
+    let request = SeriesName::parse("app").unwrap();
+    let load = |jfr: &str, labels: &str| {
+        let data = gunzip(&dir.join(jfr));
+        let snap = LabelsSnapshot::decode_body(
+            &std::fs::read(dir.join(labels)).unwrap(),
+            &Default::default(),
+        )
+        .unwrap();
+        to_series(&data, &request, Some(&snap), &keep).unwrap()
+    };
+    // dump1: async-profiler `event=itimer`, so OG's `itimer` series.
+    let dump1 = load("dump1.jfr.gz", "dump1.labels.pb.gz");
+    let want: BTreeMap<String, u64> = [
+        ("", 1230),
+        ("thread_name=pool-2-thread-1", 471),
+        ("thread_name=pool-2-thread-3", 168),
+        ("thread_name=pool-2-thread-5", 104),
+        ("thread_name=pool-2-thread-7", 215),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    assert_eq!(cpu_totals_by_labels(&dump1, "itimer"), want);
+    assert!(cpu_totals_by_labels(&dump1, "cpu").is_empty());
+    // new_spancontext: spanId → profile_id, spanName → span_name.
+    let spans = load("new_spancontext.jfr.gz", "new_spancontext.labels.gz");
+    let want: BTreeMap<String, u64> = [
+        ("", 2),
+        (
+            "dyn1=v1,profile_id=0000000000001092,span_name=Infinite",
+            235,
+        ),
+        (
+            "dyn2=v2,profile_id=00000000000000ef,span_name=Fibonachi",
+            235,
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    assert_eq!(cpu_totals_by_labels(&spans, "cpu"), want);
+}
+
+#[test]
+fn jfrs_recordings() {
+    let Some(root) = shared() else { return };
+    let dir = root.join("jfrs");
+    let request = SeriesName::parse("app").unwrap();
+    let read = |f: &str| {
+        let data = std::fs::read(dir.join(f)).unwrap();
+        to_series(&data, &request, None, &Options::default())
+    };
+    let suffixes = |f: &str| -> Vec<&'static str> {
+        let mut v: Vec<_> = read(f)
+            .unwrap()
+            .iter()
+            .map(|s| s.profile.suffix())
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    };
+    assert_eq!(
+        suffixes("profiler-alloc.jfr"),
+        ["alloc_in_new_tlab_bytes", "alloc_in_new_tlab_objects"]
+    );
+    // Empty pools (count 0) are accepted; this recording has no lock events.
+    assert!(suffixes("profiler-lock.jfr").is_empty());
+    // event=wall: running samples are cpu as well.
+    assert_eq!(suffixes("profiler-wall.jfr"), ["cpu", "wall"]);
+    assert_eq!(suffixes("profiler-multichunk.jfr"), ["cpu", "wall"]);
+    // JDK 11 (every size padded to 4 bytes): 3 ExecutionSamples and 237 ThreadPark events (per
+    // `jfr summary`). No async-profiler setting, so the CPU series is `cpu` (decision 3), not
+    // OG's `unknown`.
+    let s = read("recording.jfr").unwrap();
+    let total = |p: ProfileType| -> u64 {
+        s.iter()
+            .filter(|s| s.profile == p)
+            .map(|s| s.tree.total())
+            .sum()
+    };
+    assert_eq!(total(ProfileType::Cpu), 3);
+    assert_eq!(total(ProfileType::LockCount), 237);
+    assert!(total(ProfileType::LockDuration) > 0);
+    // JDK 17, none of the profiling events: read fine, no series.
+    assert!(read("recording-2_1.jfr").unwrap().is_empty());
+    // 100 bytes: a header claiming a 10,156-byte chunk.
+    let e = read("invalid.jfr").unwrap_err();
+    assert_eq!(e.kind(), &pyro_jfr::ErrorKind::Truncated);
+    assert_eq!(e.offset(), 100);
 }
