@@ -728,10 +728,7 @@ impl<'l> Converter<'l> {
         if let Some(&f) = ctx.methods.get(&key) {
             return Ok((f != NO_ID).then_some(f));
         }
-        let f = match ctx.method_name(key)? {
-            Some(name) => Some(self.intern(name)),
-            None => None,
-        };
+        let f = ctx.method_name(key)?.map(|name| self.intern(name));
         ctx.methods.insert(key, f.unwrap_or(NO_ID));
         Ok(f)
     }

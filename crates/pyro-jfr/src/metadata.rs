@@ -138,7 +138,7 @@ impl Metadata {
                 .map(|&(_, v)| s(v))
         };
         // Pass 1: the classes and their raw fields.
-        let mut raw: Vec<(Class, Vec<(u64, bool, bool)>)> = Vec::new();
+        let mut raw: Vec<(Class, Vec<u64>)> = Vec::new();
         for meta in root.children.iter().filter(|e| s(e.name) == "metadata") {
             for class in meta.children.iter().filter(|e| s(e.name) == "class") {
                 if raw.len() >= limits.max_classes {
@@ -164,7 +164,7 @@ impl Metadata {
                         cp,
                         array,
                     });
-                    types.push((ty, cp, array));
+                    types.push(ty);
                 }
                 raw.push((Class { id, name, fields }, types));
             }
@@ -176,7 +176,7 @@ impl Metadata {
         // Pass 2: resolve field types.
         let prims: Vec<Option<Kind>> = raw.iter().map(|(c, _)| primitive(&c.name)).collect();
         for (mut c, types) in raw {
-            for (f, (ty, _, _)) in c.fields.iter_mut().zip(types) {
+            for (f, ty) in c.fields.iter_mut().zip(types) {
                 f.kind = match md.by_id.get(&ty) {
                     Some(&i) => prims[i as usize].unwrap_or(Kind::Struct(i)),
                     None => Kind::Unknown(ty),

@@ -1,0 +1,283 @@
+//! Behaviour on synthetic recordings (see `pyro_jfr::synth`).
+
+use std::collections::HashMap;
+
+use pyro_jfr::synth::Recording;
+use pyro_jfr::{Context, ErrorKind, LabelsSnapshot, Limits, Options, ProfileType, to_series};
+use pyro_labels::SeriesName;
+
+fn series(jfr: &[u8], name: &str, labels: Option<&LabelsSnapshot>) -> Vec<(String, String)> {
+    let request = SeriesName::parse(name).unwrap();
+    to_series(jfr, &request, labels, &Options::default())
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.name.to_string(), s.tree.to_folded()))
+        .collect()
+}
+
+#[test]
+fn cpu_wall_and_itimer_follow_the_event_setting() {
+    let samples = |r: Recording| {
+        r.execution_sample(&["A.run", "A.work"], "STATE_RUNNABLE", 0)
+            .execution_sample(&["A.run", "A.sleep"], "STATE_SLEEPING", 0)
+            .build()
+    };
+    // No setting (a JDK recording): `cpu`, sleeping samples dropped, no wall.
+    assert_eq!(
+        series(&samples(Recording::new()), "app", None),
+        [("app.cpu{}".into(), "A.run;A.work 1\n".into())]
+    );
+    assert_eq!(
+        series(
+            &samples(Recording::new().setting("event", "itimer")),
+            "app",
+            None
+        ),
+        [("app.itimer{}".into(), "A.run;A.work 1\n".into())]
+    );
+    // The setting may come after the samples it describes.
+    let wall = Recording::new()
+        .execution_sample(&["A.run", "A.work"], "STATE_RUNNABLE", 0)
+        .execution_sample(&["A.run", "A.sleep"], "STATE_SLEEPING", 0)
+        .setting("event", "wall")
+        .build();
+    assert_eq!(
+        series(&wall, "app", None),
+        [
+            ("app.cpu{}".into(), "A.run;A.work 1\n".into()),
+            (
+                "app.wall{}".into(),
+                "A.run;A.sleep 1\nA.run;A.work 1\n".into()
+            ),
+        ]
+    );
+}
+
+#[test]
+fn allocations_and_locks() {
+    let jfr = Recording::new()
+        .ticks_per_second(2_000_000_000)
+        .allocation(&["A.alloc"], 4096, 0)
+        .allocation(&["A.alloc"], 1024, 0)
+        .monitor_enter(&["A.lock"], 3_000, 0)
+        .build();
+    let request = SeriesName::parse("app{env=prod}").unwrap();
+    let s = to_series(&jfr, &request, None, &Options::default()).unwrap();
+    let got: Vec<(String, &str, &str, String)> = s
+        .iter()
+        .map(|s| {
+            (
+                s.name.to_string(),
+                s.units(),
+                s.aggregation(),
+                s.tree.to_folded(),
+            )
+        })
+        .collect();
+    let row = |n: &str, u: &'static str, f: &str| (n.to_owned(), u, "sum", f.to_owned());
+    assert_eq!(
+        got,
+        [
+            row(
+                "app.alloc_in_new_tlab_bytes{env=prod}",
+                "bytes",
+                "A.alloc 5120\n"
+            ),
+            row(
+                "app.alloc_in_new_tlab_objects{env=prod}",
+                "objects",
+                "A.alloc 2\n"
+            ),
+            row("app.lock_count{env=prod}", "lock_samples", "A.lock 1\n"),
+            // 3000 ticks at 2 GHz.
+            row(
+                "app.lock_duration{env=prod}",
+                "lock_nanoseconds",
+                "A.lock 1500\n"
+            ),
+        ]
+    );
+    assert_eq!(s[0].profile, ProfileType::AllocInNewTlabBytes);
+}
+
+fn snapshot() -> LabelsSnapshot {
+    let strings: HashMap<i64, String> = [(0, "thread"), (1, "main"), (2, "env"), (3, "staging")]
+        .into_iter()
+        .map(|(k, v)| (k, v.to_owned()))
+        .collect();
+    let ctx = |pairs: &[(i64, i64)]| Context {
+        labels: pairs.iter().copied().collect(),
+    };
+    LabelsSnapshot {
+        contexts: [(1, ctx(&[(0, 1)])), (2, ctx(&[(0, 1), (2, 3)]))]
+            .into_iter()
+            .collect(),
+        strings,
+    }
+}
+
+#[test]
+fn context_labels_override_request_labels() {
+    let jfr = Recording::new()
+        .execution_sample(&["A.x"], "STATE_RUNNABLE", 0)
+        .execution_sample(&["A.y"], "STATE_RUNNABLE", 1)
+        .execution_sample(&["A.z"], "STATE_RUNNABLE", 2)
+        // An id the snapshot does not know: no labels.
+        .execution_sample(&["A.w"], "STATE_RUNNABLE", 9)
+        .build();
+    let snap = snapshot();
+    assert_eq!(
+        series(&jfr, "app{env=prod}", Some(&snap)),
+        [
+            ("app.cpu{env=prod,thread=main}".into(), "A.y 1\n".into()),
+            ("app.cpu{env=prod}".into(), "A.w 1\nA.x 1\n".into()),
+            ("app.cpu{env=staging,thread=main}".into(), "A.z 1\n".into()),
+        ]
+    );
+    // Without a snapshot context ids are ignored.
+    assert_eq!(
+        series(&jfr, "app", None),
+        [("app.cpu{}".into(), "A.w 1\nA.x 1\nA.y 1\nA.z 1\n".into())]
+    );
+}
+
+#[test]
+fn invalid_context_label_is_an_error() {
+    let jfr = Recording::new()
+        .execution_sample(&["A.x"], "STATE_RUNNABLE", 1)
+        .build();
+    let mut snap = snapshot();
+    snap.strings.insert(0, "bad key!".into());
+    let request = SeriesName::parse("app").unwrap();
+    let e = to_series(&jfr, &request, Some(&snap), &Options::default()).unwrap_err();
+    assert!(
+        matches!(e.kind(), ErrorKind::InvalidLabel(m) if m.contains("bad key!")),
+        "{e}"
+    );
+}
+
+#[test]
+fn utf16_symbols_with_surrogate_pairs() {
+    // The jfrs crate stops at a surrogate pair in a char-array string.
+    let jfr = Recording::new()
+        .utf16_symbols(true)
+        .execution_sample(
+            &["emoji/😀Class.run", "emoji/😀Class.wörk"],
+            "STATE_RUNNABLE",
+            0,
+        )
+        .build();
+    assert_eq!(
+        series(&jfr, "app", None),
+        [(
+            "app.cpu{}".into(),
+            "emoji/😀Class.run;emoji/😀Class.wörk 1\n".into()
+        )]
+    );
+}
+
+#[test]
+fn generated_names_are_merged() {
+    let jfr = Recording::new()
+        .execution_sample(&["App$$Lambda$12/0x1234.run"], "STATE_RUNNABLE", 0)
+        .execution_sample(&["App$$Lambda$13/0x5678.run"], "STATE_RUNNABLE", 0)
+        .build();
+    assert_eq!(
+        series(&jfr, "app", None),
+        [("app.cpu{}".into(), "App$$Lambda_.run 2\n".into())]
+    );
+}
+
+fn err(data: &[u8], limits: Limits) -> pyro_jfr::Error {
+    let request = SeriesName::parse("app").unwrap();
+    let opts = Options {
+        limits,
+        ..Options::default()
+    };
+    to_series(data, &request, None, &opts).unwrap_err()
+}
+
+#[test]
+fn malformed_chunks() {
+    let good = Recording::new()
+        .execution_sample(&["A.run", "A.work"], "STATE_RUNNABLE", 0)
+        .build();
+    let mut bad = good.clone();
+    bad[0] = b'X';
+    let e = err(&bad, Limits::default());
+    assert_eq!((e.kind(), e.offset()), (&ErrorKind::BadMagic, 0));
+    assert!(e.to_string().contains("at offset 0x0"), "{e}");
+    // Uncompressed integers are not supported.
+    let mut bad = good.clone();
+    bad[67] = 0;
+    assert!(matches!(
+        err(&bad, Limits::default()).kind(),
+        ErrorKind::Unsupported(_)
+    ));
+    // The checkpoint offset pointing at the metadata record.
+    let mut bad = good.clone();
+    bad[16..24].copy_from_slice(&68u64.to_be_bytes());
+    let e = err(&bad, Limits::default());
+    assert_eq!(e.kind(), &ErrorKind::UnexpectedRecord(0));
+    assert_eq!(e.offset(), 68);
+    // Limits.
+    let e = err(&good, Limits::default().max_stack_depth(1));
+    assert!(
+        matches!(
+            e.kind(),
+            ErrorKind::LimitExceeded {
+                what: "stack depth",
+                max: 1
+            }
+        ),
+        "{e:?}"
+    );
+    let e = err(&good, Limits::default().max_decompressed_size(10));
+    assert!(matches!(
+        e.kind(),
+        ErrorKind::LimitExceeded {
+            what: "recording size",
+            ..
+        }
+    ));
+    let e = err(&good, Limits::default().max_pool_entries(2));
+    assert!(matches!(
+        e.kind(),
+        ErrorKind::LimitExceeded {
+            what: "constant pool entries",
+            ..
+        }
+    ));
+    // An empty input is an empty recording.
+    let request = SeriesName::parse("app").unwrap();
+    assert!(
+        to_series(&[], &request, None, &Options::default())
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn every_truncation_and_byte_flip_is_an_error_or_a_result() {
+    let good = Recording::new()
+        .setting("event", "wall")
+        .execution_sample(&["A.run", "A.work"], "STATE_RUNNABLE", 1)
+        .allocation(&["A.alloc"], 4096, 2)
+        .monitor_enter(&["A.lock"], 3_000, 0)
+        .build();
+    let request = SeriesName::parse("app").unwrap();
+    let snap = snapshot();
+    for n in 0..good.len() {
+        let r = to_series(&good[..n], &request, Some(&snap), &Options::default());
+        if n > 0 {
+            assert!(r.is_err(), "prefix {n} accepted");
+        }
+    }
+    for i in 0..good.len() {
+        for x in [0x00, 0x01, 0x7f, 0x80, 0xff] {
+            let mut bad = good.clone();
+            bad[i] ^= x;
+            let _ = to_series(&bad, &request, Some(&snap), &Options::default());
+        }
+    }
+}
