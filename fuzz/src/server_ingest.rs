@@ -54,6 +54,7 @@ pub fn run(data: &[u8]) {
         spy_name: query_param(query, "spyName").map(str::to_owned),
         sample_type_config: None,
         prev_profile: None,
+        jfr_labels: None,
     };
     let k6: Vec<(String, String)> = pyro_labels::k6_labels([baggage]).into_iter().collect();
     if let Ok(mut series) = ingest::parse(&params, body, &limits) {

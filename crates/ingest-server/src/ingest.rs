@@ -87,6 +87,8 @@ pub struct Params {
     pub sample_type_config: Option<Vec<u8>>,
     /// pprof: the `prev_profile` of a cumulative pair (gzipped or not).
     pub prev_profile: Option<Vec<u8>>,
+    /// JFR: the `labels` part, a LabelsSnapshot protobuf (gzipped or not).
+    pub jfr_labels: Option<Vec<u8>>,
 }
 
 /// Limits applied while reading a body.
@@ -100,6 +102,8 @@ pub struct Limits {
     pub labels: pyro_labels::Limits,
     /// pprof limits.
     pub pprof: pyro_pprof::Limits,
+    /// JFR limits.
+    pub jfr: pyro_jfr::Limits,
 }
 
 /// One series a request stores: its normalized name, metadata and stack tree.
@@ -192,6 +196,7 @@ pub fn parse<'a>(
                 .map_err(|e| body_err(&e))?;
         }
         Format::Pprof => return parse_pprof(params, name, body, limits),
+        Format::Jfr => return jfr_series(params, &name, body, limits),
         other => return Err(IngestError::Unsupported(other)),
     }
     if tree.overflowed() {
@@ -207,6 +212,54 @@ pub fn parse<'a>(
         spy_name: non_empty(&params.spy_name, "unknown"),
         tree,
     }])
+}
+
+/// A JFR recording (gzipped or not) and its optional labels snapshot: one series per profile
+/// type and label set, named `<app>.<type>{request labels, overwritten by context labels}`.
+///
+/// # Errors
+/// [`IngestError::Body`] (`unable to parse JFR format: …`, OG's message) for a malformed
+/// recording or snapshot, [`IngestError::TooLarge`] past the decompressed-size limit.
+pub fn jfr_series(
+    params: &Params,
+    name: &SeriesName,
+    body: &[u8],
+    limits: &Limits,
+) -> Result<Vec<Series<'static>>, IngestError> {
+    let err = |e: pyro_jfr::Error, what: &str| match e.kind() {
+        pyro_jfr::ErrorKind::LimitExceeded {
+            what: "decompressed size" | "recording size",
+            ..
+        } => IngestError::TooLarge(format!("{what}{e}")),
+        _ => IngestError::Body(format!("unable to parse JFR format: {what}{e}")),
+    };
+    let data = pyro_jfr::decode(body, &limits.jfr).map_err(|e| err(e, ""))?;
+    let labels = params
+        .jfr_labels
+        .as_deref()
+        .map(|b| pyro_jfr::LabelsSnapshot::decode_body(b, &limits.jfr))
+        .transpose()
+        .map_err(|e| err(e, "labels: "))?;
+    let opts = pyro_jfr::Options {
+        sample_rate: parse_sample_rate(params.sample_rate.as_deref()),
+        limits: limits.jfr,
+        label_limits: limits.labels,
+        ..pyro_jfr::Options::default()
+    };
+    let spy_name = non_empty(&params.spy_name, "unknown");
+    let series =
+        pyro_jfr::to_series(&data, name, labels.as_ref(), &opts).map_err(|e| err(e, ""))?;
+    Ok(series
+        .into_iter()
+        .map(|s| Series {
+            units: s.units().to_owned(),
+            aggregation: s.aggregation().to_owned(),
+            name: s.name,
+            sample_rate: s.sample_rate,
+            spy_name: spy_name.clone(),
+            tree: s.tree,
+        })
+        .collect())
 }
 
 /// A raw (gzipped or not) pprof body with `/ingest`'s parameters.

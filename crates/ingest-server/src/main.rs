@@ -128,8 +128,7 @@ enum Command {
     },
     /// Read FILE as an `/ingest` body and print the series the server would store.
     ///
-    /// Formats: folded (default), lines, trie, tree, pprof (gzipped or not); jfr is not
-    /// supported yet.
+    /// Formats: folded (default), lines, trie, tree, pprof and jfr (gzipped or not).
     Convert {
         /// Body format, as `/ingest`'s `format` parameter (default: folded, or what
         /// `--content-type` selects).
@@ -159,6 +158,9 @@ enum Command {
         /// pprof: the previous profile of a cumulative pair (`prev_profile`).
         #[arg(long, value_name = "FILE")]
         prev: Option<PathBuf>,
+        /// jfr: the pyroscope-java LabelsSnapshot (`labels` part), gzipped or not.
+        #[arg(long, value_name = "FILE")]
+        labels: Option<PathBuf>,
         /// Longest folded/lines line accepted, in bytes.
         #[arg(long, default_value_t = pyro_folded::DEFAULT_MAX_LINE_LEN)]
         max_line_len: usize,
@@ -223,6 +225,10 @@ fn config_from(args: &ServeArgs) -> Result<ingest_server::server::Config, ExitCo
                 .max_decompressed_size(args.max_decompressed_bytes)
                 .max_stack_depth(args.max_stack_depth)
                 .max_label_sets(args.max_label_sets),
+            jfr: pyro_jfr::Limits::new()
+                .max_decompressed_size(args.max_decompressed_bytes)
+                .max_stack_depth(args.max_stack_depth)
+                .max_series(args.max_label_sets),
         },
     })
 }
@@ -367,6 +373,7 @@ fn main() -> ExitCode {
             spy_name,
             sample_type_config,
             prev,
+            labels,
             max_line_len,
             output,
             file,
@@ -389,6 +396,10 @@ fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(code) => return code,
             };
+            let jfr_labels = match labels.as_ref().map(read).transpose() {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
             let params = Params {
                 name,
                 format: format.map(|f| {
@@ -403,6 +414,7 @@ fn main() -> ExitCode {
                 spy_name,
                 sample_type_config,
                 prev_profile,
+                jfr_labels,
             };
             let limits = Limits {
                 text: pyro_folded::Options::new().max_line_len(max_line_len),

@@ -215,8 +215,8 @@ fn decode_content_encoding(
 /// Default most parts read from one multipart body.
 pub const DEFAULT_MAX_MULTIPART_PARTS: usize = 16;
 
-/// The `profile`, `prev_profile` and `sample_type_config` file parts of a multipart body (only
-/// parts with a file name count, as in OG).
+/// The file parts of a multipart body by name (`profile`, `prev_profile`, `sample_type_config`
+/// for pprof; `jfr`, `labels` for JFR); only parts with a file name count, as in OG.
 async fn multipart_parts(
     content_type: &str,
     body: Bytes,
@@ -369,11 +369,46 @@ async fn ingest_handler(
         spy_name: q.get("spyName").cloned(),
         sample_type_config: None,
         prev_profile: None,
+        jfr_labels: None,
     };
     let now = now();
     let from = q.get("from").map_or(now, |v| attime::parse(v, now));
     let mut body = body.to_vec();
     let format = Format::select(params.format.as_deref(), params.content_type.as_deref());
+    let jfr_multipart = format == Format::Jfr
+        && content_type
+            .as_deref()
+            .is_some_and(|ct| ct.contains("multipart/form-data"));
+    if jfr_multipart {
+        let ct = content_type.clone().unwrap_or_default();
+        match multipart_parts(
+            &ct,
+            Bytes::from(body),
+            state.config.max_decompressed,
+            state.config.max_multipart_parts,
+        )
+        .await
+        {
+            Ok(mut parts) => {
+                let Some(jfr) = parts.remove("jfr") else {
+                    return og_error(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "error happened while parsing request body",
+                        "jfr field is required",
+                    );
+                };
+                body = jfr;
+                params.jfr_labels = parts.remove("labels");
+            }
+            Err(e) => {
+                return og_error(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "error happened while parsing request body",
+                    &e,
+                );
+            }
+        }
+    }
     if format == Format::PprofMultipart {
         let ct = content_type.unwrap_or_default();
         match multipart_parts(

@@ -141,11 +141,11 @@ fn bad_input_exits_non_zero_with_the_parser_error() {
         "error: line of 6 bytes exceeds the limit of 3 on line 1 (at offset 0x0)\n"
     );
 
-    let out = run(&["convert", "--format", "jfr", "-"], Some(b""));
+    let out = run(&["convert", "--format", "jfr", "-"], Some(b"FLR\0"));
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
-        "error: format jfr is not supported yet\n"
+        "error: unable to parse JFR format: unexpected end of input while reading chunk header (at offset 0x4)\n"
     );
 
     let out = run(&["convert", "/nonexistent/file"], None);
@@ -329,4 +329,100 @@ fn pprof_public_go_cpu() {
     assert_eq!(v[1]["sampleRate"], 100);
     assert_eq!(v[1]["total"], 47);
     assert_eq!(v[0]["total"], 470_000_000u64);
+}
+
+fn repo_testdata(rel: &str) -> String {
+    format!("{}/../../testdata/{rel}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn jfr_recording_to_series() {
+    let jfr = repo_testdata("jfr/jdk17-workload.jfr");
+    let out = ok(
+        &[
+            "convert",
+            "--format",
+            "jfr",
+            "--name",
+            "my.app{env=prod}",
+            &jfr,
+        ],
+        None,
+    );
+    let headers: Vec<&str> = out.lines().filter(|l| l.starts_with("# ")).collect();
+    assert_eq!(
+        headers,
+        [
+            "# my.app.alloc_in_new_tlab_bytes{env=prod}",
+            "# my.app.alloc_in_new_tlab_objects{env=prod}",
+            "# my.app.alloc_outside_tlab_bytes{env=prod}",
+            "# my.app.alloc_outside_tlab_objects{env=prod}",
+            "# my.app.alloc_sample_bytes{env=prod}",
+            "# my.app.alloc_sample_objects{env=prod}",
+            "# my.app.cpu{env=prod}",
+            "# my.app.lock_count{env=prod}",
+            "# my.app.lock_duration{env=prod}",
+        ]
+    );
+    // The cpu series is exactly what the JDK's own reader gives (testdata/jfr/results).
+    let cpu: String = out
+        .split("# my.app.cpu{env=prod}\n")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .take_while(|l| !l.starts_with("# "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let want =
+        std::fs::read_to_string(repo_testdata("jfr/results/jdk17-workload.jfr.cpu.txt")).unwrap();
+    assert_eq!(cpu, want);
+    // Gzipped input is sniffed, JSON output carries units and aggregation.
+    let gz = {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(&std::fs::read(&jfr).unwrap()).unwrap();
+        e.finish().unwrap()
+    };
+    let json = ok(
+        &["convert", "--format", "jfr", "--output", "json", "-"],
+        Some(&gz),
+    );
+    assert!(
+        json.contains(
+            "\"name\": \"app.cpu.lock_duration{}\",\n    \"units\": \"lock_nanoseconds\",\n    \"aggregation\": \"sum\""
+        ),
+        "{json}"
+    );
+}
+
+#[test]
+fn jfr_with_labels_snapshot() {
+    let dir = format!(
+        "{}/../../../shared/testdata/public/pyroscope-v0.37.2/pkg/server/testdata/jfr/with_labels",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    if !std::path::Path::new(&dir).is_dir() {
+        eprintln!("note: ../shared not found; skipping the OG JFR labels vector");
+        return;
+    }
+    let out = ok(
+        &[
+            "convert",
+            "--format",
+            "jfr",
+            "--name",
+            "test.app{foo=bar,baz=qux}",
+            "--labels",
+            &format!("{dir}/labels.proto.bin"),
+            &format!("{dir}/jfr.bin.gz"),
+        ],
+        None,
+    );
+    assert!(
+        out.contains("# test.app.cpu{baz=qux,foo=bar,thread_name=pool-2-thread-8}\n"),
+        "{out}"
+    );
+    assert!(out.contains("# test.app.cpu{baz=qux,foo=bar}\n"), "{out}");
+    // profile_id is not part of any key.
+    assert!(!out.contains("profile_id"), "{out}");
 }

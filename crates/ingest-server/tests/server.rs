@@ -260,8 +260,8 @@ fn error_statuses_and_bodies() {
     assert_eq!(ingest("name=a", &[], b"a 1\nb x\n"), (422, "error happened while parsing request body: \"invalid count \\\"x\\\" on line 2 (at offset 0x6)\"\n".into()));
     assert_eq!(ingest("name=a&format=pprof", &[], b"\x0a\x05").0, 422);
     assert_eq!(
-        ingest("name=a&format=jfr", &[], b"FLR\0").1,
-        "error happened while parsing request body: \"format jfr is not supported yet\"\n"
+        ingest("name=a&format=jfr", &[], b"FLR\0"),
+        (422, "error happened while parsing request body: \"unable to parse JFR format: unexpected end of input while reading chunk header (at offset 0x4)\"\n".into())
     );
     assert_eq!(ingest("name=a", &[], &[b'a'; 2000]).0, 413);
     let bomb = gzip(&vec![b'a'; 100_000]);
@@ -1068,5 +1068,113 @@ fn sigterm_shuts_down_cleanly() {
     let s2 = Server::start(&dir, &[]);
     assert_eq!(collapsed(&s2, "term.cpu"), "t 1\n");
     drop(s2);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn sorted_lines(s: &str) -> Vec<String> {
+    let mut v: Vec<String> = s.lines().map(str::to_owned).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn jfr_raw_and_multipart_with_labels() {
+    use prost::Message;
+    let dir = temp_dir("jfr");
+    let s = Server::start(&dir, &[]);
+    let repo = format!("{}/../../testdata/jfr", env!("CARGO_MANIFEST_DIR"));
+    let jfr = std::fs::read(format!("{repo}/jdk17-workload.jfr")).unwrap();
+    // A raw body as curl sends it (form content type), gzipped: sniffed like the parts.
+    let (status, body) = post(
+        &s.url(&format!(
+            "/ingest?name=java.app&format=jfr&spyName=javaspy&{T0}"
+        )),
+        Some("application/x-www-form-urlencoded"),
+        &[],
+        &gzip(&jfr),
+    );
+    assert_eq!((status, body.as_str()), (200, ""));
+    let want =
+        std::fs::read_to_string(format!("{repo}/results/jdk17-workload.jfr.cpu.txt")).unwrap();
+    assert_eq!(
+        sorted_lines(&collapsed(&s, "java.app.cpu%7B%7D")),
+        sorted_lines(&want)
+    );
+    let want = std::fs::read_to_string(format!(
+        "{repo}/results/jdk17-workload.jfr.alloc_in_new_tlab_bytes.txt"
+    ))
+    .unwrap();
+    // An empty stack (root self) has no line in OG's collapsed render.
+    let want: Vec<String> = sorted_lines(&want)
+        .into_iter()
+        .filter(|l| !l.starts_with(' '))
+        .collect();
+    assert_eq!(
+        sorted_lines(&collapsed(&s, "java.app.alloc_in_new_tlab_bytes%7B%7D")),
+        want
+    );
+
+    // The pyroscope-java agent: multipart `jfr` (gzipped) + `labels` (a LabelsSnapshot).
+    let rec = pyro_jfr::synth::Recording::new()
+        .setting("event", "itimer")
+        .execution_sample(&["App.main", "App.work"], "STATE_RUNNABLE", 1)
+        .execution_sample(&["App.main", "App.work"], "STATE_RUNNABLE", 1)
+        .execution_sample(&["App.main", "App.idle"], "STATE_RUNNABLE", 0)
+        .build();
+    let snapshot = pyro_jfr::LabelsSnapshot {
+        contexts: [(
+            1,
+            pyro_jfr::Context {
+                labels: [(1, 2)].into_iter().collect(),
+            },
+        )]
+        .into_iter()
+        .collect(),
+        strings: [(1, "endpoint".to_owned()), (2, "/checkout".to_owned())]
+            .into_iter()
+            .collect(),
+    };
+    let labels = gzip(&snapshot.encode_to_vec());
+    let (ct, mp) = multipart(&[("jfr", &gzip(&rec)), ("labels", &labels)]);
+    let (status, body) = post(
+        &s.url(&format!(
+            "/ingest?name=shop%7Benv%3Dprod%7D&format=jfr&{T0}"
+        )),
+        Some(&ct),
+        &[],
+        &mp,
+    );
+    assert_eq!((status, body.as_str()), (200, ""));
+    assert_eq!(
+        collapsed(&s, "shop.itimer%7Bendpoint%3D%22%2Fcheckout%22%7D"),
+        "App.main;App.work 2\n"
+    );
+    assert_eq!(
+        sorted_lines(&collapsed(&s, "shop.itimer%7Benv%3D%22prod%22%7D")),
+        ["App.main;App.idle 1", "App.main;App.work 2"]
+    );
+    let (status, body) = get(&s.url("/label-values?label=endpoint"));
+    assert_eq!((status, body.as_str()), (200, r#"["/checkout"]"#));
+
+    // Errors: no `jfr` part; a recording cut short; a snapshot that is not protobuf.
+    let (ct, mp) = multipart(&[("labels", &labels)]);
+    assert_eq!(
+        post(&s.url("/ingest?name=shop&format=jfr"), Some(&ct), &[], &mp),
+        (
+            422,
+            "error happened while parsing request body: \"jfr field is required\"\n".into()
+        )
+    );
+    let (ct, mp) = multipart(&[("jfr", &rec[..rec.len() - 3])]);
+    let (status, body) = post(&s.url("/ingest?name=shop&format=jfr"), Some(&ct), &[], &mp);
+    assert_eq!(status, 422);
+    assert!(
+        body.contains("unable to parse JFR format: unexpected end of input while reading chunk"),
+        "{body}"
+    );
+    let (ct, mp) = multipart(&[("jfr", &rec), ("labels", b"\xff\xff\xff")]);
+    let (status, body) = post(&s.url("/ingest?name=shop&format=jfr"), Some(&ct), &[], &mp);
+    assert_eq!(status, 422);
+    assert!(body.contains("labels: invalid labels snapshot"), "{body}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
