@@ -11,7 +11,7 @@ use crate::chunk::{ChunkHeader, HEADER_SIZE, chunks};
 use crate::error::{Error, ErrorKind, Result};
 use crate::labels::LabelsSnapshot;
 use crate::limits::Limits;
-use crate::metadata::{Budget, Kind, Metadata, NO_SLOT};
+use crate::metadata::{Kind, Metadata, Op, Plan, skip_op, skip_ops};
 use crate::pools::{PoolTypes, Pools};
 use crate::reader::{RawStr, Reader};
 use crate::symbols::normalize;
@@ -200,8 +200,7 @@ const NSLOTS: usize = 8;
 /// The fields to read from one event type of a chunk.
 struct EventPlan {
     ev: Ev,
-    class: u32,
-    slots: Vec<u8>,
+    plan: Plan,
 }
 
 /// Aggregation key of events within a chunk.
@@ -257,12 +256,52 @@ pub struct Converter<'l> {
     series: Vec<Building>,
 }
 
+/// How to read the frames of a `jdk.types.StackTrace` value.
+struct StackPlan {
+    /// Steps of the fields before `frames`.
+    before: Vec<Op>,
+    /// Steps of one `StackFrame`, and which of them is its `method` key.
+    frame: Vec<Op>,
+    method_at: usize,
+}
+
+impl StackPlan {
+    fn new(md: &Metadata, class: u32) -> Result<Option<StackPlan>> {
+        let mut before = Vec::new();
+        for f in &md.classes[class as usize].fields {
+            if f.name == "frames" {
+                let (Kind::Struct(frame_class), true, false) = (f.kind, f.array, f.cp) else {
+                    return Ok(None);
+                };
+                let mut frame = Vec::new();
+                let mut method_at = None;
+                for ff in &md.classes[frame_class as usize].fields {
+                    if ff.name == "method" && (ff.cp || ff.kind == Kind::Varint) && !ff.array {
+                        method_at = Some(frame.len());
+                    }
+                    md.field_ops(ff, 1, &mut frame)?;
+                }
+                return Ok(method_at.map(|method_at| StackPlan {
+                    before,
+                    frame,
+                    method_at,
+                }));
+            }
+            md.field_ops(f, 0, &mut before)?;
+        }
+        Ok(None)
+    }
+}
+
 /// Per-chunk state while resolving stacks.
 struct ChunkCtx<'c> {
     data: &'c [u8],
-    md: Metadata,
     pools: Pools,
-    types: PoolTypes,
+    stack_plan: Option<StackPlan>,
+    method_plan: Option<Plan>,
+    class_plan: Option<Plan>,
+    symbol_plan: Option<Plan>,
+    state_plan: Option<Plan>,
     methods: HashMap<u64, u32, Hasher>,
     stacks: HashMap<u64, (u32, u32), Hasher>,
     stack_frames: Vec<u32>,
@@ -355,6 +394,7 @@ impl<'l> Converter<'l> {
         let types = PoolTypes::bind(&md);
         let pools = Pools::read(data, h.cp_offset as usize, &md, &types, &limits)?;
         // Event plans by type id.
+        let at_meta = |e: Error| e.shifted(h.meta_offset as usize);
         let mut plans: Vec<EventPlan> = Vec::new();
         let mut by_id: HashMap<u64, u8, Hasher> = HashMap::with_hasher(Hasher::default());
         for (name, ev, value, correlated) in EVENTS {
@@ -362,35 +402,38 @@ impl<'l> Converter<'l> {
                 continue;
             };
             let mut wanted = [""; NSLOTS];
-            wanted[S_STACK] = "stackTrace";
-            wanted[S_STATE] = "state";
-            wanted[S_VALUE] = value;
-            if correlated {
-                wanted[S_CTX] = "contextId";
-                wanted[S_SPAN] = "spanId";
-                wanted[S_SPAN_NAME] = "spanName";
-            }
             if ev == Ev::Setting {
-                wanted = [""; NSLOTS];
                 wanted[S_NAME] = "name";
                 wanted[S_SETTING] = "value";
-            }
-            let mut slots = md.slots(class, &wanted);
-            // Empty names (unused slots) must not bind unnamed fields.
-            for (s, f) in slots.iter_mut().zip(&md.classes[class as usize].fields) {
-                if f.name.is_empty() {
-                    *s = NO_SLOT;
+            } else {
+                wanted[S_STACK] = "stackTrace";
+                wanted[S_STATE] = "state";
+                wanted[S_VALUE] = value;
+                if correlated {
+                    wanted[S_CTX] = "contextId";
+                    wanted[S_SPAN] = "spanId";
+                    wanted[S_SPAN_NAME] = "spanName";
                 }
             }
+            let plan = md.plan(class, &wanted).map_err(at_meta)?;
             by_id.insert(md.classes[class as usize].id, plans.len() as u8);
-            plans.push(EventPlan { ev, class, slots });
+            plans.push(EventPlan { ev, plan });
         }
         let max_str = limits.max_string_len;
+        let plan_of = |class: Option<u32>, names: &[&str]| -> Result<Option<Plan>> {
+            class.map(|c| md.plan(c, names)).transpose().map_err(at_meta)
+        };
         let mut ctx = ChunkCtx {
             data,
-            md,
+            stack_plan: match types.stack {
+                Some(c) => StackPlan::new(&md, c).map_err(at_meta)?,
+                None => None,
+            },
+            method_plan: plan_of(types.method, &["type", "name"])?,
+            class_plan: plan_of(types.class, &["name"])?,
+            symbol_plan: plan_of(types.symbol, &["string"])?,
+            state_plan: plan_of(types.state, &["name"])?,
             pools,
-            types,
             methods: HashMap::with_hasher(Hasher::default()),
             stacks: HashMap::with_hasher(Hasher::default()),
             stack_frames: Vec::new(),
@@ -425,25 +468,15 @@ impl<'l> Converter<'l> {
                 let plan = &plans[plan as usize];
                 let mut r = Reader::new(&data[..end], r.pos());
                 out.fill(0);
-                let mut budget = Budget::for_bytes(size as usize);
-                ctx.md
-                    .read_fields(
-                        &mut r,
-                        plan.class,
-                        &plan.slots,
-                        &mut out,
-                        &mut budget,
-                        max_str,
-                    )
-                    .map_err(|e| {
-                        let at = e.offset();
-                        Error::new(e.kind().clone(), at, "event")
-                    })?;
+                plan.plan.read(&mut r, &mut out, max_str).map_err(|e| {
+                    let at = e.offset();
+                    Error::new(e.kind().clone(), at, "event")
+                })?;
                 if plan.ev == Ev::Setting {
-                    if plan.slots.contains(&(S_NAME as u8))
+                    if plan.plan.has(S_NAME)
                         && ctx.string_at(out[S_NAME] as usize)?.as_deref() == Some("event")
                     {
-                        let v = if plan.slots.contains(&(S_SETTING as u8)) {
+                        let v = if plan.plan.has(S_SETTING) {
                             ctx.string_at(out[S_SETTING] as usize)?
                         } else {
                             None
@@ -499,6 +532,8 @@ impl<'l> Converter<'l> {
         entries.sort_unstable_by_key(|(k, _)| (k.stack, k.ctx, k.span, k.span_name, k.state));
         let mut targets: Vec<(ProfileType, u64)> = Vec::with_capacity(2);
         let mut ids: Vec<FrameId> = Vec::new();
+        // (series, frames start, frames len, value) of every stack to add.
+        let mut work: Vec<(u32, u32, u32, u64)> = Vec::with_capacity(entries.len());
         for (key, [count, value]) in entries {
             use ProfileType::*;
             targets.clear();
@@ -551,21 +586,33 @@ impl<'l> Converter<'l> {
             };
             let labels = self.label_set(key.ctx, key.span, key.span_name)?;
             for &(profile, v) in &targets {
-                let idx = self.series_for(profile, labels)?;
-                let b = &mut self.series[idx];
-                if b.ids.len() < self.frames.len() {
-                    b.ids.resize(self.frames.len(), NO_ID);
-                }
-                ids.clear();
-                for &f in &ctx.stack_frames[fs as usize..(fs + fl) as usize] {
-                    let slot = &mut b.ids[f as usize];
-                    if *slot == NO_ID {
-                        *slot = b.tree.intern_transient(&self.frames[f as usize]).0;
-                    }
-                    ids.push(FrameId(*slot));
-                }
-                b.tree.add_ids(&ids, v);
+                let series = self.series_for(profile, labels)? as u32;
+                work.push((series, fs, fl, v));
             }
+        }
+        // Stacks in frame order share their prefixes with the previous one, which the trees
+        // reuse instead of walking from the root.
+        let frames = &ctx.stack_frames;
+        work.sort_unstable_by(|a, b| {
+            a.0.cmp(&b.0).then_with(|| {
+                frames[a.1 as usize..(a.1 + a.2) as usize]
+                    .cmp(&frames[b.1 as usize..(b.1 + b.2) as usize])
+            })
+        });
+        for (series, fs, fl, v) in work {
+            let b = &mut self.series[series as usize];
+            if b.ids.len() < self.frames.len() {
+                b.ids.resize(self.frames.len(), NO_ID);
+            }
+            ids.clear();
+            for &f in &frames[fs as usize..(fs + fl) as usize] {
+                let slot = &mut b.ids[f as usize];
+                if *slot == NO_ID {
+                    *slot = b.tree.intern_transient(&self.frames[f as usize]).0;
+                }
+                ids.push(FrameId(*slot));
+            }
+            b.tree.add_ids(&ids, v);
         }
         Ok(())
     }
@@ -667,47 +714,29 @@ impl<'l> Converter<'l> {
     }
 
     fn resolve_stack(&mut self, ctx: &mut ChunkCtx<'_>, key: u64) -> Result<Option<(u32, u32)>> {
-        let (Some(class), Some(&off)) = (ctx.types.stack, ctx.pools.stacks.get(&key)) else {
+        let (Some(plan), Some(&off)) = (&ctx.stack_plan, ctx.pools.stacks.get(&key)) else {
             return Ok(None);
         };
         let mut r = Reader::new(ctx.data, off as usize);
-        let mut budget = Budget::for_bytes(ctx.data.len() - off as usize);
-        let mut methods: Vec<u64> = Vec::new();
+        skip_ops(&mut r, &plan.before, ctx.max_str)?;
         let max_depth = self.opts.limits.max_stack_depth;
-        let fields = &ctx.md.classes[class as usize].fields;
-        for f in fields {
-            if f.name == "frames" && f.array && !f.cp {
-                let Kind::Struct(frame_class) = f.kind else {
-                    return Err(Error::new(
-                        ErrorKind::BadMetadata("StackTrace.frames is not a struct array"),
-                        r.pos(),
-                        "stack trace",
-                    ));
-                };
-                let slots = ctx.md.slots(frame_class, &["method"]);
-                let at = r.pos();
-                let n = r.varint()?;
-                if n > max_depth as u64 {
-                    return Err(Error::limit("stack depth", max_depth, at));
+        let at = r.pos();
+        let n = r.varint()?;
+        if n > max_depth as u64 {
+            return Err(Error::limit("stack depth", max_depth, at));
+        }
+        if n > r.remaining() as u64 {
+            return Err(Error::new(ErrorKind::Truncated, at, "stack trace"));
+        }
+        let mut methods: Vec<u64> = Vec::with_capacity(n as usize);
+        for _ in 0..n {
+            for (i, op) in plan.frame.iter().enumerate() {
+                if i == plan.method_at {
+                    methods.push(r.varint()?);
+                } else {
+                    skip_op(&mut r, op, ctx.max_str)?;
                 }
-                if n > r.remaining() as u64 {
-                    return Err(Error::new(ErrorKind::Truncated, at, "stack trace"));
-                }
-                for _ in 0..n {
-                    let mut out = [0u64; 1];
-                    ctx.md.read_fields(
-                        &mut r,
-                        frame_class,
-                        &slots,
-                        &mut out,
-                        &mut budget,
-                        ctx.max_str,
-                    )?;
-                    methods.push(out[0]);
-                }
-                break;
             }
-            ctx.md.skip_field(&mut r, f, 1, &mut budget, ctx.max_str)?;
         }
         let start = ctx.stack_frames.len();
         // JFR lists the leaf first.
@@ -716,10 +745,7 @@ impl<'l> Converter<'l> {
                 ctx.stack_frames.push(f);
             }
         }
-        Ok(Some((
-            start as u32,
-            (ctx.stack_frames.len() - start) as u32,
-        )))
+        Ok(Some((start as u32, (ctx.stack_frames.len() - start) as u32)))
     }
 
     /// The interned `class.method` frame of a method key (`None` when the method, its class or
@@ -761,49 +787,43 @@ impl<'c> ChunkCtx<'c> {
         r.decode(s)
     }
 
-    /// Reads the given fields of the pool value at `off`.
+    /// Reads the `N` stored fields of the pool value at `off` (`None` when the class lacks one).
     fn fields<const N: usize>(
         &self,
-        class: u32,
+        plan: &Option<Plan>,
         off: u32,
-        names: [&str; N],
     ) -> Result<Option<[u64; N]>> {
-        let slots = self.md.slots(class, &names);
+        let Some(plan) = plan else { return Ok(None) };
+        if !(0..N).all(|i| plan.has(i)) {
+            return Ok(None);
+        }
         let mut out = [0u64; N];
         let mut r = Reader::new(self.data, off as usize);
-        let mut budget = Budget::for_bytes(self.data.len() - off as usize);
-        self.md
-            .read_fields(&mut r, class, &slots, &mut out, &mut budget, self.max_str)?;
-        // A field that is absent from the class leaves its slot unset.
-        for (i, n) in names.iter().enumerate() {
-            if !slots.contains(&(i as u8)) && !n.is_empty() {
-                return Ok(None);
-            }
-        }
+        plan.read(&mut r, &mut out, self.max_str)?;
         Ok(Some(out))
     }
 
     fn symbol(&self, key: u64) -> Result<Option<Cow<'c, str>>> {
-        let (Some(class), Some(&off)) = (self.types.symbol, self.pools.symbols.get(&key)) else {
+        let Some(&off) = self.pools.symbols.get(&key) else {
             return Ok(None);
         };
-        match self.fields(class, off, ["string"])? {
+        match self.fields(&self.symbol_plan, off)? {
             Some([s]) => self.string_at(s as usize),
             None => Ok(None),
         }
     }
 
     fn method_name(&self, key: u64) -> Result<Option<String>> {
-        let (Some(mclass), Some(&off)) = (self.types.method, self.pools.methods.get(&key)) else {
+        let Some(&off) = self.pools.methods.get(&key) else {
             return Ok(None);
         };
-        let Some([ty, name]) = self.fields(mclass, off, ["type", "name"])? else {
+        let Some([ty, name]) = self.fields(&self.method_plan, off)? else {
             return Ok(None);
         };
-        let (Some(cclass), Some(&coff)) = (self.types.class, self.pools.classes.get(&ty)) else {
+        let Some(&coff) = self.pools.classes.get(&ty) else {
             return Ok(None);
         };
-        let Some([cname]) = self.fields(cclass, coff, ["name"])? else {
+        let Some([cname]) = self.fields(&self.class_plan, coff)? else {
             return Ok(None);
         };
         let (Some(class_name), Some(method)) = (self.symbol(cname)?, self.symbol(name)?) else {
@@ -821,8 +841,8 @@ impl<'c> ChunkCtx<'c> {
         if let Some(&s) = self.states.get(&key) {
             return Ok(s);
         }
-        let s = match (self.types.state, self.pools.states.get(&key)) {
-            (Some(class), Some(&off)) => match self.fields(class, off, ["name"])? {
+        let s = match self.pools.states.get(&key) {
+            Some(&off) => match self.fields(&self.state_plan, off)? {
                 Some([name]) => match self.string_at(name as usize)?.as_deref() {
                     Some("STATE_SLEEPING") => State::Sleeping,
                     Some("STATE_RUNNABLE") => State::Runnable,
@@ -831,7 +851,7 @@ impl<'c> ChunkCtx<'c> {
                 },
                 None => State::Missing,
             },
-            _ => State::Missing,
+            None => State::Missing,
         };
         self.states.insert(key, s);
         Ok(s)

@@ -1,5 +1,7 @@
 //! The metadata record: classes and their fields, compiled into plans for reading values.
 
+use std::rc::Rc;
+
 use hashbrown::HashMap;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -71,31 +73,107 @@ fn primitive(name: &str) -> Option<Kind> {
     })
 }
 
-/// A budget of steps for walking nested values, so hostile metadata (deep or wide nesting of
-/// empty structs) cannot make a small record take unbounded time.
-pub(crate) struct Budget(usize);
+/// One step of reading a value, with inline structs flattened into their fields' steps.
+#[derive(Debug, Clone)]
+pub(crate) enum Op {
+    /// One raw byte.
+    Byte,
+    /// A varint (integers, and constant-pool keys).
+    Varint,
+    /// 4 raw bytes.
+    F32,
+    /// 8 raw bytes.
+    F64,
+    /// A string in any encoding.
+    Str,
+    /// A varint count, then that many elements, each read by the inner steps.
+    Array(Rc<[Op]>),
+    /// A value of a type the metadata does not declare: reading it is an error.
+    Unknown(u64),
+}
 
-impl Budget {
-    /// A budget proportional to the bytes the walk may consume.
-    pub(crate) fn for_bytes(n: usize) -> Self {
-        Budget(n.saturating_mul(16).saturating_add(1024))
+/// Most steps in one compiled plan (guards against metadata whose nested structs multiply).
+pub(crate) const MAX_PLAN_OPS: usize = 4096;
+
+/// The steps of a class's top-level fields, each with the slot it is stored in.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Plan {
+    ops: Vec<(Op, u8)>,
+}
+
+impl Plan {
+    /// Whether some field is stored in `slot`.
+    pub(crate) fn has(&self, slot: usize) -> bool {
+        self.ops.iter().any(|&(_, s)| s as usize == slot)
     }
 
+    /// Reads one value, storing mapped scalars into `out`: integers and pool keys as read,
+    /// strings as the chunk offset of their encoding byte, floats as their bits.
     #[inline]
-    fn spend(&mut self, at: usize) -> Result<()> {
-        if self.0 == 0 {
-            return Err(Error::new(
-                ErrorKind::LimitExceeded {
-                    what: "work per record",
-                    max: 0,
-                },
-                at,
-                "nested value",
-            ));
+    pub(crate) fn read(&self, r: &mut Reader<'_>, out: &mut [u64], max_str: usize) -> Result<()> {
+        for (op, slot) in &self.ops {
+            if *slot == NO_SLOT {
+                skip_op(r, op, max_str)?;
+                continue;
+            }
+            let v = match op {
+                Op::Varint => r.varint()?,
+                Op::Byte => u64::from(r.u8()?),
+                Op::F32 => {
+                    let b = r.bytes(4)?;
+                    u64::from(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+                }
+                Op::F64 => r.be_u64()?,
+                Op::Str => {
+                    let at = r.pos() as u64;
+                    r.raw_str(max_str)?;
+                    at
+                }
+                Op::Array(_) | Op::Unknown(_) => {
+                    skip_op(r, op, max_str)?;
+                    continue;
+                }
+            };
+            out[*slot as usize] = v;
         }
-        self.0 -= 1;
         Ok(())
     }
+}
+
+/// Skips one step.
+#[inline]
+pub(crate) fn skip_op(r: &mut Reader<'_>, op: &Op, max_str: usize) -> Result<()> {
+    match op {
+        Op::Varint => r.skip_varint(),
+        Op::Byte => r.skip(1),
+        Op::F32 => r.skip(4),
+        Op::F64 => r.skip(8),
+        Op::Str => r.raw_str(max_str).map(|_| ()),
+        Op::Array(el) => {
+            let at = r.pos();
+            let n = r.varint()?;
+            if n > r.remaining() as u64 {
+                return Err(Error::new(ErrorKind::Truncated, at, "array"));
+            }
+            // Every element step reads at least one byte, so this loop is bounded by the input.
+            if !el.is_empty() {
+                for _ in 0..n {
+                    skip_ops(r, el, max_str)?;
+                }
+            }
+            Ok(())
+        }
+        Op::Unknown(t) => Err(Error::new(ErrorKind::UnknownType(*t), r.pos(), "value")),
+    }
+}
+
+/// Skips a sequence of steps.
+#[inline]
+pub(crate) fn skip_ops(r: &mut Reader<'_>, ops: &[Op], max_str: usize) -> Result<()> {
+    for op in ops {
+        skip_op(r, op, max_str)?;
+    }
+    Ok(())
 }
 
 impl Metadata {
@@ -200,126 +278,91 @@ impl Metadata {
             .map(|i| i as u32)
     }
 
-    /// How a value of class `idx` is encoded.
-    pub(crate) fn kind_of(&self, idx: u32) -> Kind {
-        primitive(&self.classes[idx as usize].name).unwrap_or(Kind::Struct(idx))
+    /// The steps of one value of class `class` (one step for a primitive).
+    pub(crate) fn value_ops(&self, class: u32) -> Result<Vec<Op>> {
+        let mut out = Vec::new();
+        match primitive(&self.classes[class as usize].name) {
+            Some(k) => out.push(op_of(k)),
+            None => self.flatten(class, 0, &mut out)?,
+        }
+        Ok(out)
     }
 
-    /// Skips one field value (array or not, pool key or inline).
-    pub(crate) fn skip_field(
-        &self,
-        r: &mut Reader<'_>,
-        f: &Field,
-        depth: usize,
-        budget: &mut Budget,
-        max_str: usize,
-    ) -> Result<()> {
+    /// The plan of a class's top-level fields; `wanted[i]` names the field stored in slot `i`
+    /// (empty names store nothing).
+    pub(crate) fn plan(&self, class: u32, wanted: &[&str]) -> Result<Plan> {
+        let mut ops = Vec::new();
+        for f in &self.classes[class as usize].fields {
+            let slot = wanted
+                .iter()
+                .position(|w| !w.is_empty() && *w == f.name)
+                .map_or(NO_SLOT, |i| i as u8);
+            let start = ops.len();
+            let mut flat = Vec::new();
+            self.field_ops(f, 0, &mut flat)?;
+            // Only a field that is a single scalar step can be stored.
+            let store = flat.len() == 1 && !matches!(flat[0], Op::Array(_));
+            ops.extend(flat.into_iter().map(|op| (op, NO_SLOT)));
+            if store {
+                ops[start].1 = slot;
+            }
+            if ops.len() > MAX_PLAN_OPS {
+                return Err(Error::limit("value plan steps", MAX_PLAN_OPS, 0));
+            }
+        }
+        Ok(Plan { ops })
+    }
+
+    /// The steps of one field (an array becomes one [`Op::Array`]).
+    pub(crate) fn field_ops(&self, f: &Field, depth: usize, out: &mut Vec<Op>) -> Result<()> {
         if f.array {
-            let at = r.pos();
-            let n = r.varint()?;
-            if n > r.remaining() as u64 {
-                return Err(Error::new(ErrorKind::Truncated, at, "array"));
-            }
-            for _ in 0..n {
-                budget.spend(at)?;
-                self.skip_one(r, f.kind, f.cp, depth, budget, max_str)?;
-            }
+            let mut el = Vec::new();
+            self.single_ops(f, depth + 1, &mut el)?;
+            out.push(Op::Array(el.into()));
             Ok(())
         } else {
-            self.skip_one(r, f.kind, f.cp, depth, budget, max_str)
+            self.single_ops(f, depth, out)
         }
     }
 
-    /// Skips one value of a kind.
-    pub(crate) fn skip_one(
-        &self,
-        r: &mut Reader<'_>,
-        kind: Kind,
-        cp: bool,
-        depth: usize,
-        budget: &mut Budget,
-        max_str: usize,
-    ) -> Result<()> {
-        if cp {
-            return r.skip_varint();
+    fn single_ops(&self, f: &Field, depth: usize, out: &mut Vec<Op>) -> Result<()> {
+        if f.cp {
+            out.push(Op::Varint);
+            return Ok(());
         }
-        match kind {
-            Kind::Byte => r.skip(1),
-            Kind::Varint => r.skip_varint(),
-            Kind::F32 => r.skip(4),
-            Kind::F64 => r.skip(8),
-            Kind::Str => r.raw_str(max_str).map(|_| ()),
-            Kind::Struct(c) => {
-                if depth >= MAX_NESTING {
-                    return Err(Error::limit("value nesting", MAX_NESTING, r.pos()));
-                }
-                for f in &self.classes[c as usize].fields {
-                    budget.spend(r.pos())?;
-                    self.skip_field(r, f, depth + 1, budget, max_str)?;
-                }
+        match f.kind {
+            Kind::Struct(c) => self.flatten(c, depth + 1, out),
+            k => {
+                out.push(op_of(k));
                 Ok(())
             }
-            Kind::Unknown(t) => Err(Error::new(ErrorKind::UnknownType(t), r.pos(), "value")),
         }
     }
 
-    /// Reads a struct value of class `class`, storing the fields that `slots` maps (field index →
-    /// slot, [`NO_SLOT`] to skip) into `out`: integers and pool keys as read, strings as the
-    /// chunk offset of their encoding byte, floats as their bits. Arrays and nested structs are
-    /// skipped even when mapped.
-    pub(crate) fn read_fields(
-        &self,
-        r: &mut Reader<'_>,
-        class: u32,
-        slots: &[u8],
-        out: &mut [u64],
-        budget: &mut Budget,
-        max_str: usize,
-    ) -> Result<()> {
-        for (f, &slot) in self.classes[class as usize].fields.iter().zip(slots) {
-            if slot == NO_SLOT || f.array {
-                self.skip_field(r, f, 1, budget, max_str)?;
-                continue;
+    fn flatten(&self, class: u32, depth: usize, out: &mut Vec<Op>) -> Result<()> {
+        if depth >= MAX_NESTING {
+            return Err(Error::limit("value nesting", MAX_NESTING, 0));
+        }
+        for f in &self.classes[class as usize].fields {
+            self.field_ops(f, depth, out)?;
+            if out.len() > MAX_PLAN_OPS {
+                return Err(Error::limit("value plan steps", MAX_PLAN_OPS, 0));
             }
-            let v = if f.cp {
-                r.varint()?
-            } else {
-                match f.kind {
-                    Kind::Byte => u64::from(r.u8()?),
-                    Kind::Varint => r.varint()?,
-                    Kind::F32 => {
-                        let b = r.bytes(4)?;
-                        u64::from(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-                    }
-                    Kind::F64 => r.be_u64()?,
-                    Kind::Str => {
-                        let at = r.pos() as u64;
-                        r.raw_str(max_str)?;
-                        at
-                    }
-                    Kind::Struct(_) | Kind::Unknown(_) => {
-                        self.skip_field(r, f, 1, budget, max_str)?;
-                        continue;
-                    }
-                }
-            };
-            out[slot as usize] = v;
         }
         Ok(())
     }
+}
 
-    /// The slot map of a class: `wanted[i]` names the field stored in slot `i`.
-    pub(crate) fn slots(&self, class: u32, wanted: &[&str]) -> Vec<u8> {
-        self.classes[class as usize]
-            .fields
-            .iter()
-            .map(|f| {
-                wanted
-                    .iter()
-                    .position(|w| *w == f.name)
-                    .map_or(NO_SLOT, |i| i as u8)
-            })
-            .collect()
+fn op_of(k: Kind) -> Op {
+    match k {
+        Kind::Byte => Op::Byte,
+        Kind::Varint => Op::Varint,
+        Kind::F32 => Op::F32,
+        Kind::F64 => Op::F64,
+        Kind::Str => Op::Str,
+        // Callers flatten structs before asking for a step; never reached.
+        Kind::Struct(c) => Op::Unknown(u64::from(c)),
+        Kind::Unknown(t) => Op::Unknown(t),
     }
 }
 

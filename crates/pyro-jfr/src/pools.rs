@@ -4,7 +4,7 @@ use hashbrown::HashMap;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::limits::Limits;
-use crate::metadata::{Budget, Metadata};
+use crate::metadata::{Metadata, Op, skip_ops};
 use crate::reader::Reader;
 
 /// Pool key → chunk offset of the value.
@@ -58,6 +58,8 @@ impl Pools {
         limits: &Limits,
     ) -> Result<Pools> {
         let mut pools = Pools::default();
+        // Steps of each pool type's values, compiled on first use.
+        let mut plans: HashMap<u32, Vec<Op>, foldhash::fast::RandomState> = HashMap::default();
         let mut stored = 0usize;
         let mut pos = cp_offset;
         let mut seen = 0usize;
@@ -86,14 +88,17 @@ impl Pools {
             if npools > r.remaining() as u64 {
                 return Err(Error::new(ErrorKind::Truncated, at, CTX));
             }
-            let mut budget = Budget::for_bytes(size as usize);
             for _ in 0..npools {
                 let at = r.pos();
                 let type_id = r.varint()?;
                 let class = md
                     .class(type_id)
                     .ok_or_else(|| Error::new(ErrorKind::UnknownType(type_id), at, CTX))?;
-                let kind = md.kind_of(class);
+                if !plans.contains_key(&class) {
+                    let ops = md.value_ops(class).map_err(|e| e.shifted(at))?;
+                    plans.insert(class, ops);
+                }
+                let ops = &plans[&class];
                 let at = r.pos();
                 let count = r.varint()?;
                 if count > r.remaining() as u64 {
@@ -113,7 +118,7 @@ impl Pools {
                         }
                         map.insert(key, r.pos() as u32);
                     }
-                    md.skip_one(&mut r, kind, false, 0, &mut budget, limits.max_string_len)?;
+                    skip_ops(&mut r, ops, limits.max_string_len)?;
                 }
             }
             if delta == 0 {

@@ -1,0 +1,34 @@
+//! Times a conversion: `cargo run --release -p pyro-jfr --example jfr_time -- FILE [iters]`.
+
+use std::io::Read;
+use std::time::Instant;
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let path = args.next().expect("FILE");
+    let iters: usize = args.next().map_or(5, |s| s.parse().unwrap());
+    let raw = std::fs::read(&path).unwrap();
+    let data = if raw.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        flate2::read::MultiGzDecoder::new(&raw[..])
+            .read_to_end(&mut out)
+            .unwrap();
+        out
+    } else {
+        raw
+    };
+    let name = pyro_labels::SeriesName::parse("app").unwrap();
+    let opts = pyro_jfr::Options::default();
+    for _ in 0..iters {
+        let t = Instant::now();
+        let s = pyro_jfr::to_series(&data, &name, None, &opts).unwrap();
+        let dt = t.elapsed();
+        let total: u64 = s.iter().map(|s| s.tree.total()).sum();
+        println!(
+            "{:.2} ms, {:.0} MB/s, {} series, total {total}",
+            dt.as_secs_f64() * 1e3,
+            data.len() as f64 / dt.as_secs_f64() / 1e6,
+            s.len()
+        );
+    }
+}
