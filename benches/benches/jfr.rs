@@ -95,7 +95,10 @@ fn jfrs_cached(data: &[u8]) -> (u64, usize) {
             if !run {
                 continue;
             }
-            let Some(key) = v.get_field_raw("stackTrace").and_then(|s| cp_index(s.value)) else {
+            let Some(key) = v
+                .get_field_raw("stackTrace")
+                .and_then(|s| cp_index(s.value))
+            else {
                 continue;
             };
             let stack = stacks.entry(key).or_insert_with(|| {
@@ -103,7 +106,10 @@ fn jfrs_cached(data: &[u8]) -> (u64, usize) {
                 let mut names: Vec<String> = frames
                     .filter_map(|f| {
                         let m = f.get_field("method")?;
-                        let class = m.get_field("type")?.get_field("name")?.get_field("string")?;
+                        let class = m
+                            .get_field("type")?
+                            .get_field("name")?
+                            .get_field("string")?;
                         let name = m.get_field("name")?.get_field("string")?;
                         Some(format!(
                             "{}.{}",

@@ -19,16 +19,21 @@ fn main() {
     };
     let name = pyro_labels::SeriesName::parse("app").unwrap();
     let opts = pyro_jfr::Options::default();
+    let mut times = Vec::new();
+    let mut total = 0;
     for _ in 0..iters {
         let t = Instant::now();
         let s = pyro_jfr::to_series(&data, &name, None, &opts).unwrap();
-        let dt = t.elapsed();
-        let total: u64 = s.iter().map(|s| s.tree.total()).sum();
-        println!(
-            "{:.2} ms, {:.0} MB/s, {} series, total {total}",
-            dt.as_secs_f64() * 1e3,
-            data.len() as f64 / dt.as_secs_f64() / 1e6,
-            s.len()
-        );
+        times.push(t.elapsed().as_secs_f64());
+        total = s.iter().map(|s| s.tree.total()).sum::<u64>();
     }
+    times.sort_by(f64::total_cmp);
+    let (min, med) = (times[0], times[times.len() / 2]);
+    println!(
+        "min {:.2} ms ({:.0} MB/s), median {:.2} ms ({:.0} MB/s), total {total}",
+        min * 1e3,
+        data.len() as f64 / min / 1e6,
+        med * 1e3,
+        data.len() as f64 / med / 1e6,
+    );
 }

@@ -11,7 +11,7 @@ use crate::chunk::{ChunkHeader, HEADER_SIZE, chunks};
 use crate::error::{Error, ErrorKind, Result};
 use crate::labels::LabelsSnapshot;
 use crate::limits::Limits;
-use crate::metadata::{Kind, Metadata, Op, Plan, skip_op, skip_ops};
+use crate::metadata::{Kind, Metadata, Op, Plan, merge_varints, skip_ops};
 use crate::pools::{PoolTypes, Pools};
 use crate::reader::{RawStr, Reader};
 use crate::symbols::normalize;
@@ -204,7 +204,7 @@ struct EventPlan {
 }
 
 /// Aggregation key of events within a chunk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Key {
     ev: Ev,
     state: u64,
@@ -212,6 +212,69 @@ struct Key {
     ctx: u64,
     span: u64,
     span_name: u64,
+}
+
+impl std::hash::Hash for Key {
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        // Fewer writes than the derived impl: the event kind shares a word with the state (at
+        // most ten keys per state can collide), and the context fields are usually all zero.
+        h.write_u64(self.stack);
+        h.write_u64(self.state ^ ((self.ev as u64) << 56));
+        if self.ctx | self.span | self.span_name != 0 {
+            h.write_u64(self.ctx);
+            h.write_u64(self.span);
+            h.write_u64(self.span_name);
+        }
+    }
+}
+
+/// Events of a chunk summed per key: `[count, value]`.
+struct Agg {
+    entries: Vec<(Key, [u64; 2])>,
+    index: HashMap<Key, u32, Hasher>,
+    /// A direct-mapped memo of recent keys in front of the hash table (consecutive events
+    /// mostly reuse a few keys); a collision only costs a table lookup.
+    memo: Vec<u32>,
+}
+
+const MEMO: usize = 1024;
+
+impl Agg {
+    fn new() -> Self {
+        Agg {
+            entries: Vec::new(),
+            index: HashMap::with_hasher(Hasher::default()),
+            memo: vec![u32::MAX; MEMO],
+        }
+    }
+
+    /// Adds one event; false when the value sum overflows.
+    #[inline]
+    fn add(&mut self, key: Key, v: u64) -> bool {
+        let m = (key.stack ^ key.state.rotate_left(17) ^ key.ctx.rotate_left(31)) as usize % MEMO;
+        let i = self.memo[m];
+        let i = if i != u32::MAX && self.entries[i as usize].0 == key {
+            i as usize
+        } else {
+            let n = self.entries.len() as u32;
+            let i = *self.index.entry(key).or_insert(n);
+            if i == n {
+                self.entries.push((key, [0, 0]));
+            }
+            self.memo[m] = i;
+            i as usize
+        };
+        let e = &mut self.entries[i].1;
+        e[0] += 1;
+        match e[1].checked_add(v) {
+            Some(s) => {
+                e[1] = s;
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 /// Thread state of an ExecutionSample / WallClockSample.
@@ -260,9 +323,9 @@ pub struct Converter<'l> {
 struct StackPlan {
     /// Steps of the fields before `frames`.
     before: Vec<Op>,
-    /// Steps of one `StackFrame`, and which of them is its `method` key.
-    frame: Vec<Op>,
-    method_at: usize,
+    /// Steps of one `StackFrame` before and after its `method` key.
+    frame_pre: Vec<Op>,
+    frame_post: Vec<Op>,
 }
 
 impl StackPlan {
@@ -281,10 +344,10 @@ impl StackPlan {
                     }
                     md.field_ops(ff, 1, &mut frame)?;
                 }
-                return Ok(method_at.map(|method_at| StackPlan {
-                    before,
-                    frame,
-                    method_at,
+                return Ok(method_at.map(|at| StackPlan {
+                    before: merge_varints(before),
+                    frame_post: merge_varints(frame[at + 1..].to_vec()),
+                    frame_pre: merge_varints(frame[..at].to_vec()),
                 }));
             }
             md.field_ops(f, 0, &mut before)?;
@@ -421,7 +484,10 @@ impl<'l> Converter<'l> {
         }
         let max_str = limits.max_string_len;
         let plan_of = |class: Option<u32>, names: &[&str]| -> Result<Option<Plan>> {
-            class.map(|c| md.plan(c, names)).transpose().map_err(at_meta)
+            class
+                .map(|c| md.plan(c, names))
+                .transpose()
+                .map_err(at_meta)
         };
         let mut ctx = ChunkCtx {
             data,
@@ -447,7 +513,7 @@ impl<'l> Converter<'l> {
                 dense[id as usize] = p;
             }
         }
-        let mut agg: HashMap<Key, [u64; 2], Hasher> = HashMap::with_hasher(Hasher::default());
+        let mut agg = Agg::new();
         let mut event: Option<String> = None;
         let mut pos = HEADER_SIZE;
         let mut out = [0u64; NSLOTS];
@@ -497,11 +563,9 @@ impl<'l> Converter<'l> {
                     } else {
                         out[S_VALUE]
                     };
-                    let e = agg.entry(key).or_insert([0, 0]);
-                    e[0] += 1;
-                    e[1] = e[1]
-                        .checked_add(v)
-                        .ok_or_else(|| Error::new(ErrorKind::SumOverflow, pos, "event"))?;
+                    if !agg.add(key, v) {
+                        return Err(Error::new(ErrorKind::SumOverflow, pos, "event"));
+                    }
                 }
             }
             pos = end;
@@ -513,12 +577,7 @@ impl<'l> Converter<'l> {
     }
 
     /// Resolves the aggregated events of a chunk into the series trees.
-    fn flush(
-        &mut self,
-        ctx: &mut ChunkCtx<'_>,
-        agg: HashMap<Key, [u64; 2], Hasher>,
-        h: &ChunkHeader,
-    ) -> Result<()> {
+    fn flush(&mut self, ctx: &mut ChunkCtx<'_>, agg: Agg, h: &ChunkHeader) -> Result<()> {
         let event = self.event.as_deref().unwrap_or("");
         let wall_mode = event == "wall";
         let cpu = if event == "itimer" {
@@ -528,7 +587,7 @@ impl<'l> Converter<'l> {
         };
         let tps = h.ticks_per_second;
         // Deterministic order, so interning and tree layout do not depend on hashing.
-        let mut entries: Vec<(Key, [u64; 2])> = agg.into_iter().collect();
+        let mut entries = agg.entries;
         entries.sort_unstable_by_key(|(k, _)| (k.stack, k.ctx, k.span, k.span_name, k.state));
         let mut targets: Vec<(ProfileType, u64)> = Vec::with_capacity(2);
         let mut ids: Vec<FrameId> = Vec::new();
@@ -730,13 +789,9 @@ impl<'l> Converter<'l> {
         }
         let mut methods: Vec<u64> = Vec::with_capacity(n as usize);
         for _ in 0..n {
-            for (i, op) in plan.frame.iter().enumerate() {
-                if i == plan.method_at {
-                    methods.push(r.varint()?);
-                } else {
-                    skip_op(&mut r, op, ctx.max_str)?;
-                }
-            }
+            skip_ops(&mut r, &plan.frame_pre, ctx.max_str)?;
+            methods.push(r.varint()?);
+            skip_ops(&mut r, &plan.frame_post, ctx.max_str)?;
         }
         let start = ctx.stack_frames.len();
         // JFR lists the leaf first.
@@ -745,7 +800,10 @@ impl<'l> Converter<'l> {
                 ctx.stack_frames.push(f);
             }
         }
-        Ok(Some((start as u32, (ctx.stack_frames.len() - start) as u32)))
+        Ok(Some((
+            start as u32,
+            (ctx.stack_frames.len() - start) as u32,
+        )))
     }
 
     /// The interned `class.method` frame of a method key (`None` when the method, its class or
@@ -788,11 +846,7 @@ impl<'c> ChunkCtx<'c> {
     }
 
     /// Reads the `N` stored fields of the pool value at `off` (`None` when the class lacks one).
-    fn fields<const N: usize>(
-        &self,
-        plan: &Option<Plan>,
-        off: u32,
-    ) -> Result<Option<[u64; N]>> {
+    fn fields<const N: usize>(&self, plan: &Option<Plan>, off: u32) -> Result<Option<[u64; N]>> {
         let Some(plan) = plan else { return Ok(None) };
         if !(0..N).all(|i| plan.has(i)) {
             return Ok(None);

@@ -80,6 +80,8 @@ pub(crate) enum Op {
     Byte,
     /// A varint (integers, and constant-pool keys).
     Varint,
+    /// Several varints in a row (only in skip-only step lists, see [`merge_varints`]).
+    Varints(u32),
     /// 4 raw bytes.
     F32,
     /// 8 raw bytes.
@@ -99,6 +101,8 @@ pub(crate) const MAX_PLAN_OPS: usize = 4096;
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Plan {
     ops: Vec<(Op, u8)>,
+    /// Every step is a varint (the common event layout): read without matching on steps.
+    all_varints: bool,
 }
 
 impl Plan {
@@ -111,9 +115,23 @@ impl Plan {
     /// strings as the chunk offset of their encoding byte, floats as their bits.
     #[inline]
     pub(crate) fn read(&self, r: &mut Reader<'_>, out: &mut [u64], max_str: usize) -> Result<()> {
+        if self.all_varints {
+            for &(_, slot) in &self.ops {
+                if slot == NO_SLOT {
+                    r.skip_varint()?;
+                } else {
+                    out[slot as usize] = r.varint()?;
+                }
+            }
+            return Ok(());
+        }
         for (op, slot) in &self.ops {
             if *slot == NO_SLOT {
-                skip_op(r, op, max_str)?;
+                if let Op::Varint = op {
+                    r.skip_varint()?;
+                } else {
+                    skip_op(r, op, max_str)?;
+                }
                 continue;
             }
             let v = match op {
@@ -129,7 +147,7 @@ impl Plan {
                     r.raw_str(max_str)?;
                     at
                 }
-                Op::Array(_) | Op::Unknown(_) => {
+                Op::Array(_) | Op::Unknown(_) | Op::Varints(_) => {
                     skip_op(r, op, max_str)?;
                     continue;
                 }
@@ -145,26 +163,47 @@ impl Plan {
 pub(crate) fn skip_op(r: &mut Reader<'_>, op: &Op, max_str: usize) -> Result<()> {
     match op {
         Op::Varint => r.skip_varint(),
+        Op::Varints(n) => {
+            for _ in 0..*n {
+                r.skip_varint()?;
+            }
+            Ok(())
+        }
         Op::Byte => r.skip(1),
         Op::F32 => r.skip(4),
         Op::F64 => r.skip(8),
         Op::Str => r.raw_str(max_str).map(|_| ()),
-        Op::Array(el) => {
-            let at = r.pos();
-            let n = r.varint()?;
-            if n > r.remaining() as u64 {
-                return Err(Error::new(ErrorKind::Truncated, at, "array"));
-            }
-            // Every element step reads at least one byte, so this loop is bounded by the input.
-            if !el.is_empty() {
-                for _ in 0..n {
-                    skip_ops(r, el, max_str)?;
-                }
-            }
-            Ok(())
-        }
+        Op::Array(el) => skip_array(r, el, max_str),
         Op::Unknown(t) => Err(Error::new(ErrorKind::UnknownType(*t), r.pos(), "value")),
     }
+}
+
+fn skip_array(r: &mut Reader<'_>, el: &[Op], max_str: usize) -> Result<()> {
+    let at = r.pos();
+    let n = r.varint()?;
+    if n > r.remaining() as u64 {
+        return Err(Error::new(ErrorKind::Truncated, at, "array"));
+    }
+    // Every element step reads at least one byte, so this loop is bounded by the input.
+    match el {
+        [] => {}
+        [Op::Varint] => {
+            for _ in 0..n {
+                r.skip_varint()?;
+            }
+        }
+        [Op::Varints(k)] => {
+            for _ in 0..n * u64::from(*k) {
+                r.skip_varint()?;
+            }
+        }
+        _ => {
+            for _ in 0..n {
+                skip_ops(r, el, max_str)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Skips a sequence of steps.
@@ -174,6 +213,24 @@ pub(crate) fn skip_ops(r: &mut Reader<'_>, ops: &[Op], max_str: usize) -> Result
         skip_op(r, op, max_str)?;
     }
     Ok(())
+}
+
+/// Merges runs of varints into [`Op::Varints`] (recursively, inside arrays), for lists that
+/// are only skipped.
+pub(crate) fn merge_varints(ops: Vec<Op>) -> Vec<Op> {
+    let mut out: Vec<Op> = Vec::with_capacity(ops.len());
+    for op in ops {
+        let op = match op {
+            Op::Array(el) => Op::Array(merge_varints(el.to_vec()).into()),
+            op => op,
+        };
+        match (out.last_mut(), &op) {
+            (Some(Op::Varint), Op::Varint) => *out.last_mut().expect("last") = Op::Varints(2),
+            (Some(Op::Varints(n)), Op::Varint) => *n += 1,
+            _ => out.push(op),
+        }
+    }
+    out
 }
 
 impl Metadata {
@@ -285,7 +342,7 @@ impl Metadata {
             Some(k) => out.push(op_of(k)),
             None => self.flatten(class, 0, &mut out)?,
         }
-        Ok(out)
+        Ok(merge_varints(out))
     }
 
     /// The plan of a class's top-level fields; `wanted[i]` names the field stored in slot `i`
@@ -310,7 +367,8 @@ impl Metadata {
                 return Err(Error::limit("value plan steps", MAX_PLAN_OPS, 0));
             }
         }
-        Ok(Plan { ops })
+        let all_varints = ops.iter().all(|(op, _)| matches!(op, Op::Varint));
+        Ok(Plan { ops, all_varints })
     }
 
     /// The steps of one field (an array becomes one [`Op::Array`]).

@@ -47,17 +47,25 @@ impl<'a> Reader<'a> {
     }
 
     /// A JFR varint: LEB128, at most 9 bytes, the 9th contributing all 8 bits.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn varint(&mut self) -> Result<u64> {
         if let Some(&b) = self.buf.get(self.pos) {
             if b < 0x80 {
                 self.pos += 1;
                 return Ok(u64::from(b));
             }
+            if let Some(&b1) = self.buf.get(self.pos + 1) {
+                if b1 < 0x80 {
+                    self.pos += 2;
+                    return Ok(u64::from(b & 0x7f) | (u64::from(b1) << 7));
+                }
+            }
         }
         self.varint_slow()
     }
 
+    #[cold]
+    #[inline(never)]
     fn varint_slow(&mut self) -> Result<u64> {
         let mut v = 0u64;
         let mut p = self.pos;
@@ -80,8 +88,23 @@ impl<'a> Reader<'a> {
     }
 
     /// Skips one varint.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn skip_varint(&mut self) -> Result<()> {
+        // Eight bytes at once: the first byte without the continuation bit ends the varint.
+        if let Some(w) = self.buf.get(self.pos..self.pos + 8) {
+            let w = u64::from_le_bytes(w.try_into().expect("8 bytes"));
+            let stops = !w & 0x8080_8080_8080_8080;
+            self.pos += if stops == 0 {
+                9
+            } else {
+                stops.trailing_zeros() as usize / 8 + 1
+            };
+            if self.pos > self.buf.len() {
+                self.pos -= 9;
+                return Err(Error::new(ErrorKind::Truncated, self.pos, "varint"));
+            }
+            return Ok(());
+        }
         let end = self.buf.len().min(self.pos + 9);
         for p in self.pos..end {
             if self.buf[p] < 0x80 || p + 1 - self.pos == 9 {
