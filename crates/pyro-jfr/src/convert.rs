@@ -295,6 +295,9 @@ struct Building {
 }
 
 const NO_ID: u32 = u32::MAX;
+/// An unused memo slot.
+const EMPTY: u32 = u32::MAX - 1;
+const METHOD_MEMO: usize = 4096;
 
 /// Converts a recording to series chunk by chunk; feeding the chunks of a file one at a time
 /// gives the same result as feeding the whole file.
@@ -317,6 +320,8 @@ pub struct Converter<'l> {
     /// (profile, label set) → index in `series`.
     series_index: HashMap<(ProfileType, u32), u32, Hasher>,
     series: Vec<Building>,
+    /// The last chunk's metadata record and what was compiled from it.
+    bound: Option<(Vec<u8>, Bound)>,
 }
 
 /// How to read the frames of a `jdk.types.StackTrace` value.
@@ -356,16 +361,107 @@ impl StackPlan {
     }
 }
 
-/// Per-chunk state while resolving stacks.
-struct ChunkCtx<'c> {
-    data: &'c [u8],
-    pools: Pools,
+/// The content of the metadata record at `pos`: its bytes after the record header, start
+/// time, duration and id (the string table and the element tree), which define the classes.
+fn metadata_record(data: &[u8], pos: usize) -> Result<&[u8]> {
+    let mut r = Reader::new(data, pos);
+    let size = r.varint()?;
+    if size == 0 || size > (data.len() - pos) as u64 {
+        return Err(Error::new(ErrorKind::BadRecordSize(size), pos, "metadata"));
+    }
+    let end = pos + size as usize;
+    let mut r = Reader::new(&data[..end], r.pos());
+    for _ in 0..4 {
+        r.varint()?; // type, start time, duration, metadata id
+    }
+    Ok(&data[r.pos()..end])
+}
+
+/// A chunk's metadata with everything compiled from it.
+struct Bound {
+    md: Metadata,
+    types: PoolTypes,
+    plans: Vec<EventPlan>,
+    by_id: HashMap<u64, u8, Hasher>,
+    /// Plan index by type id for ids below 1024 (`u8::MAX`: not read).
+    dense: Vec<u8>,
     stack_plan: Option<StackPlan>,
     method_plan: Option<Plan>,
     class_plan: Option<Plan>,
     symbol_plan: Option<Plan>,
     state_plan: Option<Plan>,
+    /// Steps of each pool type, compiled on first use.
+    pool_ops: std::cell::Cell<crate::pools::PoolOps>,
+}
+
+impl Bound {
+    fn new(data: &[u8], h: &ChunkHeader, limits: &Limits) -> Result<Bound> {
+        let md = Metadata::parse(data, h.meta_offset as usize, limits)?;
+        let types = PoolTypes::bind(&md);
+        let at_meta = |e: Error| e.shifted(h.meta_offset as usize);
+        let mut plans: Vec<EventPlan> = Vec::new();
+        let mut by_id: HashMap<u64, u8, Hasher> = HashMap::with_hasher(Hasher::default());
+        for (name, ev, value, correlated) in EVENTS {
+            let Some(class) = md.class_by_name(name) else {
+                continue;
+            };
+            let mut wanted = [""; NSLOTS];
+            if ev == Ev::Setting {
+                wanted[S_NAME] = "name";
+                wanted[S_SETTING] = "value";
+            } else {
+                wanted[S_STACK] = "stackTrace";
+                wanted[S_STATE] = "state";
+                wanted[S_VALUE] = value;
+                if correlated {
+                    wanted[S_CTX] = "contextId";
+                    wanted[S_SPAN] = "spanId";
+                    wanted[S_SPAN_NAME] = "spanName";
+                }
+            }
+            let plan = md.plan(class, &wanted).map_err(at_meta)?;
+            by_id.insert(md.classes[class as usize].id, plans.len() as u8);
+            plans.push(EventPlan { ev, plan });
+        }
+        let mut dense = vec![u8::MAX; 1024];
+        for (&id, &p) in &by_id {
+            if id < 1024 {
+                dense[id as usize] = p;
+            }
+        }
+        let plan_of = |class: Option<u32>, names: &[&str]| -> Result<Option<Plan>> {
+            class
+                .map(|c| md.plan(c, names))
+                .transpose()
+                .map_err(at_meta)
+        };
+        Ok(Bound {
+            stack_plan: match types.stack {
+                Some(c) => StackPlan::new(&md, c).map_err(at_meta)?,
+                None => None,
+            },
+            method_plan: plan_of(types.method, &["type", "name"])?,
+            class_plan: plan_of(types.class, &["name"])?,
+            symbol_plan: plan_of(types.symbol, &["string"])?,
+            state_plan: plan_of(types.state, &["name"])?,
+            pool_ops: Default::default(),
+            md,
+            types,
+            plans,
+            by_id,
+            dense,
+        })
+    }
+}
+
+/// Per-chunk state while resolving stacks.
+struct ChunkCtx<'c> {
+    data: &'c [u8],
+    b: &'c Bound,
+    pools: Pools,
     methods: HashMap<u64, u32, Hasher>,
+    /// Direct-mapped memo in front of `methods` (stacks repeat the same methods).
+    method_memo: Vec<(u64, u32)>,
     stacks: HashMap<u64, (u32, u32), Hasher>,
     stack_frames: Vec<u32>,
     states: HashMap<u64, State, Hasher>,
@@ -399,6 +495,7 @@ impl<'l> Converter<'l> {
             label_index,
             series_index: HashMap::with_hasher(Hasher::default()),
             series: Vec::new(),
+            bound: None,
         }
     }
 
@@ -453,66 +550,38 @@ impl<'l> Converter<'l> {
             return Err(Error::limit("chunk size", u32::MAX as usize, 0));
         }
         let limits = self.opts.limits;
-        let md = Metadata::parse(data, h.meta_offset as usize, &limits)?;
-        let types = PoolTypes::bind(&md);
-        let pools = Pools::read(data, h.cp_offset as usize, &md, &types, &limits)?;
-        // Event plans by type id.
-        let at_meta = |e: Error| e.shifted(h.meta_offset as usize);
-        let mut plans: Vec<EventPlan> = Vec::new();
-        let mut by_id: HashMap<u64, u8, Hasher> = HashMap::with_hasher(Hasher::default());
-        for (name, ev, value, correlated) in EVENTS {
-            let Some(class) = md.class_by_name(name) else {
-                continue;
-            };
-            let mut wanted = [""; NSLOTS];
-            if ev == Ev::Setting {
-                wanted[S_NAME] = "name";
-                wanted[S_SETTING] = "value";
-            } else {
-                wanted[S_STACK] = "stackTrace";
-                wanted[S_STATE] = "state";
-                wanted[S_VALUE] = value;
-                if correlated {
-                    wanted[S_CTX] = "contextId";
-                    wanted[S_SPAN] = "spanId";
-                    wanted[S_SPAN_NAME] = "spanName";
-                }
-            }
-            let plan = md.plan(class, &wanted).map_err(at_meta)?;
-            by_id.insert(md.classes[class as usize].id, plans.len() as u8);
-            plans.push(EventPlan { ev, plan });
-        }
-        let max_str = limits.max_string_len;
-        let plan_of = |class: Option<u32>, names: &[&str]| -> Result<Option<Plan>> {
-            class
-                .map(|c| md.plan(c, names))
-                .transpose()
-                .map_err(at_meta)
+        // Chunks of one recording usually repeat the same metadata byte for byte; then the
+        // classes and plans of the previous chunk are reused (never on a mere id match).
+        let meta = metadata_record(data, h.meta_offset as usize)?;
+        let bound = match self.bound.take() {
+            Some((bytes, b)) if bytes == meta => (bytes, b),
+            _ => (meta.to_vec(), Bound::new(data, h, &limits)?),
         };
+        let b = &bound.1;
+        let mut pool_ops = b.pool_ops.take();
+        let pools = Pools::read(
+            data,
+            h.cp_offset as usize,
+            &b.md,
+            &b.types,
+            &limits,
+            &mut pool_ops,
+        );
+        b.pool_ops.set(pool_ops);
+        let pools = pools?;
+        let max_str = limits.max_string_len;
         let mut ctx = ChunkCtx {
             data,
-            stack_plan: match types.stack {
-                Some(c) => StackPlan::new(&md, c).map_err(at_meta)?,
-                None => None,
-            },
-            method_plan: plan_of(types.method, &["type", "name"])?,
-            class_plan: plan_of(types.class, &["name"])?,
-            symbol_plan: plan_of(types.symbol, &["string"])?,
-            state_plan: plan_of(types.state, &["name"])?,
+            b,
             pools,
             methods: HashMap::with_hasher(Hasher::default()),
+            method_memo: vec![(0, EMPTY); METHOD_MEMO],
             stacks: HashMap::with_hasher(Hasher::default()),
             stack_frames: Vec::new(),
             states: HashMap::with_hasher(Hasher::default()),
             max_str,
         };
-        // Dense dispatch for small type ids.
-        let mut dense = [u8::MAX; 1024];
-        for (&id, &p) in &by_id {
-            if id < 1024 {
-                dense[id as usize] = p;
-            }
-        }
+        let (plans, dense, by_id) = (&b.plans, &b.dense, &b.by_id);
         let mut agg = Agg::new();
         let mut event: Option<String> = None;
         let mut pos = HEADER_SIZE;
@@ -573,7 +642,10 @@ impl<'l> Converter<'l> {
         if event.is_some() {
             self.event = event;
         }
-        self.flush(&mut ctx, agg, h)
+        let r = self.flush(&mut ctx, agg, h);
+        drop(ctx);
+        self.bound = Some(bound);
+        r
     }
 
     /// Resolves the aggregated events of a chunk into the series trees.
@@ -773,7 +845,7 @@ impl<'l> Converter<'l> {
     }
 
     fn resolve_stack(&mut self, ctx: &mut ChunkCtx<'_>, key: u64) -> Result<Option<(u32, u32)>> {
-        let (Some(plan), Some(&off)) = (&ctx.stack_plan, ctx.pools.stacks.get(&key)) else {
+        let (Some(plan), Some(&off)) = (&ctx.b.stack_plan, ctx.pools.stacks.get(&key)) else {
             return Ok(None);
         };
         let mut r = Reader::new(ctx.data, off as usize);
@@ -809,12 +881,24 @@ impl<'l> Converter<'l> {
     /// The interned `class.method` frame of a method key (`None` when the method, its class or
     /// a name is missing, as OG skips such frames).
     fn method_frame(&mut self, ctx: &mut ChunkCtx<'_>, key: u64) -> Result<Option<u32>> {
-        if let Some(&f) = ctx.methods.get(&key) {
+        let m = (key ^ (key >> 24)) as usize % METHOD_MEMO;
+        let (k, f) = ctx.method_memo[m];
+        if k == key && f != EMPTY {
             return Ok((f != NO_ID).then_some(f));
         }
-        let f = ctx.method_name(key)?.map(|name| self.intern(name));
-        ctx.methods.insert(key, f.unwrap_or(NO_ID));
-        Ok(f)
+        let f = match ctx.methods.get(&key) {
+            Some(&f) => f,
+            None => {
+                let f = match ctx.method_name(key)? {
+                    Some(name) => self.intern(name),
+                    None => NO_ID,
+                };
+                ctx.methods.insert(key, f);
+                f
+            }
+        };
+        ctx.method_memo[m] = (key, f);
+        Ok((f != NO_ID).then_some(f))
     }
 
     fn intern(&mut self, name: String) -> u32 {
@@ -861,7 +945,7 @@ impl<'c> ChunkCtx<'c> {
         let Some(&off) = self.pools.symbols.get(&key) else {
             return Ok(None);
         };
-        match self.fields(&self.symbol_plan, off)? {
+        match self.fields(&self.b.symbol_plan, off)? {
             Some([s]) => self.string_at(s as usize),
             None => Ok(None),
         }
@@ -871,13 +955,13 @@ impl<'c> ChunkCtx<'c> {
         let Some(&off) = self.pools.methods.get(&key) else {
             return Ok(None);
         };
-        let Some([ty, name]) = self.fields(&self.method_plan, off)? else {
+        let Some([ty, name]) = self.fields(&self.b.method_plan, off)? else {
             return Ok(None);
         };
         let Some(&coff) = self.pools.classes.get(&ty) else {
             return Ok(None);
         };
-        let Some([cname]) = self.fields(&self.class_plan, coff)? else {
+        let Some([cname]) = self.fields(&self.b.class_plan, coff)? else {
             return Ok(None);
         };
         let (Some(class_name), Some(method)) = (self.symbol(cname)?, self.symbol(name)?) else {
@@ -896,7 +980,7 @@ impl<'c> ChunkCtx<'c> {
             return Ok(s);
         }
         let s = match self.pools.states.get(&key) {
-            Some(&off) => match self.fields(&self.state_plan, off)? {
+            Some(&off) => match self.fields(&self.b.state_plan, off)? {
                 Some([name]) => match self.string_at(name as usize)?.as_deref() {
                     Some("STATE_SLEEPING") => State::Sleeping,
                     Some("STATE_RUNNABLE") => State::Runnable,

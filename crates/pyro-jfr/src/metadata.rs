@@ -53,13 +53,6 @@ pub(crate) struct Metadata {
     by_id: HashMap<u64, u32, foldhash::fast::RandomState>,
 }
 
-/// A parsed element of the metadata tree.
-struct Element {
-    name: u32,
-    attrs: Vec<(u32, u32)>,
-    children: Vec<Element>,
-}
-
 const CTX: &str = "metadata";
 
 fn primitive(name: &str) -> Option<Kind> {
@@ -163,12 +156,7 @@ impl Plan {
 pub(crate) fn skip_op(r: &mut Reader<'_>, op: &Op, max_str: usize) -> Result<()> {
     match op {
         Op::Varint => r.skip_varint(),
-        Op::Varints(n) => {
-            for _ in 0..*n {
-                r.skip_varint()?;
-            }
-            Ok(())
-        }
+        Op::Varints(n) => r.skip_varints(u64::from(*n)),
         Op::Byte => r.skip(1),
         Op::F32 => r.skip(4),
         Op::F64 => r.skip(8),
@@ -187,16 +175,8 @@ fn skip_array(r: &mut Reader<'_>, el: &[Op], max_str: usize) -> Result<()> {
     // Every element step reads at least one byte, so this loop is bounded by the input.
     match el {
         [] => {}
-        [Op::Varint] => {
-            for _ in 0..n {
-                r.skip_varint()?;
-            }
-        }
-        [Op::Varints(k)] => {
-            for _ in 0..n * u64::from(*k) {
-                r.skip_varint()?;
-            }
-        }
+        [Op::Varint] => r.skip_varints(n)?,
+        [Op::Varints(k)] => r.skip_varints(n * u64::from(*k))?,
         _ => {
             for _ in 0..n {
                 skip_ops(r, el, max_str)?;
@@ -259,66 +239,38 @@ impl Metadata {
                 "metadata string table",
             ));
         }
-        let mut strings = Vec::with_capacity(n as usize);
+        // All strings in one buffer.
+        let mut text = String::new();
+        let mut spans: Vec<(u32, u32)> = Vec::with_capacity(n as usize);
         for _ in 0..n {
-            let s = r.raw_str(limits.max_string_len)?;
-            strings.push(r.decode(s)?.map(|c| c.into_owned()).unwrap_or_default());
+            let start = text.len();
+            r.string_into(&mut text, limits.max_string_len)?;
+            spans.push((start as u32, (text.len() - start) as u32));
         }
-        let root = element(&mut r, strings.len(), 0)?;
-        let s = |i: u32| strings[i as usize].as_str();
-        let attr = |e: &Element, key: &str| {
-            e.attrs
-                .iter()
-                .find(|&&(k, _)| s(k) == key)
-                .map(|&(_, v)| s(v))
+        let strings = Strings { text, spans };
+        let mut walk = Walk {
+            strings: &strings,
+            names: Names::find(&strings),
+            classes: Vec::new(),
+            attrs: Vec::new(),
+            max_classes: limits.max_classes,
         };
-        // Pass 1: the classes and their raw fields.
-        let mut raw: Vec<(Class, Vec<u64>)> = Vec::new();
-        for meta in root.children.iter().filter(|e| s(e.name) == "metadata") {
-            for class in meta.children.iter().filter(|e| s(e.name) == "class") {
-                if raw.len() >= limits.max_classes {
-                    return Err(Error::limit("metadata classes", limits.max_classes, pos));
-                }
-                let id = attr(class, "id")
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .ok_or_else(|| Error::new(ErrorKind::BadMetadata("class id"), pos, CTX))?;
-                let name = attr(class, "name").unwrap_or_default().to_owned();
-                let mut fields = Vec::new();
-                let mut types = Vec::new();
-                for f in class.children.iter().filter(|e| s(e.name) == "field") {
-                    let ty = attr(f, "class")
-                        .and_then(|v| v.parse::<u64>().ok())
-                        .ok_or_else(|| {
-                            Error::new(ErrorKind::BadMetadata("field class"), pos, CTX)
-                        })?;
-                    let cp = attr(f, "constantPool").is_some_and(|v| v == "true");
-                    let array = attr(f, "dimension").is_some_and(|v| v == "1");
-                    fields.push(Field {
-                        name: attr(f, "name").unwrap_or_default().to_owned(),
-                        kind: Kind::Unknown(ty),
-                        cp,
-                        array,
-                    });
-                    types.push(ty);
-                }
-                raw.push((Class { id, name, fields }, types));
-            }
-        }
+        walk.element(&mut r, Level::Root)?;
+        let mut raw = walk.classes;
         let mut md = Metadata::default();
         for (i, (c, _)) in raw.iter().enumerate() {
             md.by_id.insert(c.id, i as u32);
         }
-        // Pass 2: resolve field types.
         let prims: Vec<Option<Kind>> = raw.iter().map(|(c, _)| primitive(&c.name)).collect();
-        for (mut c, types) in raw {
-            for (f, ty) in c.fields.iter_mut().zip(types) {
+        for (c, types) in &mut raw {
+            for (f, &ty) in c.fields.iter_mut().zip(types.iter()) {
                 f.kind = match md.by_id.get(&ty) {
                     Some(&i) => prims[i as usize].unwrap_or(Kind::Struct(i)),
                     None => Kind::Unknown(ty),
                 };
             }
-            md.classes.push(c);
         }
+        md.classes = raw.into_iter().map(|(c, _)| c).collect();
         Ok(md)
     }
 
@@ -427,14 +379,73 @@ fn op_of(k: Kind) -> Op {
 /// A field not stored by [`Metadata::read_fields`].
 pub(crate) const NO_SLOT: u8 = u8::MAX;
 
-fn element(r: &mut Reader<'_>, nstrings: usize, depth: usize) -> Result<Element> {
-    if depth >= MAX_NESTING {
-        return Err(Error::limit("metadata element depth", MAX_NESTING, r.pos()));
+/// The metadata string table.
+struct Strings {
+    text: String,
+    spans: Vec<(u32, u32)>,
+}
+
+impl Strings {
+    fn get(&self, i: u32) -> &str {
+        let (s, n) = self.spans[i as usize];
+        &self.text[s as usize..(s + n) as usize]
     }
-    let idx = |r: &mut Reader<'_>| -> Result<u32> {
+    fn find(&self, want: &str) -> u32 {
+        (0..self.spans.len() as u32)
+            .find(|&i| self.get(i) == want)
+            .unwrap_or(u32::MAX)
+    }
+}
+
+/// Indices of the element and attribute names the reader uses (`u32::MAX` when absent).
+struct Names {
+    metadata: u32,
+    class: u32,
+    field: u32,
+    id: u32,
+    name: u32,
+    constant_pool: u32,
+    dimension: u32,
+}
+
+impl Names {
+    fn find(s: &Strings) -> Names {
+        Names {
+            metadata: s.find("metadata"),
+            class: s.find("class"),
+            field: s.find("field"),
+            id: s.find("id"),
+            name: s.find("name"),
+            constant_pool: s.find("constantPool"),
+            dimension: s.find("dimension"),
+        }
+    }
+}
+
+/// Where an element sits in the tree (only `metadata/class/field` elements are kept).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Level {
+    Root,
+    Metadata,
+    Class,
+    Other,
+}
+
+/// A streaming walk over the element tree.
+struct Walk<'s> {
+    strings: &'s Strings,
+    names: Names,
+    /// Classes with the type id of each field.
+    classes: Vec<(Class, Vec<u64>)>,
+    attrs: Vec<(u32, u32)>,
+    max_classes: usize,
+}
+
+impl Walk<'_> {
+    fn index(&self, r: &mut Reader<'_>) -> Result<u32> {
         let at = r.pos();
         let v = r.varint()?;
-        if v >= nstrings as u64 {
+        if v >= self.strings.spans.len() as u64 {
             return Err(Error::new(
                 ErrorKind::BadMetadata("string index out of range"),
                 at,
@@ -442,29 +453,91 @@ fn element(r: &mut Reader<'_>, nstrings: usize, depth: usize) -> Result<Element>
             ));
         }
         Ok(v as u32)
-    };
-    let name = idx(r)?;
-    let at = r.pos();
-    let n = r.varint()?;
-    if n > r.remaining() as u64 {
-        return Err(Error::new(ErrorKind::Truncated, at, CTX));
     }
-    let mut attrs = Vec::with_capacity(n as usize);
-    for _ in 0..n {
-        attrs.push((idx(r)?, idx(r)?));
+
+    fn attr(&self, attrs: &[(u32, u32)], key: u32) -> Option<&str> {
+        attrs
+            .iter()
+            .find(|&&(k, _)| k == key)
+            .map(|&(_, v)| self.strings.get(v))
     }
-    let at = r.pos();
-    let n = r.varint()?;
-    if n > r.remaining() as u64 {
-        return Err(Error::new(ErrorKind::Truncated, at, CTX));
+
+    /// Reads one element whose parent is at `parent`.
+    fn element(&mut self, r: &mut Reader<'_>, parent: Level) -> Result<()> {
+        self.element_at(r, parent, 0)
     }
-    let mut children = Vec::with_capacity(n as usize);
-    for _ in 0..n {
-        children.push(element(r, nstrings, depth + 1)?);
+
+    fn element_at(&mut self, r: &mut Reader<'_>, parent: Level, depth: usize) -> Result<()> {
+        if depth >= MAX_NESTING {
+            return Err(Error::limit("metadata element depth", MAX_NESTING, r.pos()));
+        }
+        let start = r.pos();
+        let name = self.index(r)?;
+        let at = r.pos();
+        let n = r.varint()?;
+        if n > r.remaining() as u64 {
+            return Err(Error::new(ErrorKind::Truncated, at, CTX));
+        }
+        let mut attrs = std::mem::take(&mut self.attrs);
+        attrs.clear();
+        for _ in 0..n {
+            let k = self.index(r)?;
+            let v = self.index(r)?;
+            attrs.push((k, v));
+        }
+        let level = match parent {
+            Level::Root if depth == 1 && name == self.names.metadata => Level::Metadata,
+            Level::Root if depth == 0 => Level::Root,
+            Level::Metadata if name == self.names.class => {
+                if self.classes.len() >= self.max_classes {
+                    return Err(Error::limit("metadata classes", self.max_classes, start));
+                }
+                let id = self
+                    .attr(&attrs, self.names.id)
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .ok_or_else(|| Error::new(ErrorKind::BadMetadata("class id"), start, CTX))?;
+                let class = Class {
+                    id,
+                    name: self
+                        .attr(&attrs, self.names.name)
+                        .unwrap_or_default()
+                        .to_owned(),
+                    fields: Vec::new(),
+                };
+                self.classes.push((class, Vec::new()));
+                Level::Class
+            }
+            Level::Class if name == self.names.field => {
+                let ty = self
+                    .attr(&attrs, self.names.class)
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .ok_or_else(|| Error::new(ErrorKind::BadMetadata("field class"), start, CTX))?;
+                let field = Field {
+                    name: self
+                        .attr(&attrs, self.names.name)
+                        .unwrap_or_default()
+                        .to_owned(),
+                    kind: Kind::Unknown(ty),
+                    cp: self.attr(&attrs, self.names.constant_pool) == Some("true"),
+                    array: self.attr(&attrs, self.names.dimension) == Some("1"),
+                };
+                if let Some((c, types)) = self.classes.last_mut() {
+                    c.fields.push(field);
+                    types.push(ty);
+                }
+                Level::Other
+            }
+            _ => Level::Other,
+        };
+        self.attrs = attrs;
+        let at = r.pos();
+        let n = r.varint()?;
+        if n > r.remaining() as u64 {
+            return Err(Error::new(ErrorKind::Truncated, at, CTX));
+        }
+        for _ in 0..n {
+            self.element_at(r, level, depth + 1)?;
+        }
+        Ok(())
     }
-    Ok(Element {
-        name,
-        attrs,
-        children,
-    })
 }

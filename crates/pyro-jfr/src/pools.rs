@@ -10,6 +10,9 @@ use crate::reader::Reader;
 /// Pool key → chunk offset of the value.
 pub(crate) type PoolMap = HashMap<u64, u32, foldhash::fast::RandomState>;
 
+/// Compiled steps of pool value types, by class index.
+pub(crate) type PoolOps = HashMap<u32, Vec<Op>, foldhash::fast::RandomState>;
+
 /// The pool types a conversion reads, by class index (absent when the chunk has no such class).
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct PoolTypes {
@@ -56,10 +59,9 @@ impl Pools {
         md: &Metadata,
         types: &PoolTypes,
         limits: &Limits,
+        plans: &mut PoolOps,
     ) -> Result<Pools> {
         let mut pools = Pools::default();
-        // Steps of each pool type's values, compiled on first use.
-        let mut plans: HashMap<u32, Vec<Op>, foldhash::fast::RandomState> = HashMap::default();
         let mut stored = 0usize;
         let mut pos = cp_offset;
         let mut seen = 0usize;

@@ -115,6 +115,37 @@ impl<'a> Reader<'a> {
         Err(Error::new(ErrorKind::Truncated, self.pos, "varint"))
     }
 
+    /// Skips `k` varints, eight bytes at a time: every byte below 0x80 ends one. Windows always
+    /// start at a varint boundary, so a 9-byte varint (whose last byte may be 0x80 or more) is
+    /// seen as a window without any end and read by [`Reader::skip_varint`].
+    pub(crate) fn skip_varints(&mut self, mut k: u64) -> Result<()> {
+        while k > 0 {
+            let Some(w) = self.buf.get(self.pos..self.pos + 8) else {
+                self.skip_varint()?;
+                k -= 1;
+                continue;
+            };
+            let w = u64::from_le_bytes(w.try_into().expect("8 bytes"));
+            let mut stops = !w & 0x8080_8080_8080_8080;
+            let c = u64::from(stops.count_ones());
+            if c == 0 {
+                self.skip_varint()?;
+                k -= 1;
+            } else if c <= k {
+                // Up to and including the last end in the window.
+                self.pos += (63 - stops.leading_zeros() as usize) / 8 + 1;
+                k -= c;
+            } else {
+                for _ in 1..k {
+                    stops &= stops - 1;
+                }
+                self.pos += stops.trailing_zeros() as usize / 8 + 1;
+                k = 0;
+            }
+        }
+        Ok(())
+    }
+
     pub(crate) fn u8(&mut self) -> Result<u8> {
         let b = *self
             .buf
@@ -182,6 +213,60 @@ impl<'a> Reader<'a> {
             }
             b => return Err(Error::new(ErrorKind::BadStringEncoding(b), at, "string")),
         })
+    }
+
+    /// Reads a string value and appends its text to `out` in one pass (null appends nothing,
+    /// a pool reference is an error): the metadata string table.
+    pub(crate) fn string_into(&mut self, out: &mut String, max_len: usize) -> Result<()> {
+        let at = self.pos;
+        match self.u8()? {
+            0 | 1 => {}
+            4 => {
+                let count = self.count(max_len, "string length")?;
+                let mut pending: Option<u16> = None;
+                for _ in 0..count {
+                    let u = self.varint()? as u16;
+                    if let Some(hi) = pending.take() {
+                        if (0xdc00..0xe000).contains(&u) {
+                            let c = 0x10000
+                                + ((u32::from(hi) - 0xd800) << 10)
+                                + (u32::from(u) - 0xdc00);
+                            out.push(char::from_u32(c).unwrap_or(char::REPLACEMENT_CHARACTER));
+                            continue;
+                        }
+                        out.push(char::REPLACEMENT_CHARACTER);
+                    }
+                    match u {
+                        0..0x80 => out.push(char::from(u as u8)),
+                        0xd800..0xdc00 => pending = Some(u),
+                        0xdc00..0xe000 => out.push(char::REPLACEMENT_CHARACTER),
+                        _ => out.push(
+                            char::from_u32(u32::from(u)).unwrap_or(char::REPLACEMENT_CHARACTER),
+                        ),
+                    }
+                }
+                if pending.is_some() {
+                    out.push(char::REPLACEMENT_CHARACTER);
+                }
+            }
+            b @ (3 | 5) => {
+                self.pos = at;
+                let s = self.raw_str(max_len)?;
+                let _ = b;
+                if let Some(c) = self.decode(s)? {
+                    out.push_str(&c);
+                }
+            }
+            2 => {
+                return Err(Error::new(
+                    ErrorKind::BadMetadata("string pool reference in metadata"),
+                    at,
+                    "metadata string table",
+                ));
+            }
+            b => return Err(Error::new(ErrorKind::BadStringEncoding(b), at, "string")),
+        }
+        Ok(())
     }
 
     /// Decodes a raw string read from this reader's buffer (`None` for null and pool refs).
@@ -303,6 +388,46 @@ mod tests {
         let e = r.varint().unwrap_err();
         assert_eq!(e.kind(), &ErrorKind::Truncated);
         assert_eq!(e.offset(), 2);
+    }
+
+    #[test]
+    fn skip_varints_matches_one_by_one() {
+        // Varints of every length 1..=9, including 9-byte ones ending in a byte >= 0x80.
+        let mut buf = Vec::new();
+        let mut seed = 12345u64;
+        let mut count = 0;
+        for _ in 0..2000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = (seed % 9) as usize + 1;
+            for i in 0..len {
+                let last = i + 1 == len;
+                let b = (seed >> (i * 5)) as u8;
+                buf.push(if last && len < 9 {
+                    b & 0x7f
+                } else if last {
+                    b | 0x80
+                } else {
+                    b | 0x80
+                });
+            }
+            count += 1;
+        }
+        for k in [0u64, 1, 2, 3, 7, 8, 9, 100, 1999, count] {
+            let mut a = Reader::new(&buf, 0);
+            for _ in 0..k {
+                a.skip_varint().unwrap();
+            }
+            let mut b = Reader::new(&buf, 0);
+            b.skip_varints(k).unwrap();
+            assert_eq!(a.pos(), b.pos(), "k = {k}");
+        }
+        let mut r = Reader::new(&buf, 0);
+        assert_eq!(
+            r.skip_varints(count + 1).unwrap_err().kind(),
+            &ErrorKind::Truncated
+        );
     }
 
     #[test]
