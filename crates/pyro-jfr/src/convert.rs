@@ -608,9 +608,7 @@ impl<'l> Converter<'l> {
                     Error::new(e.kind().clone(), at, "event")
                 })?;
                 if plan.ev == Ev::Setting {
-                    if plan.plan.has(S_NAME)
-                        && ctx.string_at(out[S_NAME] as usize)?.as_deref() == Some("event")
-                    {
+                    if plan.plan.has(S_NAME) && ctx.string_is(out[S_NAME] as usize, "event")? {
                         let v = if plan.plan.has(S_SETTING) {
                             ctx.string_at(out[S_SETTING] as usize)?
                         } else {
@@ -914,6 +912,21 @@ impl<'l> Converter<'l> {
 }
 
 impl<'c> ChunkCtx<'c> {
+    /// Whether the string value at a chunk offset is `want` (resolving a pool reference).
+    fn string_is(&self, off: usize, want: &str) -> Result<bool> {
+        let mut r = Reader::new(self.data, off);
+        let s = r.raw_str(self.max_str)?;
+        if let RawStr::Pool(key) = s {
+            let Some(&at) = self.pools.strings.get(&key) else {
+                return Ok(false);
+            };
+            let mut r = Reader::new(self.data, at as usize);
+            let s = r.raw_str(self.max_str)?;
+            return r.raw_eq(s, want);
+        }
+        r.raw_eq(s, want)
+    }
+
     /// Decodes the string value at a chunk offset (resolving pool references once).
     fn string_at(&self, off: usize) -> Result<Option<Cow<'c, str>>> {
         let mut r = Reader::new(self.data, off);

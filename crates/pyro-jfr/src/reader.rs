@@ -202,9 +202,7 @@ impl<'a> Reader<'a> {
             4 => {
                 let count = self.count(max_len, "string length")?;
                 let start = self.pos;
-                for _ in 0..count {
-                    self.skip_varint()?;
-                }
+                self.skip_varints(count as u64)?;
                 RawStr::Utf16 { count, at: start }
             }
             5 => {
@@ -267,6 +265,28 @@ impl<'a> Reader<'a> {
             b => return Err(Error::new(ErrorKind::BadStringEncoding(b), at, "string")),
         }
         Ok(())
+    }
+
+    /// Whether a raw string read from this buffer is exactly `want` (without decoding it).
+    pub(crate) fn raw_eq(&self, s: RawStr<'a>, want: &str) -> Result<bool> {
+        Ok(match s {
+            RawStr::Null | RawStr::Pool(_) => false,
+            RawStr::Empty => want.is_empty(),
+            RawStr::Utf8(b) => b == want.as_bytes(),
+            RawStr::Latin1(b) => want.is_ascii() && b == want.as_bytes(),
+            RawStr::Utf16 { count, at } => {
+                if count != want.encode_utf16().count() {
+                    return Ok(false);
+                }
+                let mut r = Reader::new(self.buf, at);
+                for u in want.encode_utf16() {
+                    if r.varint()? as u16 != u {
+                        return Ok(false);
+                    }
+                }
+                true
+            }
+        })
     }
 
     /// Decodes a raw string read from this reader's buffer (`None` for null and pool refs).
@@ -404,13 +424,8 @@ mod tests {
             for i in 0..len {
                 let last = i + 1 == len;
                 let b = (seed >> (i * 5)) as u8;
-                buf.push(if last && len < 9 {
-                    b & 0x7f
-                } else if last {
-                    b | 0x80
-                } else {
-                    b | 0x80
-                });
+                // Only the last byte of a shorter varint lacks the continuation bit.
+                buf.push(if last && len < 9 { b & 0x7f } else { b | 0x80 });
             }
             count += 1;
         }

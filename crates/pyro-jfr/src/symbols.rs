@@ -18,7 +18,8 @@ pub fn normalize(symbol: &str) -> Cow<'_, str> {
     if let Some(s) = lambda(&out) {
         out = Cow::Owned(s);
     }
-    let libraries: [(fn(&str) -> bool, &'static str); 3] = [
+    type Rule = fn(&str) -> bool;
+    let libraries: [(Rule, &'static str); 3] = [
         (zstd, "libzstd-jni-_.so"),
         (corretto, "libamazonCorrettoCryptoProvider_.so"),
         (async_profiler, "libasyncProfiler-_.so"),
