@@ -7,6 +7,9 @@
 //! a few thousand seeded random inputs.
 
 pub mod folded_parse;
+pub mod jfr_chunks;
+pub mod jfr_labels;
+pub mod jfr_split_feed;
 pub mod labels_baggage;
 pub mod labels_parse_key;
 pub mod labels_parse_query;

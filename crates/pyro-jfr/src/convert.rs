@@ -7,7 +7,10 @@ use hashbrown::HashMap;
 use pyro_labels::{Precedence, SeriesName};
 use pyro_tree::{FrameId, StackTree};
 
-use crate::chunk::{ChunkHeader, HEADER_SIZE, chunks};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+
+use crate::chunk::{Chunk, ChunkHeader, HEADER_SIZE, chunks};
 use crate::error::{Error, ErrorKind, Result};
 use crate::labels::LabelsSnapshot;
 use crate::limits::Limits;
@@ -129,6 +132,12 @@ pub struct Options {
     pub limits: Limits,
     /// Limits on the resulting series names.
     pub label_limits: pyro_labels::Limits,
+    /// Threads reading chunks of one recording at once (results are merged in file order, so
+    /// the output, errors included, does not depend on it); 1 reads on the calling thread.
+    /// Default: the available parallelism, at most 4.
+    pub threads: usize,
+    /// Smallest input (of several chunks) read on more than one thread (default 1 MiB).
+    pub parallel_min_bytes: usize,
 }
 
 impl Default for Options {
@@ -138,6 +147,8 @@ impl Default for Options {
             exclude_labels: EXCLUDED_LABELS.iter().map(|s| (*s).to_owned()).collect(),
             limits: Limits::default(),
             label_limits: pyro_labels::Limits::default(),
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
+            parallel_min_bytes: 1 << 20,
         }
     }
 }
@@ -321,7 +332,33 @@ pub struct Converter<'l> {
     series_index: HashMap<(ProfileType, u32), u32, Hasher>,
     series: Vec<Building>,
     /// The last chunk's metadata record and what was compiled from it.
-    bound: Option<(Vec<u8>, Bound)>,
+    cache: MetaCache,
+}
+
+/// The last metadata record content read and what was compiled from it.
+type MetaCache = Option<(Vec<u8>, Bound)>;
+
+/// What one chunk contributes, read independently of the other chunks.
+struct ChunkOut {
+    /// The chunk's `event` setting, if it has one.
+    event: Option<String>,
+    ticks_per_second: u64,
+    entries: Vec<Entry>,
+    /// Frame names local to the chunk, and every entry's stack as local frame ids (root first).
+    frames: Vec<String>,
+    stack_frames: Vec<u32>,
+}
+
+/// Events of one (event type, state, stack, context) summed: `[count, value]`.
+struct Entry {
+    ev: Ev,
+    state: State,
+    ctx: u64,
+    span: u64,
+    span_name: u64,
+    /// Range of the stack in [`ChunkOut::stack_frames`].
+    stack: (u32, u32),
+    values: [u64; 2],
 }
 
 /// How to read the frames of a `jdk.types.StackTrace` value.
@@ -464,8 +501,11 @@ struct ChunkCtx<'c> {
     method_memo: Vec<(u64, u32)>,
     stacks: HashMap<u64, (u32, u32), Hasher>,
     stack_frames: Vec<u32>,
+    /// Frame names resolved in this chunk (ids in `stack_frames` index them).
+    frames: Vec<String>,
     states: HashMap<u64, State, Hasher>,
     max_str: usize,
+    max_depth: usize,
 }
 
 impl<'l> Converter<'l> {
@@ -495,7 +535,7 @@ impl<'l> Converter<'l> {
             label_index,
             series_index: HashMap::with_hasher(Hasher::default()),
             series: Vec::new(),
-            bound: None,
+            cache: None,
         }
     }
 
@@ -514,12 +554,86 @@ impl<'l> Converter<'l> {
                 base,
             ));
         }
-        for chunk in chunks(data) {
-            let chunk = chunk.map_err(|e| e.shifted(base))?;
-            self.chunk(chunk.data, &chunk.header)
-                .map_err(|e| e.shifted(base + chunk.offset))?;
+        let all: Vec<Result<Chunk<'_>>> = chunks(data).collect();
+        let threads = self.opts.threads.clamp(1, all.len().max(1));
+        if threads == 1 || data.len() < self.opts.parallel_min_bytes {
+            for chunk in all {
+                let chunk = chunk.map_err(|e| e.shifted(base))?;
+                let out = read_chunk(chunk.data, &chunk.header, &mut self.cache, &self.opts)
+                    .map_err(|e| e.shifted(base + chunk.offset))?;
+                self.merge(out)
+                    .map_err(|e| e.shifted(base + chunk.offset))?;
+            }
+            return Ok(());
         }
-        Ok(())
+        self.feed_parallel(&all, base, threads)
+    }
+
+    /// Reads chunks on `threads` threads and merges their results in file order, so the result
+    /// (and the first error) is the same as reading them one after the other.
+    fn feed_parallel(
+        &mut self,
+        all: &[Result<Chunk<'_>>],
+        base: usize,
+        threads: usize,
+    ) -> Result<()> {
+        let stop = AtomicBool::new(false);
+        let opts = self.opts.clone();
+        let opts = &opts;
+        std::thread::scope(|scope| {
+            let (tx, rx) = mpsc::channel::<(usize, Result<ChunkOut>)>();
+            for w in 0..threads {
+                let tx = tx.clone();
+                let stop = &stop;
+                scope.spawn(move || {
+                    let mut cache = None;
+                    for (i, chunk) in all.iter().enumerate().skip(w).step_by(threads) {
+                        if stop.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        let Ok(chunk) = chunk else { break };
+                        let out = read_chunk(chunk.data, &chunk.header, &mut cache, opts);
+                        if tx.send((i, out)).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            drop(tx);
+            let mut pending: std::collections::BTreeMap<usize, Result<ChunkOut>> =
+                Default::default();
+            let mut result = Ok(());
+            for (i, chunk) in all.iter().enumerate() {
+                let chunk = match chunk {
+                    Ok(c) => c,
+                    Err(e) => {
+                        result = Err(e.clone().shifted(base));
+                        break;
+                    }
+                };
+                let out = loop {
+                    if let Some(out) = pending.remove(&i) {
+                        break Some(out);
+                    }
+                    match rx.recv() {
+                        Ok((j, out)) => {
+                            pending.insert(j, out);
+                        }
+                        Err(_) => break None,
+                    }
+                };
+                let Some(out) = out else { break };
+                let merged = out.and_then(|out| self.merge(out));
+                if let Err(e) = merged {
+                    result = Err(e.shifted(base + chunk.offset));
+                    break;
+                }
+            }
+            stop.store(true, Ordering::Relaxed);
+            // Unblock workers still sending.
+            drop(rx);
+            result
+        })
     }
 
     /// The series, sorted by name then profile type.
@@ -544,16 +658,24 @@ impl<'l> Converter<'l> {
         });
         out
     }
+}
 
-    fn chunk(&mut self, data: &[u8], h: &ChunkHeader) -> Result<()> {
+/// Reads one chunk: its events aggregated, every stack they use resolved to frame names.
+fn read_chunk(
+    data: &[u8],
+    h: &ChunkHeader,
+    cache: &mut MetaCache,
+    opts: &Options,
+) -> Result<ChunkOut> {
+    {
         if data.len() > u32::MAX as usize {
             return Err(Error::limit("chunk size", u32::MAX as usize, 0));
         }
-        let limits = self.opts.limits;
+        let limits = opts.limits;
         // Chunks of one recording usually repeat the same metadata byte for byte; then the
         // classes and plans of the previous chunk are reused (never on a mere id match).
         let meta = metadata_record(data, h.meta_offset as usize)?;
-        let bound = match self.bound.take() {
+        let bound = match cache.take() {
             Some((bytes, b)) if bytes == meta => (bytes, b),
             _ => (meta.to_vec(), Bound::new(data, h, &limits)?),
         };
@@ -578,8 +700,10 @@ impl<'l> Converter<'l> {
             method_memo: vec![(0, EMPTY); METHOD_MEMO],
             stacks: HashMap::with_hasher(Hasher::default()),
             stack_frames: Vec::new(),
+            frames: Vec::new(),
             states: HashMap::with_hasher(Hasher::default()),
             max_str,
+            max_depth: limits.max_stack_depth,
         };
         let (plans, dense, by_id) = (&b.plans, &b.dense, &b.by_id);
         let mut agg = Agg::new();
@@ -637,17 +761,49 @@ impl<'l> Converter<'l> {
             }
             pos = end;
         }
-        if event.is_some() {
-            self.event = event;
+        // Deterministic order, so frame ids do not depend on hashing.
+        let mut raw = agg.entries;
+        raw.sort_unstable_by_key(|(k, _)| {
+            (k.stack, k.ctx, k.span, k.span_name, k.state, k.ev as u8)
+        });
+        let mut entries = Vec::with_capacity(raw.len());
+        for (key, values) in raw {
+            let Some(stack) = ctx.stack(key.stack)? else {
+                continue;
+            };
+            let state = match key.ev {
+                Ev::Exec | Ev::WallClock => ctx.state(key.state)?,
+                _ => State::Missing,
+            };
+            entries.push(Entry {
+                ev: key.ev,
+                state,
+                ctx: key.ctx,
+                span: key.span,
+                span_name: key.span_name,
+                stack,
+                values,
+            });
         }
-        let r = self.flush(&mut ctx, agg, h);
+        let out = ChunkOut {
+            event,
+            ticks_per_second: h.ticks_per_second,
+            entries,
+            frames: std::mem::take(&mut ctx.frames),
+            stack_frames: std::mem::take(&mut ctx.stack_frames),
+        };
         drop(ctx);
-        self.bound = Some(bound);
-        r
+        *cache = Some(bound);
+        Ok(out)
     }
+}
 
-    /// Resolves the aggregated events of a chunk into the series trees.
-    fn flush(&mut self, ctx: &mut ChunkCtx<'_>, agg: Agg, h: &ChunkHeader) -> Result<()> {
+impl Converter<'_> {
+    /// Adds one chunk's events to the series trees, in file order.
+    fn merge(&mut self, out: ChunkOut) -> Result<()> {
+        if out.event.is_some() {
+            self.event = out.event;
+        }
         let event = self.event.as_deref().unwrap_or("");
         let wall_mode = event == "wall";
         let cpu = if event == "itimer" {
@@ -655,21 +811,25 @@ impl<'l> Converter<'l> {
         } else {
             ProfileType::Cpu
         };
-        let tps = h.ticks_per_second;
-        // Deterministic order, so interning and tree layout do not depend on hashing.
-        let mut entries = agg.entries;
-        entries.sort_unstable_by_key(|(k, _)| (k.stack, k.ctx, k.span, k.span_name, k.state));
+        let tps = out.ticks_per_second;
+        // Chunk frame ids → recording frame ids.
+        let ids_of: Vec<u32> = out.frames.into_iter().map(|f| self.intern(f)).collect();
+        let frames: Vec<u32> = out
+            .stack_frames
+            .iter()
+            .map(|&f| ids_of[f as usize])
+            .collect();
         let mut targets: Vec<(ProfileType, u64)> = Vec::with_capacity(2);
         let mut ids: Vec<FrameId> = Vec::new();
         // (series, frames start, frames len, value) of every stack to add.
-        let mut work: Vec<(u32, u32, u32, u64)> = Vec::with_capacity(entries.len());
-        for (key, [count, value]) in entries {
+        let mut work: Vec<(u32, u32, u32, u64)> = Vec::with_capacity(out.entries.len());
+        for e in out.entries {
             use ProfileType::*;
+            let [count, value] = e.values;
             targets.clear();
-            match key.ev {
+            match e.ev {
                 Ev::Exec => {
-                    let state = ctx.state(key.state)?;
-                    if state != State::Missing && state != State::Sleeping {
+                    if e.state != State::Missing && e.state != State::Sleeping {
                         targets.push((cpu, count));
                     }
                     if wall_mode {
@@ -678,7 +838,7 @@ impl<'l> Converter<'l> {
                 }
                 Ev::WallClock => {
                     targets.push((Wall, value));
-                    if wall_mode && ctx.state(key.state)? == State::Runnable {
+                    if wall_mode && e.state == State::Runnable {
                         targets.push((cpu, value));
                     }
                 }
@@ -710,10 +870,8 @@ impl<'l> Converter<'l> {
             if targets.is_empty() {
                 continue;
             }
-            let Some((fs, fl)) = self.stack(ctx, key.stack)? else {
-                continue;
-            };
-            let labels = self.label_set(key.ctx, key.span, key.span_name)?;
+            let (fs, fl) = e.stack;
+            let labels = self.label_set(e.ctx, e.span, e.span_name)?;
             for &(profile, v) in &targets {
                 let series = self.series_for(profile, labels)? as u32;
                 work.push((series, fs, fl, v));
@@ -721,7 +879,6 @@ impl<'l> Converter<'l> {
         }
         // Stacks in frame order share their prefixes with the previous one, which the trees
         // reuse instead of walking from the root.
-        let frames = &ctx.stack_frames;
         work.sort_unstable_by(|a, b| {
             a.0.cmp(&b.0).then_with(|| {
                 frames[a.1 as usize..(a.1 + a.2) as usize]
@@ -832,73 +989,6 @@ impl<'l> Converter<'l> {
         Ok(id)
     }
 
-    /// The frames of a stack trace, root first, as a range of `ctx.stack_frames`.
-    fn stack(&mut self, ctx: &mut ChunkCtx<'_>, key: u64) -> Result<Option<(u32, u32)>> {
-        if let Some(&r) = ctx.stacks.get(&key) {
-            return Ok((r.0 != NO_ID).then_some(r));
-        }
-        let resolved = self.resolve_stack(ctx, key)?;
-        ctx.stacks.insert(key, resolved.unwrap_or((NO_ID, 0)));
-        Ok(resolved)
-    }
-
-    fn resolve_stack(&mut self, ctx: &mut ChunkCtx<'_>, key: u64) -> Result<Option<(u32, u32)>> {
-        let (Some(plan), Some(&off)) = (&ctx.b.stack_plan, ctx.pools.stacks.get(&key)) else {
-            return Ok(None);
-        };
-        let mut r = Reader::new(ctx.data, off as usize);
-        skip_ops(&mut r, &plan.before, ctx.max_str)?;
-        let max_depth = self.opts.limits.max_stack_depth;
-        let at = r.pos();
-        let n = r.varint()?;
-        if n > max_depth as u64 {
-            return Err(Error::limit("stack depth", max_depth, at));
-        }
-        if n > r.remaining() as u64 {
-            return Err(Error::new(ErrorKind::Truncated, at, "stack trace"));
-        }
-        let mut methods: Vec<u64> = Vec::with_capacity(n as usize);
-        for _ in 0..n {
-            skip_ops(&mut r, &plan.frame_pre, ctx.max_str)?;
-            methods.push(r.varint()?);
-            skip_ops(&mut r, &plan.frame_post, ctx.max_str)?;
-        }
-        let start = ctx.stack_frames.len();
-        // JFR lists the leaf first.
-        for &m in methods.iter().rev() {
-            if let Some(f) = self.method_frame(ctx, m)? {
-                ctx.stack_frames.push(f);
-            }
-        }
-        Ok(Some((
-            start as u32,
-            (ctx.stack_frames.len() - start) as u32,
-        )))
-    }
-
-    /// The interned `class.method` frame of a method key (`None` when the method, its class or
-    /// a name is missing, as OG skips such frames).
-    fn method_frame(&mut self, ctx: &mut ChunkCtx<'_>, key: u64) -> Result<Option<u32>> {
-        let m = (key ^ (key >> 24)) as usize % METHOD_MEMO;
-        let (k, f) = ctx.method_memo[m];
-        if k == key && f != EMPTY {
-            return Ok((f != NO_ID).then_some(f));
-        }
-        let f = match ctx.methods.get(&key) {
-            Some(&f) => f,
-            None => {
-                let f = match ctx.method_name(key)? {
-                    Some(name) => self.intern(name),
-                    None => NO_ID,
-                };
-                ctx.methods.insert(key, f);
-                f
-            }
-        };
-        ctx.method_memo[m] = (key, f);
-        Ok((f != NO_ID).then_some(f))
-    }
-
     fn intern(&mut self, name: String) -> u32 {
         if let Some(&i) = self.frame_index.get(name.as_str()) {
             return i;
@@ -912,6 +1002,76 @@ impl<'l> Converter<'l> {
 }
 
 impl<'c> ChunkCtx<'c> {
+    /// The frames of a stack trace, root first, as a range of `ctx.stack_frames`.
+    fn stack(&mut self, key: u64) -> Result<Option<(u32, u32)>> {
+        if let Some(&r) = self.stacks.get(&key) {
+            return Ok((r.0 != NO_ID).then_some(r));
+        }
+        let resolved = self.resolve_stack(key)?;
+        self.stacks.insert(key, resolved.unwrap_or((NO_ID, 0)));
+        Ok(resolved)
+    }
+
+    fn resolve_stack(&mut self, key: u64) -> Result<Option<(u32, u32)>> {
+        let (Some(plan), Some(&off)) = (&self.b.stack_plan, self.pools.stacks.get(&key)) else {
+            return Ok(None);
+        };
+        let mut r = Reader::new(self.data, off as usize);
+        skip_ops(&mut r, &plan.before, self.max_str)?;
+        let max_depth = self.max_depth;
+        let at = r.pos();
+        let n = r.varint()?;
+        if n > max_depth as u64 {
+            return Err(Error::limit("stack depth", max_depth, at));
+        }
+        if n > r.remaining() as u64 {
+            return Err(Error::new(ErrorKind::Truncated, at, "stack trace"));
+        }
+        let mut methods: Vec<u64> = Vec::with_capacity(n as usize);
+        for _ in 0..n {
+            skip_ops(&mut r, &plan.frame_pre, self.max_str)?;
+            methods.push(r.varint()?);
+            skip_ops(&mut r, &plan.frame_post, self.max_str)?;
+        }
+        let start = self.stack_frames.len();
+        // JFR lists the leaf first.
+        for &m in methods.iter().rev() {
+            if let Some(f) = self.method_frame(m)? {
+                self.stack_frames.push(f);
+            }
+        }
+        Ok(Some((
+            start as u32,
+            (self.stack_frames.len() - start) as u32,
+        )))
+    }
+
+    /// The chunk-local `class.method` frame of a method key (`None` when the method, its class or
+    /// a name is missing, as OG skips such frames).
+    fn method_frame(&mut self, key: u64) -> Result<Option<u32>> {
+        let m = (key ^ (key >> 24)) as usize % METHOD_MEMO;
+        let (k, f) = self.method_memo[m];
+        if k == key && f != EMPTY {
+            return Ok((f != NO_ID).then_some(f));
+        }
+        let f = match self.methods.get(&key) {
+            Some(&f) => f,
+            None => {
+                let f = match self.method_name(key)? {
+                    Some(name) => {
+                        self.frames.push(name);
+                        self.frames.len() as u32 - 1
+                    }
+                    None => NO_ID,
+                };
+                self.methods.insert(key, f);
+                f
+            }
+        };
+        self.method_memo[m] = (key, f);
+        Ok((f != NO_ID).then_some(f))
+    }
+
     /// Whether the string value at a chunk offset is `want` (resolving a pool reference).
     fn string_is(&self, off: usize, want: &str) -> Result<bool> {
         let mut r = Reader::new(self.data, off);

@@ -5,8 +5,10 @@ use std::fmt;
 /// An error reading a JFR recording or a labels snapshot: what went wrong ([`Error::kind`]),
 /// what was being read ([`Error::context`], e.g. `checkpoint pool entry`) and at which byte of
 /// the (decompressed) input ([`Error::offset`]).
+#[derive(Clone)]
 pub struct Error(Box<Inner>);
 
+#[derive(Clone)]
 struct Inner {
     kind: ErrorKind,
     offset: usize,

@@ -22,12 +22,13 @@ fn by_suffix(series: &[Series]) -> BTreeMap<&'static str, BTreeMap<String, u64>>
     out
 }
 
-fn expected(times: u64) -> BTreeMap<String, BTreeMap<String, u64>> {
+fn expected(rec: &str, times: u64) -> BTreeMap<String, BTreeMap<String, u64>> {
     let mut out = BTreeMap::new();
     for e in std::fs::read_dir(testdata().join("results")).unwrap() {
         let name = e.unwrap().file_name().into_string().unwrap();
         let Some(suffix) = name
-            .strip_prefix("jdk17-workload.jfr.")
+            .strip_prefix(rec)
+            .and_then(|s| s.strip_prefix(".jfr."))
             .and_then(|s| s.strip_suffix(".txt"))
         else {
             continue;
@@ -45,10 +46,10 @@ fn expected(times: u64) -> BTreeMap<String, BTreeMap<String, u64>> {
     out
 }
 
-fn check(series: &[Series], times: u64) {
+fn check(series: &[Series], rec: &str, files: usize, times: u64) {
     let ours = by_suffix(series);
-    let want = expected(times);
-    assert_eq!(want.len(), 9, "result files");
+    let want = expected(rec, times);
+    assert_eq!(want.len(), files, "result files");
     assert_eq!(
         ours.keys().map(|k| k.to_string()).collect::<Vec<_>>(),
         want.keys().cloned().collect::<Vec<_>>()
@@ -77,7 +78,7 @@ fn jdk17_recording_matches_jfr_print() {
     let data = std::fs::read(testdata().join("jdk17-workload.jfr")).unwrap();
     let request = SeriesName::parse("app").unwrap();
     let series = to_series(&data, &request, None, &Options::default()).unwrap();
-    check(&series, 1);
+    check(&series, "jdk17-workload", 9, 1);
     // All series of a JDK recording carry the request's labels only.
     assert!(series.iter().all(|s| s.name.labels().is_empty()));
 }
@@ -89,7 +90,7 @@ fn concatenated_chunks_whole_or_fed_one_by_one() {
     assert_eq!(chunks(&data).count(), 3);
     let request = SeriesName::parse("app").unwrap();
     let whole = to_series(&data, &request, None, &Options::default()).unwrap();
-    check(&whole, 3);
+    check(&whole, "jdk17-workload", 9, 3);
     let mut c = Converter::new(request.clone(), None, Options::default());
     for chunk in chunks(&data) {
         c.feed(chunk.unwrap().data).unwrap();
@@ -115,4 +116,57 @@ fn truncated_recording_names_the_offset() {
     let two = [data.as_slice(), &data[..100]].concat();
     let e = to_series(&two, &request, None, &Options::default()).unwrap_err();
     assert_eq!(e.offset(), two.len());
+}
+
+#[test]
+fn skip_heavy_jdk17_recording_matches_jfr_print() {
+    let gz = std::fs::read(testdata().join("jdk17-skip-heavy.jfr.gz")).unwrap();
+    let data = pyro_jfr::decode(&gz, &pyro_jfr::Limits::default()).unwrap();
+    let request = SeriesName::parse("app").unwrap();
+    let series = to_series(&data, &request, None, &Options::default()).unwrap();
+    check(&series, "jdk17-skip-heavy", 5, 1);
+}
+
+#[test]
+fn threads_do_not_change_results_or_errors() {
+    let one = std::fs::read(testdata().join("jdk17-workload.jfr")).unwrap();
+    let data = one.repeat(5);
+    let request = SeriesName::parse("app").unwrap();
+    let run = |data: &[u8], threads: usize| {
+        let opts = Options {
+            threads,
+            parallel_min_bytes: 0,
+            ..Options::default()
+        };
+        to_series(data, &request, None, &opts)
+    };
+    let fold = |s: Vec<Series>| -> Vec<(String, String)> {
+        s.into_iter()
+            .map(|s| (s.name.to_string(), s.tree.to_folded()))
+            .collect()
+    };
+    let base = fold(run(&data, 1).unwrap());
+    check(&run(&data, 1).unwrap(), "jdk17-workload", 9, 5);
+    for threads in [2, 3, 8] {
+        assert_eq!(
+            fold(run(&data, threads).unwrap()),
+            base,
+            "{threads} threads"
+        );
+    }
+    // A corrupt fourth chunk: the same first error whatever the threads.
+    let mut bad = data.clone();
+    let at = 3 * one.len() + 20_000;
+    bad[at] = 0xff;
+    bad[at + 1] = 0xff;
+    let want = run(&bad, 1).unwrap_err();
+    assert!(want.offset() >= 3 * one.len(), "{want}");
+    for threads in [2, 3] {
+        let e = run(&bad, threads).unwrap_err();
+        assert_eq!(
+            (e.kind(), e.offset()),
+            (want.kind(), want.offset()),
+            "{threads} threads"
+        );
+    }
 }
