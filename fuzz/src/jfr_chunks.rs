@@ -59,7 +59,7 @@ impl Spec {
             let ctx = u64::from(next() % 4);
             events.push(match kind {
                 0 => Ev::Setting(EVENTS[next() as usize % EVENTS.len()]),
-                1 | 2 | 3 => Ev::Exec(stack, STATES[next() as usize % STATES.len()], ctx),
+                1..=3 => Ev::Exec(stack, STATES[next() as usize % STATES.len()], ctx),
                 4 | 5 => Ev::Alloc(stack, u64::from(next()) * 1000, ctx),
                 _ => Ev::Monitor(stack, u64::from(next()) * 7, ctx),
             });
