@@ -1,5 +1,5 @@
-//! `jfr/<input>`: pyro-jfr's whole conversion (every profile type, stacks resolved, trees built)
-//! vs the `jfrs` crate in its fair, stack-cached mode (ExecutionSamples only: state and stack
+//! `jfr/<input>`: pyro-jfr's whole conversion (every profile type, stacks resolved, trees built;
+//! chunks read on all cores, and again on one thread) vs the `jfrs` crate in its fair, stack-cached mode (ExecutionSamples only: state and stack
 //! resolved once per pool key, folded stacks aggregated). Same group, same run; both totals are
 //! asserted equal first.
 //!
@@ -143,6 +143,14 @@ fn bench_input(c: &mut Criterion, label: &str, data: &[u8]) {
     g.sample_size(10);
     g.bench_function("pyro-jfr", |b| {
         b.iter(|| assert_eq!(ours(black_box(data), &name, &opts), total))
+    });
+    // The same on the calling thread only (chunks are otherwise read on all cores).
+    let one = Options {
+        threads: 1,
+        ..Options::default()
+    };
+    g.bench_function("pyro-jfr-1-thread", |b| {
+        b.iter(|| assert_eq!(ours(black_box(data), &name, &one), total))
     });
     g.bench_function("jfrs-stack-cached", |b| {
         b.iter(|| assert_eq!(jfrs_cached(black_box(data)).0, total))
