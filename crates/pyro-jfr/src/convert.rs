@@ -725,12 +725,16 @@ fn read_chunk(
             };
             if plan != u8::MAX {
                 let plan = &plans[plan as usize];
-                let mut r = Reader::new(&data[..end], r.pos());
+                // Read over the whole chunk (so eight-byte varint loads work near the record's
+                // end), then check that the fields stayed inside the record.
                 out.fill(0);
                 plan.plan.read(&mut r, &mut out, max_str).map_err(|e| {
                     let at = e.offset();
                     Error::new(e.kind().clone(), at, "event")
                 })?;
+                if r.pos() > end {
+                    return Err(Error::new(ErrorKind::Truncated, end, "event"));
+                }
                 if plan.ev == Ev::Setting {
                     if plan.plan.has(S_NAME) && ctx.string_is(out[S_NAME] as usize, "event")? {
                         let v = if plan.plan.has(S_SETTING) {
