@@ -10,6 +10,29 @@
 //! pyroscope-java [`LabelsSnapshot`]; each label set becomes its own series. The mapping to
 //! profile types is described on [`ProfileType`].
 //!
+//! # Mapping (OG Pyroscope's series, with this project's decisions)
+//! - `jdk.ExecutionSample` whose thread state resolves and is not `STATE_SLEEPING` → `cpu`
+//!   (`itimer` when async-profiler's `event` setting is `itimer`; a JDK recording, which has no
+//!   such setting, also gives `cpu`); every ExecutionSample → `wall` when `event=wall`.
+//!   `profiler.WallClockSample` → `wall` by its `samples`, and `cpu` when running in wall mode.
+//!   The `event` setting of a chunk applies to the whole chunk and carries over to later chunks
+//!   that have none.
+//! - Allocation events → `alloc_in_new_tlab_*`, `alloc_outside_tlab_*`, `alloc_sample_*`
+//!   (objects and bytes); `jdk.JavaMonitorEnter` and `jdk.ThreadPark` → `lock_count` and
+//!   `lock_duration` (nanoseconds, converted from the chunk's ticks per second);
+//!   `profiler.LiveObject` → `live` (averaged); `profiler.Malloc` → `malloc_*`.
+//! - Labels: the request's labels, overwritten by the context's (`contextId` in the snapshot),
+//!   plus `profile_id` (`spanId` as 16 hex digits) and `span_name`; [`Options::exclude_labels`]
+//!   (default `profile_id`, `span_id`, `trace_id`) are then removed, merging those samples into
+//!   the label set without them. Only ExecutionSample, WallClockSample, the TLAB events and
+//!   JavaMonitorEnter carry a context, as in grafana/jfr-parser.
+//! - Frames are `pkg/Class.method` (no line numbers); a frame whose method, class or name is
+//!   missing is skipped; events without a stack trace are not counted.
+//!
+//! Every length and count is checked against [`Limits`]; errors carry the absolute offset and
+//! what was being read. Chunks of a large recording are read on several threads
+//! ([`Options::threads`]) and merged in file order, so the result never depends on it.
+//!
 //! ```
 //! use pyro_jfr::{Options, synth, to_series};
 //! use pyro_labels::SeriesName;
