@@ -11,23 +11,15 @@
 
 use std::collections::HashMap;
 use std::hint::black_box;
-use std::io::{Cursor, Read};
+use std::io::Cursor;
 use std::path::PathBuf;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use jfrs::reader::JfrReader;
 use jfrs::reader::value_descriptor::ValueDescriptor;
-use pyro_benches::input_bytes;
+use pyro_benches::{gunzip, input_bytes};
 use pyro_jfr::{Options, ProfileType, to_series};
 use pyro_labels::SeriesName;
-
-fn gunzip(data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    flate2::read::MultiGzDecoder::new(data)
-        .read_to_end(&mut out)
-        .unwrap();
-    out
-}
 
 fn load(path: PathBuf) -> Option<Vec<u8>> {
     match std::fs::read(&path) {

@@ -3,12 +3,12 @@
 //! gunzip + decode + aggregate vs gunzip alone. Same group, same run.
 
 use std::hint::black_box;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::PathBuf;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use prost::Message;
-use pyro_benches::{Rng, input_bytes};
+use pyro_benches::{Rng, gunzip, input_bytes};
 use pyro_labels::SeriesName;
 use pyro_pprof::model::{Function, Label, Line, Location, Profile as PbProfile, Sample, ValueType};
 use pyro_pprof::{Limits, Profile, decode, to_series};
@@ -128,14 +128,6 @@ fn gzip(data: &[u8]) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     e.write_all(data).unwrap();
     e.finish().unwrap()
-}
-
-fn gunzip(data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    flate2::read::MultiGzDecoder::new(data)
-        .read_to_end(&mut out)
-        .unwrap();
-    out
 }
 
 fn ours(raw: &[u8], types: &SampleTypes, name: &SeriesName) -> u64 {

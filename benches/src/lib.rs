@@ -17,6 +17,16 @@ pub fn input_bytes() -> usize {
     }
 }
 
+/// Gunzips a whole (possibly multi-member) gzip stream; panics on bad input (bench inputs only).
+pub fn gunzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::MultiGzDecoder::new(data)
+        .read_to_end(&mut out)
+        .expect("valid gzip");
+    out
+}
+
 /// A small deterministic PRNG (xorshift64*), so inputs are the same on every run.
 pub struct Rng(u64);
 

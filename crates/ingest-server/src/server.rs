@@ -253,6 +253,28 @@ async fn multipart_parts(
     Ok(parts)
 }
 
+/// The file parts of a multipart `/ingest` body, or OG's 422 answer for a malformed one.
+async fn form_parts(
+    state: &AppState,
+    content_type: &str,
+    body: Vec<u8>,
+) -> Result<HashMap<String, Vec<u8>>, Box<Response>> {
+    multipart_parts(
+        content_type,
+        Bytes::from(body),
+        state.config.max_decompressed,
+        state.config.max_multipart_parts,
+    )
+    .await
+    .map_err(|e| {
+        Box::new(og_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "error happened while parsing request body",
+            &e,
+        ))
+    })
+}
+
 /// Logs one line for a finished request and passes the response through.
 fn logged(path: &'static str, started: Instant, response: Response) -> Response {
     tracing::info!(
@@ -381,63 +403,35 @@ async fn ingest_handler(
             .is_some_and(|ct| ct.contains("multipart/form-data"));
     if jfr_multipart {
         let ct = content_type.clone().unwrap_or_default();
-        match multipart_parts(
-            &ct,
-            Bytes::from(body),
-            state.config.max_decompressed,
-            state.config.max_multipart_parts,
-        )
-        .await
-        {
-            Ok(mut parts) => {
-                let Some(jfr) = parts.remove("jfr") else {
-                    return og_error(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "error happened while parsing request body",
-                        "jfr field is required",
-                    );
-                };
-                body = jfr;
-                params.jfr_labels = parts.remove("labels");
-            }
-            Err(e) => {
-                return og_error(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "error happened while parsing request body",
-                    &e,
-                );
-            }
-        }
+        let mut parts = match form_parts(&state, &ct, body).await {
+            Ok(p) => p,
+            Err(r) => return *r,
+        };
+        let Some(jfr) = parts.remove("jfr") else {
+            return og_error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "error happened while parsing request body",
+                "jfr field is required",
+            );
+        };
+        body = jfr;
+        params.jfr_labels = parts.remove("labels");
     }
     if format == Format::PprofMultipart {
         let ct = content_type.unwrap_or_default();
-        match multipart_parts(
-            &ct,
-            Bytes::from(body),
-            state.config.max_decompressed,
-            state.config.max_multipart_parts,
-        )
-        .await
-        {
-            Ok(mut parts) => {
-                // No `profile` part: nothing to ingest (OG answers 200).
-                let Some(profile) = parts.remove("profile") else {
-                    return StatusCode::OK.into_response();
-                };
-                body = profile;
-                params.prev_profile = parts.remove("prev_profile");
-                params.sample_type_config = parts.remove("sample_type_config");
-                params.format = Some("pprof".into());
-                params.content_type = None;
-            }
-            Err(e) => {
-                return og_error(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "error happened while parsing request body",
-                    &e,
-                );
-            }
-        }
+        let mut parts = match form_parts(&state, &ct, body).await {
+            Ok(p) => p,
+            Err(r) => return *r,
+        };
+        // No `profile` part: nothing to ingest (OG answers 200).
+        let Some(profile) = parts.remove("profile") else {
+            return StatusCode::OK.into_response();
+        };
+        body = profile;
+        params.prev_profile = parts.remove("prev_profile");
+        params.sample_type_config = parts.remove("sample_type_config");
+        params.format = Some("pprof".into());
+        params.content_type = None;
     }
     let state2 = state.clone();
     let parsed = tokio::task::spawn_blocking(move || {

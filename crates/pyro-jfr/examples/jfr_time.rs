@@ -1,6 +1,5 @@
 //! Times a conversion: `cargo run --release -p pyro-jfr --example jfr_time -- FILE [iters]`.
 
-use std::io::Read;
 use std::time::Instant;
 
 fn main() {
@@ -8,15 +7,7 @@ fn main() {
     let path = args.next().expect("FILE");
     let iters: usize = args.next().map_or(5, |s| s.parse().unwrap());
     let raw = std::fs::read(&path).unwrap();
-    let data = if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::MultiGzDecoder::new(&raw[..])
-            .read_to_end(&mut out)
-            .unwrap();
-        out
-    } else {
-        raw
-    };
+    let data = pyro_jfr::decode(&raw, &pyro_jfr::Limits::default()).unwrap();
     let name = pyro_labels::SeriesName::parse("app").unwrap();
     let opts = pyro_jfr::Options::default();
     let mut times = Vec::new();

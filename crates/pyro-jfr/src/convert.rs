@@ -16,7 +16,7 @@ use crate::labels::LabelsSnapshot;
 use crate::limits::Limits;
 use crate::metadata::{Kind, Metadata, Op, Plan, merge_varints, skip_ops};
 use crate::pools::{PoolTypes, Pools};
-use crate::reader::{RawStr, Reader};
+use crate::reader::{RawStr, Reader, record_at};
 use crate::symbols::normalize;
 
 type Hasher = foldhash::fast::RandomState;
@@ -401,17 +401,11 @@ impl StackPlan {
 /// The content of the metadata record at `pos`: its bytes after the record header, start
 /// time, duration and id (the string table and the element tree), which define the classes.
 fn metadata_record(data: &[u8], pos: usize) -> Result<&[u8]> {
-    let mut r = Reader::new(data, pos);
-    let size = r.varint()?;
-    if size == 0 || size > (data.len() - pos) as u64 {
-        return Err(Error::new(ErrorKind::BadRecordSize(size), pos, "metadata"));
+    let (_, mut r) = record_at(data, pos, "metadata")?;
+    for _ in 0..3 {
+        r.varint()?; // start time, duration, metadata id
     }
-    let end = pos + size as usize;
-    let mut r = Reader::new(&data[..end], r.pos());
-    for _ in 0..4 {
-        r.varint()?; // type, start time, duration, metadata id
-    }
-    Ok(&data[r.pos()..end])
+    Ok(&data[r.pos()..r.pos() + r.remaining()])
 }
 
 /// A chunk's metadata with everything compiled from it.

@@ -6,7 +6,7 @@ use hashbrown::HashMap;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::limits::{Limits, MAX_NESTING};
-use crate::reader::Reader;
+use crate::reader::{Reader, record_at};
 
 /// How one value is encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -216,14 +216,7 @@ pub(crate) fn merge_varints(ops: Vec<Op>) -> Vec<Op> {
 impl Metadata {
     /// Parses the metadata record at `pos` of `chunk` (offsets relative to the chunk).
     pub(crate) fn parse(chunk: &[u8], pos: usize, limits: &Limits) -> Result<Metadata> {
-        let mut r = Reader::new(chunk, pos);
-        let size = r.varint()?;
-        if size == 0 || size > (chunk.len() - pos) as u64 {
-            return Err(Error::new(ErrorKind::BadRecordSize(size), pos, CTX));
-        }
-        let end = pos + size as usize;
-        let mut r = Reader::new(&chunk[..end], r.pos());
-        let ty = r.varint()?;
+        let (ty, mut r) = record_at(chunk, pos, CTX)?;
         if ty != 0 {
             return Err(Error::new(ErrorKind::UnexpectedRecord(ty), pos, CTX));
         }

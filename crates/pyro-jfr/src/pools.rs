@@ -5,7 +5,7 @@ use hashbrown::HashMap;
 use crate::error::{Error, ErrorKind, Result};
 use crate::limits::Limits;
 use crate::metadata::{Metadata, Op, skip_ops};
-use crate::reader::Reader;
+use crate::reader::record_at;
 
 /// Pool key → chunk offset of the value.
 pub(crate) type PoolMap = HashMap<u64, u32, foldhash::fast::RandomState>;
@@ -70,14 +70,7 @@ impl Pools {
             if seen > limits.max_checkpoints {
                 return Err(Error::limit("checkpoints", limits.max_checkpoints, pos));
             }
-            let mut r = Reader::new(chunk, pos);
-            let size = r.varint()?;
-            if size == 0 || size > (chunk.len() - pos) as u64 {
-                return Err(Error::new(ErrorKind::BadRecordSize(size), pos, CTX));
-            }
-            let end = pos + size as usize;
-            let mut r = Reader::new(&chunk[..end], r.pos());
-            let ty = r.varint()?;
+            let (ty, mut r) = record_at(chunk, pos, CTX)?;
             if ty != 1 {
                 return Err(Error::new(ErrorKind::UnexpectedRecord(ty), pos, CTX));
             }

@@ -11,6 +11,22 @@ pub(crate) struct Reader<'a> {
     pos: usize,
 }
 
+/// The record at `pos` of a chunk: its type and a reader bounded to the record, positioned
+/// after the type. `what` names the record in errors.
+pub(crate) fn record_at<'a>(
+    chunk: &'a [u8],
+    pos: usize,
+    what: &'static str,
+) -> Result<(u64, Reader<'a>)> {
+    let mut r = Reader::new(chunk, pos);
+    let size = r.varint()?;
+    if size == 0 || size > (chunk.len() - pos) as u64 {
+        return Err(Error::new(ErrorKind::BadRecordSize(size), pos, what));
+    }
+    let mut r = Reader::new(&chunk[..pos + size as usize], r.pos());
+    Ok((r.varint()?, r))
+}
+
 /// A string value as it is encoded, not yet decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum RawStr<'a> {
