@@ -9,7 +9,10 @@ fn main() {
     let raw = std::fs::read(&path).unwrap();
     let data = pyro_jfr::decode(&raw, &pyro_jfr::Limits::default()).unwrap();
     let name = pyro_labels::SeriesName::parse("app").unwrap();
-    let opts = pyro_jfr::Options::default();
+    let mut opts = pyro_jfr::Options::default();
+    if let Ok(t) = std::env::var("JFR_THREADS") {
+        opts.threads = t.parse().unwrap();
+    }
     let mut times = Vec::new();
     let mut total = 0;
     for _ in 0..iters {
