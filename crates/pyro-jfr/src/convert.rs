@@ -616,7 +616,15 @@ impl<'l> Converter<'l> {
                         Err(_) => break None,
                     }
                 };
-                let Some(out) = out else { break };
+                let Some(out) = out else {
+                    // Only if a worker died; never report a partial result as success.
+                    result = Err(Error::new(
+                        ErrorKind::Unsupported("a chunk reader thread stopped"),
+                        base + chunk.offset,
+                        "chunk",
+                    ));
+                    break;
+                };
                 let merged = out.and_then(|out| self.merge(out));
                 if let Err(e) = merged {
                     result = Err(e.shifted(base + chunk.offset));
