@@ -42,6 +42,9 @@ pub fn run(data: &[u8]) {
             .max_line_len(256)
             .max_distinct_stacks(64),
         pprof: pyro_pprof::Limits::new().max_decompressed_size(1 << 16),
+        jfr: pyro_jfr::Limits::new()
+            .max_decompressed_size(1 << 20)
+            .max_series(16),
         ..Limits::default()
     };
     let params = Params {
