@@ -669,139 +669,135 @@ fn read_chunk(
     cache: &mut MetaCache,
     opts: &Options,
 ) -> Result<ChunkOut> {
-    {
-        if data.len() > u32::MAX as usize {
-            return Err(Error::limit("chunk size", u32::MAX as usize, 0));
-        }
-        let limits = opts.limits;
-        // Chunks of one recording usually repeat the same metadata byte for byte; then the
-        // classes and plans of the previous chunk are reused (never on a mere id match).
-        let meta = metadata_record(data, h.meta_offset as usize)?;
-        let bound = match cache.take() {
-            Some((bytes, b)) if bytes == meta => (bytes, b),
-            _ => (meta.to_vec(), Bound::new(data, h, &limits)?),
-        };
-        let b = &bound.1;
-        let mut pool_ops = b.pool_ops.take();
-        let pools = Pools::read(
-            data,
-            h.cp_offset as usize,
-            &b.md,
-            &b.types,
-            &limits,
-            &mut pool_ops,
-        );
-        b.pool_ops.set(pool_ops);
-        let pools = pools?;
-        let max_str = limits.max_string_len;
-        let mut ctx = ChunkCtx {
-            data,
-            b,
-            pools,
-            methods: HashMap::with_hasher(Hasher::default()),
-            method_memo: vec![(0, EMPTY); METHOD_MEMO],
-            stacks: HashMap::with_hasher(Hasher::default()),
-            stack_frames: Vec::new(),
-            frames: Vec::new(),
-            states: HashMap::with_hasher(Hasher::default()),
-            max_str,
-            max_depth: limits.max_stack_depth,
-        };
-        let (plans, dense, by_id) = (&b.plans, &b.dense, &b.by_id);
-        let mut agg = Agg::new();
-        let mut event: Option<String> = None;
-        let mut pos = HEADER_SIZE;
-        let mut out = [0u64; NSLOTS];
-        while pos < data.len() {
-            let mut r = Reader::new(data, pos);
-            let size = r.varint()?;
-            if size == 0 || size > (data.len() - pos) as u64 {
-                return Err(Error::new(ErrorKind::BadRecordSize(size), pos, "record"));
-            }
-            let end = pos + size as usize;
-            let ty = r.varint()?;
-            let plan = if ty < 1024 {
-                dense[ty as usize]
-            } else {
-                by_id.get(&ty).copied().unwrap_or(u8::MAX)
-            };
-            if plan != u8::MAX {
-                let plan = &plans[plan as usize];
-                // Read over the whole chunk (so eight-byte varint loads work near the record's
-                // end), then check that the fields stayed inside the record.
-                out.fill(0);
-                plan.plan.read(&mut r, &mut out, max_str).map_err(|e| {
-                    let at = e.offset();
-                    Error::new(e.kind().clone(), at, "event")
-                })?;
-                if r.pos() > end {
-                    return Err(Error::new(ErrorKind::Truncated, end, "event"));
-                }
-                if plan.ev == Ev::Setting {
-                    if plan.plan.has(S_NAME) && ctx.string_is(out[S_NAME] as usize, "event")? {
-                        let v = if plan.plan.has(S_SETTING) {
-                            ctx.string_at(out[S_SETTING] as usize)?
-                        } else {
-                            None
-                        };
-                        event = Some(v.map(Cow::into_owned).unwrap_or_default());
-                    }
-                } else if out[S_STACK] != 0 {
-                    let key = Key {
-                        ev: plan.ev,
-                        state: out[S_STATE],
-                        stack: out[S_STACK],
-                        ctx: out[S_CTX],
-                        span: out[S_SPAN],
-                        span_name: out[S_SPAN_NAME],
-                    };
-                    let v = if plan.ev == Ev::WallClock {
-                        out[S_VALUE] as u32 as u64
-                    } else {
-                        out[S_VALUE]
-                    };
-                    if !agg.add(key, v) {
-                        return Err(Error::new(ErrorKind::SumOverflow, pos, "event"));
-                    }
-                }
-            }
-            pos = end;
-        }
-        // Deterministic order, so frame ids do not depend on hashing.
-        let mut raw = agg.entries;
-        raw.sort_unstable_by_key(|(k, _)| {
-            (k.stack, k.ctx, k.span, k.span_name, k.state, k.ev as u8)
-        });
-        let mut entries = Vec::with_capacity(raw.len());
-        for (key, values) in raw {
-            let Some(stack) = ctx.stack(key.stack)? else {
-                continue;
-            };
-            let state = match key.ev {
-                Ev::Exec | Ev::WallClock => ctx.state(key.state)?,
-                _ => State::Missing,
-            };
-            entries.push(Entry {
-                ev: key.ev,
-                state,
-                ctx: key.ctx,
-                span: key.span,
-                span_name: key.span_name,
-                stack,
-                values,
-            });
-        }
-        let out = ChunkOut {
-            event,
-            ticks_per_second: h.ticks_per_second,
-            entries,
-            frames: std::mem::take(&mut ctx.frames),
-            stack_frames: std::mem::take(&mut ctx.stack_frames),
-        };
-        drop(ctx);
-        *cache = Some(bound);
-        Ok(out)
+    if data.len() > u32::MAX as usize {
+        return Err(Error::limit("chunk size", u32::MAX as usize, 0));
     }
+    let limits = opts.limits;
+    // Chunks of one recording usually repeat the same metadata byte for byte; then the
+    // classes and plans of the previous chunk are reused (never on a mere id match).
+    let meta = metadata_record(data, h.meta_offset as usize)?;
+    let bound = match cache.take() {
+        Some((bytes, b)) if bytes == meta => (bytes, b),
+        _ => (meta.to_vec(), Bound::new(data, h, &limits)?),
+    };
+    let b = &bound.1;
+    let mut pool_ops = b.pool_ops.take();
+    let pools = Pools::read(
+        data,
+        h.cp_offset as usize,
+        &b.md,
+        &b.types,
+        &limits,
+        &mut pool_ops,
+    );
+    b.pool_ops.set(pool_ops);
+    let pools = pools?;
+    let max_str = limits.max_string_len;
+    let mut ctx = ChunkCtx {
+        data,
+        b,
+        pools,
+        methods: HashMap::with_hasher(Hasher::default()),
+        method_memo: vec![(0, EMPTY); METHOD_MEMO],
+        stacks: HashMap::with_hasher(Hasher::default()),
+        stack_frames: Vec::new(),
+        frames: Vec::new(),
+        states: HashMap::with_hasher(Hasher::default()),
+        max_str,
+        max_depth: limits.max_stack_depth,
+    };
+    let (plans, dense, by_id) = (&b.plans, &b.dense, &b.by_id);
+    let mut agg = Agg::new();
+    let mut event: Option<String> = None;
+    let mut pos = HEADER_SIZE;
+    let mut out = [0u64; NSLOTS];
+    while pos < data.len() {
+        let mut r = Reader::new(data, pos);
+        let size = r.varint()?;
+        if size == 0 || size > (data.len() - pos) as u64 {
+            return Err(Error::new(ErrorKind::BadRecordSize(size), pos, "record"));
+        }
+        let end = pos + size as usize;
+        let ty = r.varint()?;
+        let plan = if ty < 1024 {
+            dense[ty as usize]
+        } else {
+            by_id.get(&ty).copied().unwrap_or(u8::MAX)
+        };
+        if plan != u8::MAX {
+            let plan = &plans[plan as usize];
+            // Read over the whole chunk (so eight-byte varint loads work near the record's
+            // end), then check that the fields stayed inside the record.
+            out.fill(0);
+            plan.plan.read(&mut r, &mut out, max_str).map_err(|e| {
+                let at = e.offset();
+                Error::new(e.kind().clone(), at, "event")
+            })?;
+            if r.pos() > end {
+                return Err(Error::new(ErrorKind::Truncated, end, "event"));
+            }
+            if plan.ev == Ev::Setting {
+                if plan.plan.has(S_NAME) && ctx.string_is(out[S_NAME] as usize, "event")? {
+                    let v = if plan.plan.has(S_SETTING) {
+                        ctx.string_at(out[S_SETTING] as usize)?
+                    } else {
+                        None
+                    };
+                    event = Some(v.map(Cow::into_owned).unwrap_or_default());
+                }
+            } else if out[S_STACK] != 0 {
+                let key = Key {
+                    ev: plan.ev,
+                    state: out[S_STATE],
+                    stack: out[S_STACK],
+                    ctx: out[S_CTX],
+                    span: out[S_SPAN],
+                    span_name: out[S_SPAN_NAME],
+                };
+                let v = if plan.ev == Ev::WallClock {
+                    out[S_VALUE] as u32 as u64
+                } else {
+                    out[S_VALUE]
+                };
+                if !agg.add(key, v) {
+                    return Err(Error::new(ErrorKind::SumOverflow, pos, "event"));
+                }
+            }
+        }
+        pos = end;
+    }
+    // Deterministic order, so frame ids do not depend on hashing.
+    let mut raw = agg.entries;
+    raw.sort_unstable_by_key(|(k, _)| (k.stack, k.ctx, k.span, k.span_name, k.state, k.ev as u8));
+    let mut entries = Vec::with_capacity(raw.len());
+    for (key, values) in raw {
+        let Some(stack) = ctx.stack(key.stack)? else {
+            continue;
+        };
+        let state = match key.ev {
+            Ev::Exec | Ev::WallClock => ctx.state(key.state)?,
+            _ => State::Missing,
+        };
+        entries.push(Entry {
+            ev: key.ev,
+            state,
+            ctx: key.ctx,
+            span: key.span,
+            span_name: key.span_name,
+            stack,
+            values,
+        });
+    }
+    let out = ChunkOut {
+        event,
+        ticks_per_second: h.ticks_per_second,
+        entries,
+        frames: std::mem::take(&mut ctx.frames),
+        stack_frames: std::mem::take(&mut ctx.stack_frames),
+    };
+    drop(ctx);
+    *cache = Some(bound);
+    Ok(out)
 }
 
 impl Converter<'_> {
