@@ -56,6 +56,7 @@ mod labels;
 mod limits;
 mod metadata;
 mod pools;
+mod read;
 mod reader;
 mod symbols;
 pub mod synth;
