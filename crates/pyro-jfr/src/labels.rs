@@ -31,7 +31,8 @@ impl LabelsSnapshot {
     /// Decodes a snapshot, gunzipping it first if it starts with the gzip magic.
     ///
     /// # Errors
-    /// Malformed gzip, more than the decompressed-size limit, or an invalid protobuf.
+    /// Malformed gzip, more than the decompressed-size limit, or an invalid protobuf (prost's
+    /// message names the field; the offset is 0, as prost reports none).
     pub fn decode_body(data: &[u8], limits: &Limits) -> Result<LabelsSnapshot> {
         let buf = crate::decode(data, limits)?;
         LabelsSnapshot::decode(&buf[..])
