@@ -106,7 +106,7 @@ impl Plan {
 
     /// Reads one value, storing mapped scalars into `out`: integers and pool keys as read,
     /// strings as the chunk offset of their encoding byte, floats as their bits.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn read(&self, r: &mut Reader<'_>, out: &mut [u64], max_str: usize) -> Result<()> {
         if self.all_varints {
             for &(_, slot) in &self.ops {
