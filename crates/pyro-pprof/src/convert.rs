@@ -405,17 +405,21 @@ fn build_trees<'a>(
     let mut ids: Vec<FrameId> = Vec::new();
     // Stacks ordered by their first root-first locations share prefixes with their neighbours,
     // which the trees reuse; a fixed-size key keeps the sort cheap.
-    let key = |e: &u32| {
-        let (_, s, n) = agg.entries[*e as usize];
-        let stack = &agg.locs[s as usize..(s + n) as usize];
-        let mut k = [0u64; 6];
-        for (slot, &loc) in k.iter_mut().zip(stack) {
-            *slot = loc;
-        }
-        k
-    };
-    let mut order: Vec<u32> = (0..agg.entries.len() as u32).collect();
-    order.sort_unstable_by_key(key);
+    // One key per entry, computed once (a key closure would rebuild it on every comparison).
+    let mut order: Vec<([u64; 6], u32)> = agg
+        .entries
+        .iter()
+        .enumerate()
+        .map(|(i, &(_, s, n))| {
+            let mut k = [0u64; 6];
+            for (slot, &loc) in k.iter_mut().zip(&agg.locs[s as usize..(s + n) as usize]) {
+                *slot = loc;
+            }
+            (k, i as u32)
+        })
+        .collect();
+    order.sort_unstable();
+    let order = order.into_iter().map(|(_, i)| i);
     for e in order {
         let e = e as usize;
         let (labels, start, len) = agg.entries[e];
