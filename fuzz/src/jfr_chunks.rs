@@ -177,6 +177,7 @@ pub fn run(data: &[u8]) {
             .max_classes(64)
             .max_checkpoints(4)
             .max_pool_entries(64)
+            .max_event_keys(8)
             .max_series(3),
     ] {
         let Ok(buf) = decode(data, &limits) else {

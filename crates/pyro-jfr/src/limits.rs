@@ -14,6 +14,9 @@ pub const DEFAULT_MAX_CHECKPOINTS: usize = 1 << 20;
 /// Default most constant-pool entries kept per chunk (stacks, methods, classes, symbols, thread
 /// states, strings together).
 pub const DEFAULT_MAX_POOL_ENTRIES: usize = 1 << 24;
+/// Default most distinct (event type, stack, context) keys aggregated in one chunk: bounds the
+/// memory of a chunk whose every event has its own stack (about 100 bytes per key).
+pub const DEFAULT_MAX_EVENT_KEYS: usize = 1 << 21;
 /// Default most distinct series (profile type × label set) in one recording.
 pub const DEFAULT_MAX_SERIES: usize = 10_000;
 /// Nesting depth of inline (non-pool) struct fields; metadata element depth.
@@ -22,8 +25,9 @@ pub const MAX_NESTING: usize = 32;
 /// Limits applied while reading a recording.
 ///
 /// Memory is bounded by the input size: every table (metadata, pool offsets, strings) holds at
-/// most one entry per input byte it was read from, and is capped by the limits below; the output
-/// holds one tree per series, at most `max_series`.
+/// most one entry per input byte it was read from, and is capped by the limits below (the
+/// per-chunk aggregation by `max_event_keys`); the output holds one tree per series, at most
+/// `max_series`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     pub(crate) max_decompressed_size: usize,
@@ -33,6 +37,7 @@ pub struct Limits {
     pub(crate) max_checkpoints: usize,
     pub(crate) max_pool_entries: usize,
     pub(crate) max_series: usize,
+    pub(crate) max_event_keys: usize,
 }
 
 impl Default for Limits {
@@ -45,6 +50,7 @@ impl Default for Limits {
             max_checkpoints: DEFAULT_MAX_CHECKPOINTS,
             max_pool_entries: DEFAULT_MAX_POOL_ENTRIES,
             max_series: DEFAULT_MAX_SERIES,
+            max_event_keys: DEFAULT_MAX_EVENT_KEYS,
         }
     }
 }
@@ -87,6 +93,11 @@ impl Limits {
     /// Most series in one recording.
     pub fn max_series(mut self, v: usize) -> Self {
         self.max_series = v;
+        self
+    }
+    /// Most distinct (event type, stack, context) keys aggregated in one chunk.
+    pub fn max_event_keys(mut self, v: usize) -> Self {
+        self.max_event_keys = v;
         self
     }
 }

@@ -124,9 +124,10 @@ impl Agg {
         }
     }
 
-    /// Adds one event; false when the value sum overflows.
+    /// Adds one event: `Err(true)` when the value sum overflows, `Err(false)` when a new key
+    /// would exceed `max` keys.
     #[inline]
-    fn add(&mut self, key: Key, v: u64) -> bool {
+    fn add(&mut self, key: Key, v: u64, max: usize) -> std::result::Result<(), bool> {
         let m = (key.stack ^ key.state.rotate_left(17) ^ key.ctx.rotate_left(31)) as usize % MEMO;
         let i = self.memo[m];
         let i = if i != u32::MAX && self.entries[i as usize].0 == key {
@@ -135,6 +136,10 @@ impl Agg {
             let n = self.entries.len() as u32;
             let i = *self.index.entry(key).or_insert(n);
             if i == n {
+                if self.entries.len() >= max {
+                    self.index.remove(&key);
+                    return Err(false);
+                }
                 self.entries.push((key, [0, 0]));
             }
             self.memo[m] = i;
@@ -142,13 +147,8 @@ impl Agg {
         };
         let e = &mut self.entries[i].1;
         e[0] += 1;
-        match e[1].checked_add(v) {
-            Some(s) => {
-                e[1] = s;
-                true
-            }
-            None => false,
-        }
+        e[1] = e[1].checked_add(v).ok_or(true)?;
+        Ok(())
     }
 }
 
@@ -430,8 +430,16 @@ pub(crate) fn read_chunk(
                 } else {
                     out[S_VALUE]
                 };
-                if !agg.add(key, v) {
-                    return Err(Error::new(ErrorKind::SumOverflow, pos, "event"));
+                match agg.add(key, v, limits.max_event_keys) {
+                    Ok(()) => {}
+                    Err(true) => return Err(Error::new(ErrorKind::SumOverflow, pos, "event")),
+                    Err(false) => {
+                        return Err(Error::limit(
+                            "distinct (stack, context) keys per chunk",
+                            limits.max_event_keys,
+                            pos,
+                        ));
+                    }
                 }
             }
         }

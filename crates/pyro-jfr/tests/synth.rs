@@ -240,6 +240,29 @@ fn malformed_chunks() {
             ..
         }
     ));
+    let two_stacks = Recording::new()
+        .execution_sample(&["A.run"], "STATE_RUNNABLE", 0)
+        .execution_sample(&["A.run", "A.work"], "STATE_RUNNABLE", 0)
+        .execution_sample(&["A.run"], "STATE_RUNNABLE", 0)
+        .build();
+    let e = err(&two_stacks, Limits::default().max_event_keys(1));
+    assert!(
+        matches!(
+            e.kind(),
+            ErrorKind::LimitExceeded {
+                what: "distinct (stack, context) keys per chunk",
+                max: 1
+            }
+        ),
+        "{e:?}"
+    );
+    let opts = Options {
+        limits: Limits::default().max_event_keys(2),
+        ..Options::default()
+    };
+    let request = SeriesName::parse("app").unwrap();
+    let ok = to_series(&two_stacks, &request, None, &opts).unwrap();
+    assert_eq!(ok[0].tree.total(), 3);
     let e = err(&good, Limits::default().max_pool_entries(2));
     assert!(matches!(
         e.kind(),
