@@ -87,7 +87,8 @@ pub(crate) enum Op {
     Unknown(u64),
 }
 
-/// Most steps in one compiled plan (guards against metadata whose nested structs multiply).
+/// Most fields visited (hence steps) while compiling one value: nested structs and arrays
+/// multiply, so hostile metadata could otherwise ask for exponential work and memory.
 pub(crate) const MAX_PLAN_OPS: usize = 4096;
 
 /// The steps of a class's top-level fields, each with the slot it is stored in.
@@ -283,9 +284,10 @@ impl Metadata {
     /// The steps of one value of class `class` (one step for a primitive).
     pub(crate) fn value_ops(&self, class: u32) -> Result<Vec<Op>> {
         let mut out = Vec::new();
+        let mut steps = MAX_PLAN_OPS;
         match primitive(&self.classes[class as usize].name) {
             Some(k) => out.push(op_of(k)),
-            None => self.flatten(class, 0, &mut out)?,
+            None => self.flatten(class, 0, &mut out, &mut steps)?,
         }
         Ok(merge_varints(out))
     }
@@ -294,6 +296,7 @@ impl Metadata {
     /// (empty names store nothing).
     pub(crate) fn plan(&self, class: u32, wanted: &[&str]) -> Result<Plan> {
         let mut ops = Vec::new();
+        let mut steps = MAX_PLAN_OPS;
         for f in &self.classes[class as usize].fields {
             let slot = wanted
                 .iter()
@@ -301,40 +304,54 @@ impl Metadata {
                 .map_or(NO_SLOT, |i| i as u8);
             let start = ops.len();
             let mut flat = Vec::new();
-            self.field_ops(f, 0, &mut flat)?;
+            self.field_ops(f, 0, &mut flat, &mut steps)?;
             // Only a field that is a single scalar step can be stored.
             let store = flat.len() == 1 && !matches!(flat[0], Op::Array(_));
             ops.extend(flat.into_iter().map(|op| (op, NO_SLOT)));
             if store {
                 ops[start].1 = slot;
             }
-            if ops.len() > MAX_PLAN_OPS {
-                return Err(Error::limit("value plan steps", MAX_PLAN_OPS, 0));
-            }
         }
         let all_varints = ops.iter().all(|(op, _)| matches!(op, Op::Varint));
         Ok(Plan { ops, all_varints })
     }
 
-    /// The steps of one field (an array becomes one [`Op::Array`]).
-    pub(crate) fn field_ops(&self, f: &Field, depth: usize, out: &mut Vec<Op>) -> Result<()> {
+    /// The steps of one field (an array becomes one [`Op::Array`]); every field visited, nested
+    /// ones included, spends one of `steps`.
+    pub(crate) fn field_ops(
+        &self,
+        f: &Field,
+        depth: usize,
+        out: &mut Vec<Op>,
+        steps: &mut usize,
+    ) -> Result<()> {
+        if *steps == 0 {
+            return Err(Error::limit("value plan steps", MAX_PLAN_OPS, 0));
+        }
+        *steps -= 1;
         if f.array {
             let mut el = Vec::new();
-            self.single_ops(f, depth + 1, &mut el)?;
+            self.single_ops(f, depth + 1, &mut el, steps)?;
             out.push(Op::Array(el.into()));
             Ok(())
         } else {
-            self.single_ops(f, depth, out)
+            self.single_ops(f, depth, out, steps)
         }
     }
 
-    fn single_ops(&self, f: &Field, depth: usize, out: &mut Vec<Op>) -> Result<()> {
+    fn single_ops(
+        &self,
+        f: &Field,
+        depth: usize,
+        out: &mut Vec<Op>,
+        steps: &mut usize,
+    ) -> Result<()> {
         if f.cp {
             out.push(Op::Varint);
             return Ok(());
         }
         match f.kind {
-            Kind::Struct(c) => self.flatten(c, depth + 1, out),
+            Kind::Struct(c) => self.flatten(c, depth + 1, out, steps),
             k => {
                 out.push(op_of(k));
                 Ok(())
@@ -342,15 +359,18 @@ impl Metadata {
         }
     }
 
-    fn flatten(&self, class: u32, depth: usize, out: &mut Vec<Op>) -> Result<()> {
+    fn flatten(
+        &self,
+        class: u32,
+        depth: usize,
+        out: &mut Vec<Op>,
+        steps: &mut usize,
+    ) -> Result<()> {
         if depth >= MAX_NESTING {
             return Err(Error::limit("value nesting", MAX_NESTING, 0));
         }
         for f in &self.classes[class as usize].fields {
-            self.field_ops(f, depth, out)?;
-            if out.len() > MAX_PLAN_OPS {
-                return Err(Error::limit("value plan steps", MAX_PLAN_OPS, 0));
-            }
+            self.field_ops(f, depth, out, steps)?;
         }
         Ok(())
     }
@@ -532,5 +552,76 @@ impl Walk<'_> {
             self.element_at(r, level, depth + 1)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Classes 1..=depth, each with 64 fields (arrays or not) of the class below; class 0 is
+    /// `long` or an empty struct.
+    fn nested(depth: u32, array: bool, leaf: &str) -> Metadata {
+        let mut md = Metadata::default();
+        md.classes.push(Class {
+            id: 0,
+            name: leaf.into(),
+            fields: Vec::new(),
+        });
+        for c in 1..=depth {
+            let below = if c == 1 {
+                primitive(leaf).unwrap_or(Kind::Struct(0))
+            } else {
+                Kind::Struct(c - 1)
+            };
+            md.classes.push(Class {
+                id: u64::from(c),
+                name: format!("C{c}"),
+                fields: (0..64)
+                    .map(|i| Field {
+                        name: format!("f{i}"),
+                        kind: below,
+                        cp: false,
+                        array,
+                    })
+                    .collect(),
+            });
+        }
+        for (i, c) in md.classes.iter().enumerate() {
+            md.by_id.insert(c.id, i as u32);
+        }
+        md
+    }
+
+    #[test]
+    fn multiplying_nesting_is_refused_quickly() {
+        for (array, leaf) in [
+            (true, "long"),
+            (false, "long"),
+            (false, "Empty"),
+            (true, "Empty"),
+        ] {
+            let md = nested(8, array, leaf);
+            // 64^8 fields if flattened; the step budget stops it at once.
+            let t = std::time::Instant::now();
+            let e = md.value_ops(8).unwrap_err();
+            assert!(
+                matches!(
+                    e.kind(),
+                    ErrorKind::LimitExceeded {
+                        what: "value plan steps",
+                        ..
+                    }
+                ),
+                "{e:?}"
+            );
+            let e = md.plan(8, &["f0"]).unwrap_err();
+            assert!(matches!(e.kind(), ErrorKind::LimitExceeded { .. }), "{e:?}");
+            assert!(t.elapsed().as_secs() < 2);
+        }
+        // Two levels (64 × 64 = 4096 fields, plus the 64 above) is just over the budget; one
+        // level compiles.
+        assert!(nested(2, true, "long").value_ops(2).is_err());
+        assert_eq!(nested(1, true, "long").value_ops(1).unwrap().len(), 64);
     }
 }

@@ -10,8 +10,15 @@ use crate::reader::record_at;
 /// Pool key → chunk offset of the value.
 pub(crate) type PoolMap = HashMap<u64, u32, foldhash::fast::RandomState>;
 
-/// Compiled steps of pool value types, by class index.
-pub(crate) type PoolOps = HashMap<u32, Vec<Op>, foldhash::fast::RandomState>;
+/// Compiled steps of pool value types, by class index, and how many steps they hold in all.
+#[derive(Default)]
+pub(crate) struct PoolOps {
+    by_class: HashMap<u32, Vec<Op>, foldhash::fast::RandomState>,
+    total: usize,
+}
+
+/// Most compiled steps kept for the pool types of one chunk's metadata.
+pub(crate) const MAX_POOL_OPS: usize = 1 << 20;
 
 /// The pool types a conversion reads, by class index (absent when the chunk has no such class).
 #[derive(Debug, Default, Clone, Copy)]
@@ -89,11 +96,15 @@ impl Pools {
                 let class = md
                     .class(type_id)
                     .ok_or_else(|| Error::new(ErrorKind::UnknownType(type_id), at, CTX))?;
-                if !plans.contains_key(&class) {
+                if !plans.by_class.contains_key(&class) {
                     let ops = md.value_ops(class).map_err(|e| e.shifted(at))?;
-                    plans.insert(class, ops);
+                    plans.total += ops.len();
+                    if plans.total > MAX_POOL_OPS {
+                        return Err(Error::limit("compiled pool steps", MAX_POOL_OPS, at));
+                    }
+                    plans.by_class.insert(class, ops);
                 }
-                let ops = &plans[&class];
+                let ops = &plans.by_class[&class];
                 let at = r.pos();
                 let count = r.varint()?;
                 if count > r.remaining() as u64 {

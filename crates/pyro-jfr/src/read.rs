@@ -204,6 +204,7 @@ struct StackPlan {
 impl StackPlan {
     fn new(md: &Metadata, class: u32) -> Result<Option<StackPlan>> {
         let mut before = Vec::new();
+        let mut steps = crate::metadata::MAX_PLAN_OPS;
         for f in &md.classes[class as usize].fields {
             if f.name == "frames" {
                 let (Kind::Struct(frame_class), true, false) = (f.kind, f.array, f.cp) else {
@@ -215,7 +216,7 @@ impl StackPlan {
                     if ff.name == "method" && (ff.cp || ff.kind == Kind::Varint) && !ff.array {
                         method_at = Some(frame.len());
                     }
-                    md.field_ops(ff, 1, &mut frame)?;
+                    md.field_ops(ff, 1, &mut frame, &mut steps)?;
                 }
                 return Ok(method_at.map(|at| StackPlan {
                     before: merge_varints(before),
@@ -223,7 +224,7 @@ impl StackPlan {
                     frame_pre: merge_varints(frame[..at].to_vec()),
                 }));
             }
-            md.field_ops(f, 0, &mut before)?;
+            md.field_ops(f, 0, &mut before, &mut steps)?;
         }
         Ok(None)
     }
