@@ -12,11 +12,13 @@ pub const DEFAULT_MAX_CLASSES: usize = 65_536;
 /// Default most checkpoints in one chunk's chain.
 pub const DEFAULT_MAX_CHECKPOINTS: usize = 1 << 20;
 /// Default most constant-pool entries kept per chunk (stacks, methods, classes, symbols, thread
-/// states, strings together).
-pub const DEFAULT_MAX_POOL_ENTRIES: usize = 1 << 24;
+/// states, strings together; about 24 bytes each).
+pub const DEFAULT_MAX_POOL_ENTRIES: usize = 1 << 22;
+/// Default largest metadata record (JDK recordings carry about 100 KiB, async-profiler 6 KiB).
+pub const DEFAULT_MAX_METADATA_SIZE: usize = 16 << 20;
 /// Default most distinct (event type, stack, context) keys aggregated in one chunk: bounds the
 /// memory of a chunk whose every event has its own stack (about 100 bytes per key).
-pub const DEFAULT_MAX_EVENT_KEYS: usize = 1 << 21;
+pub const DEFAULT_MAX_EVENT_KEYS: usize = 1 << 20;
 /// Default most distinct series (profile type × label set) in one recording.
 pub const DEFAULT_MAX_SERIES: usize = 10_000;
 /// Nesting depth of inline (non-pool) struct fields; metadata element depth.
@@ -38,6 +40,7 @@ pub struct Limits {
     pub(crate) max_pool_entries: usize,
     pub(crate) max_series: usize,
     pub(crate) max_event_keys: usize,
+    pub(crate) max_metadata_size: usize,
 }
 
 impl Default for Limits {
@@ -51,6 +54,7 @@ impl Default for Limits {
             max_pool_entries: DEFAULT_MAX_POOL_ENTRIES,
             max_series: DEFAULT_MAX_SERIES,
             max_event_keys: DEFAULT_MAX_EVENT_KEYS,
+            max_metadata_size: DEFAULT_MAX_METADATA_SIZE,
         }
     }
 }
@@ -93,6 +97,11 @@ impl Limits {
     /// Most series in one recording.
     pub fn max_series(mut self, v: usize) -> Self {
         self.max_series = v;
+        self
+    }
+    /// Largest metadata record, in bytes.
+    pub fn max_metadata_size(mut self, v: usize) -> Self {
+        self.max_metadata_size = v;
         self
     }
     /// Most distinct (event type, stack, context) keys aggregated in one chunk.

@@ -218,6 +218,9 @@ impl Metadata {
     /// Parses the metadata record at `pos` of `chunk` (offsets relative to the chunk).
     pub(crate) fn parse(chunk: &[u8], pos: usize, limits: &Limits) -> Result<Metadata> {
         let (ty, mut r) = record_at(chunk, pos, CTX)?;
+        if r.remaining() > limits.max_metadata_size {
+            return Err(Error::limit("metadata size", limits.max_metadata_size, pos));
+        }
         if ty != 0 {
             return Err(Error::new(ErrorKind::UnexpectedRecord(ty), pos, CTX));
         }

@@ -263,6 +263,18 @@ fn malformed_chunks() {
     let request = SeriesName::parse("app").unwrap();
     let ok = to_series(&two_stacks, &request, None, &opts).unwrap();
     assert_eq!(ok[0].tree.total(), 3);
+    let e = err(&good, Limits::default().max_metadata_size(100));
+    assert!(
+        matches!(
+            e.kind(),
+            ErrorKind::LimitExceeded {
+                what: "metadata size",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert_eq!(e.offset(), 68, "the metadata record follows the header");
     let e = err(&good, Limits::default().max_pool_entries(2));
     assert!(matches!(
         e.kind(),
