@@ -292,11 +292,13 @@ impl Bound {
                 dense[id as usize] = p;
             }
         }
+        // A pool plan only when the class stores every wanted field (checked once, here).
         let plan_of = |class: Option<u32>, names: &[&str]| -> Result<Option<Plan>> {
-            class
+            let plan = class
                 .map(|c| md.plan(c, names))
                 .transpose()
-                .map_err(at_meta)
+                .map_err(at_meta)?;
+            Ok(plan.filter(|p| (0..names.len()).all(|i| p.has(i))))
         };
         Ok(Bound {
             stack_plan: match types.stack {
@@ -553,40 +555,40 @@ impl<'c> ChunkCtx<'c> {
 
     /// Whether the string value at a chunk offset is `want` (resolving a pool reference).
     fn string_is(&self, off: usize, want: &str) -> Result<bool> {
-        let mut r = Reader::new(self.data, off);
-        let s = r.raw_str(self.max_str)?;
-        if let RawStr::Pool(key) = s {
-            let Some(&at) = self.pools.strings.get(&key) else {
-                return Ok(false);
-            };
-            let mut r = Reader::new(self.data, at as usize);
-            let s = r.raw_str(self.max_str)?;
-            return r.raw_eq(s, want);
+        match self.raw_string(off)? {
+            Some((r, s)) => r.raw_eq(s, want),
+            None => Ok(false),
         }
-        r.raw_eq(s, want)
     }
 
     /// Decodes the string value at a chunk offset (resolving pool references once).
     fn string_at(&self, off: usize) -> Result<Option<Cow<'c, str>>> {
-        let mut r = Reader::new(self.data, off);
-        let s = r.raw_str(self.max_str)?;
-        if let RawStr::Pool(key) = s {
-            let Some(&at) = self.pools.strings.get(&key) else {
-                return Ok(None);
-            };
-            let mut r = Reader::new(self.data, at as usize);
-            let s = r.raw_str(self.max_str)?;
-            return r.decode(s);
+        match self.raw_string(off)? {
+            Some((r, s)) => r.decode(s),
+            None => Ok(None),
         }
-        r.decode(s)
     }
 
-    /// Reads the `N` stored fields of the pool value at `off` (`None` when the class lacks one).
+    /// The string value at a chunk offset, a `java.lang.String` pool reference followed once
+    /// (`None` when the key is not in the pool), with the reader it was read by.
+    fn raw_string(&self, off: usize) -> Result<Option<(Reader<'c>, RawStr<'c>)>> {
+        let mut r = Reader::new(self.data, off);
+        let s = r.raw_str(self.max_str)?;
+        let RawStr::Pool(key) = s else {
+            return Ok(Some((r, s)));
+        };
+        let Some(&at) = self.pools.strings.get(&key) else {
+            return Ok(None);
+        };
+        let mut r = Reader::new(self.data, at as usize);
+        let s = r.raw_str(self.max_str)?;
+        Ok(Some((r, s)))
+    }
+
+    /// Reads the `N` stored fields of the pool value at `off` (`None` without a plan: the class
+    /// is absent or lacks one of the fields).
     fn fields<const N: usize>(&self, plan: &Option<Plan>, off: u32) -> Result<Option<[u64; N]>> {
         let Some(plan) = plan else { return Ok(None) };
-        if !(0..N).all(|i| plan.has(i)) {
-            return Ok(None);
-        }
         let mut out = [0u64; N];
         let mut r = Reader::new(self.data, off as usize);
         plan.read(&mut r, &mut out, self.max_str)?;
