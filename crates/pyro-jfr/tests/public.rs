@@ -10,7 +10,6 @@
 //! with the chunk's ticks per second is our `lock_duration`.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use pyro_jfr::{LabelsSnapshot, Options, ProfileType, Series, chunks, to_series};
@@ -26,17 +25,12 @@ fn shared() -> Option<PathBuf> {
     }
 }
 
+/// A file's bytes, gunzipped if gzip (the crate's own sniffing `decode`).
 fn gunzip(path: &Path) -> Vec<u8> {
     let raw = std::fs::read(path).unwrap();
-    if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::MultiGzDecoder::new(&raw[..])
-            .read_to_end(&mut out)
-            .unwrap();
-        out
-    } else {
-        raw
-    }
+    pyro_jfr::decode(&raw, &Default::default())
+        .unwrap()
+        .into_owned()
 }
 
 type Stacks = BTreeMap<String, u64>;
