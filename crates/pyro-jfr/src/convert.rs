@@ -169,7 +169,9 @@ pub struct Converter<'l> {
     event: Option<String>,
     /// Interned frame names of the whole recording.
     frames: Vec<Box<str>>,
-    frame_index: HashMap<Box<str>, u32, Hasher>,
+    /// Index of `frames` by name (each name is stored once, in `frames`).
+    frame_index: hashbrown::HashTable<u32>,
+    hasher: Hasher,
     /// (context id, span id, span name id) → label set.
     contexts: HashMap<(u64, u64, u64), u32, Hasher>,
     /// Label sets (series names without suffix) and their index by storage key.
@@ -203,7 +205,8 @@ impl<'l> Converter<'l> {
             fed: 0,
             event: None,
             frames: Vec::new(),
-            frame_index: HashMap::with_hasher(Hasher::default()),
+            frame_index: hashbrown::HashTable::new(),
+            hasher: Hasher::default(),
             contexts,
             label_sets,
             label_index,
@@ -534,13 +537,20 @@ impl Converter<'_> {
     }
 
     fn intern(&mut self, name: String) -> u32 {
-        if let Some(&i) = self.frame_index.get(name.as_str()) {
+        use std::hash::BuildHasher;
+        let hash = self.hasher.hash_one(name.as_str());
+        let frames = &self.frames;
+        if let Some(&i) = self
+            .frame_index
+            .find(hash, |&i| *frames[i as usize] == *name)
+        {
             return i;
         }
         let i = self.frames.len() as u32;
-        let name: Box<str> = name.into_boxed_str();
-        self.frames.push(name.clone());
-        self.frame_index.insert(name, i);
+        self.frames.push(name.into_boxed_str());
+        let (frames, hasher) = (&self.frames, &self.hasher);
+        self.frame_index
+            .insert_unique(hash, i, |&j| hasher.hash_one(&*frames[j as usize]));
         i
     }
 }
