@@ -221,7 +221,11 @@ fn bench(c: &mut Criterion) {
     }
     // 32 MB under `cargo bench`, a tenth of the folded input size otherwise.
     let synthetic_bytes = (input_bytes() / 3).max(100_000);
-    bench_input(c, "synthetic", &synthetic(synthetic_bytes));
+    let synth = synthetic(synthetic_bytes);
+    if let Some(path) = std::env::var_os("PPROF_DUMP_SYNTHETIC") {
+        std::fs::write(path, &synth).unwrap();
+    }
+    bench_input(c, "synthetic", &synth);
 }
 
 criterion_group!(benches, bench);

@@ -47,7 +47,7 @@ pub use convert::{EXCLUDED_LABELS, Series, to_series};
 pub use error::{Error, ErrorKind, Result};
 pub use limits::{
     DEFAULT_MAX_DECOMPRESSED_SIZE, DEFAULT_MAX_LABEL_SETS, DEFAULT_MAX_SAMPLE_LABELS,
-    DEFAULT_MAX_SAMPLE_TYPES, DEFAULT_MAX_STACK_DEPTH, Limits,
+    DEFAULT_MAX_SAMPLE_TYPES, DEFAULT_MAX_STACK_DEPTH, DEFAULT_MAX_TREE_NODES, Limits,
 };
 pub use profile::{Function, Location, Mapping, Profile, ValueType, decompress, is_gzip};
 

@@ -10,11 +10,15 @@ pub const DEFAULT_MAX_SAMPLE_TYPES: usize = 64;
 pub const DEFAULT_MAX_LABEL_SETS: usize = 10_000;
 /// Default most labels on one sample.
 pub const DEFAULT_MAX_SAMPLE_LABELS: usize = 100;
+/// Default most call-tree nodes times sample types in one profile (about 60 bytes each while
+/// converting, so at most about 500 MB).
+pub const DEFAULT_MAX_TREE_NODES: usize = 8 << 20;
 
 /// Limits applied while reading and converting a profile.
 ///
 /// Memory is bounded by the decompressed size (every decoded table is proportional to it) plus
-/// one tree per (sample type, label set), at most `max_sample_types × max_label_sets`.
+/// the call trees, at most `max_tree_nodes` nodes × sample types in all (a node is one distinct
+/// stack prefix of one label set).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     pub(crate) max_decompressed_size: usize,
@@ -22,6 +26,7 @@ pub struct Limits {
     pub(crate) max_sample_types: usize,
     pub(crate) max_label_sets: usize,
     pub(crate) max_sample_labels: usize,
+    pub(crate) max_tree_nodes: usize,
 }
 
 impl Default for Limits {
@@ -32,6 +37,7 @@ impl Default for Limits {
             max_sample_types: DEFAULT_MAX_SAMPLE_TYPES,
             max_label_sets: DEFAULT_MAX_LABEL_SETS,
             max_sample_labels: DEFAULT_MAX_SAMPLE_LABELS,
+            max_tree_nodes: DEFAULT_MAX_TREE_NODES,
         }
     }
 }
@@ -64,6 +70,11 @@ impl Limits {
     /// Most labels on one sample.
     pub fn max_sample_labels(mut self, v: usize) -> Self {
         self.max_sample_labels = v;
+        self
+    }
+    /// Most call-tree nodes (distinct stack prefixes per label set) times sample types.
+    pub fn max_tree_nodes(mut self, v: usize) -> Self {
+        self.max_tree_nodes = v;
         self
     }
 }

@@ -77,7 +77,7 @@ impl IdIndex {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn get(&self, id: u64) -> Option<usize> {
         match self {
             IdIndex::Dense(t) => t

@@ -31,23 +31,34 @@ impl<'a> Reader<'a> {
         self.base + self.pos
     }
 
-    #[inline]
+    /// Reads a varint; the one- and two-byte cases (most of pprof's) are inlined.
+    #[inline(always)]
     pub(crate) fn varint(&mut self) -> Result<u64> {
-        let start = self.pos;
-        // Fast path: one byte.
-        if let Some(&b) = self.buf.get(self.pos)
-            && b < 0x80
-        {
-            self.pos += 1;
-            return Ok(u64::from(b));
+        match self.buf.get(self.pos..self.pos + 2) {
+            Some(&[b0, _]) if b0 < 0x80 => {
+                self.pos += 1;
+                Ok(u64::from(b0))
+            }
+            Some(&[b0, b1]) if b1 < 0x80 => {
+                self.pos += 2;
+                Ok(u64::from(b0 & 0x7f) | (u64::from(b1) << 7))
+            }
+            _ => self.varint_slow(),
         }
+    }
+
+    #[inline(never)]
+    fn varint_slow(&mut self) -> Result<u64> {
+        let start = self.pos;
         let mut v: u64 = 0;
         for i in 0..10 {
             let Some(&b) = self.buf.get(self.pos) else {
+                self.pos = start;
                 return Err(Error::new(ErrorKind::Truncated, self.base + start, ""));
             };
             self.pos += 1;
             if i == 9 && b > 1 {
+                self.pos = start;
                 return Err(Error::new(ErrorKind::VarintOverflow, self.base + start, ""));
             }
             v |= u64::from(b & 0x7f) << (7 * i);
@@ -55,6 +66,7 @@ impl<'a> Reader<'a> {
                 return Ok(v);
             }
         }
+        self.pos = start;
         Err(Error::new(ErrorKind::VarintOverflow, self.base + start, ""))
     }
 

@@ -684,6 +684,12 @@ fn limits_are_enforced() {
         (Limits::new().max_sample_labels(0), "labels per sample", 0),
         (Limits::new().max_sample_types(0), "sample types", 0),
         (Limits::new().max_decompressed_size(10), "profile size", 10),
+        // root + one node for location 1 + two below it
+        (
+            Limits::new().max_tree_nodes(3),
+            "call-tree nodes × sample types",
+            3,
+        ),
     ];
     for (limits, what, max) in cases {
         assert_eq!(

@@ -131,6 +131,15 @@ impl<'a> StackTree<'a> {
         }
     }
 
+    /// An empty tree with room for `nodes` nodes and `frames` distinct frame names.
+    pub fn with_capacity(nodes: usize, frames: usize) -> Self {
+        let mut t = Self::new();
+        t.nodes.reserve(nodes);
+        t.names.reserve(frames);
+        t.name_index.reserve(frames, |_| 0);
+        t
+    }
+
     /// Interns a frame name borrowed for `'a`, without copying it.
     pub fn intern(&mut self, name: &'a str) -> FrameId {
         match self.lookup(name) {
@@ -340,6 +349,33 @@ impl<'a> StackTree<'a> {
         self.bump_self(node, value);
     }
 
+    /// The child of `parent` with `frame`, created with zero values if missing; `None` (and
+    /// [`StackTree::overflowed`] set) when the tree already holds [`MAX_NODES`] nodes.
+    ///
+    /// With [`StackTree::add_self`] and [`StackTree::recompute_totals`] this builds a tree node
+    /// by node, for readers that already hold their stacks as a tree: each node is looked up
+    /// once instead of once per stack through it.
+    ///
+    /// # Panics
+    /// If `parent` is not a node of this tree or `frame` was not returned by its interner.
+    pub fn child_node(&mut self, parent: NodeId, frame: FrameId) -> Option<NodeId> {
+        assert!(
+            (parent.0 as usize) < self.nodes.len() && (frame.0 as usize) < self.names.len(),
+            "node or frame of another tree"
+        );
+        self.child(parent.0, frame.0).map(NodeId)
+    }
+
+    /// Adds `value` to the node's self value (saturating, which sets
+    /// [`StackTree::overflowed`]). Totals are left as they are: call
+    /// [`StackTree::recompute_totals`] once the tree is built.
+    ///
+    /// # Panics
+    /// If `node` is not a node of this tree.
+    pub fn add_self(&mut self, node: NodeId, value: u64) {
+        self.bump_self(node.0, value);
+    }
+
     /// Adds `value` to the stack of interned frames `frames` (root first).
     pub fn add_ids(&mut self, frames: &[FrameId], value: u64) {
         self.add_path(frames.iter().map(|f| f.0), value);
@@ -482,8 +518,9 @@ impl<'a> StackTree<'a> {
         }
     }
 
-    /// Sets every total to the node's self plus its children's totals (saturating).
-    pub(crate) fn recompute_totals(&mut self) {
+    /// Sets every node's total to its self value plus its children's totals (saturating, which
+    /// sets [`StackTree::overflowed`]).
+    pub fn recompute_totals(&mut self) {
         for n in &mut self.nodes {
             n.total = n.self_value;
         }
