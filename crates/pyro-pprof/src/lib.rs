@@ -35,6 +35,7 @@
 
 mod convert;
 mod error;
+mod forest;
 mod limits;
 #[cfg(feature = "model")]
 pub mod model;

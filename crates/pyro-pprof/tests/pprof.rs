@@ -908,3 +908,162 @@ fn repeated_type_names_diff_occurrence_by_occurrence() {
     .unwrap();
     assert!(s.is_empty(), "{:?}", common::ours(&s));
 }
+
+/// Converts `p` and compares with the prost walk (one sample type, named `samples`).
+fn assert_equals_oracle(p: &PbProfile) {
+    let types = SampleTypes::default();
+    let want = common::walk(p, "app", &[], &suffixes(p, &types));
+    let got = convert_bytes(&p.encode_to_vec(), "app", &types).unwrap();
+    assert_eq!(got, want);
+}
+
+/// Location ids of every varint length (1 to 10 bytes), at and around the ids the call tree
+/// keys by index instead of by id, and ids no location has (left out of the stack).
+#[test]
+fn location_ids_of_every_size() {
+    let ids: [u64; 8] = [
+        5,
+        200,
+        20_000,
+        1 << 28,
+        (1 << 31) - 1,
+        1 << 31,
+        1 << 40,
+        u64::MAX,
+    ];
+    let mut table = vec!["", "samples", "count"];
+    let names: Vec<String> = (0..ids.len()).map(|i| format!("f{i}")).collect();
+    table.extend(names.iter().map(String::as_str));
+    let mut p = base_profile(&[(1, 2)], 0, &table);
+    for (i, &id) in ids.iter().enumerate() {
+        p.location.push(Location {
+            id,
+            line: vec![Line {
+                function_id: i as u64 + 1,
+                line: 0,
+            }],
+            ..Default::default()
+        });
+        p.function.push(Function {
+            id: i as u64 + 1,
+            name: i as i64 + 3,
+            ..Default::default()
+        });
+    }
+    let unknown = [999, (1 << 31) + 7, 1 << 50];
+    p.sample = vec![
+        sample(&ids, &[1], &[]),
+        sample(&[ids[7], ids[0], unknown[1], ids[5]], &[2], &[]),
+        sample(&[unknown[0], ids[6], unknown[2], ids[3]], &[4], &[]),
+        sample(&unknown, &[8], &[]),
+        sample(&[ids[1], ids[2], ids[4]], &[16], &[]),
+        sample(&[ids[1], ids[2], ids[4]], &[32], &[]),
+    ];
+    assert_equals_oracle(&p);
+    let got = run(&p, "app").unwrap();
+    let series = &got["app.cpu{}"];
+    assert_eq!(series["f7;f6;f5;f4;f3;f2;f1;f0"], 1);
+    assert_eq!(series["f5;f0;f7"], 2);
+    assert_eq!(series["f3;f6"], 4);
+    assert_eq!(series[""], 8);
+    assert_eq!(series["f4;f2;f1"], 48);
+}
+
+/// Stacks are remembered by their bytes only while that pays: the conversion is the same when
+/// the trial gives up (every stack distinct at first) and when it keeps going.
+#[test]
+fn remembering_stacks_or_not_gives_the_same_series() {
+    let n = 40usize;
+    let table: Vec<String> = ["", "samples", "count"]
+        .into_iter()
+        .map(String::from)
+        .chain((0..n).map(|i| format!("f{i}")))
+        .collect();
+    let table: Vec<&str> = table.iter().map(String::as_str).collect();
+    let mut distinct_first = base_profile(&[(1, 2)], n, &table);
+    // Location k is function k, named by string k: `f{k - 3}`.
+    let stack = |i: usize| -> Vec<u64> { vec![3 + (i % 37) as u64, 3 + (i / 37 % 37) as u64, 3] };
+    for i in 0..1200 {
+        distinct_first.sample.push(sample(&stack(i), &[1], &[]));
+    }
+    for i in 0..3000 {
+        distinct_first
+            .sample
+            .push(sample(&stack(i % 50), &[2], &[]));
+    }
+    assert_equals_oracle(&distinct_first);
+    let mut repeated_first = base_profile(&[(1, 2)], n, &table);
+    repeated_first.sample = distinct_first.sample.iter().rev().cloned().collect();
+    assert_equals_oracle(&repeated_first);
+    assert_eq!(
+        run(&distinct_first, "app").unwrap(),
+        run(&repeated_first, "app").unwrap()
+    );
+}
+
+/// A sample of type `samples` with the raw packed `location_id` payload `locs` and value 1:
+/// the whole profile, with the offset where `locs` starts.
+fn raw_profile(locs: &[u8]) -> (Vec<u8>, usize) {
+    let mut b = vec![0x0a, 0x04, 0x08, 0x01, 0x10, 0x02];
+    let body_len = 2 + locs.len() + 2;
+    b.extend([0x12, body_len as u8, 0x0a, locs.len() as u8]);
+    let at = b.len();
+    b.extend(locs);
+    b.extend([0x10, 0x01]);
+    for s in ["", "samples", "count"] {
+        b.extend([0x32, s.len() as u8]);
+        b.extend(s.as_bytes());
+    }
+    (b, at)
+}
+
+/// The fast stack reader reads varints from their end; malformed payloads still get the
+/// general decoder's error, offset and path.
+#[test]
+fn malformed_location_ids_are_reported_exactly() {
+    let d = Limits::default();
+    let cases: [(&[u8], ErrorKind, usize); 5] = [
+        (&[0x01, 0x80], ErrorKind::Truncated, 1),
+        (&[0x80], ErrorKind::Truncated, 0),
+        (&[0xff; 11], ErrorKind::VarintOverflow, 0),
+        (
+            &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02],
+            ErrorKind::VarintOverflow,
+            0,
+        ),
+        (
+            &[
+                0x05, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
+            ],
+            ErrorKind::VarintOverflow,
+            1,
+        ),
+    ];
+    for (locs, kind, rel) in cases {
+        let (bytes, at) = raw_profile(locs);
+        let e = err_of(&bytes, &d);
+        assert_eq!(
+            (e.kind(), e.path(), e.offset()),
+            (&kind, "Profile.sample[0].location_id", at + rel),
+            "{locs:?}"
+        );
+    }
+    // The largest valid id, which no location has: the stack is empty.
+    let (bytes, _) = raw_profile(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]);
+    let got = convert_bytes(&bytes, "app", &SampleTypes::default()).unwrap();
+    assert_eq!(got["app.cpu{}"][""], 1);
+    // Too many ids: the same limit error as the general decoder's.
+    let (bytes, at) = raw_profile(&[1, 2, 3]);
+    let e = err_of(&bytes, &Limits::new().max_stack_depth(2));
+    assert_eq!(
+        (e.kind(), e.path(), e.offset()),
+        (
+            &ErrorKind::LimitExceeded {
+                what: "locations per sample",
+                max: 2
+            },
+            "Profile.sample[0].location_id",
+            at - 1
+        )
+    );
+}

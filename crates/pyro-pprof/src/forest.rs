@@ -1,0 +1,651 @@
+//! The aggregation behind [`crate::to_series`]: every sample of a profile goes into one call
+//! tree of locations shared by all label sets, and series trees are cut from it.
+//!
+//! A stack is walked once per distinct encoding of its location ids (identical stacks are
+//! recognised by their bytes), straight from the packed bytes read backwards (pprof lists the
+//! leaf first); a sample then only adds its values to the entry of (label set, node it ended
+//! at). Locations are keyed by their id and resolved into frames once per node when the series
+//! trees are cut ([`Forest::trees`]), so the work per frame of a sample is a varint and one
+//! child lookup (a per-node hint, then a table).
+
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
+use pyro_tree::{FrameId, NodeId, StackTree};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::limits::Limits;
+use crate::profile::Profile;
+
+/// No node, no id.
+pub(crate) const NONE: u32 = u32::MAX;
+
+/// Open-addressing map from a `u64` key (`parent << 32 | location key` for the call tree,
+/// `set << 32 | node` for entries) to a `u32`.
+struct ChildTable {
+    /// `(key, value)`; [`EMPTY_KEY`] marks a free slot.
+    slots: Vec<(u64, u32)>,
+    len: usize,
+    shift: u32,
+}
+
+const EMPTY_KEY: u64 = u64::MAX;
+
+impl ChildTable {
+    /// A table that holds `n` keys before it grows.
+    fn with_capacity(n: usize) -> Self {
+        let bits = (n.max(512) * 2).next_power_of_two().trailing_zeros();
+        ChildTable {
+            slots: vec![(EMPTY_KEY, 0); 1 << bits],
+            len: 0,
+            shift: 64 - bits,
+        }
+    }
+
+    #[inline]
+    fn slot(&self, key: u64) -> usize {
+        (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> self.shift) as usize
+    }
+
+    /// The value stored for `key`, or the free slot to store it in.
+    #[inline]
+    fn find(&self, key: u64) -> Result<u32, usize> {
+        let mask = self.slots.len() - 1;
+        let mut i = self.slot(key);
+        loop {
+            let (k, v) = self.slots[i];
+            if k == key {
+                return Ok(v);
+            }
+            if k == EMPTY_KEY {
+                return Err(i);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Stores `value` for `key` in the free slot `at` that [`ChildTable::find`] returned.
+    fn insert_at(&mut self, at: usize, key: u64, value: u32) {
+        self.slots[at] = (key, value);
+        self.len += 1;
+        if self.len * 2 > self.slots.len() {
+            let grown = vec![(EMPTY_KEY, 0); self.slots.len() * 2];
+            let old = std::mem::replace(&mut self.slots, grown);
+            self.shift -= 1;
+            let mask = self.slots.len() - 1;
+            for (k, v) in old.into_iter().filter(|&(k, _)| k != EMPTY_KEY) {
+                let mut i = self.slot(k);
+                while self.slots[i].0 != EMPTY_KEY {
+                    i = (i + 1) & mask;
+                }
+                self.slots[i] = (k, v);
+            }
+        }
+    }
+}
+
+/// The frames of every location as name ids, root first (lines outermost first). A name id below
+/// the string-table length is a string index; above it, an entry of `extra` (the
+/// `<mapping basename>!0x<address>` names of unsymbolized locations).
+pub(crate) struct Frames {
+    /// `(start, len)` of every location's names in `names`, by location index.
+    ranges: Vec<(u32, u32)>,
+    names: Vec<u32>,
+    extra: Vec<String>,
+    nstrings: usize,
+}
+
+impl Frames {
+    pub(crate) fn new(p: &Profile<'_>) -> Frames {
+        let nstrings = p.strings.len();
+        let mut f = Frames {
+            ranges: Vec::with_capacity(p.locations.len()),
+            names: Vec::with_capacity(p.line_functions.len()),
+            extra: Vec::new(),
+            nstrings,
+        };
+        for loc in &p.locations {
+            let start = f.names.len();
+            let (ls, ln) = loc.lines;
+            if ln == 0 {
+                let file = p
+                    .mapping(loc.mapping_id)
+                    .map(|m| p.string(m.filename))
+                    .unwrap_or("");
+                let base = file.rsplit('/').next().filter(|b| !b.is_empty());
+                f.names.push((nstrings + f.extra.len()) as u32);
+                f.extra
+                    .push(format!("{}!0x{:x}", base.unwrap_or("unknown"), loc.address));
+            } else {
+                for &fid in p.line_functions[ls as usize..(ls + ln) as usize]
+                    .iter()
+                    .rev()
+                {
+                    // Functions without a name are left out.
+                    if let Some(func) = p.function(fid)
+                        && !p.string(func.name).is_empty()
+                    {
+                        f.names.push(func.name as u32);
+                    }
+                }
+            }
+            f.ranges
+                .push((start as u32, (f.names.len() - start) as u32));
+        }
+        f
+    }
+
+    fn count(&self) -> usize {
+        self.nstrings + self.extra.len()
+    }
+}
+
+/// A stack seen before, by the bytes of its packed location ids: the node it ended at.
+struct Seen<'a> {
+    bytes: &'a [u8],
+    leaf: u32,
+    hash: u64,
+}
+
+/// Stack lookups after which remembering stacks stops unless one in eight hit.
+const MEMO_TRIAL: u32 = 1024;
+
+/// The root of the call tree.
+const ROOT: u32 = 0;
+
+/// Every sample of a profile aggregated: one call tree of locations shared by all label sets,
+/// and one entry per (label set, node a stack ended at) with a value per sample type. Series
+/// trees are cut from it ([`Forest::trees`]): the work per location of a stack is done once per
+/// distinct stack, not once per sample or per series, and frame names are looked at once per
+/// node of each series.
+pub(crate) struct Forest<'a> {
+    ntypes: usize,
+    /// Per node: parent (the root's is [`NONE`]) and location key ([`loc_key`]).
+    parent: Vec<u32>,
+    loc: Vec<u32>,
+    /// Per node, the last `(location, child)` looked up under it: checked before the table.
+    hint: Vec<(u32, u32)>,
+    children: ChildTable,
+    /// Stacks seen, by their encoded location ids.
+    seen: Vec<Seen<'a>>,
+    seen_index: HashTable<u32>,
+    hasher: foldhash::fast::RandomState,
+    /// Whether stacks are still remembered, and the lookups and hits of the trial.
+    memo: bool,
+    lookups: u32,
+    hits: u32,
+    /// `(label set, node)` of every entry, its index by `set << 32 | node`, and `ntypes`
+    /// values per entry.
+    entries: Vec<(u32, u32)>,
+    entry_index: ChildTable,
+    /// The entry of (set 0, node) by node.
+    entry0: Vec<u32>,
+    values: Vec<u64>,
+    /// Distinct label sets as sorted `(key, value)` string indices; set 0 is empty.
+    pub(crate) label_sets: Vec<Vec<(usize, usize)>>,
+    label_index: hashbrown::HashMap<Vec<(usize, usize)>, u32, foldhash::fast::RandomState>,
+}
+
+impl<'a> Forest<'a> {
+    pub(crate) fn new(ntypes: usize, samples: usize) -> Self {
+        let nodes = samples * 2 + 1;
+        Forest {
+            ntypes,
+            parent: {
+                let mut v = Vec::with_capacity(nodes);
+                v.push(NONE);
+                v
+            },
+            loc: {
+                let mut v = Vec::with_capacity(nodes);
+                v.push(NONE);
+                v
+            },
+            hint: {
+                let mut v = Vec::with_capacity(nodes);
+                v.push((NONE, NONE));
+                v
+            },
+            children: ChildTable::with_capacity(nodes.min(1 << 12)),
+            seen: Vec::with_capacity(samples),
+            seen_index: HashTable::with_capacity(samples),
+            hasher: Default::default(),
+            memo: true,
+            lookups: 0,
+            hits: 0,
+            entries: Vec::with_capacity(samples),
+            entry_index: ChildTable::with_capacity(samples.min(1 << 12)),
+            entry0: {
+                let mut v = Vec::with_capacity(nodes);
+                v.push(NONE);
+                v
+            },
+            values: Vec::with_capacity(samples * ntypes),
+            label_sets: vec![Vec::new()],
+            label_index: hashbrown::HashMap::with_hasher(Default::default()),
+        }
+    }
+
+    pub(crate) fn label_set(
+        &mut self,
+        labels: &[(usize, usize)],
+        limits: &Limits,
+        at: usize,
+    ) -> Result<u32> {
+        if labels.is_empty() {
+            return Ok(0);
+        }
+        if let Some(&id) = self.label_index.get(labels) {
+            return Ok(id);
+        }
+        if self.label_sets.len() > limits.max_label_sets {
+            return Err(Error::new(
+                ErrorKind::LimitExceeded {
+                    what: "distinct label sets",
+                    max: limits.max_label_sets,
+                },
+                at,
+                "Profile.sample.label",
+            ));
+        }
+        let id = self.label_sets.len() as u32;
+        self.label_sets.push(labels.to_vec());
+        self.label_index.insert(labels.to_vec(), id);
+        Ok(id)
+    }
+
+    /// The node a stack of packed location ids ended at before, if its bytes were seen.
+    #[inline]
+    ///
+    /// Stacks are only remembered while that pays: when fewer than one in eight of the first
+    /// [`MEMO_TRIAL`] lookups hit (every stack distinct, as in many CPU profiles), hashing stops
+    /// and every sample is walked.
+    pub(crate) fn seen(&mut self, bytes: &[u8]) -> (Option<u32>, u64) {
+        if !self.memo {
+            return (None, 0);
+        }
+        let hash = self.hasher.hash_one(bytes);
+        let found = self
+            .seen_index
+            .find(hash, |&e| self.seen[e as usize].bytes == bytes)
+            .map(|&e| self.seen[e as usize].leaf);
+        if self.lookups < MEMO_TRIAL {
+            self.lookups += 1;
+            self.hits += u32::from(found.is_some());
+            if self.lookups == MEMO_TRIAL && self.hits * 8 < MEMO_TRIAL {
+                self.memo = false;
+                self.seen = Vec::new();
+                self.seen_index = HashTable::new();
+            }
+        }
+        (found, hash)
+    }
+
+    /// Remembers the node the stack of `bytes` (hashed to `hash` by [`Forest::seen`]) ends at.
+    pub(crate) fn remember(&mut self, bytes: &'a [u8], hash: u64, leaf: u32) {
+        if !self.memo {
+            return;
+        }
+        let e = self.seen.len() as u32;
+        self.seen.push(Seen { bytes, leaf, hash });
+        let seen = &self.seen;
+        self.seen_index
+            .insert_unique(hash, e, |&x| seen[x as usize].hash);
+    }
+
+    /// Walks (creating as needed) the path of a packed `location_id` payload (leaf first, so
+    /// read backwards) from the root, and returns the node it ends at. `Ok(None)` when the
+    /// payload is malformed or has more than `limits.max_stack_depth` ids: the caller's
+    /// decoder then reports why (these are the same rules, checked from the other end).
+    #[inline]
+    pub(crate) fn walk_packed(
+        &mut self,
+        bytes: &[u8],
+        p: &Profile<'_>,
+        limits: &Limits,
+    ) -> Result<Option<u32>> {
+        let mut node = ROOT;
+        if bytes.last().is_some_and(|&b| b >= 0x80) {
+            return Ok(None);
+        }
+        let mut rest = bytes;
+        let mut count = 0;
+        // Each varint read from its last byte (high bit clear) back over the bytes before it
+        // that have the high bit set; earlier bytes hold the lower bits.
+        while let [head @ .., last] = rest {
+            let mut id = u64::from(*last);
+            let mut len = 1;
+            rest = head;
+            while let [head @ .., b] = rest
+                && *b >= 0x80
+            {
+                len += 1;
+                if len > 10 {
+                    return Ok(None);
+                }
+                id = (id << 7) | u64::from(b & 0x7f);
+                rest = head;
+            }
+            if len == 10 && *last > 1 {
+                return Ok(None);
+            }
+            count += 1;
+            if count > limits.max_stack_depth {
+                return Ok(None);
+            }
+            if let Some(key) = loc_key(id, p) {
+                node = self.step(node, key, limits)?;
+            }
+        }
+        Ok(Some(node))
+    }
+
+    /// Walks the path of location ids `ids` (leaf first) from the root; ids no location has are
+    /// left out.
+    pub(crate) fn walk_ids(
+        &mut self,
+        ids: &[u64],
+        p: &Profile<'_>,
+        limits: &Limits,
+    ) -> Result<u32> {
+        let mut node = ROOT;
+        for &id in ids.iter().rev() {
+            if let Some(key) = loc_key(id, p) {
+                node = self.step(node, key, limits)?;
+            }
+        }
+        Ok(node)
+    }
+
+    /// The child of `node` at location key `key`: its hint, else [`Forest::child`].
+    #[inline(always)]
+    fn step(&mut self, node: u32, key: u32, limits: &Limits) -> Result<u32> {
+        let (hk, hc) = self.hint[node as usize];
+        if hk == key {
+            Ok(hc)
+        } else {
+            self.child(node, key, limits)
+        }
+    }
+
+    /// The child of `node` at location key `li` (created if missing), remembered as its hint.
+    #[inline(never)]
+    fn child(&mut self, node: u32, li: u32, limits: &Limits) -> Result<u32> {
+        let key = (u64::from(node) << 32) | u64::from(li);
+        let c = match self.children.find(key) {
+            Ok(c) => c,
+            Err(at) => {
+                let n = self.parent.len();
+                if (n + 1).saturating_mul(self.ntypes.max(1)) > limits.max_tree_nodes {
+                    return Err(Error::new(
+                        ErrorKind::LimitExceeded {
+                            what: "call-tree nodes × sample types",
+                            max: limits.max_tree_nodes,
+                        },
+                        0,
+                        "Profile.sample",
+                    ));
+                }
+                self.parent.push(node);
+                self.loc.push(li);
+                self.hint.push((NONE, NONE));
+                self.entry0.push(NONE);
+                self.children.insert_at(at, key, n as u32);
+                n as u32
+            }
+        };
+        self.hint[node as usize] = (li, c);
+        Ok(c)
+    }
+
+    fn new_entry(&mut self, set: u32, node: u32) -> usize {
+        let e = self.entries.len();
+        self.entries.push((set, node));
+        self.values.extend(std::iter::repeat_n(0, self.ntypes));
+        e
+    }
+
+    /// Adds `values` to the entry of (`set`, `node`).
+    #[inline]
+    pub(crate) fn add_values(
+        &mut self,
+        set: u32,
+        node: u32,
+        values: &[u64],
+        at: usize,
+    ) -> Result<()> {
+        let n = self.ntypes;
+        let e = if set == 0 {
+            // Set 0 (no labels, the usual case) is indexed by node directly.
+            match self.entry0[node as usize] {
+                NONE => {
+                    let e = self.new_entry(set, node);
+                    self.entry0[node as usize] = e as u32;
+                    e
+                }
+                e => e as usize,
+            }
+        } else {
+            let key = (u64::from(set) << 32) | u64::from(node);
+            match self.entry_index.find(key) {
+                Ok(e) => e as usize,
+                Err(slot) => {
+                    let e = self.new_entry(set, node);
+                    self.entry_index.insert_at(slot, key, e as u32);
+                    e
+                }
+            }
+        };
+        for (slot, v) in self.values[e * n..(e + 1) * n].iter_mut().zip(values) {
+            *slot = slot
+                .checked_add(*v)
+                .ok_or_else(|| Error::new(ErrorKind::SumOverflow, at, "Profile.sample.value"))?;
+        }
+        Ok(())
+    }
+
+    /// The location index of every node ([`NONE`] for the root and for ids no location has),
+    /// after checking that no stack has more frames than the limit once locations are expanded
+    /// into their lines.
+    pub(crate) fn resolve(
+        &self,
+        p: &Profile<'_>,
+        frames: &Frames,
+        limits: &Limits,
+    ) -> Result<Vec<u32>> {
+        let nodes = self.parent.len();
+        let mut locs = vec![NONE; nodes];
+        let mut depth = vec![0u32; nodes];
+        for n in 1..nodes {
+            let li = location_of(self.loc[n], p);
+            locs[n] = li;
+            let len = if li == NONE {
+                0
+            } else {
+                frames.ranges[li as usize].1 as usize
+            };
+            let d = depth[self.parent[n] as usize] as usize + len;
+            if d > limits.max_stack_depth {
+                return Err(Error::new(
+                    ErrorKind::LimitExceeded {
+                        what: "frames per stack",
+                        max: limits.max_stack_depth,
+                    },
+                    0,
+                    "Profile.sample",
+                ));
+            }
+            depth[n] = d as u32;
+        }
+        Ok(locs)
+    }
+
+    /// Builds one tree per (sample type, label set) with a non-zero total: the nodes on the
+    /// paths of the set's entries whose total for that type is not zero, each location expanded
+    /// into its frames.
+    pub(crate) fn trees(
+        &self,
+        p: &Profile<'a>,
+        frames: &Frames,
+        locs: &[u32],
+    ) -> Vec<(usize, u32, StackTree<'a>)> {
+        let nt = self.ntypes;
+        let nodes = self.parent.len();
+        // Entries grouped by label set.
+        let nsets = self.label_sets.len();
+        let mut offsets = vec![0u32; nsets + 1];
+        for &(s, _) in &self.entries {
+            offsets[s as usize + 1] += 1;
+        }
+        for i in 1..offsets.len() {
+            offsets[i] += offsets[i - 1];
+        }
+        let mut order = vec![0u32; self.entries.len()];
+        let mut fill = offsets.clone();
+        for (e, &(s, _)) in self.entries.iter().enumerate() {
+            order[fill[s as usize] as usize] = e as u32;
+            fill[s as usize] += 1;
+        }
+        // Per node: the set that last reached it, its self values and totals in that set.
+        let mut mark = vec![NONE; nodes];
+        let mut selfs = vec![0u64; nodes * nt];
+        let mut totals = vec![0u64; nodes * nt];
+        let mut reached: Vec<u32> = Vec::new();
+        let mut map = vec![NONE; nodes];
+        // Frame ids of the current tree by name id, valid when the stamp is the tree's.
+        let mut ids: Vec<(u32, u32)> = vec![(NONE, 0); frames.count()];
+        let mut stamp = 0u32;
+        let mut out = Vec::new();
+        for set in 0..nsets {
+            let group = &order[offsets[set] as usize..offsets[set + 1] as usize];
+            if group.is_empty() {
+                continue;
+            }
+            // The nodes on the set's paths, root included, in arena order (parents first).
+            reached.clear();
+            if group.len() == self.entries.len() {
+                // The only set: every node is on the path of one of its entries.
+                reached.extend(0..nodes as u32);
+                for &e in group {
+                    let leaf = self.entries[e as usize].1 as usize;
+                    let v = &self.values[e as usize * nt..(e as usize + 1) * nt];
+                    selfs[leaf * nt..(leaf + 1) * nt].copy_from_slice(v);
+                }
+            } else {
+                for &e in group {
+                    let mut n = self.entries[e as usize].1;
+                    while mark[n as usize] != set as u32 {
+                        mark[n as usize] = set as u32;
+                        selfs[n as usize * nt..(n as usize + 1) * nt].fill(0);
+                        reached.push(n);
+                        if n == ROOT {
+                            break;
+                        }
+                        n = self.parent[n as usize];
+                    }
+                    let leaf = self.entries[e as usize].1 as usize;
+                    let v = &self.values[e as usize * nt..(e as usize + 1) * nt];
+                    selfs[leaf * nt..(leaf + 1) * nt].copy_from_slice(v);
+                }
+                // A scan of the marks when the set reaches much of the tree, else a sort.
+                if reached.len() >= nodes / 8 {
+                    reached.clear();
+                    reached.extend((0..nodes as u32).filter(|&n| mark[n as usize] == set as u32));
+                } else {
+                    reached.sort_unstable();
+                }
+            }
+            for &n in &reached {
+                let n = n as usize;
+                totals[n * nt..(n + 1) * nt].copy_from_slice(&selfs[n * nt..(n + 1) * nt]);
+            }
+            for &n in reached[1..].iter().rev() {
+                let (n, parent) = (n as usize, self.parent[n as usize] as usize);
+                for t in 0..nt {
+                    let v = totals[n * nt + t];
+                    let slot = &mut totals[parent * nt + t];
+                    *slot = slot.saturating_add(v);
+                }
+            }
+            for t in 0..nt {
+                if totals[t] == 0 {
+                    continue;
+                }
+                let mut tree = StackTree::with_capacity(reached.len(), frames.names.len());
+                tree.add_self(NodeId::ROOT, selfs[t]);
+                map[ROOT as usize] = NodeId::ROOT.0;
+                'nodes: for &n in &reached[1..] {
+                    let n = n as usize;
+                    if totals[n * nt + t] == 0 {
+                        continue;
+                    }
+                    let mut at = map[self.parent[n] as usize];
+                    if at != NONE {
+                        let (start, len) = match locs[n] {
+                            NONE => (0, 0),
+                            li => frames.ranges[li as usize],
+                        };
+                        for &name in &frames.names[start as usize..(start + len) as usize] {
+                            let name = name as usize;
+                            let slot = &mut ids[name];
+                            if slot.0 != stamp {
+                                let id = if name < frames.nstrings {
+                                    tree.intern(p.strings[name])
+                                } else {
+                                    tree.intern_transient(&frames.extra[name - frames.nstrings])
+                                };
+                                *slot = (stamp, id.0);
+                            }
+                            match tree.child_node(NodeId(at), FrameId(slot.1)) {
+                                Some(c) => at = c.0,
+                                None => {
+                                    // The tree is full (it records that it overflowed).
+                                    map[n] = NONE;
+                                    continue 'nodes;
+                                }
+                            }
+                        }
+                        let v = selfs[n * nt + t];
+                        if v != 0 {
+                            tree.add_self(NodeId(at), v);
+                        }
+                    }
+                    map[n] = at;
+                }
+                tree.recompute_totals();
+                out.push((t, set as u32, tree));
+                stamp += 1;
+            }
+        }
+        out
+    }
+}
+
+/// Location ids below this are their own key in the call tree; larger ids are keyed by
+/// `LARGE_ID + their location index`.
+const LARGE_ID: u64 = 1 << 31;
+
+/// The call-tree key of location id `id`: the id itself (resolved when the series are cut, so
+/// the walk needs no lookup), or for a large id its location's index; `None` for a large id no
+/// location has (such ids are left out of the stack).
+#[inline(always)]
+fn loc_key(id: u64, p: &Profile<'_>) -> Option<u32> {
+    if id < LARGE_ID {
+        Some(id as u32)
+    } else {
+        p.location_index
+            .get(id)
+            .map(|i| (LARGE_ID as usize + i) as u32)
+    }
+}
+
+/// The location index of a call-tree key, [`NONE`] if no location has that id.
+fn location_of(key: u32, p: &Profile<'_>) -> u32 {
+    if u64::from(key) >= LARGE_ID {
+        key - LARGE_ID as u32
+    } else {
+        p.location_index
+            .get(u64::from(key))
+            .map_or(NONE, |i| i as u32)
+    }
+}
