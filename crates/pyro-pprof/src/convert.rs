@@ -331,7 +331,10 @@ fn plain_sample<'a>(buf: &'a [u8], values: &mut Vec<u64>, max_values: usize) -> 
 }
 
 /// Decodes every sample and aggregates it into a [`Forest`].
-fn aggregate<'a>(p: &Profile<'a>, limits: &Limits) -> Result<(Forest<'a>, Frames, Vec<u32>)> {
+fn aggregate<'a>(
+    p: &Profile<'a>,
+    limits: &Limits,
+) -> Result<(Forest<'a>, Frames, (Vec<u32>, bool))> {
     let ntypes = p.sample_types.len();
     let frames = Frames::new(p);
     let mut forest = Forest::new(ntypes, p.samples.len());
@@ -436,14 +439,14 @@ pub fn to_series<'a>(
 ) -> Result<Vec<Series<'a>>> {
     let plans = plans(p, types);
     let (forest, frames, locs) = aggregate(p, limits)?;
-    let trees = forest.trees(p, &frames, &locs);
+    let trees = forest.trees(p, &frames, (&locs.0, locs.1));
     let keys = type_keys(p);
     let prev_trees = match prev {
         Some(pp) if plans.iter().any(|pl| pl.config.cumulative) => {
             let (pforest, pframes, plocs) = aggregate(pp, limits)?;
             let pkeys = type_keys(pp);
             let mut by_key = std::collections::HashMap::new();
-            for (t, l, tree) in pforest.trees(pp, &pframes, &plocs) {
+            for (t, l, tree) in pforest.trees(pp, &pframes, (&plocs.0, plocs.1)) {
                 let labels = label_strings(pp, &pforest.label_sets[l as usize]);
                 by_key.insert((pkeys[t].clone(), labels), tree);
             }

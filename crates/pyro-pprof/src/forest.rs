@@ -446,25 +446,38 @@ impl<'a> Forest<'a> {
 
     /// The location index of every node ([`NONE`] for the root and for ids no location has),
     /// after checking that no stack has more frames than the limit once locations are expanded
-    /// into their lines.
+    /// into their lines; and whether every node's location is one frame whose name index no other
+    /// location used has (then the children of a series tree node are distinct by construction,
+    /// see [`Forest::trees`]).
     pub(crate) fn resolve(
         &self,
         p: &Profile<'_>,
         frames: &Frames,
         limits: &Limits,
-    ) -> Result<Vec<u32>> {
+    ) -> Result<(Vec<u32>, bool)> {
         let nodes = self.parent.len();
         let mut locs = vec![NONE; nodes];
         let mut depth = vec![0u32; nodes];
+        let mut owner = vec![NONE; frames.count()];
+        let mut simple = true;
         for n in 1..nodes {
             let li = location_of(self.loc[n], p);
             locs[n] = li;
-            let len = if li == NONE {
-                0
+            let (start, len) = if li == NONE {
+                (0, 0)
             } else {
-                frames.ranges[li as usize].1 as usize
+                frames.ranges[li as usize]
             };
-            let d = depth[self.parent[n] as usize] as usize + len;
+            if len == 1 {
+                let o = &mut owner[frames.names[start as usize] as usize];
+                if *o == NONE {
+                    *o = li;
+                }
+                simple &= *o == li;
+            } else {
+                simple = false;
+            }
+            let d = depth[self.parent[n] as usize] as usize + len as usize;
             if d > limits.max_stack_depth {
                 return Err(Error::new(
                     ErrorKind::LimitExceeded {
@@ -477,7 +490,7 @@ impl<'a> Forest<'a> {
             }
             depth[n] = d as u32;
         }
-        Ok(locs)
+        Ok((locs, simple))
     }
 
     /// Builds one tree per (sample type, label set) with a non-zero total: the nodes on the
@@ -487,7 +500,7 @@ impl<'a> Forest<'a> {
         &self,
         p: &Profile<'a>,
         frames: &Frames,
-        locs: &[u32],
+        (locs, simple): (&[u32], bool),
     ) -> Vec<(usize, u32, StackTree<'a>)> {
         let nt = self.ntypes;
         let nodes = self.parent.len();
@@ -506,10 +519,12 @@ impl<'a> Forest<'a> {
             order[fill[s as usize] as usize] = e as u32;
             fill[s as usize] += 1;
         }
-        // Per node: the set that last reached it, its self values and totals in that set.
+        // Per node: the set that last reached it and its entry in that set.
         let mut mark = vec![NONE; nodes];
-        let mut selfs = vec![0u64; nodes * nt];
-        let mut totals = vec![0u64; nodes * nt];
+        let mut entry = vec![NONE; nodes];
+        // Totals per node and type, only needed with several types (with one, every node on
+        // a path has a non-zero total: zero samples were left out).
+        let mut totals = vec![0u64; if nt > 1 { nodes * nt } else { 0 }];
         let mut reached: Vec<u32> = Vec::new();
         let mut map = vec![NONE; nodes];
         // Frame ids of the current tree by name id, valid when the stamp is the tree's.
@@ -526,26 +541,17 @@ impl<'a> Forest<'a> {
             if group.len() == self.entries.len() {
                 // The only set: every node is on the path of one of its entries.
                 reached.extend(0..nodes as u32);
-                for &e in group {
-                    let leaf = self.entries[e as usize].1 as usize;
-                    let v = &self.values[e as usize * nt..(e as usize + 1) * nt];
-                    selfs[leaf * nt..(leaf + 1) * nt].copy_from_slice(v);
-                }
             } else {
                 for &e in group {
                     let mut n = self.entries[e as usize].1;
                     while mark[n as usize] != set as u32 {
                         mark[n as usize] = set as u32;
-                        selfs[n as usize * nt..(n as usize + 1) * nt].fill(0);
                         reached.push(n);
                         if n == ROOT {
                             break;
                         }
                         n = self.parent[n as usize];
                     }
-                    let leaf = self.entries[e as usize].1 as usize;
-                    let v = &self.values[e as usize * nt..(e as usize + 1) * nt];
-                    selfs[leaf * nt..(leaf + 1) * nt].copy_from_slice(v);
                 }
                 // A scan of the marks when the set reaches much of the tree, else a sort.
                 if reached.len() >= nodes / 8 {
@@ -555,28 +561,42 @@ impl<'a> Forest<'a> {
                     reached.sort_unstable();
                 }
             }
-            for &n in &reached {
-                let n = n as usize;
-                totals[n * nt..(n + 1) * nt].copy_from_slice(&selfs[n * nt..(n + 1) * nt]);
+            for &e in group {
+                entry[self.entries[e as usize].1 as usize] = e;
             }
-            for &n in reached[1..].iter().rev() {
-                let (n, parent) = (n as usize, self.parent[n as usize] as usize);
-                for t in 0..nt {
-                    let v = totals[n * nt + t];
-                    let slot = &mut totals[parent * nt + t];
-                    *slot = slot.saturating_add(v);
+            let self_value = |n: usize, t: usize| match entry[n] {
+                NONE => 0,
+                e => self.values[e as usize * nt + t],
+            };
+            if nt > 1 {
+                for &n in &reached {
+                    let n = n as usize;
+                    for t in 0..nt {
+                        totals[n * nt + t] = self_value(n, t);
+                    }
+                }
+                for &n in reached[1..].iter().rev() {
+                    let (n, parent) = (n as usize, self.parent[n as usize] as usize);
+                    for t in 0..nt {
+                        let v = totals[n * nt + t];
+                        let slot = &mut totals[parent * nt + t];
+                        *slot = slot.saturating_add(v);
+                    }
                 }
             }
             for t in 0..nt {
-                if totals[t] == 0 {
+                if nt > 1 && totals[t] == 0 {
                     continue;
                 }
                 let mut tree = StackTree::with_capacity(reached.len(), frames.names.len());
-                tree.add_self(NodeId::ROOT, selfs[t]);
+                // Children can be appended without a lookup while the profile is simple and no
+                // two name indices of this tree turned out to be the same string.
+                let mut distinct = simple;
+                tree.add_self(NodeId::ROOT, self_value(ROOT as usize, t));
                 map[ROOT as usize] = NodeId::ROOT.0;
                 'nodes: for &n in &reached[1..] {
                     let n = n as usize;
-                    if totals[n * nt + t] == 0 {
+                    if nt > 1 && totals[n * nt + t] == 0 {
                         continue;
                     }
                     let mut at = map[self.parent[n] as usize];
@@ -589,14 +609,22 @@ impl<'a> Forest<'a> {
                             let name = name as usize;
                             let slot = &mut ids[name];
                             if slot.0 != stamp {
+                                let before = tree.frame_count();
                                 let id = if name < frames.nstrings {
                                     tree.intern(p.strings[name])
                                 } else {
                                     tree.intern_transient(&frames.extra[name - frames.nstrings])
                                 };
+                                distinct &= tree.frame_count() > before;
                                 *slot = (stamp, id.0);
                             }
-                            match tree.child_node(NodeId(at), FrameId(slot.1)) {
+                            let frame = FrameId(slot.1);
+                            let child = if distinct {
+                                tree.push_new_child(NodeId(at), frame)
+                            } else {
+                                tree.child_node(NodeId(at), frame)
+                            };
+                            match child {
                                 Some(c) => at = c.0,
                                 None => {
                                     // The tree is full (it records that it overflowed).
@@ -605,7 +633,7 @@ impl<'a> Forest<'a> {
                                 }
                             }
                         }
-                        let v = selfs[n * nt + t];
+                        let v = self_value(n, t);
                         if v != 0 {
                             tree.add_self(NodeId(at), v);
                         }
@@ -615,6 +643,9 @@ impl<'a> Forest<'a> {
                 tree.recompute_totals();
                 out.push((t, set as u32, tree));
                 stamp += 1;
+            }
+            for &e in group {
+                entry[self.entries[e as usize].1 as usize] = NONE;
             }
         }
         out

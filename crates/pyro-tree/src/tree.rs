@@ -269,6 +269,12 @@ impl<'a> StackTree<'a> {
         if let Some(c) = self.find(parent, frame) {
             return Some(c);
         }
+        self.new_child(parent, frame)
+    }
+
+    /// Appends a child of `parent` with `frame`, which it must not have yet.
+    #[inline]
+    fn new_child(&mut self, parent: u32, frame: u32) -> Option<u32> {
         if self.nodes.len() >= MAX_NODES {
             self.overflowed = true;
             return None;
@@ -364,6 +370,22 @@ impl<'a> StackTree<'a> {
             "node or frame of another tree"
         );
         self.child(parent.0, frame.0).map(NodeId)
+    }
+
+    /// Like [`StackTree::child_node`] for a child known to be new: appends it without looking
+    /// for an existing one. The caller guarantees `parent` has no child with `frame` (a reader
+    /// whose own tree has distinct children already knows); debug builds check it, and a
+    /// duplicate would show as two nodes with one name.
+    ///
+    /// # Panics
+    /// If `parent` is not a node of this tree or `frame` was not returned by its interner.
+    pub fn push_new_child(&mut self, parent: NodeId, frame: FrameId) -> Option<NodeId> {
+        assert!(
+            (parent.0 as usize) < self.nodes.len() && (frame.0 as usize) < self.names.len(),
+            "node or frame of another tree"
+        );
+        debug_assert!(self.find(parent.0, frame.0).is_none(), "duplicate child");
+        self.new_child(parent.0, frame.0).map(NodeId)
     }
 
     /// Adds `value` to the node's self value (saturating, which sets
