@@ -2,7 +2,7 @@
 
 use proptest::prelude::*;
 use pyro_tree::transport::{read_tree, read_trie, split_stack};
-use pyro_tree::{ErrorKind, StackSink, StackTree, TransportLimits, VecSink};
+use pyro_tree::{ErrorKind, NodeId, StackSink, StackTree, TransportLimits, VecSink};
 
 fn tree_of(stacks: &[(&str, u64)]) -> StackTree<'static> {
     let mut t = StackTree::new();
@@ -398,4 +398,48 @@ proptest! {
 fn collapsed_bfs_follows_og_order() {
     let t = tree_of(&[("a;b;c", 1), ("a", 2), ("z", 3), ("a;b", 4), ("a;a", 5)]);
     assert_eq!(t.to_collapsed_bfs(), "a 2\nz 3\na;a 5\na;b 4\na;b;c 1\n");
+}
+
+/// Building node by node gives the tree adding stacks gives, wide nodes included (past the
+/// child-list scan limit children are indexed, and later lookups must find them).
+#[test]
+fn node_by_node_equals_stack_by_stack() {
+    let names: Vec<String> = (0..20).map(|i| format!("f{i}")).collect();
+    let mut by_stack = StackTree::new();
+    let mut by_node = StackTree::with_capacity(64, 32);
+    let main = by_node.intern("main");
+    let top = by_node.push_new_child(NodeId::ROOT, main).unwrap();
+    by_node.add_self(NodeId::ROOT, 1);
+    by_stack.add(&[], 1);
+    for (i, n) in names.iter().enumerate() {
+        let f = by_node.intern(n);
+        // Half appended as known-new children, half through the find-or-create path.
+        let c = if i % 2 == 0 {
+            by_node.push_new_child(top, f).unwrap()
+        } else {
+            by_node.child_node(top, f).unwrap()
+        };
+        by_node.add_self(c, i as u64 + 1);
+        by_stack.add(&["main", n.as_str()], i as u64 + 1);
+    }
+    // Found again, not duplicated, once the parent is indexed.
+    let f7 = by_node.intern("f7");
+    let again = by_node.child_node(top, f7).unwrap();
+    by_node.add_self(again, 100);
+    by_stack.add(&["main", "f7"], 100);
+    assert_eq!(by_node.node_count(), 22);
+    by_node.recompute_totals();
+    assert_eq!(by_node.to_folded(), by_stack.to_folded());
+    assert_eq!(by_node.total(), by_stack.total());
+    assert_eq!(by_node.node_values(top), Some((0, 310)));
+    // Saturation is flagged by add_self and by recompute_totals.
+    let mut big = StackTree::new();
+    let f = big.intern("a");
+    let a = big.child_node(NodeId::ROOT, f).unwrap();
+    big.add_self(a, u64::MAX);
+    big.add_self(NodeId::ROOT, 1);
+    assert!(!big.overflowed());
+    big.recompute_totals();
+    assert!(big.overflowed());
+    assert_eq!(big.total(), u64::MAX);
 }
