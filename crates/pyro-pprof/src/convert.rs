@@ -256,45 +256,80 @@ fn decode_sample<'a>(
             _ => r.skip(wt)?,
         }
     }
-    // Canonical label set: sorted by key, the last duplicate wins.
-    if s.labels.len() > 1 {
-        s.labels.sort_by_key(|&(k, _)| k);
+    canonical(&mut s.labels);
+    Ok(locs)
+}
+
+/// Makes a sample's labels a canonical label set: sorted by key, the last duplicate wins.
+fn canonical(labels: &mut Vec<(usize, usize)>) {
+    if labels.len() > 1 {
+        labels.sort_by_key(|&(k, _)| k);
         let mut i = 0;
-        while i + 1 < s.labels.len() {
-            if s.labels[i].0 == s.labels[i + 1].0 {
-                s.labels.remove(i);
+        while i + 1 < labels.len() {
+            if labels[i].0 == labels[i + 1].0 {
+                labels.remove(i);
             } else {
                 i += 1;
             }
         }
     }
-    Ok(locs)
 }
 
-/// The usual shape of a sample (one packed `location_id`, one packed `value`, no labels, short
-/// lengths), read without the general decoder: the location payload, with the values in
-/// `values`. `None` for any other shape and for anything the general decoder would reject; that
-/// decoder then reads the sample.
+/// What [`plain_sample`] checks samples against.
+struct Plain {
+    max_values: usize,
+    max_labels: usize,
+    nstrings: usize,
+    /// String indices of [`EXCLUDED_LABELS`] keys.
+    excluded: Vec<usize>,
+}
+
+impl Plain {
+    fn new(p: &Profile<'_>, limits: &Limits) -> Plain {
+        Plain {
+            max_values: limits.max_sample_types,
+            max_labels: limits.max_sample_labels,
+            nstrings: p.strings.len(),
+            excluded: (0..p.strings.len())
+                .filter(|&i| EXCLUDED_LABELS.contains(&p.strings[i]))
+                .collect(),
+        }
+    }
+}
+
+/// A one- or two-byte varint at `buf[*i..]`; `None` if longer, truncated or out of `u32`.
+#[inline(always)]
+fn short_varint(buf: &[u8], i: &mut usize) -> Option<usize> {
+    let b0 = *buf.get(*i)?;
+    if b0 < 0x80 {
+        *i += 1;
+        return Some(usize::from(b0));
+    }
+    let b1 = *buf.get(*i + 1)?;
+    if b1 >= 0x80 {
+        return None;
+    }
+    *i += 2;
+    Some(usize::from(b0 & 0x7f) | (usize::from(b1) << 7))
+}
+
+/// The usual shape of a sample (one packed `location_id`, one packed `value`, string labels
+/// with short fields), read without the general decoder: the location payload, with the
+/// values and the canonical label set in `s`. `None` for any other shape and for anything the
+/// general decoder would reject or report; that decoder then reads the sample.
 #[inline]
-fn plain_sample<'a>(buf: &'a [u8], values: &mut Vec<u64>, max_values: usize) -> Option<&'a [u8]> {
-    values.clear();
+fn plain_sample<'a>(buf: &'a [u8], s: &mut Scratch, c: &Plain) -> Option<&'a [u8]> {
+    s.values.clear();
+    s.labels.clear();
     let mut locs: Option<&[u8]> = None;
     let mut have_values = false;
     let mut i = 0;
     while i < buf.len() {
         let key = buf[i];
-        let b0 = *buf.get(i + 1)?;
-        let (len, skip) = if b0 < 0x80 {
-            (usize::from(b0), 2)
-        } else {
-            let b1 = *buf.get(i + 2)?;
-            if b1 >= 0x80 {
-                return None;
-            }
-            (usize::from(b0 & 0x7f) | (usize::from(b1) << 7), 3)
-        };
-        let payload = buf.get(i + skip..i + skip + len)?;
-        i += skip + len;
+        i += 1;
+        let len = short_varint(buf, &mut i)?;
+        let payload = buf.get(i..i + len)?;
+        i += len;
         match key {
             0x0a if locs.is_none() => locs = Some(payload),
             0x12 if !have_values => {
@@ -318,15 +353,40 @@ fn plain_sample<'a>(buf: &'a [u8], values: &mut Vec<u64>, max_values: usize) -> 
                             return None;
                         }
                     }
-                    if (v as i64) < 0 || values.len() >= max_values {
+                    if (v as i64) < 0 || s.values.len() >= c.max_values {
                         return None;
                     }
-                    values.push(v);
+                    s.values.push(v);
+                }
+            }
+            0x1a => {
+                let (mut k, mut v, mut j) = (0, 0, 0);
+                while j < payload.len() {
+                    let field = payload[j];
+                    j += 1;
+                    let x = short_varint(payload, &mut j)?;
+                    match field {
+                        0x08 => k = x,
+                        0x10 => v = x,
+                        // num, num_unit: numeric labels do not split series.
+                        0x18 | 0x20 => {}
+                        _ => return None,
+                    }
+                }
+                if k >= c.nstrings || v >= c.nstrings {
+                    return None;
+                }
+                if v != 0 && !c.excluded.contains(&k) {
+                    if s.labels.len() >= c.max_labels {
+                        return None;
+                    }
+                    s.labels.push((k, v));
                 }
             }
             _ => return None,
         }
     }
+    canonical(&mut s.labels);
     Some(locs.unwrap_or(&[]))
 }
 
@@ -339,18 +399,15 @@ fn aggregate<'a>(
     let frames = Frames::new(p);
     let mut forest = Forest::new(ntypes, p.samples.len());
     let mut s = Scratch::default();
+    let plain = Plain::new(p, limits);
     for (i, &(buf, base)) in p.samples.iter().enumerate() {
         let within = |e: Error| e.within(&format!("Profile.sample[{i}]"));
-        let plain = plain_sample(buf, &mut s.values, limits.max_sample_types);
-        let locs = match plain {
-            Some(bytes) => {
-                s.labels.clear();
-                Locs::Packed {
-                    bytes,
-                    base: 0,
-                    at: 0,
-                }
-            }
+        let locs = match plain_sample(buf, &mut s, &plain) {
+            Some(bytes) => Locs::Packed {
+                bytes,
+                base: 0,
+                at: 0,
+            },
             None => decode_sample(p, buf, base, &mut s, limits).map_err(within)?,
         };
         if s.values.len() != ntypes {
