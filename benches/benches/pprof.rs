@@ -1,6 +1,9 @@
 //! `pprof/<input>`: decode + aggregate into series with pyro-pprof vs prost's `Profile::decode`
 //! alone (no aggregation at all), on uncompressed bytes; and for gzipped inputs, the whole
 //! gunzip + decode + aggregate vs gunzip alone. Same group, same run.
+//!
+//! `PPROF_DUMP_SYNTHETIC=FILE` writes the synthetic input to `FILE` (to time or profile it
+//! alone, e.g. with `pyro-pprof`'s `pprof_time` example).
 
 use std::hint::black_box;
 use std::io::Write;

@@ -8,6 +8,7 @@
 //! trees are cut ([`Forest::trees`]), so the work per frame of a sample is a varint and one
 //! child lookup (a per-node hint, then a table).
 
+use std::borrow::Cow;
 use std::hash::BuildHasher;
 
 use hashbrown::HashTable;
@@ -149,6 +150,9 @@ struct Seen<'a> {
 
 /// Stack lookups after which remembering stacks stops unless one in eight hit.
 const MEMO_TRIAL: u32 = 1024;
+
+/// Trees with more nodes than this are renumbered depth first before series are cut.
+const DEPTH_FIRST_FROM: usize = 1 << 16;
 
 /// The root of the call tree.
 const ROOT: u32 = 0;
@@ -496,6 +500,49 @@ impl<'a> Forest<'a> {
     /// Builds one tree per (sample type, label set) with a non-zero total: the nodes on the
     /// paths of the set's entries whose total for that type is not zero, each location expanded
     /// into its frames.
+    /// The nodes renumbered in depth-first order: parents, location indices (from `locs`) and
+    /// the node of every entry, all by new number.
+    fn depth_first(&self, locs: &[u32]) -> (Vec<u32>, Vec<u32>, Vec<u32>) {
+        let nodes = self.parent.len();
+        let mut kid_start = vec![0u32; nodes + 1];
+        for &parent in &self.parent[1..] {
+            kid_start[parent as usize + 1] += 1;
+        }
+        for i in 1..kid_start.len() {
+            kid_start[i] += kid_start[i - 1];
+        }
+        let mut kids = vec![0u32; nodes.saturating_sub(1)];
+        let mut next = kid_start.clone();
+        for (n, &parent) in self.parent.iter().enumerate().skip(1) {
+            kids[next[parent as usize] as usize] = n as u32;
+            next[parent as usize] += 1;
+        }
+        let mut new_of = vec![NONE; nodes];
+        let mut parent = Vec::with_capacity(nodes);
+        let mut new_locs = Vec::with_capacity(nodes);
+        let mut stack = vec![ROOT];
+        while let Some(n) = stack.pop() {
+            let n = n as usize;
+            new_of[n] = parent.len() as u32;
+            parent.push(match self.parent[n] {
+                NONE => NONE,
+                p => new_of[p as usize],
+            });
+            new_locs.push(locs[n]);
+            stack.extend(
+                kids[kid_start[n] as usize..kid_start[n + 1] as usize]
+                    .iter()
+                    .rev(),
+            );
+        }
+        let leaves = self
+            .entries
+            .iter()
+            .map(|&(_, n)| new_of[n as usize])
+            .collect();
+        (parent, new_locs, leaves)
+    }
+
     pub(crate) fn trees(
         &self,
         p: &Profile<'a>,
@@ -504,6 +551,17 @@ impl<'a> Forest<'a> {
     ) -> Vec<(usize, u32, StackTree<'a>)> {
         let nt = self.ntypes;
         let nodes = self.parent.len();
+        // A large tree is renumbered depth first: passes in index order then walk it with
+        // parents just visited and siblings together, and series trees are built in that order
+        // too (worth it once the tree outgrows the caches).
+        let (parent, locs, leaves) = if nodes > DEPTH_FIRST_FROM {
+            let (parent, locs, leaves) = self.depth_first(locs);
+            (Cow::Owned(parent), Cow::Owned(locs), leaves)
+        } else {
+            let leaves = self.entries.iter().map(|&(_, n)| n).collect();
+            (Cow::Borrowed(&self.parent[..]), Cow::Borrowed(locs), leaves)
+        };
+        let (parent, locs): (&[u32], &[u32]) = (&parent, &locs);
         // Entries grouped by label set.
         let nsets = self.label_sets.len();
         let mut offsets = vec![0u32; nsets + 1];
@@ -543,14 +601,14 @@ impl<'a> Forest<'a> {
                 reached.extend(0..nodes as u32);
             } else {
                 for &e in group {
-                    let mut n = self.entries[e as usize].1;
+                    let mut n = leaves[e as usize];
                     while mark[n as usize] != set as u32 {
                         mark[n as usize] = set as u32;
                         reached.push(n);
                         if n == ROOT {
                             break;
                         }
-                        n = self.parent[n as usize];
+                        n = parent[n as usize];
                     }
                 }
                 // A scan of the marks when the set reaches much of the tree, else a sort.
@@ -562,7 +620,7 @@ impl<'a> Forest<'a> {
                 }
             }
             for &e in group {
-                entry[self.entries[e as usize].1 as usize] = e;
+                entry[leaves[e as usize] as usize] = e;
             }
             let self_value = |n: usize, t: usize| match entry[n] {
                 NONE => 0,
@@ -576,7 +634,7 @@ impl<'a> Forest<'a> {
                     }
                 }
                 for &n in reached[1..].iter().rev() {
-                    let (n, parent) = (n as usize, self.parent[n as usize] as usize);
+                    let (n, parent) = (n as usize, parent[n as usize] as usize);
                     for t in 0..nt {
                         let v = totals[n * nt + t];
                         let slot = &mut totals[parent * nt + t];
@@ -599,7 +657,7 @@ impl<'a> Forest<'a> {
                     if nt > 1 && totals[n * nt + t] == 0 {
                         continue;
                     }
-                    let mut at = map[self.parent[n] as usize];
+                    let mut at = map[parent[n] as usize];
                     if at != NONE {
                         let (start, len) = match locs[n] {
                             NONE => (0, 0),
@@ -645,7 +703,7 @@ impl<'a> Forest<'a> {
                 stamp += 1;
             }
             for &e in group {
-                entry[self.entries[e as usize].1 as usize] = NONE;
+                entry[leaves[e as usize] as usize] = NONE;
             }
         }
         out

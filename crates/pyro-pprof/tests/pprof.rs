@@ -1067,3 +1067,38 @@ fn malformed_location_ids_are_reported_exactly() {
         )
     );
 }
+
+/// A call tree large enough to be renumbered depth first before series are cut (over 65,536
+/// nodes), with two label sets and two sample types: the same series as the prost walk.
+#[test]
+fn large_trees_equal_the_oracle() {
+    let n = 300usize;
+    let table: Vec<String> = [
+        "",
+        "samples",
+        "count",
+        "cpu",
+        "nanoseconds",
+        "thread",
+        "a",
+        "b",
+    ]
+    .into_iter()
+    .map(String::from)
+    .chain((0..n).map(|i| format!("f{i}")))
+    .collect();
+    let table: Vec<&str> = table.iter().map(String::as_str).collect();
+    // Location k is function k, named by string k: `f{k - 8}` for k >= 8.
+    let mut p = base_profile(&[(1, 2), (3, 4)], n + 7, &table);
+    for a in 8..n as u64 + 8 {
+        for b in 8..n as u64 + 8 {
+            let v = (a * b % 7) as i64;
+            p.sample.push(sample(
+                &[b, a],
+                &[v, 10 * (a + b) as i64],
+                &[(5, 6 + (a + b) as i64 % 2)],
+            ));
+        }
+    }
+    assert_equals_oracle(&p);
+}
