@@ -151,6 +151,9 @@ struct Seen<'a> {
 /// Stack lookups after which remembering stacks stops unless one in eight hit.
 const MEMO_TRIAL: u32 = 1024;
 
+/// Children of a node are found by scanning its list up to this many; beyond, in a table.
+const SCAN_LIMIT: u32 = 8;
+
 /// Trees with more nodes than this are renumbered depth first before series are cut.
 const DEPTH_FIRST_FROM: usize = 1 << 16;
 
@@ -167,8 +170,13 @@ pub(crate) struct Forest<'a> {
     /// Per node: parent (the root's is [`NONE`]) and location key ([`loc_key`]).
     parent: Vec<u32>,
     loc: Vec<u32>,
-    /// Per node, the last `(location, child)` looked up under it: checked before the table.
+    /// Per node, the last `(location, child)` looked up under it: checked first.
     hint: Vec<(u32, u32)>,
+    /// Per node, its first child and number of children, and its next sibling: children are
+    /// found by scanning that list, or for nodes with more than [`SCAN_LIMIT`] children in
+    /// `children`.
+    kids: Vec<(u32, u32)>,
+    next: Vec<u32>,
     children: ChildTable,
     /// Stacks seen, by their encoded location ids.
     seen: Vec<Seen<'a>>,
@@ -210,7 +218,17 @@ impl<'a> Forest<'a> {
                 v.push((NONE, NONE));
                 v
             },
-            children: ChildTable::with_capacity(nodes.min(1 << 12)),
+            kids: {
+                let mut v = Vec::with_capacity(nodes);
+                v.push((NONE, 0));
+                v
+            },
+            next: {
+                let mut v = Vec::with_capacity(nodes);
+                v.push(NONE);
+                v
+            },
+            children: ChildTable::with_capacity(512),
             seen: Vec::with_capacity(samples),
             seen_index: HashTable::with_capacity(samples),
             hasher: Default::default(),
@@ -375,12 +393,22 @@ impl<'a> Forest<'a> {
     /// The child of `node` at location key `li` (created if missing), remembered as its hint.
     #[inline(never)]
     fn child(&mut self, node: u32, li: u32, limits: &Limits) -> Result<u32> {
+        let (first, count) = self.kids[node as usize];
         let key = (u64::from(node) << 32) | u64::from(li);
-        let c = match self.children.find(key) {
-            Ok(c) => c,
-            Err(at) => {
-                let n = self.parent.len();
-                if (n + 1).saturating_mul(self.ntypes.max(1)) > limits.max_tree_nodes {
+        let found = if count > SCAN_LIMIT {
+            self.children.find(key).ok()
+        } else {
+            let mut c = first;
+            while c != NONE && self.loc[c as usize] != li {
+                c = self.next[c as usize];
+            }
+            (c != NONE).then_some(c)
+        };
+        let c = match found {
+            Some(c) => c,
+            None => {
+                let n = self.parent.len() as u32;
+                if (n as usize + 1).saturating_mul(self.ntypes.max(1)) > limits.max_tree_nodes {
                     return Err(Error::new(
                         ErrorKind::LimitExceeded {
                             what: "call-tree nodes × sample types",
@@ -393,9 +421,26 @@ impl<'a> Forest<'a> {
                 self.parent.push(node);
                 self.loc.push(li);
                 self.hint.push((NONE, NONE));
+                self.kids.push((NONE, 0));
+                self.next.push(first);
                 self.entry0.push(NONE);
-                self.children.insert_at(at, key, n as u32);
-                n as u32
+                self.kids[node as usize] = (n, count + 1);
+                if count + 1 == SCAN_LIMIT + 1 {
+                    // Past the scan limit: index every child.
+                    let mut c = n;
+                    while c != NONE {
+                        let k = (u64::from(node) << 32) | u64::from(self.loc[c as usize]);
+                        if let Err(at) = self.children.find(k) {
+                            self.children.insert_at(at, k, c);
+                        }
+                        c = self.next[c as usize];
+                    }
+                } else if count + 1 > SCAN_LIMIT {
+                    if let Err(at) = self.children.find(key) {
+                        self.children.insert_at(at, key, n);
+                    }
+                }
+                n
             }
         };
         self.hint[node as usize] = (li, c);
