@@ -261,6 +261,7 @@ fn decode_sample<'a>(
 }
 
 /// Makes a sample's labels a canonical label set: sorted by key, the last duplicate wins.
+#[inline]
 fn canonical(labels: &mut Vec<(usize, usize)>) {
     if labels.len() > 1 {
         labels.sort_by_key(|&(k, _)| k);

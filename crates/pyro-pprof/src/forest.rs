@@ -327,34 +327,34 @@ impl<'a> Forest<'a> {
         limits: &Limits,
     ) -> Result<Option<u32>> {
         let mut node = ROOT;
-        if bytes.last().is_some_and(|&b| b >= 0x80) {
+        // A payload longer than the depth limit may hold too many ids: the general decoder
+        // counts them (and so bounds the ids read here without counting).
+        if bytes.len() > limits.max_stack_depth || bytes.last().is_some_and(|&b| b >= 0x80) {
             return Ok(None);
         }
         let mut rest = bytes;
-        let mut count = 0;
         // Each varint read from its last byte (high bit clear) back over the bytes before it
         // that have the high bit set; earlier bytes hold the lower bits.
         while let [head @ .., last] = rest {
-            let mut id = u64::from(*last);
-            let mut len = 1;
-            rest = head;
-            while let [head @ .., b] = rest
-                && *b >= 0x80
-            {
-                len += 1;
-                if len > 10 {
-                    return Ok(None);
+            let id = match head {
+                [h @ .., b] if *b >= 0x80 => match h {
+                    [.., c] if *c >= 0x80 => {
+                        let Some((id, h)) = long_varint(head, *last) else {
+                            return Ok(None);
+                        };
+                        rest = h;
+                        id
+                    }
+                    _ => {
+                        rest = h;
+                        (u64::from(*last) << 7) | u64::from(b & 0x7f)
+                    }
+                },
+                _ => {
+                    rest = head;
+                    u64::from(*last)
                 }
-                id = (id << 7) | u64::from(b & 0x7f);
-                rest = head;
-            }
-            if len == 10 && *last > 1 {
-                return Ok(None);
-            }
-            count += 1;
-            if count > limits.max_stack_depth {
-                return Ok(None);
-            }
+            };
             if let Some(key) = loc_key(id, p) {
                 node = self.step(node, key, limits)?;
             }
@@ -782,4 +782,27 @@ fn location_of(key: u32, p: &Profile<'_>) -> u32 {
             .get(u64::from(key))
             .map_or(NONE, |i| i as u32)
     }
+}
+
+/// A varint of three or more bytes that ends with `last`, its earlier bytes at the end of
+/// `head` (high bit set): its value and what precedes it. `None` past ten bytes or when a
+/// tenth byte is over 1 (the protobuf rules).
+#[cold]
+fn long_varint(mut head: &[u8], last: u8) -> Option<(u64, &[u8])> {
+    let mut id = u64::from(last);
+    let mut len = 1;
+    while let [h @ .., b] = head
+        && *b >= 0x80
+    {
+        len += 1;
+        if len > 10 {
+            return None;
+        }
+        id = (id << 7) | u64::from(b & 0x7f);
+        head = h;
+    }
+    if len == 10 && last > 1 {
+        return None;
+    }
+    Some((id, head))
 }
