@@ -497,14 +497,14 @@ pub fn to_series<'a>(
 ) -> Result<Vec<Series<'a>>> {
     let plans = plans(p, types);
     let (forest, frames, locs) = aggregate(p, limits)?;
-    let trees = forest.trees(p, &frames, (&locs.0, locs.1));
+    let trees = forest.trees(p, &frames, (&locs.0, locs.1), limits)?;
     let keys = type_keys(p);
     let prev_trees = match prev {
         Some(pp) if plans.iter().any(|pl| pl.config.cumulative) => {
             let (pforest, pframes, plocs) = aggregate(pp, limits)?;
             let pkeys = type_keys(pp);
             let mut by_key = std::collections::HashMap::new();
-            for (t, l, tree) in pforest.trees(pp, &pframes, (&plocs.0, plocs.1)) {
+            for (t, l, tree) in pforest.trees(pp, &pframes, (&plocs.0, plocs.1), limits)? {
                 let labels = label_strings(pp, &pforest.label_sets[l as usize]);
                 by_key.insert((pkeys[t].clone(), labels), tree);
             }

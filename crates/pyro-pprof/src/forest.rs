@@ -200,6 +200,9 @@ pub(crate) struct Forest<'a> {
 
 impl<'a> Forest<'a> {
     pub(crate) fn new(ntypes: usize, samples: usize) -> Self {
+        // Room for the usual sizes up front, never more than a few MB (hostile inputs with
+        // millions of tiny samples grow the vectors as they go instead).
+        let samples = samples.min(1 << 16);
         let nodes = samples * 2 + 1;
         Forest {
             ntypes,
@@ -593,7 +596,8 @@ impl<'a> Forest<'a> {
         p: &Profile<'a>,
         frames: &Frames,
         (locs, simple): (&[u32], bool),
-    ) -> Vec<(usize, u32, StackTree<'a>)> {
+        limits: &Limits,
+    ) -> Result<Vec<(usize, u32, StackTree<'a>)>> {
         let nt = self.ntypes;
         let nodes = self.parent.len();
         // A large tree is renumbered depth first: passes in index order then walk it with
@@ -634,6 +638,8 @@ impl<'a> Forest<'a> {
         let mut ids: Vec<(u32, u32)> = vec![(NONE, 0); frames.count()];
         let mut stamp = 0u32;
         let mut out = Vec::new();
+        // Nodes of all series trees so far, within the same limit as the shared tree.
+        let mut built = 0usize;
         for set in 0..nsets {
             let group = &order[offsets[set] as usize..offsets[set + 1] as usize];
             if group.is_empty() {
@@ -691,7 +697,8 @@ impl<'a> Forest<'a> {
                 if nt > 1 && totals[t] == 0 {
                     continue;
                 }
-                let mut tree = StackTree::with_capacity(reached.len(), frames.names.len());
+                let mut tree =
+                    StackTree::with_capacity(reached.len(), reached.len().min(frames.names.len()));
                 // Children can be appended without a lookup while the profile is simple and no
                 // two name indices of this tree turned out to be the same string.
                 let mut distinct = simple;
@@ -742,8 +749,12 @@ impl<'a> Forest<'a> {
                         }
                     }
                     map[n] = at;
+                    if built + tree.node_count() > limits.max_tree_nodes {
+                        return Err(series_nodes_error(limits));
+                    }
                 }
                 tree.recompute_totals();
+                built += tree.node_count();
                 out.push((t, set as u32, tree));
                 stamp += 1;
             }
@@ -751,7 +762,7 @@ impl<'a> Forest<'a> {
                 entry[leaves[e as usize] as usize] = NONE;
             }
         }
-        out
+        Ok(out)
     }
 }
 
@@ -805,4 +816,17 @@ fn long_varint(mut head: &[u8], last: u8) -> Option<(u64, &[u8])> {
         return None;
     }
     Some((id, head))
+}
+
+/// The error when the series trees together would pass the node limit.
+#[cold]
+fn series_nodes_error(limits: &Limits) -> Error {
+    Error::new(
+        ErrorKind::LimitExceeded {
+            what: "series tree nodes",
+            max: limits.max_tree_nodes,
+        },
+        0,
+        "Profile.sample",
+    )
 }

@@ -10,15 +10,15 @@ pub const DEFAULT_MAX_SAMPLE_TYPES: usize = 64;
 pub const DEFAULT_MAX_LABEL_SETS: usize = 10_000;
 /// Default most labels on one sample.
 pub const DEFAULT_MAX_SAMPLE_LABELS: usize = 100;
-/// Default most call-tree nodes times sample types in one profile (about 60 bytes each while
-/// converting, so at most about 500 MB).
+/// Default most call-tree nodes: of a profile's shared tree times its sample types, and of all
+/// its series trees together (a few dozen bytes each, so a few hundred MB at most).
 pub const DEFAULT_MAX_TREE_NODES: usize = 8 << 20;
 
 /// Limits applied while reading and converting a profile.
 ///
 /// Memory is bounded by the decompressed size (every decoded table is proportional to it) plus
-/// the call trees, at most `max_tree_nodes` nodes × sample types in all (a node is one distinct
-/// stack prefix of one label set).
+/// the call trees: the shared tree of distinct stack prefixes (its nodes × sample types) and the
+/// series trees cut from it (their nodes together), each at most `max_tree_nodes`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     pub(crate) max_decompressed_size: usize,
@@ -72,7 +72,8 @@ impl Limits {
         self.max_sample_labels = v;
         self
     }
-    /// Most call-tree nodes (distinct stack prefixes per label set) times sample types.
+    /// Most call-tree nodes: distinct stack prefixes times sample types, and series tree nodes
+    /// in all.
     pub fn max_tree_nodes(mut self, v: usize) -> Self {
         self.max_tree_nodes = v;
         self
