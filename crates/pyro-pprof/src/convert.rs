@@ -132,11 +132,9 @@ fn decode_locs(
     let mut r = Reader::new(bytes, base);
     while !r.at_end() {
         if out.len() >= limits.max_stack_depth {
-            return Err(Error::new(
-                ErrorKind::LimitExceeded {
-                    what: "locations per sample",
-                    max: limits.max_stack_depth,
-                },
+            return Err(Error::limit(
+                "locations per sample",
+                limits.max_stack_depth,
                 at,
                 "location_id",
             ));
@@ -181,11 +179,9 @@ fn decode_sample<'a>(
                 })
                 .map_err(|e| e.within("location_id"))?;
                 if s.locs.len() > limits.max_stack_depth {
-                    return Err(Error::new(
-                        ErrorKind::LimitExceeded {
-                            what: "locations per sample",
-                            max: limits.max_stack_depth,
-                        },
+                    return Err(Error::limit(
+                        "locations per sample",
+                        limits.max_stack_depth,
                         at,
                         "location_id",
                     ));
@@ -200,14 +196,7 @@ fn decode_sample<'a>(
                         return Err(Error::new(ErrorKind::NegativeValue(v), at, ""));
                     }
                     if values.len() >= limit {
-                        return Err(Error::new(
-                            ErrorKind::LimitExceeded {
-                                what: "values per sample",
-                                max: limit,
-                            },
-                            at,
-                            "",
-                        ));
+                        return Err(Error::limit("values per sample", limit, at, ""));
                     }
                     values.push(v as u64);
                     Ok(())
@@ -241,11 +230,9 @@ fn decode_sample<'a>(
                 // Numeric labels (str == 0) do not split series.
                 if str_ != 0 && !EXCLUDED_LABELS.contains(&p.string(key as usize)) {
                     if s.labels.len() >= limits.max_sample_labels {
-                        return Err(Error::new(
-                            ErrorKind::LimitExceeded {
-                                what: "labels per sample",
-                                max: limits.max_sample_labels,
-                            },
+                        return Err(Error::limit(
+                            "labels per sample",
+                            limits.max_sample_labels,
                             b,
                             "label",
                         ));

@@ -63,6 +63,12 @@ impl Error {
         }))
     }
 
+    /// A limit of [`crate::Limits`] exceeded: `what` counted past `max`.
+    #[cold]
+    pub(crate) fn limit(what: &'static str, max: usize, offset: usize, path: &str) -> Self {
+        Error::new(ErrorKind::LimitExceeded { what, max }, offset, path)
+    }
+
     /// Prefixes the path with `outer` (`outer.path`), for errors from nested messages.
     #[cold]
     pub(crate) fn within(mut self, outer: &str) -> Self {

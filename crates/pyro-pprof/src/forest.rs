@@ -264,11 +264,9 @@ impl<'a> Forest<'a> {
             return Ok(id);
         }
         if self.label_sets.len() > limits.max_label_sets {
-            return Err(Error::new(
-                ErrorKind::LimitExceeded {
-                    what: "distinct label sets",
-                    max: limits.max_label_sets,
-                },
+            return Err(Error::limit(
+                "distinct label sets",
+                limits.max_label_sets,
                 at,
                 "Profile.sample.label",
             ));
@@ -412,11 +410,9 @@ impl<'a> Forest<'a> {
             None => {
                 let n = self.parent.len() as u32;
                 if (n as usize + 1).saturating_mul(self.ntypes.max(1)) > limits.max_tree_nodes {
-                    return Err(Error::new(
-                        ErrorKind::LimitExceeded {
-                            what: "call-tree nodes × sample types",
-                            max: limits.max_tree_nodes,
-                        },
+                    return Err(Error::limit(
+                        "call-tree nodes × sample types",
+                        limits.max_tree_nodes,
                         0,
                         "Profile.sample",
                     ));
@@ -531,11 +527,9 @@ impl<'a> Forest<'a> {
             }
             let d = depth[self.parent[n] as usize] as usize + len as usize;
             if d > limits.max_stack_depth {
-                return Err(Error::new(
-                    ErrorKind::LimitExceeded {
-                        what: "frames per stack",
-                        max: limits.max_stack_depth,
-                    },
+                return Err(Error::limit(
+                    "frames per stack",
+                    limits.max_stack_depth,
                     0,
                     "Profile.sample",
                 ));
@@ -821,11 +815,9 @@ fn long_varint(mut head: &[u8], last: u8) -> Option<(u64, &[u8])> {
 /// The error when the series trees together would pass the node limit.
 #[cold]
 fn series_nodes_error(limits: &Limits) -> Error {
-    Error::new(
-        ErrorKind::LimitExceeded {
-            what: "series tree nodes",
-            max: limits.max_tree_nodes,
-        },
+    Error::limit(
+        "series tree nodes",
+        limits.max_tree_nodes,
         0,
         "Profile.sample",
     )

@@ -235,11 +235,9 @@ fn location(buf: &[u8], base: usize, lines: &mut Vec<u64>, limits: &Limits) -> R
                     }
                 }
                 if lines.len() - start >= limits.max_stack_depth {
-                    return Err(Error::new(
-                        ErrorKind::LimitExceeded {
-                            what: "lines per location",
-                            max: limits.max_stack_depth,
-                        },
+                    return Err(Error::limit(
+                        "lines per location",
+                        limits.max_stack_depth,
                         b,
                         "line",
                     ));
@@ -261,11 +259,9 @@ impl<'a> Profile<'a> {
     /// limit exceeded; the error names the field path and byte offset.
     pub fn parse(buf: &'a [u8], limits: &Limits) -> Result<Profile<'a>> {
         if buf.len() > limits.max_decompressed_size {
-            return Err(Error::new(
-                ErrorKind::LimitExceeded {
-                    what: "profile size",
-                    max: limits.max_decompressed_size,
-                },
+            return Err(Error::limit(
+                "profile size",
+                limits.max_decompressed_size,
                 0,
                 "Profile",
             ));
@@ -307,11 +303,9 @@ impl<'a> Profile<'a> {
                     let n = p.sample_types.len();
                     let (b, at) = r.bytes().map_err(|e| e.within("Profile.sample_type"))?;
                     if n >= limits.max_sample_types {
-                        return Err(Error::new(
-                            ErrorKind::LimitExceeded {
-                                what: "sample types",
-                                max: limits.max_sample_types,
-                            },
+                        return Err(Error::limit(
+                            "sample types",
+                            limits.max_sample_types,
                             at,
                             "Profile.sample_type",
                         ));
