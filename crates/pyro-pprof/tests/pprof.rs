@@ -708,6 +708,17 @@ fn limits_are_enforced() {
         3
     ];
     deep.sample = vec![sample(&[1], &[1], &[])];
+    // Series trees count against the node limit too: one shared-tree node, three series nodes.
+    let e = err_of(&deep.encode_to_vec(), &Limits::new().max_tree_nodes(3));
+    assert_eq!(
+        e.kind(),
+        &ErrorKind::LimitExceeded {
+            what: "series tree nodes",
+            max: 3
+        }
+    );
+    let got = run(&deep, "app").unwrap();
+    assert_eq!(got["app.cpu{}"]["f;f;f"], 1);
     let e = err_of(&deep.encode_to_vec(), &Limits::new().max_stack_depth(2));
     assert_eq!(
         e.kind(),
@@ -1101,31 +1112,4 @@ fn large_trees_equal_the_oracle() {
         }
     }
     assert_equals_oracle(&p);
-}
-
-/// Series trees count against the node limit too: one location with three inline frames is
-/// one node of the shared tree but three of the series tree.
-#[test]
-fn series_tree_nodes_are_limited() {
-    let table = ["", "f", "samples", "count"];
-    let mut p = base_profile(&[(2, 3)], 1, &table);
-    p.location[0].line = vec![
-        Line {
-            function_id: 1,
-            line: 0
-        };
-        3
-    ];
-    p.sample = vec![sample(&[1], &[1], &[])];
-    let bytes = p.encode_to_vec();
-    let e = err_of(&bytes, &Limits::new().max_tree_nodes(3));
-    assert_eq!(
-        e.kind(),
-        &ErrorKind::LimitExceeded {
-            what: "series tree nodes",
-            max: 3
-        }
-    );
-    let got = convert_bytes(&bytes, "app", &SampleTypes::default()).unwrap();
-    assert_eq!(got["app.cpu{}"]["f;f;f"], 1);
 }
