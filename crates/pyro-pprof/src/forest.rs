@@ -160,6 +160,33 @@ const DEPTH_FIRST_FROM: usize = 1 << 16;
 /// The root of the call tree.
 const ROOT: u32 = 0;
 
+/// What walking a stack reads of a node, kept together.
+#[derive(Clone, Copy)]
+struct Walk {
+    /// Location key ([`loc_key`]).
+    loc: u32,
+    /// Next sibling.
+    next: u32,
+    /// The last `(location key, child)` looked up under this node: checked first.
+    hint: (u32, u32),
+    /// First child and number of children: children are found by scanning that list, or for
+    /// nodes with more than [`SCAN_LIMIT`] children in the table.
+    first: u32,
+    count: u32,
+}
+
+impl Walk {
+    fn new(loc: u32, next: u32) -> Walk {
+        Walk {
+            loc,
+            next,
+            hint: (NONE, NONE),
+            first: NONE,
+            count: 0,
+        }
+    }
+}
+
 /// Every sample of a profile aggregated: one call tree of locations shared by all label sets,
 /// and one entry per (label set, node a stack ended at) with a value per sample type. Series
 /// trees are cut from it ([`Forest::trees`]): the work per location of a stack is done once per
@@ -167,16 +194,10 @@ const ROOT: u32 = 0;
 /// node of each series.
 pub(crate) struct Forest<'a> {
     ntypes: usize,
-    /// Per node: parent (the root's is [`NONE`]) and location key ([`loc_key`]).
+    /// Per node: parent (the root's is [`NONE`]).
     parent: Vec<u32>,
-    loc: Vec<u32>,
-    /// Per node, the last `(location, child)` looked up under it: checked first.
-    hint: Vec<(u32, u32)>,
-    /// Per node, its first child and number of children, and its next sibling: children are
-    /// found by scanning that list, or for nodes with more than [`SCAN_LIMIT`] children in
-    /// `children`.
-    kids: Vec<(u32, u32)>,
-    next: Vec<u32>,
+    /// Per node, what walking a stack reads (one cache line per node visited).
+    walk: Vec<Walk>,
     children: ChildTable,
     /// Stacks seen, by their encoded location ids.
     seen: Vec<Seen<'a>>,
@@ -211,24 +232,9 @@ impl<'a> Forest<'a> {
                 v.push(NONE);
                 v
             },
-            loc: {
+            walk: {
                 let mut v = Vec::with_capacity(nodes);
-                v.push(NONE);
-                v
-            },
-            hint: {
-                let mut v = Vec::with_capacity(nodes);
-                v.push((NONE, NONE));
-                v
-            },
-            kids: {
-                let mut v = Vec::with_capacity(nodes);
-                v.push((NONE, 0));
-                v
-            },
-            next: {
-                let mut v = Vec::with_capacity(nodes);
-                v.push(NONE);
+                v.push(Walk::new(NONE, NONE));
                 v
             },
             children: ChildTable::with_capacity(512),
@@ -383,7 +389,7 @@ impl<'a> Forest<'a> {
     /// The child of `node` at location key `key`: its hint, else [`Forest::child`].
     #[inline(always)]
     fn step(&mut self, node: u32, key: u32, limits: &Limits) -> Result<u32> {
-        let (hk, hc) = self.hint[node as usize];
+        let Walk { hint: (hk, hc), .. } = self.walk[node as usize];
         if hk == key {
             Ok(hc)
         } else {
@@ -394,14 +400,14 @@ impl<'a> Forest<'a> {
     /// The child of `node` at location key `li` (created if missing), remembered as its hint.
     #[inline(never)]
     fn child(&mut self, node: u32, li: u32, limits: &Limits) -> Result<u32> {
-        let (first, count) = self.kids[node as usize];
+        let Walk { first, count, .. } = self.walk[node as usize];
         let key = (u64::from(node) << 32) | u64::from(li);
         let found = if count > SCAN_LIMIT {
             self.children.find(key).ok()
         } else {
             let mut c = first;
-            while c != NONE && self.loc[c as usize] != li {
-                c = self.next[c as usize];
+            while c != NONE && self.walk[c as usize].loc != li {
+                c = self.walk[c as usize].next;
             }
             (c != NONE).then_some(c)
         };
@@ -418,31 +424,30 @@ impl<'a> Forest<'a> {
                     ));
                 }
                 self.parent.push(node);
-                self.loc.push(li);
-                self.hint.push((NONE, NONE));
-                self.kids.push((NONE, 0));
-                self.next.push(first);
+                self.walk.push(Walk::new(li, first));
                 self.entry0.push(NONE);
-                self.kids[node as usize] = (n, count + 1);
+                let w = &mut self.walk[node as usize];
+                w.first = n;
+                w.count = count + 1;
                 if count + 1 == SCAN_LIMIT + 1 {
                     // Past the scan limit: index every child.
                     let mut c = n;
                     while c != NONE {
-                        let k = (u64::from(node) << 32) | u64::from(self.loc[c as usize]);
+                        let k = (u64::from(node) << 32) | u64::from(self.walk[c as usize].loc);
                         if let Err(at) = self.children.find(k) {
                             self.children.insert_at(at, k, c);
                         }
-                        c = self.next[c as usize];
+                        c = self.walk[c as usize].next;
                     }
-                } else if count + 1 > SCAN_LIMIT {
-                    if let Err(at) = self.children.find(key) {
-                        self.children.insert_at(at, key, n);
-                    }
+                } else if count + 1 > SCAN_LIMIT
+                    && let Err(at) = self.children.find(key)
+                {
+                    self.children.insert_at(at, key, n);
                 }
                 n
             }
         };
-        self.hint[node as usize] = (li, c);
+        self.walk[node as usize].hint = (li, c);
         Ok(c)
     }
 
@@ -509,7 +514,7 @@ impl<'a> Forest<'a> {
         let mut owner = vec![NONE; frames.count()];
         let mut simple = true;
         for n in 1..nodes {
-            let li = location_of(self.loc[n], p);
+            let li = location_of(self.walk[n].loc, p);
             locs[n] = li;
             let (start, len) = if li == NONE {
                 (0, 0)
