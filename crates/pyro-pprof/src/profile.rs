@@ -136,19 +136,18 @@ pub fn is_gzip(data: &[u8]) -> bool {
 /// A malformed gzip stream, or output over the limit.
 pub fn decompress(data: &[u8], limits: &Limits) -> Result<Vec<u8>> {
     let max = limits.max_decompressed_size;
-    let mut out = Vec::new();
+    // The trailer's size of the (last) member, trusted only as far as deflate can expand
+    // (about 1032:1) and the limit: room up front saves regrowing and copying the output.
+    let hint = data
+        .get(data.len().saturating_sub(4)..)
+        .and_then(|t| <[u8; 4]>::try_from(t).ok())
+        .map_or(0, |t| u32::from_le_bytes(t) as usize);
+    let mut out = Vec::with_capacity(hint.min(max).min(data.len().saturating_mul(1032)) + 1);
     let mut dec = flate2::read::MultiGzDecoder::new(data).take(max as u64 + 1);
     dec.read_to_end(&mut out)
         .map_err(|e| Error::new(ErrorKind::Gzip(e.to_string()), 0, ""))?;
     if out.len() > max {
-        return Err(Error::new(
-            ErrorKind::LimitExceeded {
-                what: "decompressed profile size",
-                max,
-            },
-            0,
-            "",
-        ));
+        return Err(Error::limit("decompressed profile size", max, 0, ""));
     }
     Ok(out)
 }
