@@ -250,6 +250,109 @@ fn location(buf: &[u8], base: usize, lines: &mut Vec<u64>, limits: &Limits) -> R
     Ok(loc)
 }
 
+/// A varint at `buf[*i..]` under the protobuf rules; `None` if malformed (the general reader
+/// then reports it).
+#[inline(always)]
+fn fast_varint(buf: &[u8], i: &mut usize) -> Option<u64> {
+    let b0 = *buf.get(*i)?;
+    if b0 < 0x80 {
+        *i += 1;
+        return Some(u64::from(b0));
+    }
+    let mut v = u64::from(b0 & 0x7f);
+    for k in 1..10 {
+        let b = *buf.get(*i + k)?;
+        if k == 9 && b > 1 {
+            return None;
+        }
+        v |= u64::from(b & 0x7f) << (7 * k);
+        if b < 0x80 {
+            *i += k + 1;
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// A string-table index as [`index`] reads it; `None` where that would fail.
+#[inline(always)]
+fn fast_index(v: u64) -> Option<usize> {
+    ((v as i64) >= 0).then_some(v as usize)
+}
+
+/// [`function`] for the usual shape (varint fields only): `None` for anything else, which the
+/// general reader then takes (with its exact errors).
+fn fast_function(buf: &[u8]) -> Option<Function> {
+    let mut func = Function::default();
+    let mut i = 0;
+    while i < buf.len() {
+        let key = buf[i];
+        i += 1;
+        let v = fast_varint(buf, &mut i)?;
+        match key {
+            0x08 => func.id = v,
+            0x10 => func.name = fast_index(v)?,
+            // system_name, filename, start_line
+            0x18 | 0x20 | 0x28 => {}
+            _ => return None,
+        }
+    }
+    Some(func)
+}
+
+/// [`location`] for the usual shape (varint fields and short `line` messages): `None` for
+/// anything else, with `lines` as it was, which the general reader then takes.
+fn fast_location(buf: &[u8], lines: &mut Vec<u64>, limits: &Limits) -> Option<Location> {
+    let mut loc = Location::default();
+    let start = lines.len();
+    let mut i = 0;
+    let undo = |lines: &mut Vec<u64>| {
+        lines.truncate(start);
+        None
+    };
+    while i < buf.len() {
+        let key = buf[i];
+        i += 1;
+        let Some(v) = fast_varint(buf, &mut i) else {
+            return undo(lines);
+        };
+        match key {
+            0x08 => loc.id = v,
+            0x10 => loc.mapping_id = v,
+            0x18 => loc.address = v,
+            // is_folded
+            0x28 => {}
+            0x22 => {
+                let Some(line) = buf.get(i..i + v as usize) else {
+                    return undo(lines);
+                };
+                i += v as usize;
+                let (mut j, mut function_id) = (0, 0);
+                while j < line.len() {
+                    let lk = line[j];
+                    j += 1;
+                    let Some(x) = fast_varint(line, &mut j) else {
+                        return undo(lines);
+                    };
+                    match lk {
+                        0x08 => function_id = x,
+                        // line, column
+                        0x10 | 0x18 => {}
+                        _ => return undo(lines),
+                    }
+                }
+                if lines.len() - start >= limits.max_stack_depth {
+                    return undo(lines);
+                }
+                lines.push(function_id);
+            }
+            _ => return undo(lines),
+        }
+    }
+    loc.lines = (start as u32, (lines.len() - start) as u32);
+    Some(loc)
+}
+
 impl<'a> Profile<'a> {
     /// Decodes an uncompressed `Profile` message.
     ///
@@ -331,18 +434,23 @@ impl<'a> Profile<'a> {
                     need_len("location")?;
                     let n = p.locations.len();
                     let (b, at) = r.bytes().map_err(|e| e.within("Profile.location"))?;
-                    p.locations.push(
-                        location(b, at, &mut p.line_functions, limits)
+                    let loc = match fast_location(b, &mut p.line_functions, limits) {
+                        Some(loc) => loc,
+                        None => location(b, at, &mut p.line_functions, limits)
                             .map_err(|e| e.within(&format!("Profile.location[{n}]")))?,
-                    );
+                    };
+                    p.locations.push(loc);
                 }
                 5 => {
                     need_len("function")?;
                     let n = p.functions.len();
                     let (b, at) = r.bytes().map_err(|e| e.within("Profile.function"))?;
-                    p.functions.push(
-                        function(b, at).map_err(|e| e.within(&format!("Profile.function[{n}]")))?,
-                    );
+                    let func = match fast_function(b) {
+                        Some(func) => func,
+                        None => function(b, at)
+                            .map_err(|e| e.within(&format!("Profile.function[{n}]")))?,
+                    };
+                    p.functions.push(func);
                 }
                 6 => {
                     need_len("string_table")?;
