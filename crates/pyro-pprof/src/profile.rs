@@ -323,10 +323,13 @@ fn fast_location(buf: &[u8], lines: &mut Vec<u64>, limits: &Limits) -> Option<Lo
             // is_folded
             0x28 => {}
             0x22 => {
-                let Some(line) = buf.get(i..i + v as usize) else {
+                let Some(end) = usize::try_from(v).ok().and_then(|v| i.checked_add(v)) else {
                     return undo(lines);
                 };
-                i += v as usize;
+                let Some(line) = buf.get(i..end) else {
+                    return undo(lines);
+                };
+                i = end;
                 let (mut j, mut function_id) = (0, 0);
                 while j < line.len() {
                     let lk = line[j];

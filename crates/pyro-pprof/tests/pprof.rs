@@ -595,6 +595,18 @@ fn malformed_protobuf_errors_name_field_and_offset() {
         (&ErrorKind::Truncated, "Profile.sample[0].location_id", 3)
     );
     // a scalar field with the length-delimited wire type
+    // Found by `pprof_decode`: a location's `line` length near 2^64 (the fast location reader
+    // overflowed adding it to its offset).
+    let e = err_of(
+        &[
+            0x22, 0x0b, 0x22, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
+        ],
+        &d,
+    );
+    assert_eq!(
+        (e.kind(), e.path(), e.offset()),
+        (&ErrorKind::Truncated, "Profile.location[0].line", 3)
+    );
     let e = err_of(&[0x4a, 0x00], &d);
     assert_eq!(
         (e.kind(), e.path()),
