@@ -8,7 +8,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::forest::{Forest, Frames};
 use crate::limits::Limits;
 use crate::profile::Profile;
-use crate::wire::{LEN, Reader};
+use crate::wire::{LEN, Reader, bytes_at, varint_at};
 
 /// Sample labels that identify one request or trace rather than a series; they are left out of
 /// series keys (Grafana Pyroscope excludes them from grouping too).
@@ -285,24 +285,8 @@ impl Plain {
     }
 }
 
-/// A one- or two-byte varint at `buf[*i..]`; `None` if longer, truncated or out of `u32`.
-#[inline(always)]
-fn short_varint(buf: &[u8], i: &mut usize) -> Option<usize> {
-    let b0 = *buf.get(*i)?;
-    if b0 < 0x80 {
-        *i += 1;
-        return Some(usize::from(b0));
-    }
-    let b1 = *buf.get(*i + 1)?;
-    if b1 >= 0x80 {
-        return None;
-    }
-    *i += 2;
-    Some(usize::from(b0 & 0x7f) | (usize::from(b1) << 7))
-}
-
-/// The usual shape of a sample (one packed `location_id`, one packed `value`, string labels
-/// with short fields), read without the general decoder: the location payload, with the
+/// The usual shape of a sample (one packed `location_id`, one packed `value`, string labels),
+/// read without the general decoder: the location payload, with the
 /// values and the canonical label set in `s`. `None` for any other shape and for anything the
 /// general decoder would reject or report; that decoder then reads the sample.
 #[inline]
@@ -315,32 +299,14 @@ fn plain_sample<'a>(buf: &'a [u8], s: &mut Scratch, c: &Plain) -> Option<&'a [u8
     while i < buf.len() {
         let key = buf[i];
         i += 1;
-        let len = short_varint(buf, &mut i)?;
-        let payload = buf.get(i..i + len)?;
-        i += len;
+        let payload = bytes_at(buf, &mut i)?;
         match key {
             0x0a if locs.is_none() => locs = Some(payload),
             0x12 if !have_values => {
                 have_values = true;
                 let mut j = 0;
                 while j < payload.len() {
-                    let mut v = 0u64;
-                    let mut shift = 0;
-                    loop {
-                        let b = *payload.get(j)?;
-                        j += 1;
-                        if shift == 63 && b > 1 {
-                            return None;
-                        }
-                        v |= u64::from(b & 0x7f) << shift;
-                        if b < 0x80 {
-                            break;
-                        }
-                        shift += 7;
-                        if shift > 63 {
-                            return None;
-                        }
-                    }
+                    let v = varint_at(payload, &mut j)?;
                     if (v as i64) < 0 || s.values.len() >= c.max_values {
                         return None;
                     }
@@ -352,7 +318,7 @@ fn plain_sample<'a>(buf: &'a [u8], s: &mut Scratch, c: &Plain) -> Option<&'a [u8
                 while j < payload.len() {
                     let field = payload[j];
                     j += 1;
-                    let x = short_varint(payload, &mut j)?;
+                    let x = varint_at(payload, &mut j)?;
                     match field {
                         0x08 => k = x,
                         0x10 => v = x,
@@ -361,6 +327,7 @@ fn plain_sample<'a>(buf: &'a [u8], s: &mut Scratch, c: &Plain) -> Option<&'a [u8
                         _ => return None,
                     }
                 }
+                let (k, v) = (usize::try_from(k).ok()?, usize::try_from(v).ok()?);
                 if k >= c.nstrings || v >= c.nstrings {
                     return None;
                 }

@@ -4,7 +4,7 @@ use std::io::Read;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::limits::Limits;
-use crate::wire::{LEN, Reader};
+use crate::wire::{LEN, Reader, bytes_at, varint_at};
 
 /// A `ValueType`: string-table indices of a sample type's name and unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -250,30 +250,6 @@ fn location(buf: &[u8], base: usize, lines: &mut Vec<u64>, limits: &Limits) -> R
     Ok(loc)
 }
 
-/// A varint at `buf[*i..]` under the protobuf rules; `None` if malformed (the general reader
-/// then reports it).
-#[inline(always)]
-fn fast_varint(buf: &[u8], i: &mut usize) -> Option<u64> {
-    let b0 = *buf.get(*i)?;
-    if b0 < 0x80 {
-        *i += 1;
-        return Some(u64::from(b0));
-    }
-    let mut v = u64::from(b0 & 0x7f);
-    for k in 1..10 {
-        let b = *buf.get(*i + k)?;
-        if k == 9 && b > 1 {
-            return None;
-        }
-        v |= u64::from(b & 0x7f) << (7 * k);
-        if b < 0x80 {
-            *i += k + 1;
-            return Some(v);
-        }
-    }
-    None
-}
-
 /// A string-table index as [`index`] reads it; `None` where that would fail.
 #[inline(always)]
 fn fast_index(v: u64) -> Option<usize> {
@@ -288,7 +264,7 @@ fn fast_function(buf: &[u8]) -> Option<Function> {
     while i < buf.len() {
         let key = buf[i];
         i += 1;
-        let v = fast_varint(buf, &mut i)?;
+        let v = varint_at(buf, &mut i)?;
         match key {
             0x08 => func.id = v,
             0x10 => func.name = fast_index(v)?,
@@ -303,53 +279,54 @@ fn fast_function(buf: &[u8]) -> Option<Function> {
 /// [`location`] for the usual shape (varint fields and short `line` messages): `None` for
 /// anything else, with `lines` as it was, which the general reader then takes.
 fn fast_location(buf: &[u8], lines: &mut Vec<u64>, limits: &Limits) -> Option<Location> {
-    let mut loc = Location::default();
     let start = lines.len();
-    let mut i = 0;
-    let undo = |lines: &mut Vec<u64>| {
+    let loc = fast_location_fields(buf, lines, start, limits);
+    if loc.is_none() {
         lines.truncate(start);
-        None
-    };
+    }
+    loc
+}
+
+/// The body of [`fast_location`], which undoes the lines pushed when this gives up.
+fn fast_location_fields(
+    buf: &[u8],
+    lines: &mut Vec<u64>,
+    start: usize,
+    limits: &Limits,
+) -> Option<Location> {
+    let mut loc = Location::default();
+    let mut i = 0;
     while i < buf.len() {
         let key = buf[i];
         i += 1;
-        let Some(v) = fast_varint(buf, &mut i) else {
-            return undo(lines);
-        };
+        if key == 0x22 {
+            let line = bytes_at(buf, &mut i)?;
+            let (mut j, mut function_id) = (0, 0);
+            while j < line.len() {
+                let lk = line[j];
+                j += 1;
+                let x = varint_at(line, &mut j)?;
+                match lk {
+                    0x08 => function_id = x,
+                    // line, column
+                    0x10 | 0x18 => {}
+                    _ => return None,
+                }
+            }
+            if lines.len() - start >= limits.max_stack_depth {
+                return None;
+            }
+            lines.push(function_id);
+            continue;
+        }
+        let v = varint_at(buf, &mut i)?;
         match key {
             0x08 => loc.id = v,
             0x10 => loc.mapping_id = v,
             0x18 => loc.address = v,
             // is_folded
             0x28 => {}
-            0x22 => {
-                let Some(end) = usize::try_from(v).ok().and_then(|v| i.checked_add(v)) else {
-                    return undo(lines);
-                };
-                let Some(line) = buf.get(i..end) else {
-                    return undo(lines);
-                };
-                i = end;
-                let (mut j, mut function_id) = (0, 0);
-                while j < line.len() {
-                    let lk = line[j];
-                    j += 1;
-                    let Some(x) = fast_varint(line, &mut j) else {
-                        return undo(lines);
-                    };
-                    match lk {
-                        0x08 => function_id = x,
-                        // line, column
-                        0x10 | 0x18 => {}
-                        _ => return undo(lines),
-                    }
-                }
-                if lines.len() - start >= limits.max_stack_depth {
-                    return undo(lines);
-                }
-                lines.push(function_id);
-            }
-            _ => return undo(lines),
+            _ => return None,
         }
     }
     loc.lines = (start as u32, (lines.len() - start) as u32);

@@ -8,6 +8,42 @@ pub(crate) const I64: u8 = 1;
 pub(crate) const LEN: u8 = 2;
 pub(crate) const I32: u8 = 5;
 
+/// The varint at `buf[*i..]`, moving `*i` past it, under the same rules as
+/// [`Reader::varint`]; `None` where that would fail. For the fast readers of usual message
+/// shapes, which leave every error to the general [`Reader`] (it has the offsets).
+#[inline(always)]
+pub(crate) fn varint_at(buf: &[u8], i: &mut usize) -> Option<u64> {
+    let b0 = *buf.get(*i)?;
+    if b0 < 0x80 {
+        *i += 1;
+        return Some(u64::from(b0));
+    }
+    let mut v = u64::from(b0 & 0x7f);
+    for k in 1..10 {
+        let b = *buf.get(*i + k)?;
+        if k == 9 && b > 1 {
+            return None;
+        }
+        v |= u64::from(b & 0x7f) << (7 * k);
+        if b < 0x80 {
+            *i += k + 1;
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// The length-delimited payload at `buf[*i..]` (its length varint first), moving `*i` past it;
+/// `None` where [`Reader::bytes`] would fail.
+#[inline(always)]
+pub(crate) fn bytes_at<'a>(buf: &'a [u8], i: &mut usize) -> Option<&'a [u8]> {
+    let len = usize::try_from(varint_at(buf, i)?).ok()?;
+    let end = i.checked_add(len)?;
+    let payload = buf.get(*i..end)?;
+    *i = end;
+    Some(payload)
+}
+
 /// A cursor over one message's bytes; offsets are absolute in the whole profile.
 #[derive(Clone)]
 pub(crate) struct Reader<'a> {
@@ -53,12 +89,10 @@ impl<'a> Reader<'a> {
         let mut v: u64 = 0;
         for i in 0..10 {
             let Some(&b) = self.buf.get(self.pos) else {
-                self.pos = start;
                 return Err(Error::new(ErrorKind::Truncated, self.base + start, ""));
             };
             self.pos += 1;
             if i == 9 && b > 1 {
-                self.pos = start;
                 return Err(Error::new(ErrorKind::VarintOverflow, self.base + start, ""));
             }
             v |= u64::from(b & 0x7f) << (7 * i);
@@ -66,7 +100,6 @@ impl<'a> Reader<'a> {
                 return Ok(v);
             }
         }
-        self.pos = start;
         Err(Error::new(ErrorKind::VarintOverflow, self.base + start, ""))
     }
 
