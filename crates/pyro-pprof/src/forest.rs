@@ -284,11 +284,11 @@ impl<'a> Forest<'a> {
     }
 
     /// The node a stack of packed location ids ended at before, if its bytes were seen.
-    #[inline]
     ///
     /// Stacks are only remembered while that pays: when fewer than one in eight of the first
     /// [`MEMO_TRIAL`] lookups hit (every stack distinct, as in many CPU profiles), hashing stops
     /// and every sample is walked.
+    #[inline]
     pub(crate) fn seen(&mut self, bytes: &[u8]) -> (Option<u32>, u64) {
         if !self.memo {
             return (None, 0);
@@ -544,26 +544,10 @@ impl<'a> Forest<'a> {
         Ok((locs, simple))
     }
 
-    /// Builds one tree per (sample type, label set) with a non-zero total: the nodes on the
-    /// paths of the set's entries whose total for that type is not zero, each location expanded
-    /// into its frames.
-    /// The nodes renumbered in depth-first order: parents, location indices (from `locs`) and
-    /// the node of every entry, all by new number.
+    /// The nodes renumbered in depth-first order (over the sibling lists the walk built):
+    /// parents, location indices (from `locs`) and the node of every entry, all by new number.
     fn depth_first(&self, locs: &[u32]) -> (Vec<u32>, Vec<u32>, Vec<u32>) {
         let nodes = self.parent.len();
-        let mut kid_start = vec![0u32; nodes + 1];
-        for &parent in &self.parent[1..] {
-            kid_start[parent as usize + 1] += 1;
-        }
-        for i in 1..kid_start.len() {
-            kid_start[i] += kid_start[i - 1];
-        }
-        let mut kids = vec![0u32; nodes.saturating_sub(1)];
-        let mut next = kid_start.clone();
-        for (n, &parent) in self.parent.iter().enumerate().skip(1) {
-            kids[next[parent as usize] as usize] = n as u32;
-            next[parent as usize] += 1;
-        }
         let mut new_of = vec![NONE; nodes];
         let mut parent = Vec::with_capacity(nodes);
         let mut new_locs = Vec::with_capacity(nodes);
@@ -576,11 +560,11 @@ impl<'a> Forest<'a> {
                 p => new_of[p as usize],
             });
             new_locs.push(locs[n]);
-            stack.extend(
-                kids[kid_start[n] as usize..kid_start[n + 1] as usize]
-                    .iter()
-                    .rev(),
-            );
+            let mut c = self.walk[n].first;
+            while c != NONE {
+                stack.push(c);
+                c = self.walk[c as usize].next;
+            }
         }
         let leaves = self
             .entries
@@ -590,6 +574,9 @@ impl<'a> Forest<'a> {
         (parent, new_locs, leaves)
     }
 
+    /// Builds one tree per (sample type, label set) with a non-zero total: the nodes on the
+    /// paths of the set's entries whose total for that type is not zero, each location expanded
+    /// into its frames.
     pub(crate) fn trees(
         &self,
         p: &Profile<'a>,
@@ -749,7 +736,12 @@ impl<'a> Forest<'a> {
                     }
                     map[n] = at;
                     if built + tree.node_count() > limits.max_tree_nodes {
-                        return Err(series_nodes_error(limits));
+                        return Err(Error::limit(
+                            "series tree nodes",
+                            limits.max_tree_nodes,
+                            0,
+                            "Profile.sample",
+                        ));
                     }
                 }
                 tree.recompute_totals();
@@ -815,15 +807,4 @@ fn long_varint(mut head: &[u8], last: u8) -> Option<(u64, &[u8])> {
         return None;
     }
     Some((id, head))
-}
-
-/// The error when the series trees together would pass the node limit.
-#[cold]
-fn series_nodes_error(limits: &Limits) -> Error {
-    Error::limit(
-        "series tree nodes",
-        limits.max_tree_nodes,
-        0,
-        "Profile.sample",
-    )
 }
