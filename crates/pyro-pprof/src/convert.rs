@@ -346,10 +346,7 @@ fn plain_sample<'a>(buf: &'a [u8], s: &mut Scratch, c: &Plain) -> Option<&'a [u8
 }
 
 /// Decodes every sample and aggregates it into a [`Forest`].
-fn aggregate<'a>(
-    p: &Profile<'a>,
-    limits: &Limits,
-) -> Result<(Forest<'a>, Frames, (Vec<u32>, bool))> {
+fn aggregate<'a>(p: &Profile<'a>, limits: &Limits) -> Result<(Forest<'a>, Frames)> {
     let ntypes = p.sample_types.len();
     let frames = Frames::new(p);
     let mut forest = Forest::new(ntypes, p.samples.len());
@@ -418,8 +415,18 @@ fn aggregate<'a>(
         let set = forest.label_set(&s.labels, limits, base)?;
         forest.add_values(set, leaf, &s.values, base)?;
     }
-    let locs = forest.resolve(p, &frames, limits)?;
-    Ok((forest, frames, locs))
+    Ok((forest, frames))
+}
+
+/// Series trees by (sample type, label set), and the label sets they refer to.
+type SeriesTrees<'a> = (Vec<(usize, u32, StackTree<'a>)>, Vec<Vec<(usize, usize)>>);
+
+/// Every (sample type, label set) tree of a profile with a non-zero total.
+fn series_trees<'a>(p: &Profile<'a>, limits: &Limits) -> Result<SeriesTrees<'a>> {
+    let (forest, frames) = aggregate(p, limits)?;
+    let resolved = forest.resolve(p, &frames, limits)?;
+    let trees = forest.trees(p, &frames, resolved, limits)?;
+    Ok((trees, forest.label_sets))
 }
 
 /// The error a series name or label produces.
@@ -450,16 +457,15 @@ pub fn to_series<'a>(
     limits: &Limits,
 ) -> Result<Vec<Series<'a>>> {
     let plans = plans(p, types);
-    let (forest, frames, locs) = aggregate(p, limits)?;
-    let trees = forest.trees(p, &frames, (&locs.0, locs.1), limits)?;
+    let (trees, label_sets) = series_trees(p, limits)?;
     let keys = type_keys(p);
     let prev_trees = match prev {
         Some(pp) if plans.iter().any(|pl| pl.config.cumulative) => {
-            let (pforest, pframes, plocs) = aggregate(pp, limits)?;
+            let (ptrees, plabel_sets) = series_trees(pp, limits)?;
             let pkeys = type_keys(pp);
             let mut by_key = std::collections::HashMap::new();
-            for (t, l, tree) in pforest.trees(pp, &pframes, (&plocs.0, plocs.1), limits)? {
-                let labels = label_strings(pp, &pforest.label_sets[l as usize]);
+            for (t, l, tree) in ptrees {
+                let labels = label_strings(pp, &plabel_sets[l as usize]);
                 by_key.insert((pkeys[t].clone(), labels), tree);
             }
             Some(by_key)
@@ -470,7 +476,7 @@ pub fn to_series<'a>(
     let mut out: std::collections::BTreeMap<String, Series<'a>> = std::collections::BTreeMap::new();
     for (t, l, tree) in trees {
         let plan = &plans[t];
-        let labels = label_strings(p, &forest.label_sets[l as usize]);
+        let labels = label_strings(p, &label_sets[l as usize]);
         let tree = match &prev_trees {
             Some(pt) if plan.config.cumulative => {
                 match pt.get(&(keys[t].clone(), labels.clone())) {

@@ -148,6 +148,13 @@ struct Seen<'a> {
     hash: u64,
 }
 
+/// What [`Forest::resolve`] found: the location index of every node ([`NONE`] for the root and
+/// unknown ids), and whether the series trees' children are distinct by construction.
+pub(crate) struct Resolved {
+    locs: Vec<u32>,
+    simple: bool,
+}
+
 /// Stack lookups after which remembering stacks stops unless one in eight hit.
 const MEMO_TRIAL: u32 = 1024;
 
@@ -507,7 +514,7 @@ impl<'a> Forest<'a> {
         p: &Profile<'_>,
         frames: &Frames,
         limits: &Limits,
-    ) -> Result<(Vec<u32>, bool)> {
+    ) -> Result<Resolved> {
         let nodes = self.parent.len();
         let mut locs = vec![NONE; nodes];
         let mut depth = vec![0u32; nodes];
@@ -541,7 +548,7 @@ impl<'a> Forest<'a> {
             }
             depth[n] = d as u32;
         }
-        Ok((locs, simple))
+        Ok(Resolved { locs, simple })
     }
 
     /// The nodes renumbered in depth-first order (over the sibling lists the walk built):
@@ -581,7 +588,7 @@ impl<'a> Forest<'a> {
         &self,
         p: &Profile<'a>,
         frames: &Frames,
-        (locs, simple): (&[u32], bool),
+        Resolved { locs, simple }: Resolved,
         limits: &Limits,
     ) -> Result<Vec<(usize, u32, StackTree<'a>)>> {
         let nt = self.ntypes;
@@ -590,13 +597,13 @@ impl<'a> Forest<'a> {
         // parents just visited and siblings together, and series trees are built in that order
         // too (worth it once the tree outgrows the caches).
         let (parent, locs, leaves) = if nodes > DEPTH_FIRST_FROM {
-            let (parent, locs, leaves) = self.depth_first(locs);
-            (Cow::Owned(parent), Cow::Owned(locs), leaves)
+            let (parent, locs, leaves) = self.depth_first(&locs);
+            (Cow::Owned(parent), locs, leaves)
         } else {
             let leaves = self.entries.iter().map(|&(_, n)| n).collect();
-            (Cow::Borrowed(&self.parent[..]), Cow::Borrowed(locs), leaves)
+            (Cow::Borrowed(&self.parent[..]), locs, leaves)
         };
-        let (parent, locs): (&[u32], &[u32]) = (&parent, &locs);
+        let parent: &[u32] = &parent;
         // Entries grouped by label set.
         let nsets = self.label_sets.len();
         let mut offsets = vec![0u32; nsets + 1];
