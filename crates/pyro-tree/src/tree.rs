@@ -365,11 +365,16 @@ impl<'a> StackTree<'a> {
     /// # Panics
     /// If `parent` is not a node of this tree or `frame` was not returned by its interner.
     pub fn child_node(&mut self, parent: NodeId, frame: FrameId) -> Option<NodeId> {
+        self.assert_own(parent, frame);
+        self.child(parent.0, frame.0).map(NodeId)
+    }
+
+    /// Panics unless `parent` and `frame` belong to this tree.
+    fn assert_own(&self, parent: NodeId, frame: FrameId) {
         assert!(
             (parent.0 as usize) < self.nodes.len() && (frame.0 as usize) < self.names.len(),
             "node or frame of another tree"
         );
-        self.child(parent.0, frame.0).map(NodeId)
     }
 
     /// Like [`StackTree::child_node`] for a child known to be new: appends it without looking
@@ -380,10 +385,7 @@ impl<'a> StackTree<'a> {
     /// # Panics
     /// If `parent` is not a node of this tree or `frame` was not returned by its interner.
     pub fn push_new_child(&mut self, parent: NodeId, frame: FrameId) -> Option<NodeId> {
-        assert!(
-            (parent.0 as usize) < self.nodes.len() && (frame.0 as usize) < self.names.len(),
-            "node or frame of another tree"
-        );
+        self.assert_own(parent, frame);
         debug_assert!(self.find(parent.0, frame.0).is_none(), "duplicate child");
         self.new_child(parent.0, frame.0).map(NodeId)
     }
