@@ -349,7 +349,7 @@ fn plain_sample<'a>(buf: &'a [u8], s: &mut Scratch, c: &Plain) -> Option<&'a [u8
 fn aggregate<'a>(p: &Profile<'a>, limits: &Limits) -> Result<(Forest<'a>, Frames)> {
     let ntypes = p.sample_types.len();
     let frames = Frames::new(p);
-    let mut forest = Forest::new(ntypes, p.samples.len());
+    let mut forest = Forest::new(ntypes, p.samples.len(), limits);
     let mut s = Scratch::default();
     let plain = Plain::new(p, limits);
     for (i, &(buf, base)) in p.samples.iter().enumerate() {
@@ -401,13 +401,13 @@ fn aggregate<'a>(p: &Profile<'a>, limits: &Limits) -> Result<(Forest<'a>, Frames
                             if zero {
                                 continue;
                             }
-                            forest.walk_ids(&again.locs, p, limits)?
+                            forest.walk_ids(&again.locs, p)?
                         }
                     }
                 }
             },
             Locs::Decoded if zero => continue,
-            Locs::Decoded => forest.walk_ids(&s.locs, p, limits)?,
+            Locs::Decoded => forest.walk_ids(&s.locs, p)?,
         };
         if zero {
             continue;

@@ -8,7 +8,6 @@
 //! trees are cut ([`Forest::trees`]), so the work per frame of a sample is a varint and one
 //! child lookup (a per-node hint, then a table).
 
-use std::borrow::Cow;
 use std::hash::BuildHasher;
 
 use hashbrown::HashTable;
@@ -180,16 +179,22 @@ struct Walk {
     /// nodes with more than [`SCAN_LIMIT`] children in the table.
     first: u32,
     count: u32,
+    /// Parent ([`NONE`] for the root).
+    parent: u32,
+    /// The entry of (label set 0, this node), if any.
+    entry0: u32,
 }
 
 impl Walk {
-    fn new(loc: u32, next: u32) -> Walk {
+    fn new(loc: u32, next: u32, parent: u32) -> Walk {
         Walk {
             loc,
             next,
             hint: (NONE, NONE),
             first: NONE,
             count: 0,
+            parent,
+            entry0: NONE,
         }
     }
 }
@@ -201,25 +206,30 @@ impl Walk {
 /// node of each series.
 pub(crate) struct Forest<'a> {
     ntypes: usize,
-    /// Per node: parent (the root's is [`NONE`]).
-    parent: Vec<u32>,
-    /// Per node, what walking a stack reads (one cache line per node visited).
+    /// The most nodes the call tree may have (`max_tree_nodes` over the sample types).
+    max_nodes: usize,
+    /// The call tree's nodes.
     walk: Vec<Walk>,
     children: ChildTable,
     /// Stacks seen, by their encoded location ids.
     seen: Vec<Seen<'a>>,
     seen_index: HashTable<u32>,
     hasher: foldhash::fast::RandomState,
+    /// The packed ids of the last stack walked, and the node its last `k` bytes lead to at
+    /// `tail[k]` for every `k` that starts a varint: the next stack resumes after the bytes it
+    /// shares with it (the root end of the stack, which consecutive samples often share).
+    prev: &'a [u8],
+    tail: Vec<u32>,
     /// Whether stacks are still remembered, and the lookups and hits of the trial.
     memo: bool,
     lookups: u32,
     hits: u32,
-    /// `(label set, node)` of every entry, its index by `set << 32 | node`, and `ntypes`
-    /// values per entry.
+    /// `(label set, node)` of every entry, its index by `set << 32 | node` (for sets other than
+    /// 0, whose entries the nodes hold), and `ntypes` values per entry.
     entries: Vec<(u32, u32)>,
-    entry_index: ChildTable,
-    /// The entry of (set 0, node) by node.
-    entry0: Vec<u32>,
+    entry_index: Option<ChildTable>,
+    /// Samples in the profile (capped), to size tables made later.
+    samples: usize,
     values: Vec<u64>,
     /// Distinct label sets as sorted `(key, value)` string indices; set 0 is empty.
     pub(crate) label_sets: Vec<Vec<(usize, usize)>>,
@@ -227,37 +237,31 @@ pub(crate) struct Forest<'a> {
 }
 
 impl<'a> Forest<'a> {
-    pub(crate) fn new(ntypes: usize, samples: usize) -> Self {
+    pub(crate) fn new(ntypes: usize, samples: usize, limits: &Limits) -> Self {
         // Room for the usual sizes up front, never more than a few MB (hostile inputs with
         // millions of tiny samples grow the vectors as they go instead).
         let samples = samples.min(1 << 16);
         let nodes = samples * 2 + 1;
         Forest {
             ntypes,
-            parent: {
-                let mut v = Vec::with_capacity(nodes);
-                v.push(NONE);
-                v
-            },
+            max_nodes: limits.max_tree_nodes / ntypes.max(1),
             walk: {
                 let mut v = Vec::with_capacity(nodes);
-                v.push(Walk::new(NONE, NONE));
+                v.push(Walk::new(NONE, NONE, NONE));
                 v
             },
             children: ChildTable::with_capacity(512),
             seen: Vec::with_capacity(samples),
             seen_index: HashTable::with_capacity(samples),
             hasher: Default::default(),
+            prev: &[],
+            tail: vec![ROOT],
             memo: true,
             lookups: 0,
             hits: 0,
             entries: Vec::with_capacity(samples),
-            entry_index: ChildTable::with_capacity(samples.min(1 << 12)),
-            entry0: {
-                let mut v = Vec::with_capacity(nodes);
-                v.push(NONE);
-                v
-            },
+            entry_index: None,
+            samples,
             values: Vec::with_capacity(samples * ntypes),
             label_sets: vec![Vec::new()],
             label_index: hashbrown::HashMap::with_hasher(Default::default()),
@@ -333,20 +337,29 @@ impl<'a> Forest<'a> {
     /// read backwards) from the root, and returns the node it ends at. `Ok(None)` when the
     /// payload is malformed or has more than `limits.max_stack_depth` ids: the caller's
     /// decoder then reports why (these are the same rules, checked from the other end).
+    ///
+    /// The walk starts after the bytes this payload ends with in common with the last one
+    /// walked, at the node those led to.
     #[inline]
     pub(crate) fn walk_packed(
         &mut self,
-        bytes: &[u8],
+        bytes: &'a [u8],
         p: &Profile<'_>,
         limits: &Limits,
     ) -> Result<Option<u32>> {
-        let mut node = ROOT;
         // A payload longer than the depth limit may hold too many ids: the general decoder
         // counts them (and so bounds the ids read here without counting).
         if bytes.len() > limits.max_stack_depth || bytes.last().is_some_and(|&b| b >= 0x80) {
             return Ok(None);
         }
-        let mut rest = bytes;
+        if self.tail.len() <= bytes.len() {
+            self.tail.resize(bytes.len() + 1, ROOT);
+        }
+        let shared = shared_tail(bytes, self.prev);
+        // Until this walk completes, `tail` beyond `shared` describes neither stack.
+        self.prev = &[];
+        let mut node = self.tail[shared];
+        let mut rest = &bytes[..bytes.len() - shared];
         // Each varint read from its last byte (high bit clear) back over the bytes before it
         // that have the high bit set; earlier bytes hold the lower bits.
         while let [head @ .., last] = rest {
@@ -370,24 +383,21 @@ impl<'a> Forest<'a> {
                 }
             };
             if let Some(key) = loc_key(id, p) {
-                node = self.step(node, key, limits)?;
+                node = self.step(node, key)?;
             }
+            self.tail[bytes.len() - rest.len()] = node;
         }
+        self.prev = bytes;
         Ok(Some(node))
     }
 
     /// Walks the path of location ids `ids` (leaf first) from the root; ids no location has are
     /// left out.
-    pub(crate) fn walk_ids(
-        &mut self,
-        ids: &[u64],
-        p: &Profile<'_>,
-        limits: &Limits,
-    ) -> Result<u32> {
+    pub(crate) fn walk_ids(&mut self, ids: &[u64], p: &Profile<'_>) -> Result<u32> {
         let mut node = ROOT;
         for &id in ids.iter().rev() {
             if let Some(key) = loc_key(id, p) {
-                node = self.step(node, key, limits)?;
+                node = self.step(node, key)?;
             }
         }
         Ok(node)
@@ -395,73 +405,75 @@ impl<'a> Forest<'a> {
 
     /// The child of `node` at location key `key`: its hint, else [`Forest::child`].
     #[inline(always)]
-    fn step(&mut self, node: u32, key: u32, limits: &Limits) -> Result<u32> {
+    fn step(&mut self, node: u32, key: u32) -> Result<u32> {
         let Walk { hint: (hk, hc), .. } = self.walk[node as usize];
         if hk == key {
             Ok(hc)
         } else {
-            self.child(node, key, limits)
+            self.child(node, key)
         }
     }
 
     /// The child of `node` at location key `li` (created if missing), remembered as its hint.
     #[inline(never)]
-    fn child(&mut self, node: u32, li: u32, limits: &Limits) -> Result<u32> {
+    fn child(&mut self, node: u32, li: u32) -> Result<u32> {
         let Walk { first, count, .. } = self.walk[node as usize];
         let key = (u64::from(node) << 32) | u64::from(li);
-        let found = if count > SCAN_LIMIT {
-            self.children.find(key).ok()
+        let mut c = first;
+        if count > SCAN_LIMIT {
+            c = self.children.find(key).unwrap_or(NONE);
         } else {
-            let mut c = first;
             while c != NONE && self.walk[c as usize].loc != li {
                 c = self.walk[c as usize].next;
             }
-            (c != NONE).then_some(c)
-        };
-        let c = match found {
-            Some(c) => c,
-            None => {
-                let n = self.parent.len() as u32;
-                if (n as usize + 1).saturating_mul(self.ntypes.max(1)) > limits.max_tree_nodes {
-                    return Err(Error::limit(
-                        "call-tree nodes × sample types",
-                        limits.max_tree_nodes,
-                        0,
-                        "Profile.sample",
-                    ));
-                }
-                self.parent.push(node);
-                self.walk.push(Walk::new(li, first));
-                self.entry0.push(NONE);
-                let w = &mut self.walk[node as usize];
-                w.first = n;
-                w.count = count + 1;
-                if count + 1 == SCAN_LIMIT + 1 {
-                    // Past the scan limit: index every child.
-                    let mut c = n;
-                    while c != NONE {
-                        let k = (u64::from(node) << 32) | u64::from(self.walk[c as usize].loc);
-                        if let Err(at) = self.children.find(k) {
-                            self.children.insert_at(at, k, c);
-                        }
-                        c = self.walk[c as usize].next;
-                    }
-                } else if count + 1 > SCAN_LIMIT
-                    && let Err(at) = self.children.find(key)
-                {
-                    self.children.insert_at(at, key, n);
-                }
-                n
-            }
-        };
+        }
+        if c == NONE {
+            c = self.new_child(node, li, first, count, key)?;
+        }
         self.walk[node as usize].hint = (li, c);
         Ok(c)
     }
 
-    fn new_entry(&mut self, set: u32, node: u32) -> usize {
-        let e = self.entries.len();
+    /// Appends a child of `node` at location key `li` (`key` in the table) to its list.
+    fn new_child(&mut self, node: u32, li: u32, first: u32, count: u32, key: u64) -> Result<u32> {
+        let n = self.walk.len() as u32;
+        if n as usize >= self.max_nodes {
+            return Err(Error::limit(
+                "call-tree nodes × sample types",
+                self.max_nodes * self.ntypes.max(1),
+                0,
+                "Profile.sample",
+            ));
+        }
+        self.walk.push(Walk::new(li, first, node));
+        let w = &mut self.walk[node as usize];
+        w.first = n;
+        w.count = count + 1;
+        if count + 1 == SCAN_LIMIT + 1 {
+            // Past the scan limit: index every child.
+            let mut c = n;
+            while c != NONE {
+                let k = (u64::from(node) << 32) | u64::from(self.walk[c as usize].loc);
+                if let Err(at) = self.children.find(k) {
+                    self.children.insert_at(at, k, c);
+                }
+                c = self.walk[c as usize].next;
+            }
+        } else if count + 1 > SCAN_LIMIT
+            && let Err(at) = self.children.find(key)
+        {
+            self.children.insert_at(at, key, n);
+        }
+        Ok(n)
+    }
+
+    /// A new entry of (`set`, `node`) holding `values`.
+    fn new_entry(&mut self, set: u32, node: u32, values: &[u64]) -> u32 {
+        let e = self.entries.len() as u32;
         self.entries.push((set, node));
-        self.values.extend(std::iter::repeat_n(0, self.ntypes));
+        for &v in values {
+            self.values.push(v);
+        }
         e
     }
 
@@ -474,28 +486,38 @@ impl<'a> Forest<'a> {
         values: &[u64],
         at: usize,
     ) -> Result<()> {
-        let n = self.ntypes;
         let e = if set == 0 {
-            // Set 0 (no labels, the usual case) is indexed by node directly.
-            match self.entry0[node as usize] {
+            // Set 0 (no labels, the usual case) is held by the node.
+            match self.walk[node as usize].entry0 {
                 NONE => {
-                    let e = self.new_entry(set, node);
-                    self.entry0[node as usize] = e as u32;
-                    e
+                    self.walk[node as usize].entry0 = self.new_entry(set, node, values);
+                    return Ok(());
                 }
-                e => e as usize,
+                e => e,
             }
         } else {
             let key = (u64::from(set) << 32) | u64::from(node);
-            match self.entry_index.find(key) {
-                Ok(e) => e as usize,
+            // Made on first use: most profiles have no labels.
+            let mut index = self
+                .entry_index
+                .take()
+                .unwrap_or_else(|| ChildTable::with_capacity(self.samples.min(1 << 12)));
+            let found = match index.find(key) {
+                Ok(e) => Some(e),
                 Err(slot) => {
-                    let e = self.new_entry(set, node);
-                    self.entry_index.insert_at(slot, key, e as u32);
-                    e
+                    let e = self.new_entry(set, node, values);
+                    index.insert_at(slot, key, e);
+                    None
                 }
+            };
+            self.entry_index = Some(index);
+            match found {
+                Some(e) => e,
+                None => return Ok(()),
             }
         };
+        let n = self.ntypes;
+        let e = e as usize;
         for (slot, v) in self.values[e * n..(e + 1) * n].iter_mut().zip(values) {
             *slot = slot
                 .checked_add(*v)
@@ -515,7 +537,7 @@ impl<'a> Forest<'a> {
         frames: &Frames,
         limits: &Limits,
     ) -> Result<Resolved> {
-        let nodes = self.parent.len();
+        let nodes = self.walk.len();
         let mut locs = vec![NONE; nodes];
         let mut depth = vec![0u32; nodes];
         let mut owner = vec![NONE; frames.count()];
@@ -537,7 +559,7 @@ impl<'a> Forest<'a> {
             } else {
                 simple = false;
             }
-            let d = depth[self.parent[n] as usize] as usize + len as usize;
+            let d = depth[self.walk[n].parent as usize] as usize + len as usize;
             if d > limits.max_stack_depth {
                 return Err(Error::limit(
                     "frames per stack",
@@ -554,7 +576,7 @@ impl<'a> Forest<'a> {
     /// The nodes renumbered in depth-first order (over the sibling lists the walk built):
     /// parents, location indices (from `locs`) and the node of every entry, all by new number.
     fn depth_first(&self, locs: &[u32]) -> (Vec<u32>, Vec<u32>, Vec<u32>) {
-        let nodes = self.parent.len();
+        let nodes = self.walk.len();
         let mut new_of = vec![NONE; nodes];
         let mut parent = Vec::with_capacity(nodes);
         let mut new_locs = Vec::with_capacity(nodes);
@@ -562,7 +584,7 @@ impl<'a> Forest<'a> {
         while let Some(n) = stack.pop() {
             let n = n as usize;
             new_of[n] = parent.len() as u32;
-            parent.push(match self.parent[n] {
+            parent.push(match self.walk[n].parent {
                 NONE => NONE,
                 p => new_of[p as usize],
             });
@@ -592,18 +614,17 @@ impl<'a> Forest<'a> {
         limits: &Limits,
     ) -> Result<Vec<(usize, u32, StackTree<'a>)>> {
         let nt = self.ntypes;
-        let nodes = self.parent.len();
+        let nodes = self.walk.len();
         // A large tree is renumbered depth first: passes in index order then walk it with
         // parents just visited and siblings together, and series trees are built in that order
         // too (worth it once the tree outgrows the caches).
         let (parent, locs, leaves) = if nodes > DEPTH_FIRST_FROM {
-            let (parent, locs, leaves) = self.depth_first(&locs);
-            (Cow::Owned(parent), locs, leaves)
+            self.depth_first(&locs)
         } else {
             let leaves = self.entries.iter().map(|&(_, n)| n).collect();
-            (Cow::Borrowed(&self.parent[..]), locs, leaves)
+            let parent = self.walk.iter().map(|w| w.parent).collect();
+            (parent, locs, leaves)
         };
-        let parent: &[u32] = &parent;
         // Entries grouped by label set.
         let nsets = self.label_sets.len();
         let mut offsets = vec![0u32; nsets + 1];
@@ -793,6 +814,40 @@ fn location_of(key: u32, p: &Profile<'_>) -> u32 {
     }
 }
 
+/// How many bytes `a` and `b` end with in common, cut back to whole varints: the shared bytes
+/// hold the same ids in both (a varint ends at a byte with the high bit clear, so both split
+/// them alike once the byte before is such an end in both).
+#[inline]
+fn shared_tail(a: &[u8], b: &[u8]) -> usize {
+    let n = a.len().min(b.len());
+    let mut k = 0;
+    loop {
+        if k + 8 > n {
+            while k < n && a[a.len() - 1 - k] == b[b.len() - 1 - k] {
+                k += 1;
+            }
+            break;
+        }
+        // Eight bytes at a time; the last byte of each is the most significant.
+        let word = |s: &[u8]| {
+            u64::from_le_bytes(s[s.len() - k - 8..s.len() - k].try_into().unwrap_or([0; 8]))
+        };
+        let diff = word(a) ^ word(b);
+        if diff != 0 {
+            k += (diff.leading_zeros() / 8) as usize;
+            break;
+        }
+        k += 8;
+    }
+    let continues = |s: &[u8]| s.len() > k && s[s.len() - 1 - k] >= 0x80;
+    if k > 0 && (continues(a) || continues(b)) {
+        // The first shared bytes finish a varint that started before them: skip up to its end.
+        let shared = &a[a.len() - k..];
+        k -= shared.iter().position(|&c| c < 0x80).map_or(k, |i| i + 1);
+    }
+    k
+}
+
 /// A varint of three or more bytes that ends with `last`, its earlier bytes at the end of
 /// `head` (high bit set): its value and what precedes it. `None` past ten bytes or when a
 /// tenth byte is over 1 (the protobuf rules).
@@ -814,4 +869,93 @@ fn long_varint(mut head: &[u8], last: u8) -> Option<(u64, &[u8])> {
         return None;
     }
     Some((id, head))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shared_tail;
+    use proptest::prelude::*;
+
+    /// The oracle: split both into varints (a varint ends at a byte with the high bit clear)
+    /// and count the bytes of the varints they end with in common.
+    fn oracle(a: &[u8], b: &[u8]) -> usize {
+        let split = |s: &[u8]| -> Vec<Vec<u8>> {
+            let mut out = vec![];
+            let mut cur = vec![];
+            for &x in s {
+                cur.push(x);
+                if x < 0x80 {
+                    out.push(std::mem::take(&mut cur));
+                }
+            }
+            out
+        };
+        let (a, b) = (split(a), split(b));
+        a.iter()
+            .rev()
+            .zip(b.iter().rev())
+            .take_while(|(x, y)| x == y)
+            .map(|(x, _)| x.len())
+            .sum()
+    }
+
+    #[test]
+    fn shared_tail_cuts_back_to_whole_varints() {
+        // ids 5, 129 vs 6, 129: the 129 is shared.
+        assert_eq!(shared_tail(&[0x05, 0x81, 0x01], &[0x06, 0x81, 0x01]), 2);
+        // 133 vs 134 share their last byte only: nothing.
+        assert_eq!(shared_tail(&[0x85, 0x01], &[0x86, 0x01]), 0);
+        // One is the other's tail.
+        assert_eq!(
+            shared_tail(&[0x01, 0x85, 0x02, 0x03], &[0x85, 0x02, 0x03]),
+            3
+        );
+        // The shared bytes start inside a's three-byte varint: only the last id is shared.
+        assert_eq!(
+            shared_tail(&[0x81, 0x85, 0x02, 0x03], &[0x85, 0x02, 0x03]),
+            1
+        );
+        // Past eight bytes, a difference in the second word.
+        let a = [9, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
+        let b = [7, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
+        assert_eq!(shared_tail(&a, &b), 11);
+        assert_eq!(shared_tail(&a, &a), 13);
+        assert_eq!(shared_tail(&[], &a), 0);
+    }
+
+    proptest! {
+        #[test]
+        fn shared_tail_matches_the_oracle(
+            common in proptest::collection::vec(0u64..40_000, 0..12),
+            a in proptest::collection::vec(0u64..40_000, 0..6),
+            b in proptest::collection::vec(0u64..40_000, 0..6),
+        ) {
+            let enc = |ids: &[u64]| -> Vec<u8> {
+                let mut out = vec![];
+                for &id in ids.iter().chain(&common) {
+                    let mut v = id;
+                    while v >= 0x80 {
+                        out.push((v as u8) | 0x80);
+                        v >>= 7;
+                    }
+                    out.push(v as u8);
+                }
+                out
+            };
+            let (a, b) = (enc(&a), enc(&b));
+            prop_assert_eq!(shared_tail(&a, &b), oracle(&a, &b));
+        }
+
+        #[test]
+        fn shared_tail_matches_the_oracle_on_any_bytes(
+            common in proptest::collection::vec(any::<u8>(), 0..20),
+            a in proptest::collection::vec(any::<u8>(), 0..12),
+            b in proptest::collection::vec(any::<u8>(), 0..12),
+        ) {
+            // Payloads as walked: ending with a varint's last byte.
+            let end = |head: &[u8]| [head, &common[..], &[1]].concat();
+            let (a, b) = (end(&a), end(&b));
+            prop_assert_eq!(shared_tail(&a, &b), oracle(&a, &b));
+        }
+    }
 }

@@ -333,6 +333,42 @@ fn fast_location_fields(
     Some(loc)
 }
 
+/// How many samples, locations, functions and strings a profile's top level holds, counted
+/// up to the first field of an unusual shape (enough to size the vectors up front; the decoder
+/// proper checks everything).
+fn field_counts(buf: &[u8]) -> [usize; 4] {
+    let mut n = [0; 4];
+    let mut i = 0;
+    while i < buf.len() {
+        let key = buf[i];
+        i += 1;
+        let slot = match key {
+            0x12 => 0,
+            0x22 => 1,
+            0x2a => 2,
+            0x32 => 3,
+            0x08 | 0x48 | 0x50 | 0x60 | 0x68 | 0x70 => {
+                if varint_at(buf, &mut i).is_none() {
+                    break;
+                }
+                continue;
+            }
+            _ if key & 7 == LEN => {
+                if bytes_at(buf, &mut i).is_none() {
+                    break;
+                }
+                continue;
+            }
+            _ => break,
+        };
+        if bytes_at(buf, &mut i).is_none() {
+            break;
+        }
+        n[slot] += 1;
+    }
+    n
+}
+
 impl<'a> Profile<'a> {
     /// Decodes an uncompressed `Profile` message.
     ///
@@ -348,14 +384,16 @@ impl<'a> Profile<'a> {
                 "Profile",
             ));
         }
+        // Sized up front: never more than growing them would reach.
+        let [samples, locations, functions, strings] = field_counts(buf);
         let mut p = Profile {
-            strings: Vec::new(),
+            strings: Vec::with_capacity(strings),
             sample_types: Vec::new(),
-            samples: Vec::new(),
+            samples: Vec::with_capacity(samples),
             mappings: Vec::new(),
-            locations: Vec::new(),
-            line_functions: Vec::new(),
-            functions: Vec::new(),
+            locations: Vec::with_capacity(locations),
+            line_functions: Vec::with_capacity(locations),
+            functions: Vec::with_capacity(functions),
             time_nanos: 0,
             duration_nanos: 0,
             period_type: None,

@@ -364,12 +364,14 @@ impl<'a> StackTree<'a> {
     ///
     /// # Panics
     /// If `parent` is not a node of this tree or `frame` was not returned by its interner.
+    #[inline]
     pub fn child_node(&mut self, parent: NodeId, frame: FrameId) -> Option<NodeId> {
         self.assert_own(parent, frame);
         self.child(parent.0, frame.0).map(NodeId)
     }
 
     /// Panics unless `parent` and `frame` belong to this tree.
+    #[inline]
     fn assert_own(&self, parent: NodeId, frame: FrameId) {
         assert!(
             (parent.0 as usize) < self.nodes.len() && (frame.0 as usize) < self.names.len(),
@@ -384,6 +386,7 @@ impl<'a> StackTree<'a> {
     ///
     /// # Panics
     /// If `parent` is not a node of this tree or `frame` was not returned by its interner.
+    #[inline]
     pub fn push_new_child(&mut self, parent: NodeId, frame: FrameId) -> Option<NodeId> {
         self.assert_own(parent, frame);
         debug_assert!(self.find(parent.0, frame.0).is_none(), "duplicate child");
@@ -396,6 +399,7 @@ impl<'a> StackTree<'a> {
     ///
     /// # Panics
     /// If `node` is not a node of this tree.
+    #[inline]
     pub fn add_self(&mut self, node: NodeId, value: u64) {
         self.bump_self(node.0, value);
     }
