@@ -651,7 +651,7 @@ impl<'a> Forest<'a> {
         // Frame ids of the current tree by name id, valid when the stamp is the tree's.
         let mut ids: Vec<(u32, u32)> = vec![(NONE, 0); frames.count()];
         let mut stamp = 0u32;
-        let mut out = Vec::new();
+        let mut out: Vec<(usize, u32, StackTree<'a>)> = Vec::new();
         // Nodes of all series trees so far, within the same limit as the shared tree.
         let mut built = 0usize;
         for set in 0..nsets {
@@ -707,8 +707,38 @@ impl<'a> Forest<'a> {
                     }
                 }
             }
+            // The last tree built in full for this set, when it did not overflow: `map` holds
+            // its node of every node with a non-zero total for its type.
+            let mut shape: Option<(usize, usize)> = None;
             for t in 0..nt {
                 if nt > 1 && totals[t] == 0 {
+                    continue;
+                }
+                // A type whose non-zero nodes are the shape's (e.g. `alloc_objects` and
+                // `alloc_space`) gets a copy of its tree with its own values.
+                if let Some((st, at)) = shape
+                    && reached.iter().all(|&n| {
+                        (totals[n as usize * nt + st] == 0) == (totals[n as usize * nt + t] == 0)
+                    })
+                {
+                    let mut tree = out[at].2.zeroed_copy();
+                    for &n in &reached {
+                        let v = self_value(n as usize, t);
+                        if v != 0 {
+                            tree.add_self(NodeId(map[n as usize]), v);
+                        }
+                    }
+                    tree.recompute_totals();
+                    built += tree.node_count();
+                    if built > limits.max_tree_nodes {
+                        return Err(Error::limit(
+                            "series tree nodes",
+                            limits.max_tree_nodes,
+                            0,
+                            "Profile.sample",
+                        ));
+                    }
+                    out.push((t, set as u32, tree));
                     continue;
                 }
                 let mut tree =
@@ -774,6 +804,7 @@ impl<'a> Forest<'a> {
                 }
                 tree.recompute_totals();
                 built += tree.node_count();
+                shape = (!tree.overflowed()).then_some((t, out.len()));
                 out.push((t, set as u32, tree));
                 stamp += 1;
             }

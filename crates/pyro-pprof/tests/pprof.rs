@@ -794,7 +794,8 @@ fn arb_profile() -> impl Strategy<Value = PbProfile> {
         prop::collection::vec(
             (
                 prop::collection::vec(0u64..7, 0..6),
-                prop::collection::vec(0i64..50, 3),
+                // Zero half the time: types then differ in which stacks they have.
+                prop::collection::vec(prop_oneof![Just(0i64), 1i64..50], 3),
                 prop::collection::vec(
                     (prop::sample::select(vec![1i64, 2, 6, 7]), 0..nstr as i64),
                     0..3,
@@ -938,6 +939,64 @@ fn assert_equals_oracle(p: &PbProfile) {
     let want = common::walk(p, "app", &[], &suffixes(p, &types));
     let got = convert_bytes(&p.encode_to_vec(), "app", &types).unwrap();
     assert_eq!(got, want);
+}
+
+/// Heap profiles: `alloc_*` have values on the same stacks, `inuse_*` on fewer. Types with the
+/// same non-zero stacks share one tree shape; the others get their own; all equal the oracle.
+#[test]
+fn types_with_the_same_stacks_and_types_without() {
+    let table = [
+        "",
+        "alloc_objects",
+        "count",
+        "alloc_space",
+        "bytes",
+        "inuse_objects",
+        "inuse_space",
+        "main",
+        "work",
+        "grow",
+        "thread",
+        "t1",
+    ];
+    let names: Vec<String> = (7..10).map(|i| table[i].to_owned()).collect();
+    let mut p = base_profile(&[(1, 2), (3, 4), (5, 2), (6, 4)], 0, &table);
+    for (i, _) in names.iter().enumerate() {
+        let id = i as u64 + 1;
+        p.location.push(Location {
+            id,
+            line: vec![Line {
+                function_id: id,
+                line: 0,
+            }],
+            ..Default::default()
+        });
+        p.function.push(Function {
+            id,
+            name: i as i64 + 7,
+            ..Default::default()
+        });
+    }
+    p.sample = vec![
+        sample(&[2, 1], &[1, 100, 0, 0], &[]),
+        sample(&[3, 2, 1], &[2, 200, 2, 200], &[]),
+        sample(&[1], &[4, 400, 4, 400], &[]),
+        sample(&[3, 1], &[8, 800, 0, 0], &[(10, 11)]),
+        sample(&[3, 1], &[16, 1600, 16, 1600], &[(10, 11)]),
+    ];
+    assert_equals_oracle(&p);
+    let got = run(&p, "app").unwrap();
+    let alloc = &got["app.alloc_space{}"];
+    assert_eq!(alloc["main;work"], 100);
+    assert_eq!(alloc["main;work;grow"], 200);
+    assert_eq!(alloc["main"], 400);
+    let inuse = &got["app.inuse_objects{}"];
+    assert_eq!(inuse.get("main;work"), None);
+    assert_eq!(inuse["main;work;grow"], 2);
+    assert_eq!(inuse["main"], 4);
+    let inuse = &got["app.inuse_space{thread=t1}"];
+    assert_eq!(inuse["main;grow"], 1600);
+    assert_eq!(got["app.alloc_objects{thread=t1}"]["main;grow"], 24);
 }
 
 /// Location ids of every varint length (1 to 10 bytes), at and around the ids the call tree

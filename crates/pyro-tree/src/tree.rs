@@ -546,6 +546,20 @@ impl<'a> StackTree<'a> {
         }
     }
 
+    /// The same frames and nodes (same [`FrameId`]s and [`NodeId`]s) with every value zero and
+    /// [`StackTree::overflowed`] clear: to fill one shape with other values, e.g. another sample
+    /// type of the same stacks, with [`StackTree::add_self`] and [`StackTree::recompute_totals`]
+    /// and without looking anything up again.
+    pub fn zeroed_copy(&self) -> StackTree<'a> {
+        let mut t = self.clone();
+        for n in &mut t.nodes {
+            n.self_value = 0;
+            n.total = 0;
+        }
+        t.overflowed = false;
+        t
+    }
+
     /// Sets every node's total to its self value plus its children's totals (saturating, which
     /// sets [`StackTree::overflowed`]).
     pub fn recompute_totals(&mut self) {

@@ -431,6 +431,16 @@ fn node_by_node_equals_stack_by_stack() {
     by_node.recompute_totals();
     assert_eq!(by_node.to_folded(), by_stack.to_folded());
     assert_eq!(by_node.total(), by_stack.total());
+
+    // The same shape with other values: no lookups, same ids.
+    let mut other = by_node.zeroed_copy();
+    assert_eq!((other.total(), other.node_count()), (0, 22));
+    other.add_self(again, 5);
+    other.add_self(NodeId::ROOT, 2);
+    other.recompute_totals();
+    assert_eq!(other.to_folded(), " 2\nmain;f7 5\n");
+    assert_eq!(other.total(), 7);
+    assert_eq!(by_node.total(), by_stack.total());
     assert_eq!(by_node.node_values(top), Some((0, 310)));
     // Saturation is flagged by add_self and by recompute_totals.
     let mut big = StackTree::new();
