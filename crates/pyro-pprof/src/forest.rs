@@ -154,8 +154,14 @@ pub(crate) struct Resolved {
     simple: bool,
 }
 
-/// Stack lookups after which remembering stacks stops unless one in eight hit.
+/// Stack lookups after which remembering stacks stops unless one in [`MEMO_MIN_HITS`] hit.
 const MEMO_TRIAL: u32 = 1024;
+
+/// Remembering stacks stops when fewer than one in this many of the first lookups hit. Low on
+/// purpose: hits are rare at first even when stacks repeat a lot later (a skewed profile, many
+/// distinct stacks each repeated) and a hit saves a walk through a tree that may be far out of
+/// the caches, while a profile that never repeats a stack (Go merges them) has no hits at all.
+const MEMO_MIN_HITS: u32 = 32;
 
 /// Children of a node are found by scanning its list up to this many; beyond, in a table.
 const SCAN_LIMIT: u32 = 8;
@@ -296,8 +302,8 @@ impl<'a> Forest<'a> {
 
     /// The node a stack of packed location ids ended at before, if its bytes were seen.
     ///
-    /// Stacks are only remembered while that pays: when fewer than one in eight of the first
-    /// [`MEMO_TRIAL`] lookups hit (every stack distinct, as in many CPU profiles), hashing stops
+    /// Stacks are only remembered while that pays: when fewer than one in [`MEMO_MIN_HITS`] of
+    /// the first [`MEMO_TRIAL`] lookups hit (every stack distinct, as in Go profiles), hashing stops
     /// and every sample is walked.
     #[inline]
     pub(crate) fn seen(&mut self, bytes: &[u8]) -> (Option<u32>, u64) {
@@ -312,7 +318,7 @@ impl<'a> Forest<'a> {
         if self.lookups < MEMO_TRIAL {
             self.lookups += 1;
             self.hits += u32::from(found.is_some());
-            if self.lookups == MEMO_TRIAL && self.hits * 8 < MEMO_TRIAL {
+            if self.lookups == MEMO_TRIAL && self.hits * MEMO_MIN_HITS < MEMO_TRIAL {
                 self.memo = false;
                 self.seen = Vec::new();
                 self.seen_index = HashTable::new();
