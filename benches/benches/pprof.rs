@@ -1,5 +1,9 @@
 //! `pprof/<input>`: decode + aggregate into series with pyro-pprof vs prost's `Profile::decode`
-//! alone (no aggregation at all), on uncompressed bytes; and for gzipped inputs, the whole
+//! alone (no aggregation at all), on uncompressed bytes, and vs `read-every-field`, a naive
+//! reader: a plain loop that frames every field, checks every string's UTF-8 and reads every
+//! varint of the samples, locations and functions, and builds nothing (the least work a reader
+//! that decodes every varint does; pyro-pprof skips re-reading repeated stacks and the ids a
+//! stack shares with the one before, so it can beat it). For gzipped inputs, the whole
 //! gunzip + decode + aggregate vs gunzip alone. Same group, same run.
 //!
 //! `PPROF_DUMP_SYNTHETIC=FILE` writes the synthetic input to `FILE` (to time or profile it
@@ -127,6 +131,61 @@ fn synthetic(target_bytes: usize) -> Vec<u8> {
     p.encode_to_vec()
 }
 
+/// A varint at `buf[*i..]` (inputs here are well formed).
+#[inline(always)]
+fn varint(buf: &[u8], i: &mut usize) -> u64 {
+    let mut v = 0;
+    let mut shift = 0;
+    loop {
+        let b = buf[*i];
+        *i += 1;
+        v |= u64::from(b & 0x7f) << shift;
+        shift += 7;
+        if b < 0x80 {
+            return v;
+        }
+    }
+}
+
+/// The naive reader: every top-level field framed, every string checked as UTF-8, every varint
+/// of the samples, locations and functions read (one level of nesting, packed fields unpacked)
+/// and summed so none is skipped. No ids resolved, nothing aggregated, nothing built.
+fn read_every_field(buf: &[u8]) -> u64 {
+    let mut sum = 0u64;
+    let mut i = 0;
+    while i < buf.len() {
+        let key = varint(buf, &mut i);
+        if key & 7 != 2 {
+            sum = sum.wrapping_add(varint(buf, &mut i));
+            continue;
+        }
+        let len = varint(buf, &mut i) as usize;
+        let msg = &buf[i..i + len];
+        i += len;
+        match key >> 3 {
+            6 => sum += std::str::from_utf8(msg).map_or(0, |s| s.len() as u64),
+            2 | 4 | 5 => {
+                let mut j = 0;
+                while j < msg.len() {
+                    if varint(msg, &mut j) & 7 == 2 {
+                        let n = varint(msg, &mut j) as usize;
+                        let inner = &msg[j..j + n];
+                        j += n;
+                        let mut k = 0;
+                        while k < inner.len() {
+                            sum = sum.wrapping_add(varint(inner, &mut k));
+                        }
+                    } else {
+                        sum = sum.wrapping_add(varint(msg, &mut j));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    sum
+}
+
 fn gzip(data: &[u8]) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     e.write_all(data).unwrap();
@@ -174,6 +233,10 @@ fn bench_input(c: &mut Criterion, label: &str, data: &[u8]) {
             assert_eq!(p.sample.len(), pb.sample.len());
             p
         })
+    });
+    let floor = read_every_field(&raw);
+    g.bench_function("read-every-field", |b| {
+        b.iter(|| assert_eq!(read_every_field(black_box(&raw)), floor))
     });
     g.finish();
 

@@ -389,7 +389,10 @@ impl<'a> Forest<'a> {
                 }
             };
             if let Some(key) = loc_key(id, p) {
-                node = self.step(node, key)?;
+                node = self.step(node, key);
+                if node == NONE {
+                    return Err(self.full());
+                }
             }
             self.tail[bytes.len() - rest.len()] = node;
         }
@@ -403,26 +406,38 @@ impl<'a> Forest<'a> {
         let mut node = ROOT;
         for &id in ids.iter().rev() {
             if let Some(key) = loc_key(id, p) {
-                node = self.step(node, key)?;
+                node = self.step(node, key);
+                if node == NONE {
+                    return Err(self.full());
+                }
             }
         }
         Ok(node)
     }
 
-    /// The child of `node` at location key `key`: its hint, else [`Forest::child`].
+    /// The child of `node` at location key `key`: its hint, else [`Forest::child`]. [`NONE`]
+    /// when the call tree is full ([`Forest::full`] says why).
     #[inline(always)]
-    fn step(&mut self, node: u32, key: u32) -> Result<u32> {
+    fn step(&mut self, node: u32, key: u32) -> u32 {
         let Walk { hint: (hk, hc), .. } = self.walk[node as usize];
-        if hk == key {
-            Ok(hc)
-        } else {
-            self.child(node, key)
-        }
+        if hk == key { hc } else { self.child(node, key) }
     }
 
-    /// The child of `node` at location key `li` (created if missing), remembered as its hint.
+    /// The error for a call tree that reached its node limit.
+    #[cold]
+    fn full(&self) -> Error {
+        Error::limit(
+            "call-tree nodes × sample types",
+            self.max_nodes * self.ntypes.max(1),
+            0,
+            "Profile.sample",
+        )
+    }
+
+    /// The child of `node` at location key `li` (created if missing), remembered as its hint;
+    /// [`NONE`] when the call tree is full.
     #[inline(never)]
-    fn child(&mut self, node: u32, li: u32) -> Result<u32> {
+    fn child(&mut self, node: u32, li: u32) -> u32 {
         let Walk { first, count, .. } = self.walk[node as usize];
         let key = (u64::from(node) << 32) | u64::from(li);
         let mut c = first;
@@ -434,22 +449,21 @@ impl<'a> Forest<'a> {
             }
         }
         if c == NONE {
-            c = self.new_child(node, li, first, count, key)?;
+            c = self.new_child(node, li, first, count, key);
+            if c == NONE {
+                return NONE;
+            }
         }
         self.walk[node as usize].hint = (li, c);
-        Ok(c)
+        c
     }
 
-    /// Appends a child of `node` at location key `li` (`key` in the table) to its list.
-    fn new_child(&mut self, node: u32, li: u32, first: u32, count: u32, key: u64) -> Result<u32> {
+    /// Appends a child of `node` at location key `li` (`key` in the table) to its list;
+    /// [`NONE`] when the call tree is full.
+    fn new_child(&mut self, node: u32, li: u32, first: u32, count: u32, key: u64) -> u32 {
         let n = self.walk.len() as u32;
         if n as usize >= self.max_nodes {
-            return Err(Error::limit(
-                "call-tree nodes × sample types",
-                self.max_nodes * self.ntypes.max(1),
-                0,
-                "Profile.sample",
-            ));
+            return NONE;
         }
         self.walk.push(Walk::new(li, first, node));
         let w = &mut self.walk[node as usize];
@@ -470,7 +484,7 @@ impl<'a> Forest<'a> {
         {
             self.children.insert_at(at, key, n);
         }
-        Ok(n)
+        n
     }
 
     /// A new entry of (`set`, `node`) holding `values`.
