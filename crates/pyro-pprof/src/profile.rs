@@ -369,6 +369,41 @@ fn field_counts(buf: &[u8]) -> [usize; 4] {
     n
 }
 
+/// The `string_table` fields at the start of `buf` (key `0x32`, one after another as writers
+/// put them), checked as UTF-8 in one go rather than one by one: pushed onto `out`; returns the
+/// bytes they take. It stops before the first string not in the valid UTF-8 it found (or one
+/// it cannot frame), which the general reader then takes, with its exact error if it has one.
+fn string_run<'a>(buf: &'a [u8], out: &mut Vec<&'a str>) -> usize {
+    let mut end = 0;
+    while buf.get(end) == Some(&0x32) {
+        let mut i = end + 1;
+        if bytes_at(buf, &mut i).is_none() {
+            break;
+        }
+        end = i;
+    }
+    let run = &buf[..end];
+    let valid = match std::str::from_utf8(run) {
+        Ok(s) => s,
+        Err(e) => std::str::from_utf8(&run[..e.valid_up_to()]).unwrap_or_default(),
+    };
+    // Framing bytes in valid UTF-8 are ASCII (a length of 128 or more is not valid there), so
+    // every string in it starts and ends on a character boundary.
+    let mut taken = 0;
+    while taken < valid.len() {
+        let mut i = taken + 1;
+        let Some(b) = bytes_at(run, &mut i) else {
+            break;
+        };
+        match valid.get(i - b.len()..i) {
+            Some(s) => out.push(s),
+            None => break,
+        }
+        taken = i;
+    }
+    taken
+}
+
 impl<'a> Profile<'a> {
     /// Decodes an uncompressed `Profile` message.
     ///
@@ -404,6 +439,27 @@ impl<'a> Profile<'a> {
         };
         let mut r = Reader::new(buf, 0);
         while !r.at_end() {
+            // Samples and runs of strings are framed without the general reader (which takes
+            // anything else, and reports every error).
+            let rest = r.rest();
+            match rest.first() {
+                Some(0x12) => {
+                    let mut i = 1;
+                    if let Some(b) = bytes_at(rest, &mut i) {
+                        p.samples.push((b, r.offset() + i - b.len()));
+                        r.advance(i);
+                        continue;
+                    }
+                }
+                Some(0x32) => {
+                    let n = string_run(rest, &mut p.strings);
+                    if n > 0 {
+                        r.advance(n);
+                        continue;
+                    }
+                }
+                _ => {}
+            }
             let (f, wt) = r.key().map_err(|e| e.within("Profile"))?;
             let field_at = r.offset();
             let need_len = |name: &str| -> Result<()> {

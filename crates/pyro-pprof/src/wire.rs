@@ -67,6 +67,16 @@ impl<'a> Reader<'a> {
         self.base + self.pos
     }
 
+    /// The bytes not read yet.
+    pub(crate) fn rest(&self) -> &'a [u8] {
+        self.buf.get(self.pos..).unwrap_or(&[])
+    }
+
+    /// Moves past `n` bytes of [`Reader::rest`] (which the caller read itself).
+    pub(crate) fn advance(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.buf.len());
+    }
+
     /// Reads a varint; the one- and two-byte cases (most of pprof's) are inlined.
     #[inline(always)]
     pub(crate) fn varint(&mut self) -> Result<u64> {

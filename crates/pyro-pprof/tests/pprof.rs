@@ -217,6 +217,45 @@ fn invalid_utf8_is_rejected_like_grafana_pyroscope() {
     );
 }
 
+/// The string table is checked as UTF-8 run by run: multi-byte characters, strings of 128 bytes
+/// or more (two-byte lengths), strings split by other fields, and invalid bytes reported at
+/// their exact offset whatever precedes them.
+#[test]
+fn string_tables_of_every_shape() {
+    let long = "é".repeat(100);
+    let table = ["", "samples", "a", "ü→x", long.as_str(), "b", "", "c"];
+    let mut p = base_profile(&[(1, 1)], 0, &table);
+    p.string_table = strings(&table);
+    let mut bytes = p.encode_to_vec();
+    // A sample between two strings.
+    bytes.extend([0x32, 0x01, b'd', 0x12, 0x00, 0x32, 0x02, 0xc3, 0xa9]);
+    let limits = Limits::default();
+    let got = Profile::parse(&bytes, &limits).unwrap();
+    let mut want = table.to_vec();
+    want.extend(["d", "é"]);
+    assert_eq!(got.strings, want);
+    assert_eq!(got.samples.len(), 1);
+    for (bad, at) in [
+        // Invalid in the first run, after a long string, after a sample.
+        (&[0x32, 0x03, b'x', 0xff, b'y'][..], 3),
+        (&[0x32, 0x02, 0xc3, b'x'][..], 2),
+        (&[0x32, 0x01, b'd', 0x12, 0x00, 0x32, 0x01, 0x80][..], 7),
+    ] {
+        let mut b = p.encode_to_vec();
+        let base = b.len();
+        b.extend(bad);
+        let e = Profile::parse(&b, &limits).unwrap_err();
+        assert_eq!(e.kind(), &ErrorKind::InvalidUtf8);
+        assert_eq!(e.offset(), base + at);
+    }
+    // Before any other string.
+    let mut b = vec![0x32, 0x02, b'o', 0xfe];
+    b.extend(p.encode_to_vec());
+    let e = Profile::parse(&b, &limits).unwrap_err();
+    assert_eq!((e.kind(), e.offset()), (&ErrorKind::InvalidUtf8, 3));
+    assert_eq!(e.path(), "Profile.string_table[0]");
+}
+
 #[test]
 fn dotnet_config_replaces_the_table() {
     let Some(dir) = common::public_dir() else {
