@@ -172,15 +172,10 @@ const DEPTH_FIRST_FROM: usize = 1 << 16;
 /// The root of the call tree.
 const ROOT: u32 = 0;
 
-/// What walking a stack reads of a node, kept together.
+/// A node's place in the call tree (what walking a stack reads is kept apart, in
+/// [`Forest::hints`] and [`Forest::links`], so that more of it stays in the caches).
 #[derive(Clone, Copy)]
-struct Walk {
-    /// Location key ([`loc_key`]).
-    loc: u32,
-    /// Next sibling.
-    next: u32,
-    /// The last `(location key, child)` looked up under this node: checked first.
-    hint: (u32, u32),
+struct Node {
     /// First child and number of children: children are found by scanning that list, or for
     /// nodes with more than [`SCAN_LIMIT`] children in the table.
     first: u32,
@@ -191,12 +186,9 @@ struct Walk {
     entry0: u32,
 }
 
-impl Walk {
-    fn new(loc: u32, next: u32, parent: u32) -> Walk {
-        Walk {
-            loc,
-            next,
-            hint: (NONE, NONE),
+impl Node {
+    fn new(parent: u32) -> Node {
+        Node {
             first: NONE,
             count: 0,
             parent,
@@ -215,7 +207,11 @@ pub(crate) struct Forest<'a> {
     /// The most nodes the call tree may have (`max_tree_nodes` over the sample types).
     max_nodes: usize,
     /// The call tree's nodes.
-    walk: Vec<Walk>,
+    nodes: Vec<Node>,
+    /// Per node, the last `(location key, child)` looked up under it: checked first.
+    hints: Vec<(u32, u32)>,
+    /// Per node, its location key ([`loc_key`]) and next sibling.
+    links: Vec<(u32, u32)>,
     children: ChildTable,
     /// Stacks seen, by their encoded location ids.
     seen: Vec<Seen<'a>>,
@@ -251,9 +247,19 @@ impl<'a> Forest<'a> {
         Forest {
             ntypes,
             max_nodes: limits.max_tree_nodes / ntypes.max(1),
-            walk: {
+            nodes: {
                 let mut v = Vec::with_capacity(nodes);
-                v.push(Walk::new(NONE, NONE, NONE));
+                v.push(Node::new(NONE));
+                v
+            },
+            hints: {
+                let mut v = Vec::with_capacity(nodes);
+                v.push((NONE, NONE));
+                v
+            },
+            links: {
+                let mut v = Vec::with_capacity(nodes);
+                v.push((NONE, NONE));
                 v
             },
             children: ChildTable::with_capacity(512),
@@ -419,7 +425,7 @@ impl<'a> Forest<'a> {
     /// when the call tree is full ([`Forest::full`] says why).
     #[inline(always)]
     fn step(&mut self, node: u32, key: u32) -> u32 {
-        let Walk { hint: (hk, hc), .. } = self.walk[node as usize];
+        let (hk, hc) = self.hints[node as usize];
         if hk == key { hc } else { self.child(node, key) }
     }
 
@@ -438,14 +444,18 @@ impl<'a> Forest<'a> {
     /// [`NONE`] when the call tree is full.
     #[inline(never)]
     fn child(&mut self, node: u32, li: u32) -> u32 {
-        let Walk { first, count, .. } = self.walk[node as usize];
+        let Node { first, count, .. } = self.nodes[node as usize];
         let key = (u64::from(node) << 32) | u64::from(li);
         let mut c = first;
         if count > SCAN_LIMIT {
             c = self.children.find(key).unwrap_or(NONE);
         } else {
-            while c != NONE && self.walk[c as usize].loc != li {
-                c = self.walk[c as usize].next;
+            while c != NONE {
+                let (loc, next) = self.links[c as usize];
+                if loc == li {
+                    break;
+                }
+                c = next;
             }
         }
         if c == NONE {
@@ -454,30 +464,33 @@ impl<'a> Forest<'a> {
                 return NONE;
             }
         }
-        self.walk[node as usize].hint = (li, c);
+        self.hints[node as usize] = (li, c);
         c
     }
 
     /// Appends a child of `node` at location key `li` (`key` in the table) to its list;
     /// [`NONE`] when the call tree is full.
     fn new_child(&mut self, node: u32, li: u32, first: u32, count: u32, key: u64) -> u32 {
-        let n = self.walk.len() as u32;
+        let n = self.nodes.len() as u32;
         if n as usize >= self.max_nodes {
             return NONE;
         }
-        self.walk.push(Walk::new(li, first, node));
-        let w = &mut self.walk[node as usize];
+        self.nodes.push(Node::new(node));
+        self.hints.push((NONE, NONE));
+        self.links.push((li, first));
+        let w = &mut self.nodes[node as usize];
         w.first = n;
         w.count = count + 1;
         if count + 1 == SCAN_LIMIT + 1 {
             // Past the scan limit: index every child.
             let mut c = n;
             while c != NONE {
-                let k = (u64::from(node) << 32) | u64::from(self.walk[c as usize].loc);
+                let (loc, next) = self.links[c as usize];
+                let k = (u64::from(node) << 32) | u64::from(loc);
                 if let Err(at) = self.children.find(k) {
                     self.children.insert_at(at, k, c);
                 }
-                c = self.walk[c as usize].next;
+                c = next;
             }
         } else if count + 1 > SCAN_LIMIT
             && let Err(at) = self.children.find(key)
@@ -508,9 +521,9 @@ impl<'a> Forest<'a> {
     ) -> Result<()> {
         let e = if set == 0 {
             // Set 0 (no labels, the usual case) is held by the node.
-            match self.walk[node as usize].entry0 {
+            match self.nodes[node as usize].entry0 {
                 NONE => {
-                    self.walk[node as usize].entry0 = self.new_entry(set, node, values);
+                    self.nodes[node as usize].entry0 = self.new_entry(set, node, values);
                     return Ok(());
                 }
                 e => e,
@@ -557,13 +570,13 @@ impl<'a> Forest<'a> {
         frames: &Frames,
         limits: &Limits,
     ) -> Result<Resolved> {
-        let nodes = self.walk.len();
+        let nodes = self.nodes.len();
         let mut locs = vec![NONE; nodes];
         let mut depth = vec![0u32; nodes];
         let mut owner = vec![NONE; frames.count()];
         let mut simple = true;
         for n in 1..nodes {
-            let li = location_of(self.walk[n].loc, p);
+            let li = location_of(self.links[n].0, p);
             locs[n] = li;
             let (start, len) = if li == NONE {
                 (0, 0)
@@ -579,7 +592,7 @@ impl<'a> Forest<'a> {
             } else {
                 simple = false;
             }
-            let d = depth[self.walk[n].parent as usize] as usize + len as usize;
+            let d = depth[self.nodes[n].parent as usize] as usize + len as usize;
             if d > limits.max_stack_depth {
                 return Err(Error::limit(
                     "frames per stack",
@@ -596,7 +609,7 @@ impl<'a> Forest<'a> {
     /// The nodes renumbered in depth-first order (over the sibling lists the walk built):
     /// parents, location indices (from `locs`) and the node of every entry, all by new number.
     fn depth_first(&self, locs: &[u32]) -> (Vec<u32>, Vec<u32>, Vec<u32>) {
-        let nodes = self.walk.len();
+        let nodes = self.nodes.len();
         let mut new_of = vec![NONE; nodes];
         let mut parent = Vec::with_capacity(nodes);
         let mut new_locs = Vec::with_capacity(nodes);
@@ -604,15 +617,15 @@ impl<'a> Forest<'a> {
         while let Some(n) = stack.pop() {
             let n = n as usize;
             new_of[n] = parent.len() as u32;
-            parent.push(match self.walk[n].parent {
+            parent.push(match self.nodes[n].parent {
                 NONE => NONE,
                 p => new_of[p as usize],
             });
             new_locs.push(locs[n]);
-            let mut c = self.walk[n].first;
+            let mut c = self.nodes[n].first;
             while c != NONE {
                 stack.push(c);
-                c = self.walk[c as usize].next;
+                c = self.links[c as usize].1;
             }
         }
         let leaves = self
@@ -634,7 +647,7 @@ impl<'a> Forest<'a> {
         limits: &Limits,
     ) -> Result<Vec<(usize, u32, StackTree<'a>)>> {
         let nt = self.ntypes;
-        let nodes = self.walk.len();
+        let nodes = self.nodes.len();
         // A large tree is renumbered depth first: passes in index order then walk it with
         // parents just visited and siblings together, and series trees are built in that order
         // too (worth it once the tree outgrows the caches).
@@ -642,7 +655,7 @@ impl<'a> Forest<'a> {
             self.depth_first(&locs)
         } else {
             let leaves = self.entries.iter().map(|&(_, n)| n).collect();
-            let parent = self.walk.iter().map(|w| w.parent).collect();
+            let parent = self.nodes.iter().map(|w| w.parent).collect();
             (parent, locs, leaves)
         };
         // Entries grouped by label set.
