@@ -172,27 +172,35 @@ const DEPTH_FIRST_FROM: usize = 1 << 16;
 /// The root of the call tree.
 const ROOT: u32 = 0;
 
-/// A node's place in the call tree (what walking a stack reads is kept apart, in
-/// [`Forest::hints`] and [`Forest::links`], so that more of it stays in the caches).
+/// A node's place among its siblings and children: what finding a child reads.
 #[derive(Clone, Copy)]
-struct Node {
+struct Link {
+    /// Location key ([`loc_key`]).
+    loc: u32,
+    /// Next sibling.
+    next: u32,
     /// First child and number of children: children are found by scanning that list, or for
     /// nodes with more than [`SCAN_LIMIT`] children in the table.
     first: u32,
     count: u32,
+}
+
+/// What the rest of a node holds.
+#[derive(Clone, Copy)]
+struct Node {
     /// Parent ([`NONE`] for the root).
     parent: u32,
     /// The entry of (label set 0, this node), if any.
     entry0: u32,
 }
 
-impl Node {
-    fn new(parent: u32) -> Node {
-        Node {
+impl Link {
+    fn new(loc: u32, next: u32) -> Link {
+        Link {
+            loc,
+            next,
             first: NONE,
             count: 0,
-            parent,
-            entry0: NONE,
         }
     }
 }
@@ -210,8 +218,9 @@ pub(crate) struct Forest<'a> {
     nodes: Vec<Node>,
     /// Per node, the last `(location key, child)` looked up under it: checked first.
     hints: Vec<(u32, u32)>,
-    /// Per node, its location key ([`loc_key`]) and next sibling.
-    links: Vec<(u32, u32)>,
+    /// Per node, what finding a child reads (apart from the rest, [`Forest::nodes`], so that
+    /// more of what walking a stack reads stays in the caches).
+    links: Vec<Link>,
     children: ChildTable,
     /// Stacks seen, by their encoded location ids.
     seen: Vec<Seen<'a>>,
@@ -249,7 +258,10 @@ impl<'a> Forest<'a> {
             max_nodes: limits.max_tree_nodes / ntypes.max(1),
             nodes: {
                 let mut v = Vec::with_capacity(nodes);
-                v.push(Node::new(NONE));
+                v.push(Node {
+                    parent: NONE,
+                    entry0: NONE,
+                });
                 v
             },
             hints: {
@@ -259,7 +271,7 @@ impl<'a> Forest<'a> {
             },
             links: {
                 let mut v = Vec::with_capacity(nodes);
-                v.push((NONE, NONE));
+                v.push(Link::new(NONE, NONE));
                 v
             },
             children: ChildTable::with_capacity(512),
@@ -444,14 +456,14 @@ impl<'a> Forest<'a> {
     /// [`NONE`] when the call tree is full.
     #[inline(never)]
     fn child(&mut self, node: u32, li: u32) -> u32 {
-        let Node { first, count, .. } = self.nodes[node as usize];
+        let Link { first, count, .. } = self.links[node as usize];
         let key = (u64::from(node) << 32) | u64::from(li);
         let mut c = first;
         if count > SCAN_LIMIT {
             c = self.children.find(key).unwrap_or(NONE);
         } else {
             while c != NONE {
-                let (loc, next) = self.links[c as usize];
+                let Link { loc, next, .. } = self.links[c as usize];
                 if loc == li {
                     break;
                 }
@@ -475,17 +487,20 @@ impl<'a> Forest<'a> {
         if n as usize >= self.max_nodes {
             return NONE;
         }
-        self.nodes.push(Node::new(node));
+        self.nodes.push(Node {
+            parent: node,
+            entry0: NONE,
+        });
         self.hints.push((NONE, NONE));
-        self.links.push((li, first));
-        let w = &mut self.nodes[node as usize];
+        self.links.push(Link::new(li, first));
+        let w = &mut self.links[node as usize];
         w.first = n;
         w.count = count + 1;
         if count + 1 == SCAN_LIMIT + 1 {
             // Past the scan limit: index every child.
             let mut c = n;
             while c != NONE {
-                let (loc, next) = self.links[c as usize];
+                let Link { loc, next, .. } = self.links[c as usize];
                 let k = (u64::from(node) << 32) | u64::from(loc);
                 if let Err(at) = self.children.find(k) {
                     self.children.insert_at(at, k, c);
@@ -576,7 +591,7 @@ impl<'a> Forest<'a> {
         let mut owner = vec![NONE; frames.count()];
         let mut simple = true;
         for n in 1..nodes {
-            let li = location_of(self.links[n].0, p);
+            let li = location_of(self.links[n].loc, p);
             locs[n] = li;
             let (start, len) = if li == NONE {
                 (0, 0)
@@ -622,10 +637,10 @@ impl<'a> Forest<'a> {
                 p => new_of[p as usize],
             });
             new_locs.push(locs[n]);
-            let mut c = self.nodes[n].first;
+            let mut c = self.links[n].first;
             while c != NONE {
                 stack.push(c);
-                c = self.links[c as usize].1;
+                c = self.links[c as usize].next;
             }
         }
         let leaves = self
