@@ -179,10 +179,23 @@ struct Link {
     loc: u32,
     /// Next sibling.
     next: u32,
-    /// First child and number of children: children are found by scanning that list, or for
-    /// nodes with more than [`SCAN_LIMIT`] children in the table.
+    /// First child. Children are found by scanning that list, or for nodes with more than
+    /// [`SCAN_LIMIT`] children in the table.
     first: u32,
-    count: u32,
+    /// The number of children (up to [`SCAN_LIMIT`] + 1) in the low [`COUNT_BITS`] bits, and
+    /// above them a bit per child location key ([`key_bit`]): a key whose bit is clear is not a
+    /// child, so a new child is usually added without scanning the list.
+    kids: u32,
+}
+
+/// Bits of [`Link::kids`] that count children.
+const COUNT_BITS: u32 = 4;
+
+/// The bit of [`Link::kids`] for a child at location key `key`: one of the 28 above the count.
+#[inline(always)]
+fn key_bit(key: u32) -> u32 {
+    let h = (u64::from(key.wrapping_mul(0x9e37_79b9)) * 28) >> 32;
+    1 << (COUNT_BITS + h as u32)
 }
 
 /// What the rest of a node holds.
@@ -200,7 +213,7 @@ impl Link {
             loc,
             next,
             first: NONE,
-            count: 0,
+            kids: 0,
         }
     }
 }
@@ -456,12 +469,13 @@ impl<'a> Forest<'a> {
     /// [`NONE`] when the call tree is full.
     #[inline(never)]
     fn child(&mut self, node: u32, li: u32) -> u32 {
-        let Link { first, count, .. } = self.links[node as usize];
+        let Link { first, kids, .. } = self.links[node as usize];
         let key = (u64::from(node) << 32) | u64::from(li);
-        let mut c = first;
-        if count > SCAN_LIMIT {
+        let mut c = NONE;
+        if kids & ((1 << COUNT_BITS) - 1) > SCAN_LIMIT {
             c = self.children.find(key).unwrap_or(NONE);
-        } else {
+        } else if kids & key_bit(li) != 0 {
+            c = first;
             while c != NONE {
                 let Link { loc, next, .. } = self.links[c as usize];
                 if loc == li {
@@ -471,7 +485,7 @@ impl<'a> Forest<'a> {
             }
         }
         if c == NONE {
-            c = self.new_child(node, li, first, count, key);
+            c = self.new_child(node, li, first, kids, key);
             if c == NONE {
                 return NONE;
             }
@@ -482,7 +496,7 @@ impl<'a> Forest<'a> {
 
     /// Appends a child of `node` at location key `li` (`key` in the table) to its list;
     /// [`NONE`] when the call tree is full.
-    fn new_child(&mut self, node: u32, li: u32, first: u32, count: u32, key: u64) -> u32 {
+    fn new_child(&mut self, node: u32, li: u32, first: u32, kids: u32, key: u64) -> u32 {
         let n = self.nodes.len() as u32;
         if n as usize >= self.max_nodes {
             return NONE;
@@ -493,10 +507,13 @@ impl<'a> Forest<'a> {
         });
         self.hints.push((NONE, NONE));
         self.links.push(Link::new(li, first));
+        let count = (kids & ((1 << COUNT_BITS) - 1)) + 1;
         let w = &mut self.links[node as usize];
         w.first = n;
-        w.count = count + 1;
-        if count + 1 == SCAN_LIMIT + 1 {
+        if count <= SCAN_LIMIT + 1 {
+            w.kids = (kids & !((1 << COUNT_BITS) - 1)) | key_bit(li) | count;
+        }
+        if count == SCAN_LIMIT + 1 {
             // Past the scan limit: index every child.
             let mut c = n;
             while c != NONE {
@@ -507,7 +524,7 @@ impl<'a> Forest<'a> {
                 }
                 c = next;
             }
-        } else if count + 1 > SCAN_LIMIT
+        } else if count > SCAN_LIMIT
             && let Err(at) = self.children.find(key)
         {
             self.children.insert_at(at, key, n);
