@@ -690,21 +690,27 @@ impl<'a> Forest<'a> {
             let parent = self.nodes.iter().map(|w| w.parent).collect();
             (parent, locs, leaves)
         };
-        // Entries grouped by label set.
+        // Entries grouped by label set (already so with one set).
         let nsets = self.label_sets.len();
-        let mut offsets = vec![0u32; nsets + 1];
-        for &(s, _) in &self.entries {
-            offsets[s as usize + 1] += 1;
-        }
-        for i in 1..offsets.len() {
-            offsets[i] += offsets[i - 1];
-        }
-        let mut order = vec![0u32; self.entries.len()];
-        let mut fill = offsets.clone();
-        for (e, &(s, _)) in self.entries.iter().enumerate() {
-            order[fill[s as usize] as usize] = e as u32;
-            fill[s as usize] += 1;
-        }
+        let (offsets, order) = if nsets == 1 {
+            let n = self.entries.len() as u32;
+            (vec![0, n], (0..n).collect())
+        } else {
+            let mut offsets = vec![0u32; nsets + 1];
+            for &(s, _) in &self.entries {
+                offsets[s as usize + 1] += 1;
+            }
+            for i in 1..offsets.len() {
+                offsets[i] += offsets[i - 1];
+            }
+            let mut order = vec![0u32; self.entries.len()];
+            let mut fill = offsets.clone();
+            for (e, &(s, _)) in self.entries.iter().enumerate() {
+                order[fill[s as usize] as usize] = e as u32;
+                fill[s as usize] += 1;
+            }
+            (offsets, order)
+        };
         // Per node: the set that last reached it and its entry in that set.
         let mut mark = vec![NONE; nodes];
         let mut entry = vec![NONE; nodes];
