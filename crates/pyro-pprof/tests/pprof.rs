@@ -986,36 +986,19 @@ fn assert_equals_oracle(p: &PbProfile) {
 fn types_with_the_same_stacks_and_types_without() {
     let table = [
         "",
+        "main",
+        "work",
+        "grow",
         "alloc_objects",
         "count",
         "alloc_space",
         "bytes",
         "inuse_objects",
         "inuse_space",
-        "main",
-        "work",
-        "grow",
         "thread",
         "t1",
     ];
-    let names: Vec<String> = (7..10).map(|i| table[i].to_owned()).collect();
-    let mut p = base_profile(&[(1, 2), (3, 4), (5, 2), (6, 4)], 0, &table);
-    for (i, _) in names.iter().enumerate() {
-        let id = i as u64 + 1;
-        p.location.push(Location {
-            id,
-            line: vec![Line {
-                function_id: id,
-                line: 0,
-            }],
-            ..Default::default()
-        });
-        p.function.push(Function {
-            id,
-            name: i as i64 + 7,
-            ..Default::default()
-        });
-    }
+    let mut p = base_profile(&[(4, 5), (6, 7), (8, 5), (9, 7)], 3, &table);
     p.sample = vec![
         sample(&[2, 1], &[1, 100, 0, 0], &[]),
         sample(&[3, 2, 1], &[2, 200, 2, 200], &[]),
