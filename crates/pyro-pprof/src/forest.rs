@@ -6,7 +6,8 @@
 //! leaf first); a sample then only adds its values to the entry of (label set, node it ended
 //! at). Locations are keyed by their id and resolved into frames once per node when the series
 //! trees are cut ([`Forest::trees`]), so the work per frame of a sample is a varint and one
-//! child lookup (a per-node hint, then a table).
+//! child lookup (a per-node hint, then the node's list or table), and a stack starts where the
+//! bytes it shares with the stack walked before end.
 
 use std::hash::BuildHasher;
 
@@ -225,8 +226,10 @@ impl Link {
 /// node of each series.
 pub(crate) struct Forest<'a> {
     ntypes: usize,
-    /// The most nodes the call tree may have (`max_tree_nodes` over the sample types).
+    /// The most nodes the call tree may have (`max_tree_nodes` over the sample types), and
+    /// that limit.
     max_nodes: usize,
+    max_tree_nodes: usize,
     /// The call tree's nodes.
     nodes: Vec<Node>,
     /// Per node, the last `(location key, child)` looked up under it: checked first.
@@ -269,6 +272,7 @@ impl<'a> Forest<'a> {
         Forest {
             ntypes,
             max_nodes: limits.max_tree_nodes / ntypes.max(1),
+            max_tree_nodes: limits.max_tree_nodes,
             nodes: {
                 let mut v = Vec::with_capacity(nodes);
                 v.push(Node {
@@ -459,7 +463,7 @@ impl<'a> Forest<'a> {
     fn full(&self) -> Error {
         Error::limit(
             "call-tree nodes × sample types",
-            self.max_nodes * self.ntypes.max(1),
+            self.max_tree_nodes,
             0,
             "Profile.sample",
         )

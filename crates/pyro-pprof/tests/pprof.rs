@@ -749,6 +749,16 @@ fn limits_are_enforced() {
             "{what}"
         );
     }
+    // With two types, 4 nodes × 2 > 7: the error names the limit as given.
+    let mut two = base_profile(&[(2, 3), (2, 3)], 1, &table);
+    two.sample = vec![sample(&[1, 1, 1], &[1, 1], &[])];
+    assert_eq!(
+        err_of(&two.encode_to_vec(), &Limits::new().max_tree_nodes(7)).kind(),
+        &ErrorKind::LimitExceeded {
+            what: "call-tree nodes × sample types",
+            max: 7
+        }
+    );
     // inline expansion counts too
     let mut deep = base_profile(&[(2, 3)], 1, &table);
     deep.location[0].line = vec![
