@@ -374,8 +374,10 @@ fn field_counts(buf: &[u8]) -> [usize; 4] {
 /// bytes they take. It stops before the first string not in the valid UTF-8 it found (or one
 /// it cannot frame), which the general reader then takes, with its exact error if it has one.
 fn string_run<'a>(buf: &'a [u8], out: &mut Vec<&'a str>) -> usize {
+    // The run ends before a string of 128 bytes or more: its length is not valid UTF-8, so the
+    // check would stop there anyway (and each byte is framed here once, not once per string).
     let mut end = 0;
-    while buf.get(end) == Some(&0x32) {
+    while buf.get(end) == Some(&0x32) && buf.get(end + 1).is_some_and(|&len| len < 0x80) {
         let mut i = end + 1;
         if bytes_at(buf, &mut i).is_none() {
             break;

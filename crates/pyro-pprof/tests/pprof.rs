@@ -223,7 +223,19 @@ fn invalid_utf8_is_rejected_like_grafana_pyroscope() {
 #[test]
 fn string_tables_of_every_shape() {
     let long = "é".repeat(100);
-    let table = ["", "samples", "a", "ü→x", long.as_str(), "b", "", "c"];
+    let longer = "x".repeat(300);
+    let table = [
+        "",
+        "samples",
+        "a",
+        "ü→x",
+        long.as_str(),
+        longer.as_str(),
+        long.as_str(),
+        "b",
+        "",
+        "c",
+    ];
     let mut p = base_profile(&[(1, 1)], 0, &table);
     p.string_table = strings(&table);
     let mut bytes = p.encode_to_vec();
