@@ -158,6 +158,10 @@ pub(crate) struct Resolved {
 /// Stack lookups after which remembering stacks stops unless one in [`MEMO_MIN_HITS`] hit.
 const MEMO_TRIAL: u32 = 1024;
 
+/// Stack lookups after which remembering stacks stops if none hit (Go profiles, whose stacks
+/// are all distinct: small ones are over before the whole trial).
+const MEMO_EARLY: u32 = 256;
+
 /// Remembering stacks stops when fewer than one in this many of the first lookups hit. Low on
 /// purpose: hits are rare at first even when stacks repeat a lot later (a skewed profile, many
 /// distinct stacks each repeated) and a hit saves a walk through a tree that may be far out of
@@ -337,9 +341,9 @@ impl<'a> Forest<'a> {
 
     /// The node a stack of packed location ids ended at before, if its bytes were seen.
     ///
-    /// Stacks are only remembered while that pays: when fewer than one in [`MEMO_MIN_HITS`] of
-    /// the first [`MEMO_TRIAL`] lookups hit (every stack distinct, as in Go profiles), hashing stops
-    /// and every sample is walked.
+    /// Stacks are only remembered while that pays: when none of the first [`MEMO_EARLY`]
+    /// lookups hit, or fewer than one in [`MEMO_MIN_HITS`] of the first [`MEMO_TRIAL`] (every
+    /// stack distinct, as in Go profiles), hashing stops and every sample is walked.
     #[inline]
     pub(crate) fn seen(&mut self, bytes: &[u8]) -> (Option<u32>, u64) {
         if !self.memo {
@@ -353,7 +357,12 @@ impl<'a> Forest<'a> {
         if self.lookups < MEMO_TRIAL {
             self.lookups += 1;
             self.hits += u32::from(found.is_some());
-            if self.lookups == MEMO_TRIAL && self.hits * MEMO_MIN_HITS < MEMO_TRIAL {
+            let give_up = match self.lookups {
+                MEMO_EARLY => self.hits == 0,
+                MEMO_TRIAL => self.hits * MEMO_MIN_HITS < MEMO_TRIAL,
+                _ => false,
+            };
+            if give_up {
                 self.memo = false;
                 self.seen = Vec::new();
                 self.seen_index = HashTable::new();
