@@ -738,6 +738,14 @@ impl<'a> Forest<'a> {
         let mut out: Vec<(usize, u32, StackTree<'a>)> = Vec::new();
         // Nodes of all series trees so far, within the same limit as the shared tree.
         let mut built = 0usize;
+        let too_many = || {
+            Error::limit(
+                "series tree nodes",
+                limits.max_tree_nodes,
+                0,
+                "Profile.sample",
+            )
+        };
         for set in 0..nsets {
             let group = &order[offsets[set] as usize..offsets[set + 1] as usize];
             if group.is_empty() {
@@ -791,8 +799,9 @@ impl<'a> Forest<'a> {
                     }
                 }
             }
-            // The last tree built in full for this set, when it did not overflow: `map` holds
-            // its node of every node with a non-zero total for its type.
+            // The last tree built in full for this set, when it did not overflow (its type and
+            // place in `out`): `map` holds its node of every node with a non-zero total for its
+            // type.
             let mut shape: Option<(usize, usize)> = None;
             for t in 0..nt {
                 if nt > 1 && totals[t] == 0 {
@@ -800,11 +809,12 @@ impl<'a> Forest<'a> {
                 }
                 // A type whose non-zero nodes are the shape's (e.g. `alloc_objects` and
                 // `alloc_space`) gets a copy of its tree with its own values.
-                if let Some((st, at)) = shape
-                    && reached.iter().all(|&n| {
+                let same_shape = shape.filter(|&(st, _)| {
+                    reached.iter().all(|&n| {
                         (totals[n as usize * nt + st] == 0) == (totals[n as usize * nt + t] == 0)
                     })
-                {
+                });
+                let (mut tree, copied) = if let Some((_, at)) = same_shape {
                     let mut tree = out[at].2.zeroed_copy();
                     for &n in &reached {
                         let v = self_value(n as usize, t);
@@ -812,85 +822,78 @@ impl<'a> Forest<'a> {
                             tree.add_self(NodeId(map[n as usize]), v);
                         }
                     }
-                    tree.recompute_totals();
-                    built += tree.node_count();
-                    if built > limits.max_tree_nodes {
-                        return Err(Error::limit(
-                            "series tree nodes",
-                            limits.max_tree_nodes,
-                            0,
-                            "Profile.sample",
-                        ));
-                    }
-                    out.push((t, set as u32, tree));
-                    continue;
-                }
-                let mut tree =
-                    StackTree::with_capacity(reached.len(), reached.len().min(frames.names.len()));
-                // Children can be appended without a lookup while the profile is simple and no
-                // two name indices of this tree turned out to be the same string.
-                let mut distinct = simple;
-                tree.add_self(NodeId::ROOT, self_value(ROOT as usize, t));
-                map[ROOT as usize] = NodeId::ROOT.0;
-                'nodes: for &n in &reached[1..] {
-                    let n = n as usize;
-                    if nt > 1 && totals[n * nt + t] == 0 {
-                        continue;
-                    }
-                    let mut at = map[parent[n] as usize];
-                    if at != NONE {
-                        let (start, len) = match locs[n] {
-                            NONE => (0, 0),
-                            li => frames.ranges[li as usize],
-                        };
-                        for &name in &frames.names[start as usize..(start + len) as usize] {
-                            let name = name as usize;
-                            let slot = &mut ids[name];
-                            if slot.0 != stamp {
-                                let before = tree.frame_count();
-                                let id = if name < frames.nstrings {
-                                    tree.intern(p.strings[name])
-                                } else {
-                                    tree.intern_transient(&frames.extra[name - frames.nstrings])
-                                };
-                                distinct &= tree.frame_count() > before;
-                                *slot = (stamp, id.0);
-                            }
-                            let frame = FrameId(slot.1);
-                            let child = if distinct {
-                                tree.push_new_child(NodeId(at), frame)
-                            } else {
-                                tree.child_node(NodeId(at), frame)
+                    (tree, true)
+                } else {
+                    let mut tree = StackTree::with_capacity(
+                        reached.len(),
+                        reached.len().min(frames.names.len()),
+                    );
+                    // Children can be appended without a lookup while the profile is simple
+                    // and no two name indices of this tree turned out to be the same string.
+                    let mut distinct = simple;
+                    tree.add_self(NodeId::ROOT, self_value(ROOT as usize, t));
+                    map[ROOT as usize] = NodeId::ROOT.0;
+                    'nodes: for &n in &reached[1..] {
+                        let n = n as usize;
+                        if nt > 1 && totals[n * nt + t] == 0 {
+                            continue;
+                        }
+                        let mut at = map[parent[n] as usize];
+                        if at != NONE {
+                            let (start, len) = match locs[n] {
+                                NONE => (0, 0),
+                                li => frames.ranges[li as usize],
                             };
-                            match child {
-                                Some(c) => at = c.0,
-                                None => {
-                                    // The tree is full (it records that it overflowed).
-                                    map[n] = NONE;
-                                    continue 'nodes;
+                            for &name in &frames.names[start as usize..(start + len) as usize] {
+                                let name = name as usize;
+                                let slot = &mut ids[name];
+                                if slot.0 != stamp {
+                                    let before = tree.frame_count();
+                                    let id = if name < frames.nstrings {
+                                        tree.intern(p.strings[name])
+                                    } else {
+                                        tree.intern_transient(&frames.extra[name - frames.nstrings])
+                                    };
+                                    distinct &= tree.frame_count() > before;
+                                    *slot = (stamp, id.0);
+                                }
+                                let frame = FrameId(slot.1);
+                                let child = if distinct {
+                                    tree.push_new_child(NodeId(at), frame)
+                                } else {
+                                    tree.child_node(NodeId(at), frame)
+                                };
+                                match child {
+                                    Some(c) => at = c.0,
+                                    None => {
+                                        // The tree is full (it records that it overflowed).
+                                        map[n] = NONE;
+                                        continue 'nodes;
+                                    }
                                 }
                             }
+                            let v = self_value(n, t);
+                            if v != 0 {
+                                tree.add_self(NodeId(at), v);
+                            }
                         }
-                        let v = self_value(n, t);
-                        if v != 0 {
-                            tree.add_self(NodeId(at), v);
+                        map[n] = at;
+                        if built + tree.node_count() > limits.max_tree_nodes {
+                            return Err(too_many());
                         }
                     }
-                    map[n] = at;
-                    if built + tree.node_count() > limits.max_tree_nodes {
-                        return Err(Error::limit(
-                            "series tree nodes",
-                            limits.max_tree_nodes,
-                            0,
-                            "Profile.sample",
-                        ));
-                    }
-                }
+                    (tree, false)
+                };
                 tree.recompute_totals();
                 built += tree.node_count();
-                shape = (!tree.overflowed()).then_some((t, out.len()));
+                if built > limits.max_tree_nodes {
+                    return Err(too_many());
+                }
+                if !copied {
+                    shape = (!tree.overflowed()).then_some((t, out.len()));
+                    stamp += 1;
+                }
                 out.push((t, set as u32, tree));
-                stamp += 1;
             }
             for &e in group {
                 entry[leaves[e as usize] as usize] = NONE;
