@@ -432,12 +432,7 @@ impl<'a> Forest<'a> {
                     u64::from(*last)
                 }
             };
-            if let Some(key) = loc_key(id, p) {
-                node = self.step(node, key);
-                if node == NONE {
-                    return Err(self.full());
-                }
-            }
+            node = self.step(node, id, p)?;
             self.tail[bytes.len() - rest.len()] = node;
         }
         self.prev = bytes;
@@ -449,22 +444,23 @@ impl<'a> Forest<'a> {
     pub(crate) fn walk_ids(&mut self, ids: &[u64], p: &Profile<'_>) -> Result<u32> {
         let mut node = ROOT;
         for &id in ids.iter().rev() {
-            if let Some(key) = loc_key(id, p) {
-                node = self.step(node, key);
-                if node == NONE {
-                    return Err(self.full());
-                }
-            }
+            node = self.step(node, id, p)?;
         }
         Ok(node)
     }
 
-    /// The child of `node` at location key `key`: its hint, else [`Forest::child`]. [`NONE`]
-    /// when the call tree is full ([`Forest::full`] says why).
+    /// The node a stack goes on to from `node` with location id `id`: the child at its key
+    /// (the hint, else [`Forest::child`]), or `node` itself for an id no location has.
     #[inline(always)]
-    fn step(&mut self, node: u32, key: u32) -> u32 {
+    fn step(&mut self, node: u32, id: u64, p: &Profile<'_>) -> Result<u32> {
+        let Some(key) = loc_key(id, p) else {
+            return Ok(node);
+        };
         let (hk, hc) = self.hints[node as usize];
-        if hk == key { hc } else { self.child(node, key) }
+        match if hk == key { hc } else { self.child(node, key) } {
+            NONE => Err(self.full()),
+            c => Ok(c),
+        }
     }
 
     /// The error for a call tree that reached its node limit.
