@@ -277,24 +277,15 @@ impl<'a> Forest<'a> {
             ntypes,
             max_nodes: limits.max_tree_nodes / ntypes.max(1),
             max_tree_nodes: limits.max_tree_nodes,
-            nodes: {
-                let mut v = Vec::with_capacity(nodes);
-                v.push(Node {
+            nodes: with_root(
+                nodes,
+                Node {
                     parent: NONE,
                     entry0: NONE,
-                });
-                v
-            },
-            hints: {
-                let mut v = Vec::with_capacity(nodes);
-                v.push((NONE, NONE));
-                v
-            },
-            links: {
-                let mut v = Vec::with_capacity(nodes);
-                v.push(Link::new(NONE, NONE));
-                v
-            },
+                },
+            ),
+            hints: with_root(nodes, (NONE, NONE)),
+            links: with_root(nodes, Link::new(NONE, NONE)),
             children: ChildTable::with_capacity(512),
             seen: Vec::with_capacity(samples),
             seen_index: HashTable::with_capacity(samples),
@@ -897,6 +888,13 @@ impl<'a> Forest<'a> {
         }
         Ok(out)
     }
+}
+
+/// A per-node vector with room for `capacity` nodes, holding the root's `root`.
+fn with_root<T>(capacity: usize, root: T) -> Vec<T> {
+    let mut v = Vec::with_capacity(capacity);
+    v.push(root);
+    v
 }
 
 /// Location ids below this are their own key in the call tree; larger ids are keyed by
