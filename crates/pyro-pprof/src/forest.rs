@@ -196,6 +196,9 @@ struct Link {
 /// Bits of [`Link::kids`] that count children.
 const COUNT_BITS: u32 = 4;
 
+/// The child count of [`Link::kids`].
+const COUNT_MASK: u32 = (1 << COUNT_BITS) - 1;
+
 /// The bit of [`Link::kids`] for a child at location key `key`: one of the 28 above the count.
 #[inline(always)]
 fn key_bit(key: u32) -> u32 {
@@ -472,7 +475,7 @@ impl<'a> Forest<'a> {
         let Link { first, kids, .. } = self.links[node as usize];
         let key = (u64::from(node) << 32) | u64::from(li);
         let mut c = NONE;
-        if kids & ((1 << COUNT_BITS) - 1) > SCAN_LIMIT {
+        if kids & COUNT_MASK > SCAN_LIMIT {
             c = self.children.find(key).unwrap_or(NONE);
         } else if kids & key_bit(li) != 0 {
             c = first;
@@ -507,11 +510,11 @@ impl<'a> Forest<'a> {
         });
         self.hints.push((NONE, NONE));
         self.links.push(Link::new(li, first));
-        let count = (kids & ((1 << COUNT_BITS) - 1)) + 1;
+        let count = (kids & COUNT_MASK) + 1;
         let w = &mut self.links[node as usize];
         w.first = n;
         if count <= SCAN_LIMIT + 1 {
-            w.kids = (kids & !((1 << COUNT_BITS) - 1)) | key_bit(li) | count;
+            w.kids = (kids & !COUNT_MASK) | key_bit(li) | count;
         }
         if count == SCAN_LIMIT + 1 {
             // Past the scan limit: index every child.
