@@ -539,9 +539,7 @@ impl<'a> Forest<'a> {
     fn new_entry(&mut self, set: u32, node: u32, values: &[u64]) -> u32 {
         let e = self.entries.len() as u32;
         self.entries.push((set, node));
-        for &v in values {
-            self.values.push(v);
-        }
+        self.values.extend_from_slice(values);
         e
     }
 
