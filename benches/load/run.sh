@@ -8,7 +8,7 @@ cd "$(dirname "$0")/../.."
 secs=${1:-15}
 conns=${2:-64}
 command -v wrk >/dev/null || { echo "wrk not found (apt-get install wrk)"; exit 2; }
-cargo build --release -q -p ingest-server
+cargo build --release -q -p pyro-ingest-server
 dir=$(mktemp -d)
 port=4099
 ./target/release/ingest-server serve --listen 127.0.0.1:$port --data-dir "$dir" >/dev/null 2>"$dir/log" &

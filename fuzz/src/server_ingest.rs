@@ -1,31 +1,30 @@
-//! `server_ingest`: the server's request-to-series path (query parameters, content type,
+//! `server_ingest`: `pyro-ingest`'s request-to-series path (query parameters, content type,
 //! `baggage`, body; `/ingest` and push) never panics on arbitrary input, and whatever it accepts
 //! yields valid, storable series.
 //!
 //! Input layout: line 1 the query string, line 2 the content type, line 3 a `baggage` header,
 //! the rest the body.
 
-use ingest_server::ingest::{self, Limits, Params};
-use ingest_server::push;
-use ingest_server::storage::Write;
+use pyro_ingest::{Limits, Request, Series};
 use pyro_labels::SeriesName;
 
-fn query_param<'q>(query: &'q str, key: &str) -> Option<&'q str> {
-    query
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .find(|(k, _)| *k == key)
-        .map(|(_, v)| v)
+fn query_pairs(query: &str) -> impl Iterator<Item = (&str, &str)> {
+    query.split('&').filter_map(|kv| kv.split_once('='))
 }
 
-fn check(write: &Write) {
-    for s in &write.series {
+/// What storage needs of every accepted series: a name that its parts rebuild exactly, and
+/// totals that fit in 64 bits.
+fn check(series: &[Series<'_>]) {
+    for s in series {
         let name = SeriesName::from_parts(
-            &s.meta.app,
-            s.meta.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            s.name.app(),
+            s.name
+                .labels()
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str())),
         )
         .expect("stored series names are valid");
-        assert_eq!(name.key(), s.key);
+        assert_eq!(name.key(), s.name.key());
         assert!(!s.tree.overflowed());
     }
 }
@@ -36,44 +35,31 @@ pub fn run(data: &[u8]) {
     let mut line = || String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
     let (query, content_type, baggage) = (line(), line(), line());
     let body = parts.next().unwrap_or_default();
-    let (query, content_type, baggage) = (query.as_str(), content_type.as_str(), baggage.as_str());
-    let limits = Limits {
-        text: pyro_folded::Options::new()
-            .max_line_len(256)
-            .max_distinct_stacks(64),
-        pprof: pyro_pprof::Limits::new().max_decompressed_size(1 << 16),
-        jfr: pyro_jfr::Limits::new()
-            .max_decompressed_size(1 << 20)
-            .max_series(16),
-        ..Limits::default()
-    };
-    let params = Params {
-        name: query_param(query, "name").unwrap_or("fuzz.cpu").to_owned(),
-        format: query_param(query, "format").map(str::to_owned),
-        content_type: Some(content_type.to_owned()),
-        units: query_param(query, "units").map(str::to_owned),
-        aggregation: query_param(query, "aggregationType").map(str::to_owned),
-        sample_rate: query_param(query, "sampleRate").map(str::to_owned),
-        spy_name: query_param(query, "spyName").map(str::to_owned),
-        sample_type_config: None,
-        prev_profile: None,
-        jfr_labels: None,
-    };
-    let k6: Vec<(String, String)> = pyro_labels::k6_labels([baggage]).into_iter().collect();
-    if let Ok(mut series) = ingest::parse(&params, body, &limits) {
-        for s in &mut series {
-            for (k, v) in &k6 {
-                s.name
-                    .insert(k, v, pyro_labels::Precedence::Overwrite)
-                    .expect("k6 label keys are valid");
-            }
-        }
-        check(&Write::new("", 0, &series));
+    let mut limits = Limits::new()
+        .max_line_len(256)
+        .max_distinct_stacks(64)
+        .max_decompressed(1 << 16);
+    limits.jfr = pyro_jfr::Limits::new()
+        .max_decompressed_size(1 << 20)
+        .max_series(16);
+    let k6: Vec<(String, String)> = pyro_labels::k6_labels([baggage.as_str()])
+        .into_iter()
+        .collect();
+    let req = Request {
+        name: "fuzz.cpu".to_owned(),
+        content_type: Some(content_type.clone()),
+        body: body.to_vec().into(),
+        extra_labels: k6.clone(),
+        ..Request::default()
     }
-    if let Ok(req) = push::decode(content_type, body)
-        && let Ok((series, _)) = push::to_series(&req, &k6, &limits, 0)
+    .with_query(query_pairs(&query));
+    if let Ok(series) = pyro_ingest::decode(&req, &limits) {
+        check(&series);
+    }
+    if let Ok(push) = pyro_ingest::push::decode(&content_type, req.body.clone())
+        && let Ok((series, _)) = pyro_ingest::push::to_series(&push, &k6, &limits, 0)
     {
-        check(&Write::new("", 0, &series));
+        check(&series);
     }
 }
 

@@ -62,7 +62,6 @@ mod symbols;
 pub mod synth;
 
 use std::borrow::Cow;
-use std::io::Read;
 
 pub use chunk::{Chunk, ChunkHeader, Chunks, HEADER_SIZE, chunks};
 pub use convert::{Converter, EXCLUDED_LABELS, Options, ProfileType, Series};
@@ -77,10 +76,11 @@ pub use symbols::normalize;
 
 /// Whether `data` starts with the gzip magic `1f 8b`.
 pub fn is_gzip(data: &[u8]) -> bool {
-    data.starts_with(&[0x1f, 0x8b])
+    pyro_tree::gzip::is_gzip(data)
 }
 
-/// The bytes of a body: gunzipped if it starts with the gzip magic, else borrowed as is.
+/// The bytes of a body: gunzipped (with [`pyro_tree::gzip::gunzip`], shared by every reader) if
+/// it starts with the gzip magic, else borrowed as is.
 ///
 /// # Errors
 /// A malformed gzip stream, or more than the decompressed-size limit.
@@ -89,14 +89,13 @@ pub fn decode<'a>(data: &'a [u8], limits: &Limits) -> Result<Cow<'a, [u8]>> {
         return Ok(Cow::Borrowed(data));
     }
     let max = limits.max_decompressed_size;
-    let mut out = Vec::new();
-    let mut d = flate2::read::MultiGzDecoder::new(data).take(max as u64 + 1);
-    d.read_to_end(&mut out)
-        .map_err(|e| Error::new(ErrorKind::Gzip(e.to_string()), 0, "gzip"))?;
-    if out.len() > max {
-        return Err(Error::limit("decompressed size", max, 0));
+    match pyro_tree::gzip::gunzip(data, max) {
+        Ok(out) => Ok(Cow::Owned(out)),
+        Err(pyro_tree::gzip::GunzipError::TooLarge { .. }) => {
+            Err(Error::limit("decompressed size", max, 0))
+        }
+        Err(e) => Err(Error::new(ErrorKind::Gzip(e.to_string()), 0, "gzip")),
     }
-    Ok(Cow::Owned(out))
 }
 
 /// Converts a whole recording (already gunzipped, see [`decode`]) into series.

@@ -1,7 +1,5 @@
 //! [`Profile`]: a zero-copy view of a pprof `Profile` message.
 
-use std::io::Read;
-
 use crate::error::{Error, ErrorKind, Result};
 use crate::limits::Limits;
 use crate::wire::{LEN, Reader, bytes_at, varint_at};
@@ -125,31 +123,24 @@ pub struct Profile<'a> {
 
 /// Whether `data` starts with the gzip magic bytes.
 pub fn is_gzip(data: &[u8]) -> bool {
-    data.starts_with(&[0x1f, 0x8b])
+    pyro_tree::gzip::is_gzip(data)
 }
 
 /// Decompresses `data` if it is gzip (sniffed by magic bytes), refusing to produce more than
 /// `limits`' decompressed-size maximum (a gzip bomb stops there with an error). Concatenated gzip
-/// members are read as one stream.
+/// members are read as one stream. The inflating is [`pyro_tree::gzip::gunzip`], shared by every
+/// reader.
 ///
 /// # Errors
 /// A malformed gzip stream, or output over the limit.
 pub fn decompress(data: &[u8], limits: &Limits) -> Result<Vec<u8>> {
     let max = limits.max_decompressed_size;
-    // The trailer's size of the (last) member, trusted only as far as deflate can expand
-    // (about 1032:1) and the limit: room up front saves regrowing and copying the output.
-    let hint = data
-        .get(data.len().saturating_sub(4)..)
-        .and_then(|t| <[u8; 4]>::try_from(t).ok())
-        .map_or(0, |t| u32::from_le_bytes(t) as usize);
-    let mut out = Vec::with_capacity(hint.min(max).min(data.len().saturating_mul(1032)) + 1);
-    let mut dec = flate2::read::MultiGzDecoder::new(data).take(max as u64 + 1);
-    dec.read_to_end(&mut out)
-        .map_err(|e| Error::new(ErrorKind::Gzip(e.to_string()), 0, ""))?;
-    if out.len() > max {
-        return Err(Error::limit("decompressed profile size", max, 0, ""));
-    }
-    Ok(out)
+    pyro_tree::gzip::gunzip(data, max).map_err(|e| match e {
+        pyro_tree::gzip::GunzipError::TooLarge { .. } => {
+            Error::limit("decompressed profile size", max, 0, "")
+        }
+        e => Error::new(ErrorKind::Gzip(e.to_string()), 0, ""),
+    })
 }
 
 fn index(v: u64, at: usize, path: &str) -> Result<usize> {

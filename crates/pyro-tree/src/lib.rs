@@ -33,6 +33,8 @@
 mod diff;
 mod error;
 mod flamebearer;
+#[cfg(feature = "gzip")]
+pub mod gzip;
 mod limits;
 mod output;
 mod sink;

@@ -1,10 +1,20 @@
-//! Token authentication: a file of `<role> <token>` or `<role> sha256:<hex>` lines.
+//! Token authentication: a file of `<role> <token>` or `<role> sha256:<hex>` lines, and the
+//! extractor ([`Caller`]) that checks a request's token and tenant from its headers.
 
 use std::fmt;
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 
 use base64::Engine;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+
+use crate::http::AppState;
+use crate::http::error::{ConnectError, json_errors};
 
 /// What a token may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,6 +172,94 @@ fn token_of(header: &str) -> Option<String> {
         return (!token.is_empty()).then(|| token.to_owned());
     }
     None
+}
+
+/// Why a request was turned away before its body was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// The token check failed.
+    Denied(Denied),
+    /// `--multi-tenant` and no usable `X-Scope-OrgID`.
+    NoOrgId,
+}
+
+/// Authorization, then the tenant, from the request's headers alone.
+fn gate(state: &AppState, headers: &HeaderMap, ingest: bool) -> Result<String, Refused> {
+    if let Some((tokens, scope)) = &state.config.auth
+        && ((ingest && scope.ingest()) || (!ingest && scope.read()))
+    {
+        let auth = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        tokens.check(auth, ingest).map_err(Refused::Denied)?;
+    }
+    if !state.config.multi_tenant {
+        return Ok(String::new());
+    }
+    match headers
+        .get("x-scope-orgid")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+    {
+        Some(t) if !t.is_empty() && t.len() <= 150 && !t.contains('\u{1f}') => Ok(t.to_owned()),
+        _ => Err(Refused::NoOrgId),
+    }
+}
+
+/// OG's JSON answer to a refused plain-HTTP request (§7).
+fn og_refusal(r: Refused) -> Response {
+    match r {
+        Refused::Denied(Denied::InvalidCredentials) => {
+            json_errors(StatusCode::UNAUTHORIZED, "invalid credentials")
+        }
+        Refused::Denied(Denied::PermissionDenied) => {
+            json_errors(StatusCode::FORBIDDEN, "permission denied")
+        }
+        Refused::NoOrgId => json_errors(StatusCode::UNAUTHORIZED, "no org id"),
+    }
+}
+
+/// The Connect answer to a refused push.
+fn connect_refusal(r: Refused) -> Response {
+    let (code, message) = match r {
+        Refused::Denied(Denied::InvalidCredentials) => ("unauthenticated", "invalid credentials"),
+        Refused::Denied(Denied::PermissionDenied) => ("permission_denied", "permission denied"),
+        Refused::NoOrgId => ("unauthenticated", "no org id"),
+    };
+    ConnectError::new(code, message).into_response()
+}
+
+/// An extractor for an authorized caller of an ingest (`INGEST = true`) or read endpoint, with
+/// its tenant (empty unless `--multi-tenant`). It decides from the headers alone, so a refused
+/// request is answered before a byte of its body is read. `CONNECT` picks the answer's shape:
+/// OG's JSON errors, or Connect errors for push.
+pub struct Caller<const INGEST: bool, const CONNECT: bool> {
+    /// The tenant.
+    pub tenant: String,
+}
+
+/// An authorized caller of `/ingest`.
+pub type Ingester = Caller<true, false>;
+/// An authorized caller of push (Connect errors).
+pub type Pusher = Caller<true, true>;
+/// An authorized caller of `/render` and the label endpoints.
+pub type Reader = Caller<false, false>;
+
+impl<const INGEST: bool, const CONNECT: bool> FromRequestParts<Arc<AppState>>
+    for Caller<INGEST, CONNECT>
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        match gate(state, &parts.headers, INGEST) {
+            Ok(tenant) => Ok(Caller { tenant }),
+            Err(r) if CONNECT => Err(connect_refusal(r)),
+            Err(r) => Err(og_refusal(r)),
+        }
+    }
 }
 
 #[cfg(test)]

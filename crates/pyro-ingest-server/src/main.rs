@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use ingest_server::ingest::{self, Limits, Params};
-use ingest_server::output;
+use pyro_ingest::output;
+use pyro_ingest::{Limits, Request};
+use pyro_ingest_server as server;
 
 #[derive(Parser)]
 #[command(
@@ -69,7 +70,7 @@ struct ServeArgs {
     #[arg(long, default_value_t = 10_000)]
     max_series_per_request: usize,
     /// Most parts read from one multipart body (422 beyond).
-    #[arg(long, default_value_t = ingest_server::server::DEFAULT_MAX_MULTIPART_PARTS)]
+    #[arg(long, default_value_t = server::http::body::DEFAULT_MAX_MULTIPART_PARTS)]
     max_multipart_parts: usize,
     /// Keep tenants apart by `X-Scope-OrgID` (required on every request); without it the
     /// header is accepted and ignored.
@@ -130,8 +131,8 @@ enum Command {
     ///
     /// Formats: folded (default), lines, trie, tree, pprof and jfr (gzipped or not).
     Convert {
-        /// Body format, as `/ingest`'s `format` parameter (default: folded, or what
-        /// `--content-type` selects).
+        /// Body format, as `/ingest`'s `format` parameter (default: what `--content-type`
+        /// selects, else sniffed from the file: gzip, pprof, JFR's `FLR\0`, else folded).
         #[arg(long, value_enum)]
         format: Option<InputFormat>,
         /// Content-Type the body would arrive with (e.g. `binary/octet-stream+trie`).
@@ -183,20 +184,20 @@ fn read_input(path: &PathBuf) -> std::io::Result<Vec<u8>> {
 }
 
 /// The server configuration the flags describe (shared by `serve` and `adhoc`).
-fn config_from(args: &ServeArgs) -> Result<ingest_server::server::Config, ExitCode> {
+fn config_from(args: &ServeArgs) -> Result<server::http::Config, ExitCode> {
     let auth = match &args.auth_tokens {
         None => None,
         Some(path) => {
             let tokens = std::fs::read_to_string(path)
                 .map_err(|e| e.to_string())
-                .and_then(|t| ingest_server::auth::Tokens::parse(&t));
+                .and_then(|t| server::auth::Tokens::parse(&t));
             match tokens {
                 Ok(t) => Some((
                     std::sync::Arc::new(t),
                     match args.auth_scope {
-                        None => ingest_server::auth::Scope::All,
-                        Some(AuthScope::Ingest) => ingest_server::auth::Scope::Ingest,
-                        Some(AuthScope::Read) => ingest_server::auth::Scope::Read,
+                        None => server::auth::Scope::All,
+                        Some(AuthScope::Ingest) => server::auth::Scope::Ingest,
+                        Some(AuthScope::Read) => server::auth::Scope::Read,
                     },
                 )),
                 Err(e) => {
@@ -206,30 +207,20 @@ fn config_from(args: &ServeArgs) -> Result<ingest_server::server::Config, ExitCo
             }
         }
     };
-    Ok(ingest_server::server::Config {
+    Ok(server::http::Config {
         auth,
         request_timeout: std::time::Duration::from_secs(args.request_timeout_secs.max(1)),
-        max_series_per_request: args.max_series_per_request,
         multi_tenant: args.multi_tenant,
         max_multipart_parts: args.max_multipart_parts,
         max_body: args.max_body_bytes,
-        max_decompressed: args.max_decompressed_bytes,
-        limits: Limits {
-            text: pyro_folded::Options::new()
-                .max_line_len(args.max_line_len)
-                .max_stack_depth(args.max_stack_depth)
-                .max_distinct_stacks(args.max_distinct_stacks),
-            transport: pyro_tree::TransportLimits::new().max_depth(args.max_stack_depth),
-            labels: pyro_labels::Limits::new().max_labels(args.max_labels),
-            pprof: pyro_pprof::Limits::new()
-                .max_decompressed_size(args.max_decompressed_bytes)
-                .max_stack_depth(args.max_stack_depth)
-                .max_label_sets(args.max_label_sets),
-            jfr: pyro_jfr::Limits::new()
-                .max_decompressed_size(args.max_decompressed_bytes)
-                .max_stack_depth(args.max_stack_depth)
-                .max_series(args.max_label_sets),
-        },
+        limits: Limits::new()
+            .max_line_len(args.max_line_len)
+            .max_stack_depth(args.max_stack_depth)
+            .max_distinct_stacks(args.max_distinct_stacks)
+            .max_labels(args.max_labels)
+            .max_decompressed(args.max_decompressed_bytes)
+            .max_label_sets(args.max_label_sets)
+            .max_series(args.max_series_per_request),
     })
 }
 
@@ -239,7 +230,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let store = match ingest_server::storage::Store::open(&args.data_dir) {
+    let store = match server::storage::Store::open(&args.data_dir) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: cannot open storage: {e}");
@@ -274,20 +265,20 @@ fn serve(args: ServeArgs) -> ExitCode {
         println!("listening on {addr}");
         let store = std::sync::Arc::new(store);
         if args.retention > 0 {
-            tokio::spawn(ingest_server::server::retention_task(
+            tokio::spawn(server::storage::retention_task(
                 store.clone(),
                 i64::try_from(args.retention).unwrap_or(i64::MAX),
                 std::time::Duration::from_secs(60.min(args.retention.max(1))),
             ));
         }
-        let writer = match ingest_server::storage::Writer::spawn(store.clone(), 4096) {
+        let writer = match server::storage::Writer::spawn(store.clone(), 4096) {
             Ok(w) => w,
             Err(e) => {
                 eprintln!("error: cannot start the storage writer: {e}");
                 return ExitCode::from(2);
             }
         };
-        let app = ingest_server::server::router(store, writer, config);
+        let app = server::http::router(store, writer, config);
         let shutdown = async {
             let ctrl_c = tokio::signal::ctrl_c();
             #[cfg(unix)]
@@ -304,12 +295,12 @@ fn serve(args: ServeArgs) -> ExitCode {
             let _ = ctrl_c.await;
             tracing::info!("shutting down");
         };
-        let conn = ingest_server::server::ConnLimits {
+        let conn = server::http::ConnLimits {
             header_timeout: std::time::Duration::from_secs(args.header_timeout_secs.max(1)),
             max_header_bytes: args.max_header_bytes,
             shutdown_grace: std::time::Duration::from_secs(30),
         };
-        ingest_server::server::serve(listener, app, conn, shutdown).await;
+        server::http::serve(listener, app, conn, shutdown).await;
         ExitCode::SUCCESS
     })
 }
@@ -324,9 +315,9 @@ fn adhoc(format: AdhocFormat, output_dir: &std::path::Path, command: &[String]) 
         Err(code) => return code,
     };
     let format = match format {
-        AdhocFormat::Collapsed => ingest_server::adhoc::OutputFormat::Collapsed,
-        AdhocFormat::Json => ingest_server::adhoc::OutputFormat::Json,
-        AdhocFormat::Pprof => ingest_server::adhoc::OutputFormat::Pprof,
+        AdhocFormat::Collapsed => server::adhoc::OutputFormat::Collapsed,
+        AdhocFormat::Json => server::adhoc::OutputFormat::Json,
+        AdhocFormat::Pprof => server::adhoc::OutputFormat::Pprof,
     };
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -335,9 +326,7 @@ fn adhoc(format: AdhocFormat, output_dir: &std::path::Path, command: &[String]) 
             return ExitCode::from(2);
         }
     };
-    match rt.block_on(ingest_server::adhoc::run(
-        command, output_dir, format, config,
-    )) {
+    match rt.block_on(server::adhoc::run(command, output_dir, format, config)) {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
         Err(e) => {
             eprintln!("error: {e}");
@@ -400,7 +389,7 @@ fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(code) => return code,
             };
-            let params = Params {
+            let req = Request {
                 name,
                 format: format.map(|f| {
                     f.to_possible_value()
@@ -412,15 +401,14 @@ fn main() -> ExitCode {
                 aggregation,
                 sample_rate,
                 spy_name,
-                sample_type_config,
-                prev_profile,
-                jfr_labels,
+                body: body.into(),
+                sample_type_config: sample_type_config.map(Into::into),
+                prev_profile: prev_profile.map(Into::into),
+                jfr_labels: jfr_labels.map(Into::into),
+                extra_labels: Vec::new(),
             };
-            let limits = Limits {
-                text: pyro_folded::Options::new().max_line_len(max_line_len),
-                ..Limits::default()
-            };
-            let series = match ingest::parse(&params, &body, &limits) {
+            let limits = Limits::new().max_line_len(max_line_len);
+            let series = match pyro_ingest::decode(&req, &limits) {
                 Ok(s) => s,
                 Err(e) => {
                     eprintln!("error: {e}");

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-use ingest_server::ingest::{Format, parse_sample_rate};
+use pyro_ingest::{Format, parse_sample_rate};
 
 fn run(args: &[&str], stdin: Option<&[u8]>) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ingest-server"))

@@ -1,8 +1,8 @@
-//! How `convert` prints series: folded text or JSON.
+//! Printing series: folded text or JSON (what `convert` prints).
 
 use serde::Serialize;
 
-use crate::ingest::Series;
+use crate::Series;
 
 /// Sorts series by their normalized name.
 fn sorted<'s, 'a>(series: &'s [Series<'a>]) -> Vec<(String, &'s Series<'a>)> {
@@ -44,7 +44,7 @@ pub fn json(series: &[Series<'_>]) -> String {
         .map(|(name, s)| JsonSeries {
             name,
             units: &s.units,
-            aggregation: &s.aggregation,
+            aggregation: s.aggregation.as_str(),
             sample_rate: s.sample_rate,
             spy_name: &s.spy_name,
             total: s.tree.total(),

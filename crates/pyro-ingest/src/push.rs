@@ -1,12 +1,15 @@
-//! `POST /push.v1.PusherService/Push`: Grafana Pyroscope's push API (Connect unary), as today's
-//! Python, Rust and Go agents and Grafana Alloy send it.
+//! `push.v1.PusherService/Push` bodies (Connect unary, protobuf or JSON), as today's Python, Rust
+//! and Go agents and Grafana Alloy send them: one request, several labelled series of pprof
+//! samples.
 
 use base64::Engine;
+use bytes::Bytes;
 use prost::Message;
 use pyro_labels::{Precedence, SeriesName};
 use serde::Deserialize;
 
-use crate::ingest::{IngestError, Limits, Series, pprof_series};
+use crate::error::{Error, ErrorKind, Result};
+use crate::{Limits, Series};
 
 /// `push.v1.PushRequest`.
 #[derive(Clone, PartialEq, Message)]
@@ -43,9 +46,9 @@ pub struct LabelPair {
 /// `push.v1.RawSample`.
 #[derive(Clone, PartialEq, Message)]
 pub struct RawSample {
-    /// A pprof, gzipped or not.
-    #[prost(bytes = "vec", tag = "1")]
-    pub raw_profile: Vec<u8>,
+    /// A pprof, gzipped or not; decoded from a `Bytes` body it shares the body's buffer.
+    #[prost(bytes = "bytes", tag = "1")]
+    pub raw_profile: Bytes,
     /// Sample id.
     #[prost(string, tag = "2")]
     pub id: String,
@@ -72,57 +75,22 @@ struct JsonSample {
     raw_profile: String,
 }
 
-/// A Connect error: its code and message; the HTTP status follows the code.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConnectError {
-    /// `invalid_argument`, `unauthenticated`, `permission_denied`, `resource_exhausted`,
-    /// `internal`, …
-    pub code: &'static str,
-    /// Human-readable message.
-    pub message: String,
-}
-
-impl ConnectError {
-    /// An `invalid_argument` error.
-    pub fn invalid(message: impl Into<String>) -> Self {
-        ConnectError {
-            code: "invalid_argument",
-            message: message.into(),
-        }
-    }
-
-    /// The HTTP status of the code (Connect protocol).
-    pub fn status(&self) -> u16 {
-        match self.code {
-            "invalid_argument" => 400,
-            "unauthenticated" => 401,
-            "permission_denied" => 403,
-            "resource_exhausted" => 429,
-            "unimplemented" => 404,
-            _ => 500,
-        }
-    }
-
-    /// The JSON body `{"code","message"}`.
-    pub fn body(&self) -> String {
-        serde_json::json!({"code": self.code, "message": self.message}).to_string()
-    }
-}
-
 /// Decodes a push body by content type (`application/proto` or `application/json`).
 ///
 /// # Errors
-/// An unsupported content type or an undecodable body (`invalid_argument`).
-pub fn decode(content_type: &str, body: &[u8]) -> Result<PushRequest, ConnectError> {
+/// [`ErrorKind::ContentType`] for another content type, [`ErrorKind::Body`] for an undecodable
+/// body.
+pub fn decode(content_type: &str, body: Bytes) -> Result<PushRequest> {
     let ct = content_type.split(';').next().unwrap_or("").trim();
     match ct {
         "application/proto" | "application/protobuf" | "application/x-protobuf" => {
             PushRequest::decode(body)
-                .map_err(|e| ConnectError::invalid(format!("decoding PushRequest: {e}")))
+                .map_err(|e| Error::wrap(ErrorKind::Body, "decoding PushRequest: ", e, None))
         }
         "application/json" => {
-            let j: JsonRequest = serde_json::from_slice(body)
-                .map_err(|e| ConnectError::invalid(format!("decoding PushRequest JSON: {e}")))?;
+            let j: JsonRequest = serde_json::from_slice(&body).map_err(|e| {
+                Error::wrap(ErrorKind::Body, "decoding PushRequest JSON: ", e, None)
+            })?;
             let engine = base64::engine::general_purpose::STANDARD;
             let series = j
                 .series
@@ -134,24 +102,29 @@ pub fn decode(content_type: &str, body: &[u8]) -> Result<PushRequest, ConnectErr
                         .map(|x| {
                             engine
                                 .decode(x.raw_profile.as_bytes())
-                                .map(|raw_profile| RawSample {
-                                    raw_profile,
+                                .map(|raw| RawSample {
+                                    raw_profile: Bytes::from(raw),
                                     id: String::new(),
                                 })
-                                .map_err(|e| ConnectError::invalid(format!("rawProfile: {e}")))
+                                .map_err(|e| {
+                                    Error::new(ErrorKind::Body, format!("rawProfile: {e}"))
+                                })
                         })
-                        .collect::<Result<_, _>>()?;
+                        .collect::<Result<_>>()?;
                     Ok(RawProfileSeries {
                         labels: s.labels,
                         samples,
                     })
                 })
-                .collect::<Result<_, ConnectError>>()?;
+                .collect::<Result<_>>()?;
             Ok(PushRequest { series })
         }
-        other => Err(ConnectError::invalid(format!(
-            "unsupported content type {other:?}: use application/proto or application/json"
-        ))),
+        other => Err(Error::new(
+            ErrorKind::ContentType,
+            format!(
+                "unsupported content type {other:?}: use application/proto or application/json"
+            ),
+        )),
     }
 }
 
@@ -160,32 +133,33 @@ pub fn decode(content_type: &str, body: &[u8]) -> Result<PushRequest, ConnectErr
 /// `extra` (k6 labels) are added last and win.
 ///
 /// # Errors
-/// No `service_name`, or an invalid name or label.
+/// [`ErrorKind::Name`]: no `service_name`, or an invalid name or label.
 pub fn series_name(
     labels: &[LabelPair],
     extra: &[(String, String)],
     limits: &pyro_labels::Limits,
-) -> Result<SeriesName, ConnectError> {
+) -> Result<SeriesName> {
+    let name_err =
+        |e: pyro_labels::Error, prefix: &str| Error::wrap(ErrorKind::Name, prefix, e, None);
     let service = labels
         .iter()
         .rev()
         .find(|l| l.name == "service_name")
-        .ok_or_else(|| ConnectError::invalid("service_name label is required"))?;
+        .ok_or_else(|| Error::new(ErrorKind::Name, "service_name label is required"))?;
     let mut name = SeriesName::parse_with(&service.value, limits)
-        .map_err(|e| ConnectError::invalid(format!("service_name: {e}")))?;
+        .map_err(|e| name_err(e, "service_name: "))?;
     for l in labels {
         if l.name == "service_name" || l.name.starts_with("__") {
             continue;
         }
         name.insert(&l.name, &l.value, Precedence::KeepExisting)
-            .map_err(|e| ConnectError::invalid(e.to_string()))?;
+            .map_err(|e| name_err(e, ""))?;
     }
     for (k, v) in extra {
         name.insert(k, v, Precedence::Overwrite)
-            .map_err(|e| ConnectError::invalid(e.to_string()))?;
+            .map_err(|e| name_err(e, ""))?;
     }
-    name.check(limits)
-        .map_err(|e| ConnectError::invalid(e.to_string()))?;
+    name.check(limits).map_err(|e| name_err(e, ""))?;
     Ok(name)
 }
 
@@ -193,14 +167,15 @@ pub fn series_name(
 /// the profiles carry none). Push profiles are deltas, so cumulative types are stored as sent.
 ///
 /// # Errors
-/// A bad label set or profile (`invalid_argument`), or a profile over the size limit
-/// (`resource_exhausted`).
+/// A bad label set ([`ErrorKind::Name`]) or profile ([`ErrorKind::Body`]), a profile over the
+/// size limit ([`ErrorKind::TooLarge`]), more series than [`Limits::series`]
+/// ([`ErrorKind::LimitExceeded`]).
 pub fn to_series(
     req: &PushRequest,
     extra: &[(String, String)],
     limits: &Limits,
     now: i64,
-) -> Result<(Vec<Series<'static>>, i64), ConnectError> {
+) -> Result<(Vec<Series<'static>>, i64)> {
     let types = pyro_sampletype::SampleTypes::default();
     let mut out = Vec::new();
     let mut start = None;
@@ -213,20 +188,13 @@ pub fn to_series(
             .map_or("unknown", |l| l.value.as_str());
         for sample in &s.samples {
             let (series, time_nanos) =
-                pprof_series(&name, &sample.raw_profile, &types, None, spy, limits).map_err(
-                    |e| match e {
-                        IngestError::TooLarge(m) => ConnectError {
-                            code: "resource_exhausted",
-                            message: m,
-                        },
-                        other => ConnectError::invalid(other.to_string()),
-                    },
-                )?;
+                crate::pprof::series(&name, &sample.raw_profile, &types, None, spy, limits)?;
             if start.is_none() && time_nanos > 0 {
                 start = Some(time_nanos / 1_000_000_000);
             }
             out.extend(series);
         }
     }
+    crate::check_series_count(out.len(), limits)?;
     Ok((out, start.unwrap_or(now)))
 }

@@ -527,8 +527,8 @@ fn expect_100_continue_and_profile_bombs() {
 }
 
 fn push_body(service: &str, extra: &[(&str, &str)], profile: Vec<u8>) -> Vec<u8> {
-    use ingest_server::push::{LabelPair, PushRequest, RawProfileSeries, RawSample};
     use prost::Message;
+    use pyro_ingest::push::{LabelPair, PushRequest, RawProfileSeries, RawSample};
     let mut labels = vec![
         LabelPair {
             name: "service_name".into(),
@@ -547,7 +547,7 @@ fn push_body(service: &str, extra: &[(&str, &str)], profile: Vec<u8>) -> Vec<u8>
         series: vec![RawProfileSeries {
             labels,
             samples: vec![RawSample {
-                raw_profile: profile,
+                raw_profile: profile.into(),
                 id: "x".into(),
             }],
         }],

@@ -13,7 +13,7 @@ use pyro_tree::{StackTree, TransportLimits};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
-use crate::ingest::Series;
+use pyro_ingest::Series;
 
 /// Slot width in seconds (OG's segment resolution).
 pub const SLOT_SECONDS: i64 = 10;
@@ -75,24 +75,24 @@ pub fn storage_key(tenant: &str, name: &SeriesName) -> String {
 }
 
 impl Write {
-    /// Copies a request's series into an owned write for `tenant` (empty: single tenant).
-    pub fn new(tenant: &str, start: i64, series: &[Series<'_>]) -> Write {
+    /// Turns a request's series into an owned write for `tenant` (empty: single tenant).
+    pub fn new(tenant: &str, start: i64, series: Vec<Series<'_>>) -> Write {
         Write {
             start,
             series: series
-                .iter()
+                .into_iter()
                 .map(|s| OwnedSeries {
                     key: storage_key(tenant, &s.name),
                     meta: Meta {
                         tenant: tenant.to_owned(),
                         app: s.name.app().to_owned(),
                         labels: s.name.labels().clone(),
-                        units: s.units.clone(),
-                        aggregation: s.aggregation.clone(),
+                        units: s.units,
+                        aggregation: s.aggregation.as_str().to_owned(),
                         sample_rate: s.sample_rate,
-                        spy_name: s.spy_name.clone(),
+                        spy_name: s.spy_name,
                     },
-                    tree: s.tree.clone().into_owned(),
+                    tree: s.tree.into_owned(),
                 })
                 .collect(),
         }
@@ -383,5 +383,25 @@ impl Store {
         }
         tx.commit().map_err(err)?;
         Ok(n)
+    }
+}
+
+/// Deletes slots older than `retention_secs` every `every`, forever.
+pub async fn retention_task(
+    store: std::sync::Arc<Store>,
+    retention_secs: i64,
+    every: std::time::Duration,
+) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        let store = store.clone();
+        let cutoff = crate::http::now() - retention_secs;
+        match tokio::task::spawn_blocking(move || store.delete_before(cutoff)).await {
+            Ok(Ok(n)) if n > 0 => tracing::info!(deleted_slots = n, "retention"),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "retention failed"),
+            Err(e) => tracing::error!(error = %e, "retention task failed"),
+        }
     }
 }

@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::http::{self as server, Config, ConnLimits};
 use crate::render;
-use crate::server::{self, Config, ConnLimits};
 use crate::storage::{Slot, Store, Writer};
 
 /// Output format of the files written after the child exits.

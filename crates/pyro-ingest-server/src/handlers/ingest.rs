@@ -1,0 +1,146 @@
+//! `POST /ingest`: OG Pyroscope's upload endpoint, every format `pyro-ingest` reads.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use pyro_ingest::{ErrorKind, Format, Request};
+
+use crate::attime;
+use crate::auth::Ingester;
+use crate::http::body::{decode_content_encoding, multipart_parts};
+use crate::http::error::og_error;
+use crate::http::{AppState, logged, now};
+use crate::storage::Write;
+
+const PARSE_FAILED: &str = "error happened while parsing request body";
+
+/// The handler. Auth and tenant come from the headers ([`Ingester`]) before the body is read.
+pub async fn ingest(
+    State(state): State<Arc<AppState>>,
+    Ingester { tenant }: Ingester,
+    Query(q): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let started = Instant::now();
+    let max = state.config.limits.decompressed;
+    let body = {
+        let headers = headers.clone();
+        match tokio::task::spawn_blocking(move || decode_content_encoding(&headers, body, max))
+            .await
+        {
+            Ok(Ok(b)) => b,
+            Ok(Err(r)) => return *r,
+            Err(e) => return internal(&e),
+        }
+    };
+    let mut req = Request {
+        content_type: super::content_type(&headers),
+        body,
+        extra_labels: super::k6_from(&headers),
+        ..Request::default()
+    }
+    .with_query(q.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let now = now();
+    let from = q
+        .iter()
+        .find(|(k, _)| k == "from")
+        .map_or(now, |(_, v)| attime::parse(v, now));
+    match split_form(&state, &mut req).await {
+        Ok(true) => {}
+        Ok(false) => return StatusCode::OK.into_response(),
+        Err(r) => return *r,
+    }
+    let state2 = state.clone();
+    let parsed = tokio::task::spawn_blocking(move || {
+        let series = pyro_ingest::decode(&req, &state2.config.limits)?;
+        Ok::<_, pyro_ingest::Error>((req.name.clone(), Write::new(&tenant, from, series)))
+    })
+    .await;
+    let response = match parsed {
+        Ok(Ok((name, write))) => {
+            let n = write.series.len();
+            match state.writer.put(write).await {
+                Ok(()) => {
+                    tracing::info!(
+                        path = "/ingest",
+                        status = 200,
+                        name = %name,
+                        series = n,
+                        ms = started.elapsed().as_millis() as u64
+                    );
+                    return StatusCode::OK.into_response();
+                }
+                Err(e) => og_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "error happened while ingesting data",
+                    &e.to_string(),
+                ),
+            }
+        }
+        Ok(Err(e)) => match e.kind() {
+            ErrorKind::Name => og_error(StatusCode::BAD_REQUEST, "invalid parameter", e.message()),
+            ErrorKind::TooLarge => {
+                og_error(StatusCode::PAYLOAD_TOO_LARGE, PARSE_FAILED, e.message())
+            }
+            _ => og_error(StatusCode::UNPROCESSABLE_ENTITY, PARSE_FAILED, e.message()),
+        },
+        Err(e) => internal(&e),
+    };
+    logged("/ingest", started, response)
+}
+
+fn internal(e: &tokio::task::JoinError) -> Response {
+    og_error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal error",
+        &e.to_string(),
+    )
+}
+
+/// Replaces a multipart body by its parts: the JFR form's `jfr` and `labels`, the pprof form's
+/// `profile`, `prev_profile` and `sample_type_config`. `Ok(false)` when a pprof form has no
+/// `profile` (nothing to ingest: OG answers 200).
+async fn split_form(state: &AppState, req: &mut Request) -> Result<bool, Box<Response>> {
+    let is_form = req
+        .content_type
+        .as_deref()
+        .is_some_and(|ct| ct.contains("multipart/form-data"));
+    let format = Format::select(req.format.as_deref(), req.content_type.as_deref());
+    if !is_form || !matches!(format, Format::Jfr | Format::PprofMultipart) {
+        return Ok(true);
+    }
+    let mut parts = multipart_parts(
+        req.content_type.as_deref().unwrap_or_default(),
+        std::mem::take(&mut req.body),
+        state.config.limits.decompressed,
+        state.config.max_multipart_parts,
+    )
+    .await
+    .map_err(|e| Box::new(og_error(StatusCode::UNPROCESSABLE_ENTITY, PARSE_FAILED, &e)))?;
+    if format == Format::Jfr {
+        let Some(jfr) = parts.remove("jfr") else {
+            return Err(Box::new(og_error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                PARSE_FAILED,
+                "jfr field is required",
+            )));
+        };
+        req.body = jfr;
+        req.jfr_labels = parts.remove("labels");
+        return Ok(true);
+    }
+    let Some(profile) = parts.remove("profile") else {
+        return Ok(false);
+    };
+    req.body = profile;
+    req.prev_profile = parts.remove("prev_profile");
+    req.sample_type_config = parts.remove("sample_type_config");
+    req.format = Some("pprof".into());
+    req.content_type = None;
+    Ok(true)
+}

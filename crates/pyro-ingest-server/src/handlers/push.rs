@@ -1,0 +1,67 @@
+//! `POST /push.v1.PusherService/Push`: Grafana Pyroscope's push API (Connect unary).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+
+use crate::auth::Pusher;
+use crate::http::body::decode_content_encoding;
+use crate::http::error::ConnectError;
+use crate::http::{AppState, now};
+use crate::storage::Write;
+
+/// The handler. Auth and tenant come from the headers ([`Pusher`]) before the body is read.
+pub async fn push(
+    State(state): State<Arc<AppState>>,
+    Pusher { tenant }: Pusher,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let started = Instant::now();
+    let content_type = super::content_type(&headers).unwrap_or_default();
+    let k6 = super::k6_from(&headers);
+    let state2 = state.clone();
+    let ct = content_type.clone();
+    let parsed = tokio::task::spawn_blocking(move || {
+        let body = decode_content_encoding(&headers, body, state2.config.limits.decompressed)
+            .map_err(Err)?;
+        let req =
+            pyro_ingest::push::decode(&ct, body).map_err(|e| Ok(ConnectError::from_ingest(&e)))?;
+        let (series, start) = pyro_ingest::push::to_series(&req, &k6, &state2.config.limits, now())
+            .map_err(|e| Ok(ConnectError::from_ingest(&e)))?;
+        Ok::<_, Result<ConnectError, Box<Response>>>(Write::new(&tenant, start, series))
+    })
+    .await;
+    let result = match parsed {
+        Ok(Ok(write)) => {
+            let n = write.series.len();
+            state
+                .writer
+                .put(write)
+                .await
+                .map(|()| n)
+                .map_err(|e| ConnectError::new("internal", e.to_string()))
+        }
+        Ok(Err(Ok(e))) => Err(e),
+        Ok(Err(Err(response))) => return *response,
+        Err(e) => Err(ConnectError::new("internal", e.to_string())),
+    };
+    let response = match &result {
+        Ok(_) if content_type.starts_with("application/json") => {
+            ([(header::CONTENT_TYPE, "application/json")], "{}").into_response()
+        }
+        Ok(_) => ([(header::CONTENT_TYPE, "application/proto")], "").into_response(),
+        Err(e) => e.clone().into_response(),
+    };
+    tracing::info!(
+        path = "/push.v1.PusherService/Push",
+        status = response.status().as_u16(),
+        series = result.as_ref().copied().unwrap_or(0),
+        ms = started.elapsed().as_millis() as u64
+    );
+    response
+}

@@ -1,0 +1,152 @@
+//! The HTTP layer: configuration, the accept loop, the router and its cross-cutting layers
+//! (body limit, request timeout); request bodies ([`body`]) and error responses ([`error`]).
+
+pub mod body;
+pub mod error;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+use crate::auth::{Scope, Tokens};
+use crate::handlers;
+use crate::storage::{Store, Writer};
+
+/// Server settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Largest request body accepted, in bytes (413 beyond).
+    pub max_body: usize,
+    /// Per-request limits of the readers; `limits.decompressed` also bounds
+    /// `Content-Encoding: gzip` decoding and multipart parts (413 beyond).
+    pub limits: pyro_ingest::Limits,
+    /// Tokens and the endpoints they protect; `None` leaves every endpoint open.
+    pub auth: Option<(Arc<Tokens>, Scope)>,
+    /// Longest time a request may take, body included (408 beyond).
+    pub request_timeout: Duration,
+    /// Keep tenants (`X-Scope-OrgID`) apart; every request must name one.
+    pub multi_tenant: bool,
+    /// Most parts read from one multipart body (422 beyond).
+    pub max_multipart_parts: usize,
+}
+
+/// Connection-level limits.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnLimits {
+    /// Longest time to receive a request's headers (slow clients are dropped).
+    pub header_timeout: Duration,
+    /// Largest request head (request line and headers), in bytes (431 beyond); at least 8192.
+    pub max_header_bytes: usize,
+    /// Longest time in-flight requests get to finish on shutdown.
+    pub shutdown_grace: Duration,
+}
+
+/// What every handler shares.
+pub struct AppState {
+    /// The store (reads).
+    pub store: Arc<Store>,
+    /// The group-commit writer (writes).
+    pub writer: Writer,
+    /// Settings.
+    pub config: Config,
+}
+
+/// Builds the router over an opened store and its group-commit writer.
+pub fn router(store: Arc<Store>, writer: Writer, config: Config) -> Router {
+    let max_body = config.max_body;
+    let state = Arc::new(AppState {
+        store,
+        writer,
+        config,
+    });
+    Router::new()
+        .route("/ingest", post(handlers::ingest::ingest))
+        .route("/push.v1.PusherService/Push", post(handlers::push::push))
+        .route("/render", get(handlers::render::render))
+        .route("/labels", get(handlers::labels::labels))
+        .route("/label-values", get(handlers::labels::label_values))
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            request_timeout,
+        ))
+        .with_state(state)
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight requests finish
+/// (up to the grace period). Each connection has a header read timeout and a header size limit.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    limits: ConnLimits,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let svc = hyper_util::service::TowerToHyperService::new(app.clone());
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(limits.header_timeout)
+                    .max_buf_size(limits.max_header_bytes.max(8192))
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc);
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("shutdown grace period over; closing remaining connections");
+    }
+}
+
+/// Answers 408 when a request (body included) takes longer than the configured timeout.
+async fn request_timeout(
+    State(state): State<Arc<AppState>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match tokio::time::timeout(state.config.request_timeout, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => (StatusCode::REQUEST_TIMEOUT, "request timed out\n").into_response(),
+    }
+}
+
+/// Now, in Unix seconds.
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Logs one line for a finished request and passes the response through.
+pub fn logged(path: &'static str, started: Instant, response: Response) -> Response {
+    tracing::info!(
+        path,
+        status = response.status().as_u16(),
+        ms = started.elapsed().as_millis() as u64
+    );
+    response
+}

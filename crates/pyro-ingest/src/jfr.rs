@@ -1,0 +1,63 @@
+//! JFR recordings (raw or gzipped) with an optional LabelsSnapshot.
+
+use pyro_labels::SeriesName;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::{Aggregation, Limits, Request, Series};
+
+/// A JFR recording (gzipped or not) and its optional labels snapshot: one series per profile
+/// type and label set, named `<app>.<type>{request labels, overwritten by context labels}`.
+pub(crate) fn read(
+    req: &Request,
+    name: &SeriesName,
+    limits: &Limits,
+) -> Result<Vec<Series<'static>>> {
+    let err = |e: pyro_jfr::Error, what: &str| {
+        let offset = Some(e.offset() as u64);
+        match e.kind() {
+            pyro_jfr::ErrorKind::LimitExceeded {
+                what: "decompressed size" | "recording size",
+                ..
+            } => Error::wrap(ErrorKind::TooLarge, what, e, offset),
+            pyro_jfr::ErrorKind::LimitExceeded { .. } => Error::wrap(
+                ErrorKind::LimitExceeded,
+                &format!("unable to parse JFR format: {what}"),
+                e,
+                offset,
+            ),
+            _ => Error::wrap(
+                ErrorKind::Body,
+                &format!("unable to parse JFR format: {what}"),
+                e,
+                offset,
+            ),
+        }
+    };
+    let data = pyro_jfr::decode(&req.body, &limits.jfr).map_err(|e| err(e, ""))?;
+    let labels = req
+        .jfr_labels
+        .as_deref()
+        .map(|b| pyro_jfr::LabelsSnapshot::decode_body(b, &limits.jfr))
+        .transpose()
+        .map_err(|e| err(e, "labels: "))?;
+    let opts = pyro_jfr::Options {
+        sample_rate: req.sample_rate(),
+        limits: limits.jfr,
+        label_limits: limits.labels,
+        ..pyro_jfr::Options::default()
+    };
+    let spy_name = req.spy_name();
+    let series =
+        pyro_jfr::to_series(&data, name, labels.as_ref(), &opts).map_err(|e| err(e, ""))?;
+    Ok(series
+        .into_iter()
+        .map(|s| Series {
+            units: s.units().to_owned(),
+            aggregation: Aggregation::parse(s.aggregation()),
+            name: s.name,
+            sample_rate: s.sample_rate,
+            spy_name: spy_name.to_owned(),
+            tree: s.tree,
+        })
+        .collect())
+}

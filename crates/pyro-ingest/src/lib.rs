@@ -1,0 +1,105 @@
+//! One Pyroscope upload → the series it stores.
+//!
+//! This is the library form of one `/ingest` (or push) request, what `ingest-server`, its
+//! `convert` CLI and the fuzz targets all call: the format is chosen as OG Pyroscope chooses it
+//! ([`Format::select`]), or sniffed from the body when nothing names it ([`Format::detect`]);
+//! the body goes to its reader (`pyro-folded`, `pyro-tree`'s transport, `pyro-pprof`,
+//! `pyro-jfr`) within one [`Limits`]; every gunzip is `pyro-tree`'s bounded one; the result is a
+//! list of [`Series`] (normalized name, units, aggregation, sample rate, stack tree); failures are
+//! one [`Error`] with a [`kind`](Error::kind), an offset and the reader's error as its source.
+//!
+//! ```
+//! use pyro_ingest::{Request, Limits, decode};
+//!
+//! let req = Request::new("myapp.cpu{env=prod}", &b"foo;bar 2\nfoo;baz 3\n"[..]);
+//! let series = decode(&req, &Limits::default())?;
+//! assert_eq!(series[0].name.to_string(), "myapp.cpu{env=prod}");
+//! assert_eq!(series[0].tree.to_folded(), "foo;bar 2\nfoo;baz 3\n");
+//! # Ok::<(), pyro_ingest::Error>(())
+//! ```
+//!
+//! Push bodies (`push.v1.PushRequest`) go through [`push::decode`] and [`push::to_series`].
+
+mod error;
+mod format;
+mod jfr;
+mod limits;
+pub mod output;
+pub mod pprof;
+pub mod push;
+mod request;
+mod series;
+mod text;
+
+pub use error::{Error, ErrorKind, Result};
+pub use format::Format;
+pub use limits::{DEFAULT_MAX_DECOMPRESSED, DEFAULT_MAX_SERIES, Limits};
+pub use pyro_tree::gzip::{GunzipError, gunzip, is_gzip};
+pub use request::{DEFAULT_SAMPLE_RATE, Request, parse_sample_rate};
+pub use series::{Aggregation, Series};
+
+use pyro_labels::{Precedence, SeriesName};
+
+/// Reads one upload and returns the series it stores, each with the request's
+/// [`extra_labels`](Request::extra_labels) added. The format is [`Format::detect`]'s choice;
+/// a [`Format::PprofMultipart`] request is expected to carry the form's `profile` part as its
+/// body (the caller splits the form), and is read as pprof.
+///
+/// # Errors
+/// [`ErrorKind::Name`] for a bad name or label, [`ErrorKind::Body`] with the reader's message
+/// (line and byte offset) for a bad body, [`ErrorKind::TooLarge`] when a gzip or recording is
+/// over the size limit, [`ErrorKind::LimitExceeded`] past another limit (series per request
+/// among them), [`ErrorKind::Unsupported`] for `speedscope`.
+pub fn decode<'a>(req: &'a Request, limits: &Limits) -> Result<Vec<Series<'a>>> {
+    let name = SeriesName::parse_with(&req.name, &limits.labels)
+        .map_err(|e| Error::wrap(ErrorKind::Name, "name: ", e, None))?;
+    let format = Format::detect(
+        req.format.as_deref(),
+        req.content_type.as_deref(),
+        &req.body,
+    );
+    let mut series = match format {
+        Format::Folded | Format::Lines | Format::Trie | Format::Tree => {
+            text::read(req, name, format, limits)?
+        }
+        Format::Pprof | Format::PprofMultipart => pprof::read(req, name, limits)?,
+        Format::Jfr => jfr::read(req, &name, limits)?,
+        Format::Speedscope => {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!("format {} is not supported yet", format.as_str()),
+            ));
+        }
+    };
+    check_series_count(series.len(), limits)?;
+    add_labels(&mut series, &req.extra_labels)?;
+    Ok(series)
+}
+
+/// Adds `labels` to every series, overwriting labels of the same name.
+///
+/// # Errors
+/// [`ErrorKind::Name`] for an invalid label or one past the label limits.
+pub fn add_labels(series: &mut [Series<'_>], labels: &[(String, String)]) -> Result<()> {
+    for s in series {
+        for (k, v) in labels {
+            s.name
+                .insert(k, v, Precedence::Overwrite)
+                .map_err(|e| Error::wrap(ErrorKind::Name, "name: ", e, None))?;
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn check_series_count(n: usize, limits: &Limits) -> Result<()> {
+    if n > limits.series {
+        return Err(Error::new(
+            ErrorKind::LimitExceeded,
+            format!(
+                "{n} series exceed the limit of {} per request",
+                limits.series
+            ),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,107 @@
+//! Every per-request limit in one struct.
+
+/// Default most series one request may produce.
+pub const DEFAULT_MAX_SERIES: usize = 10_000;
+
+/// Default largest decompressed body (`Content-Encoding: gzip`, gzipped profiles), in bytes.
+pub const DEFAULT_MAX_DECOMPRESSED: usize = 256 << 20;
+
+/// The limits one request is read within: one field per reader plus the request-wide ones.
+///
+/// Build it with [`Limits::new`] (or `default()`) and the setters, which also pass a shared limit
+/// (stack depth, decompressed size) to every reader that has it:
+///
+/// ```
+/// let limits = pyro_ingest::Limits::new().max_stack_depth(1024).max_series(100);
+/// assert_eq!(limits.series, 100);
+/// assert_eq!(limits.pprof, pyro_pprof::Limits::new().max_stack_depth(1024));
+/// ```
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct Limits {
+    /// Folded and lines limits.
+    pub text: pyro_folded::Options,
+    /// Trie and tree limits.
+    pub transport: pyro_tree::TransportLimits,
+    /// Label limits of every series name.
+    pub labels: pyro_labels::Limits,
+    /// pprof limits.
+    pub pprof: pyro_pprof::Limits,
+    /// JFR limits.
+    pub jfr: pyro_jfr::Limits,
+    /// Most series one request may produce ([`ErrorKind::LimitExceeded`](crate::ErrorKind)
+    /// beyond).
+    pub series: usize,
+    /// Largest output of any gunzip of the request (body, parts), in bytes
+    /// ([`ErrorKind::TooLarge`](crate::ErrorKind) beyond).
+    pub decompressed: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            text: pyro_folded::Options::default(),
+            transport: pyro_tree::TransportLimits::default(),
+            labels: pyro_labels::Limits::default(),
+            pprof: pyro_pprof::Limits::default(),
+            jfr: pyro_jfr::Limits::default(),
+            series: DEFAULT_MAX_SERIES,
+            decompressed: DEFAULT_MAX_DECOMPRESSED,
+        }
+    }
+}
+
+impl Limits {
+    /// The defaults of every reader.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Most frames in one stack, in every format.
+    pub fn max_stack_depth(mut self, n: usize) -> Self {
+        self.text = self.text.max_stack_depth(n);
+        self.transport = self.transport.max_depth(n);
+        self.pprof = self.pprof.max_stack_depth(n);
+        self.jfr = self.jfr.max_stack_depth(n);
+        self
+    }
+
+    /// Largest decompressed body or part, in bytes, in every format.
+    pub fn max_decompressed(mut self, n: usize) -> Self {
+        self.decompressed = n;
+        self.pprof = self.pprof.max_decompressed_size(n);
+        self.jfr = self.jfr.max_decompressed_size(n);
+        self
+    }
+
+    /// Most series one request may produce.
+    pub fn max_series(mut self, n: usize) -> Self {
+        self.series = n;
+        self
+    }
+
+    /// Most distinct label sets per sample type (pprof) or series (JFR) in one profile.
+    pub fn max_label_sets(mut self, n: usize) -> Self {
+        self.pprof = self.pprof.max_label_sets(n);
+        self.jfr = self.jfr.max_series(n);
+        self
+    }
+
+    /// Longest folded/lines line, in bytes.
+    pub fn max_line_len(mut self, n: usize) -> Self {
+        self.text = self.text.max_line_len(n);
+        self
+    }
+
+    /// Most distinct stacks in one folded/lines body.
+    pub fn max_distinct_stacks(mut self, n: usize) -> Self {
+        self.text = self.text.max_distinct_stacks(n);
+        self
+    }
+
+    /// Most labels per series.
+    pub fn max_labels(mut self, n: usize) -> Self {
+        self.labels = self.labels.max_labels(n);
+        self
+    }
+}

@@ -1,0 +1,93 @@
+//! pprof bodies (raw or gzipped; a form's `profile`, `prev_profile`, `sample_type_config`), and
+//! the pprof samples of push requests.
+
+use pyro_labels::SeriesName;
+use pyro_sampletype::SampleTypes;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::{Aggregation, Limits, Request, Series};
+
+/// A raw (gzipped or not) pprof body with `/ingest`'s parameters.
+pub(crate) fn read(
+    req: &Request,
+    name: SeriesName,
+    limits: &Limits,
+) -> Result<Vec<Series<'static>>> {
+    let types = match &req.sample_type_config {
+        Some(json) => {
+            SampleTypes::from_json(json).map_err(|e| Error::wrap(ErrorKind::Body, "", e, None))?
+        }
+        None => SampleTypes::default(),
+    };
+    let (series, _) = series(
+        &name,
+        &req.body,
+        &types,
+        req.prev_profile.as_deref(),
+        req.spy_name(),
+        limits,
+    )?;
+    Ok(series)
+}
+
+fn decode_err(e: pyro_pprof::Error, what: &str) -> Error {
+    let kind = if matches!(e.kind(), pyro_pprof::ErrorKind::LimitExceeded { .. }) {
+        ErrorKind::TooLarge
+    } else {
+        ErrorKind::Body
+    };
+    let offset = e.offset() as u64;
+    Error::wrap(kind, what, e, Some(offset))
+}
+
+fn parse_err(e: pyro_pprof::Error, what: &str) -> Error {
+    let kind = if matches!(e.kind(), pyro_pprof::ErrorKind::LimitExceeded { .. }) {
+        ErrorKind::LimitExceeded
+    } else {
+        ErrorKind::Body
+    };
+    let offset = e.offset() as u64;
+    Error::wrap(kind, what, e, Some(offset))
+}
+
+/// One series per sample type and label set of a pprof (gzipped or not), named after `name`,
+/// with the profile's `time_nanos`. `prev` is the previous profile of a cumulative pair.
+///
+/// # Errors
+/// [`ErrorKind::Body`] for a malformed profile, [`ErrorKind::TooLarge`] when it inflates past
+/// the decompressed-size limit, [`ErrorKind::LimitExceeded`] past another pprof limit.
+pub fn series(
+    name: &SeriesName,
+    body: &[u8],
+    types: &SampleTypes,
+    prev: Option<&[u8]>,
+    spy_name: &str,
+    limits: &Limits,
+) -> Result<(Vec<Series<'static>>, i64)> {
+    let prev_buf = prev
+        .map(|p| pyro_pprof::decode(p, &limits.pprof).map_err(|e| decode_err(e, "prev_profile: ")))
+        .transpose()?;
+    let prev = prev_buf
+        .as_deref()
+        .map(|b| {
+            pyro_pprof::Profile::parse(b, &limits.pprof).map_err(|e| parse_err(e, "prev_profile: "))
+        })
+        .transpose()?;
+    let buf = pyro_pprof::decode(body, &limits.pprof).map_err(|e| decode_err(e, ""))?;
+    let p = pyro_pprof::Profile::parse(&buf, &limits.pprof).map_err(|e| parse_err(e, ""))?;
+    let series = pyro_pprof::to_series(&p, name, types, prev.as_ref(), &limits.pprof)
+        .map_err(|e| parse_err(e, ""))?;
+    // The series outlive the decompressed buffer, so their trees own their names.
+    let series = series
+        .into_iter()
+        .map(|s| Series {
+            name: s.name,
+            units: s.units,
+            aggregation: Aggregation::parse(&s.aggregation),
+            sample_rate: s.sample_rate,
+            spy_name: spy_name.to_owned(),
+            tree: s.tree.into_owned(),
+        })
+        .collect();
+    Ok((series, p.time_nanos))
+}
