@@ -426,3 +426,30 @@ fn jfr_with_labels_snapshot() {
     // profile_id is not part of any key.
     assert!(!out.contains("profile_id"), "{out}");
 }
+
+#[test]
+fn convert_without_format_sniffs_gzipped_pprof_raw_and_gzipped_jfr() {
+    let shared = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/testdata/public"
+    );
+    let mut files = vec![(repo_testdata("jfr/jdk17-workload.jfr"), "jfr")];
+    if std::path::Path::new(shared).is_dir() {
+        files.push((
+            format!("{shared}/pyroscope-v0.37.2/pkg/convert/pprof/testdata/cpu.pb.gz"),
+            "pprof",
+        ));
+        files.push((format!("{shared}/jfr-parser/async-profiler.jfr.gz"), "jfr"));
+    } else {
+        eprintln!("note: ../shared not found; sniffing only the repository's raw JFR");
+    }
+    for (path, format) in files {
+        let sniffed = ok(&["convert", "--name", "x.app", &path], None);
+        let named = ok(
+            &["convert", "--format", format, "--name", "x.app", &path],
+            None,
+        );
+        assert!(sniffed.starts_with("# x.app."), "{path}: {sniffed:.200}");
+        assert_eq!(sniffed, named, "{path}");
+    }
+}
