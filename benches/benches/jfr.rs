@@ -125,7 +125,7 @@ fn jfrs_cached(data: &[u8]) -> (u64, usize) {
 
 fn bench_input(c: &mut Criterion, label: &str, data: &[u8]) {
     let name = SeriesName::parse("bench.app{env=prod}").unwrap();
-    let opts = Options::default();
+    let opts = Options::parallel(0);
     let total = ours(data, &name, &opts);
     let (peer_total, _) = jfrs_cached(data);
     assert_eq!(total, peer_total, "{label}: CPU samples differ");
@@ -136,7 +136,7 @@ fn bench_input(c: &mut Criterion, label: &str, data: &[u8]) {
     g.bench_function("pyro-jfr", |b| {
         b.iter(|| assert_eq!(ours(black_box(data), &name, &opts), total))
     });
-    // The same on the calling thread only (chunks are otherwise read on all cores).
+    // The same on the calling thread only (the default; above, chunks are read on all cores).
     let one = Options {
         threads: 1,
         ..Options::default()

@@ -33,3 +33,8 @@ pub use limits::{
     DEFAULT_MAX_DISTINCT_STACKS, DEFAULT_MAX_LINE_LEN, DEFAULT_MAX_STACK_DEPTH, Options,
 };
 pub use read::{Summary, parse_folded, parse_lines};
+
+/// The README example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

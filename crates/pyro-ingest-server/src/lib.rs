@@ -7,32 +7,7 @@
 //! group commit, retention) and [`render`] (merged trees as OG's JSON, collapsed text, pprof).
 //! Every profile byte is parsed by the library crates.
 //!
-//! ```no_run
-//! # async fn run() -> std::io::Result<()> {
-//! use std::sync::Arc;
-//! use pyro_ingest_server::{http, storage};
-//!
-//! let store = Arc::new(storage::Store::open("./data".as_ref()).map_err(std::io::Error::other)?);
-//! let writer = storage::Writer::spawn(store.clone(), 4096)?;
-//! let config = http::Config {
-//!     max_body: 64 << 20,
-//!     limits: pyro_ingest::Limits::default(),
-//!     auth: None,
-//!     request_timeout: std::time::Duration::from_secs(60),
-//!     multi_tenant: false,
-//!     max_multipart_parts: http::body::DEFAULT_MAX_MULTIPART_PARTS,
-//! };
-//! let app = http::router(store, writer, config);
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:4040").await?;
-//! let limits = http::ConnLimits {
-//!     header_timeout: std::time::Duration::from_secs(10),
-//!     max_header_bytes: 64 << 10,
-//!     shutdown_grace: std::time::Duration::from_secs(30),
-//! };
-//! http::serve(listener, app, limits, std::future::pending()).await;
-//! # Ok(())
-//! # }
-//! ```
+//! The README shows the router served from your own runtime.
 
 pub mod adhoc;
 pub mod attime;
@@ -41,3 +16,8 @@ pub mod handlers;
 pub mod http;
 pub mod render;
 pub mod storage;
+
+/// The README example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

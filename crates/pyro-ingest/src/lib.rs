@@ -103,3 +103,8 @@ pub(crate) fn check_series_count(n: usize, limits: &Limits) -> Result<()> {
     }
     Ok(())
 }
+
+/// The README example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -89,5 +89,5 @@ pub fn series(
             tree: s.tree.into_owned(),
         })
         .collect();
-    Ok((series, p.time_nanos))
+    Ok((series, p.time_nanos()))
 }

@@ -130,10 +130,26 @@ pub struct Options {
     pub label_limits: pyro_labels::Limits,
     /// Threads reading chunks of one recording at once (results are merged in file order, so
     /// the output, errors included, does not depend on it); 1 reads on the calling thread.
-    /// Default: the available parallelism, at most 4.
+    /// Default: 1 (a server bounds its CPU per request); [`Options::parallel`] asks for more.
     pub threads: usize,
     /// Smallest input (of several chunks) read on more than one thread (default 1 MiB).
     pub parallel_min_bytes: usize,
+}
+
+impl Options {
+    /// The defaults, reading chunks on up to `threads` threads (0: the available parallelism,
+    /// at most 4).
+    pub fn parallel(threads: usize) -> Options {
+        let threads = if threads == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+        } else {
+            threads
+        };
+        Options {
+            threads,
+            ..Options::default()
+        }
+    }
 }
 
 impl Default for Options {
@@ -143,7 +159,7 @@ impl Default for Options {
             exclude_labels: EXCLUDED_LABELS.iter().map(|s| (*s).to_owned()).collect(),
             limits: Limits::default(),
             label_limits: pyro_labels::Limits::default(),
-            threads: std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
+            threads: 1,
             parallel_min_bytes: 1 << 20,
         }
     }

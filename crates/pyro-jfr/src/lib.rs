@@ -30,18 +30,18 @@
 //!   missing is skipped; events without a stack trace are not counted.
 //!
 //! Every length and count is checked against [`Limits`]; errors carry the absolute offset and
-//! what was being read. Chunks of a large recording are read on several threads
+//! what was being read. Chunks of a large recording can be read on several threads
 //! ([`Options::threads`]) and merged in file order, so the result never depends on it.
 //!
 //! ```
-//! use pyro_jfr::{Options, synth, to_series};
+//! use pyro_jfr::{Options, to_series};
 //! use pyro_labels::SeriesName;
 //!
-//! // A one-chunk recording with two CPU samples of main -> work.
-//! let jfr = synth::Recording::new()
-//!     .execution_sample(&["Main.main", "Main.work"], "STATE_RUNNABLE", 0)
-//!     .execution_sample(&["Main.main", "Main.work"], "STATE_RUNNABLE", 0)
-//!     .build();
+//! // `jfr`: a one-chunk recording with two CPU samples of main -> work.
+//! # let jfr = pyro_jfr::synth::Recording::new()
+//! #     .execution_sample(&["Main.main", "Main.work"], "STATE_RUNNABLE", 0)
+//! #     .execution_sample(&["Main.main", "Main.work"], "STATE_RUNNABLE", 0)
+//! #     .build();
 //! let request = SeriesName::parse("my.app{env=prod}").unwrap();
 //! let series = to_series(&jfr, &request, None, &Options::default())?;
 //! assert_eq!(series[0].name.to_string(), "my.app.cpu{env=prod}");
@@ -59,6 +59,9 @@ mod pools;
 mod read;
 mod reader;
 mod symbols;
+/// A writer of synthetic recordings for tests and benches (feature `synth`; not a stable API).
+#[cfg(feature = "synth")]
+#[doc(hidden)]
 pub mod synth;
 
 use std::borrow::Cow;
@@ -116,3 +119,8 @@ pub fn to_series(
     c.feed(data)?;
     Ok(c.finish())
 }
+
+/// The README example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

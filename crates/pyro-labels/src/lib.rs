@@ -1,7 +1,10 @@
 //! Series names, label sets, FlameQL queries, W3C baggage and k6 labels: everything that turns a
 //! request's `name` parameter, push labels or `baggage` header into a Pyroscope series key.
 //!
+//! FlameQL queries ([`Query`]) need the `query` feature (on by default; it brings `regex`).
+//!
 //! ```
+//! # #[cfg(feature = "query")] {
 //! use pyro_labels::{Precedence, Query, SeriesName, k6_labels};
 //!
 //! // /ingest?name=…  → the storage key
@@ -15,12 +18,14 @@
 //! // /render?query=…
 //! let q = Query::parse(r#"my.app.cpu{k6_test_run_id="123"}"#)?;
 //! assert!(q.matches(&name));
+//! # }
 //! # Ok::<(), pyro_labels::Error>(())
 //! ```
 
 mod baggage;
 mod error;
 mod name;
+#[cfg(feature = "query")]
 mod query;
 
 pub use baggage::{Baggage, MAX_BYTES, MAX_MEMBERS, Member, Problem, Property, Skipped, k6_labels};
@@ -30,4 +35,10 @@ pub use name::{
     NAME_LABEL, Precedence, SeriesName, is_app_name_char, is_label_key_char, split_service_name,
     validate_app_name, validate_label_key,
 };
+#[cfg(feature = "query")]
 pub use query::{MAX_REGEX_SIZE, MatchOp, Matcher, Query};
+
+/// The README example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -38,6 +38,7 @@ mod error;
 mod forest;
 mod limits;
 #[cfg(feature = "model")]
+#[doc(hidden)]
 pub mod model;
 mod profile;
 mod wire;
@@ -63,3 +64,8 @@ pub fn decode<'a>(data: &'a [u8], limits: &Limits) -> Result<Cow<'a, [u8]>> {
         Ok(Cow::Borrowed(data))
     }
 }
+
+/// The README example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -95,30 +95,77 @@ impl IdIndex {
 #[derive(Debug)]
 pub struct Profile<'a> {
     /// The string table (index 0 is `""`).
-    pub strings: Vec<&'a str>,
+    pub(crate) strings: Vec<&'a str>,
     /// Sample types.
-    pub sample_types: Vec<ValueType>,
+    pub(crate) sample_types: Vec<ValueType>,
     /// Raw `Sample` messages with their absolute offsets.
-    pub samples: Vec<(&'a [u8], usize)>,
+    pub(crate) samples: Vec<(&'a [u8], usize)>,
     /// Mappings.
-    pub mappings: Vec<Mapping>,
+    pub(crate) mappings: Vec<Mapping>,
     /// Locations.
-    pub locations: Vec<Location>,
+    pub(crate) locations: Vec<Location>,
     /// Function ids of every location's lines, concatenated.
-    pub line_functions: Vec<u64>,
+    pub(crate) line_functions: Vec<u64>,
     /// Functions.
-    pub functions: Vec<Function>,
+    pub(crate) functions: Vec<Function>,
     /// `time_nanos`.
-    pub time_nanos: i64,
+    pub(crate) time_nanos: i64,
     /// `duration_nanos`.
-    pub duration_nanos: i64,
+    pub(crate) duration_nanos: i64,
     /// `period_type`, if present.
-    pub period_type: Option<ValueType>,
+    pub(crate) period_type: Option<ValueType>,
     /// `period`.
-    pub period: i64,
+    pub(crate) period: i64,
     pub(crate) mapping_index: IdIndex,
     pub(crate) location_index: IdIndex,
     pub(crate) function_index: IdIndex,
+}
+
+impl<'a> Profile<'a> {
+    /// The string table (index 0 is `""`).
+    pub fn strings(&self) -> &[&'a str] {
+        &self.strings
+    }
+    /// Sample types (indexes into the string table).
+    pub fn sample_types(&self) -> &[ValueType] {
+        &self.sample_types
+    }
+    /// How many `Sample` messages the profile holds (decoded lazily by the conversion).
+    pub fn sample_count(&self) -> usize {
+        self.samples.len()
+    }
+    /// Mappings.
+    pub fn mappings(&self) -> &[Mapping] {
+        &self.mappings
+    }
+    /// Locations; a location's [`lines`](Location::lines) index [`line_functions`](Self::line_functions).
+    pub fn locations(&self) -> &[Location] {
+        &self.locations
+    }
+    /// Function ids of every location's lines, concatenated.
+    pub fn line_functions(&self) -> &[u64] {
+        &self.line_functions
+    }
+    /// Functions.
+    pub fn functions(&self) -> &[Function] {
+        &self.functions
+    }
+    /// `time_nanos`: when the profile was taken, in Unix nanoseconds (0 when absent).
+    pub fn time_nanos(&self) -> i64 {
+        self.time_nanos
+    }
+    /// `duration_nanos`.
+    pub fn duration_nanos(&self) -> i64 {
+        self.duration_nanos
+    }
+    /// `period_type`, if present.
+    pub fn period_type(&self) -> Option<ValueType> {
+        self.period_type
+    }
+    /// `period`, in `period_type` units.
+    pub fn period(&self) -> i64 {
+        self.period
+    }
 }
 
 /// Whether `data` starts with the gzip magic bytes.

@@ -167,7 +167,7 @@ fn go_cpu_profile_facts() {
     let buf = decode(&data, &limits).unwrap();
     let p = Profile::parse(&buf, &limits).unwrap();
     assert_eq!(p.sample_type_names(), ["samples", "cpu"]);
-    assert_eq!(p.period, 10_000_000);
+    assert_eq!(p.period(), 10_000_000);
     let s = to_series(
         &p,
         &SeriesName::parse("test.app").unwrap(),
@@ -245,8 +245,8 @@ fn string_tables_of_every_shape() {
     let got = Profile::parse(&bytes, &limits).unwrap();
     let mut want = table.to_vec();
     want.extend(["d", "é"]);
-    assert_eq!(got.strings, want);
-    assert_eq!(got.samples.len(), 1);
+    assert_eq!(got.strings(), want);
+    assert_eq!(got.sample_count(), 1);
     for (bad, at) in [
         // Invalid in the first run, after a long string, after a sample.
         (&[0x32, 0x03, b'x', 0xff, b'y'][..], 3),

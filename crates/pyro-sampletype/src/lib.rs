@@ -7,7 +7,10 @@
 //! from the profile's period). Sample types not in the table are still stored, under their own
 //! name (spec Part 1, decision 4). A custom config replaces the whole table, as in OG Pyroscope.
 //!
+//! With the `json` feature (on by default) the client's JSON config is read too:
+//!
 //! ```
+//! # #[cfg(feature = "json")] {
 //! use pyro_sampletype::SampleTypes;
 //!
 //! let table = SampleTypes::default();
@@ -20,12 +23,14 @@
 //!
 //! let err = SampleTypes::from_json(b"{\"x\": {\"unit\": \"s\"}}").unwrap_err();
 //! assert_eq!((err.line(), err.column()), (1, 13));
+//! # }
 //! # Ok::<(), pyro_sampletype::Error>(())
 //! ```
 
 use std::collections::BTreeMap;
 use std::fmt;
 
+#[cfg(feature = "json")]
 use serde::{Deserialize, Serialize};
 
 /// Largest `sample_type_config` accepted, in bytes.
@@ -34,31 +39,42 @@ pub const MAX_CONFIG_BYTES: usize = 64 * 1024;
 pub const MAX_ENTRIES: usize = 256;
 
 /// How one pprof sample type is stored.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "json", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "json", serde(deny_unknown_fields))]
 pub struct SampleTypeConfig {
     /// Units of the series (`samples`, `objects`, `bytes`, …); empty means the pprof sample
     /// type's own unit string.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[cfg_attr(
+        feature = "json",
+        serde(default, skip_serializing_if = "String::is_empty")
+    )]
     pub units: String,
     /// Suffix of the series name; `None` means the sample type name itself.
-    #[serde(
-        default,
-        rename = "display-name",
-        skip_serializing_if = "Option::is_none"
+    #[cfg_attr(
+        feature = "json",
+        serde(
+            default,
+            rename = "display-name",
+            skip_serializing_if = "Option::is_none"
+        )
     )]
     pub display_name: Option<String>,
     /// `average` (or `avg`) to average over writes at read time; empty means sum.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[cfg_attr(
+        feature = "json",
+        serde(default, skip_serializing_if = "String::is_empty")
+    )]
     pub aggregation: String,
     /// Values are running totals; diffed against `prev_profile` when one is sent.
-    #[serde(default, skip_serializing_if = "is_false")]
+    #[cfg_attr(feature = "json", serde(default, skip_serializing_if = "is_false"))]
     pub cumulative: bool,
     /// The sample rate comes from the profile's period.
-    #[serde(default, skip_serializing_if = "is_false")]
+    #[cfg_attr(feature = "json", serde(default, skip_serializing_if = "is_false"))]
     pub sampled: bool,
 }
 
+#[cfg(feature = "json")]
 fn is_false(b: &bool) -> bool {
     !*b
 }
@@ -162,11 +178,13 @@ impl Default for SampleTypes {
 }
 
 impl SampleTypes {
-    /// Parses a client's `sample_type_config` JSON object; it replaces the default table.
+    /// Parses a client's `sample_type_config` JSON object; it replaces the default table
+    /// (feature `json`).
     ///
     /// # Errors
     /// Invalid JSON, an unknown field, a wrong type, more than [`MAX_ENTRIES`] entries or more
     /// than [`MAX_CONFIG_BYTES`] bytes; the error carries line and column.
+    #[cfg(feature = "json")]
     pub fn from_json(json: &[u8]) -> Result<Self, Error> {
         if json.len() > MAX_CONFIG_BYTES {
             return Err(Error {
@@ -207,7 +225,8 @@ impl SampleTypes {
         self.entries.iter().map(|(k, v)| (k.as_str(), v))
     }
 
-    /// The table as JSON (the form [`SampleTypes::from_json`] reads).
+    /// The table as JSON (the form [`SampleTypes::from_json`] reads; feature `json`).
+    #[cfg(feature = "json")]
     pub fn to_json(&self) -> String {
         serde_json::to_string(&self.entries).unwrap_or_default()
     }
@@ -239,3 +258,8 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// The README example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

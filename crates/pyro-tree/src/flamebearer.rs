@@ -2,8 +2,6 @@
 
 use std::collections::HashMap;
 
-use serde::Serialize;
-
 use crate::StackTree;
 
 /// Name of the synthetic node that collects children cut by `max-nodes`.
@@ -14,8 +12,10 @@ pub const OTHER: &str = "other";
 ///
 /// `levels[d]` holds groups of four numbers per node at depth `d`, left to right:
 /// `[x offset delta, total, self, index into names]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// With the `serde` feature it serializes as Pyroscope's JSON (`numTicks`, `maxSelf`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "camelCase"))]
 pub struct Flamebearer<'t> {
     /// Frame names, each once, in first-visit order; `names[0]` is `"total"` (the root).
     pub names: Vec<&'t str>,

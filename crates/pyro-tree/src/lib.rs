@@ -47,3 +47,8 @@ pub use limits::{DEFAULT_MAX_DEPTH, DEFAULT_MAX_KEY_LEN, DEFAULT_MAX_NAME_LEN, T
 pub use output::join_stack;
 pub use sink::{StackSink, VecSink};
 pub use tree::{FrameId, MAX_NODES, NodeId, StackTree};
+
+/// The README example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
