@@ -12,7 +12,7 @@
 use std::hash::BuildHasher;
 
 use hashbrown::HashTable;
-use pyro_tree::{FrameId, NodeId, StackTree};
+use pyro_tree::{FrameId, NodeId, StackTree, TreeBuilder};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::limits::Limits;
@@ -802,8 +802,8 @@ impl<'a> Forest<'a> {
                         (totals[n as usize * nt + st] == 0) == (totals[n as usize * nt + t] == 0)
                     })
                 });
-                let (mut tree, copied) = if let Some((_, at)) = same_shape {
-                    let mut tree = out[at].2.zeroed_copy();
+                let (tree, copied) = if let Some((_, at)) = same_shape {
+                    let mut tree = TreeBuilder::from_shape(&out[at].2);
                     for &n in &reached {
                         let v = self_value(n as usize, t);
                         if v != 0 {
@@ -812,7 +812,7 @@ impl<'a> Forest<'a> {
                     }
                     (tree, true)
                 } else {
-                    let mut tree = StackTree::with_capacity(
+                    let mut tree = TreeBuilder::with_capacity(
                         reached.len(),
                         reached.len().min(frames.names.len()),
                     );
@@ -847,9 +847,9 @@ impl<'a> Forest<'a> {
                                 }
                                 let frame = FrameId(slot.1);
                                 let child = if distinct {
-                                    tree.push_new_child(NodeId(at), frame)
+                                    tree.new_child(NodeId(at), frame)
                                 } else {
-                                    tree.child_node(NodeId(at), frame)
+                                    tree.child(NodeId(at), frame)
                                 };
                                 match child {
                                     Some(c) => at = c.0,
@@ -872,7 +872,7 @@ impl<'a> Forest<'a> {
                     }
                     (tree, false)
                 };
-                tree.recompute_totals();
+                let tree = tree.finish();
                 built += tree.node_count();
                 if built > limits.max_tree_nodes {
                     return Err(too_many());

@@ -30,6 +30,7 @@
 //! assert_eq!(back.to_folded(), tree.to_folded());
 //! ```
 
+mod builder;
 mod diff;
 mod error;
 mod flamebearer;
@@ -41,6 +42,7 @@ mod sink;
 pub mod transport;
 mod tree;
 
+pub use builder::TreeBuilder;
 pub use error::{Error, ErrorKind, Result};
 pub use flamebearer::{Flamebearer, OTHER};
 pub use limits::{DEFAULT_MAX_DEPTH, DEFAULT_MAX_KEY_LEN, DEFAULT_MAX_NAME_LEN, TransportLimits};

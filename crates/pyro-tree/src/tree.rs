@@ -365,7 +365,7 @@ impl<'a> StackTree<'a> {
     /// # Panics
     /// If `parent` is not a node of this tree or `frame` was not returned by its interner.
     #[inline]
-    pub fn child_node(&mut self, parent: NodeId, frame: FrameId) -> Option<NodeId> {
+    pub(crate) fn child_node(&mut self, parent: NodeId, frame: FrameId) -> Option<NodeId> {
         self.assert_own(parent, frame);
         self.child(parent.0, frame.0).map(NodeId)
     }
@@ -380,16 +380,13 @@ impl<'a> StackTree<'a> {
     }
 
     /// Like [`StackTree::child_node`] for a child known to be new: appends it without looking
-    /// for an existing one. The caller guarantees `parent` has no child with `frame` (a reader
-    /// whose own tree has distinct children already knows); debug builds check it, and a
-    /// duplicate would show as two nodes with one name.
+    /// for an existing one. [`crate::TreeBuilder::finish`] merges a duplicate this made.
     ///
     /// # Panics
     /// If `parent` is not a node of this tree or `frame` was not returned by its interner.
     #[inline]
-    pub fn push_new_child(&mut self, parent: NodeId, frame: FrameId) -> Option<NodeId> {
+    pub(crate) fn push_new_child(&mut self, parent: NodeId, frame: FrameId) -> Option<NodeId> {
         self.assert_own(parent, frame);
-        debug_assert!(self.find(parent.0, frame.0).is_none(), "duplicate child");
         self.new_child(parent.0, frame.0).map(NodeId)
     }
 
@@ -400,7 +397,7 @@ impl<'a> StackTree<'a> {
     /// # Panics
     /// If `node` is not a node of this tree.
     #[inline]
-    pub fn add_self(&mut self, node: NodeId, value: u64) {
+    pub(crate) fn add_self(&mut self, node: NodeId, value: u64) {
         self.bump_self(node.0, value);
     }
 
@@ -550,7 +547,7 @@ impl<'a> StackTree<'a> {
     /// [`StackTree::overflowed`] clear: to fill one shape with other values, e.g. another sample
     /// type of the same stacks, with [`StackTree::add_self`] and [`StackTree::recompute_totals`]
     /// and without looking anything up again.
-    pub fn zeroed_copy(&self) -> StackTree<'a> {
+    pub(crate) fn zeroed_copy(&self) -> StackTree<'a> {
         let mut t = self.clone();
         for n in &mut t.nodes {
             n.self_value = 0;
@@ -560,9 +557,28 @@ impl<'a> StackTree<'a> {
         t
     }
 
+    /// Whether two children of one node share a frame (a [`crate::TreeBuilder`] promise that
+    /// did not hold): one pass over every node's children, with a stamp per frame.
+    pub(crate) fn has_duplicate_siblings(&self) -> bool {
+        let mut stamp = vec![NONE; self.names.len()];
+        for (p, node) in self.nodes.iter().enumerate() {
+            let mut c = node.first_child;
+            while c != NONE {
+                let n = &self.nodes[c as usize];
+                let slot = &mut stamp[n.frame as usize];
+                if *slot == p as u32 {
+                    return true;
+                }
+                *slot = p as u32;
+                c = n.next_sibling;
+            }
+        }
+        false
+    }
+
     /// Sets every node's total to its self value plus its children's totals (saturating, which
     /// sets [`StackTree::overflowed`]).
-    pub fn recompute_totals(&mut self) {
+    pub(crate) fn recompute_totals(&mut self) {
         for n in &mut self.nodes {
             n.total = n.self_value;
         }

@@ -2,7 +2,7 @@
 
 use proptest::prelude::*;
 use pyro_tree::transport::{read_tree, read_trie, split_stack};
-use pyro_tree::{ErrorKind, NodeId, StackSink, StackTree, TransportLimits, VecSink};
+use pyro_tree::{ErrorKind, NodeId, StackSink, StackTree, TransportLimits, TreeBuilder, VecSink};
 
 fn tree_of(stacks: &[(&str, u64)]) -> StackTree<'static> {
     let mut t = StackTree::new();
@@ -406,50 +406,74 @@ fn collapsed_bfs_follows_og_order() {
 fn node_by_node_equals_stack_by_stack() {
     let names: Vec<String> = (0..20).map(|i| format!("f{i}")).collect();
     let mut by_stack = StackTree::new();
-    let mut by_node = StackTree::with_capacity(64, 32);
+    let mut by_node = TreeBuilder::with_capacity(64, 32);
     let main = by_node.intern("main");
-    let top = by_node.push_new_child(NodeId::ROOT, main).unwrap();
+    let top = by_node.new_child(NodeId::ROOT, main).unwrap();
     by_node.add_self(NodeId::ROOT, 1);
     by_stack.add(&[], 1);
+    let mut f7 = None;
     for (i, n) in names.iter().enumerate() {
         let f = by_node.intern(n);
         // Half appended as known-new children, half through the find-or-create path.
         let c = if i % 2 == 0 {
-            by_node.push_new_child(top, f).unwrap()
+            by_node.new_child(top, f).unwrap()
         } else {
-            by_node.child_node(top, f).unwrap()
+            by_node.child(top, f).unwrap()
         };
+        if i == 7 {
+            f7 = Some(f);
+        }
         by_node.add_self(c, i as u64 + 1);
         by_stack.add(&["main", n.as_str()], i as u64 + 1);
     }
     // Found again, not duplicated, once the parent is indexed.
-    let f7 = by_node.intern("f7");
-    let again = by_node.child_node(top, f7).unwrap();
+    let again = by_node.child(top, f7.unwrap()).unwrap();
     by_node.add_self(again, 100);
     by_stack.add(&["main", "f7"], 100);
     assert_eq!(by_node.node_count(), 22);
-    by_node.recompute_totals();
+    let by_node = by_node.finish();
     assert_eq!(by_node.to_folded(), by_stack.to_folded());
     assert_eq!(by_node.total(), by_stack.total());
 
     // The same shape with other values: no lookups, same ids.
-    let mut other = by_node.zeroed_copy();
-    assert_eq!((other.total(), other.node_count()), (0, 22));
+    let mut other = TreeBuilder::from_shape(&by_node);
+    assert_eq!(other.node_count(), 22);
     other.add_self(again, 5);
     other.add_self(NodeId::ROOT, 2);
-    other.recompute_totals();
+    let other = other.finish();
     assert_eq!(other.to_folded(), " 2\nmain;f7 5\n");
     assert_eq!(other.total(), 7);
     assert_eq!(by_node.total(), by_stack.total());
     assert_eq!(by_node.node_values(top), Some((0, 310)));
-    // Saturation is flagged by add_self and by recompute_totals.
-    let mut big = StackTree::new();
+    // Saturation is flagged by add_self and by finish.
+    let mut big = TreeBuilder::new();
     let f = big.intern("a");
-    let a = big.child_node(NodeId::ROOT, f).unwrap();
+    let a = big.child(NodeId::ROOT, f).unwrap();
     big.add_self(a, u64::MAX);
     big.add_self(NodeId::ROOT, 1);
     assert!(!big.overflowed());
-    big.recompute_totals();
+    let big = big.finish();
     assert!(big.overflowed());
     assert_eq!(big.total(), u64::MAX);
+}
+
+/// A wrong `new_child` promise (the frame is already a child) is repaired by `finish`, in
+/// release builds too: one node per stack, values summed, deep children kept.
+#[test]
+fn builder_merges_duplicate_children() {
+    let mut b = TreeBuilder::new();
+    let (a, x, y) = (b.intern("a"), b.intern("x"), b.intern("y"));
+    let a1 = b.new_child(NodeId::ROOT, a).unwrap();
+    let a2 = b.new_child(NodeId::ROOT, a).unwrap();
+    let x1 = b.new_child(a1, x).unwrap();
+    let x2 = b.new_child(a2, x).unwrap();
+    let y2 = b.new_child(x2, y).unwrap();
+    b.add_self(x1, 1);
+    b.add_self(x2, 2);
+    b.add_self(y2, 4);
+    b.add_self(a2, 8);
+    let t = b.finish();
+    assert_eq!(t.node_count(), 4);
+    assert_eq!(t.to_folded(), "a 8\na;x 3\na;x;y 4\n");
+    assert_eq!(t.total(), 15);
 }
