@@ -199,3 +199,149 @@ impl<'a> Reader<'a> {
         }
     }
 }
+
+/// How many bytes `a` and `b` end with in common, cut back to whole varints: the shared bytes
+/// hold the same ids in both (a varint ends at a byte with the high bit clear, so both split
+/// them alike once the byte before is such an end in both).
+#[inline]
+pub(crate) fn shared_tail(a: &[u8], b: &[u8]) -> usize {
+    let n = a.len().min(b.len());
+    let mut k = 0;
+    loop {
+        if k + 8 > n {
+            while k < n && a[a.len() - 1 - k] == b[b.len() - 1 - k] {
+                k += 1;
+            }
+            break;
+        }
+        // Eight bytes at a time; the last byte of each is the most significant.
+        let word = |s: &[u8]| {
+            u64::from_le_bytes(s[s.len() - k - 8..s.len() - k].try_into().unwrap_or([0; 8]))
+        };
+        let diff = word(a) ^ word(b);
+        if diff != 0 {
+            k += (diff.leading_zeros() / 8) as usize;
+            break;
+        }
+        k += 8;
+    }
+    let continues = |s: &[u8]| s.len() > k && s[s.len() - 1 - k] >= 0x80;
+    if k > 0 && (continues(a) || continues(b)) {
+        // The first shared bytes finish a varint that started before them: skip up to its end.
+        let shared = &a[a.len() - k..];
+        k -= shared.iter().position(|&c| c < 0x80).map_or(k, |i| i + 1);
+    }
+    k
+}
+
+/// A varint of three or more bytes that ends with `last`, its earlier bytes at the end of
+/// `head` (high bit set): its value and what precedes it. `None` past ten bytes or when a
+/// tenth byte is over 1 (the protobuf rules).
+#[cold]
+pub(crate) fn long_varint(mut head: &[u8], last: u8) -> Option<(u64, &[u8])> {
+    let mut id = u64::from(last);
+    let mut len = 1;
+    while let [h @ .., b] = head
+        && *b >= 0x80
+    {
+        len += 1;
+        if len > 10 {
+            return None;
+        }
+        id = (id << 7) | u64::from(b & 0x7f);
+        head = h;
+    }
+    if len == 10 && last > 1 {
+        return None;
+    }
+    Some((id, head))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shared_tail;
+    use proptest::prelude::*;
+
+    /// The oracle: split both into varints (a varint ends at a byte with the high bit clear)
+    /// and count the bytes of the varints they end with in common.
+    fn oracle(a: &[u8], b: &[u8]) -> usize {
+        let split = |s: &[u8]| -> Vec<Vec<u8>> {
+            let mut out = vec![];
+            let mut cur = vec![];
+            for &x in s {
+                cur.push(x);
+                if x < 0x80 {
+                    out.push(std::mem::take(&mut cur));
+                }
+            }
+            out
+        };
+        let (a, b) = (split(a), split(b));
+        a.iter()
+            .rev()
+            .zip(b.iter().rev())
+            .take_while(|(x, y)| x == y)
+            .map(|(x, _)| x.len())
+            .sum()
+    }
+
+    #[test]
+    fn shared_tail_cuts_back_to_whole_varints() {
+        // ids 5, 129 vs 6, 129: the 129 is shared.
+        assert_eq!(shared_tail(&[0x05, 0x81, 0x01], &[0x06, 0x81, 0x01]), 2);
+        // 133 vs 134 share their last byte only: nothing.
+        assert_eq!(shared_tail(&[0x85, 0x01], &[0x86, 0x01]), 0);
+        // One is the other's tail.
+        assert_eq!(
+            shared_tail(&[0x01, 0x85, 0x02, 0x03], &[0x85, 0x02, 0x03]),
+            3
+        );
+        // The shared bytes start inside a's three-byte varint: only the last id is shared.
+        assert_eq!(
+            shared_tail(&[0x81, 0x85, 0x02, 0x03], &[0x85, 0x02, 0x03]),
+            1
+        );
+        // Past eight bytes, a difference in the second word.
+        let a = [9, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
+        let b = [7, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
+        assert_eq!(shared_tail(&a, &b), 11);
+        assert_eq!(shared_tail(&a, &a), 13);
+        assert_eq!(shared_tail(&[], &a), 0);
+    }
+
+    proptest! {
+        #[test]
+        fn shared_tail_matches_the_oracle(
+            common in proptest::collection::vec(0u64..40_000, 0..12),
+            a in proptest::collection::vec(0u64..40_000, 0..6),
+            b in proptest::collection::vec(0u64..40_000, 0..6),
+        ) {
+            let enc = |ids: &[u64]| -> Vec<u8> {
+                let mut out = vec![];
+                for &id in ids.iter().chain(&common) {
+                    let mut v = id;
+                    while v >= 0x80 {
+                        out.push((v as u8) | 0x80);
+                        v >>= 7;
+                    }
+                    out.push(v as u8);
+                }
+                out
+            };
+            let (a, b) = (enc(&a), enc(&b));
+            prop_assert_eq!(shared_tail(&a, &b), oracle(&a, &b));
+        }
+
+        #[test]
+        fn shared_tail_matches_the_oracle_on_any_bytes(
+            common in proptest::collection::vec(any::<u8>(), 0..20),
+            a in proptest::collection::vec(any::<u8>(), 0..12),
+            b in proptest::collection::vec(any::<u8>(), 0..12),
+        ) {
+            // Payloads as walked: ending with a varint's last byte.
+            let end = |head: &[u8]| [head, &common[..], &[1]].concat();
+            let (a, b) = (end(&a), end(&b));
+            prop_assert_eq!(shared_tail(&a, &b), oracle(&a, &b));
+        }
+    }
+}

@@ -1,0 +1,385 @@
+//! The aggregation behind [`crate::to_series`]: every sample of a profile goes into one call
+//! tree of locations shared by all label sets, and series trees are cut from it.
+//!
+//! A stack is walked once per distinct encoding of its location ids (identical stacks are
+//! recognised by their bytes), straight from the packed bytes read backwards (pprof lists the
+//! leaf first); a sample then only adds its values to the entry of (label set, node it ended
+//! at). Locations are keyed by their id and resolved into frames once per node when the series
+//! trees are cut ([`Forest::trees`]), so the work per frame of a sample is a varint and one
+//! child lookup (a per-node hint, then the node's list or table), and a stack starts where the
+//! bytes it shares with the stack walked before end.
+
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
+use pyro_tree::{FrameId, NodeId, StackTree, TreeBuilder};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::limits::Limits;
+use crate::profile::Profile;
+use crate::wire::{long_varint, shared_tail};
+
+mod children;
+mod cut;
+mod frames;
+mod samples;
+
+use children::ChildTable;
+pub(crate) use frames::{Frames, Resolved};
+
+/// No node, no id.
+pub(crate) const NONE: u32 = u32::MAX;
+
+/// A stack seen before, by the bytes of its packed location ids: the node it ended at.
+struct Seen<'a> {
+    bytes: &'a [u8],
+    leaf: u32,
+    hash: u64,
+}
+
+/// Stack lookups after which remembering stacks stops unless one in [`MEMO_MIN_HITS`] hit.
+const MEMO_TRIAL: u32 = 1024;
+
+/// Stack lookups after which remembering stacks stops if none hit (Go profiles, whose stacks
+/// are all distinct: small ones are over before the whole trial).
+const MEMO_EARLY: u32 = 256;
+
+/// Remembering stacks stops when fewer than one in this many of the first lookups hit. Low on
+/// purpose: hits are rare at first even when stacks repeat a lot later (a skewed profile, many
+/// distinct stacks each repeated) and a hit saves a walk through a tree that may be far out of
+/// the caches, while a profile that never repeats a stack (Go merges them) has no hits at all.
+const MEMO_MIN_HITS: u32 = 32;
+
+/// Children of a node are found by scanning its list up to this many; beyond, in a table.
+const SCAN_LIMIT: u32 = 8;
+
+/// Trees with more nodes than this are renumbered depth first before series are cut.
+const DEPTH_FIRST_FROM: usize = 1 << 16;
+
+/// The root of the call tree.
+const ROOT: u32 = 0;
+
+/// A node's place among its siblings and children: what finding a child reads.
+#[derive(Clone, Copy)]
+struct Link {
+    /// Location key ([`loc_key`]).
+    loc: u32,
+    /// Next sibling.
+    next: u32,
+    /// First child. Children are found by scanning that list, or for nodes with more than
+    /// [`SCAN_LIMIT`] children in the table.
+    first: u32,
+    /// The number of children (up to [`SCAN_LIMIT`] + 1) in the low [`COUNT_BITS`] bits, and
+    /// above them a bit per child location key ([`key_bit`]): a key whose bit is clear is not a
+    /// child, so a new child is usually added without scanning the list.
+    kids: u32,
+}
+
+/// Bits of [`Link::kids`] that count children.
+const COUNT_BITS: u32 = 4;
+
+/// The child count of [`Link::kids`].
+const COUNT_MASK: u32 = (1 << COUNT_BITS) - 1;
+
+/// The bit of [`Link::kids`] for a child at location key `key`: one of the 28 above the count.
+#[inline(always)]
+fn key_bit(key: u32) -> u32 {
+    let h = (u64::from(key.wrapping_mul(0x9e37_79b9)) * 28) >> 32;
+    1 << (COUNT_BITS + h as u32)
+}
+
+/// What the rest of a node holds.
+#[derive(Clone, Copy)]
+struct Node {
+    /// Parent ([`NONE`] for the root).
+    parent: u32,
+    /// The entry of (label set 0, this node), if any.
+    entry0: u32,
+}
+
+impl Link {
+    fn new(loc: u32, next: u32) -> Link {
+        Link {
+            loc,
+            next,
+            first: NONE,
+            kids: 0,
+        }
+    }
+}
+
+/// Every sample of a profile aggregated: one call tree of locations shared by all label sets,
+/// and one entry per (label set, node a stack ended at) with a value per sample type. Series
+/// trees are cut from it ([`Forest::trees`]): the work per location of a stack is done once per
+/// distinct stack, not once per sample or per series, and frame names are looked at once per
+/// node of each series.
+pub(crate) struct Forest<'a> {
+    ntypes: usize,
+    /// The most nodes the call tree may have (`max_tree_nodes` over the sample types), and
+    /// that limit.
+    max_nodes: usize,
+    max_tree_nodes: usize,
+    /// The call tree's nodes.
+    nodes: Vec<Node>,
+    /// Per node, the last `(location key, child)` looked up under it: checked first.
+    hints: Vec<(u32, u32)>,
+    /// Per node, what finding a child reads (apart from the rest, [`Forest::nodes`], so that
+    /// more of what walking a stack reads stays in the caches).
+    links: Vec<Link>,
+    children: ChildTable,
+    /// Stacks seen, by their encoded location ids.
+    seen: Vec<Seen<'a>>,
+    seen_index: HashTable<u32>,
+    hasher: foldhash::fast::RandomState,
+    /// The packed ids of the last stack walked, and the node its last `k` bytes lead to at
+    /// `tail[k]` for every `k` that starts a varint: the next stack resumes after the bytes it
+    /// shares with it (the root end of the stack, which consecutive samples often share).
+    prev: &'a [u8],
+    tail: Vec<u32>,
+    /// Whether stacks are still remembered, and the lookups and hits of the trial.
+    memo: bool,
+    lookups: u32,
+    hits: u32,
+    /// `(label set, node)` of every entry, its index by `set << 32 | node` (for sets other than
+    /// 0, whose entries the nodes hold), and `ntypes` values per entry.
+    entries: Vec<(u32, u32)>,
+    entry_index: Option<ChildTable>,
+    /// Samples in the profile (capped), to size tables made later.
+    samples: usize,
+    values: Vec<u64>,
+    /// Distinct label sets as sorted `(key, value)` string indices; set 0 is empty.
+    pub(crate) label_sets: Vec<Vec<(usize, usize)>>,
+    label_index: hashbrown::HashMap<Vec<(usize, usize)>, u32, foldhash::fast::RandomState>,
+}
+
+impl<'a> Forest<'a> {
+    pub(crate) fn new(ntypes: usize, samples: usize, limits: &Limits) -> Self {
+        // Room for the usual sizes up front, never more than a few MB (hostile inputs with
+        // millions of tiny samples grow the vectors as they go instead).
+        let samples = samples.min(1 << 16);
+        let nodes = samples * 2 + 1;
+        Forest {
+            ntypes,
+            max_nodes: limits.max_tree_nodes / ntypes.max(1),
+            max_tree_nodes: limits.max_tree_nodes,
+            nodes: with_root(
+                nodes,
+                Node {
+                    parent: NONE,
+                    entry0: NONE,
+                },
+            ),
+            hints: with_root(nodes, (NONE, NONE)),
+            links: with_root(nodes, Link::new(NONE, NONE)),
+            children: ChildTable::with_capacity(512),
+            seen: Vec::with_capacity(samples),
+            seen_index: HashTable::with_capacity(samples),
+            hasher: Default::default(),
+            prev: &[],
+            tail: vec![ROOT],
+            memo: true,
+            lookups: 0,
+            hits: 0,
+            entries: Vec::with_capacity(samples),
+            entry_index: None,
+            samples,
+            values: Vec::with_capacity(samples * ntypes),
+            label_sets: vec![Vec::new()],
+            label_index: hashbrown::HashMap::with_hasher(Default::default()),
+        }
+    }
+
+    /// Walks (creating as needed) the path of a packed `location_id` payload (leaf first, so
+    /// read backwards) from the root, and returns the node it ends at. `Ok(None)` when the
+    /// payload is malformed or has more than `limits.max_stack_depth` ids: the caller's
+    /// decoder then reports why (these are the same rules, checked from the other end).
+    ///
+    /// The walk starts after the bytes this payload ends with in common with the last one
+    /// walked, at the node those led to.
+    #[inline]
+    pub(crate) fn walk_packed(
+        &mut self,
+        bytes: &'a [u8],
+        p: &Profile<'_>,
+        limits: &Limits,
+    ) -> Result<Option<u32>> {
+        // A payload longer than the depth limit may hold too many ids: the general decoder
+        // counts them (and so bounds the ids read here without counting).
+        if bytes.len() > limits.max_stack_depth || bytes.last().is_some_and(|&b| b >= 0x80) {
+            return Ok(None);
+        }
+        if self.tail.len() <= bytes.len() {
+            self.tail.resize(bytes.len() + 1, ROOT);
+        }
+        let shared = shared_tail(bytes, self.prev);
+        // Until this walk completes, `tail` beyond `shared` describes neither stack.
+        self.prev = &[];
+        let mut node = self.tail[shared];
+        let mut rest = &bytes[..bytes.len() - shared];
+        // Each varint read from its last byte (high bit clear) back over the bytes before it
+        // that have the high bit set; earlier bytes hold the lower bits.
+        while let [head @ .., last] = rest {
+            let id = match head {
+                [h @ .., b] if *b >= 0x80 => match h {
+                    [.., c] if *c >= 0x80 => {
+                        let Some((id, h)) = long_varint(head, *last) else {
+                            return Ok(None);
+                        };
+                        rest = h;
+                        id
+                    }
+                    _ => {
+                        rest = h;
+                        (u64::from(*last) << 7) | u64::from(b & 0x7f)
+                    }
+                },
+                _ => {
+                    rest = head;
+                    u64::from(*last)
+                }
+            };
+            node = self.step(node, id, p)?;
+            self.tail[bytes.len() - rest.len()] = node;
+        }
+        self.prev = bytes;
+        Ok(Some(node))
+    }
+
+    /// Walks the path of location ids `ids` (leaf first) from the root; ids no location has are
+    /// left out.
+    pub(crate) fn walk_ids(&mut self, ids: &[u64], p: &Profile<'_>) -> Result<u32> {
+        let mut node = ROOT;
+        for &id in ids.iter().rev() {
+            node = self.step(node, id, p)?;
+        }
+        Ok(node)
+    }
+
+    /// The node a stack goes on to from `node` with location id `id`: the child at its key
+    /// (the hint, else [`Forest::child`]), or `node` itself for an id no location has.
+    #[inline(always)]
+    fn step(&mut self, node: u32, id: u64, p: &Profile<'_>) -> Result<u32> {
+        let Some(key) = loc_key(id, p) else {
+            return Ok(node);
+        };
+        let (hk, hc) = self.hints[node as usize];
+        match if hk == key { hc } else { self.child(node, key) } {
+            NONE => Err(self.full()),
+            c => Ok(c),
+        }
+    }
+
+    /// The error for a call tree that reached its node limit.
+    #[cold]
+    fn full(&self) -> Error {
+        Error::limit(
+            "call-tree nodes × sample types",
+            self.max_tree_nodes,
+            0,
+            "Profile.sample",
+        )
+    }
+
+    /// The child of `node` at location key `li` (created if missing), remembered as its hint;
+    /// [`NONE`] when the call tree is full.
+    #[inline(never)]
+    fn child(&mut self, node: u32, li: u32) -> u32 {
+        let Link { first, kids, .. } = self.links[node as usize];
+        let key = (u64::from(node) << 32) | u64::from(li);
+        let mut c = NONE;
+        if kids & COUNT_MASK > SCAN_LIMIT {
+            c = self.children.find(key).unwrap_or(NONE);
+        } else if kids & key_bit(li) != 0 {
+            c = first;
+            while c != NONE {
+                let Link { loc, next, .. } = self.links[c as usize];
+                if loc == li {
+                    break;
+                }
+                c = next;
+            }
+        }
+        if c == NONE {
+            c = self.new_child(node, li, first, kids, key);
+            if c == NONE {
+                return NONE;
+            }
+        }
+        self.hints[node as usize] = (li, c);
+        c
+    }
+
+    /// Appends a child of `node` at location key `li` (`key` in the table) to its list;
+    /// [`NONE`] when the call tree is full.
+    fn new_child(&mut self, node: u32, li: u32, first: u32, kids: u32, key: u64) -> u32 {
+        let n = self.nodes.len() as u32;
+        if n as usize >= self.max_nodes {
+            return NONE;
+        }
+        self.nodes.push(Node {
+            parent: node,
+            entry0: NONE,
+        });
+        self.hints.push((NONE, NONE));
+        self.links.push(Link::new(li, first));
+        let count = (kids & COUNT_MASK) + 1;
+        let w = &mut self.links[node as usize];
+        w.first = n;
+        if count <= SCAN_LIMIT + 1 {
+            w.kids = (kids & !COUNT_MASK) | key_bit(li) | count;
+        }
+        if count == SCAN_LIMIT + 1 {
+            // Past the scan limit: index every child.
+            let mut c = n;
+            while c != NONE {
+                let Link { loc, next, .. } = self.links[c as usize];
+                let k = (u64::from(node) << 32) | u64::from(loc);
+                if let Err(at) = self.children.find(k) {
+                    self.children.insert_at(at, k, c);
+                }
+                c = next;
+            }
+        } else if count > SCAN_LIMIT
+            && let Err(at) = self.children.find(key)
+        {
+            self.children.insert_at(at, key, n);
+        }
+        n
+    }
+}
+
+/// A per-node vector with room for `capacity` nodes, holding the root's `root`.
+fn with_root<T>(capacity: usize, root: T) -> Vec<T> {
+    let mut v = Vec::with_capacity(capacity);
+    v.push(root);
+    v
+}
+
+/// Location ids below this are their own key in the call tree; larger ids are keyed by
+/// `LARGE_ID + their location index`.
+const LARGE_ID: u64 = 1 << 31;
+
+/// The call-tree key of location id `id`: the id itself (resolved when the series are cut, so
+/// the walk needs no lookup), or for a large id its location's index; `None` for a large id no
+/// location has (such ids are left out of the stack).
+#[inline(always)]
+fn loc_key(id: u64, p: &Profile<'_>) -> Option<u32> {
+    if id < LARGE_ID {
+        Some(id as u32)
+    } else {
+        p.location_index
+            .get(id)
+            .map(|i| (LARGE_ID as usize + i) as u32)
+    }
+}
+
+/// The location index of a call-tree key, [`NONE`] if no location has that id.
+fn location_of(key: u32, p: &Profile<'_>) -> u32 {
+    if u64::from(key) >= LARGE_ID {
+        key - LARGE_ID as u32
+    } else {
+        p.location_index
+            .get(u64::from(key))
+            .map_or(NONE, |i| i as u32)
+    }
+}
