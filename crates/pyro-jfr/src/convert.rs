@@ -4,7 +4,7 @@ use std::borrow::Cow;
 
 use hashbrown::HashMap;
 use pyro_labels::{Precedence, SeriesName};
-use pyro_tree::{FrameId, StackTree};
+use pyro_tree::{FrameId, StackSink, StackTree};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -13,7 +13,7 @@ use crate::chunk::{Chunk, chunks};
 use crate::error::{Error, ErrorKind, Result};
 use crate::labels::LabelsSnapshot;
 use crate::limits::Limits;
-use crate::read::{ChunkOut, Ev, MetaCache, NO_ID, State, read_chunk};
+use crate::read::{ChunkOut, Entry, Ev, MetaCache, NO_ID, State, read_chunk};
 
 type Hasher = foldhash::fast::RandomState;
 
@@ -387,49 +387,7 @@ impl Converter<'_> {
         // (series, frames start, frames len, value) of every stack to add.
         let mut work: Vec<(u32, u32, u32, u64)> = Vec::with_capacity(out.entries.len());
         for e in out.entries {
-            use ProfileType::*;
-            let [count, value] = e.values;
-            targets.clear();
-            match e.ev {
-                Ev::Exec => {
-                    if e.state != State::Missing && e.state != State::Sleeping {
-                        targets.push((cpu, count));
-                    }
-                    if wall_mode {
-                        targets.push((Wall, count));
-                    }
-                }
-                Ev::WallClock => {
-                    targets.push((Wall, value));
-                    if wall_mode && e.state == State::Runnable {
-                        targets.push((cpu, value));
-                    }
-                }
-                Ev::InTlab => {
-                    targets.push((AllocInNewTlabObjects, count));
-                    targets.push((AllocInNewTlabBytes, value));
-                }
-                Ev::OutTlab => {
-                    targets.push((AllocOutsideTlabObjects, count));
-                    targets.push((AllocOutsideTlabBytes, value));
-                }
-                Ev::AllocSample => {
-                    targets.push((AllocSampleObjects, count));
-                    targets.push((AllocSampleBytes, value));
-                }
-                Ev::Monitor | Ev::Park => {
-                    let nanos = u128::from(value) * 1_000_000_000 / u128::from(tps);
-                    targets.push((LockCount, count));
-                    targets.push((LockDuration, u64::try_from(nanos).unwrap_or(u64::MAX)));
-                }
-                Ev::Live => targets.push((Live, count)),
-                Ev::Malloc => {
-                    targets.push((MallocObjects, count));
-                    targets.push((MallocBytes, value));
-                }
-                Ev::Setting => {}
-            }
-            targets.retain(|&(_, v)| v != 0);
+            targets_of(&e, cpu, wall_mode, tps, &mut targets);
             if targets.is_empty() {
                 continue;
             }
@@ -569,4 +527,117 @@ impl Converter<'_> {
             .insert_unique(hash, i, |&j| hasher.hash_one(&*frames[j as usize]));
         i
     }
+}
+
+/// The (profile type, value) pairs one aggregated event counts towards, zero values dropped:
+/// `cpu` is the chunk's CPU type (`cpu` or `itimer`), `wall_mode` whether its `event` setting
+/// is `wall`, `tps` its ticks per second (lock durations become nanoseconds).
+fn targets_of(
+    e: &Entry,
+    cpu: ProfileType,
+    wall_mode: bool,
+    tps: u64,
+    targets: &mut Vec<(ProfileType, u64)>,
+) {
+    use ProfileType::*;
+    let [count, value] = e.values;
+    targets.clear();
+    match e.ev {
+        Ev::Exec => {
+            if e.state != State::Missing && e.state != State::Sleeping {
+                targets.push((cpu, count));
+            }
+            if wall_mode {
+                targets.push((Wall, count));
+            }
+        }
+        Ev::WallClock => {
+            targets.push((Wall, value));
+            if wall_mode && e.state == State::Runnable {
+                targets.push((cpu, value));
+            }
+        }
+        Ev::InTlab => {
+            targets.push((AllocInNewTlabObjects, count));
+            targets.push((AllocInNewTlabBytes, value));
+        }
+        Ev::OutTlab => {
+            targets.push((AllocOutsideTlabObjects, count));
+            targets.push((AllocOutsideTlabBytes, value));
+        }
+        Ev::AllocSample => {
+            targets.push((AllocSampleObjects, count));
+            targets.push((AllocSampleBytes, value));
+        }
+        Ev::Monitor | Ev::Park => {
+            let nanos = u128::from(value) * 1_000_000_000 / u128::from(tps);
+            targets.push((LockCount, count));
+            targets.push((LockDuration, u64::try_from(nanos).unwrap_or(u64::MAX)));
+        }
+        Ev::Live => targets.push((Live, count)),
+        Ev::Malloc => {
+            targets.push((MallocObjects, count));
+            targets.push((MallocBytes, value));
+        }
+        Ev::Setting => {}
+    }
+    targets.retain(|&(_, v)| v != 0);
+}
+
+/// Pushes the stack of every event that counts towards `profile` into `sink` (frames
+/// `pkg/Class.method`, root first, passed as transient), every context and label set together:
+/// for users with a sink of their own. Chunks are read one after the other on the calling
+/// thread, whatever [`Options::threads`] says.
+///
+/// # Errors
+/// The first malformed chunk, with the absolute offset and what was being read; a limit
+/// exceeded.
+pub fn read_into<'s, S: StackSink<'s>>(
+    data: &[u8],
+    profile: ProfileType,
+    opts: &Options,
+    mut sink: S,
+) -> Result<()> {
+    if data.len() > opts.limits.max_decompressed_size {
+        return Err(Error::limit(
+            "recording size",
+            opts.limits.max_decompressed_size,
+            0,
+        ));
+    }
+    let mut cache = None;
+    let mut event: Option<String> = None;
+    let mut targets = Vec::with_capacity(2);
+    for chunk in chunks(data) {
+        let mut names: Vec<&str> = Vec::new();
+        let chunk = chunk?;
+        let out = read_chunk(chunk.data, &chunk.header, &mut cache, opts)
+            .map_err(|e| e.shifted(chunk.offset))?;
+        if out.event.is_some() {
+            event = out.event.clone();
+        }
+        let ev = event.as_deref().unwrap_or("");
+        let cpu = if ev == "itimer" {
+            ProfileType::Itimer
+        } else {
+            ProfileType::Cpu
+        };
+        for e in &out.entries {
+            targets_of(e, cpu, ev == "wall", out.ticks_per_second, &mut targets);
+            for &(pt, v) in &targets {
+                if pt != profile {
+                    continue;
+                }
+                let (fs, fl) = e.stack;
+                names.clear();
+                names.extend(
+                    out.stack_frames[fs as usize..(fs + fl) as usize]
+                        .iter()
+                        .map(|&f| out.frames[f as usize].as_str()),
+                );
+                sink.add_transient(&names, v);
+            }
+        }
+    }
+    Ok(())
 }

@@ -67,7 +67,7 @@ pub mod synth;
 use std::borrow::Cow;
 
 pub use chunk::{Chunk, ChunkHeader, Chunks, HEADER_SIZE, chunks};
-pub use convert::{Converter, EXCLUDED_LABELS, Options, ProfileType, Series};
+pub use convert::{Converter, EXCLUDED_LABELS, Options, ProfileType, Series, read_into};
 pub use error::{Error, ErrorKind, Result};
 pub use labels::{Context, LabelsSnapshot};
 pub use limits::{

@@ -170,3 +170,62 @@ fn threads_do_not_change_results_or_errors() {
         );
     }
 }
+
+/// `read_into` gives, per profile type, the stacks of every series of that type merged, on the
+/// JDK recordings in the repository (multi-chunk included) and on the public async-profiler ones.
+#[test]
+fn read_into_equals_merged_series() {
+    use pyro_jfr::{ProfileType, read_into};
+    let mut files = vec![
+        std::fs::read(testdata().join("jdk17-workload.jfr")).unwrap(),
+        pyro_jfr::decode(
+            &std::fs::read(testdata().join("jdk17-skip-heavy.jfr.gz")).unwrap(),
+            &Default::default(),
+        )
+        .unwrap()
+        .into_owned(),
+    ];
+    let shared = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/testdata/public/jfrs"
+    );
+    for f in [
+        "profiler-multichunk.jfr",
+        "profiler-lock.jfr",
+        "profiler-alloc.jfr",
+    ] {
+        match std::fs::read(format!("{shared}/{f}")) {
+            Ok(b) => files.push(b),
+            Err(_) => eprintln!("note: {shared}/{f} not found; skipping it"),
+        }
+    }
+    let request = SeriesName::parse("app").unwrap();
+    let opts = Options::default();
+    let mut checked = 0;
+    for data in &files {
+        let series = to_series(data, &request, None, &opts).unwrap();
+        let types: std::collections::BTreeSet<ProfileType> =
+            series.iter().map(|s| s.profile).collect();
+        for t in types {
+            let mut want = pyro_tree::StackTree::new();
+            for s in series.iter().filter(|s| s.profile == t) {
+                want.merge(&s.tree);
+            }
+            let mut got = pyro_tree::StackTree::new();
+            read_into(data, t, &opts, &mut got).unwrap();
+            assert_eq!(got.to_folded(), want.to_folded(), "{t:?}");
+            assert_eq!(got.total(), want.total());
+            checked += 1;
+        }
+    }
+    assert!(checked >= 4, "{checked}");
+    assert!(
+        read_into(
+            b"FLR\0",
+            ProfileType::Cpu,
+            &opts,
+            &mut pyro_tree::StackTree::new()
+        )
+        .is_err()
+    );
+}

@@ -541,3 +541,112 @@ fn label_strings(p: &Profile<'_>, set: &[(usize, usize)]) -> Vec<(String, String
     v.sort();
     v
 }
+
+/// Pushes the stack of every sample with a non-zero value of sample type `sample_type` into
+/// `sink` (frames root first, inline frames expanded, named as [`to_series`] names them), every
+/// label set together: for users with a sink of their own. Frames borrow from the profile's
+/// string table; a stack with a `<mapping>!0x<address>` frame of an unsymbolized location is
+/// passed as transient.
+///
+/// ```
+/// use pyro_pprof::{Limits, Profile, read_into};
+/// use pyro_tree::VecSink;
+/// # let pprof: &[u8] = &[
+/// #     0x0a, 0x04, 0x08, 0x01, 0x10, 0x02, 0x12, 0x06, 0x0a, 0x02, 0x02, 0x01, 0x10, 0x03,
+/// #     0x22, 0x06, 0x08, 0x01, 0x22, 0x02, 0x08, 0x01, 0x22, 0x06, 0x08, 0x02, 0x22, 0x02,
+/// #     0x08, 0x02, 0x2a, 0x04, 0x08, 0x01, 0x10, 0x03, 0x2a, 0x04, 0x08, 0x02, 0x10, 0x04,
+/// #     0x32, 0x00, 0x32, 0x07, b's', b'a', b'm', b'p', b'l', b'e', b's',
+/// #     0x32, 0x05, b'c', b'o', b'u', b'n', b't',
+/// #     0x32, 0x04, b'm', b'a', b'i', b'n', 0x32, 0x04, b'w', b'o', b'r', b'k',
+/// # ];
+/// // `pprof`: one sample main -> work with value 3
+/// let limits = Limits::default();
+/// let profile = Profile::parse(pprof, &limits)?;
+/// let mut sink = VecSink::default();
+/// read_into(&profile, 0, &limits, &mut sink)?;
+/// assert_eq!(sink.stacks, [(vec!["main".to_owned(), "work".to_owned()], 3)]);
+/// # Ok::<(), pyro_pprof::Error>(())
+/// ```
+///
+/// # Errors
+/// [`ErrorKind::NoSuchSampleType`] for an index past the sample types; a malformed sample, a
+/// value count that does not match the sample types, a negative value, or a limit exceeded
+/// (more frames in one stack than [`Limits::max_stack_depth`]).
+pub fn read_into<'a, S: pyro_tree::StackSink<'a>>(
+    p: &Profile<'a>,
+    sample_type: usize,
+    limits: &Limits,
+    mut sink: S,
+) -> Result<()> {
+    let ntypes = p.sample_types.len();
+    if sample_type >= ntypes {
+        return Err(Error::new(
+            ErrorKind::NoSuchSampleType {
+                index: sample_type,
+                count: ntypes,
+            },
+            0,
+            "",
+        ));
+    }
+    let frames = Frames::new(p);
+    let mut s = Scratch::default();
+    let mut stack: Vec<u32> = Vec::new();
+    let mut borrowed: Vec<&'a str> = Vec::new();
+    for (i, &(buf, base)) in p.samples.iter().enumerate() {
+        let within = |e: Error| e.within(&format!("Profile.sample[{i}]"));
+        if let Locs::Packed { bytes, base, at } =
+            decode_sample(p, buf, base, &mut s, limits).map_err(within)?
+        {
+            decode_locs(bytes, base, at, &mut s.locs, limits).map_err(within)?;
+        }
+        if s.values.len() != ntypes {
+            return Err(Error::new(
+                ErrorKind::ValueCount {
+                    expected: ntypes,
+                    found: s.values.len(),
+                },
+                base,
+                format!("Profile.sample[{i}].value"),
+            ));
+        }
+        let value = s.values[sample_type];
+        if value == 0 {
+            continue;
+        }
+        stack.clear();
+        // Location ids come leaf first; ids no location has are left out, as in `to_series`.
+        for &id in s.locs.iter().rev() {
+            let Some(li) = p.location_index.get(id) else {
+                continue;
+            };
+            let (start, len) = frames.ranges[li];
+            stack.extend_from_slice(&frames.names[start as usize..(start + len) as usize]);
+        }
+        if stack.len() > limits.max_stack_depth {
+            return Err(Error::limit(
+                "frames per stack",
+                limits.max_stack_depth,
+                base,
+                &format!("Profile.sample[{i}]"),
+            ));
+        }
+        if stack.iter().all(|&n| (n as usize) < frames.nstrings) {
+            borrowed.clear();
+            borrowed.extend(stack.iter().map(|&n| p.strings[n as usize]));
+            sink.add(&borrowed, value);
+        } else {
+            let names: Vec<&str> = stack
+                .iter()
+                .map(
+                    |&n| match frames.extra.get((n as usize).wrapping_sub(frames.nstrings)) {
+                        Some(x) if n as usize >= frames.nstrings => x.as_str(),
+                        _ => p.strings[n as usize],
+                    },
+                )
+                .collect();
+            sink.add_transient(&names, value);
+        }
+    }
+    Ok(())
+}

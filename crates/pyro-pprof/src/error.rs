@@ -44,6 +44,13 @@ pub enum ErrorKind {
     Gzip(String),
     /// A sample label or the resulting series name is invalid (bad key, too long, too many).
     InvalidLabel(String),
+    /// A sample type index past the profile's sample types ([`crate::read_into`]).
+    NoSuchSampleType {
+        /// The index asked for.
+        index: usize,
+        /// Number of sample types.
+        count: usize,
+    },
     /// A configured limit was exceeded.
     LimitExceeded {
         /// Which limit.
@@ -109,6 +116,9 @@ impl fmt::Display for ErrorKind {
                 write!(f, "{found} values for {expected} sample types")
             }
             ErrorKind::NegativeValue(v) => write!(f, "negative value {v}"),
+            ErrorKind::NoSuchSampleType { index, count } => {
+                write!(f, "sample type {index} asked of a profile with {count}")
+            }
             ErrorKind::SumOverflow => f.write_str("sum of values does not fit in 64 bits"),
             ErrorKind::Gzip(e) => write!(f, "failed to decompress gzip: {e}"),
             ErrorKind::InvalidLabel(e) => f.write_str(e),

@@ -45,7 +45,7 @@ mod wire;
 
 use std::borrow::Cow;
 
-pub use convert::{EXCLUDED_LABELS, Series, to_series};
+pub use convert::{EXCLUDED_LABELS, Series, read_into, to_series};
 pub use error::{Error, ErrorKind, Result};
 pub use limits::{
     DEFAULT_MAX_DECOMPRESSED_SIZE, DEFAULT_MAX_LABEL_SETS, DEFAULT_MAX_SAMPLE_LABELS,

@@ -1228,3 +1228,51 @@ fn large_trees_equal_the_oracle() {
     }
     assert_equals_oracle(&p);
 }
+
+/// `read_into` gives, per sample type, the stacks of every series of that type merged: on every
+/// public pprof vector and the synthetic ones.
+#[test]
+fn read_into_equals_merged_series() {
+    let base =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata/public");
+    let files = [
+        "pyroscope-v0.37.2/pkg/convert/pprof/testdata/cpu.pb.gz",
+        "pyroscope-v0.37.2/pkg/convert/pprof/testdata/heap.pb.gz",
+        "pyroscope-v0.37.2/pkg/convert/pprof/testdata/nodejs-wall.pb.gz",
+        "pyroscope-v0.37.2/pkg/convert/pprof/testdata/cpu-exemplars.pb.gz",
+        "pyroscope-main/pkg/og/convert/pprof/testdata/dotnet-pprof-3.pb.gz",
+        "pyroscope-main/pkg/og/convert/pprof/testdata/req_2.pprof",
+    ];
+    if !base.is_dir() {
+        eprintln!("note: ../shared not found; skipping read_into on the public vectors");
+        return;
+    }
+    let limits = pyro_pprof::Limits::default();
+    let request = pyro_labels::SeriesName::parse("app").unwrap();
+    let mut checked = 0;
+    for f in files {
+        let raw = std::fs::read(base.join(f)).unwrap();
+        let buf = pyro_pprof::decode(&raw, &limits).unwrap();
+        let p = pyro_pprof::Profile::parse(&buf, &limits).unwrap();
+        let series =
+            pyro_pprof::to_series(&p, &request, &SampleTypes::default(), None, &limits).unwrap();
+        for (t, vt) in p.sample_types().iter().enumerate() {
+            let name = p.string(vt.ty);
+            let mut want = pyro_tree::StackTree::new();
+            for s in series.iter().filter(|s| s.sample_type == name) {
+                want.merge(&s.tree);
+            }
+            let mut got = pyro_tree::StackTree::new();
+            pyro_pprof::read_into(&p, t, &limits, &mut got).unwrap();
+            assert_eq!(got.to_folded(), want.to_folded(), "{f} type {name}");
+            checked += 1;
+        }
+        let e =
+            pyro_pprof::read_into(&p, 99, &limits, &mut pyro_tree::StackTree::new()).unwrap_err();
+        assert!(matches!(
+            e.kind(),
+            ErrorKind::NoSuchSampleType { index: 99, .. }
+        ));
+    }
+    assert!(checked >= 12, "{checked}");
+}

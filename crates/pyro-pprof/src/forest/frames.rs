@@ -8,10 +8,10 @@ use super::*;
 /// `<mapping basename>!0x<address>` names of unsymbolized locations).
 pub(crate) struct Frames {
     /// `(start, len)` of every location's names in `names`, by location index.
-    pub(super) ranges: Vec<(u32, u32)>,
-    pub(super) names: Vec<u32>,
-    pub(super) extra: Vec<String>,
-    pub(super) nstrings: usize,
+    pub(crate) ranges: Vec<(u32, u32)>,
+    pub(crate) names: Vec<u32>,
+    pub(crate) extra: Vec<String>,
+    pub(crate) nstrings: usize,
 }
 
 impl Frames {
