@@ -200,11 +200,13 @@ fn predicted_folded(rest: &[u8], stack: &[u8]) -> Option<(u64, usize, usize)> {
     Some((v, len, next))
 }
 
-/// Fast path for a `lines` line that is exactly `stack` and a line end.
+/// Fast path for a `lines` line that is exactly `stack` and a line end. A stack that ends in
+/// `\r` (from a line ending `\r\r\n`) takes the general path: there `abc\r\n` is `abc`, which
+/// the prefix match would read as `abc\r`.
 #[inline]
 fn predicted_line(rest: &[u8], stack: &[u8]) -> Option<(usize, usize)> {
     let n = stack.len();
-    if rest.len() < n || rest[..n] != *stack {
+    if rest.len() < n || rest[..n] != *stack || stack.last() == Some(&b'\r') {
         return None;
     }
     line_end_at(rest, n)

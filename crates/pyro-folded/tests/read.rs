@@ -324,3 +324,13 @@ proptest! {
         let _ = parse_lines(&input, &Options::default(), VecSink::default());
     }
 }
+
+/// The predicted-line fast path agrees with the general path on a stack ending in `\r` (from a
+/// `\r\r\n` ending) followed by the same text ending in `\r\n` (fuzz reproducer in
+/// `testdata/folded/regress/`).
+#[test]
+fn lines_stack_ending_in_cr_then_crlf() {
+    let mut tree = StackTree::new();
+    pyro_folded::parse_lines(b"x\nabc\r\r\nx\nabc\r\n", &Options::default(), &mut tree).unwrap();
+    assert_eq!(tree.to_folded(), "abc 1\nabc\r 1\nx 2\n");
+}

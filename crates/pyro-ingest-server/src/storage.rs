@@ -200,7 +200,9 @@ fn decode_slot(bytes: &[u8]) -> Result<(u64, StackTree<'static>), StoreError> {
         .split_first_chunk::<8>()
         .ok_or_else(|| err("corrupt slot: shorter than its header"))?;
     let mut tree = StackTree::new();
-    pyro_tree::transport::read_tree(tree_bytes, &TransportLimits::default(), &mut tree)
+    // Our own bytes: read back whatever ingest accepted (a stack deeper than the transport
+    // default, a long frame name), with no limit but the data itself.
+    pyro_tree::transport::read_tree(tree_bytes, &TransportLimits::unlimited(), &mut tree)
         .map_err(|e| err(format!("corrupt slot: {e}")))?;
     Ok((u64::from_le_bytes(*w), tree.into_owned()))
 }

@@ -43,6 +43,12 @@ pub enum ErrorKind {
     },
     /// Bytes follow the last node of the tree.
     TrailingData,
+    /// The stacks of the body expand to more frames than its size allows
+    /// ([`crate::TransportLimits::max_frames_per_byte`]).
+    TooManyFrames {
+        /// The budget of this body.
+        max: usize,
+    },
 }
 
 impl Error {
@@ -77,6 +83,9 @@ impl fmt::Display for ErrorKind {
                 write!(f, "trie key longer than the limit of {max} bytes")
             }
             ErrorKind::TrailingData => f.write_str("trailing data after the last node"),
+            ErrorKind::TooManyFrames { max } => {
+                write!(f, "stacks expand to more than {max} frames")
+            }
         }
     }
 }

@@ -45,7 +45,10 @@ mod tree;
 pub use builder::TreeBuilder;
 pub use error::{Error, ErrorKind, Result};
 pub use flamebearer::{Flamebearer, OTHER};
-pub use limits::{DEFAULT_MAX_DEPTH, DEFAULT_MAX_KEY_LEN, DEFAULT_MAX_NAME_LEN, TransportLimits};
+pub use limits::{
+    DEFAULT_FRAMES_PER_BYTE, DEFAULT_MAX_DEPTH, DEFAULT_MAX_KEY_LEN, DEFAULT_MAX_NAME_LEN,
+    FRAMES_BASE, TransportLimits,
+};
 pub use output::join_stack;
 pub use sink::{StackSink, VecSink};
 pub use tree::{FrameId, MAX_NODES, NodeId, StackTree};

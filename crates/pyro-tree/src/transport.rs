@@ -86,6 +86,29 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// Takes `frames` from the body's frame budget.
+#[inline]
+fn spend(
+    budget: &mut usize,
+    frames: usize,
+    limits: &TransportLimits,
+    len: usize,
+    at: usize,
+) -> Result<()> {
+    match budget.checked_sub(frames) {
+        Some(left) => {
+            *budget = left;
+            Ok(())
+        }
+        None => Err(Error::new(
+            ErrorKind::TooManyFrames {
+                max: limits.frame_budget(len),
+            },
+            at,
+        )),
+    }
+}
+
 fn push_segments<'a>(segs: &mut Vec<Cow<'a, str>>, name: &'a [u8]) {
     match String::from_utf8_lossy(name) {
         Cow::Borrowed(s) => segs.extend(s.split(';').map(Cow::Borrowed)),
@@ -139,6 +162,7 @@ pub fn read_tree<'a, S: StackSink<'a>>(
     }
     let mut segs: Vec<Cow<'a, str>> = Vec::new();
     let mut scratch: Vec<&'a str> = Vec::new();
+    let mut budget = limits.frame_budget(input.len());
     // (children still to read, path length of their parent)
     let mut stack: Vec<(u64, usize)> = Vec::new();
     if root_children > 0 {
@@ -153,7 +177,16 @@ pub fn read_tree<'a, S: StackSink<'a>>(
         segs.truncate(top.1);
         let (name, self_value, children) = cur.node(limits)?;
         push_segments(&mut segs, name);
+        if segs.len() > limits.depth() {
+            return Err(Error::new(
+                ErrorKind::TooDeep {
+                    max: limits.depth(),
+                },
+                cur.pos,
+            ));
+        }
         if self_value != 0 {
+            spend(&mut budget, segs.len(), limits, input.len(), cur.pos)?;
             emit(&segs, &mut scratch, &mut sink, self_value);
         }
         if children > 0 {
@@ -189,6 +222,7 @@ pub fn read_trie<'s, S: StackSink<'s>>(
     }
     let mut cur = Cursor { input, pos: 0 };
     let mut key: Vec<u8> = Vec::new();
+    let mut budget = limits.frame_budget(input.len());
     // (children still to read, key length of their parent)
     let mut stack: Vec<(u64, usize)> = vec![(1, 0)];
     while let Some(top) = stack.last_mut() {
@@ -210,8 +244,19 @@ pub fn read_trie<'s, S: StackSink<'s>>(
         }
         key.extend_from_slice(name);
         if value != 0 {
+            // Splitting costs the key's bytes; each frame costs its interning.
+            spend(&mut budget, key.len() / 8, limits, input.len(), cur.pos)?;
             let text = String::from_utf8_lossy(&key);
             let frames: Vec<&str> = split_stack(&text).collect();
+            if frames.len() > limits.depth() {
+                return Err(Error::new(
+                    ErrorKind::TooDeep {
+                        max: limits.depth(),
+                    },
+                    cur.pos,
+                ));
+            }
+            spend(&mut budget, frames.len(), limits, input.len(), cur.pos)?;
             sink.add_transient(&frames, value);
         }
         if children > 0 {

@@ -477,3 +477,69 @@ fn builder_merges_duplicate_children() {
     assert_eq!(t.to_folded(), "a 8\na;x 3\na;x;y 4\n");
     assert_eq!(t.total(), 15);
 }
+
+/// Node names that hold `;` count as the frames they split into, and all stacks of one body
+/// expand to at most `frames_per_byte` × its size + `FRAMES_BASE` frames.
+#[test]
+fn transport_counts_frames_after_splitting() {
+    fn node(out: &mut Vec<u8>, name: &[u8], value: u8, children: u8) {
+        out.push(name.len() as u8);
+        out.extend_from_slice(name);
+        out.extend_from_slice(&[value, children]);
+    }
+    let limits = TransportLimits::new().max_depth(3);
+    let mut body = Vec::new();
+    node(&mut body, b"", 0, 1);
+    node(&mut body, b"a;b", 0, 1);
+    node(&mut body, b"c", 1, 0);
+    let mut t = StackTree::new();
+    read_tree(&body, &limits, &mut t).unwrap();
+    assert_eq!(t.to_folded(), "a;b;c 1\n");
+    let mut body = Vec::new();
+    node(&mut body, b"", 0, 1);
+    node(&mut body, b"a;b;c", 0, 1);
+    node(&mut body, b"d", 1, 0);
+    let e = read_tree(&body, &limits, &mut StackTree::new()).unwrap_err();
+    assert_eq!(e.kind(), &ErrorKind::TooDeep { max: 3 });
+    // trie: the key "x;y;z;w" is four frames
+    let trie = b"\x00\x00\x01\x07x;y;z;w\x01\x00";
+    let e = read_trie(trie, &limits, &mut StackTree::new()).unwrap_err();
+    assert_eq!(e.kind(), &ErrorKind::TooDeep { max: 3 });
+
+    // 3 leaves of a 3-frame path: 12 frames from 19 bytes.
+    let mut body = Vec::new();
+    node(&mut body, b"", 0, 1);
+    node(&mut body, b"a;b", 0, 3);
+    for leaf in [b"x", b"y", b"z"] {
+        node(&mut body, leaf, 1, 0);
+    }
+    let small = TransportLimits::new().max_frames_per_byte(0);
+    let mut t = StackTree::new();
+    read_tree(&body, &small, &mut t).unwrap();
+    assert_eq!(t.total(), 3);
+    let hostile: Vec<u8> = {
+        let mut b = Vec::new();
+        node(&mut b, b"", 0, 1);
+        let path = "p;".repeat(99);
+        b.push(197);
+        b.push(1);
+        b.extend_from_slice(path.trim_end_matches(';').as_bytes());
+        b.extend_from_slice(&[0, 0xa0, 0x9c, 0x01]); // 20,000 children
+        for _ in 0..20_000 {
+            node(&mut b, b"l", 1, 0);
+        }
+        b
+    };
+    // 20,000 stacks of 100 frames = 2M frames > 0 per byte + FRAMES_BASE (1,048,576).
+    let e = read_tree(&hostile, &small, &mut StackTree::new()).unwrap_err();
+    assert_eq!(
+        e.kind(),
+        &ErrorKind::TooManyFrames {
+            max: pyro_tree::FRAMES_BASE
+        }
+    );
+    // The default budget (64 per byte of ~80 KB) takes it.
+    let mut t = StackTree::new();
+    read_tree(&hostile, &TransportLimits::default(), &mut t).unwrap();
+    assert_eq!(t.total(), 20_000);
+}

@@ -1,0 +1,109 @@
+//! Hostile and edge-of-limit requests against the real server: each class of the hardening
+//! issue as a test of statuses, messages and what is stored (see `benches/hostile/` for the
+//! heavy cases with times and peak RSS).
+
+mod common;
+
+use common::*;
+
+/// A `tree` transport node.
+fn node(out: &mut Vec<u8>, name: &[u8], value: u64, children: u64) {
+    fn varint(out: &mut Vec<u8>, mut v: u64) {
+        while v >= 0x80 {
+            out.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    }
+    varint(out, name.len() as u64);
+    out.extend_from_slice(name);
+    varint(out, value);
+    varint(out, children);
+}
+
+/// A stack deeper than the stored form's old depth limit (4,096) but within ingest's
+/// `--max-stack-depth` (8,192) is stored, read back, and written to again.
+#[test]
+fn deep_stacks_read_back_and_take_more_writes() {
+    let dir = temp_dir("deep");
+    let s = Server::start(&dir, &[]);
+    let frames: Vec<String> = (0..5000).map(|i| format!("f{i}")).collect();
+    let stack = frames.join(";");
+    let body = format!("{stack} 3\nshallow 1\n");
+    let url = s.url(&format!("/ingest?name=deep.cpu&{T0}"));
+    assert_eq!(post(&url, None, &[], body.as_bytes()).0, 200);
+    let got = collapsed(&s, "deep.cpu");
+    assert!(got.contains(&format!("{stack} 3\n")), "{:.200}", got);
+    // A second write into the same series and slot merges with the deep one.
+    assert_eq!(post(&url, None, &[], body.as_bytes()).0, 200);
+    let got = collapsed(&s, "deep.cpu");
+    assert!(got.contains(&format!("{stack} 6\n")));
+    assert!(got.contains("shallow 2\n"));
+    let (status, json) = get(&s.url(&format!("/render?query=deep.cpu&{T0}&format=json")));
+    assert_eq!(status, 200, "{json:.300}");
+    // Past --max-stack-depth: 422, nothing stored.
+    let too_deep = format!(
+        "{} 1\n",
+        (0..8193)
+            .map(|i| format!("g{i}"))
+            .collect::<Vec<_>>()
+            .join(";")
+    );
+    let (status, msg) = post(&url, None, &[], too_deep.as_bytes());
+    assert_eq!(status, 422, "{msg}");
+    assert!(collapsed(&s, "deep.cpu").contains("shallow 2\n"));
+    drop(s);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `tree`/`trie` node names holding `;` count as the frames they split into, against
+/// `--max-stack-depth`, and the frames all stacks of a body expand to are bounded by its size.
+#[test]
+fn transport_frames_are_counted_after_splitting() {
+    let dir = temp_dir("semicolons");
+    let s = Server::start(&dir, &["--max-stack-depth", "1000"]);
+    let url = |f: &str| s.url(&format!("/ingest?name=t.cpu&format={f}&{T0}"));
+
+    // One node whose name is 1,001 frames: deeper than the limit.
+    let mut body = Vec::new();
+    node(&mut body, b"", 0, 1);
+    node(
+        &mut body,
+        "a;".repeat(1000).trim_end_matches(';').as_bytes(),
+        0,
+        1,
+    );
+    node(&mut body, b"leaf", 1, 0);
+    let (status, msg) = post(&url("tree"), None, &[], &body);
+    assert_eq!(status, 422, "{msg}");
+    assert!(msg.contains("deeper than the limit of 1000"), "{msg}");
+
+    // Within the depth, but 20,000 leaves under a 990-frame path: ~20M frames from ~100 KB.
+    let mut body = Vec::new();
+    node(&mut body, b"", 0, 1);
+    node(
+        &mut body,
+        "a;".repeat(990).trim_end_matches(';').as_bytes(),
+        0,
+        20_000,
+    );
+    for i in 0..20_000u32 {
+        node(&mut body, format!("{i:x}").as_bytes(), 1, 0);
+    }
+    let started = std::time::Instant::now();
+    let (status, msg) = post(&url("tree"), None, &[], &body);
+    assert_eq!(status, 422, "{msg}");
+    assert!(msg.contains("stacks expand to more than"), "{msg}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+
+    // The same shape small enough is stored, frames split.
+    let mut body = Vec::new();
+    node(&mut body, b"", 0, 1);
+    node(&mut body, b"a;b", 0, 2);
+    node(&mut body, b"c", 2, 0);
+    node(&mut body, b"d;e", 3, 0);
+    assert_eq!(post(&url("tree"), None, &[], &body).0, 200);
+    assert_eq!(collapsed(&s, "t.cpu"), "a;b;c 2\na;b;d;e 3\n");
+    drop(s);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
