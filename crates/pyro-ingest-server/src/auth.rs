@@ -58,7 +58,23 @@ impl Scope {
 
 /// The loaded tokens, kept only as SHA-256 digests.
 pub struct Tokens {
-    entries: Vec<(Role, [u8; 32])>,
+    entries: Vec<Entry>,
+}
+
+/// One line of the token file.
+struct Entry {
+    role: Role,
+    digest: [u8; 32],
+    tenant: Option<String>,
+}
+
+/// What a valid token grants: its role and, for a token bound to a tenant, that tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// The role.
+    pub role: Role,
+    /// The tenant the token is bound to (`<role> <token> <tenant>`), if any.
+    pub tenant: Option<String>,
 }
 
 impl fmt::Debug for Tokens {
@@ -78,12 +94,14 @@ pub enum Denied {
 }
 
 impl Tokens {
-    /// Parses a token file: one `<role> <token>` or `<role> sha256:<64 hex>` per line, roles
-    /// `admin`, `agent`, `readonly`; blank lines and `#` comments are ignored. Plain tokens are
-    /// hashed on load.
+    /// Parses a token file: one `<role> <token> [<tenant>]` or `<role> sha256:<64 hex>
+    /// [<tenant>]` per line, roles `admin`, `agent`, `readonly`; blank lines and `#` comments are
+    /// ignored. Plain tokens are hashed on load. A token bound to a tenant may only act as that
+    /// tenant (under `--multi-tenant`).
     ///
     /// # Errors
-    /// The first malformed line, with its number (the token itself is never echoed).
+    /// The first malformed line, with its number (the token itself is never echoed), or a file
+    /// without any token.
     pub fn parse(text: &str) -> Result<Tokens, String> {
         let mut entries = Vec::new();
         for (i, line) in text.lines().enumerate() {
@@ -92,38 +110,63 @@ impl Tokens {
                 continue;
             }
             let n = i + 1;
-            let (role, token) = line
-                .split_once(char::is_whitespace)
-                .ok_or_else(|| format!("line {n}: expected `<role> <token>`"))?;
+            let mut words = line.split_whitespace();
+            let (Some(role), Some(token)) = (words.next(), words.next()) else {
+                return Err(format!("line {n}: expected `<role> <token> [<tenant>]`"));
+            };
+            let tenant = words.next().map(str::to_owned);
+            if words.next().is_some() {
+                return Err(format!("line {n}: expected `<role> <token> [<tenant>]`"));
+            }
+            if let Some(t) = &tenant
+                && (t.len() > 150 || t.contains('\u{1f}'))
+            {
+                return Err(format!("line {n}: invalid tenant"));
+            }
             let role = match role {
                 "admin" => Role::Admin,
                 "agent" => Role::Agent,
                 "readonly" => Role::ReadOnly,
                 other => return Err(format!("line {n}: unknown role {other:?}")),
             };
-            let token = token.trim();
             let digest = match token.strip_prefix("sha256:") {
                 Some(hex) => parse_hex(hex).ok_or_else(|| {
                     format!("line {n}: sha256: must be followed by 64 hex digits")
                 })?,
-                None if token.is_empty() => return Err(format!("line {n}: empty token")),
                 None => Sha256::digest(token.as_bytes()).into(),
             };
-            entries.push((role, digest));
+            entries.push(Entry {
+                role,
+                digest,
+                tenant,
+            });
+        }
+        if entries.is_empty() {
+            return Err(
+                "no token in the file (every endpoint it protects would refuse all)".into(),
+            );
         }
         Ok(Tokens { entries })
     }
 
-    /// The role of `token`, comparing its digest with every entry in constant time.
-    pub fn role(&self, token: &str) -> Option<Role> {
+    /// What `token` grants, comparing its digest with every entry in constant time.
+    pub fn grant(&self, token: &str) -> Option<Grant> {
         let d: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let mut found = None;
-        for (role, digest) in &self.entries {
-            if bool::from(digest.ct_eq(&d)) && found.is_none() {
-                found = Some(*role);
+        for e in &self.entries {
+            if bool::from(e.digest.ct_eq(&d)) && found.is_none() {
+                found = Some(Grant {
+                    role: e.role,
+                    tenant: e.tenant.clone(),
+                });
             }
         }
         found
+    }
+
+    /// The role of `token`.
+    pub fn role(&self, token: &str) -> Option<Role> {
+        self.grant(token).map(|g| g.role)
     }
 
     /// Checks an `Authorization` header for an ingest (`ingest == true`) or read request.
@@ -133,15 +176,15 @@ impl Tokens {
     ///
     /// # Errors
     /// [`Denied::InvalidCredentials`] or [`Denied::PermissionDenied`].
-    pub fn check(&self, authorization: Option<&str>, ingest: bool) -> Result<Role, Denied> {
+    pub fn check(&self, authorization: Option<&str>, ingest: bool) -> Result<Grant, Denied> {
         let token = authorization
             .and_then(token_of)
             .ok_or(Denied::InvalidCredentials)?;
-        let role = self.role(&token).ok_or(Denied::InvalidCredentials)?;
-        if ingest && !role.can_ingest() {
+        let grant = self.grant(&token).ok_or(Denied::InvalidCredentials)?;
+        if ingest && !grant.role.can_ingest() {
             return Err(Denied::PermissionDenied);
         }
-        Ok(role)
+        Ok(grant)
     }
 }
 
@@ -185,23 +228,28 @@ pub enum Refused {
 
 /// Authorization, then the tenant, from the request's headers alone.
 fn gate(state: &AppState, headers: &HeaderMap, ingest: bool) -> Result<String, Refused> {
+    let mut bound = None;
     if let Some((tokens, scope)) = &state.config.auth
         && ((ingest && scope.ingest()) || (!ingest && scope.read()))
     {
         let auth = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        tokens.check(auth, ingest).map_err(Refused::Denied)?;
+        bound = tokens.check(auth, ingest).map_err(Refused::Denied)?.tenant;
     }
     if !state.config.multi_tenant {
         return Ok(String::new());
     }
-    match headers
+    let named = headers
         .get("x-scope-orgid")
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
-    {
-        Some(t) if !t.is_empty() && t.len() <= 150 && !t.contains('\u{1f}') => Ok(t.to_owned()),
+        .filter(|t| !t.is_empty());
+    match (named, bound) {
+        // A bound token acts as its tenant, and only as that tenant.
+        (Some(t), Some(b)) if t != b => Err(Refused::Denied(Denied::PermissionDenied)),
+        (_, Some(b)) => Ok(b),
+        (Some(t), None) if t.len() <= 150 && !t.contains('\u{1f}') => Ok(t.to_owned()),
         _ => Err(Refused::NoOrgId),
     }
 }
@@ -272,20 +320,15 @@ mod tests {
     #[test]
     fn roles_bearer_and_basic() {
         let t = Tokens::parse(FILE).unwrap();
-        assert_eq!(t.check(Some("Bearer s3cret"), true), Ok(Role::Admin));
+        let role = |h: &str, ingest| t.check(Some(h), ingest).map(|g| g.role);
+        assert_eq!(role("Bearer s3cret", true), Ok(Role::Admin));
         // sha256("secret")
-        assert_eq!(t.check(Some("bearer secret"), true), Ok(Role::Agent));
+        assert_eq!(role("bearer secret", true), Ok(Role::Agent));
         let basic = base64::engine::general_purpose::STANDARD.encode("app:secret");
-        assert_eq!(
-            t.check(Some(&format!("Basic {basic}")), true),
-            Ok(Role::Agent)
-        );
+        assert_eq!(role(&format!("Basic {basic}"), true), Ok(Role::Agent));
         let user_only = base64::engine::general_purpose::STANDARD.encode("secret:");
-        assert_eq!(
-            t.check(Some(&format!("Basic {user_only}")), true),
-            Ok(Role::Agent)
-        );
-        assert_eq!(t.check(Some("Bearer viewer"), false), Ok(Role::ReadOnly));
+        assert_eq!(role(&format!("Basic {user_only}"), true), Ok(Role::Agent));
+        assert_eq!(role("Bearer viewer", false), Ok(Role::ReadOnly));
         assert_eq!(
             t.check(Some("Bearer viewer"), true),
             Err(Denied::PermissionDenied)
@@ -310,7 +353,7 @@ mod tests {
     fn bad_files() {
         assert_eq!(
             Tokens::parse("admin").unwrap_err(),
-            "line 1: expected `<role> <token>`"
+            "line 1: expected `<role> <token> [<tenant>]`"
         );
         assert_eq!(
             Tokens::parse("\nroot x").unwrap_err(),
@@ -320,5 +363,14 @@ mod tests {
             Tokens::parse("agent sha256:abc").unwrap_err(),
             "line 1: sha256: must be followed by 64 hex digits"
         );
+        assert!(
+            Tokens::parse("# nothing\n\n")
+                .unwrap_err()
+                .starts_with("no token")
+        );
+        assert!(Tokens::parse("admin a b c").is_err());
+        let t = Tokens::parse("agent tok-a team-a\nagent tok-b").unwrap();
+        assert_eq!(t.grant("tok-a").unwrap().tenant.as_deref(), Some("team-a"));
+        assert_eq!(t.grant("tok-b").unwrap().tenant, None);
     }
 }
