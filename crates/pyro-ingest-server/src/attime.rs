@@ -1,12 +1,22 @@
 //! OG Pyroscope's `attime.Parse` for `from`/`until` (spec §1.3).
 
-/// Parses a time parameter into Unix seconds, relative to `now` (Unix seconds).
+/// The latest time a parameter can name: 9999-12-31T23:59:59Z. Results are clamped to
+/// `0..=MAX_TIME`, so range arithmetic never overflows (`until=99999999999999999999` is the end
+/// of year 9999, `from=now-9999999999y` is the epoch).
+pub const MAX_TIME: i64 = 253_402_300_799;
+
+/// Parses a time parameter into Unix seconds, relative to `now` (Unix seconds), clamped to
+/// `0..=`[`MAX_TIME`].
 ///
 /// Digits only: length 8 → `YYYYMMDD` (if the year is after 1900), 13 → milliseconds,
 /// 16 → microseconds, 19 → nanoseconds, otherwise seconds. Anything else is `now` plus an
 /// offset like `-1h` (units `s`, `m`/`min`, `h`, `d`, `w`, `M`/`mon`, `y`; the reference before
 /// the sign is ignored, as in OG). `_`, `,` and spaces are removed first; an empty value is now.
 pub fn parse(value: &str, now: i64) -> i64 {
+    parse_unclamped(value, now).clamp(0, MAX_TIME)
+}
+
+fn parse_unclamped(value: &str, now: i64) -> i64 {
     let s: String = value
         .trim()
         .chars()
@@ -131,6 +141,16 @@ mod tests {
         assert_eq!(parse("now+1d", now), now + 86_400);
         assert_eq!(parse("now-1x", now), now);
         assert_eq!(parse("2021-01-01", now), now);
+    }
+
+    #[test]
+    fn extremes_are_clamped_not_wrapped() {
+        let now = 1_700_000_000;
+        assert_eq!(parse("99999999999999999999", now), MAX_TIME);
+        assert_eq!(parse("9223372036854775807", now), 9_223_372_036); // 19 digits: ns
+        assert_eq!(parse("now-9999999999y", now), 0);
+        assert_eq!(parse("now+9999999999y", now), MAX_TIME);
+        assert_eq!(parse("-99999999999999999999999s", now), now);
     }
 
     #[test]

@@ -205,3 +205,50 @@ fn tenant_bound_tokens() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no token in the file"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Queries are bounded (matchers, regex size, `groupBy` fan-out) and extreme times give a
+/// clamped range, never a wrapped one.
+#[test]
+fn queries_are_bounded() {
+    let dir = temp_dir("queries");
+    let s = Server::start(&dir, &[]);
+    let url = s.url(&format!("/ingest?name=q.cpu&{T0}"));
+    assert_eq!(post(&url, None, &[], b"a;b 1\n").0, 200);
+    let many: Vec<String> = (0..1000).map(|i| format!("k{i}%3D~%22a.*%22")).collect();
+    let started = std::time::Instant::now();
+    let (status, body) = get(&s.url(&format!("/render?query=q.cpu%7B{}%7D&{T0}", many.join(","))));
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("query too large: more than 16 regex matchers"), "{body}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    let (status, body) = get(&s.url(&format!(
+        "/render?query=q.cpu%7Bk%3D~%22{}%22%7D&{T0}",
+        "a".repeat(5000)
+    )));
+    assert_eq!(status, 400, "{body}");
+    // Extreme ranges: the data is found, no wrapped arithmetic.
+    for range in [
+        "from=0&until=99999999999999999999",
+        "from=now-9999999999y&until=99999999999999999999",
+        "from=now-9999999999y&until=now%2B9999999999y",
+    ] {
+        let (status, body) = get(&s.url(&format!("/render?query=q.cpu&{range}&format=collapsed")));
+        assert_eq!((status, body.as_str()), (200, "a;b 1\n"), "{range}");
+        let (status, body) = get(&s.url(&format!("/render?query=q.cpu&{range}&format=json")));
+        assert_eq!(status, 200, "{range}: {body:.200}");
+    }
+    // groupBy fan-out: 1,100 values of one label.
+    let mut body = Vec::new();
+    for i in 0..1100 {
+        let url = s.url(&format!("/ingest?name=g.cpu%7Bid%3D{i}%7D&{T0}"));
+        assert_eq!(post(&url, None, &[], b"x 1\n").0, 200);
+        if i == 0 {
+            body = get(&s.url(&format!("/render?query=g.cpu&{T0}&groupBy=id&format=json"))).1.into_bytes();
+        }
+    }
+    assert!(String::from_utf8_lossy(&body).contains("\"groups\""));
+    let (status, body) = get(&s.url(&format!("/render?query=g.cpu&{T0}&groupBy=id&format=json")));
+    assert_eq!(status, 400, "{body:.200}");
+    assert!(body.contains("more than 1024 values"), "{body:.200}");
+    drop(s);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -64,6 +64,13 @@ pub enum ErrorKind {
         /// The limit.
         max: usize,
     },
+    /// A query has more matchers, regex matchers or regex bytes than the query limits.
+    QueryTooLarge {
+        /// What is counted.
+        what: &'static str,
+        /// The limit.
+        max: usize,
+    },
     /// A query is not `app{matchers}`.
     InvalidQuerySyntax {
         /// What was expected.
@@ -172,6 +179,9 @@ impl fmt::Display for ErrorKind {
             ),
             ErrorKind::TooManyLabels { count, max } => {
                 write!(f, "too many labels: {count} exceeds the limit of {max}")
+            }
+            ErrorKind::QueryTooLarge { what, max } => {
+                write!(f, "query too large: more than {max} {what}")
             }
             ErrorKind::InvalidQuerySyntax { detail } => {
                 write!(f, "invalid query syntax: {detail}")

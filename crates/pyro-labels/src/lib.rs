@@ -36,7 +36,10 @@ pub use name::{
     validate_app_name, validate_label_key,
 };
 #[cfg(feature = "query")]
-pub use query::{MAX_REGEX_SIZE, MatchOp, Matcher, Query};
+pub use query::{
+    MAX_MATCHERS, MAX_REGEX_MATCHERS, MAX_REGEX_PATTERN_BYTES, MAX_REGEX_SIZE, MatchOp, Matcher,
+    Query,
+};
 
 /// The README example, compiled and run as a doc test.
 #[cfg(doctest)]

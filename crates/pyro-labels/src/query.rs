@@ -9,6 +9,14 @@ use crate::name::{NAME_LABEL, SeriesName, is_app_name_char, is_label_key_char};
 
 /// Largest compiled size of one regex matcher (bounds memory for hostile queries).
 pub const MAX_REGEX_SIZE: usize = 1 << 20;
+/// Most matchers in one query (a series has at most 30 labels by default; OG has no limit, and
+/// thousands of matchers made one request take minutes).
+pub const MAX_MATCHERS: usize = 64;
+/// Most regex matchers (`=~`, `!~`) in one query: with [`MAX_REGEX_SIZE`] each, compiled regexes
+/// of one query stay under 16 MiB.
+pub const MAX_REGEX_MATCHERS: usize = 16;
+/// Most bytes of regex patterns in one query, all matchers together.
+pub const MAX_REGEX_PATTERN_BYTES: usize = 4096;
 
 /// A matcher's operator, in OG's priority order (negations first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -224,12 +232,31 @@ fn split(s: &str) -> Vec<&str> {
 
 fn parse_matchers(s: &str, base: usize) -> Result<Vec<Matcher>> {
     let mut matchers = Vec::new();
+    let (mut regexes, mut pattern_bytes) = (0usize, 0usize);
     for part in split(s) {
         if part.is_empty() {
             continue;
         }
         let t = part.trim();
-        matchers.push(parse_matcher(t, base + offset_in(s, t))?);
+        if matchers.len() == MAX_MATCHERS {
+            return Err(too_large("matchers", MAX_MATCHERS, base + offset_in(s, t)));
+        }
+        let m = parse_matcher(t, base + offset_in(s, t))?;
+        if m.regex.is_some() {
+            regexes += 1;
+            pattern_bytes += m.value.len();
+            if regexes > MAX_REGEX_MATCHERS {
+                return Err(too_large("regex matchers", MAX_REGEX_MATCHERS, base + offset_in(s, t)));
+            }
+            if pattern_bytes > MAX_REGEX_PATTERN_BYTES {
+                return Err(too_large(
+                    "bytes of regex patterns",
+                    MAX_REGEX_PATTERN_BYTES,
+                    base + offset_in(s, t),
+                ));
+            }
+        }
+        matchers.push(m);
     }
     if matchers.is_empty() && !s.is_empty() {
         return Err(Error::new(
@@ -239,6 +266,11 @@ fn parse_matchers(s: &str, base: usize) -> Result<Vec<Matcher>> {
     }
     matchers.sort_by_key(|m| m.op);
     Ok(matchers)
+}
+
+#[cold]
+fn too_large(what: &'static str, max: usize, at: usize) -> Error {
+    Error::new(ErrorKind::QueryTooLarge { what, max }, Some(at))
 }
 
 fn value_err(text: &str, at: usize) -> Error {
@@ -329,6 +361,15 @@ fn parse_matcher(s: &str, base: usize) -> Result<Matcher> {
         Some(v) if quoted.len() >= 2 => v,
         _ => return Err(value_err(quoted, base + offset_in(s, quoted))),
     };
+    if matches!(op, MatchOp::EqualRegex | MatchOp::NotEqualRegex)
+        && value.len() > MAX_REGEX_PATTERN_BYTES
+    {
+        return Err(too_large(
+            "bytes of regex patterns",
+            MAX_REGEX_PATTERN_BYTES,
+            base + offset_in(s, value),
+        ));
+    }
     let regex = match op {
         MatchOp::EqualRegex | MatchOp::NotEqualRegex => Some(
             RegexBuilder::new(value)

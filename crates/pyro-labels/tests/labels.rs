@@ -431,3 +431,48 @@ fn storage_keys_are_unambiguous() {
     assert!(SeriesName::from_parts("bad app", []).is_err());
     assert!(SeriesName::from_parts("app", [("bad-key", "v")]).is_err());
 }
+
+/// A query is bounded: matchers, regex matchers and regex bytes.
+#[test]
+fn query_limits() {
+    use pyro_labels::{MAX_MATCHERS, MAX_REGEX_MATCHERS, MAX_REGEX_PATTERN_BYTES};
+    let eq = |n: usize| {
+        let m: Vec<String> = (0..n).map(|i| format!("k{i}=\"v\"")).collect();
+        format!("app{{{}}}", m.join(","))
+    };
+    assert_eq!(Query::parse(&eq(MAX_MATCHERS)).unwrap().matchers().len(), 64);
+    let e = Query::parse(&eq(MAX_MATCHERS + 1)).unwrap_err();
+    assert_eq!(
+        e.kind(),
+        &ErrorKind::QueryTooLarge {
+            what: "matchers",
+            max: 64
+        }
+    );
+    assert_eq!(e.to_string(), "query too large: more than 64 matchers");
+    let re = |n: usize| {
+        let m: Vec<String> = (0..n).map(|i| format!("k{i}=~\"a.*\"")).collect();
+        format!("app{{{}}}", m.join(","))
+    };
+    assert!(Query::parse(&re(MAX_REGEX_MATCHERS)).is_ok());
+    assert!(matches!(
+        Query::parse(&re(MAX_REGEX_MATCHERS + 1)).unwrap_err().kind(),
+        ErrorKind::QueryTooLarge {
+            what: "regex matchers",
+            ..
+        }
+    ));
+    let long = format!("app{{k=~\"{}\"}}", "a".repeat(MAX_REGEX_PATTERN_BYTES + 1));
+    assert!(matches!(
+        Query::parse(&long).unwrap_err().kind(),
+        ErrorKind::QueryTooLarge {
+            what: "bytes of regex patterns",
+            ..
+        }
+    ));
+    let two = format!(
+        "app{{a=~\"{0}\",b!~\"{0}\"}}",
+        "x".repeat(MAX_REGEX_PATTERN_BYTES / 2 + 1)
+    );
+    assert!(Query::parse(&two).is_err());
+}

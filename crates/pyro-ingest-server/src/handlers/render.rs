@@ -17,6 +17,9 @@ use crate::http::{AppState, logged, now};
 use crate::render;
 use crate::storage::{Meta, Slot, Store, storage_key};
 
+/// Most `groupBy` values one answer carries (each is a timeline in the JSON).
+pub const MAX_GROUPS: usize = 1024;
+
 /// What a `/render` request selects.
 struct Selection {
     series: Vec<(SeriesName, Meta)>,
@@ -167,6 +170,15 @@ pub async fn render(
                             if let Some(g) = g {
                                 by.entry(g.clone()).or_default().push(slot);
                             }
+                        }
+                        if by.len() > MAX_GROUPS {
+                            return Err(Box::new(og_error(
+                                StatusCode::BAD_REQUEST,
+                                "invalid parameter",
+                                &format!(
+                                    "groupBy: more than {MAX_GROUPS} values in range; narrow the query"
+                                ),
+                            )));
                         }
                         by.into_iter()
                             .map(|(g, s)| (g, render::timeline(st, et, &s)))
