@@ -112,11 +112,15 @@ impl Tokens {
             let n = i + 1;
             let mut words = line.split_whitespace();
             let (Some(role), Some(token)) = (words.next(), words.next()) else {
-                return Err(format!("line {n}: expected `<role> <token> [<tenant>]`"));
+                return Err(format!(
+                    "line {n}: expected `<role> <token>` or `<role> <token> <tenant>`"
+                ));
             };
             let tenant = words.next().map(str::to_owned);
             if words.next().is_some() {
-                return Err(format!("line {n}: expected `<role> <token> [<tenant>]`"));
+                return Err(format!(
+                    "line {n}: expected `<role> <token>` or `<role> <token> <tenant>`"
+                ));
             }
             if let Some(t) = &tenant
                 && (t.len() > 150 || t.contains('\u{1f}'))
@@ -353,7 +357,7 @@ mod tests {
     fn bad_files() {
         assert_eq!(
             Tokens::parse("admin").unwrap_err(),
-            "line 1: expected `<role> <token> [<tenant>]`"
+            "line 1: expected `<role> <token>` or `<role> <token> <tenant>`"
         );
         assert_eq!(
             Tokens::parse("\nroot x").unwrap_err(),

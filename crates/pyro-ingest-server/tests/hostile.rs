@@ -218,7 +218,10 @@ fn queries_are_bounded() {
     let started = std::time::Instant::now();
     let (status, body) = get(&s.url(&format!("/render?query=q.cpu%7B{}%7D&{T0}", many.join(","))));
     assert_eq!(status, 400, "{body}");
-    assert!(body.contains("query too large: more than 16 regex matchers"), "{body}");
+    assert!(
+        body.contains("query too large: more than 16 regex matchers"),
+        "{body}"
+    );
     assert!(started.elapsed() < std::time::Duration::from_secs(2));
     let (status, body) = get(&s.url(&format!(
         "/render?query=q.cpu%7Bk%3D~%22{}%22%7D&{T0}",
@@ -242,7 +245,9 @@ fn queries_are_bounded() {
         let url = s.url(&format!("/ingest?name=g.cpu%7Bid%3D{i}%7D&{T0}"));
         assert_eq!(post(&url, None, &[], b"x 1\n").0, 200);
         if i == 0 {
-            body = get(&s.url(&format!("/render?query=g.cpu&{T0}&groupBy=id&format=json"))).1.into_bytes();
+            body = get(&s.url(&format!("/render?query=g.cpu&{T0}&groupBy=id&format=json")))
+                .1
+                .into_bytes();
         }
     }
     assert!(String::from_utf8_lossy(&body).contains("\"groups\""));
@@ -250,5 +255,105 @@ fn queries_are_bounded() {
     assert_eq!(status, 400, "{body:.200}");
     assert!(body.contains("more than 1024 values"), "{body:.200}");
     drop(s);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// One log line per request, whatever the outcome: method, path without the query, status,
+/// tenant, body bytes, and the reason for 4xx/5xx; tokens never appear.
+#[test]
+fn every_request_is_logged_once() {
+    use std::io::{BufRead, BufReader};
+    let dir = temp_dir("log");
+    let tokens = dir.join("tokens");
+    std::fs::write(&tokens, "agent sekrit-token\n").unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ingest-server"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--auth-scope",
+            "ingest",
+            "--data-dir",
+        ])
+        .arg(&dir)
+        .args(["--auth-tokens", tokens.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_owned();
+    let url = |p: &str| format!("http://{addr}{p}");
+    let auth = ("Authorization", "Bearer sekrit-token");
+    assert_eq!(
+        post(&url("/ingest?name=l.cpu&secret=q"), None, &[], b"a 1\n").0,
+        401
+    );
+    assert_eq!(
+        post(
+            &url("/ingest?name=l.cpu"),
+            None,
+            &[auth, ("X-Scope-OrgID", "t1")],
+            b"a 1\n"
+        )
+        .0,
+        200
+    );
+    assert_eq!(
+        post(&url("/ingest?name=l.cpu"), None, &[auth], b"a x\n").0,
+        422
+    );
+    assert_eq!(get(&url("/nowhere")).0, 404);
+    assert_eq!(get(&url("/ingest")).0, 405);
+    assert_eq!(get(&url("/labels")).0, 200);
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains(" path=")).collect();
+    assert_eq!(lines.len(), 6, "{log}");
+    assert!(
+        lines[0].contains("WARN") && lines[0].contains("method=POST"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[0].contains("path=\"/ingest\" status=401"),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[0].contains("invalid credentials"), "{}", lines[0]);
+    assert!(
+        lines[1].contains("status=200") && lines[1].contains("tenant=\"t1\""),
+        "{}",
+        lines[1]
+    );
+    assert!(lines[1].contains("bytes=4"), "{}", lines[1]);
+    assert!(
+        lines[2].contains("status=422") && lines[2].contains("invalid count"),
+        "{}",
+        lines[2]
+    );
+    assert!(
+        lines[3].contains("path=\"/nowhere\" status=404"),
+        "{}",
+        lines[3]
+    );
+    assert!(lines[4].contains("status=405"), "{}", lines[4]);
+    assert!(
+        lines[5].contains("path=\"/labels\" status=200"),
+        "{}",
+        lines[5]
+    );
+    assert!(
+        !log.contains("sekrit") && !log.contains("secret=q"),
+        "{log}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

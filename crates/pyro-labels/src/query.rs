@@ -246,7 +246,11 @@ fn parse_matchers(s: &str, base: usize) -> Result<Vec<Matcher>> {
             regexes += 1;
             pattern_bytes += m.value.len();
             if regexes > MAX_REGEX_MATCHERS {
-                return Err(too_large("regex matchers", MAX_REGEX_MATCHERS, base + offset_in(s, t)));
+                return Err(too_large(
+                    "regex matchers",
+                    MAX_REGEX_MATCHERS,
+                    base + offset_in(s, t),
+                ));
             }
             if pattern_bytes > MAX_REGEX_PATTERN_BYTES {
                 return Err(too_large(

@@ -440,7 +440,10 @@ fn query_limits() {
         let m: Vec<String> = (0..n).map(|i| format!("k{i}=\"v\"")).collect();
         format!("app{{{}}}", m.join(","))
     };
-    assert_eq!(Query::parse(&eq(MAX_MATCHERS)).unwrap().matchers().len(), 64);
+    assert_eq!(
+        Query::parse(&eq(MAX_MATCHERS)).unwrap().matchers().len(),
+        64
+    );
     let e = Query::parse(&eq(MAX_MATCHERS + 1)).unwrap_err();
     assert_eq!(
         e.kind(),
@@ -456,7 +459,9 @@ fn query_limits() {
     };
     assert!(Query::parse(&re(MAX_REGEX_MATCHERS)).is_ok());
     assert!(matches!(
-        Query::parse(&re(MAX_REGEX_MATCHERS + 1)).unwrap_err().kind(),
+        Query::parse(&re(MAX_REGEX_MATCHERS + 1))
+            .unwrap_err()
+            .kind(),
         ErrorKind::QueryTooLarge {
             what: "regex matchers",
             ..

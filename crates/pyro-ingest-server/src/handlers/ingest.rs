@@ -1,7 +1,6 @@
 //! `POST /ingest`: OG Pyroscope's upload endpoint, every format `pyro-ingest` reads.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -13,7 +12,7 @@ use crate::attime;
 use crate::auth::Ingester;
 use crate::http::body::{decode_content_encoding, multipart_parts};
 use crate::http::error::og_error;
-use crate::http::{AppState, logged, now};
+use crate::http::{AppState, now};
 use crate::storage::Write;
 
 const PARSE_FAILED: &str = "error happened while parsing request body";
@@ -26,7 +25,6 @@ pub async fn ingest(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let started = Instant::now();
     let max = state.config.limits.decompressed;
     let body = {
         let headers = headers.clone();
@@ -61,19 +59,13 @@ pub async fn ingest(
         Ok::<_, pyro_ingest::Error>((req.name.clone(), Write::new(&tenant, from, series)))
     })
     .await;
-    let response = match parsed {
+    match parsed {
         Ok(Ok((name, write))) => {
             let n = write.series.len();
             match state.writer.put(write).await {
                 Ok(()) => {
-                    tracing::info!(
-                        path = "/ingest",
-                        status = 200,
-                        name = %name,
-                        series = n,
-                        ms = started.elapsed().as_millis() as u64
-                    );
-                    return StatusCode::OK.into_response();
+                    tracing::debug!(name = %name, series = n, "stored");
+                    StatusCode::OK.into_response()
                 }
                 Err(e) => og_error(
                     StatusCode::INTERNAL_SERVER_ERROR,
@@ -90,8 +82,7 @@ pub async fn ingest(
             _ => og_error(StatusCode::UNPROCESSABLE_ENTITY, PARSE_FAILED, e.message()),
         },
         Err(e) => internal(&e),
-    };
-    logged("/ingest", started, response)
+    }
 }
 
 fn internal(e: &tokio::task::JoinError) -> Response {

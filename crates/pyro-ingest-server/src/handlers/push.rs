@@ -1,7 +1,6 @@
 //! `POST /push.v1.PusherService/Push`: Grafana Pyroscope's push API (Connect unary).
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
@@ -21,7 +20,6 @@ pub async fn push(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let started = Instant::now();
     let content_type = super::content_type(&headers).unwrap_or_default();
     let k6 = super::k6_from(&headers);
     let state2 = state.clone();
@@ -57,11 +55,8 @@ pub async fn push(
         Ok(_) => ([(header::CONTENT_TYPE, "application/proto")], "").into_response(),
         Err(e) => e.clone().into_response(),
     };
-    tracing::info!(
-        path = "/push.v1.PusherService/Push",
-        status = response.status().as_u16(),
-        series = result.as_ref().copied().unwrap_or(0),
-        ms = started.elapsed().as_millis() as u64
-    );
+    if let Ok(n) = result {
+        tracing::debug!(series = n, "stored");
+    }
     response
 }

@@ -3,7 +3,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
@@ -13,7 +12,7 @@ use pyro_labels::{Query as FlameQuery, SeriesName};
 use crate::attime;
 use crate::auth::Reader;
 use crate::http::error::og_error;
-use crate::http::{AppState, logged, now};
+use crate::http::{AppState, now};
 use crate::render;
 use crate::storage::{Meta, Slot, Store, storage_key};
 
@@ -83,7 +82,6 @@ pub async fn render(
     Reader { tenant }: Reader,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let started = Instant::now();
     let format = q.get("format").cloned().unwrap_or_default();
     if !matches!(format.as_str(), "" | "json" | "collapsed" | "pprof") {
         return og_error(
@@ -205,7 +203,7 @@ pub async fn render(
         })
     })
     .await;
-    let response = match result {
+    match result {
         Ok(Ok(r)) => r,
         Ok(Err(r)) => *r,
         Err(e) => og_error(
@@ -213,6 +211,5 @@ pub async fn render(
             "internal error",
             &e.to_string(),
         ),
-    };
-    logged("/render", started, response)
+    }
 }

@@ -3,9 +3,10 @@
 
 pub mod body;
 pub mod error;
+pub mod log;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
@@ -75,6 +76,7 @@ pub fn router(store: Arc<Store>, writer: Writer, config: Config) -> Router {
             state.clone(),
             request_timeout,
         ))
+        .layer(axum::middleware::from_fn(log::log_request))
         .with_state(state)
 }
 
@@ -139,14 +141,4 @@ pub fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
-}
-
-/// Logs one line for a finished request and passes the response through.
-pub fn logged(path: &'static str, started: Instant, response: Response) -> Response {
-    tracing::info!(
-        path,
-        status = response.status().as_u16(),
-        ms = started.elapsed().as_millis() as u64
-    );
-    response
 }
