@@ -126,6 +126,7 @@ impl Writer {
         std::thread::Builder::new()
             .name("pyro-writer".into())
             .spawn(move || {
+                let mut failures = 0u32;
                 while let Some(first) = rx.blocking_recv() {
                     let mut batch = vec![first];
                     while batch.len() < MAX_BATCH {
@@ -135,7 +136,8 @@ impl Writer {
                         }
                     }
                     let (writes, replies): (Vec<Write>, Vec<_>) = batch.into_iter().unzip();
-                    for (result, reply) in store.put_batch(writes).into_iter().zip(replies) {
+                    let results = supervised_batch(&store, writes, &mut failures);
+                    for (result, reply) in results.into_iter().zip(replies) {
                         let _ = reply.send(result);
                     }
                 }
@@ -154,6 +156,53 @@ impl Writer {
             .await
             .map_err(|_| err("writer stopped"))?;
         wait.await.map_err(|_| err("writer stopped"))?
+    }
+}
+
+/// Reopen attempts in a row that may fail before the process exits for its supervisor.
+const MAX_REOPEN_FAILURES: u32 = 3;
+
+/// Commits one batch on the writer thread, keeping it alive: a transaction-level failure (an I/O
+/// error: full disk, failing device) fails the batch and reopens the database, which redb needs
+/// before it writes again; when the database cannot be reopened [`MAX_REOPEN_FAILURES`] times in
+/// a row the process exits with code 3, so a supervisor restarts it instead of it answering 500
+/// to every write while looking healthy. A panic fails only its batch.
+fn supervised_batch(
+    store: &Store,
+    writes: Vec<Write>,
+    failures: &mut u32,
+) -> Vec<Result<(), StoreError>> {
+    let n = writes.len();
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| store.commit(writes)));
+    match outcome {
+        Ok(Ok(results)) => {
+            *failures = 0;
+            results
+        }
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "storage commit failed; reopening the database");
+            match store.reopen() {
+                Ok(()) => {
+                    *failures = 0;
+                    tracing::warn!("database reopened");
+                }
+                Err(again) => {
+                    *failures += 1;
+                    tracing::error!(error = %again, attempt = *failures, "database cannot be reopened");
+                    if *failures >= MAX_REOPEN_FAILURES {
+                        tracing::error!(
+                            "storage is unusable; exiting with code 3 for the supervisor"
+                        );
+                        std::process::exit(3);
+                    }
+                }
+            }
+            (0..n).map(|_| Err(e.clone())).collect()
+        }
+        Err(_) => {
+            tracing::error!("storage writer panicked on a batch; the batch failed");
+            (0..n).map(|_| Err(err("internal storage error"))).collect()
+        }
     }
 }
 
@@ -207,26 +256,96 @@ fn decode_slot(bytes: &[u8]) -> Result<(u64, StackTree<'static>), StoreError> {
     Ok((u64::from_le_bytes(*w), tree.into_owned()))
 }
 
+/// Opens (or creates) the database at `path` with its tables. redb panics on some truncated
+/// files; such a panic is reported like any other corrupt file.
+fn open_db(path: &Path) -> Result<Database, StoreError> {
+    let open = || -> Result<Database, StoreError> {
+        let db = Database::create(path).map_err(|e| err(format!("{}: {e}", path.display())))?;
+        let tx = db.begin_write().map_err(err)?;
+        tx.open_table(SERIES).map_err(err)?;
+        tx.open_table(SLOTS).map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(db)
+    };
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(open));
+    std::panic::set_hook(hook);
+    match opened {
+        Ok(r) => r,
+        Err(panic) => {
+            let why = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("unknown");
+            Err(err(format!(
+                "{}: corrupt or truncated database ({why})",
+                path.display()
+            )))
+        }
+    }
+}
+
 /// The database.
 pub struct Store {
-    db: Database,
+    /// `None` only while [`Store::reopen`] replaces a database that had an I/O error.
+    db: std::sync::RwLock<Option<Database>>,
+    path: std::path::PathBuf,
 }
 
 impl Store {
     /// Opens (or creates) `dir/pyro.redb`. A database left half-written by a crash is repaired by
-    /// redb; one that cannot be opened is reported as an error, never a panic.
+    /// redb; one that cannot be opened (corrupt, truncated) is reported as an error, never a
+    /// panic; an existing empty file is refused rather than replaced by a new database.
     ///
     /// # Errors
     /// The directory cannot be created or the database cannot be opened.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| err(format!("{}: {e}", dir.display())))?;
         let path = dir.join("pyro.redb");
-        let db = Database::create(&path).map_err(|e| err(format!("{}: {e}", path.display())))?;
-        let tx = db.begin_write().map_err(err)?;
-        tx.open_table(SERIES).map_err(err)?;
-        tx.open_table(SLOTS).map_err(err)?;
-        tx.commit().map_err(err)?;
-        Ok(Store { db })
+        if let Ok(m) = std::fs::metadata(&path)
+            && m.len() == 0
+        {
+            return Err(err(format!(
+                "{}: the file exists but is empty; refusing to replace it with a new database \
+                 (move it away to start with an empty store)",
+                path.display()
+            )));
+        }
+        let db = open_db(&path)?;
+        Ok(Store {
+            db: std::sync::RwLock::new(Some(db)),
+            path,
+        })
+    }
+
+    /// The open database, for one transaction.
+    fn db(&self) -> Result<std::sync::RwLockReadGuard<'_, Option<Database>>, StoreError> {
+        let g = self
+            .db
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if g.is_none() {
+            return Err(err("storage is being reopened after an I/O error"));
+        }
+        Ok(g)
+    }
+
+    /// Closes and reopens the database: what redb asks for after an I/O error (a full disk, a
+    /// failing device). On open redb repairs the file; every committed transaction is kept.
+    ///
+    /// # Errors
+    /// The database cannot be opened again (the cause persists).
+    pub fn reopen(&self) -> Result<(), StoreError> {
+        let mut g = self
+            .db
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // The file lock is released before the new handle takes it.
+        drop(g.take());
+        *g = Some(open_db(&self.path)?);
+        Ok(())
     }
 
     /// Stores several requests in one durable transaction (group commit). Each request is
@@ -234,8 +353,26 @@ impl Store {
     /// when all of them are valid. Returns one result per request, in order.
     pub fn put_batch(&self, writes: Vec<Write>) -> Vec<Result<(), StoreError>> {
         let n = writes.len();
+        match self.commit(writes) {
+            Ok(r) => r,
+            Err(e) => (0..n).map(|_| Err(e.clone())).collect(),
+        }
+    }
+
+    /// [`Store::put_batch`], with a failure of the transaction itself (rather than of one
+    /// request) as the outer error.
+    ///
+    /// # Errors
+    /// The transaction could not be committed; nothing of the batch is stored.
+    pub fn commit(&self, writes: Vec<Write>) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+        let n = writes.len();
         let run = || -> Result<Vec<Result<(), StoreError>>, StoreError> {
-            let tx = self.db.begin_write().map_err(err)?;
+            let db = self.db()?;
+            let tx = db
+                .as_ref()
+                .ok_or_else(|| err("closed"))?
+                .begin_write()
+                .map_err(err)?;
             let mut results = Vec::with_capacity(n);
             {
                 let mut meta = tx.open_table(SERIES).map_err(err)?;
@@ -305,10 +442,7 @@ impl Store {
             tx.commit().map_err(err)?;
             Ok(results)
         };
-        match run() {
-            Ok(r) => r,
-            Err(e) => (0..n).map(|_| Err(e.clone())).collect(),
-        }
+        run()
     }
 
     /// Every series with its metadata, sorted by key.
@@ -316,7 +450,12 @@ impl Store {
     /// # Errors
     /// A storage failure or a corrupt entry.
     pub fn series(&self) -> Result<Vec<(SeriesName, Meta)>, StoreError> {
-        let tx = self.db.begin_read().map_err(err)?;
+        let db = self.db()?;
+        let tx = db
+            .as_ref()
+            .ok_or_else(|| err("closed"))?
+            .begin_read()
+            .map_err(err)?;
         let t = tx.open_table(SERIES).map_err(err)?;
         let mut out = Vec::new();
         for item in t.iter().map_err(err)? {
@@ -337,7 +476,12 @@ impl Store {
     /// # Errors
     /// A storage failure or a corrupt slot.
     pub fn read(&self, key: &str, from: i64, until: i64) -> Result<Vec<Slot>, StoreError> {
-        let tx = self.db.begin_read().map_err(err)?;
+        let db = self.db()?;
+        let tx = db
+            .as_ref()
+            .ok_or_else(|| err("closed"))?
+            .begin_read()
+            .map_err(err)?;
         let t = tx.open_table(SLOTS).map_err(err)?;
         let (lo, hi) = (from.max(0) as u64, until.max(0) as u64);
         let mut out = Vec::new();
@@ -366,7 +510,12 @@ impl Store {
             .into_iter()
             .map(|(n, _)| n.to_string())
             .collect();
-        let tx = self.db.begin_write().map_err(err)?;
+        let db = self.db()?;
+        let tx = db
+            .as_ref()
+            .ok_or_else(|| err("closed"))?
+            .begin_write()
+            .map_err(err)?;
         let mut n = 0;
         {
             let mut t = tx.open_table(SLOTS).map_err(err)?;

@@ -357,3 +357,52 @@ fn every_request_is_logged_once() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A truncated database is an error with exit code 2 at start (redb panics on some truncations),
+/// an existing empty file is refused rather than replaced, and a reopened store keeps its data.
+#[test]
+fn damaged_database_files_stop_the_start() {
+    let dir = temp_dir("damaged");
+    let s = Server::start(&dir, &[]);
+    for i in 0..20 {
+        let url = s.url(&format!("/ingest?name=d{i}.cpu&{T0}"));
+        assert_eq!(post(&url, None, &[], b"a;b;c 1\n").0, 200);
+    }
+    drop(s);
+    let file = dir.join("pyro.redb");
+    let whole = std::fs::read(&file).unwrap();
+    let start = |d: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_ingest-server"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(d)
+            .output()
+            .unwrap()
+    };
+    for len in [1, 100, 512, 4096, whole.len() / 2, whole.len() - 1] {
+        let d = temp_dir(&format!("damaged-{len}"));
+        std::fs::write(d.join("pyro.redb"), &whole[..len]).unwrap();
+        let out = start(&d);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{len}: {err}");
+        assert!(
+            err.starts_with("error: cannot open storage: "),
+            "{len}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{len}: {err}");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+    let d = temp_dir("damaged-empty");
+    std::fs::write(d.join("pyro.redb"), b"").unwrap();
+    let out = start(&d);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("exists but is empty"));
+    assert_eq!(std::fs::metadata(d.join("pyro.redb")).unwrap().len(), 0);
+    std::fs::remove_dir_all(&d).unwrap();
+
+    let store = pyro_ingest_server::storage::Store::open(&dir).unwrap();
+    assert_eq!(store.series().unwrap().len(), 20);
+    store.reopen().unwrap();
+    assert_eq!(store.series().unwrap().len(), 20);
+    drop(store);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
