@@ -79,6 +79,13 @@ struct ServeArgs {
     /// Most labels per series (400 beyond).
     #[arg(long, default_value_t = pyro_labels::DEFAULT_MAX_LABELS)]
     max_labels: usize,
+    /// Most stack-tree nodes one request may build, all its profiles together (422 beyond).
+    #[arg(long, default_value_t = pyro_ingest::DEFAULT_MAX_TREE_NODES)]
+    max_tree_nodes: usize,
+    /// Bytes all requests together may hold at once (bodies, gunzipped bodies, parse memory);
+    /// beyond, 503 with Retry-After.
+    #[arg(long, default_value_t = 1 << 30)]
+    max_inflight_bytes: usize,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -220,7 +227,9 @@ fn config_from(args: &ServeArgs) -> Result<server::http::Config, ExitCode> {
             .max_labels(args.max_labels)
             .max_decompressed(args.max_decompressed_bytes)
             .max_label_sets(args.max_label_sets)
-            .max_series(args.max_series_per_request),
+            .max_series(args.max_series_per_request)
+            .max_tree_nodes(args.max_tree_nodes),
+        max_inflight_bytes: args.max_inflight_bytes,
     })
 }
 

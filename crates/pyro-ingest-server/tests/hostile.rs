@@ -406,3 +406,46 @@ fn damaged_database_files_stop_the_start() {
     drop(store);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The server-wide bytes-in-flight budget: a request that can never fit is 413, one that does
+/// not fit while others are in flight is 503 with `Retry-After`, and the budget comes back.
+#[test]
+fn bytes_in_flight_are_bounded() {
+    use std::io::Write;
+    let dir = temp_dir("inflight");
+    let s = Server::start(&dir, &["--max-inflight-bytes", "200000"]);
+    let url = s.url(&format!("/ingest?name=f.cpu&{T0}"));
+    // 60 KB parses within 4 x 60 KB > 200 KB: never.
+    let big = "a;b 1\n".repeat(10_000);
+    let (status, body) = post(&url, None, &[], big.as_bytes());
+    assert_eq!(status, 413, "{body}");
+    assert!(body.contains("--max-inflight-bytes"), "{body}");
+    // A slow client holds 150 KB of announced body: a second 100 KB request must wait.
+    let mut slow = std::net::TcpStream::connect(&s.addr).unwrap();
+    write!(
+        slow,
+        "POST /ingest?name=f.cpu HTTP/1.1\r\nHost: x\r\nContent-Length: 150000\r\n\r\na 1\n"
+    )
+    .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let mut resp = agent()
+        .post(&url)
+        .header("Content-Length", "100000")
+        .send(&vec![b'\n'; 100_000][..])
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 503);
+    assert_eq!(
+        resp.headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("1")
+    );
+    let _ = resp.body_mut().read_to_string();
+    drop(slow);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    // Budget back: small requests pass.
+    assert_eq!(post(&url, None, &[], b"x;y 2\n").0, 200);
+    assert_eq!(collapsed(&s, "f.cpu"), "x;y 2\n");
+    drop(s);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

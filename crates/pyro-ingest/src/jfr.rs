@@ -42,7 +42,7 @@ pub(crate) fn read(
         .map_err(|e| err(e, "labels: "))?;
     let opts = pyro_jfr::Options {
         sample_rate: req.sample_rate(),
-        limits: limits.jfr,
+        limits: crate::budget::Budget::new(limits).jfr(),
         label_limits: limits.labels,
         ..pyro_jfr::Options::default()
     };

@@ -20,6 +20,7 @@
 //!
 //! Push bodies (`push.v1.PushRequest`) go through [`push::decode`] and [`push::to_series`].
 
+mod budget;
 mod error;
 mod format;
 mod jfr;
@@ -33,7 +34,7 @@ mod text;
 
 pub use error::{Error, ErrorKind, Result};
 pub use format::Format;
-pub use limits::{DEFAULT_MAX_DECOMPRESSED, DEFAULT_MAX_SERIES, Limits};
+pub use limits::{DEFAULT_MAX_DECOMPRESSED, DEFAULT_MAX_SERIES, DEFAULT_MAX_TREE_NODES, Limits};
 pub use pyro_tree::gzip::{GunzipError, gunzip, is_gzip};
 pub use request::{DEFAULT_SAMPLE_RATE, Request, parse_sample_rate};
 pub use series::{Aggregation, Series};

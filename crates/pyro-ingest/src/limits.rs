@@ -3,6 +3,9 @@
 /// Default most series one request may produce.
 pub const DEFAULT_MAX_SERIES: usize = 10_000;
 
+/// Default most tree nodes one request may produce, all its parts and series together.
+pub const DEFAULT_MAX_TREE_NODES: usize = 8 << 20;
+
 /// Default largest decompressed body (`Content-Encoding: gzip`, gzipped profiles), in bytes.
 pub const DEFAULT_MAX_DECOMPRESSED: usize = 256 << 20;
 
@@ -35,6 +38,10 @@ pub struct Limits {
     /// Largest output of any gunzip of the request (body, parts), in bytes
     /// ([`ErrorKind::TooLarge`](crate::ErrorKind) beyond).
     pub decompressed: usize,
+    /// Most stack-tree nodes the whole request may produce: every push sample, `profile` and
+    /// `prev_profile`, every JFR chunk counts against it as it is built
+    /// ([`ErrorKind::LimitExceeded`](crate::ErrorKind) beyond).
+    pub tree_nodes: usize,
 }
 
 impl Default for Limits {
@@ -47,6 +54,7 @@ impl Default for Limits {
             jfr: pyro_jfr::Limits::default(),
             series: DEFAULT_MAX_SERIES,
             decompressed: DEFAULT_MAX_DECOMPRESSED,
+            tree_nodes: DEFAULT_MAX_TREE_NODES,
         }
     }
 }
@@ -71,6 +79,12 @@ impl Limits {
         self.decompressed = n;
         self.pprof = self.pprof.max_decompressed_size(n);
         self.jfr = self.jfr.max_decompressed_size(n);
+        self
+    }
+
+    /// Most stack-tree nodes one request may produce, all parts together.
+    pub fn max_tree_nodes(mut self, n: usize) -> Self {
+        self.tree_nodes = n;
         self
     }
 

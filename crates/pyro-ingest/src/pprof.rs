@@ -4,6 +4,7 @@
 use pyro_labels::SeriesName;
 use pyro_sampletype::SampleTypes;
 
+use crate::budget::Budget;
 use crate::error::{Error, ErrorKind, Result};
 use crate::{Aggregation, Limits, Request, Series};
 
@@ -13,6 +14,7 @@ pub(crate) fn read(
     name: SeriesName,
     limits: &Limits,
 ) -> Result<Vec<Series<'static>>> {
+    let mut budget = Budget::new(limits);
     let types = match &req.sample_type_config {
         Some(json) => {
             SampleTypes::from_json(json).map_err(|e| Error::wrap(ErrorKind::Body, "", e, None))?
@@ -25,7 +27,7 @@ pub(crate) fn read(
         &types,
         req.prev_profile.as_deref(),
         req.spy_name(),
-        limits,
+        &mut budget,
     )?;
     Ok(series)
 }
@@ -51,34 +53,37 @@ fn parse_err(e: pyro_pprof::Error, what: &str) -> Error {
 }
 
 /// One series per sample type and label set of a pprof (gzipped or not), named after `name`,
-/// with the profile's `time_nanos`. `prev` is the previous profile of a cumulative pair.
+/// with the profile's `time_nanos`. `prev` is the previous profile of a cumulative pair. The
+/// profile is read within what is left of the request's `budget`, and spends what it builds.
 ///
 /// # Errors
 /// [`ErrorKind::Body`] for a malformed profile, [`ErrorKind::TooLarge`] when it inflates past
-/// the decompressed-size limit, [`ErrorKind::LimitExceeded`] past another pprof limit.
-pub fn series(
+/// the decompressed-size limit, [`ErrorKind::LimitExceeded`] past another pprof limit or the
+/// request's budget.
+pub(crate) fn series(
     name: &SeriesName,
     body: &[u8],
     types: &SampleTypes,
     prev: Option<&[u8]>,
     spy_name: &str,
-    limits: &Limits,
+    budget: &mut Budget,
 ) -> Result<(Vec<Series<'static>>, i64)> {
+    let plimits = budget.pprof();
     let prev_buf = prev
-        .map(|p| pyro_pprof::decode(p, &limits.pprof).map_err(|e| decode_err(e, "prev_profile: ")))
+        .map(|p| pyro_pprof::decode(p, &plimits).map_err(|e| decode_err(e, "prev_profile: ")))
         .transpose()?;
     let prev = prev_buf
         .as_deref()
         .map(|b| {
-            pyro_pprof::Profile::parse(b, &limits.pprof).map_err(|e| parse_err(e, "prev_profile: "))
+            pyro_pprof::Profile::parse(b, &plimits).map_err(|e| parse_err(e, "prev_profile: "))
         })
         .transpose()?;
-    let buf = pyro_pprof::decode(body, &limits.pprof).map_err(|e| decode_err(e, ""))?;
-    let p = pyro_pprof::Profile::parse(&buf, &limits.pprof).map_err(|e| parse_err(e, ""))?;
-    let series = pyro_pprof::to_series(&p, name, types, prev.as_ref(), &limits.pprof)
+    let buf = pyro_pprof::decode(body, &plimits).map_err(|e| decode_err(e, ""))?;
+    let p = pyro_pprof::Profile::parse(&buf, &plimits).map_err(|e| parse_err(e, ""))?;
+    let series = pyro_pprof::to_series(&p, name, types, prev.as_ref(), &plimits)
         .map_err(|e| parse_err(e, ""))?;
     // The series outlive the decompressed buffer, so their trees own their names.
-    let series = series
+    let series: Vec<Series<'static>> = series
         .into_iter()
         .map(|s| Series {
             name: s.name,
@@ -89,5 +94,6 @@ pub fn series(
             tree: s.tree.into_owned(),
         })
         .collect();
+    budget.spend(&series)?;
     Ok((series, p.time_nanos()))
 }

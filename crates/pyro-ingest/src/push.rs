@@ -177,6 +177,7 @@ pub fn to_series(
     now: i64,
 ) -> Result<(Vec<Series<'static>>, i64)> {
     let types = pyro_sampletype::SampleTypes::default();
+    let mut budget = crate::budget::Budget::new(limits);
     let mut out = Vec::new();
     let mut start = None;
     for s in &req.series {
@@ -188,7 +189,7 @@ pub fn to_series(
             .map_or("unknown", |l| l.value.as_str());
         for sample in &s.samples {
             let (series, time_nanos) =
-                crate::pprof::series(&name, &sample.raw_profile, &types, None, spy, limits)?;
+                crate::pprof::series(&name, &sample.raw_profile, &types, None, spy, &mut budget)?;
             if start.is_none() && time_nanos > 0 {
                 start = Some(time_nanos / 1_000_000_000);
             }

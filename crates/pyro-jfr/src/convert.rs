@@ -421,6 +421,14 @@ impl Converter<'_> {
             }
             b.tree.add_ids(&ids, v);
         }
+        let nodes: usize = self.series.iter().map(|b| b.tree.node_count()).sum();
+        if nodes > self.opts.limits.max_tree_nodes {
+            return Err(Error::limit(
+                "tree nodes",
+                self.opts.limits.max_tree_nodes,
+                0,
+            ));
+        }
         Ok(())
     }
 

@@ -21,6 +21,8 @@ pub const DEFAULT_MAX_METADATA_SIZE: usize = 16 << 20;
 pub const DEFAULT_MAX_EVENT_KEYS: usize = 1 << 20;
 /// Default most distinct series (profile type × label set) in one recording.
 pub const DEFAULT_MAX_SERIES: usize = 10_000;
+/// Default most nodes of all series trees together (checked after each chunk).
+pub const DEFAULT_MAX_TREE_NODES: usize = 8 << 20;
 /// Nesting depth of inline (non-pool) struct fields; metadata element depth.
 pub const MAX_NESTING: usize = 32;
 
@@ -41,6 +43,7 @@ pub struct Limits {
     pub(crate) max_series: usize,
     pub(crate) max_event_keys: usize,
     pub(crate) max_metadata_size: usize,
+    pub(crate) max_tree_nodes: usize,
 }
 
 impl Default for Limits {
@@ -55,6 +58,7 @@ impl Default for Limits {
             max_series: DEFAULT_MAX_SERIES,
             max_event_keys: DEFAULT_MAX_EVENT_KEYS,
             max_metadata_size: DEFAULT_MAX_METADATA_SIZE,
+            max_tree_nodes: DEFAULT_MAX_TREE_NODES,
         }
     }
 }
@@ -63,6 +67,11 @@ impl Limits {
     /// The defaults.
     pub fn new() -> Self {
         Self::default()
+    }
+    /// Most nodes of all series trees together, checked after each chunk is merged.
+    pub fn max_tree_nodes(mut self, v: usize) -> Self {
+        self.max_tree_nodes = v;
+        self
     }
     /// Largest recording or labels snapshot after decompression, in bytes.
     pub fn max_decompressed_size(mut self, v: usize) -> Self {

@@ -11,6 +11,7 @@ use pyro_ingest::{ErrorKind, Format, Request};
 use crate::attime;
 use crate::auth::Ingester;
 use crate::http::body::{decode_content_encoding, multipart_parts};
+use crate::http::budget::PARSE_BYTES_PER_BYTE;
 use crate::http::error::og_error;
 use crate::http::{AppState, now};
 use crate::storage::Write;
@@ -48,6 +49,14 @@ pub async fn ingest(
         .iter()
         .find(|(k, _)| k == "from")
         .map_or(now, |(_, v)| attime::parse(v, now));
+    // Parse memory, now that the (decompressed) size is known.
+    let parse_budget = match state
+        .inflight
+        .try_reserve(req.body.len().saturating_mul(PARSE_BYTES_PER_BYTE))
+    {
+        Ok(r) => r,
+        Err(refused) => return refused.into_response(),
+    };
     match split_form(&state, &mut req).await {
         Ok(true) => {}
         Ok(false) => return StatusCode::OK.into_response(),
@@ -55,6 +64,7 @@ pub async fn ingest(
     }
     let state2 = state.clone();
     let parsed = tokio::task::spawn_blocking(move || {
+        let _parse_budget = parse_budget;
         let series = pyro_ingest::decode(&req, &state2.config.limits)?;
         Ok::<_, pyro_ingest::Error>((req.name.clone(), Write::new(&tenant, from, series)))
     })

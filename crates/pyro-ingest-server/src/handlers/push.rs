@@ -9,6 +9,7 @@ use bytes::Bytes;
 
 use crate::auth::Pusher;
 use crate::http::body::decode_content_encoding;
+use crate::http::budget::PARSE_BYTES_PER_BYTE;
 use crate::http::error::ConnectError;
 use crate::http::{AppState, now};
 use crate::storage::Write;
@@ -27,6 +28,10 @@ pub async fn push(
     let parsed = tokio::task::spawn_blocking(move || {
         let body = decode_content_encoding(&headers, body, state2.config.limits.decompressed)
             .map_err(Err)?;
+        let _parse_budget = state2
+            .inflight
+            .try_reserve(body.len().saturating_mul(PARSE_BYTES_PER_BYTE))
+            .map_err(|r| Err(Box::new(r.into_response())))?;
         let req =
             pyro_ingest::push::decode(&ct, body).map_err(|e| Ok(ConnectError::from_ingest(&e)))?;
         let (series, start) = pyro_ingest::push::to_series(&req, &k6, &state2.config.limits, now())

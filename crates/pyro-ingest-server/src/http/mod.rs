@@ -2,6 +2,7 @@
 //! (body limit, request timeout); request bodies ([`body`]) and error responses ([`error`]).
 
 pub mod body;
+pub mod budget;
 pub mod error;
 pub mod log;
 
@@ -34,6 +35,9 @@ pub struct Config {
     pub multi_tenant: bool,
     /// Most parts read from one multipart body (422 beyond).
     pub max_multipart_parts: usize,
+    /// Bytes all requests together may hold at once: bodies as announced, then their gunzipped
+    /// size and parse memory (503 with `Retry-After` beyond).
+    pub max_inflight_bytes: usize,
 }
 
 /// Connection-level limits.
@@ -49,6 +53,8 @@ pub struct ConnLimits {
 
 /// What every handler shares.
 pub struct AppState {
+    /// The server-wide bytes-in-flight budget.
+    pub inflight: budget::InFlight,
     /// The store (reads).
     pub store: Arc<Store>,
     /// The group-commit writer (writes).
@@ -61,6 +67,7 @@ pub struct AppState {
 pub fn router(store: Arc<Store>, writer: Writer, config: Config) -> Router {
     let max_body = config.max_body;
     let state = Arc::new(AppState {
+        inflight: budget::InFlight::new(config.max_inflight_bytes),
         store,
         writer,
         config,
@@ -75,6 +82,10 @@ pub fn router(store: Arc<Store>, writer: Writer, config: Config) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             request_timeout,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            budget::reserve_body,
         ))
         .layer(axum::middleware::from_fn(log::log_request))
         .with_state(state)

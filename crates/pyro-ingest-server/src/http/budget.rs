@@ -1,0 +1,136 @@
+//! The server-wide budget of bytes in flight: a request's body is reserved (as announced, or the
+//! body limit when it is not) before a byte of it is read, and its gunzipped size and parse
+//! memory once they are known; a request that does not fit gets 503 with `Retry-After` at once
+//! instead of pushing the process past its memory.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::AppState;
+
+/// Budget unit: reservations are counted in KiB (a semaphore counts in `u32`).
+const UNIT: usize = 1024;
+
+/// Parse memory of one decompressed byte, at most (tables, call tree, series trees), for the
+/// reservation made before parsing.
+pub const PARSE_BYTES_PER_BYTE: usize = 4;
+
+/// Seconds a client is told to wait when the budget is spent.
+pub const RETRY_AFTER_SECS: u64 = 1;
+
+/// The bytes-in-flight budget.
+#[derive(Debug, Clone)]
+pub struct InFlight {
+    sem: Arc<Semaphore>,
+    units: usize,
+}
+
+/// Why a reservation was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// Not now: other requests hold the budget (503, retry).
+    Busy,
+    /// Never: more than the whole budget (413).
+    Never,
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        match self {
+            Refused::Busy => busy(),
+            Refused::Never => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                "request needs more memory than the server's --max-inflight-bytes\n",
+            )
+                .into_response(),
+        }
+    }
+}
+
+/// A reservation, given back when dropped.
+#[derive(Debug)]
+pub struct Reserved(#[allow(dead_code)] Option<OwnedSemaphorePermit>);
+
+impl InFlight {
+    /// A budget of `bytes`.
+    pub fn new(bytes: usize) -> InFlight {
+        let units = bytes.div_ceil(UNIT).clamp(1, Semaphore::MAX_PERMITS);
+        InFlight {
+            sem: Arc::new(Semaphore::new(units)),
+            units,
+        }
+    }
+
+    /// Reserves `bytes` now: [`Refused::Busy`] when the budget does not have them left at the
+    /// moment, [`Refused::Never`] when they exceed the whole budget.
+    ///
+    /// # Errors
+    /// The refusal.
+    pub fn try_reserve(&self, bytes: usize) -> Result<Reserved, Refused> {
+        if bytes == 0 {
+            return Ok(Reserved(None));
+        }
+        let want = bytes.div_ceil(UNIT);
+        if want > self.units {
+            return Err(Refused::Never);
+        }
+        let want = u32::try_from(want).map_err(|_| Refused::Never)?;
+        self.sem
+            .clone()
+            .try_acquire_many_owned(want)
+            .map(|p| Reserved(Some(p)))
+            .map_err(|_| Refused::Busy)
+    }
+
+    /// Bytes not reserved now.
+    pub fn available(&self) -> usize {
+        self.sem.available_permits().saturating_mul(UNIT)
+    }
+}
+
+/// The answer when the budget is spent: 503, `Retry-After`, and why.
+pub fn busy() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [
+            (header::RETRY_AFTER, RETRY_AFTER_SECS.to_string()),
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_owned()),
+        ],
+        "server busy: too many bytes in flight, retry later\n",
+    )
+        .into_response()
+}
+
+/// Middleware: reserves a request's body before it is read (announced length, else the body
+/// limit for a request that may carry one), held until the answer is ready.
+pub async fn reserve_body(
+    State(state): State<Arc<AppState>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let announced = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let bytes = match announced {
+        Some(n) => n.min(state.config.max_body),
+        None if req.method() == Method::POST || req.method() == Method::PUT => {
+            state.config.max_body
+        }
+        None => 0,
+    };
+    let reserved = match state.inflight.try_reserve(bytes) {
+        Ok(r) => r,
+        Err(refused) => return refused.into_response(),
+    };
+    let response = next.run(req).await;
+    drop(reserved);
+    response
+}
