@@ -79,6 +79,9 @@ struct ServeArgs {
     /// Most labels per series (400 beyond).
     #[arg(long, default_value_t = pyro_labels::DEFAULT_MAX_LABELS)]
     max_labels: usize,
+    /// Longest time in-flight requests get to finish after SIGTERM/SIGINT, in seconds.
+    #[arg(long, default_value_t = 30)]
+    shutdown_grace_secs: u64,
     /// Most stack-tree nodes one request may build, all its profiles together (422 beyond).
     #[arg(long, default_value_t = pyro_ingest::DEFAULT_MAX_TREE_NODES)]
     max_tree_nodes: usize,
@@ -257,7 +260,8 @@ fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    rt.block_on(async move {
+    let grace = std::time::Duration::from_secs(args.shutdown_grace_secs);
+    let code = rt.block_on(async move {
         let listener = match tokio::net::TcpListener::bind(&args.listen).await {
             Ok(l) => l,
             Err(e) => {
@@ -307,11 +311,16 @@ fn serve(args: ServeArgs) -> ExitCode {
         let conn = server::http::ConnLimits {
             header_timeout: std::time::Duration::from_secs(args.header_timeout_secs.max(1)),
             max_header_bytes: args.max_header_bytes,
-            shutdown_grace: std::time::Duration::from_secs(30),
+            shutdown_grace: grace,
         };
         server::http::serve(listener, app, conn, shutdown).await;
         ExitCode::SUCCESS
-    })
+    });
+    // Parsing still running on blocking threads gets no more than the grace period either: the
+    // process ends within it whatever is being parsed (nothing unacknowledged is lost; a write
+    // is acknowledged only once committed).
+    rt.shutdown_timeout(grace);
+    code
 }
 
 fn adhoc(format: AdhocFormat, output_dir: &std::path::Path, command: &[String]) -> ExitCode {

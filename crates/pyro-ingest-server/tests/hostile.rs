@@ -449,3 +449,42 @@ fn bytes_in_flight_are_bounded() {
     drop(s);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// SIGTERM ends the process within the grace period even with a request in flight.
+#[test]
+fn sigterm_ends_within_the_grace_period() {
+    use std::io::Write;
+    let dir = temp_dir("grace");
+    let mut s = Server::start(&dir, &["--shutdown-grace-secs", "1"]);
+    let mut slow = std::net::TcpStream::connect(&s.addr).unwrap();
+    write!(
+        slow,
+        "POST /ingest?name=g.cpu HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\na 1\n"
+    )
+    .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let started = std::time::Instant::now();
+    let pid = s.child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = loop {
+        if let Some(st) = s.child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "still running 5 s after SIGTERM with a 1 s grace"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(900));
+    drop(slow);
+    drop(s);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

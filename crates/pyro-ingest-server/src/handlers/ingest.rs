@@ -10,8 +10,8 @@ use pyro_ingest::{ErrorKind, Format, Request};
 
 use crate::attime;
 use crate::auth::Ingester;
-use crate::http::body::{decode_content_encoding, multipart_parts};
-use crate::http::budget::PARSE_BYTES_PER_BYTE;
+use crate::http::body::{content_encoded, decode_content_encoding, multipart_parts};
+use crate::http::budget::{declared_size, reserve_parse};
 use crate::http::error::og_error;
 use crate::http::{AppState, now};
 use crate::storage::Write;
@@ -26,13 +26,22 @@ pub async fn ingest(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let max = state.config.limits.decompressed;
-    let body = {
+    // Content-Encoding: the inflated body is reserved (as its trailer declares it) first.
+    let (body, _inflated) = {
+        let max = declared_size(&body, state.config.limits.decompressed);
+        let reserved = if content_encoded(&headers) {
+            match state.inflight.try_reserve(max) {
+                Ok(r) => Some(r),
+                Err(refused) => return refused.into_response(),
+            }
+        } else {
+            None
+        };
         let headers = headers.clone();
         match tokio::task::spawn_blocking(move || decode_content_encoding(&headers, body, max))
             .await
         {
-            Ok(Ok(b)) => b,
+            Ok(Ok(b)) => (b, reserved),
             Ok(Err(r)) => return *r,
             Err(e) => return internal(&e),
         }
@@ -49,23 +58,31 @@ pub async fn ingest(
         .iter()
         .find(|(k, _)| k == "from")
         .map_or(now, |(_, v)| attime::parse(v, now));
-    // Parse memory, now that the (decompressed) size is known.
-    let parse_budget = match state
-        .inflight
-        .try_reserve(req.body.len().saturating_mul(PARSE_BYTES_PER_BYTE))
-    {
-        Ok(r) => r,
-        Err(refused) => return refused.into_response(),
-    };
     match split_form(&state, &mut req).await {
         Ok(true) => {}
         Ok(false) => return StatusCode::OK.into_response(),
         Err(r) => return *r,
     }
-    let state2 = state.clone();
+    // Parse memory, from the parts' declared inflated sizes; no gunzip inflates past them.
+    let parts = [
+        Some(&req.body),
+        req.prev_profile.as_ref(),
+        req.jfr_labels.as_ref(),
+        req.sample_type_config.as_ref(),
+    ];
+    let held = req.body.len();
+    let (parse_budget, limits) = match reserve_parse(
+        &state.inflight,
+        &state.config.limits,
+        held,
+        parts.into_iter().flatten().map(|b| &b[..]),
+    ) {
+        Ok(r) => r,
+        Err(refused) => return refused.into_response(),
+    };
     let parsed = tokio::task::spawn_blocking(move || {
         let _parse_budget = parse_budget;
-        let series = pyro_ingest::decode(&req, &state2.config.limits)?;
+        let series = pyro_ingest::decode(&req, &limits)?;
         Ok::<_, pyro_ingest::Error>((req.name.clone(), Write::new(&tenant, from, series)))
     })
     .await;

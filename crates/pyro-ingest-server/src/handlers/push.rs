@@ -8,8 +8,8 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
 use crate::auth::Pusher;
-use crate::http::body::decode_content_encoding;
-use crate::http::budget::PARSE_BYTES_PER_BYTE;
+use crate::http::body::{content_encoded, decode_content_encoding};
+use crate::http::budget::{Refused, declared_size, reserve_parse};
 use crate::http::error::ConnectError;
 use crate::http::{AppState, now};
 use crate::storage::Write;
@@ -26,15 +26,25 @@ pub async fn push(
     let state2 = state.clone();
     let ct = content_type.clone();
     let parsed = tokio::task::spawn_blocking(move || {
-        let body = decode_content_encoding(&headers, body, state2.config.limits.decompressed)
-            .map_err(Err)?;
-        let _parse_budget = state2
-            .inflight
-            .try_reserve(body.len().saturating_mul(PARSE_BYTES_PER_BYTE))
-            .map_err(|r| Err(Box::new(r.into_response())))?;
+        let limits = &state2.config.limits;
+        let max = declared_size(&body, limits.decompressed);
+        let _inflated = if content_encoded(&headers) {
+            Some(state2.inflight.try_reserve(max).map_err(refusal)?)
+        } else {
+            None
+        };
+        let body = decode_content_encoding(&headers, body, max).map_err(Err)?;
         let req =
             pyro_ingest::push::decode(&ct, body).map_err(|e| Ok(ConnectError::from_ingest(&e)))?;
-        let (series, start) = pyro_ingest::push::to_series(&req, &k6, &state2.config.limits, now())
+        let samples = req.series.iter().flat_map(|s| &s.samples);
+        let (_parse_budget, limits) = reserve_parse(
+            &state2.inflight,
+            limits,
+            max,
+            samples.map(|s| &s.raw_profile[..]),
+        )
+        .map_err(refusal)?;
+        let (series, start) = pyro_ingest::push::to_series(&req, &k6, &limits, now())
             .map_err(|e| Ok(ConnectError::from_ingest(&e)))?;
         Ok::<_, Result<ConnectError, Box<Response>>>(Write::new(&tenant, start, series))
     })
@@ -64,4 +74,9 @@ pub async fn push(
         tracing::debug!(series = n, "stored");
     }
     response
+}
+
+/// A budget refusal as the blocking task's error: the plain 503/413 answer.
+fn refusal(r: Refused) -> Result<ConnectError, Box<Response>> {
+    Err(Box::new(r.into_response()))
 }

@@ -9,6 +9,14 @@ use bytes::Bytes;
 /// Default most parts read from one multipart body.
 pub const DEFAULT_MAX_MULTIPART_PARTS: usize = 16;
 
+/// Whether the request's body is gzip content-encoded.
+pub fn content_encoded(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().contains("gzip"))
+}
+
 /// Decodes `Content-Encoding: gzip` (also `x-gzip`, applied right to left; `identity` is a
 /// no-op) with the shared bounded gunzip, never producing more than `max` bytes. Run it off the
 /// async workers: inflating a large body takes a while.

@@ -73,11 +73,20 @@ impl InFlight {
     /// # Errors
     /// The refusal.
     pub fn try_reserve(&self, bytes: usize) -> Result<Reserved, Refused> {
+        self.try_reserve_beside(bytes, 0)
+    }
+
+    /// [`try_reserve`](InFlight::try_reserve) for a request that already holds `held` bytes:
+    /// [`Refused::Never`] when both together exceed the whole budget.
+    ///
+    /// # Errors
+    /// The refusal.
+    pub fn try_reserve_beside(&self, bytes: usize, held: usize) -> Result<Reserved, Refused> {
         if bytes == 0 {
             return Ok(Reserved(None));
         }
         let want = bytes.div_ceil(UNIT);
-        if want > self.units {
+        if want.saturating_add(held.div_ceil(UNIT)) > self.units {
             return Err(Refused::Never);
         }
         let want = u32::try_from(want).map_err(|_| Refused::Never)?;
@@ -133,4 +142,42 @@ pub async fn reserve_body(
     let response = next.run(req).await;
     drop(reserved);
     response
+}
+
+/// What `data` inflates to as its gzip trailer declares it (the last member's size, capped at
+/// `max`), else its own length: the reservation made before inflating it, and the most it may
+/// inflate to (a stream longer than its trailer says stops there with 413).
+pub fn declared_size(data: &[u8], max: usize) -> usize {
+    if !pyro_tree::gzip::is_gzip(data) {
+        return data.len();
+    }
+    data.get(data.len().saturating_sub(4)..)
+        .and_then(|t| <[u8; 4]>::try_from(t).ok())
+        .map_or(0, |t| u32::from_le_bytes(t) as usize)
+        .min(max)
+}
+
+/// Reserves the parse memory of a request's parts (their declared inflated sizes times
+/// [`PARSE_BYTES_PER_BYTE`]) and returns the reader limits for it: gunzip of any part stops at
+/// the largest declared size.
+///
+/// # Errors
+/// The refusal (503 now, or 413 never).
+pub fn reserve_parse<'p>(
+    inflight: &InFlight,
+    limits: &pyro_ingest::Limits,
+    held: usize,
+    parts: impl IntoIterator<Item = &'p [u8]>,
+) -> Result<(Reserved, pyro_ingest::Limits), Refused> {
+    let (mut total, mut largest) = (0usize, 0usize);
+    for p in parts {
+        let d = declared_size(p, limits.decompressed);
+        total = total.saturating_add(d);
+        largest = largest.max(d);
+    }
+    let reserved = inflight.try_reserve_beside(total.saturating_mul(PARSE_BYTES_PER_BYTE), held)?;
+    Ok((
+        reserved,
+        limits.max_decompressed(largest.min(limits.decompressed)),
+    ))
 }
