@@ -154,19 +154,47 @@ pub fn json(
     serde_json::to_string(&r).unwrap_or_default()
 }
 
-/// The tree as a pprof profile (protobuf, uncompressed), as OG's `tree.Pprof` builds it: one
-/// function and location per distinct frame name, one mapping, one sample per node with a
-/// non-zero self value (leaf first). `sampled` series with a sample rate get a CPU period.
-pub fn pprof(tree: &StackTree<'_>, meta: &Meta) -> Vec<u8> {
-    use prost::Message;
-    use pyro_pprof::model::{Function, Line, Location, Mapping, Profile, Sample, ValueType};
-
+/// The pprof sample type (name, unit), period type and value scale of a series: the type is the
+/// last `.` part of the app name (`app.cpu` → `cpu`), the unit follows the series' units: CPU
+/// samples with a sample rate become `nanoseconds` (value × 10⁹ / rate, with a `cpu/nanoseconds`
+/// period), `bytes` stays `bytes`, `lock_nanoseconds` is `nanoseconds`, counted things (`objects`,
+/// `goroutines`, `lock_samples`, samples without a rate) are `count`. So `go tool pprof` prints
+/// durations and bytes, and reading the file back with the app name gives the same series name.
+fn pprof_types(meta: &Meta) -> ((String, &'static str), Option<i64>, u64) {
+    let ty = meta
+        .app
+        .rsplit_once('.')
+        .map_or(meta.app.as_str(), |(_, t)| t)
+        .to_owned();
     let units = if meta.units.is_empty() {
         "samples"
     } else {
         meta.units.as_str()
     };
-    let mut strings: Vec<String> = vec![String::new(), units.to_owned(), "count".to_owned()];
+    let rate = i64::from(meta.sample_rate);
+    match units {
+        // `samples` itself is the pprof name of CPU sample counts (Go's samples/count).
+        "samples" if rate > 0 && ty != "samples" => {
+            let period = 1_000_000_000 / rate;
+            ((ty, "nanoseconds"), Some(period), period as u64)
+        }
+        "samples" if rate > 0 => ((ty, "count"), Some(1_000_000_000 / rate), 1),
+        "bytes" => ((ty, "bytes"), None, 1),
+        "nanoseconds" | "lock_nanoseconds" => ((ty, "nanoseconds"), None, 1),
+        _ => ((ty, "count"), None, 1),
+    }
+}
+
+/// The tree as a pprof profile (protobuf, uncompressed), as OG's `tree.Pprof` builds it: one
+/// function and location per distinct frame name, one mapping, one sample per node with a
+/// non-zero self value (leaf first); sample and period types as [`pprof_types`] derives them
+/// from the series' type and units.
+pub fn pprof(tree: &StackTree<'_>, meta: &Meta) -> Vec<u8> {
+    use prost::Message;
+    use pyro_pprof::model::{Function, Line, Location, Mapping, Profile, Sample, ValueType};
+
+    let ((ty, unit), period, scale) = pprof_types(meta);
+    let mut strings: Vec<String> = vec![String::new(), ty, unit.to_owned()];
     let mut ids: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
     let mut p = Profile {
         sample_type: vec![ValueType { r#type: 1, unit: 2 }],
@@ -176,11 +204,11 @@ pub fn pprof(tree: &StackTree<'_>, meta: &Meta) -> Vec<u8> {
         }],
         ..Default::default()
     };
-    if meta.sample_rate > 0 && units == "samples" {
+    if let Some(period) = period {
         strings.push("cpu".into());
         strings.push("nanoseconds".into());
         p.period_type = Some(ValueType { r#type: 3, unit: 4 });
-        p.period = 1_000_000_000 / i64::from(meta.sample_rate);
+        p.period = period;
     }
     tree.for_each_stack(|frames, value| {
         let mut location_id = Vec::with_capacity(frames.len());
@@ -209,7 +237,7 @@ pub fn pprof(tree: &StackTree<'_>, meta: &Meta) -> Vec<u8> {
         }
         p.sample.push(Sample {
             location_id,
-            value: vec![i64::try_from(value).unwrap_or(i64::MAX)],
+            value: vec![i64::try_from(value.saturating_mul(scale)).unwrap_or(i64::MAX)],
             label: Vec::new(),
         });
     });

@@ -411,7 +411,9 @@ fn group_by_and_pprof_render() {
     )
     .unwrap();
     assert_eq!(series.len(), 1);
-    assert_eq!(series[0].tree.to_folded(), "a;b 2\na;c 5\n");
+    // CPU samples at 100 Hz are written as nanoseconds (10 ms each), named cpu.
+    assert_eq!(series[0].name.to_string(), "back.cpu{}");
+    assert_eq!(series[0].tree.to_folded(), "a;b 20000000\na;c 50000000\n");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

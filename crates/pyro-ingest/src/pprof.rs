@@ -21,7 +21,7 @@ pub(crate) fn read(
         }
         None => SampleTypes::default(),
     };
-    let (series, _) = series(
+    let (series, _, _) = series(
         &name,
         &req.body,
         &types,
@@ -67,7 +67,7 @@ pub(crate) fn series(
     prev: Option<&[u8]>,
     spy_name: &str,
     budget: &mut Budget,
-) -> Result<(Vec<Series<'static>>, i64)> {
+) -> Result<(Vec<Series<'static>>, i64, Option<u32>)> {
     let plimits = budget.pprof();
     let prev_buf = prev
         .map(|p| pyro_pprof::decode(p, &plimits).map_err(|e| decode_err(e, "prev_profile: ")))
@@ -95,5 +95,23 @@ pub(crate) fn series(
         })
         .collect();
     budget.spend(&series)?;
-    Ok((series, p.time_nanos()))
+    Ok((series, p.time_nanos(), period_hz(&p)))
+}
+
+/// Samples per second of a profile whose period is a time (`period_type` unit `nanoseconds`,
+/// `microseconds`, `milliseconds` or `seconds`): 10 ms → 100 Hz.
+fn period_hz(p: &pyro_pprof::Profile<'_>) -> Option<u32> {
+    let unit = p.string(p.period_type()?.unit);
+    let per_second: i64 = match unit {
+        "nanoseconds" => 1_000_000_000,
+        "microseconds" => 1_000_000,
+        "milliseconds" => 1_000,
+        "seconds" => 1,
+        _ => return None,
+    };
+    let period = p.period();
+    if period <= 0 || period > per_second {
+        return None;
+    }
+    u32::try_from(per_second / period).ok().filter(|&hz| hz > 0)
 }

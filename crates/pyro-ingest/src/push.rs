@@ -165,6 +165,7 @@ pub fn series_name(
 
 /// Every series of a push request, with the time of its first profile (Unix seconds, `now` when
 /// the profiles carry none). Push profiles are deltas, so cumulative types are stored as sent.
+/// [`to_series_from`] with no user agent.
 ///
 /// # Errors
 /// A bad label set ([`ErrorKind::Name`]) or profile ([`ErrorKind::Body`]), a profile over the
@@ -176,26 +177,74 @@ pub fn to_series(
     limits: &Limits,
     now: i64,
 ) -> Result<(Vec<Series<'static>>, i64)> {
+    to_series_from(req, extra, None, limits, now)
+}
+
+/// [`to_series`] for a request from `user_agent`: series get their `spyName` from the series'
+/// `pyroscope.spy`/`pyroscope_spy` or `otel.scope.name` label, else from the agent the user agent
+/// names; sample counts get their sample rate from the profile's period (10 ms → 100 Hz) when
+/// the sample-type table gives none, so they read as time.
+///
+/// # Errors
+/// As [`to_series`].
+pub fn to_series_from(
+    req: &PushRequest,
+    extra: &[(String, String)],
+    user_agent: Option<&str>,
+    limits: &Limits,
+    now: i64,
+) -> Result<(Vec<Series<'static>>, i64)> {
     let types = pyro_sampletype::SampleTypes::default();
     let mut budget = crate::budget::Budget::new(limits);
     let mut out = Vec::new();
     let mut start = None;
     for s in &req.series {
         let name = series_name(&s.labels, extra, &limits.labels)?;
-        let spy = s
-            .labels
-            .iter()
-            .find(|l| l.name == "pyroscope_spy")
-            .map_or("unknown", |l| l.value.as_str());
+        let spy = spy_name(&s.labels, user_agent);
         for sample in &s.samples {
-            let (series, time_nanos) =
+            let (mut series, time_nanos, hz) =
                 crate::pprof::series(&name, &sample.raw_profile, &types, None, spy, &mut budget)?;
             if start.is_none() && time_nanos > 0 {
                 start = Some(time_nanos / 1_000_000_000);
+            }
+            for s in &mut series {
+                if s.sample_rate == 0 && s.units == "samples" {
+                    s.sample_rate = hz.unwrap_or(0);
+                }
             }
             out.extend(series);
         }
     }
     crate::check_series_count(out.len(), limits)?;
     Ok((out, start.unwrap_or(now)))
+}
+
+/// The spy name of a push series: its `pyroscope.spy`/`pyroscope_spy` label, else its
+/// `otel.scope.name`, else the agent its user agent names (`pyroscope-rs/… python` → `pyspy`),
+/// else `unknown`.
+pub fn spy_name<'l>(labels: &'l [LabelPair], user_agent: Option<&str>) -> &'l str {
+    for key in ["pyroscope.spy", "pyroscope_spy", "otel.scope.name"] {
+        if let Some(l) = labels.iter().find(|l| l.name == key && !l.value.is_empty()) {
+            return &l.value;
+        }
+    }
+    let ua = user_agent.unwrap_or("").to_ascii_lowercase();
+    for (needle, spy) in [
+        ("python", "pyspy"),
+        ("ruby", "rbspy"),
+        ("node", "nodespy"),
+        ("dotnet", "dotnetspy"),
+        ("java", "javaspy"),
+        ("ebpf", "ebpfspy"),
+        ("php", "phpspy"),
+        ("pyroscope-rs", "pyroscope-rs"),
+        ("go-http-client", "gospy"),
+        ("pyroscope-go", "gospy"),
+        ("alloy", "grafana-alloy"),
+    ] {
+        if ua.contains(needle) {
+            return spy;
+        }
+    }
+    "unknown"
 }

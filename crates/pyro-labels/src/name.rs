@@ -199,6 +199,38 @@ fn grammar(input: &str) -> IResult<&str, Parsed<'_>> {
     }
 }
 
+/// A name with two brace groups, `svc{env=test}.cpu{region=eu}` (pyroscope-io 0.8 appends
+/// `.cpu{tags}` to an application name that already carries braces), as one:
+/// `svc.cpu{env=test,region=eu}`. The app is the text before the first `{` plus the suffix
+/// between the groups (app-name characters only, possibly none); the labels are both groups, the
+/// later value of a key named twice winning (spec Part 1, decision 9). `None` for any other
+/// shape, which keeps OG's grammar.
+fn merge_brace_groups(input: &str) -> Option<String> {
+    let open = input.find('{')?;
+    let close = open + input[open..].find('}')?;
+    let rest = &input[close + 1..];
+    if rest.trim().is_empty() {
+        return None;
+    }
+    // Only with a second group: OG's own quirks (`app{a=1}garbage`, `app{a=1}b=2}`) stay.
+    let i = rest.find('{')?;
+    let (suffix, second) = (&rest[..i], rest[i + 1..].strip_suffix('}')?);
+    if !suffix.trim().chars().all(is_app_name_char) || second.contains(['{', '}']) {
+        return None;
+    }
+    let suffix = suffix.trim();
+    let first = &input[open + 1..close];
+    let sep = if first.trim().is_empty() || second.trim().is_empty() {
+        ""
+    } else {
+        ","
+    };
+    Some(format!(
+        "{}{suffix}{{{first}{sep}{second}}}",
+        &input[..open]
+    ))
+}
+
 fn offset_in(outer: &str, inner: &str) -> usize {
     (inner.as_ptr() as usize).saturating_sub(outer.as_ptr() as usize)
 }
@@ -247,6 +279,9 @@ impl SeriesName {
     /// # Errors
     /// An empty or invalid app name, an invalid key, or a limit exceeded; see [`ErrorKind`].
     pub fn parse_with(input: &str, limits: &Limits) -> Result<Self> {
+        if let Some(merged) = merge_brace_groups(input) {
+            return Self::parse_with(&merged, limits);
+        }
         let (app_raw, labels) = match grammar(input) {
             Ok((_, parsed)) => parsed,
             // The grammar accepts every string; keep a defined answer anyway.

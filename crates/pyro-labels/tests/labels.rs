@@ -481,3 +481,27 @@ fn query_limits() {
     );
     assert!(Query::parse(&two).is_err());
 }
+
+/// Two brace groups (pyroscope-io 0.8 with an application name that carries braces): the app is
+/// the text before the first `{` plus the suffix between the groups, the labels both groups,
+/// the later value of a key named twice winning.
+#[test]
+fn two_brace_groups_merge() {
+    let n = |s: &str| SeriesName::parse(s).map(|n| n.to_string());
+    assert_eq!(
+        n("svc{env=test}.cpu{region=eu,team=a}").unwrap(),
+        "svc.cpu{env=test,region=eu,team=a}"
+    );
+    assert_eq!(n("svc{env=test}.cpu{}").unwrap(), "svc.cpu{env=test}");
+    assert_eq!(
+        n("svc{env=test}{region=eu}").unwrap(),
+        "svc{env=test,region=eu}"
+    );
+    // Without a second group OG's grammar applies (text after the first group is dropped).
+    assert_eq!(n("svc{env=test}.cpu").unwrap(), "svc{env=test}");
+    assert_eq!(n("svc{}.cpu{a=1}").unwrap(), "svc.cpu{a=1}");
+    assert_eq!(n("svc{a=1,b=2}.cpu{a=3}").unwrap(), "svc.cpu{a=3,b=2}");
+    // Other shapes are not rewritten.
+    assert!(n("svc{a=1}.cpu{b=2}{c=3}").is_err());
+    assert_eq!(n("svc.cpu{a=1}").unwrap(), "svc.cpu{a=1}");
+}

@@ -23,6 +23,10 @@ pub async fn push(
 ) -> Response {
     let content_type = super::content_type(&headers).unwrap_or_default();
     let k6 = super::k6_from(&headers);
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let state2 = state.clone();
     let ct = content_type.clone();
     let parsed = tokio::task::spawn_blocking(move || {
@@ -44,8 +48,9 @@ pub async fn push(
             samples.map(|s| &s.raw_profile[..]),
         )
         .map_err(refusal)?;
-        let (series, start) = pyro_ingest::push::to_series(&req, &k6, &limits, now())
-            .map_err(|e| Ok(ConnectError::from_ingest(&e)))?;
+        let (series, start) =
+            pyro_ingest::push::to_series_from(&req, &k6, user_agent.as_deref(), &limits, now())
+                .map_err(|e| Ok(ConnectError::from_ingest(&e)))?;
         Ok::<_, Result<ConnectError, Box<Response>>>(Write::new(&tenant, start, series))
     })
     .await;

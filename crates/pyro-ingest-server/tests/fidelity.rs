@@ -1,0 +1,176 @@
+//! What real clients send arrives as they meant it: two brace groups in `name`, push series with
+//! their agent's spy name and sample rate, pprof out and back in with the types a pprof user
+//! expects.
+
+mod common;
+
+use common::*;
+use prost::Message;
+use pyro_pprof::model::{Function, Line, Location, Mapping, Profile, Sample, ValueType};
+
+/// A CPU profile as pyroscope-rs sends it: samples/count with a 10 ms cpu/nanoseconds period.
+fn cpu_pprof(period: i64) -> Vec<u8> {
+    let strings = ["", "samples", "count", "cpu", "nanoseconds", "main", "work"];
+    Profile {
+        sample_type: vec![ValueType { r#type: 1, unit: 2 }],
+        period_type: Some(ValueType { r#type: 3, unit: 4 }),
+        period,
+        sample: vec![Sample {
+            location_id: vec![2, 1],
+            value: vec![7],
+            label: vec![],
+        }],
+        mapping: vec![Mapping {
+            id: 1,
+            ..Default::default()
+        }],
+        location: (1..=2)
+            .map(|id| Location {
+                id,
+                mapping_id: 1,
+                line: vec![Line {
+                    function_id: id,
+                    line: 0,
+                }],
+                ..Default::default()
+            })
+            .collect(),
+        function: (1..=2)
+            .map(|id| Function {
+                id,
+                name: 4 + id as i64,
+                ..Default::default()
+            })
+            .collect(),
+        string_table: strings.iter().map(|s| (*s).to_owned()).collect(),
+        ..Default::default()
+    }
+    .encode_to_vec()
+}
+
+#[test]
+fn two_brace_groups_in_name_for_every_format() {
+    let dir = temp_dir("braces");
+    let s = Server::start(&dir, &[]);
+    let name = "svc%7Benv%3Dtest%7D.cpu%7Bregion%3Deu%2Cteam%3Da%7D";
+    let folded = s.url(&format!("/ingest?name={name}&{T0}"));
+    assert_eq!(post(&folded, None, &[], b"a;b 1\n").0, 200);
+    // pprof bodies are named without the type (`APP{tags}`): `svc{env=test}{region=eu,team=a}`.
+    let pprof_name = "svc%7Benv%3Dtest%7D%7Bregion%3Deu%2Cteam%3Da%7D";
+    let pprof = s.url(&format!("/ingest?name={pprof_name}&format=pprof&{T0}"));
+    assert_eq!(post(&pprof, None, &[], &cpu_pprof(10_000_000)).0, 200);
+    let q = "svc.cpu%7Benv%3D%22test%22%2Cregion%3D%22eu%22%2Cteam%3D%22a%22%7D";
+    assert_eq!(collapsed(&s, q), "a;b 1\nmain;work 7\n");
+    let (_, names) = get(&s.url("/label-values?label=__name__"));
+    assert_eq!(names, r#"["svc.cpu"]"#);
+    drop(s);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn push_series_get_spy_name_and_sample_rate() {
+    use pyro_ingest::push::{LabelPair, PushRequest, RawProfileSeries, RawSample};
+    let dir = temp_dir("push-meta");
+    let s = Server::start(&dir, &[]);
+    let series = |service: &str, extra: &[(&str, &str)]| RawProfileSeries {
+        labels: std::iter::once(("service_name", service))
+            .chain(extra.iter().copied())
+            .map(|(n, v)| LabelPair {
+                name: n.into(),
+                value: v.into(),
+            })
+            .collect(),
+        samples: vec![RawSample {
+            raw_profile: cpu_pprof(10_000_000).into(),
+            id: String::new(),
+        }],
+    };
+    let body = PushRequest {
+        series: vec![
+            series("py", &[]),
+            series("custom", &[("pyroscope.spy", "myspy")]),
+        ],
+    }
+    .encode_to_vec();
+    let (status, _) = post(
+        &s.url("/push.v1.PusherService/Push"),
+        Some("application/proto"),
+        &[("User-Agent", "pyroscope-rs/0.5.7 python/3.11")],
+        &body,
+    );
+    assert_eq!(status, 200);
+    for (app, spy) in [("py.cpu", "pyspy"), ("custom.cpu", "myspy")] {
+        let (status, json) = get(&s.url(&format!("/render?query={app}&{T0}&format=json")));
+        assert_eq!(status, 200, "{json}");
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v["metadata"]["spyName"], spy, "{json}");
+        assert_eq!(v["metadata"]["sampleRate"], 100, "{json}");
+        assert_eq!(v["metadata"]["units"], "samples", "{json}");
+    }
+    drop(s);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `/render?format=pprof` writes the sample and period types of the series' type and units, and
+/// reading that file back with the app name gives the same series.
+#[test]
+fn pprof_out_and_back_in_for_each_type() {
+    let dir = temp_dir("pprof-types");
+    let s = Server::start(&dir, &[]);
+    // (series type, units, expected sample type, unit, period, value scale)
+    let cases = [
+        (
+            "cpu",
+            "samples",
+            "cpu",
+            "nanoseconds",
+            10_000_000,
+            10_000_000u64,
+        ),
+        ("alloc_space", "bytes", "alloc_space", "bytes", 0, 1),
+        ("alloc_objects", "objects", "alloc_objects", "count", 0, 1),
+        ("inuse_space", "bytes", "inuse_space", "bytes", 0, 1),
+        ("goroutines", "goroutines", "goroutines", "count", 0, 1),
+        (
+            "lock_duration",
+            "lock_nanoseconds",
+            "lock_duration",
+            "nanoseconds",
+            0,
+            1,
+        ),
+    ];
+    for (ty, units, want_ty, want_unit, want_period, scale) in cases {
+        let url = s.url(&format!("/ingest?name=app.{ty}&units={units}&{T0}"));
+        assert_eq!(post(&url, None, &[], b"main;work 3\nmain 1\n").0, 200);
+        let mut resp = agent()
+            .get(&s.url(&format!("/render?query=app.{ty}&{T0}&format=pprof")))
+            .call()
+            .unwrap();
+        let bytes = resp.body_mut().read_to_vec().unwrap();
+        let p = Profile::decode(&bytes[..]).unwrap();
+        let st = p.sample_type[0].clone();
+        let name = |i: i64| p.string_table[i as usize].as_str();
+        assert_eq!(
+            (name(st.r#type), name(st.unit)),
+            (want_ty, want_unit),
+            "{ty}"
+        );
+        assert_eq!(p.period, want_period, "{ty}");
+        if want_period > 0 {
+            let pt = p.period_type.clone().unwrap();
+            assert_eq!((name(pt.r#type), name(pt.unit)), ("cpu", "nanoseconds"));
+        }
+        let req = pyro_ingest::Request::new("app", bytes);
+        let series = pyro_ingest::decode(&req, &pyro_ingest::Limits::default()).unwrap();
+        assert_eq!(series.len(), 1, "{ty}");
+        assert_eq!(series[0].name.to_string(), format!("app.{ty}{{}}"), "{ty}");
+        assert_eq!(
+            series[0].tree.to_folded(),
+            format!("main {}\nmain;work {}\n", scale, 3 * scale),
+            "{ty}"
+        );
+    }
+    drop(s);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
