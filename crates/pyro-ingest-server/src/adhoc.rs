@@ -29,11 +29,39 @@ impl OutputFormat {
     }
 }
 
-/// A file name for a series: its normalized name with `/` and NUL made safe.
-fn file_stem(name: &str) -> String {
-    name.chars()
-        .map(|c| if c == '/' || c == '\0' { '_' } else { c })
-        .collect()
+/// Longest part of a file name taken from the app name.
+const MAX_STEM: usize = 64;
+
+/// A short, safe file stem for a series: its app name (type included) with anything but
+/// `[A-Za-z0-9._-]` replaced by `_` and cut to [`MAX_STEM`] bytes, then 8 hex digits of the
+/// SHA-256 of its full name, so series differing only in labels get different files and no
+/// label set can make a name too long for the file system.
+pub fn file_stem(name: &pyro_labels::SeriesName) -> String {
+    use sha2::{Digest, Sha256};
+    let app: String = name
+        .app()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(MAX_STEM)
+        .collect();
+    let digest = Sha256::digest(name.to_string().as_bytes());
+    let hash: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{app}-{hash}")
+}
+
+/// One entry of `index.json`: a file and the full series it holds.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct IndexEntry {
+    file: String,
+    series: String,
+    app: String,
+    labels: std::collections::BTreeMap<String, String>,
 }
 
 /// Writes one file per series in `store` to `dir`; returns the paths.
@@ -48,6 +76,7 @@ pub fn write_outputs(
 ) -> Result<Vec<PathBuf>, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut out = Vec::new();
+    let mut index = Vec::new();
     let ts = crate::attime::rfc3339(stamp)
         .replace([':', 'T'], "-")
         .replace('Z', "");
@@ -82,13 +111,28 @@ pub fn write_outputs(
                 .into_bytes()
             }
         };
-        let path = dir.join(format!(
-            "{}-{ts}.{}",
-            file_stem(&name.to_string()),
-            format.ext()
-        ));
+        let file = format!("{}-{ts}.{}", file_stem(&name), format.ext());
+        let path = dir.join(&file);
         std::fs::write(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+        index.push(IndexEntry {
+            file,
+            series: name.to_string(),
+            app: name.app().to_owned(),
+            labels: name.labels().clone(),
+        });
         out.push(path);
+    }
+    if !index.is_empty() {
+        // index.json names every file's full series; entries of earlier runs are kept.
+        let path = dir.join("index.json");
+        let mut all: Vec<IndexEntry> = std::fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        all.retain(|e| !index.iter().any(|n| n.file == e.file));
+        all.extend(index);
+        let text = serde_json::to_string_pretty(&all).map_err(|e| e.to_string())?;
+        std::fs::write(&path, text + "\n").map_err(|e| format!("{}: {e}", path.display()))?;
     }
     Ok(out)
 }
@@ -110,6 +154,8 @@ pub async fn run(
         .ok_or("adhoc needs a command to run")?;
     let data_dir = std::env::temp_dir().join(format!("pyro-adhoc-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data_dir);
+    // The temporary store goes away on every path out of here.
+    let _cleanup = RemoveOnDrop(data_dir.clone());
     let store = Arc::new(Store::open(&data_dir).map_err(|e| e.to_string())?);
     let writer = Writer::spawn(store.clone(), 1024).map_err(|e| e.to_string())?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -130,24 +176,54 @@ pub async fn run(
             let _ = stop_rx.await;
         },
     ));
-    let mut child = tokio::process::Command::new(program)
-        .args(args)
-        .env("PYROSCOPE_ADHOC_SERVER_ADDRESS", format!("http://{addr}"))
-        .spawn()
-        .map_err(|e| format!("{program}: {e}"))?;
-    let status = wait_forwarding_signals(&mut child).await?;
+    let url = format!("http://{addr}");
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.args(args).env("PYROSCOPE_ADHOC_SERVER_ADDRESS", &url);
+    // Agents that ignore the adhoc variable (pyroscope-io 1.x) read this one.
+    if std::env::var_os("PYROSCOPE_SERVER_ADDRESS").is_none() {
+        cmd.env("PYROSCOPE_SERVER_ADDRESS", &url);
+    }
+    let status = match cmd.spawn() {
+        Ok(mut child) => wait_forwarding_signals(&mut child).await?,
+        Err(e) => {
+            // As a shell answers: 127 for a missing command, 126 for one it cannot run.
+            eprintln!("{program}: {e}");
+            if e.kind() == std::io::ErrorKind::NotFound {
+                127
+            } else {
+                126
+            }
+        }
+    };
     let _ = stop_tx.send(());
     let _ = server.await;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
-    let files = write_outputs(&store, output_dir, format, now)?;
-    for f in &files {
-        eprintln!("wrote {}", f.display());
+    // Whatever happens to the outputs, the exit code is the child's.
+    match write_outputs(&store, output_dir, format, now) {
+        Ok(files) if files.is_empty() => eprintln!(
+            "adhoc: no profiles arrived at {url} (the address given to the child in \
+             PYROSCOPE_ADHOC_SERVER_ADDRESS and PYROSCOPE_SERVER_ADDRESS); nothing written"
+        ),
+        Ok(files) => {
+            for f in &files {
+                eprintln!("wrote {}", f.display());
+            }
+            eprintln!("wrote {}", output_dir.join("index.json").display());
+        }
+        Err(e) => eprintln!("adhoc: writing the outputs failed: {e}"),
     }
-    drop(store);
-    let _ = std::fs::remove_dir_all(&data_dir);
     Ok(status)
+}
+
+/// Removes a directory when dropped.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 #[cfg(unix)]

@@ -174,3 +174,86 @@ fn pprof_out_and_back_in_for_each_type() {
     drop(s);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Runs `adhoc` and checks that its temporary store is gone afterwards.
+fn adhoc(dir: &std::path::Path, command: &[&str]) -> std::process::Output {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_ingest-server"))
+        .args(["adhoc", "--output-dir"])
+        .arg(dir)
+        .arg("--")
+        .args(command)
+        .env_remove("PYROSCOPE_SERVER_ADDRESS")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let store = std::env::temp_dir().join(format!("pyro-adhoc-{}", child.id()));
+    let out = child.wait_with_output().unwrap();
+    assert!(!store.exists(), "{} left behind", store.display());
+    out
+}
+
+/// Realistic tags make long series names: files get short safe names with an index.json of
+/// full series, the exit code is the child's, and no temporary store is left behind.
+#[test]
+fn adhoc_cannot_lose_a_run() {
+    let dir = temp_dir("adhoc-long");
+    let tags: Vec<String> = (0..25)
+        .map(|i| format!("tag{i}%3D{}", "v".repeat(60)))
+        .collect();
+    let script = format!(
+        r#"
+import os, urllib.request
+addr = os.environ["PYROSCOPE_SERVER_ADDRESS"]
+for name in ("svc.cpu%7B{tags}%7D", "svc.cpu%7B{tags}%2Cextra%3D1%7D", "other%2Fapp.alloc_space"):
+    urllib.request.urlopen(urllib.request.Request(addr + "/ingest?name=" + name, data=b"main;work 2\n")).read()
+raise SystemExit(7)
+"#,
+        tags = tags.join("%2C")
+    );
+    let out = adhoc(&dir, &["python3", "-c", &script]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(7), "{err}");
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    let entries = index.as_array().unwrap();
+    assert_eq!(entries.len(), 3, "{index}");
+    for e in entries {
+        let file = e["file"].as_str().unwrap();
+        assert!(file.len() < 120, "{file}");
+        assert!(!file.contains('/') && !file.contains('{'), "{file}");
+        let text = std::fs::read_to_string(dir.join(file)).unwrap();
+        assert_eq!(text, "main;work 2\n");
+    }
+    let series: Vec<&str> = entries
+        .iter()
+        .map(|e| e["series"].as_str().unwrap())
+        .collect();
+    assert!(series.contains(&"other/app.alloc_space{}"), "{series:?}");
+    assert!(
+        series
+            .iter()
+            .any(|s| s.contains("extra=1") && s.len() > 1500)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn adhoc_exit_codes_as_a_shell() {
+    let dir = temp_dir("adhoc-codes");
+    let out = adhoc(&dir, &["definitely-not-a-command-here"]);
+    assert_eq!(out.status.code(), Some(127));
+    let script = dir.join("not-executable.sh");
+    std::fs::write(&script, "#!/bin/sh\nexit 0\n").unwrap();
+    let out = adhoc(&dir, &[script.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(126));
+    // Nothing arrived: said so, with the address.
+    let out = adhoc(&dir, &["true"]);
+    assert_eq!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no profiles arrived at http://127.0.0.1:"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
