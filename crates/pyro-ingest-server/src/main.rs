@@ -261,11 +261,22 @@ fn serve(args: ServeArgs) -> ExitCode {
         }
     };
     let grace = std::time::Duration::from_secs(args.shutdown_grace_secs);
+    // Go's `:4040` (every interface), as Pyroscope's own flags take it.
+    let listen = match args.listen.strip_prefix(':') {
+        Some(port) => {
+            tracing::warn!(
+                "--listen {} binds every interface; use 127.0.0.1:{port} to stay local",
+                args.listen
+            );
+            format!("0.0.0.0:{port}")
+        }
+        None => args.listen.clone(),
+    };
     let code = rt.block_on(async move {
-        let listener = match tokio::net::TcpListener::bind(&args.listen).await {
+        let listener = match tokio::net::TcpListener::bind(&listen).await {
             Ok(l) => l,
             Err(e) => {
-                eprintln!("error: cannot listen on {}: {e}", args.listen);
+                eprintln!("error: cannot listen on {listen}: {e}");
                 return ExitCode::from(2);
             }
         };
@@ -273,7 +284,29 @@ fn serve(args: ServeArgs) -> ExitCode {
             .local_addr()
             .map(|a| a.to_string())
             .unwrap_or_default();
-        tracing::info!(listen = %addr, data_dir = %args.data_dir.display(), "serving");
+        let auth = match (&args.auth_tokens, args.auth_scope) {
+            (None, _) => "off".to_owned(),
+            (Some(f), None) => format!("on ({}, ingest and read)", f.display()),
+            (Some(f), Some(AuthScope::Ingest)) => format!("on ({}, ingest only)", f.display()),
+            (Some(f), Some(AuthScope::Read)) => format!("on ({}, read only)", f.display()),
+        };
+        let tenancy = if args.multi_tenant {
+            "multi-tenant (X-Scope-OrgID)"
+        } else {
+            "single tenant"
+        };
+        let retention = match args.retention {
+            0 => "keep everything".to_owned(),
+            s => format!("{s} s"),
+        };
+        tracing::info!(
+            listen = %addr,
+            data_dir = %args.data_dir.display(),
+            auth,
+            tenancy,
+            retention,
+            "serving"
+        );
         // Machine-readable line for scripts and tests that asked for port 0.
         println!("listening on {addr}");
         let store = std::sync::Arc::new(store);

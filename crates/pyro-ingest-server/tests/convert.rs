@@ -308,6 +308,10 @@ fn pprof_bodies() {
 }
 
 #[test]
+#[cfg_attr(
+    not(shared_vectors),
+    ignore = "needs ../shared/testdata/public beside the checkout"
+)]
 fn pprof_public_go_cpu() {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -396,6 +400,10 @@ fn jfr_recording_to_series() {
 }
 
 #[test]
+#[cfg_attr(
+    not(shared_vectors),
+    ignore = "needs ../shared/testdata/public beside the checkout"
+)]
 fn jfr_with_labels_snapshot() {
     let dir = format!(
         "{}/../../../shared/testdata/public/pyroscope-v0.37.2/pkg/server/testdata/jfr/with_labels",

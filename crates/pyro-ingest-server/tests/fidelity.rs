@@ -257,3 +257,81 @@ fn adhoc_exit_codes_as_a_shell() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `--listen :PORT` binds every interface with a warning; the start line says how the server
+/// runs; an address in use or a data dir that cannot be written is one line and exit 2.
+#[test]
+fn starting_and_probing() {
+    use std::io::{BufRead, BufReader, Read};
+    let dir = temp_dir("start");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ingest-server"))
+        .args([
+            "serve",
+            "--listen",
+            ":0",
+            "--multi-tenant",
+            "--retention",
+            "3600",
+            "--data-dir",
+        ])
+        .arg(&dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("listening on 0.0.0.0:"), "{line}");
+    let port = line.trim().rsplit(':').next().unwrap().to_owned();
+    // The same port again: one line, exit 2.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ingest-server"))
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(dir.join("other"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{err}");
+    assert!(errors[0].contains("cannot listen on 127.0.0.1:"), "{err}");
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut log = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    assert!(log.contains("binds every interface"), "{log}");
+    let serving = log.lines().find(|l| l.contains("serving")).unwrap();
+    for want in [
+        "listen=0.0.0.0:",
+        "data_dir=",
+        "auth=\"off\"",
+        "multi-tenant",
+        "retention=\"3600 s\"",
+    ] {
+        assert!(serving.contains(want), "{want}: {serving}");
+    }
+    // A data dir that cannot be created.
+    let file = dir.join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ingest-server"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(file.join("data"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("error: cannot open storage: "), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

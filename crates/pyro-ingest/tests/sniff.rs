@@ -52,6 +52,10 @@ fn outcome(req: &Request) -> Result<Vec<(String, String)>, String> {
 }
 
 #[test]
+#[cfg_attr(
+    not(shared_vectors),
+    ignore = "needs ../shared/testdata/public beside the checkout"
+)]
 fn every_public_profile_is_read_as_what_it_is() {
     let Some(root) = shared() else {
         eprintln!("note: ../shared not found; skipping the public sniffing vectors");

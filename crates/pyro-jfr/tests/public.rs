@@ -115,6 +115,10 @@ fn assert_stacks(file: &str, what: &str, ours: &Stacks, want: &Stacks) {
 }
 
 #[test]
+#[cfg_attr(
+    not(shared_vectors),
+    ignore = "needs ../shared/testdata/public beside the checkout"
+)]
 fn jfr_parser_expected_collapsed() {
     let Some(root) = shared() else { return };
     let dir = root.join("jfr-parser");
@@ -273,6 +277,10 @@ fn merged(series: &[Series], suffix: &str, must: &[(&str, &str)]) -> Stacks {
 }
 
 #[test]
+#[cfg_attr(
+    not(shared_vectors),
+    ignore = "needs ../shared/testdata/public beside the checkout"
+)]
 fn og_server_testdata_no_labels() {
     let Some(root) = shared() else { return };
     let dir = root.join("pyroscope-v0.37.2/pkg/server/testdata/jfr/no_labels");
@@ -296,6 +304,10 @@ fn og_server_testdata_no_labels() {
 }
 
 #[test]
+#[cfg_attr(
+    not(shared_vectors),
+    ignore = "needs ../shared/testdata/public beside the checkout"
+)]
 fn og_server_testdata_with_labels() {
     let Some(root) = shared() else { return };
     let dir = root.join("pyroscope-v0.37.2/pkg/server/testdata/jfr/with_labels");
@@ -372,6 +384,10 @@ fn cpu_totals_by_labels(series: &[Series], suffix: &str) -> BTreeMap<String, u64
 }
 
 #[test]
+#[cfg_attr(
+    not(shared_vectors),
+    ignore = "needs ../shared/testdata/public beside the checkout"
+)]
 fn labels_join_counts() {
     let Some(root) = shared() else { return };
     let dir = root.join("jfr-parser");
@@ -423,6 +439,10 @@ fn labels_join_counts() {
 }
 
 #[test]
+#[cfg_attr(
+    not(shared_vectors),
+    ignore = "needs ../shared/testdata/public beside the checkout"
+)]
 fn jfrs_recordings() {
     let Some(root) = shared() else { return };
     let dir = root.join("jfrs");

@@ -158,6 +158,10 @@ fn public_vectors_golden() {
 }
 
 #[test]
+#[cfg_attr(
+    not(shared_vectors),
+    ignore = "needs ../shared/testdata/public beside the checkout"
+)]
 fn go_cpu_profile_facts() {
     let Some(dir) = common::public_dir() else {
         return;
@@ -199,6 +203,10 @@ fn go_cpu_profile_facts() {
 }
 
 #[test]
+#[cfg_attr(
+    not(shared_vectors),
+    ignore = "needs ../shared/testdata/public beside the checkout"
+)]
 fn invalid_utf8_is_rejected_like_grafana_pyroscope() {
     let Some(dir) = common::public_dir() else {
         return;
@@ -269,6 +277,10 @@ fn string_tables_of_every_shape() {
 }
 
 #[test]
+#[cfg_attr(
+    not(shared_vectors),
+    ignore = "needs ../shared/testdata/public beside the checkout"
+)]
 fn dotnet_config_replaces_the_table() {
     let Some(dir) = common::public_dir() else {
         return;
@@ -1246,6 +1258,10 @@ fn large_trees_equal_the_oracle() {
 /// `read_into` gives, per sample type, the stacks of every series of that type merged: on every
 /// public pprof vector and the synthetic ones.
 #[test]
+#[cfg_attr(
+    not(shared_vectors),
+    ignore = "needs ../shared/testdata/public beside the checkout"
+)]
 fn read_into_equals_merged_series() {
     let base =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata/public");
