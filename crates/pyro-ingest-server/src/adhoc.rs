@@ -30,7 +30,7 @@ impl OutputFormat {
 }
 
 /// Longest part of a file name taken from the app name.
-const MAX_STEM: usize = 64;
+pub const MAX_STEM: usize = 64;
 
 /// A short, safe file stem for a series: its app name (type included) with anything but
 /// `[A-Za-z0-9._-]` replaced by `_` and cut to [`MAX_STEM`] bytes, then 8 hex digits of the

@@ -187,7 +187,7 @@ fn pprof_types(meta: &Meta) -> ((String, &'static str), Option<i64>, u64) {
 
 /// The tree as a pprof profile (protobuf, uncompressed), as OG's `tree.Pprof` builds it: one
 /// function and location per distinct frame name, one mapping, one sample per node with a
-/// non-zero self value (leaf first); sample and period types as [`pprof_types`] derives them
+/// non-zero self value (leaf first); sample and period types as `pprof_types` derives them
 /// from the series' type and units.
 pub fn pprof(tree: &StackTree<'_>, meta: &Meta) -> Vec<u8> {
     use prost::Message;
