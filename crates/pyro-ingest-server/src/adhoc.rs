@@ -80,9 +80,11 @@ pub fn write_outputs(
     let ts = crate::attime::rfc3339(stamp)
         .replace([':', 'T'], "-")
         .replace('Z', "");
-    for (name, meta) in store.series().map_err(|e| e.to_string())? {
-        let key = crate::storage::storage_key(&meta.tenant, &name);
-        let slots = store.read(&key, 0, i64::MAX).map_err(|e| e.to_string())?;
+    let found = store
+        .select("", crate::storage::Selection::All)
+        .map_err(|e| e.to_string())?;
+    for crate::storage::Found { id, name, meta } in found {
+        let slots = store.read("", id, 0, i64::MAX).map_err(|e| e.to_string())?;
         let refs: Vec<&Slot> = slots.iter().collect();
         let tree = render::merge(&refs, &meta);
         let bytes = match format {

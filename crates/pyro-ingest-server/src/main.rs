@@ -28,8 +28,9 @@ struct ServeArgs {
     /// Directory of the embedded database.
     #[arg(long, default_value = "./data")]
     data_dir: PathBuf,
-    /// Delete slots older than this many seconds, checked every minute (0 keeps everything).
-    #[arg(long, default_value_t = 0)]
+    /// Delete data older than this, checked every minute: seconds or a duration (`90s`, `30m`,
+    /// `12h`, `7d`, `2w`); 0 keeps everything.
+    #[arg(long, default_value = "0", value_parser = server::storage::parse_retention)]
     retention: u64,
     /// Largest request body, in bytes (413 beyond).
     #[arg(long, default_value_t = 64 << 20)]

@@ -47,7 +47,9 @@ pub fn timeline(st: i64, et: i64, slots: &[&Slot]) -> Timeline {
     while delta * 10 < span / 1024 {
         delta *= 10;
     }
-    let n = (span / delta).clamp(0, 1 << 20) as usize;
+    // The last bucket may be partial (a range that is not a multiple of the width): it is kept,
+    // or a wide range would hide the most recent data.
+    let n = ((span + delta - 1) / delta).clamp(0, 1 << 20) as usize;
     let mut samples = vec![0u64; n];
     for s in slots {
         let i = (s.start - st).div_euclid(delta);

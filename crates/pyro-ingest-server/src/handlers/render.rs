@@ -14,33 +14,33 @@ use crate::auth::Reader;
 use crate::http::error::og_error;
 use crate::http::{AppState, now};
 use crate::render;
-use crate::storage::{Meta, Slot, Store, storage_key};
+use crate::storage::{Found, Meta, Selection as StoreSelection, Slot, Store};
 
 /// Most `groupBy` values one answer carries (each is a timeline in the JSON).
 pub const MAX_GROUPS: usize = 1024;
 
 /// What a `/render` request selects.
 struct Selection {
-    series: Vec<(SeriesName, Meta)>,
+    series: Vec<Found>,
     app: String,
     query: String,
 }
 
-/// The series a `/render` request selects: `query` (FlameQL) or `name` (one exact key).
+/// The series a `/render` request selects: `query` (FlameQL) or `name` (one exact key), found
+/// through the store's series index.
 fn select(
     store: &Store,
     tenant: &str,
     q: &HashMap<String, String>,
 ) -> Result<Selection, Box<Response>> {
     let fail = |status, msg: &str, err: String| Box::new(og_error(status, msg, &err));
-    let mut all = store.series().map_err(|e| {
+    let storage = |e: crate::storage::StoreError| {
         fail(
             StatusCode::INTERNAL_SERVER_ERROR,
             "failed to retrieve data",
             e.to_string(),
         )
-    })?;
-    all.retain(|(_, m)| m.tenant == tenant);
+    };
     if let Some(name) = q.get("name").filter(|n| !n.is_empty()) {
         let key = SeriesName::parse(name).map_err(|e| {
             fail(
@@ -52,7 +52,9 @@ fn select(
         return Ok(Selection {
             app: key.app().to_owned(),
             query: key.to_string(),
-            series: all.into_iter().filter(|(n, _)| *n == key).collect(),
+            series: store
+                .select(tenant, StoreSelection::Key(&key))
+                .map_err(storage)?,
         });
     }
     let Some(query) = q.get("query") else {
@@ -62,17 +64,24 @@ fn select(
             "'query' or 'name' parameter is required".into(),
         ));
     };
-    let parsed = FlameQuery::parse(query).map_err(|e| {
-        fail(
-            StatusCode::BAD_REQUEST,
-            "invalid parameter",
-            format!("query: {e}"),
-        )
-    })?;
+    let parsed = parse_query(query)?;
     Ok(Selection {
         app: parsed.app().to_owned(),
         query: parsed.to_string(),
-        series: all.into_iter().filter(|(n, _)| parsed.matches(n)).collect(),
+        series: store
+            .select(tenant, StoreSelection::Query(&parsed))
+            .map_err(storage)?,
+    })
+}
+
+/// A FlameQL query, or OG's 400 answer.
+pub(crate) fn parse_query(query: &str) -> Result<FlameQuery, Box<Response>> {
+    FlameQuery::parse(query).map_err(|e| {
+        Box::new(og_error(
+            StatusCode::BAD_REQUEST,
+            "invalid parameter",
+            &format!("query: {e}"),
+        ))
     })
 }
 
@@ -115,10 +124,11 @@ pub async fn render(
         let mut slots: Vec<Slot> = Vec::new();
         let mut slot_groups: Vec<Option<String>> = Vec::new();
         let mut meta: Option<Meta> = None;
-        for (name, m) in &series {
+        for f in &series {
+            let (name, m) = (&f.name, &f.meta);
             let found = state2
                 .store
-                .read(&storage_key(&tenant, name), st, et - 1)
+                .read(&tenant, f.id, st, et - 1)
                 .map_err(|e| {
                     Box::new(og_error(
                         StatusCode::INTERNAL_SERVER_ERROR,

@@ -1,0 +1,494 @@
+//! The embedded default storage (redb): append-only deltas, a series index with label
+//! postings, compaction off the commit path, retention across tenants.
+//!
+//! A write costs its own size: each series of a request appends its tree as a *delta* keyed by
+//! (tenant, series id, 10-second slot, sequence), in one transaction committed with fsync before
+//! `/ingest` answers (group commit shared by concurrent requests, [`Writer`]). Nothing stored is
+//! read back on the commit path. A read merges the deltas of the slots it covers; a background
+//! [`Compactor`] merges a slot's small deltas when they pile up. A series is found through its
+//! key (tenant, normalized name) and label postings ((tenant, label, value) → series ids, the app
+//! name as `__name__`), so selecting series costs the series that match, not all of them;
+//! `/labels` and `/label-values` read per-tenant counts of names and values. Retention deletes old
+//! deltas of every series of every tenant, then series left without data and their postings. A
+//! data dir of the first format (tables `series`, `slots`) is converted on open.
+
+mod compact;
+mod migrate;
+mod read;
+mod retention;
+mod writer;
+
+use std::path::Path;
+
+use pyro_labels::SeriesName;
+use pyro_tree::{StackTree, TransportLimits};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+
+use pyro_ingest::Series;
+
+pub use compact::{COMPACT_AT, Compactor};
+#[doc(hidden)]
+pub use migrate::{V1Slots, write_v1};
+pub use read::{Found, Selection, labels_of};
+pub use retention::{parse_retention, retention_task};
+pub use writer::{MAX_BATCH, Writer};
+
+/// Slot width in seconds (OG's segment resolution).
+pub const SLOT_SECONDS: i64 = 10;
+
+/// Counters: `version`, `next_series`, `next_seq`.
+pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// (tenant, series id) → [`Meta`] JSON.
+pub(crate) const SERIES: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("series_v2");
+/// (tenant, series key) → series id.
+pub(crate) const SERIES_KEY: TableDefinition<(&str, &str), u64> =
+    TableDefinition::new("series_key");
+/// Postings: (tenant, label, value, series id).
+pub(crate) const POSTINGS: TableDefinition<(&str, &str, &str, u64), ()> =
+    TableDefinition::new("postings");
+/// (tenant, label) → number of series with it.
+pub(crate) const LABEL_NAMES: TableDefinition<(&str, &str), u64> =
+    TableDefinition::new("label_names");
+/// (tenant, label, value) → number of series with it.
+pub(crate) const LABEL_VALUES: TableDefinition<(&str, &str, &str), u64> =
+    TableDefinition::new("label_values");
+/// (tenant, series id, slot, sequence) → writes count + tree (`tree` transport format).
+pub(crate) const DELTAS: TableDefinition<(&str, u64, u64, u64), &[u8]> =
+    TableDefinition::new("deltas");
+/// (tenant, series id, slot) → number of deltas (what the compactor looks at).
+pub(crate) const SLOT_DELTAS: TableDefinition<(&str, u64, u64), u64> =
+    TableDefinition::new("slot_deltas");
+
+/// The label the app name is posted under.
+pub const NAME: &str = "__name__";
+
+/// What is stored about a series (the last write wins, as in OG).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Meta {
+    /// The tenant (`X-Scope-OrgID` with `--multi-tenant`; empty otherwise).
+    #[serde(default)]
+    pub tenant: String,
+    /// The app name (stored apart from the key, which cannot always be parsed back).
+    #[serde(default)]
+    pub app: String,
+    /// The labels.
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// `units`.
+    pub units: String,
+    /// `aggregationType`.
+    pub aggregation: String,
+    /// `sampleRate`.
+    pub sample_rate: u32,
+    /// `spyName`.
+    pub spy_name: String,
+}
+
+impl Meta {
+    /// The series name.
+    ///
+    /// # Errors
+    /// A stored name that no longer parses (a corrupt entry).
+    pub fn name(&self) -> Result<SeriesName, StoreError> {
+        SeriesName::from_parts(
+            &self.app,
+            self.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        )
+        .map_err(|e| err(format!("corrupt series {:?}: {e}", self.app)))
+    }
+}
+
+/// One series of a request, owned so it can travel to the writer thread.
+#[derive(Debug)]
+pub struct OwnedSeries {
+    /// Normalized series key (without the tenant).
+    pub key: String,
+    /// Its metadata.
+    pub meta: Meta,
+    /// Its stacks.
+    pub tree: StackTree<'static>,
+}
+
+/// Everything one request stores.
+#[derive(Debug)]
+pub struct Write {
+    /// The tenant.
+    pub tenant: String,
+    /// Start time (Unix seconds); the write lands whole in this time's slot.
+    pub start: i64,
+    /// The series.
+    pub series: Vec<OwnedSeries>,
+}
+
+impl Write {
+    /// Turns a request's series into an owned write for `tenant` (empty: single tenant).
+    pub fn new(tenant: &str, start: i64, series: Vec<Series<'_>>) -> Write {
+        Write {
+            tenant: tenant.to_owned(),
+            start,
+            series: series
+                .into_iter()
+                .map(|s| OwnedSeries {
+                    key: s.name.key(),
+                    meta: Meta {
+                        tenant: tenant.to_owned(),
+                        app: s.name.app().to_owned(),
+                        labels: s.name.labels().clone(),
+                        units: s.units,
+                        aggregation: s.aggregation.as_str().to_owned(),
+                        sample_rate: s.sample_rate,
+                        spy_name: s.spy_name,
+                    },
+                    tree: s.tree.into_owned(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// One slot read back: every delta of it merged.
+#[derive(Debug)]
+pub struct Slot {
+    /// Slot start, Unix seconds.
+    pub start: i64,
+    /// Number of writes merged into it.
+    pub writes: u64,
+    /// The merged tree.
+    pub tree: StackTree<'static>,
+}
+
+/// A storage failure.
+#[derive(Debug, Clone)]
+pub struct StoreError(String);
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+pub(crate) fn err(e: impl std::fmt::Display) -> StoreError {
+    StoreError(e.to_string())
+}
+
+/// The slot a time falls in.
+pub fn slot_of(t: i64) -> i64 {
+    t.div_euclid(SLOT_SECONDS) * SLOT_SECONDS
+}
+
+pub(crate) fn encode_delta(writes: u64, tree: &StackTree<'_>) -> Vec<u8> {
+    let mut v = writes.to_le_bytes().to_vec();
+    v.extend_from_slice(&tree.to_tree_bytes());
+    v
+}
+
+pub(crate) fn decode_delta(bytes: &[u8]) -> Result<(u64, StackTree<'static>), StoreError> {
+    let (w, tree_bytes) = bytes
+        .split_first_chunk::<8>()
+        .ok_or_else(|| err("corrupt delta: shorter than its header"))?;
+    let mut tree = StackTree::new();
+    // Our own bytes: read back whatever ingest accepted (a stack deeper than the transport
+    // default, a long frame name), with no limit but the data itself.
+    pyro_tree::transport::read_tree(tree_bytes, &TransportLimits::unlimited(), &mut tree)
+        .map_err(|e| err(format!("corrupt delta: {e}")))?;
+    Ok((u64::from_le_bytes(*w), tree.into_owned()))
+}
+
+/// Opens (or creates) the database at `path` with its tables. redb panics on some truncated
+/// files; such a panic is reported like any other corrupt file.
+fn open_db(path: &Path) -> Result<Database, StoreError> {
+    let open = || -> Result<Database, StoreError> {
+        let db = Database::create(path).map_err(|e| err(format!("{}: {e}", path.display())))?;
+        migrate::create_and_migrate(&db)?;
+        Ok(db)
+    };
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(open));
+    std::panic::set_hook(hook);
+    match opened {
+        Ok(r) => r,
+        Err(panic) => {
+            let why = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("unknown");
+            Err(err(format!(
+                "{}: corrupt or truncated database ({why})",
+                path.display()
+            )))
+        }
+    }
+}
+
+/// The database.
+pub struct Store {
+    /// `None` only while [`Store::reopen`] replaces a database that had an I/O error.
+    db: std::sync::RwLock<Option<Database>>,
+    path: std::path::PathBuf,
+}
+
+impl Store {
+    /// Opens (or creates) `dir/pyro.redb`. A database left half-written by a crash is repaired by
+    /// redb; one that cannot be opened (corrupt, truncated) is reported as an error, never a
+    /// panic; an existing empty file is refused rather than replaced by a new database.
+    ///
+    /// # Errors
+    /// The directory cannot be created or the database cannot be opened.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| err(format!("{}: {e}", dir.display())))?;
+        let path = dir.join("pyro.redb");
+        if let Ok(m) = std::fs::metadata(&path)
+            && m.len() == 0
+        {
+            return Err(err(format!(
+                "{}: the file exists but is empty; refusing to replace it with a new database \
+                 (move it away to start with an empty store)",
+                path.display()
+            )));
+        }
+        let db = open_db(&path)?;
+        Ok(Store {
+            db: std::sync::RwLock::new(Some(db)),
+            path,
+        })
+    }
+
+    /// The open database, for one transaction.
+    fn db(&self) -> Result<std::sync::RwLockReadGuard<'_, Option<Database>>, StoreError> {
+        let g = self
+            .db
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if g.is_none() {
+            return Err(err("storage is being reopened after an I/O error"));
+        }
+        Ok(g)
+    }
+
+    /// Closes and reopens the database: what redb asks for after an I/O error (a full disk, a
+    /// failing device). On open redb repairs the file; every committed transaction is kept.
+    ///
+    /// # Errors
+    /// The database cannot be opened again (the cause persists).
+    pub fn reopen(&self) -> Result<(), StoreError> {
+        let mut g = self
+            .db
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // The file lock is released before the new handle takes it.
+        drop(g.take());
+        *g = Some(open_db(&self.path)?);
+        Ok(())
+    }
+
+    /// A read transaction.
+    pub(crate) fn begin_read(&self) -> Result<redb::ReadTransaction, StoreError> {
+        let db = self.db()?;
+        db.as_ref()
+            .ok_or_else(|| err("closed"))?
+            .begin_read()
+            .map_err(err)
+    }
+
+    /// A write transaction.
+    pub(crate) fn begin_write(&self) -> Result<redb::WriteTransaction, StoreError> {
+        let db = self.db()?;
+        db.as_ref()
+            .ok_or_else(|| err("closed"))?
+            .begin_write()
+            .map_err(err)
+    }
+
+    /// Size of the database file, in bytes.
+    pub fn file_bytes(&self) -> u64 {
+        std::fs::metadata(&self.path).map_or(0, |m| m.len())
+    }
+
+    /// Stores several requests in one durable transaction (group commit). Each request is
+    /// checked entirely before any of it is stored. Returns one result per request, in order.
+    pub fn put_batch(&self, writes: Vec<Write>) -> Vec<Result<(), StoreError>> {
+        let n = writes.len();
+        match self.commit(writes) {
+            Ok((r, _)) => r,
+            Err(e) => (0..n).map(|_| Err(e.clone())).collect(),
+        }
+    }
+
+    /// [`Store::put_batch`], with a failure of the transaction itself (rather than of one
+    /// request) as the outer error, and the slots that now hold [`COMPACT_AT`] deltas or more.
+    ///
+    /// # Errors
+    /// The transaction could not be committed; nothing of the batch is stored.
+    #[allow(clippy::type_complexity)]
+    pub fn commit(
+        &self,
+        writes: Vec<Write>,
+    ) -> Result<(Vec<Result<(), StoreError>>, Vec<compact::SlotRef>), StoreError> {
+        let tx = self.begin_write()?;
+        let mut results = Vec::with_capacity(writes.len());
+        let mut crowded = Vec::new();
+        {
+            let mut t = Tables::open(&tx)?;
+            for w in &writes {
+                if let Some(s) = w.series.iter().find(|s| s.tree.overflowed()) {
+                    results.push(Err(err(format!("{}: values overflow 64 bits", s.key))));
+                    continue;
+                }
+                let slot = slot_of(w.start).max(0) as u64;
+                for s in &w.series {
+                    let id = t.series_id(&w.tenant, s)?;
+                    let seq = t.next("next_seq")?;
+                    let bytes = encode_delta(1, &s.tree);
+                    t.deltas
+                        .insert((w.tenant.as_str(), id, slot, seq), bytes.as_slice())
+                        .map_err(err)?;
+                    let key = (w.tenant.as_str(), id, slot);
+                    let count = t
+                        .slot_deltas
+                        .get(key)
+                        .map_err(err)?
+                        .map_or(0, |g| g.value())
+                        + 1;
+                    t.slot_deltas.insert(key, count).map_err(err)?;
+                    if count >= COMPACT_AT {
+                        crowded.push((w.tenant.clone(), id, slot));
+                    }
+                }
+                results.push(Ok(()));
+            }
+        }
+        tx.commit().map_err(err)?;
+        Ok((results, crowded))
+    }
+}
+
+/// Every table, open in one write transaction.
+pub(crate) struct Tables<'t> {
+    pub(crate) meta: redb::Table<'t, &'static str, u64>,
+    pub(crate) series: redb::Table<'t, (&'static str, u64), &'static [u8]>,
+    pub(crate) series_key: redb::Table<'t, (&'static str, &'static str), u64>,
+    pub(crate) postings: redb::Table<'t, (&'static str, &'static str, &'static str, u64), ()>,
+    pub(crate) label_names: redb::Table<'t, (&'static str, &'static str), u64>,
+    pub(crate) label_values: redb::Table<'t, (&'static str, &'static str, &'static str), u64>,
+    pub(crate) deltas: redb::Table<'t, (&'static str, u64, u64, u64), &'static [u8]>,
+    pub(crate) slot_deltas: redb::Table<'t, (&'static str, u64, u64), u64>,
+}
+
+impl<'t> Tables<'t> {
+    pub(crate) fn open(tx: &'t redb::WriteTransaction) -> Result<Tables<'t>, StoreError> {
+        Ok(Tables {
+            meta: tx.open_table(META).map_err(err)?,
+            series: tx.open_table(SERIES).map_err(err)?,
+            series_key: tx.open_table(SERIES_KEY).map_err(err)?,
+            postings: tx.open_table(POSTINGS).map_err(err)?,
+            label_names: tx.open_table(LABEL_NAMES).map_err(err)?,
+            label_values: tx.open_table(LABEL_VALUES).map_err(err)?,
+            deltas: tx.open_table(DELTAS).map_err(err)?,
+            slot_deltas: tx.open_table(SLOT_DELTAS).map_err(err)?,
+        })
+    }
+
+    /// The next value of counter `name` (starting at 1).
+    pub(crate) fn next(&mut self, name: &str) -> Result<u64, StoreError> {
+        let v = self.meta.get(name).map_err(err)?.map_or(0, |g| g.value()) + 1;
+        self.meta.insert(name, v).map_err(err)?;
+        Ok(v)
+    }
+
+    /// The id of a series (created with its postings when new); its metadata updated when it
+    /// changed (the last write wins).
+    pub(crate) fn series_id(&mut self, tenant: &str, s: &OwnedSeries) -> Result<u64, StoreError> {
+        let meta = serde_json::to_vec(&s.meta).map_err(err)?;
+        if let Some(id) = self
+            .series_key
+            .get((tenant, s.key.as_str()))
+            .map_err(err)?
+            .map(|g| g.value())
+        {
+            let same = self
+                .series
+                .get((tenant, id))
+                .map_err(err)?
+                .is_some_and(|g| g.value() == meta.as_slice());
+            if !same {
+                self.series
+                    .insert((tenant, id), meta.as_slice())
+                    .map_err(err)?;
+            }
+            return Ok(id);
+        }
+        let id = self.next("next_series")?;
+        self.series_key
+            .insert((tenant, s.key.as_str()), id)
+            .map_err(err)?;
+        self.series
+            .insert((tenant, id), meta.as_slice())
+            .map_err(err)?;
+        let labels = std::iter::once((NAME, s.meta.app.as_str()))
+            .chain(s.meta.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        for (k, v) in labels {
+            self.postings.insert((tenant, k, v, id), ()).map_err(err)?;
+            let n = self
+                .label_names
+                .get((tenant, k))
+                .map_err(err)?
+                .map_or(0, |g| g.value());
+            self.label_names.insert((tenant, k), n + 1).map_err(err)?;
+            let n = self
+                .label_values
+                .get((tenant, k, v))
+                .map_err(err)?
+                .map_or(0, |g| g.value());
+            self.label_values
+                .insert((tenant, k, v), n + 1)
+                .map_err(err)?;
+        }
+        Ok(id)
+    }
+
+    /// Removes a series, its key and its postings (its deltas must be gone already).
+    pub(crate) fn remove_series(&mut self, tenant: &str, id: u64) -> Result<(), StoreError> {
+        let Some(meta) = self.series.remove((tenant, id)).map_err(err)? else {
+            return Ok(());
+        };
+        let meta: Meta = serde_json::from_slice(meta.value()).map_err(err)?;
+        let name = meta.name()?;
+        self.series_key
+            .remove((tenant, name.key().as_str()))
+            .map_err(err)?;
+        let labels = std::iter::once((NAME, meta.app.as_str()))
+            .chain(meta.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        for (k, v) in labels {
+            self.postings.remove((tenant, k, v, id)).map_err(err)?;
+            let n = self
+                .label_names
+                .get((tenant, k))
+                .map_err(err)?
+                .map_or(0, |g| g.value());
+            if n <= 1 {
+                self.label_names.remove((tenant, k)).map_err(err)?;
+            } else {
+                self.label_names.insert((tenant, k), n - 1).map_err(err)?;
+            }
+            let n = self
+                .label_values
+                .get((tenant, k, v))
+                .map_err(err)?
+                .map_or(0, |g| g.value());
+            if n <= 1 {
+                self.label_values.remove((tenant, k, v)).map_err(err)?;
+            } else {
+                self.label_values
+                    .insert((tenant, k, v), n - 1)
+                    .map_err(err)?;
+            }
+        }
+        Ok(())
+    }
+}
