@@ -95,10 +95,7 @@ pub type V1Slots = Vec<(u64, u64, pyro_tree::StackTree<'static>)>;
 /// # Errors
 /// A storage failure.
 #[doc(hidden)]
-pub fn write_v1(
-    path: &std::path::Path,
-    series: &[(Meta, V1Slots)],
-) -> Result<(), StoreError> {
+pub fn write_v1(path: &std::path::Path, series: &[(Meta, V1Slots)]) -> Result<(), StoreError> {
     let db = Database::create(path).map_err(err)?;
     let tx = db.begin_write().map_err(err)?;
     {

@@ -1,0 +1,230 @@
+//! Storage v2 through its API and the real server: migration from the first format, appends
+//! and compaction, retention across tenants, label endpoints narrowed by query and range.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::*;
+use pyro_ingest_server::storage::{Meta, Selection, Store, Write, write_v1};
+use pyro_tree::{StackSink, StackTree};
+
+fn tree(stacks: &[(&[&str], u64)]) -> StackTree<'static> {
+    let mut t = StackTree::new();
+    for (s, v) in stacks {
+        t.add_transient(s, *v);
+    }
+    t
+}
+
+fn meta(tenant: &str, app: &str, labels: &[(&str, &str)]) -> Meta {
+    Meta {
+        tenant: tenant.into(),
+        app: app.into(),
+        labels: labels
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect::<BTreeMap<_, _>>(),
+        units: "samples".into(),
+        aggregation: "sum".into(),
+        sample_rate: 100,
+        spy_name: "gospy".into(),
+    }
+}
+
+fn folded(store: &Store, tenant: &str, app: &str) -> String {
+    let q = pyro_labels::Query::parse(app).unwrap();
+    let mut out = StackTree::new();
+    for f in store.select(tenant, Selection::Query(&q)).unwrap() {
+        for s in store.read(tenant, f.id, 0, i64::MAX).unwrap() {
+            out.merge(&s.tree);
+        }
+    }
+    out.to_folded()
+}
+
+/// A data dir of the first format (built here as the previous release wrote it) opens with
+/// every series and slot, in every tenant, writes counts kept.
+#[test]
+fn first_format_is_converted_on_open() {
+    let dir = temp_dir("migrate");
+    std::fs::create_dir_all(&dir).unwrap();
+    write_v1(
+        &dir.join("pyro.redb"),
+        &[
+            (
+                meta("", "app.cpu", &[("env", "a=b")]),
+                vec![
+                    (1_609_459_200, 2, tree(&[(&["main", "work"], 5)])),
+                    (1_609_459_210, 1, tree(&[(&["main"], 1)])),
+                ],
+            ),
+            (
+                meta("team-x", "app.cpu", &[]),
+                vec![(1_609_459_200, 1, tree(&[(&["x"], 7)]))],
+            ),
+        ],
+    )
+    .unwrap();
+    let store = Store::open(&dir).unwrap();
+    assert_eq!(store.series().unwrap().len(), 2);
+    assert_eq!(folded(&store, "", "app.cpu"), "main 1\nmain;work 5\n");
+    assert_eq!(folded(&store, "team-x", "app.cpu"), "x 7\n");
+    let f = &store.select("", Selection::All).unwrap()[0];
+    let slots = store.read("", f.id, 0, i64::MAX).unwrap();
+    assert_eq!(slots.iter().map(|s| s.writes).collect::<Vec<_>>(), [2, 1]);
+    assert_eq!(store.label_values("", "env").unwrap(), ["a=b"]);
+    assert_eq!(store.label_names("team-x").unwrap(), ["__name__"]);
+    drop(store);
+    // Opened again: nothing converted twice.
+    let store = Store::open(&dir).unwrap();
+    assert_eq!(folded(&store, "", "app.cpu"), "main 1\nmain;work 5\n");
+    drop(store);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Writes append deltas; a crowded slot is merged by the compactor with the same reads before
+/// and after, and the largest delta is left alone.
+#[test]
+fn appends_and_compaction() {
+    let dir = temp_dir("compact");
+    let store = Store::open(&dir).unwrap();
+    let series = |t: StackTree<'static>| {
+        let name = pyro_labels::SeriesName::parse("c.cpu").unwrap();
+        Write::new(
+            "",
+            1_609_459_200,
+            vec![pyro_ingest::Series {
+                name,
+                units: "samples".into(),
+                aggregation: pyro_ingest::Aggregation::Sum,
+                sample_rate: 100,
+                spy_name: "x".into(),
+                tree: t,
+            }],
+        )
+    };
+    let big: Vec<String> = (0..20_000).map(|i| format!("f{i}")).collect();
+    let mut big_tree = StackTree::new();
+    for f in &big {
+        big_tree.add_transient(&["main", f], 1);
+    }
+    store.put_batch(vec![series(big_tree)]);
+    for i in 0..20u64 {
+        let r = store.put_batch(vec![series(tree(&[(&["main", "small"], i + 1)]))]);
+        assert!(r[0].is_ok());
+    }
+    let (_, deltas) = store.counts().unwrap();
+    assert_eq!(deltas, 21);
+    let before = folded(&store, "", "c.cpu");
+    let id = store.select("", Selection::All).unwrap()[0].id;
+    let merged = store.compact_slot("", id, 1_609_459_200).unwrap();
+    assert_eq!(merged, 19);
+    let (_, deltas) = store.counts().unwrap();
+    assert_eq!(deltas, 2, "the big delta stays, the small ones become one");
+    assert_eq!(folded(&store, "", "c.cpu"), before);
+    let slots = store.read("", id, 0, i64::MAX).unwrap();
+    assert_eq!(slots.len(), 1);
+    assert_eq!(slots[0].writes, 21);
+    assert!(before.contains("main;small 210\n"));
+    drop(store);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Retention deletes old data in every tenant and for every key (label values with `=`), then
+/// series without data and their label values.
+#[test]
+fn retention_in_every_tenant() {
+    let dir = temp_dir("retention-tenants");
+    let s = Server::start(&dir, &["--multi-tenant"]);
+    let post_at = |tenant: &str, name: &str, t: i64, body: &[u8]| {
+        let url = s.url(&format!("/ingest?name={name}&from={t}"));
+        assert_eq!(post(&url, None, &[("X-Scope-OrgID", tenant)], body).0, 200);
+    };
+    for tenant in ["a", "b"] {
+        post_at(tenant, "old.cpu%7Bk%3Dx%3Dy%7D", 1_000_000_000, b"o 1\n");
+        post_at(tenant, "both.cpu", 1_000_000_000, b"o 1\n");
+        post_at(tenant, "both.cpu", 2_000_000_000, b"n 2\n");
+    }
+    drop(s);
+    let store = Store::open(&dir).unwrap();
+    let deleted = store.delete_before(1_500_000_000).unwrap();
+    assert_eq!(deleted, 4);
+    for tenant in ["a", "b"] {
+        assert_eq!(
+            store.label_values(tenant, "__name__").unwrap(),
+            ["both.cpu"]
+        );
+        assert!(store.label_values(tenant, "k").unwrap().is_empty());
+        assert_eq!(folded(&store, tenant, "both.cpu"), "n 2\n");
+    }
+    assert_eq!(store.counts().unwrap(), (2, 2));
+    drop(store);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `/labels` and `/label-values` honour `query`, `from` and `until` as OG's label handlers do.
+#[test]
+fn label_endpoints_narrowed_by_query_and_range() {
+    let dir = temp_dir("labels-query");
+    let s = Server::start(&dir, &[]);
+    let ingest = |name: &str, t: i64| {
+        let url = s.url(&format!("/ingest?name={name}&from={t}"));
+        assert_eq!(post(&url, None, &[], b"a 1\n").0, 200);
+    };
+    ingest("web.cpu%7Benv%3Dprod%2Cregion%3Deu%7D", 1_609_459_200);
+    ingest("web.cpu%7Benv%3Ddev%7D", 1_700_000_000);
+    ingest("db.cpu%7Bshard%3D1%7D", 1_609_459_200);
+    let json = |path: &str| {
+        let (status, body) = get(&s.url(path));
+        assert_eq!(status, 200, "{body}");
+        body
+    };
+    assert_eq!(json("/labels"), r#"["__name__","env","region","shard"]"#);
+    assert_eq!(
+        json("/label-values?label=__name__"),
+        r#"["db.cpu","web.cpu"]"#
+    );
+    assert_eq!(
+        json("/labels?query=web.cpu"),
+        r#"["__name__","env","region"]"#
+    );
+    assert_eq!(
+        json("/label-values?label=env&query=web.cpu&from=1609459000&until=1609459300"),
+        r#"["prod"]"#
+    );
+    assert_eq!(
+        json("/labels?query=web.cpu%7Benv%3D%22dev%22%7D"),
+        r#"["__name__","env"]"#
+    );
+    assert_eq!(
+        json("/label-values?label=env&from=1699999990&until=1700000010"),
+        r#"["dev"]"#
+    );
+    let (status, _) = get(&s.url("/labels?query=%7Bbad"));
+    assert_eq!(status, 400);
+    drop(s);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A wide range keeps its last, partial timeline bucket: recent data shows, groups are not empty.
+#[test]
+fn timeline_keeps_the_last_partial_bucket() {
+    let dir = temp_dir("timeline");
+    let s = Server::start(&dir, &[]);
+    let url = s.url("/ingest?name=t.cpu%7Benv%3Dp%7D&from=1609569260");
+    assert_eq!(post(&url, None, &[], b"a 5\n").0, 200);
+    // 110,050 s: buckets of 100 s, the last one partial and holding the data.
+    let (status, body) =
+        get(&s.url("/render?query=t.cpu&from=1609459220&until=1609569270&format=json&groupBy=env"));
+    assert_eq!(status, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let samples = v["timeline"]["samples"].as_array().unwrap();
+    assert_eq!(v["timeline"]["durationDelta"], 100);
+    assert_eq!(samples.len(), 1101);
+    assert_eq!(samples.iter().filter(|x| x.as_u64() != Some(0)).count(), 1);
+    assert_eq!(v["groups"]["p"]["samples"].as_array().unwrap().len(), 1101);
+    assert_ne!(samples[1100], 0);
+    drop(s);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
