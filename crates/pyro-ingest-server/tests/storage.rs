@@ -228,3 +228,50 @@ fn timeline_keeps_the_last_partial_bucket() {
     drop(s);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `/ready`, `/healthz` and `/metrics` (Prometheus text, behind the read auth when it is on).
+#[test]
+fn operations_endpoints() {
+    let dir = temp_dir("ops");
+    let tokens = dir.join("tokens");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(&tokens, "agent tok\n").unwrap();
+    let s = Server::start(
+        &dir,
+        &[
+            "--auth-tokens",
+            tokens.to_str().unwrap(),
+            "--auth-scope",
+            "read",
+        ],
+    );
+    assert_eq!(get(&s.url("/ready")), (200, "ready\n".into()));
+    assert_eq!(get(&s.url("/healthz")), (200, "ok\n".into()));
+    assert_eq!(get(&s.url("/metrics")).0, 401);
+    let url = s.url(&format!("/ingest?name=m.cpu&format=folded&{T0}"));
+    assert_eq!(post(&url, None, &[], b"a;b 1\n").0, 200);
+    assert_eq!(post(&url, None, &[], b"a;b x\n").0, 422);
+    let mut resp = agent()
+        .get(&s.url("/metrics"))
+        .header("Authorization", "Bearer tok")
+        .call()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let text = resp.body_mut().read_to_string().unwrap();
+    for want in [
+        r#"pyro_requests_total{endpoint="ingest",format="folded",status="200"} 1"#,
+        r#"pyro_requests_total{endpoint="ingest",format="folded",status="422"} 1"#,
+        "pyro_received_bytes_total 12",
+        "pyro_series 1",
+        "pyro_deltas 1",
+        "pyro_write_queue 0",
+        "pyro_commit_duration_seconds_count 1",
+        r#"pyro_request_duration_seconds_count{endpoint="ingest"} 2"#,
+        "pyro_compactions_total 0",
+        "# TYPE pyro_storage_bytes gauge",
+    ] {
+        assert!(text.contains(want), "{want} missing from:\n{text}");
+    }
+    drop(s);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -101,6 +101,13 @@ impl InFlight {
     pub fn available(&self) -> usize {
         self.sem.available_permits().saturating_mul(UNIT)
     }
+
+    /// Bytes reserved now.
+    pub fn in_flight(&self) -> usize {
+        self.units
+            .saturating_sub(self.sem.available_permits())
+            .saturating_mul(UNIT)
+    }
 }
 
 /// The answer when the budget is spent: 503, `Retry-After`, and why.

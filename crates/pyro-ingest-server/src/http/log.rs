@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use http_body_util::BodyExt;
@@ -17,10 +17,15 @@ use http_body_util::BodyExt;
 const MAX_REASON: usize = 300;
 
 /// The middleware.
-pub async fn log_request(req: Request, next: Next) -> Response {
+pub async fn log_request(
+    State(state): State<Arc<super::AppState>>,
+    req: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
+    let format = format_of(req.uri().query().unwrap_or(""));
     let tenant = req
         .headers()
         .get("x-scope-orgid")
@@ -41,6 +46,13 @@ pub async fn log_request(req: Request, next: Next) -> Response {
     let status = response.status().as_u16();
     let ms = started.elapsed().as_millis() as u64;
     let bytes = read.load(Ordering::Relaxed);
+    state.metrics.record(
+        endpoint_of(&path),
+        format,
+        status,
+        started.elapsed().as_secs_f64(),
+        bytes,
+    );
     if status < 400 {
         tracing::info!(%method, path, status, ms, tenant, bytes);
         return response;
@@ -62,4 +74,42 @@ pub async fn log_request(req: Request, next: Next) -> Response {
 fn reason_of(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(&body[..body.len().min(MAX_REASON)]);
     text.trim().replace(['\n', '\r'], " ")
+}
+
+/// The endpoint label of a path: known routes by name, anything else `other` (a label per
+/// unknown path would let clients grow the metrics without bound).
+fn endpoint_of(path: &str) -> &'static str {
+    match path {
+        "/ingest" => "ingest",
+        "/push.v1.PusherService/Push" => "push",
+        "/render" => "render",
+        "/labels" => "labels",
+        "/label-values" => "label-values",
+        "/metrics" => "metrics",
+        "/ready" => "ready",
+        "/healthz" => "healthz",
+        _ => "other",
+    }
+}
+
+/// The `format` query parameter among the known ones, `other` for the rest, `` without one.
+fn format_of(query: &str) -> &'static str {
+    let Some(v) = query.split('&').find_map(|kv| kv.strip_prefix("format=")) else {
+        return "";
+    };
+    const KNOWN: [&str; 12] = [
+        "folded",
+        "lines",
+        "trie",
+        "tree",
+        "pprof",
+        "jfr",
+        "speedscope",
+        "json",
+        "collapsed",
+        "svg",
+        "html",
+        "",
+    ];
+    KNOWN.into_iter().find(|k| *k == v).unwrap_or("other")
 }

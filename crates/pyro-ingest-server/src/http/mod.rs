@@ -5,6 +5,7 @@ pub mod body;
 pub mod budget;
 pub mod error;
 pub mod log;
+pub mod metrics;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -53,6 +54,8 @@ pub struct ConnLimits {
 
 /// What every handler shares.
 pub struct AppState {
+    /// Request, storage and budget metrics (`/metrics`).
+    pub metrics: metrics::Metrics,
     /// The server-wide bytes-in-flight budget.
     pub inflight: budget::InFlight,
     /// The store (reads).
@@ -66,8 +69,10 @@ pub struct AppState {
 /// Builds the router over an opened store and its group-commit writer.
 pub fn router(store: Arc<Store>, writer: Writer, config: Config) -> Router {
     let max_body = config.max_body;
+    let inflight = budget::InFlight::new(config.max_inflight_bytes);
     let state = Arc::new(AppState {
-        inflight: budget::InFlight::new(config.max_inflight_bytes),
+        metrics: metrics::Metrics::new(store.clone(), writer.clone(), inflight.clone()),
+        inflight,
         store,
         writer,
         config,
@@ -78,6 +83,9 @@ pub fn router(store: Arc<Store>, writer: Writer, config: Config) -> Router {
         .route("/render", get(handlers::render::render))
         .route("/labels", get(handlers::labels::labels))
         .route("/label-values", get(handlers::labels::label_values))
+        .route("/metrics", get(metrics::metrics))
+        .route("/ready", get(metrics::ready))
+        .route("/healthz", get(metrics::healthz))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -87,7 +95,10 @@ pub fn router(store: Arc<Store>, writer: Writer, config: Config) -> Router {
             state.clone(),
             budget::reserve_body,
         ))
-        .layer(axum::middleware::from_fn(log::log_request))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            log::log_request,
+        ))
         .with_state(state)
 }
 

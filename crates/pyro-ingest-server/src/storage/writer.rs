@@ -18,6 +18,12 @@ type Job = (Write, tokio::sync::oneshot::Sender<Result<(), StoreError>>);
 pub struct Writer {
     tx: tokio::sync::mpsc::Sender<Job>,
     compaction: Arc<CompactionStats>,
+    commit_seconds: prometheus_client::metrics::histogram::Histogram,
+}
+
+/// Buckets of the commit latency histogram, in seconds (1 ms … 16 s).
+pub fn commit_buckets() -> impl Iterator<Item = f64> {
+    prometheus_client::metrics::histogram::exponential_buckets(0.001, 2.0, 15)
 }
 
 impl Writer {
@@ -29,6 +35,9 @@ impl Writer {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Job>(queue.max(1));
         let compactor = Compactor::spawn(store.clone())?;
         let compaction = compactor.stats.clone();
+        let commit_seconds =
+            prometheus_client::metrics::histogram::Histogram::new(commit_buckets());
+        let observed = commit_seconds.clone();
         std::thread::Builder::new()
             .name("pyro-writer".into())
             .spawn(move || {
@@ -42,18 +51,34 @@ impl Writer {
                         }
                     }
                     let (writes, replies): (Vec<Write>, Vec<_>) = batch.into_iter().unzip();
+                    let started = std::time::Instant::now();
                     let results = supervised_batch(&store, &compactor, writes, &mut failures);
+                    observed.observe(started.elapsed().as_secs_f64());
                     for (result, reply) in results.into_iter().zip(replies) {
                         let _ = reply.send(result);
                     }
                 }
             })?;
-        Ok(Writer { tx, compaction })
+        Ok(Writer {
+            tx,
+            compaction,
+            commit_seconds,
+        })
     }
 
     /// Writes waiting for the writer thread.
     pub fn queued(&self) -> usize {
         self.tx.max_capacity() - self.tx.capacity()
+    }
+
+    /// Whether the writer thread is running.
+    pub fn is_alive(&self) -> bool {
+        !self.tx.is_closed()
+    }
+
+    /// Commit latency (seconds per group commit).
+    pub fn commit_seconds(&self) -> &prometheus_client::metrics::histogram::Histogram {
+        &self.commit_seconds
     }
 
     /// The compactor's counters.

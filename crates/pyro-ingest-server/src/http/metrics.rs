@@ -1,0 +1,221 @@
+//! `GET /metrics` (Prometheus text format, `prometheus-client`), `GET /ready`, `GET /healthz`.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use super::AppState;
+use super::budget::InFlight;
+use crate::auth::Reader;
+use crate::storage::{Store, Writer};
+
+type Labels = Vec<(String, String)>;
+
+/// The server's metrics.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<Labels, Counter>,
+    request_seconds: Family<Labels, Histogram>,
+    received_bytes: Counter,
+}
+
+fn request_buckets() -> Histogram {
+    Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+}
+
+impl Metrics {
+    /// Metrics over the store, the writer and the in-flight budget (read at each scrape).
+    pub fn new(store: Arc<Store>, writer: Writer, inflight: InFlight) -> Metrics {
+        let mut registry = Registry::default();
+        let requests = Family::<Labels, Counter>::default();
+        registry.register(
+            "pyro_requests",
+            "Requests by endpoint, format and status",
+            requests.clone(),
+        );
+        let request_seconds =
+            Family::<Labels, Histogram>::new_with_constructor(request_buckets as fn() -> Histogram);
+        registry.register(
+            "pyro_request_duration_seconds",
+            "Request latency by endpoint",
+            request_seconds.clone(),
+        );
+        let received_bytes = Counter::default();
+        registry.register(
+            "pyro_received_bytes",
+            "Request body bytes read",
+            received_bytes.clone(),
+        );
+        registry.register(
+            "pyro_commit_duration_seconds",
+            "Group commit latency (fsync included)",
+            writer.commit_seconds().clone(),
+        );
+        registry.register_collector(Box::new(StoreCollector {
+            store,
+            writer,
+            inflight,
+        }));
+        Metrics {
+            registry,
+            requests,
+            request_seconds,
+            received_bytes,
+        }
+    }
+
+    /// Records one finished request.
+    pub fn record(&self, endpoint: &str, format: &str, status: u16, seconds: f64, bytes: u64) {
+        self.requests
+            .get_or_create(&vec![
+                ("endpoint".to_owned(), endpoint.to_owned()),
+                ("format".to_owned(), format.to_owned()),
+                ("status".to_owned(), status.to_string()),
+            ])
+            .inc();
+        self.request_seconds
+            .get_or_create(&vec![("endpoint".to_owned(), endpoint.to_owned())])
+            .observe(seconds);
+        self.received_bytes.inc_by(bytes);
+    }
+
+    /// The exposition text.
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// Values read from the store, the writer and the budget at each scrape.
+#[derive(Debug)]
+struct StoreCollector {
+    store: Arc<Store>,
+    writer: Writer,
+    inflight: InFlight,
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Writer")
+    }
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Store")
+    }
+}
+
+fn gauge(enc: &mut DescriptorEncoder, name: &str, help: &str, v: i64) -> std::fmt::Result {
+    let g = ConstGauge::new(v);
+    g.encode(enc.encode_descriptor(name, help, None, g.metric_type())?)
+}
+
+fn counter(enc: &mut DescriptorEncoder, name: &str, help: &str, v: u64) -> std::fmt::Result {
+    let c = ConstCounter::new(v);
+    c.encode(enc.encode_descriptor(name, help, None, c.metric_type())?)
+}
+
+impl Collector for StoreCollector {
+    fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let (series, deltas) = self.store.counts().unwrap_or((0, 0));
+        let i = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        gauge(
+            &mut enc,
+            "pyro_series",
+            "Series stored, all tenants",
+            i(series),
+        )?;
+        gauge(
+            &mut enc,
+            "pyro_deltas",
+            "Stored deltas (written trees not yet compacted into one)",
+            i(deltas),
+        )?;
+        gauge(
+            &mut enc,
+            "pyro_storage_bytes",
+            "Size of the database file",
+            i(self.store.file_bytes()),
+        )?;
+        gauge(
+            &mut enc,
+            "pyro_write_queue",
+            "Writes waiting for the writer thread",
+            i(self.writer.queued() as u64),
+        )?;
+        gauge(
+            &mut enc,
+            "pyro_inflight_bytes",
+            "Bytes reserved by requests in flight",
+            i(self.inflight.in_flight() as u64),
+        )?;
+        let c = self.writer.compaction();
+        counter(
+            &mut enc,
+            "pyro_compactions",
+            "Slots compacted",
+            c.runs.load(Ordering::Relaxed),
+        )?;
+        counter(
+            &mut enc,
+            "pyro_compacted_deltas",
+            "Deltas merged away by compaction",
+            c.merged.load(Ordering::Relaxed),
+        )?;
+        counter(
+            &mut enc,
+            "pyro_compaction_failures",
+            "Compactions that failed",
+            c.failures.load(Ordering::Relaxed),
+        )?;
+        Ok(())
+    }
+}
+
+/// `GET /metrics`, behind the read auth when auth is on.
+pub async fn metrics(State(state): State<Arc<AppState>>, _reader: Reader) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.text(),
+    )
+        .into_response()
+}
+
+/// `GET /ready`: 200 once the store is open and the writer runs.
+pub async fn ready(State(state): State<Arc<AppState>>) -> Response {
+    if state.writer.is_alive() {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "writer stopped\n").into_response()
+    }
+}
+
+/// `GET /healthz`: 200 while the database answers reads and the writer runs; 503 otherwise
+/// (while the database is reopened after an I/O error, say).
+pub async fn healthz(State(state): State<Arc<AppState>>) -> Response {
+    let store = state.store.clone();
+    let readable = tokio::task::spawn_blocking(move || store.counts().is_ok())
+        .await
+        .unwrap_or(false);
+    match (readable, state.writer.is_alive()) {
+        (true, true) => (StatusCode::OK, "ok\n").into_response(),
+        (false, _) => (StatusCode::SERVICE_UNAVAILABLE, "storage unreadable\n").into_response(),
+        (_, false) => (StatusCode::SERVICE_UNAVAILABLE, "writer stopped\n").into_response(),
+    }
+}
