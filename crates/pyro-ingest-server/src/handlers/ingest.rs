@@ -26,25 +26,24 @@ pub async fn ingest(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    // Content-Encoding: the inflated body is reserved (as its trailer declares it) first.
-    let (body, _inflated) = {
+    // Content-Encoding: the inflated body is reserved (as its trailer declares it) first, and
+    // inflated off the async workers.
+    let (body, _inflated) = if content_encoded(&headers) {
         let max = declared_size(&body, state.config.limits.decompressed);
-        let reserved = if content_encoded(&headers) {
-            match state.inflight.try_reserve(max) {
-                Ok(r) => Some(r),
-                Err(refused) => return refused.into_response(),
-            }
-        } else {
-            None
+        let reserved = match state.inflight.try_reserve(max) {
+            Ok(r) => r,
+            Err(refused) => return refused.into_response(),
         };
         let headers = headers.clone();
         match tokio::task::spawn_blocking(move || decode_content_encoding(&headers, body, max))
             .await
         {
-            Ok(Ok(b)) => (b, reserved),
+            Ok(Ok(b)) => (b, Some(reserved)),
             Ok(Err(r)) => return *r,
             Err(e) => return internal(&e),
         }
+    } else {
+        (body, None)
     };
     let mut req = Request {
         content_type: super::content_type(&headers),

@@ -4,8 +4,6 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use redb::ReadableTable;
-
 use super::{DELTAS, Store, StoreError, Tables, decode_delta, encode_delta, err};
 
 /// Deltas in one slot from which the compactor merges them.
@@ -114,7 +112,11 @@ impl Store {
         }
         let merged = encode_delta(writes, &tree);
         let last_seq = deltas.iter().map(|d| d.0).max().unwrap_or(0);
-        let tx = self.begin_write()?;
+        let mut tx = self.begin_write()?;
+        // No fsync of its own: the merged slot reads the same as the deltas it replaces, so a
+        // compaction lost in a crash loses nothing; the writer's next (durable) commit makes it
+        // durable too.
+        tx.set_durability(redb::Durability::None).map_err(err)?;
         {
             let mut t = Tables::open(&tx)?;
             for (seq, _) in &deltas {
@@ -130,15 +132,6 @@ impl Store {
             }
             t.deltas
                 .insert((tenant, id, slot, last_seq), merged.as_slice())
-                .map_err(err)?;
-            let n = t
-                .slot_deltas
-                .get((tenant, id, slot))
-                .map_err(err)?
-                .map_or(0, |g| g.value());
-            let left = n.saturating_sub(deltas.len() as u64) + 1;
-            t.slot_deltas
-                .insert((tenant, id, slot), left)
                 .map_err(err)?;
         }
         tx.commit().map_err(err)?;

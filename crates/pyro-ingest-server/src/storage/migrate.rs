@@ -4,7 +4,7 @@ use redb::{Database, ReadableTable, TableDefinition, TableHandle};
 
 use super::{
     DELTAS, LABEL_NAMES, LABEL_VALUES, META, Meta, OwnedSeries, POSTINGS, SERIES, SERIES_KEY,
-    SLOT_DELTAS, StoreError, Tables, err,
+    StoreError, Tables, err,
 };
 
 /// The format this build writes.
@@ -54,9 +54,6 @@ pub(crate) fn create_and_migrate(db: &Database) -> Result<(), StoreError> {
                     t.deltas
                         .insert((tenant.as_str(), id, at, seq), v.value())
                         .map_err(err)?;
-                    t.slot_deltas
-                        .insert((tenant.as_str(), id, at), 1)
-                        .map_err(err)?;
                     converted += 1;
                 }
             }
@@ -81,7 +78,6 @@ pub(crate) fn create_and_migrate(db: &Database) -> Result<(), StoreError> {
         LABEL_NAMES,
         LABEL_VALUES,
         DELTAS,
-        SLOT_DELTAS,
         META,
     );
     tx.commit().map_err(err)

@@ -56,15 +56,12 @@ pub(crate) const LABEL_VALUES: TableDefinition<(&str, &str, &str), u64> =
 /// (tenant, series id, slot, sequence) → writes count + tree (`tree` transport format).
 pub(crate) const DELTAS: TableDefinition<(&str, u64, u64, u64), &[u8]> =
     TableDefinition::new("deltas");
-/// (tenant, series id, slot) → number of deltas (what the compactor looks at).
-pub(crate) const SLOT_DELTAS: TableDefinition<(&str, u64, u64), u64> =
-    TableDefinition::new("slot_deltas");
 
 /// The label the app name is posted under.
 pub const NAME: &str = "__name__";
 
 /// What is stored about a series (the last write wins, as in OG).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Meta {
     /// The tenant (`X-Scope-OrgID` with `--multi-tenant`; empty otherwise).
@@ -231,6 +228,33 @@ pub struct Store {
     /// `None` only while [`Store::reopen`] replaces a database that had an I/O error.
     db: std::sync::RwLock<Option<Database>>,
     path: std::path::PathBuf,
+    /// What the writer knows without reading the tables back.
+    cache: std::sync::Mutex<WriteCache>,
+}
+
+/// The writer's memory: series ids with the hash of their stored metadata (a write of a known
+/// series with unchanged metadata touches only the deltas table), and deltas written per slot
+/// since its last compaction (what triggers the compactor). Cleared by anything that deletes
+/// series, while it holds the write transaction; bounded by clearing it when it grows large.
+#[derive(Debug, Default)]
+pub(crate) struct WriteCache {
+    series: std::collections::HashMap<(String, String), (u64, u64)>,
+    slots: std::collections::HashMap<(String, u64, u64), u32>,
+}
+
+/// Entries of either cache map before it is cleared.
+const CACHE_LIMIT: usize = 1 << 20;
+
+impl WriteCache {
+    pub(crate) fn clear(&mut self) {
+        self.series.clear();
+        self.slots.clear();
+    }
+}
+
+fn meta_hash(m: &Meta) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(m)
 }
 
 impl Store {
@@ -256,6 +280,7 @@ impl Store {
         Ok(Store {
             db: std::sync::RwLock::new(Some(db)),
             path,
+            cache: Default::default(),
         })
     }
 
@@ -305,6 +330,15 @@ impl Store {
             .map_err(err)
     }
 
+    /// Drops the writer's memory of series ids (call while holding a write transaction that
+    /// deletes series).
+    pub(crate) fn forget(&self) {
+        self.cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
+    }
+
     /// Size of the database file, in bytes.
     pub fn file_bytes(&self) -> u64 {
         std::fs::metadata(&self.path).map_or(0, |m| m.len())
@@ -333,8 +367,20 @@ impl Store {
         let tx = self.begin_write()?;
         let mut results = Vec::with_capacity(writes.len());
         let mut crowded = Vec::new();
+        let mut cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cache.series.len() > CACHE_LIMIT || cache.slots.len() > CACHE_LIMIT {
+            cache.clear();
+        }
         {
             let mut t = Tables::open(&tx)?;
+            let mut seq = t
+                .meta
+                .get("next_seq")
+                .map_err(err)?
+                .map_or(0, |g| g.value());
             for w in &writes {
                 if let Some(s) = w.series.iter().find(|s| s.tree.overflowed()) {
                     results.push(Err(err(format!("{}: values overflow 64 bits", s.key))));
@@ -342,27 +388,33 @@ impl Store {
                 }
                 let slot = slot_of(w.start).max(0) as u64;
                 for s in &w.series {
-                    let id = t.series_id(&w.tenant, s)?;
-                    let seq = t.next("next_seq")?;
+                    let h = meta_hash(&s.meta);
+                    let known = (w.tenant.clone(), s.key.clone());
+                    let id = match cache.series.get(&known) {
+                        Some(&(id, mh)) if mh == h => id,
+                        _ => {
+                            let id = t.series_id(&w.tenant, s)?;
+                            cache.series.insert(known, (id, h));
+                            id
+                        }
+                    };
+                    seq += 1;
                     let bytes = encode_delta(1, &s.tree);
                     t.deltas
                         .insert((w.tenant.as_str(), id, slot, seq), bytes.as_slice())
                         .map_err(err)?;
-                    let key = (w.tenant.as_str(), id, slot);
-                    let count = t
-                        .slot_deltas
-                        .get(key)
-                        .map_err(err)?
-                        .map_or(0, |g| g.value())
-                        + 1;
-                    t.slot_deltas.insert(key, count).map_err(err)?;
-                    if count >= COMPACT_AT {
+                    let count = cache.slots.entry((w.tenant.clone(), id, slot)).or_insert(0);
+                    *count += 1;
+                    if u64::from(*count) >= COMPACT_AT {
+                        *count = 0;
                         crowded.push((w.tenant.clone(), id, slot));
                     }
                 }
                 results.push(Ok(()));
             }
+            t.meta.insert("next_seq", seq).map_err(err)?;
         }
+        drop(cache);
         tx.commit().map_err(err)?;
         Ok((results, crowded))
     }
@@ -377,7 +429,6 @@ pub(crate) struct Tables<'t> {
     pub(crate) label_names: redb::Table<'t, (&'static str, &'static str), u64>,
     pub(crate) label_values: redb::Table<'t, (&'static str, &'static str, &'static str), u64>,
     pub(crate) deltas: redb::Table<'t, (&'static str, u64, u64, u64), &'static [u8]>,
-    pub(crate) slot_deltas: redb::Table<'t, (&'static str, u64, u64), u64>,
 }
 
 impl<'t> Tables<'t> {
@@ -390,7 +441,6 @@ impl<'t> Tables<'t> {
             label_names: tx.open_table(LABEL_NAMES).map_err(err)?,
             label_values: tx.open_table(LABEL_VALUES).map_err(err)?,
             deltas: tx.open_table(DELTAS).map_err(err)?,
-            slot_deltas: tx.open_table(SLOT_DELTAS).map_err(err)?,
         })
     }
 

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use redb::ReadableTable;
 
-use super::{DELTAS, SERIES, SLOT_DELTAS, Store, StoreError, Tables, err};
+use super::{DELTAS, SERIES, Store, StoreError, Tables, err};
 
 /// Series handled per write transaction, so that retention never holds the writer for long.
 const SERIES_PER_TX: usize = 1000;
@@ -34,6 +34,9 @@ impl Store {
         let mut deleted = 0;
         for chunk in ids.chunks(SERIES_PER_TX) {
             let tx = self.begin_write()?;
+            // Series may go: the writer's memory of ids is dropped while this transaction holds
+            // the write lock, so no write can use an id deleted here.
+            self.forget();
             {
                 let mut t = Tables::open(&tx)?;
                 for (tenant, id) in chunk {
@@ -55,7 +58,6 @@ impl Store {
                     for (slot, seq) in old {
                         t.deltas.remove((tenant, *id, slot, seq)).map_err(err)?;
                         if last != Some(slot) {
-                            t.slot_deltas.remove((tenant, *id, slot)).map_err(err)?;
                             slots += 1;
                             last = Some(slot);
                         }
@@ -74,7 +76,7 @@ impl Store {
             }
             tx.commit().map_err(err)?;
         }
-        let _ = (DELTAS, SLOT_DELTAS);
+        let _ = DELTAS;
         Ok(deleted)
     }
 }
