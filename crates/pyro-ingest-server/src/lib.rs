@@ -14,6 +14,7 @@ pub mod attime;
 pub mod auth;
 pub mod handlers;
 pub mod http;
+pub mod querier;
 pub mod render;
 pub mod storage;
 

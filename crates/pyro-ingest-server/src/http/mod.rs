@@ -86,6 +86,7 @@ pub fn router(store: Arc<Store>, writer: Writer, config: Config) -> Router {
         .route("/metrics", get(metrics::metrics))
         .route("/ready", get(metrics::ready))
         .route("/healthz", get(metrics::healthz))
+        .merge(crate::querier::routes())
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -227,6 +227,44 @@ impl Store {
         Ok(out)
     }
 
+    /// The first and last slot (Unix seconds) holding data of `tenant`, if any.
+    ///
+    /// # Errors
+    /// A storage failure.
+    pub fn time_range(&self, tenant: &str) -> Result<Option<(i64, i64)>, StoreError> {
+        let ids: Vec<u64> = self
+            .select(tenant, Selection::All)?
+            .into_iter()
+            .map(|f| f.id)
+            .collect();
+        let tx = self.begin_read()?;
+        let t = tx.open_table(DELTAS).map_err(err)?;
+        let mut out: Option<(i64, i64)> = None;
+        for id in ids {
+            let mut r = t
+                .range((tenant, id, 0, 0)..=(tenant, id, u64::MAX, u64::MAX))
+                .map_err(err)?;
+            let first = r
+                .next()
+                .transpose()
+                .map_err(err)?
+                .map(|(k, _)| k.value().2 as i64);
+            let last = r
+                .next_back()
+                .transpose()
+                .map_err(err)?
+                .map(|(k, _)| k.value().2 as i64)
+                .or(first);
+            if let (Some(a), Some(b)) = (first, last) {
+                out = Some(match out {
+                    None => (a, b),
+                    Some((x, y)) => (x.min(a), y.max(b)),
+                });
+            }
+        }
+        Ok(out)
+    }
+
     /// Number of series (all tenants) and of deltas.
     ///
     /// # Errors

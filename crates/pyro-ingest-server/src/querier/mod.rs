@@ -1,0 +1,591 @@
+//! Grafana's Pyroscope data source reads `ingest-server` through the part of Grafana Pyroscope's
+//! `querier.v1.QuerierService` it calls: Connect unary over HTTP/1.1, `application/proto` or
+//! `application/json`, gzip request bodies, Connect errors. Answers come from the same store and
+//! the same merge as `/render`; series get the profile type ids Grafana Pyroscope's legacy ingest
+//! adapter gives them ([`types`]) and `service_name` is the app name without its type.
+
+pub mod proto;
+pub mod types;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use prost::Message;
+use pyro_labels::{Matcher, Query};
+use pyro_tree::StackTree;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::auth::Caller;
+use crate::http::AppState;
+use crate::http::body::decode_content_encoding;
+use crate::http::error::ConnectError;
+use crate::render;
+use crate::storage::{Found, Meta, Selection, Slot, Store};
+use proto::*;
+
+/// An authorized caller of the read API, refused with Connect errors.
+pub type QueryReader = Caller<false, true>;
+
+/// The label Grafana selects apps by.
+pub const SERVICE_NAME: &str = "service_name";
+
+type Rpc<T> = Result<T, ConnectError>;
+
+/// The Connect route of every method served.
+pub fn routes() -> axum::Router<Arc<AppState>> {
+    use axum::routing::post;
+    let p = |m: &str| format!("/querier.v1.QuerierService/{m}");
+    axum::Router::new()
+        .route(&p("ProfileTypes"), post(profile_types))
+        .route(&p("LabelNames"), post(label_names))
+        .route(&p("LabelValues"), post(label_values))
+        .route(&p("Series"), post(series))
+        .route(&p("SelectMergeStacktraces"), post(select_merge_stacktraces))
+        .route(&p("SelectSeries"), post(select_series))
+        .route(&p("SelectMergeProfile"), post(select_merge_profile))
+        .route(&p("GetProfileStats"), post(get_profile_stats))
+}
+
+/// Whether the request speaks JSON (else binary protobuf).
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json"))
+}
+
+fn decode<T: Message + DeserializeOwned + Default>(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Rpc<T> {
+    let body = decode_content_encoding(headers, body, state.config.limits.decompressed)
+        .map_err(|_| ConnectError::new("invalid_argument", "bad request body encoding"))?;
+    if is_json(headers) {
+        if body.is_empty() {
+            return Ok(T::default());
+        }
+        serde_json::from_slice(&body)
+            .map_err(|e| ConnectError::new("invalid_argument", format!("decoding JSON: {e}")))
+    } else {
+        T::decode(body)
+            .map_err(|e| ConnectError::new("invalid_argument", format!("decoding proto: {e}")))
+    }
+}
+
+fn encode<T: Message + Serialize>(json: bool, msg: &T) -> Response {
+    if json {
+        (
+            [(header::CONTENT_TYPE, "application/json")],
+            serde_json::to_string(msg).unwrap_or_default(),
+        )
+            .into_response()
+    } else {
+        (
+            [(header::CONTENT_TYPE, "application/proto")],
+            msg.encode_to_vec(),
+        )
+            .into_response()
+    }
+}
+
+/// Runs a method off the async workers and answers in the request's encoding.
+async fn run<Req, Resp>(
+    state: Arc<AppState>,
+    tenant: String,
+    headers: HeaderMap,
+    body: Bytes,
+    method: fn(&Store, &str, Req) -> Rpc<Resp>,
+) -> Response
+where
+    Req: Message + DeserializeOwned + Default + Send + 'static,
+    Resp: Message + Serialize + Send + 'static,
+{
+    let json = is_json(&headers);
+    let answer = tokio::task::spawn_blocking(move || {
+        let req = decode::<Req>(&state, &headers, body)?;
+        method(&state.store, &tenant, req)
+    })
+    .await
+    .unwrap_or_else(|e| Err(ConnectError::new("internal", e.to_string())));
+    match answer {
+        Ok(resp) => encode(json, &resp),
+        Err(e) => e.into_response(),
+    }
+}
+
+fn internal(e: crate::storage::StoreError) -> ConnectError {
+    ConnectError::new("internal", e.to_string())
+}
+
+/// A Prometheus-style selector, `{service_name="x", env=~"p.*"}` (empty: every series).
+fn selector(text: &str) -> Rpc<Query> {
+    let t = text.trim();
+    let t = if t.is_empty() { "{}" } else { t };
+    if !t.starts_with('{') {
+        return Err(ConnectError::new(
+            "invalid_argument",
+            format!("invalid label selector {t:?}: expected {{label=\"value\", …}}"),
+        ));
+    }
+    Query::parse(&format!("selector{t}")).map_err(|e| {
+        ConnectError::new(
+            "invalid_argument",
+            format!("invalid label selector {t:?}: {e}"),
+        )
+    })
+}
+
+/// Unix seconds of a Connect millisecond bound; 0 means open.
+fn secs(ms: i64, open: i64) -> i64 {
+    if ms == 0 { open } else { ms.div_euclid(1000) }
+}
+
+/// A series found, typed.
+struct Hit {
+    found: Found,
+    typed: types::Typed,
+}
+
+impl Hit {
+    /// The series' labels as Grafana sees them: `service_name`, `__name__` (the metric),
+    /// `__profile_type__`, then its own.
+    fn labels(&self) -> BTreeMap<String, String> {
+        let mut l: BTreeMap<String, String> = self.found.name.labels().clone();
+        l.insert(SERVICE_NAME.into(), self.typed.service.clone());
+        l.insert("__name__".into(), self.typed.profile_type.name.clone());
+        l.insert(
+            "__profile_type__".into(),
+            self.typed.profile_type.id.clone(),
+        );
+        l
+    }
+
+    fn get(&self, key: &str) -> Option<String> {
+        self.labels().get(key).cloned()
+    }
+}
+
+/// The series of `tenant` that `selectors` (any of them) match, of profile type `type_id` when
+/// given, with data in `[from, until]` seconds when bounded.
+fn matching(
+    store: &Store,
+    tenant: &str,
+    type_id: Option<&str>,
+    selectors: &[Query],
+    from: i64,
+    until: i64,
+) -> Rpc<Vec<Hit>> {
+    let apps = store.label_values(tenant, "__name__").map_err(internal)?;
+    let mut out = Vec::new();
+    for app in apps {
+        let q = Query::parse(&app).map_err(|e| ConnectError::new("internal", e.to_string()))?;
+        for f in store
+            .select(tenant, Selection::Query(&q))
+            .map_err(internal)?
+        {
+            let typed = types::of(&f.meta);
+            if type_id.is_some_and(|id| id != typed.profile_type.id) {
+                continue;
+            }
+            let hit = Hit { found: f, typed };
+            let matches = |m: &Matcher| m.matches(hit.get(m.key()).as_deref());
+            if !selectors.is_empty() && !selectors.iter().any(|s| s.matchers().iter().all(matches))
+            {
+                continue;
+            }
+            if (from > 0 || until < i64::MAX)
+                && !store
+                    .has_data(tenant, hit.found.id, from, until)
+                    .map_err(internal)?
+            {
+                continue;
+            }
+            out.push(hit);
+        }
+    }
+    Ok(out)
+}
+
+fn selectors(matchers: &[String]) -> Rpc<Vec<Query>> {
+    matchers.iter().map(|m| selector(m)).collect()
+}
+
+/// A profile type id's five parts, or `invalid_argument`.
+fn check_type_id(id: &str) -> Rpc<()> {
+    if id.split(':').count() == 5 && id.split(':').all(|p| !p.is_empty()) {
+        Ok(())
+    } else {
+        Err(ConnectError::new(
+            "invalid_argument",
+            format!(
+                "invalid profile type id {id:?}: expected name:type:unit:period_type:period_unit"
+            ),
+        ))
+    }
+}
+
+fn profile_types_of(
+    store: &Store,
+    tenant: &str,
+    req: ProfileTypesRequest,
+) -> Rpc<ProfileTypesResponse> {
+    let hits = matching(
+        store,
+        tenant,
+        None,
+        &[],
+        secs(req.start, 0),
+        secs(req.end, i64::MAX),
+    )?;
+    let mut types: BTreeMap<String, ProfileType> = BTreeMap::new();
+    for h in hits {
+        types.insert(h.typed.profile_type.id.clone(), h.typed.profile_type);
+    }
+    Ok(ProfileTypesResponse {
+        profile_types: types.into_values().collect(),
+    })
+}
+
+fn label_names_of(store: &Store, tenant: &str, req: LabelNamesRequest) -> Rpc<NamesResponse> {
+    let sel = selectors(&req.matchers)?;
+    let hits = matching(
+        store,
+        tenant,
+        None,
+        &sel,
+        secs(req.start, 0),
+        secs(req.end, i64::MAX),
+    )?;
+    let mut names: BTreeMap<String, ()> = BTreeMap::new();
+    for h in &hits {
+        for k in h.labels().into_keys() {
+            names.insert(k, ());
+        }
+    }
+    Ok(NamesResponse {
+        names: names.into_keys().collect(),
+    })
+}
+
+fn label_values_of(store: &Store, tenant: &str, req: LabelValuesRequest) -> Rpc<NamesResponse> {
+    let sel = selectors(&req.matchers)?;
+    let hits = matching(
+        store,
+        tenant,
+        None,
+        &sel,
+        secs(req.start, 0),
+        secs(req.end, i64::MAX),
+    )?;
+    let mut values: BTreeMap<String, ()> = BTreeMap::new();
+    for h in &hits {
+        if let Some(v) = h.get(&req.name) {
+            values.insert(v, ());
+        }
+    }
+    Ok(NamesResponse {
+        names: values.into_keys().collect(),
+    })
+}
+
+fn series_of(store: &Store, tenant: &str, req: SeriesRequest) -> Rpc<SeriesResponse> {
+    let sel = selectors(&req.matchers)?;
+    let hits = matching(
+        store,
+        tenant,
+        None,
+        &sel,
+        secs(req.start, 0),
+        secs(req.end, i64::MAX),
+    )?;
+    let mut sets: Vec<Labels> = hits
+        .iter()
+        .map(|h| Labels {
+            labels: h
+                .labels()
+                .into_iter()
+                .filter(|(k, _)| req.label_names.is_empty() || req.label_names.contains(k))
+                .map(|(name, value)| LabelPair { name, value })
+                .collect(),
+        })
+        .collect();
+    sets.sort_by_key(|a| a.encode_to_vec());
+    sets.dedup();
+    Ok(SeriesResponse { labels_set: sets })
+}
+
+/// The series a merge request selects, or `not_found` for a type no series has.
+fn selected(
+    store: &Store,
+    tenant: &str,
+    type_id: &str,
+    label_selector: &str,
+    from: i64,
+    until: i64,
+) -> Rpc<Vec<Hit>> {
+    check_type_id(type_id)?;
+    let sel = selector(label_selector)?;
+    let all = matching(store, tenant, Some(type_id), &[], 0, i64::MAX)?;
+    if all.is_empty() {
+        return Err(ConnectError::new(
+            "not_found",
+            format!("no series of profile type {type_id:?}"),
+        ));
+    }
+    matching(store, tenant, Some(type_id), &[sel], from, until)
+}
+
+/// Every hit's slots in range merged (averages as `/render` takes them), unscaled, and the
+/// metadata of the last series.
+fn merged(
+    store: &Store,
+    tenant: &str,
+    hits: &[Hit],
+    from: i64,
+    until: i64,
+) -> Rpc<(StackTree<'static>, Meta, u64)> {
+    let mut tree = StackTree::new();
+    let mut meta = Meta::default();
+    let mut scale = 1;
+    for h in hits {
+        let slots = store
+            .read(tenant, h.found.id, from, until)
+            .map_err(internal)?;
+        let refs: Vec<&Slot> = slots.iter().collect();
+        tree.merge(&render::merge(&refs, &h.found.meta));
+        meta = h.found.meta.clone();
+        scale = h.typed.scale;
+    }
+    Ok((tree, meta, scale))
+}
+
+fn scaled(tree: &StackTree<'_>, scale: u64) -> StackTree<'static> {
+    if scale == 1 {
+        return tree.clone().into_owned();
+    }
+    let mut out = StackTree::new();
+    tree.for_each_stack(|frames, v| {
+        pyro_tree::StackSink::add_transient(&mut out, frames, v.saturating_mul(scale));
+    });
+    out
+}
+
+/// Range of a merge request in seconds: `[start, end)` rounded out to whole slots, as `/render`.
+fn range(start: i64, end: i64) -> (i64, i64) {
+    let now = crate::http::now();
+    let (st, et) = render::normalize(secs(start, 0), secs(end, now));
+    (st, et - 1)
+}
+
+fn select_merge_stacktraces_of(
+    store: &Store,
+    tenant: &str,
+    req: SelectMergeStacktracesRequest,
+) -> Rpc<SelectMergeStacktracesResponse> {
+    let (from, until) = range(req.start, req.end);
+    let hits = selected(
+        store,
+        tenant,
+        &req.profile_type_id,
+        &req.label_selector,
+        from,
+        until,
+    )?;
+    let (tree, _, scale) = merged(store, tenant, &hits, from, until)?;
+    let tree = scaled(&tree, scale);
+    let max_nodes = match req.max_nodes {
+        Some(n) if n < 0 => None,
+        Some(n) if n > 0 => Some(n as usize),
+        _ => Some(render::DEFAULT_MAX_NODES),
+    };
+    let fb = tree.flamebearer(max_nodes);
+    let i = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    Ok(SelectMergeStacktracesResponse {
+        flamegraph: Some(FlameGraph {
+            names: fb.names.iter().map(|n| (*n).to_owned()).collect(),
+            levels: fb
+                .levels
+                .iter()
+                .map(|l| Level {
+                    values: l.iter().map(|&v| i(v)).collect(),
+                })
+                .collect(),
+            total: i(fb.num_ticks),
+            max_self: i(fb.max_self),
+        }),
+    })
+}
+
+fn select_series_of(
+    store: &Store,
+    tenant: &str,
+    req: SelectSeriesRequest,
+) -> Rpc<SelectSeriesResponse> {
+    let (from, until) = range(req.start, req.end);
+    let hits = selected(
+        store,
+        tenant,
+        &req.profile_type_id,
+        &req.label_selector,
+        from,
+        until,
+    )?;
+    let step = if req.step > 0.0 {
+        req.step.ceil() as i64
+    } else {
+        10
+    }
+    .max(1);
+    let mut groups: BTreeMap<Vec<(String, String)>, BTreeMap<i64, f64>> = BTreeMap::new();
+    for h in &hits {
+        let key: Vec<(String, String)> = req
+            .group_by
+            .iter()
+            .filter_map(|g| h.get(g).map(|v| (g.clone(), v)))
+            .collect();
+        let points = groups.entry(key).or_default();
+        for s in store
+            .read(tenant, h.found.id, from, until)
+            .map_err(internal)?
+        {
+            let bucket = from + (s.start - from).div_euclid(step) * step;
+            *points.entry(bucket * 1000).or_insert(0.0) +=
+                s.tree.total() as f64 * h.typed.scale as f64;
+        }
+    }
+    Ok(SelectSeriesResponse {
+        series: groups
+            .into_iter()
+            .map(|(labels, points)| Series {
+                labels: labels
+                    .into_iter()
+                    .map(|(name, value)| LabelPair { name, value })
+                    .collect(),
+                points: points
+                    .into_iter()
+                    .map(|(timestamp, value)| Point { value, timestamp })
+                    .collect(),
+            })
+            .collect(),
+    })
+}
+
+/// `SelectMergeProfile`'s answer is a pprof profile, as `/render?format=pprof` writes it.
+fn select_merge_profile_of(
+    store: &Store,
+    tenant: &str,
+    req: SelectMergeStacktracesRequest,
+) -> Rpc<RawProfile> {
+    let (from, until) = range(req.start, req.end);
+    let hits = selected(
+        store,
+        tenant,
+        &req.profile_type_id,
+        &req.label_selector,
+        from,
+        until,
+    )?;
+    let (tree, meta, _) = merged(store, tenant, &hits, from, until)?;
+    Ok(RawProfile(render::pprof(&tree, &meta)))
+}
+
+fn get_profile_stats_of(
+    store: &Store,
+    tenant: &str,
+    _req: GetProfileStatsRequest,
+) -> Rpc<GetProfileStatsResponse> {
+    let range = store.time_range(tenant).map_err(internal)?;
+    Ok(GetProfileStatsResponse {
+        data_ingested: range.is_some(),
+        oldest_profile_time: range.map_or(0, |r| r.0 * 1000),
+        newest_profile_time: range.map_or(0, |r| r.1 * 1000),
+    })
+}
+
+/// An encoded `google.v1.Profile`, passed through as is.
+#[derive(Clone, PartialEq, Default, Debug)]
+pub struct RawProfile(pub Vec<u8>);
+
+macro_rules! handler {
+    ($name:ident, $req:ty, $resp:ty, $method:expr) => {
+        /// The Connect method.
+        pub async fn $name(
+            State(state): State<Arc<AppState>>,
+            QueryReader { tenant }: QueryReader,
+            headers: HeaderMap,
+            body: Bytes,
+        ) -> Response {
+            run::<$req, $resp>(state, tenant, headers, body, $method).await
+        }
+    };
+}
+
+handler!(
+    profile_types,
+    ProfileTypesRequest,
+    ProfileTypesResponse,
+    profile_types_of
+);
+handler!(
+    label_names,
+    LabelNamesRequest,
+    NamesResponse,
+    label_names_of
+);
+handler!(
+    label_values,
+    LabelValuesRequest,
+    NamesResponse,
+    label_values_of
+);
+handler!(series, SeriesRequest, SeriesResponse, series_of);
+handler!(
+    select_merge_stacktraces,
+    SelectMergeStacktracesRequest,
+    SelectMergeStacktracesResponse,
+    select_merge_stacktraces_of
+);
+handler!(
+    select_series,
+    SelectSeriesRequest,
+    SelectSeriesResponse,
+    select_series_of
+);
+handler!(
+    get_profile_stats,
+    GetProfileStatsRequest,
+    GetProfileStatsResponse,
+    get_profile_stats_of
+);
+
+/// `SelectMergeProfile`: the pprof bytes are the protobuf answer; JSON callers get 400.
+pub async fn select_merge_profile(
+    State(state): State<Arc<AppState>>,
+    QueryReader { tenant }: QueryReader,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if is_json(&headers) {
+        return ConnectError::new(
+            "invalid_argument",
+            "SelectMergeProfile answers a pprof profile: use application/proto",
+        )
+        .into_response();
+    }
+    let answer = tokio::task::spawn_blocking(move || {
+        let req = decode::<SelectMergeStacktracesRequest>(&state, &headers, body)?;
+        select_merge_profile_of(&state.store, &tenant, req)
+    })
+    .await
+    .unwrap_or_else(|e| Err(ConnectError::new("internal", e.to_string())));
+    match answer {
+        Ok(p) => ([(header::CONTENT_TYPE, "application/proto")], p.0).into_response(),
+        Err(e) => e.into_response(),
+    }
+}

@@ -1,0 +1,360 @@
+//! `querier.v1` and `types.v1` messages (grafana/pyroscope `api/`), with prost for
+//! `application/proto` and serde for Connect's `application/json` (proto3 JSON: lowerCamelCase
+//! names, 64-bit integers as strings, numbers accepted too).
+
+use prost::Message;
+use serde::{Deserialize, Serialize};
+
+/// proto3 JSON for `int64`: written as a string, read from a string or a number.
+mod i64_json {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &i64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&v.to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum N {
+            S(String),
+            I(i64),
+        }
+        match N::deserialize(d)? {
+            N::I(i) => Ok(i),
+            N::S(s) => s.parse().map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// `optional int64` in proto3 JSON.
+mod opt_i64_json {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(v) => s.serialize_str(&v.to_string()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum N {
+            S(String),
+            I(i64),
+        }
+        match Option::<N>::deserialize(d)? {
+            None => Ok(None),
+            Some(N::I(i)) => Ok(Some(i)),
+            Some(N::S(s)) => s.parse().map(Some).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// `types.v1.LabelPair`.
+#[derive(Clone, PartialEq, Message, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LabelPair {
+    /// Name.
+    #[prost(string, tag = "1")]
+    pub name: String,
+    /// Value.
+    #[prost(string, tag = "2")]
+    pub value: String,
+}
+
+/// `types.v1.ProfileType`.
+#[derive(Clone, PartialEq, Message, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ProfileType {
+    /// `<name>:<sample type>:<sample unit>:<period type>:<period unit>`.
+    #[prost(string, tag = "1")]
+    #[serde(rename = "ID")]
+    pub id: String,
+    /// Metric name (`process_cpu`, `memory`, …).
+    #[prost(string, tag = "2")]
+    pub name: String,
+    /// Sample type.
+    #[prost(string, tag = "4")]
+    #[serde(rename = "sampleType")]
+    pub sample_type: String,
+    /// Sample unit.
+    #[prost(string, tag = "5")]
+    #[serde(rename = "sampleUnit")]
+    pub sample_unit: String,
+    /// Period type.
+    #[prost(string, tag = "6")]
+    #[serde(rename = "periodType")]
+    pub period_type: String,
+    /// Period unit.
+    #[prost(string, tag = "7")]
+    #[serde(rename = "periodUnit")]
+    pub period_unit: String,
+}
+
+/// `types.v1.Labels`.
+#[derive(Clone, PartialEq, Message, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Labels {
+    /// The pairs.
+    #[prost(message, repeated, tag = "1")]
+    pub labels: Vec<LabelPair>,
+}
+
+/// `types.v1.Point`.
+#[derive(Clone, PartialEq, Message, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Point {
+    /// Value.
+    #[prost(double, tag = "1")]
+    pub value: f64,
+    /// Unix milliseconds.
+    #[prost(int64, tag = "2")]
+    #[serde(with = "i64_json")]
+    pub timestamp: i64,
+}
+
+/// `types.v1.Series`.
+#[derive(Clone, PartialEq, Message, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Series {
+    /// Labels.
+    #[prost(message, repeated, tag = "1")]
+    pub labels: Vec<LabelPair>,
+    /// Points.
+    #[prost(message, repeated, tag = "2")]
+    pub points: Vec<Point>,
+}
+
+/// `types.v1.LabelValuesRequest`.
+#[derive(Clone, PartialEq, Message, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LabelValuesRequest {
+    /// Label name.
+    #[prost(string, tag = "1")]
+    pub name: String,
+    /// Selectors.
+    #[prost(string, repeated, tag = "2")]
+    pub matchers: Vec<String>,
+    /// Unix milliseconds.
+    #[prost(int64, tag = "3")]
+    #[serde(with = "i64_json")]
+    pub start: i64,
+    /// Unix milliseconds.
+    #[prost(int64, tag = "4")]
+    #[serde(with = "i64_json")]
+    pub end: i64,
+}
+
+/// `types.v1.LabelNamesRequest`.
+#[derive(Clone, PartialEq, Message, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LabelNamesRequest {
+    /// Selectors.
+    #[prost(string, repeated, tag = "1")]
+    pub matchers: Vec<String>,
+    /// Unix milliseconds.
+    #[prost(int64, tag = "2")]
+    #[serde(with = "i64_json")]
+    pub start: i64,
+    /// Unix milliseconds.
+    #[prost(int64, tag = "3")]
+    #[serde(with = "i64_json")]
+    pub end: i64,
+}
+
+/// `types.v1.LabelNamesResponse` and `LabelValuesResponse`.
+#[derive(Clone, PartialEq, Message, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NamesResponse {
+    /// Names or values.
+    #[prost(string, repeated, tag = "1")]
+    pub names: Vec<String>,
+}
+
+/// `querier.v1.ProfileTypesRequest`.
+#[derive(Clone, PartialEq, Message, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ProfileTypesRequest {
+    /// Unix milliseconds.
+    #[prost(int64, tag = "1")]
+    #[serde(with = "i64_json")]
+    pub start: i64,
+    /// Unix milliseconds.
+    #[prost(int64, tag = "2")]
+    #[serde(with = "i64_json")]
+    pub end: i64,
+}
+
+/// `querier.v1.ProfileTypesResponse`.
+#[derive(Clone, PartialEq, Message, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ProfileTypesResponse {
+    /// The types.
+    #[prost(message, repeated, tag = "1")]
+    #[serde(rename = "profileTypes")]
+    pub profile_types: Vec<ProfileType>,
+}
+
+/// `querier.v1.SeriesRequest`.
+#[derive(Clone, PartialEq, Message, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SeriesRequest {
+    /// Selectors.
+    #[prost(string, repeated, tag = "1")]
+    pub matchers: Vec<String>,
+    /// Label names to return (all when empty).
+    #[prost(string, repeated, tag = "2")]
+    #[serde(rename = "labelNames")]
+    pub label_names: Vec<String>,
+    /// Unix milliseconds.
+    #[prost(int64, tag = "3")]
+    #[serde(with = "i64_json")]
+    pub start: i64,
+    /// Unix milliseconds.
+    #[prost(int64, tag = "4")]
+    #[serde(with = "i64_json")]
+    pub end: i64,
+}
+
+/// `querier.v1.SeriesResponse`.
+#[derive(Clone, PartialEq, Message, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SeriesResponse {
+    /// One label set per series.
+    #[prost(message, repeated, tag = "2")]
+    #[serde(rename = "labelsSet")]
+    pub labels_set: Vec<Labels>,
+}
+
+/// `querier.v1.SelectMergeStacktracesRequest` (also the shape of `SelectMergeProfileRequest`'s
+/// first five fields).
+#[derive(Clone, PartialEq, Message, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SelectMergeStacktracesRequest {
+    /// Profile type id.
+    #[prost(string, tag = "1")]
+    #[serde(rename = "profileTypeID")]
+    pub profile_type_id: String,
+    /// Label selector, `{service_name="x"}`.
+    #[prost(string, tag = "2")]
+    #[serde(rename = "labelSelector")]
+    pub label_selector: String,
+    /// Unix milliseconds.
+    #[prost(int64, tag = "3")]
+    #[serde(with = "i64_json")]
+    pub start: i64,
+    /// Unix milliseconds.
+    #[prost(int64, tag = "4")]
+    #[serde(with = "i64_json")]
+    pub end: i64,
+    /// Most nodes.
+    #[prost(int64, optional, tag = "5")]
+    #[serde(rename = "maxNodes", with = "opt_i64_json")]
+    pub max_nodes: Option<i64>,
+}
+
+/// `querier.v1.Level`.
+#[derive(Clone, PartialEq, Message, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Level {
+    /// `[x offset delta, total, self, name index]` per node.
+    #[prost(int64, repeated, tag = "1")]
+    pub values: Vec<i64>,
+}
+
+/// `querier.v1.FlameGraph`.
+#[derive(Clone, PartialEq, Message, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FlameGraph {
+    /// Names.
+    #[prost(string, repeated, tag = "1")]
+    pub names: Vec<String>,
+    /// Levels.
+    #[prost(message, repeated, tag = "2")]
+    pub levels: Vec<Level>,
+    /// Total.
+    #[prost(int64, tag = "3")]
+    #[serde(with = "i64_json")]
+    pub total: i64,
+    /// Largest self value.
+    #[prost(int64, tag = "4")]
+    #[serde(rename = "maxSelf", with = "i64_json")]
+    pub max_self: i64,
+}
+
+/// `querier.v1.SelectMergeStacktracesResponse`.
+#[derive(Clone, PartialEq, Message, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SelectMergeStacktracesResponse {
+    /// The flame graph.
+    #[prost(message, optional, tag = "1")]
+    pub flamegraph: Option<FlameGraph>,
+}
+
+/// `querier.v1.SelectSeriesRequest`.
+#[derive(Clone, PartialEq, Message, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SelectSeriesRequest {
+    /// Profile type id.
+    #[prost(string, tag = "1")]
+    #[serde(rename = "profileTypeID")]
+    pub profile_type_id: String,
+    /// Label selector.
+    #[prost(string, tag = "2")]
+    #[serde(rename = "labelSelector")]
+    pub label_selector: String,
+    /// Unix milliseconds.
+    #[prost(int64, tag = "3")]
+    #[serde(with = "i64_json")]
+    pub start: i64,
+    /// Unix milliseconds.
+    #[prost(int64, tag = "4")]
+    #[serde(with = "i64_json")]
+    pub end: i64,
+    /// Labels to group by.
+    #[prost(string, repeated, tag = "5")]
+    #[serde(rename = "groupBy")]
+    pub group_by: Vec<String>,
+    /// Step, seconds.
+    #[prost(double, tag = "6")]
+    pub step: f64,
+    /// 0 sum, 1 average.
+    #[prost(int32, optional, tag = "7")]
+    #[serde(skip)]
+    pub aggregation: Option<i32>,
+}
+
+/// `querier.v1.SelectSeriesResponse`.
+#[derive(Clone, PartialEq, Message, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SelectSeriesResponse {
+    /// The series.
+    #[prost(message, repeated, tag = "1")]
+    pub series: Vec<Series>,
+}
+
+/// `types.v1.GetProfileStatsRequest`.
+#[derive(Clone, PartialEq, Message, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GetProfileStatsRequest {}
+
+/// `types.v1.GetProfileStatsResponse`.
+#[derive(Clone, PartialEq, Message, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GetProfileStatsResponse {
+    /// Whether anything was ever ingested.
+    #[prost(bool, tag = "1")]
+    #[serde(rename = "dataIngested")]
+    pub data_ingested: bool,
+    /// Unix milliseconds.
+    #[prost(int64, tag = "2")]
+    #[serde(rename = "oldestProfileTime", with = "i64_json")]
+    pub oldest_profile_time: i64,
+    /// Unix milliseconds.
+    #[prost(int64, tag = "3")]
+    #[serde(rename = "newestProfileTime", with = "i64_json")]
+    pub newest_profile_time: i64,
+}

@@ -1,0 +1,394 @@
+//! Conformance of the `querier.v1` API Grafana's Pyroscope data source calls: a client built from
+//! the public schemas (this crate's prost messages) calls each method in protobuf and JSON, and
+//! the answers are checked against `/render` on the same data.
+
+mod common;
+
+use common::*;
+use prost::Message;
+use pyro_ingest_server::querier::proto::*;
+
+const T: i64 = 1_609_459_200;
+const CPU: &str = "process_cpu:cpu:nanoseconds:cpu:nanoseconds";
+
+fn rpc<Req: Message, Resp: Message + Default>(
+    s: &Server,
+    method: &str,
+    req: &Req,
+    headers: &[(&str, &str)],
+) -> Result<Resp, (u16, String)> {
+    let url = s.url(&format!("/querier.v1.QuerierService/{method}"));
+    let mut r = agent()
+        .post(&url)
+        .header("Content-Type", "application/proto");
+    for (k, v) in headers {
+        r = r.header(*k, *v);
+    }
+    let mut resp = r.send(&req.encode_to_vec()[..]).unwrap();
+    let status = resp.status().as_u16();
+    let body = resp.body_mut().read_to_vec().unwrap();
+    if status != 200 {
+        return Err((status, String::from_utf8_lossy(&body).into_owned()));
+    }
+    Ok(Resp::decode(&body[..]).unwrap())
+}
+
+fn rpc_json(s: &Server, method: &str, body: &str) -> (u16, serde_json::Value) {
+    let url = s.url(&format!("/querier.v1.QuerierService/{method}"));
+    let mut resp = agent()
+        .post(&url)
+        .header("Content-Type", "application/json")
+        .send(body.as_bytes())
+        .unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.body_mut().read_to_string().unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+fn ingest(s: &Server, name: &str, format: &str, body: &[u8]) {
+    let url = s.url(&format!(
+        "/ingest?name={name}&format={format}&from={}",
+        T + 1
+    ));
+    let (status, msg) = post(&url, None, &[], body);
+    assert_eq!(status, 200, "{msg}");
+}
+
+/// The flame graph's stacks as `frames value` lines, from its levels (flamebearer encoding).
+fn fg_total_and_names(fg: &FlameGraph) -> (i64, Vec<String>) {
+    let mut names: Vec<String> = fg.names.clone();
+    names.sort();
+    (fg.total, names)
+}
+
+#[test]
+fn grafana_reads_what_render_reads() {
+    let dir = temp_dir("querier");
+    let s = Server::start(&dir, &[]);
+    ingest(
+        &s,
+        "web.cpu%7Benv%3Dprod%7D",
+        "folded",
+        b"main;work 3\nmain;idle 1\n",
+    );
+    ingest(&s, "web.cpu%7Benv%3Ddev%7D", "folded", b"main;work 5\n");
+    ingest(&s, "web.alloc_space", "folded", b"main;alloc 100\n");
+    let pprof = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(
+        "../../../shared/testdata/public/pyroscope-v0.37.2/pkg/convert/pprof/testdata/cpu.pb.gz",
+    );
+    let have_pprof = pprof.exists();
+    if have_pprof {
+        ingest(&s, "goapp", "pprof", &std::fs::read(&pprof).unwrap());
+    }
+    let jfr = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata/jfr/jdk17-workload.jfr");
+    ingest(&s, "java", "jfr", &std::fs::read(&jfr).unwrap());
+    let (start, end) = (T * 1000, (T + 10) * 1000);
+
+    // ProfileTypes: every stored series typed as Grafana Pyroscope types it.
+    let types: ProfileTypesResponse =
+        rpc(&s, "ProfileTypes", &ProfileTypesRequest { start, end }, &[]).unwrap();
+    let ids: Vec<&str> = types.profile_types.iter().map(|t| t.id.as_str()).collect();
+    assert!(ids.contains(&CPU), "{ids:?}");
+    assert!(
+        ids.contains(&"memory:alloc_space:bytes:space:bytes"),
+        "{ids:?}"
+    );
+    assert!(
+        ids.contains(&"memory:alloc_in_new_tlab_bytes:bytes:space:bytes"),
+        "{ids:?}"
+    );
+
+    // LabelNames, LabelValues, Series.
+    let names: NamesResponse = rpc(
+        &s,
+        "LabelNames",
+        &LabelNamesRequest {
+            matchers: vec![],
+            start,
+            end,
+        },
+        &[],
+    )
+    .unwrap();
+    for n in ["service_name", "env", "__name__", "__profile_type__"] {
+        assert!(names.names.iter().any(|x| x == n), "{n}: {:?}", names.names);
+    }
+    let services: NamesResponse = rpc(
+        &s,
+        "LabelValues",
+        &LabelValuesRequest {
+            name: "service_name".into(),
+            matchers: vec![],
+            start,
+            end,
+        },
+        &[],
+    )
+    .unwrap();
+    let mut want = vec!["java", "web"];
+    if have_pprof {
+        want.insert(0, "goapp");
+    }
+    assert_eq!(services.names, want);
+    let envs: NamesResponse = rpc(
+        &s,
+        "LabelValues",
+        &LabelValuesRequest {
+            name: "env".into(),
+            matchers: vec![r#"{service_name="web"}"#.into()],
+            start,
+            end,
+        },
+        &[],
+    )
+    .unwrap();
+    assert_eq!(envs.names, ["dev", "prod"]);
+    let series: SeriesResponse = rpc(
+        &s,
+        "Series",
+        &SeriesRequest { matchers: vec![r#"{service_name="web", __profile_type__="process_cpu:cpu:nanoseconds:cpu:nanoseconds"}"#.into()], label_names: vec![], start, end },
+        &[],
+    )
+    .unwrap();
+    assert_eq!(series.labels_set.len(), 2);
+
+    // SelectMergeStacktraces equals /render (values in nanoseconds: 100 Hz samples × 10 ms).
+    let fg: SelectMergeStacktracesResponse = rpc(
+        &s,
+        "SelectMergeStacktraces",
+        &SelectMergeStacktracesRequest {
+            profile_type_id: CPU.into(),
+            label_selector: r#"{service_name="web"}"#.into(),
+            start,
+            end,
+            max_nodes: Some(100),
+        },
+        &[],
+    )
+    .unwrap();
+    let fg = fg.flamegraph.unwrap();
+    let (status, json) = get(&s.url(&format!(
+        "/render?query=web.cpu&from={T}&until={}&format=json",
+        T + 10
+    )));
+    assert_eq!(status, 200);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let render_total = v["flamebearer"]["numTicks"].as_i64().unwrap();
+    assert_eq!(render_total, 9);
+    assert_eq!(fg.total, render_total * 10_000_000);
+    let mut render_names: Vec<String> = v["flamebearer"]["names"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap().to_owned())
+        .collect();
+    render_names.sort();
+    assert_eq!(fg_total_and_names(&fg).1, render_names);
+    // A regex selector narrows it like /render's query does.
+    let prod: SelectMergeStacktracesResponse = rpc(
+        &s,
+        "SelectMergeStacktraces",
+        &SelectMergeStacktracesRequest {
+            profile_type_id: CPU.into(),
+            label_selector: r#"{service_name="web", env=~"pr.*"}"#.into(),
+            start,
+            end,
+            max_nodes: None,
+        },
+        &[],
+    )
+    .unwrap();
+    assert_eq!(prod.flamegraph.unwrap().total, 4 * 10_000_000);
+    // Bytes: the same totals, unscaled.
+    let mem: SelectMergeStacktracesResponse = rpc(
+        &s,
+        "SelectMergeStacktraces",
+        &SelectMergeStacktracesRequest {
+            profile_type_id: "memory:alloc_space:bytes:space:bytes".into(),
+            label_selector: r#"{service_name="web"}"#.into(),
+            start,
+            end,
+            max_nodes: None,
+        },
+        &[],
+    )
+    .unwrap();
+    assert_eq!(mem.flamegraph.unwrap().total, 100);
+
+    // SelectSeries equals the timeline, grouped by env.
+    let ts: SelectSeriesResponse = rpc(
+        &s,
+        "SelectSeries",
+        &SelectSeriesRequest {
+            profile_type_id: CPU.into(),
+            label_selector: r#"{service_name="web"}"#.into(),
+            start,
+            end,
+            group_by: vec!["env".into()],
+            step: 10.0,
+            aggregation: None,
+        },
+        &[],
+    )
+    .unwrap();
+    assert_eq!(ts.series.len(), 2);
+    let total: f64 = ts
+        .series
+        .iter()
+        .flat_map(|s| &s.points)
+        .map(|p| p.value)
+        .sum();
+    assert_eq!(total, 9.0 * 10_000_000.0);
+    assert!(ts.series.iter().all(|s| s.points[0].timestamp == T * 1000));
+
+    // SelectMergeProfile: pprof that reads back to the same stacks.
+    let url = s.url("/querier.v1.QuerierService/SelectMergeProfile");
+    let req = SelectMergeStacktracesRequest {
+        profile_type_id: CPU.into(),
+        label_selector: r#"{service_name="web"}"#.into(),
+        start,
+        end,
+        max_nodes: None,
+    };
+    let mut resp = agent()
+        .post(&url)
+        .header("Content-Type", "application/proto")
+        .send(&req.encode_to_vec()[..])
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let bytes = resp.body_mut().read_to_vec().unwrap();
+    let back_req = pyro_ingest::Request::new("web", bytes);
+    let back = pyro_ingest::decode(&back_req, &Default::default()).unwrap();
+    assert_eq!(back[0].tree.total(), 9 * 10_000_000);
+
+    // JSON encoding of the same calls.
+    let (status, j) = rpc_json(
+        &s,
+        "ProfileTypes",
+        &format!(r#"{{"start":"{start}","end":{end}}}"#),
+    );
+    assert_eq!(status, 200);
+    assert!(
+        j["profileTypes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["ID"] == CPU)
+    );
+    let (status, j) = rpc_json(
+        &s,
+        "SelectMergeStacktraces",
+        &format!(
+            r#"{{"profileTypeID":"{CPU}","labelSelector":"{{service_name=\"web\"}}","start":"{start}","end":"{end}","maxNodes":"16"}}"#
+        ),
+    );
+    assert_eq!(status, 200, "{j}");
+    assert_eq!(
+        j["flamegraph"]["total"],
+        serde_json::json!((9 * 10_000_000).to_string())
+    );
+
+    // GetProfileStats.
+    let stats: GetProfileStatsResponse =
+        rpc(&s, "GetProfileStats", &GetProfileStatsRequest {}, &[]).unwrap();
+    assert!(stats.data_ingested);
+    assert!(stats.oldest_profile_time <= T * 1000 && stats.newest_profile_time >= T * 1000);
+
+    // Errors Grafana expects.
+    let bad = SelectMergeStacktracesRequest {
+        profile_type_id: CPU.into(),
+        label_selector: "service_name=web".into(),
+        start,
+        end,
+        max_nodes: None,
+    };
+    let e = rpc::<_, SelectMergeStacktracesResponse>(&s, "SelectMergeStacktraces", &bad, &[])
+        .unwrap_err();
+    assert_eq!(e.0, 400);
+    assert!(e.1.contains("\"invalid_argument\""), "{}", e.1);
+    let unknown = SelectMergeStacktracesRequest {
+        profile_type_id: "nope:a:b:c:d".into(),
+        label_selector: "{}".into(),
+        start,
+        end,
+        max_nodes: None,
+    };
+    let e = rpc::<_, SelectMergeStacktracesResponse>(&s, "SelectMergeStacktraces", &unknown, &[])
+        .unwrap_err();
+    assert_eq!(e.0, 404);
+    assert!(e.1.contains("\"not_found\""), "{}", e.1);
+    let malformed = SelectMergeStacktracesRequest {
+        profile_type_id: "cpu".into(),
+        ..unknown
+    };
+    let e = rpc::<_, SelectMergeStacktracesResponse>(&s, "SelectMergeStacktraces", &malformed, &[])
+        .unwrap_err();
+    assert_eq!(e.0, 400);
+    drop(s);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Tenants stay apart and auth is Bearer or Basic, as Grafana sends them; refusals are Connect
+/// errors.
+#[test]
+fn tenants_and_auth() {
+    let dir = temp_dir("querier-auth");
+    std::fs::create_dir_all(&dir).unwrap();
+    let tokens = dir.join("tokens");
+    std::fs::write(&tokens, "admin root-token\n").unwrap();
+    let s = Server::start(
+        &dir,
+        &["--multi-tenant", "--auth-tokens", tokens.to_str().unwrap()],
+    );
+    for (tenant, body) in [("t1", "a 1\n"), ("t2", "b 2\n")] {
+        let url = s.url(&format!("/ingest?name=svc.cpu&from={}", T + 1));
+        let h = [
+            ("Authorization", "Bearer root-token"),
+            ("X-Scope-OrgID", tenant),
+        ];
+        assert_eq!(post(&url, None, &h, body.as_bytes()).0, 200);
+    }
+    let req = SelectMergeStacktracesRequest {
+        profile_type_id: CPU.into(),
+        label_selector: "{}".into(),
+        start: T * 1000,
+        end: (T + 10) * 1000,
+        max_nodes: None,
+    };
+    let e = rpc::<_, SelectMergeStacktracesResponse>(
+        &s,
+        "SelectMergeStacktraces",
+        &req,
+        &[("X-Scope-OrgID", "t1")],
+    )
+    .unwrap_err();
+    assert_eq!(e.0, 401);
+    assert!(e.1.contains("unauthenticated"), "{}", e.1);
+    let basic = format!(
+        "Basic {}",
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            "grafana:root-token"
+        )
+    );
+    for (tenant, auth, want) in [
+        ("t1", basic.as_str(), "a"),
+        ("t2", "Bearer root-token", "b"),
+    ] {
+        let fg: SelectMergeStacktracesResponse = rpc(
+            &s,
+            "SelectMergeStacktraces",
+            &req,
+            &[("Authorization", auth), ("X-Scope-OrgID", tenant)],
+        )
+        .unwrap();
+        let fg = fg.flamegraph.unwrap();
+        assert_eq!(fg.names, ["total", want]);
+    }
+    drop(s);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
