@@ -12,6 +12,7 @@
 pub mod adhoc;
 pub mod attime;
 pub mod auth;
+pub mod forward;
 pub mod handlers;
 pub mod http;
 pub mod querier;

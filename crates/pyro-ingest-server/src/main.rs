@@ -80,6 +80,34 @@ struct ServeArgs {
     /// Most labels per series (400 beyond).
     #[arg(long, default_value_t = pyro_labels::DEFAULT_MAX_LABELS)]
     max_labels: usize,
+    /// Forward every accepted request to this Grafana Pyroscope (or ingest-server) base URL
+    /// over push.v1, through a durable queue of its own (repeatable).
+    #[arg(long, value_name = "URL")]
+    forward_to: Vec<String>,
+    /// Extra header on forwarded requests, `'Name: value'` (repeatable).
+    #[arg(long, value_name = "HEADER")]
+    forward_header: Vec<String>,
+    /// Basic auth for forwarding: `USER:PASSWORD_FILE` (the password is read from the file).
+    #[arg(long, value_name = "USER:FILE")]
+    forward_basic_auth: Option<String>,
+    /// Bearer token for forwarding, read from FILE.
+    #[arg(long, value_name = "FILE")]
+    forward_bearer_token_file: Option<PathBuf>,
+    /// Tenant (`X-Scope-OrgID`) sent upstream; else each request's own.
+    #[arg(long, value_name = "ID")]
+    forward_tenant: Option<String>,
+    /// Label added to every forwarded series, `k=v` (repeatable).
+    #[arg(long, value_name = "K=V")]
+    external_label: Vec<String>,
+    /// Timeout of one forwarding attempt, in seconds.
+    #[arg(long, default_value_t = 10)]
+    forward_timeout: u64,
+    /// Most bytes one forwarding queue holds on disk (503 with Retry-After beyond).
+    #[arg(long, default_value_t = 1 << 30)]
+    forward_queue_bytes: u64,
+    /// Keep only the forwarding queue: nothing is stored locally.
+    #[arg(long)]
+    forward_only: bool,
     /// Longest time in-flight requests get to finish after SIGTERM/SIGINT, in seconds.
     #[arg(long, default_value_t = 30)]
     shutdown_grace_secs: u64,
@@ -234,7 +262,80 @@ fn config_from(args: &ServeArgs) -> Result<server::http::Config, ExitCode> {
             .max_series(args.max_series_per_request)
             .max_tree_nodes(args.max_tree_nodes),
         max_inflight_bytes: args.max_inflight_bytes,
+        forward: forward_from(args)?,
     })
+}
+
+/// The forwarder the `--forward-*` flags describe, with its queues opened under the data dir.
+fn forward_from(
+    args: &ServeArgs,
+) -> Result<Option<std::sync::Arc<server::forward::Forwarder>>, ExitCode> {
+    if args.forward_to.is_empty() {
+        if args.forward_only {
+            eprintln!("error: --forward-only needs --forward-to");
+            return Err(ExitCode::from(2));
+        }
+        return Ok(None);
+    }
+    let fail = |msg: String| {
+        eprintln!("error: {msg}");
+        ExitCode::from(2)
+    };
+    let mut headers = Vec::new();
+    for h in &args.forward_header {
+        let (k, v) = h
+            .split_once(':')
+            .ok_or_else(|| fail(format!("--forward-header {h:?}: expected 'Name: value'")))?;
+        headers.push((k.trim().to_owned(), v.trim().to_owned()));
+    }
+    let mut labels = Vec::new();
+    for l in &args.external_label {
+        let (k, v) = l
+            .split_once('=')
+            .ok_or_else(|| fail(format!("--external-label {l:?}: expected k=v")))?;
+        labels.push((k.trim().to_owned(), v.trim().to_owned()));
+    }
+    let read = |p: &std::path::Path| {
+        std::fs::read_to_string(p)
+            .map(|s| s.trim().to_owned())
+            .map_err(|e| fail(format!("{}: {e}", p.display())))
+    };
+    let authorization = match (&args.forward_basic_auth, &args.forward_bearer_token_file) {
+        (Some(_), Some(_)) => {
+            return Err(fail(
+                "--forward-basic-auth and --forward-bearer-token-file exclude each other".into(),
+            ));
+        }
+        (Some(ua), None) => {
+            let (user, file) = ua
+                .split_once(':')
+                .ok_or_else(|| fail("--forward-basic-auth: expected USER:PASSWORD_FILE".into()))?;
+            let password = read(std::path::Path::new(file))?;
+            Some(format!(
+                "Basic {}",
+                base64::Engine::encode(
+                    &base64::engine::general_purpose::STANDARD,
+                    format!("{user}:{password}")
+                )
+            ))
+        }
+        (None, Some(f)) => Some(format!("Bearer {}", read(f)?)),
+        (None, None) => None,
+    };
+    let config = server::forward::ForwardConfig {
+        endpoints: args.forward_to.clone(),
+        headers,
+        authorization,
+        tenant: args.forward_tenant.clone(),
+        external_labels: labels,
+        timeout: std::time::Duration::from_secs(args.forward_timeout.max(1)),
+        queue_bytes: args.forward_queue_bytes,
+        only: args.forward_only,
+    };
+    std::fs::create_dir_all(&args.data_dir).map_err(|e| fail(e.to_string()))?;
+    server::forward::Forwarder::open(&args.data_dir, config)
+        .map(|f| Some(std::sync::Arc::new(f)))
+        .map_err(fail)
 }
 
 fn serve(args: ServeArgs) -> ExitCode {
@@ -325,6 +426,9 @@ fn serve(args: ServeArgs) -> ExitCode {
                 return ExitCode::from(2);
             }
         };
+        if let Some(f) = &config.forward {
+            f.spawn_delivery();
+        }
         let app = server::http::router(store, writer, config);
         let shutdown = async {
             let ctrl_c = tokio::signal::ctrl_c();

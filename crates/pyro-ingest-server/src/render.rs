@@ -174,6 +174,22 @@ fn pprof_types(meta: &Meta) -> ((String, &'static str), Option<i64>, u64) {
         meta.units.as_str()
     };
     let rate = i64::from(meta.sample_rate);
+    // The type decides where it is unambiguous (a folded `app.alloc_space` upload is `samples`
+    // by default, yet bytes), as Grafana Pyroscope's ingest adapter maps them.
+    let by_type = match ty.as_str() {
+        t if t.ends_with("_space") || t.ends_with("_bytes") => Some("bytes"),
+        t if t.ends_with("_objects")
+            || matches!(t, "goroutine" | "goroutines" | "contentions" | "live")
+            || t.ends_with("_count") =>
+        {
+            Some("count")
+        }
+        "delay" | "lock_duration" | "mutex_duration" | "block_duration" => Some("nanoseconds"),
+        _ => None,
+    };
+    if let Some(unit) = by_type {
+        return ((ty, unit), None, 1);
+    }
     match units {
         // `samples` itself is the pprof name of CPU sample counts (Go's samples/count).
         "samples" if rate > 0 && ty != "samples" => {

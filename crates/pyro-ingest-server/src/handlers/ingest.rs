@@ -13,7 +13,7 @@ use crate::auth::Ingester;
 use crate::http::body::{content_encoded, decode_content_encoding, multipart_parts};
 use crate::http::budget::{declared_size, reserve_parse};
 use crate::http::error::og_error;
-use crate::http::{AppState, now};
+use crate::http::{AppState, NotKept, keep, now};
 use crate::storage::Write;
 
 const PARSE_FAILED: &str = "error happened while parsing request body";
@@ -88,15 +88,16 @@ pub async fn ingest(
     match parsed {
         Ok(Ok((name, write))) => {
             let n = write.series.len();
-            match state.writer.put(write).await {
+            match keep(&state, write).await {
                 Ok(()) => {
                     tracing::debug!(name = %name, series = n, "stored");
                     StatusCode::OK.into_response()
                 }
-                Err(e) => og_error(
+                Err(NotKept::QueueFull) => crate::http::budget::busy(),
+                Err(NotKept::Failed(e)) => og_error(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "error happened while ingesting data",
-                    &e.to_string(),
+                    &e,
                 ),
             }
         }

@@ -11,7 +11,7 @@ use crate::auth::Pusher;
 use crate::http::body::{content_encoded, decode_content_encoding};
 use crate::http::budget::{Refused, declared_size, reserve_parse};
 use crate::http::error::ConnectError;
-use crate::http::{AppState, now};
+use crate::http::{AppState, NotKept, keep, now};
 use crate::storage::Write;
 
 /// The handler. Auth and tenant come from the headers ([`Pusher`]) before the body is read.
@@ -51,18 +51,25 @@ pub async fn push(
         let (series, start) =
             pyro_ingest::push::to_series_from(&req, &k6, user_agent.as_deref(), &limits, now())
                 .map_err(|e| Ok(ConnectError::from_ingest(&e)))?;
-        Ok::<_, Result<ConnectError, Box<Response>>>(Write::new(&tenant, start, series))
+        let mut write = Write::new(&tenant, start, series);
+        write.ids = req
+            .series
+            .iter()
+            .flat_map(|s| &s.samples)
+            .filter(|s| !s.id.is_empty())
+            .map(|s| s.id.clone())
+            .collect();
+        Ok::<_, Result<ConnectError, Box<Response>>>(write)
     })
     .await;
     let result = match parsed {
         Ok(Ok(write)) => {
             let n = write.series.len();
-            state
-                .writer
-                .put(write)
-                .await
-                .map(|()| n)
-                .map_err(|e| ConnectError::new("internal", e.to_string()))
+            match keep(&state, write).await {
+                Ok(()) => Ok(n),
+                Err(NotKept::QueueFull) => return crate::http::budget::busy(),
+                Err(NotKept::Failed(e)) => Err(ConnectError::new("internal", e)),
+            }
         }
         Ok(Err(Ok(e))) => Err(e),
         Ok(Err(Err(response))) => return *response,

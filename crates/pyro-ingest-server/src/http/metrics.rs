@@ -35,8 +35,14 @@ fn request_buckets() -> Histogram {
 }
 
 impl Metrics {
-    /// Metrics over the store, the writer and the in-flight budget (read at each scrape).
-    pub fn new(store: Arc<Store>, writer: Writer, inflight: InFlight) -> Metrics {
+    /// Metrics over the store, the writer, the in-flight budget and the forwarding queues (read
+    /// at each scrape).
+    pub fn new(
+        store: Arc<Store>,
+        writer: Writer,
+        inflight: InFlight,
+        forward: Option<Arc<crate::forward::Forwarder>>,
+    ) -> Metrics {
         let mut registry = Registry::default();
         let requests = Family::<Labels, Counter>::default();
         registry.register(
@@ -66,6 +72,7 @@ impl Metrics {
             store,
             writer,
             inflight,
+            forward,
         }));
         Metrics {
             registry,
@@ -104,6 +111,33 @@ struct StoreCollector {
     store: Arc<Store>,
     writer: Writer,
     inflight: InFlight,
+    forward: Option<Arc<crate::forward::Forwarder>>,
+}
+
+/// One value per forwarding endpoint, labelled `endpoint`.
+fn per_endpoint(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    counter_type: bool,
+    values: &[(String, u64)],
+) -> std::fmt::Result {
+    let ty = if counter_type {
+        ConstCounter::new(0u64).metric_type()
+    } else {
+        ConstGauge::new(0i64).metric_type()
+    };
+    let mut m = enc.encode_descriptor(name, help, None, ty)?;
+    for (url, v) in values {
+        let labels = vec![("endpoint".to_owned(), url.clone())];
+        let fam = m.encode_family(&labels)?;
+        if counter_type {
+            ConstCounter::new(*v).encode(fam)?;
+        } else {
+            ConstGauge::new(i64::try_from(*v).unwrap_or(i64::MAX)).encode(fam)?;
+        }
+    }
+    Ok(())
 }
 
 impl std::fmt::Debug for Writer {
@@ -181,6 +215,60 @@ impl Collector for StoreCollector {
             "Compactions that failed",
             c.failures.load(Ordering::Relaxed),
         )?;
+        if let Some(f) = &self.forward {
+            let now = crate::http::now();
+            let each = |g: &dyn Fn(&crate::forward::Endpoint) -> u64| -> Vec<(String, u64)> {
+                f.endpoints.iter().map(|e| (e.url.clone(), g(e))).collect()
+            };
+            per_endpoint(
+                &mut enc,
+                "pyro_forward_queue_bytes",
+                "Bytes waiting in the forwarding queue",
+                false,
+                &each(&|e| e.queue.depth().0),
+            )?;
+            per_endpoint(
+                &mut enc,
+                "pyro_forward_queue_requests",
+                "Requests waiting in the forwarding queue",
+                false,
+                &each(&|e| e.queue.depth().1),
+            )?;
+            per_endpoint(
+                &mut enc,
+                "pyro_forward_oldest_age_seconds",
+                "Age of the oldest queued request",
+                false,
+                &each(&|e| {
+                    e.queue
+                        .peek()
+                        .ok()
+                        .flatten()
+                        .map_or(0, |i| (now - i.queued_at).max(0) as u64)
+                }),
+            )?;
+            per_endpoint(
+                &mut enc,
+                "pyro_forward_delivered",
+                "Requests delivered upstream",
+                true,
+                &each(&|e| e.stats.delivered.load(Ordering::Relaxed)),
+            )?;
+            per_endpoint(
+                &mut enc,
+                "pyro_forward_retries",
+                "Delivery attempts to be retried (network errors, 5xx, 429)",
+                true,
+                &each(&|e| e.stats.retried.load(Ordering::Relaxed)),
+            )?;
+            per_endpoint(
+                &mut enc,
+                "pyro_forward_dead_lettered",
+                "Requests refused for good upstream and dead-lettered",
+                true,
+                &each(&|e| e.stats.dead_lettered.load(Ordering::Relaxed)),
+            )?;
+        }
         Ok(())
     }
 }

@@ -39,6 +39,54 @@ pub struct Config {
     /// Bytes all requests together may hold at once: bodies as announced, then their gunzipped
     /// size and parse memory (503 with `Retry-After` beyond).
     pub max_inflight_bytes: usize,
+    /// Forwarding queues, when `--forward-to` is given.
+    pub forward: Option<Arc<crate::forward::Forwarder>>,
+}
+
+/// Why an accepted request could not be kept.
+#[derive(Debug)]
+pub enum NotKept {
+    /// A forwarding queue is full: back-pressure, retry later (503).
+    QueueFull,
+    /// A forwarding queue or the store failed (500).
+    Failed(String),
+}
+
+/// Keeps an accepted request: queued durably on every forwarding endpoint, then stored locally
+/// (unless `--forward-only`). Returns only once both are committed.
+///
+/// # Errors
+/// A full queue or a storage failure; the request must not be acknowledged then.
+pub async fn keep(state: &Arc<AppState>, write: crate::storage::Write) -> Result<(), NotKept> {
+    if let Some(f) = state.config.forward.clone() {
+        let (f, w) = (f.clone(), write);
+        let (queued, w) = tokio::task::spawn_blocking(move || {
+            let r = f.enqueue(&w);
+            (r, w)
+        })
+        .await
+        .map_err(|e| NotKept::Failed(e.to_string()))?;
+        match queued {
+            Ok(()) => {}
+            Err(crate::forward::ForwardError::Full) => return Err(NotKept::QueueFull),
+            Err(crate::forward::ForwardError::Storage(e)) => {
+                return Err(NotKept::Failed(e.to_string()));
+            }
+        }
+        if state.config.forward.as_ref().is_some_and(|f| f.only()) {
+            return Ok(());
+        }
+        return state
+            .writer
+            .put(w)
+            .await
+            .map_err(|e| NotKept::Failed(e.to_string()));
+    }
+    state
+        .writer
+        .put(write)
+        .await
+        .map_err(|e| NotKept::Failed(e.to_string()))
 }
 
 /// Connection-level limits.
@@ -71,7 +119,12 @@ pub fn router(store: Arc<Store>, writer: Writer, config: Config) -> Router {
     let max_body = config.max_body;
     let inflight = budget::InFlight::new(config.max_inflight_bytes);
     let state = Arc::new(AppState {
-        metrics: metrics::Metrics::new(store.clone(), writer.clone(), inflight.clone()),
+        metrics: metrics::Metrics::new(
+            store.clone(),
+            writer.clone(),
+            inflight.clone(),
+            config.forward.clone(),
+        ),
         inflight,
         store,
         writer,

@@ -53,6 +53,8 @@ pub(crate) const LABEL_NAMES: TableDefinition<(&str, &str), u64> =
 /// (tenant, label, value) → number of series with it.
 pub(crate) const LABEL_VALUES: TableDefinition<(&str, &str, &str), u64> =
     TableDefinition::new("label_values");
+/// (tenant, push sample id) → slot of the write it came in (redeliveries are stored once).
+pub(crate) const SEEN: TableDefinition<(&str, &str), u64> = TableDefinition::new("seen");
 /// (tenant, series id, slot, sequence) → writes count + tree (`tree` transport format).
 pub(crate) const DELTAS: TableDefinition<(&str, u64, u64, u64), &[u8]> =
     TableDefinition::new("deltas");
@@ -113,6 +115,9 @@ pub struct OwnedSeries {
 pub struct Write {
     /// The tenant.
     pub tenant: String,
+    /// IDs of the push samples it came from: a write whose IDs were stored before is a
+    /// redelivery and is acknowledged without storing it again.
+    pub ids: Vec<String>,
     /// Start time (Unix seconds); the write lands whole in this time's slot.
     pub start: i64,
     /// The series.
@@ -124,6 +129,7 @@ impl Write {
     pub fn new(tenant: &str, start: i64, series: Vec<Series<'_>>) -> Write {
         Write {
             tenant: tenant.to_owned(),
+            ids: Vec::new(),
             start,
             series: series
                 .into_iter()
@@ -387,6 +393,23 @@ impl Store {
                     continue;
                 }
                 let slot = slot_of(w.start).max(0) as u64;
+                let mut redelivered = false;
+                for id in &w.ids {
+                    redelivered |= t
+                        .seen
+                        .get((w.tenant.as_str(), id.as_str()))
+                        .map_err(err)?
+                        .is_some();
+                }
+                if redelivered {
+                    results.push(Ok(()));
+                    continue;
+                }
+                for id in &w.ids {
+                    t.seen
+                        .insert((w.tenant.as_str(), id.as_str()), slot)
+                        .map_err(err)?;
+                }
                 for s in &w.series {
                     let h = meta_hash(&s.meta);
                     let known = (w.tenant.clone(), s.key.clone());
@@ -429,6 +452,7 @@ pub(crate) struct Tables<'t> {
     pub(crate) label_names: redb::Table<'t, (&'static str, &'static str), u64>,
     pub(crate) label_values: redb::Table<'t, (&'static str, &'static str, &'static str), u64>,
     pub(crate) deltas: redb::Table<'t, (&'static str, u64, u64, u64), &'static [u8]>,
+    pub(crate) seen: redb::Table<'t, (&'static str, &'static str), u64>,
 }
 
 impl<'t> Tables<'t> {
@@ -441,6 +465,7 @@ impl<'t> Tables<'t> {
             label_names: tx.open_table(LABEL_NAMES).map_err(err)?,
             label_values: tx.open_table(LABEL_VALUES).map_err(err)?,
             deltas: tx.open_table(DELTAS).map_err(err)?,
+            seen: tx.open_table(SEEN).map_err(err)?,
         })
     }
 

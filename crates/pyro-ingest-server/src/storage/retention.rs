@@ -77,6 +77,23 @@ impl Store {
             tx.commit().map_err(err)?;
         }
         let _ = DELTAS;
+        // Sample ids of writes older than the retention are forgotten with them.
+        let tx = self.begin_write()?;
+        {
+            let mut t = Tables::open(&tx)?;
+            let old: Vec<(String, String)> = t
+                .seen
+                .iter()
+                .map_err(err)?
+                .filter_map(|i| i.ok())
+                .filter(|(_, v)| v.value() < before)
+                .map(|(k, _)| (k.value().0.to_owned(), k.value().1.to_owned()))
+                .collect();
+            for (tenant, id) in old {
+                t.seen.remove((tenant.as_str(), id.as_str())).map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)?;
         Ok(deleted)
     }
 }

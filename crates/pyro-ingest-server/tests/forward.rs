@@ -1,0 +1,195 @@
+//! Two `ingest-server`s on loopback: a gateway forwarding over push.v1 to a store. Whatever the
+//! gateway acknowledged reaches the store exactly once: with the store down for a while, with the
+//! gateway `kill -9`ed, and the store's `/render` equals the gateway's own.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use prost::Message;
+
+const T: i64 = 1_609_459_200;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn collapsed_of(s: &Server, query: &str) -> String {
+    let (status, body) = get(&s.url(&format!(
+        "/render?query={query}&from={T}&until={}&format=collapsed",
+        T + 10
+    )));
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !f() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn ingest(s: &Server, name: &str, body: &[u8]) {
+    let url = s.url(&format!("/ingest?name={name}&from={}", T + 1));
+    let (status, msg) = post(&url, None, &[], body);
+    assert_eq!(status, 200, "{msg}");
+}
+
+#[test]
+fn gateway_forwards_every_format_and_survives_outages() {
+    let store_dir = temp_dir("fwd-store");
+    let gw_dir = temp_dir("fwd-gateway");
+    let port = free_port();
+    let upstream = format!("http://127.0.0.1:{port}");
+    // The store is down: the gateway acknowledges and queues.
+    let gw = Server::start(
+        &gw_dir,
+        &["--forward-to", &upstream, "--external-label", "cluster=eu1"],
+    );
+    ingest(
+        &gw,
+        "web.cpu%7Benv%3Dprod%7D",
+        b"main;work 3\nmain;idle 1\n",
+    );
+    ingest(&gw, "web.alloc_space", b"main;alloc 100\n");
+    let jfr = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata/jfr/jdk17-workload.jfr");
+    let url = gw.url(&format!("/ingest?name=java&format=jfr&from={}", T + 1));
+    assert_eq!(post(&url, None, &[], &std::fs::read(&jfr).unwrap()).0, 200);
+    let (_, metrics) = get(&gw.url("/metrics"));
+    assert!(
+        metrics.contains("pyro_forward_queue_requests{endpoint="),
+        "{metrics}"
+    );
+    // The gateway dies hard with its queue full; it comes back on the same data dir.
+    drop(gw);
+    let gw = Server::start(
+        &gw_dir,
+        &["--forward-to", &upstream, "--external-label", "cluster=eu1"],
+    );
+    ingest(&gw, "web.cpu%7Benv%3Dprod%7D", b"main;work 5\n");
+    // The store comes up: everything arrives.
+    let store = Server::start(&store_dir, &["--listen", &format!("127.0.0.1:{port}")]);
+    let q = "web.cpu%7Benv%3D%22prod%22%2Ccluster%3D%22eu1%22%7D";
+    wait_for("the CPU series on the store", || {
+        get(&store.url(&format!(
+            "/render?query=web.cpu&from={T}&until={}&format=collapsed",
+            T + 10
+        )))
+        .1 == "main;idle 10000000\nmain;work 80000000\n"
+    });
+    // Values arrive as Grafana Pyroscope would store them: CPU samples in nanoseconds.
+    assert_eq!(
+        collapsed_of(&store, q),
+        "main;idle 10000000\nmain;work 80000000\n"
+    );
+    assert_eq!(collapsed_of(&gw, "web.cpu"), "main;idle 1\nmain;work 8\n");
+    wait_for("the memory series", || {
+        collapsed_of(&store, "web.alloc_space") == "main;alloc 100\n"
+    });
+    wait_for("the JFR series", || {
+        !collapsed_of(&store, "java.cpu").is_empty()
+    });
+    // The JFR totals equal the gateway's (alloc bytes are not scaled).
+    assert_eq!(
+        collapsed_of(&store, "java.alloc_in_new_tlab_bytes"),
+        collapsed_of(&gw, "java.alloc_in_new_tlab_bytes")
+    );
+    let (_, labels) = get(&store.url("/labels"));
+    assert!(labels.contains("cluster"), "{labels}");
+    wait_for("an empty queue", || {
+        get(&gw.url("/metrics")).1.contains(&format!(
+            "pyro_forward_queue_requests{{endpoint=\"{upstream}\"}} 0"
+        ))
+    });
+    // Nothing twice: totals stay put.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        collapsed_of(&store, q),
+        "main;idle 10000000\nmain;work 80000000\n"
+    );
+    drop((gw, store));
+    std::fs::remove_dir_all(&store_dir).unwrap();
+    std::fs::remove_dir_all(&gw_dir).unwrap();
+}
+
+/// A push redelivered with the same sample IDs is stored once.
+#[test]
+fn redelivered_push_samples_are_stored_once() {
+    use pyro_ingest::push::{LabelPair, PushRequest, RawProfileSeries, RawSample};
+    let dir = temp_dir("fwd-dedupe");
+    let s = Server::start(&dir, &[]);
+    let mut pprof = Vec::new();
+    // A tiny pprof: samples/count, main -> work = 3.
+    pprof.extend_from_slice(&[
+        0x0a, 0x04, 0x08, 0x01, 0x10, 0x02, 0x12, 0x06, 0x0a, 0x02, 0x02, 0x01, 0x10, 0x03, 0x22,
+        0x06, 0x08, 0x01, 0x22, 0x02, 0x08, 0x01, 0x22, 0x06, 0x08, 0x02, 0x22, 0x02, 0x08, 0x02,
+        0x2a, 0x04, 0x08, 0x01, 0x10, 0x03, 0x2a, 0x04, 0x08, 0x02, 0x10, 0x04,
+    ]);
+    for s in ["", "samples", "count", "main", "work"] {
+        pprof.push(0x32);
+        pprof.push(s.len() as u8);
+        pprof.extend_from_slice(s.as_bytes());
+    }
+    let body = PushRequest {
+        series: vec![RawProfileSeries {
+            labels: vec![LabelPair {
+                name: "service_name".into(),
+                value: "d".into(),
+            }],
+            samples: vec![RawSample {
+                raw_profile: pprof.into(),
+                id: "sample-1".into(),
+            }],
+        }],
+    }
+    .encode_to_vec();
+    for _ in 0..3 {
+        let (status, _) = post(
+            &s.url("/push.v1.PusherService/Push"),
+            Some("application/proto"),
+            &[],
+            &body,
+        );
+        assert_eq!(status, 200);
+    }
+    let (_, text) = get(&s.url("/render?query=d.cpu&from=now-1h&until=now&format=collapsed"));
+    assert_eq!(text, "main;work 3\n");
+    drop(s);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// An upstream that refuses for good (401): the request is dead-lettered and the queue moves on.
+#[test]
+fn permanent_refusals_are_dead_lettered() {
+    let store_dir = temp_dir("fwd-refuse-store");
+    let gw_dir = temp_dir("fwd-refuse-gw");
+    std::fs::create_dir_all(&store_dir).unwrap();
+    let tokens = store_dir.join("tokens");
+    std::fs::write(&tokens, "agent right\n").unwrap();
+    let store = Server::start(&store_dir, &["--auth-tokens", tokens.to_str().unwrap()]);
+    let upstream = format!("http://{}", store.addr);
+    let gw = Server::start(&gw_dir, &["--forward-to", &upstream]);
+    ingest(&gw, "r.cpu", b"a 1\n");
+    wait_for("a dead letter", || {
+        get(&gw.url("/metrics")).1.contains(&format!(
+            "pyro_forward_dead_lettered_total{{endpoint=\"{upstream}\"}} 1"
+        ))
+    });
+    assert!(get(&gw.url("/metrics")).1.contains(&format!(
+        "pyro_forward_queue_requests{{endpoint=\"{upstream}\"}} 0"
+    )));
+    drop((gw, store));
+    std::fs::remove_dir_all(&store_dir).unwrap();
+    std::fs::remove_dir_all(&gw_dir).unwrap();
+}
