@@ -86,7 +86,11 @@ impl Queue {
     /// # Errors
     /// The file cannot be opened.
     pub fn open(path: &Path, max_bytes: u64) -> Result<Queue, StoreError> {
-        let db = Database::create(path).map_err(|e| err(format!("{}: {e}", path.display())))?;
+        // A small page cache: the gateway's memory must not follow the backlog.
+        let db = Database::builder()
+            .set_cache_size(8 << 20)
+            .create(path)
+            .map_err(|e| err(format!("{}: {e}", path.display())))?;
         let tx = db.begin_write().map_err(err)?;
         let (bytes, items) = {
             let q = tx.open_table(QUEUE).map_err(err)?;

@@ -34,6 +34,10 @@ pub use read::{Found, Selection, labels_of};
 pub use retention::{parse_retention, retention_task};
 pub use writer::{MAX_BATCH, Writer};
 
+/// Page cache of the store's database (redb's default is 1 GiB, which let RSS follow the
+/// database's size).
+pub const STORE_CACHE_BYTES: usize = 64 << 20;
+
 /// Slot width in seconds (OG's segment resolution).
 pub const SLOT_SECONDS: i64 = 10;
 
@@ -205,7 +209,11 @@ pub(crate) fn decode_delta(bytes: &[u8]) -> Result<(u64, StackTree<'static>), St
 /// files; such a panic is reported like any other corrupt file.
 fn open_db(path: &Path) -> Result<Database, StoreError> {
     let open = || -> Result<Database, StoreError> {
-        let db = Database::create(path).map_err(|e| err(format!("{}: {e}", path.display())))?;
+        // A bounded page cache: the process' memory must not follow the database's size.
+        let db = Database::builder()
+            .set_cache_size(STORE_CACHE_BYTES)
+            .create(path)
+            .map_err(|e| err(format!("{}: {e}", path.display())))?;
         migrate::create_and_migrate(&db)?;
         Ok(db)
     };
