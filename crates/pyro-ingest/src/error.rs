@@ -22,6 +22,9 @@ pub enum ErrorKind {
     Unsupported,
     /// A push body whose content type is neither protobuf nor JSON: Connect `invalid_argument`.
     ContentType,
+    /// The caller gave up (its [`Request::cancel`](crate::Request::cancel) flag was set):
+    /// reading stopped at the next part, chunk or sample.
+    Cancelled,
 }
 
 /// Why an upload cannot become series: a [`kind`](Error::kind), the byte offset in the body

@@ -47,8 +47,19 @@ pub(crate) fn read(
         ..pyro_jfr::Options::default()
     };
     let spy_name = req.spy_name();
-    let series =
-        pyro_jfr::to_series(&data, name, labels.as_ref(), &opts).map_err(|e| err(e, ""))?;
+    let series = match &req.cancel {
+        None => pyro_jfr::to_series(&data, name, labels.as_ref(), &opts).map_err(|e| err(e, ""))?,
+        // Chunk by chunk, so that an abandoned request stops between chunks.
+        Some(cancel) => {
+            let mut c = pyro_jfr::Converter::new(name.clone(), labels.as_ref(), opts);
+            for chunk in pyro_jfr::chunks(&data) {
+                crate::request::check(Some(cancel))?;
+                let chunk = chunk.map_err(|e| err(e, ""))?;
+                c.feed(chunk.data).map_err(|e| err(e, ""))?;
+            }
+            c.finish()
+        }
+    };
     Ok(series
         .into_iter()
         .map(|s| Series {

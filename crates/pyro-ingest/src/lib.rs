@@ -36,7 +36,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use format::Format;
 pub use limits::{DEFAULT_MAX_DECOMPRESSED, DEFAULT_MAX_SERIES, DEFAULT_MAX_TREE_NODES, Limits};
 pub use pyro_tree::gzip::{GunzipError, gunzip, is_gzip};
-pub use request::{DEFAULT_SAMPLE_RATE, Request, parse_sample_rate};
+pub use request::{Cancel, DEFAULT_SAMPLE_RATE, Request, parse_sample_rate};
 pub use series::{Aggregation, Series};
 
 use pyro_labels::{Precedence, SeriesName};
@@ -52,6 +52,7 @@ use pyro_labels::{Precedence, SeriesName};
 /// over the size limit, [`ErrorKind::LimitExceeded`] past another limit (series per request
 /// among them), [`ErrorKind::Unsupported`] for `speedscope`.
 pub fn decode<'a>(req: &'a Request, limits: &Limits) -> Result<Vec<Series<'a>>> {
+    request::check(req.cancel.as_ref())?;
     let name = SeriesName::parse_with(&req.name, &limits.labels)
         .map_err(|e| Error::wrap(ErrorKind::Name, "name: ", e, None))?;
     let format = Format::detect(

@@ -28,6 +28,7 @@ pub(crate) fn read(
         req.prev_profile.as_deref(),
         req.spy_name(),
         &mut budget,
+        req.cancel.as_ref(),
     )?;
     Ok(series)
 }
@@ -67,7 +68,9 @@ pub(crate) fn series(
     prev: Option<&[u8]>,
     spy_name: &str,
     budget: &mut Budget,
+    cancel: Option<&crate::Cancel>,
 ) -> Result<(Vec<Series<'static>>, i64, Option<u32>)> {
+    crate::request::check(cancel)?;
     let plimits = budget.pprof();
     let prev_buf = prev
         .map(|p| pyro_pprof::decode(p, &plimits).map_err(|e| decode_err(e, "prev_profile: ")))
@@ -78,6 +81,7 @@ pub(crate) fn series(
             pyro_pprof::Profile::parse(b, &plimits).map_err(|e| parse_err(e, "prev_profile: "))
         })
         .transpose()?;
+    crate::request::check(cancel)?;
     let buf = pyro_pprof::decode(body, &plimits).map_err(|e| decode_err(e, ""))?;
     let p = pyro_pprof::Profile::parse(&buf, &plimits).map_err(|e| parse_err(e, ""))?;
     let series = pyro_pprof::to_series(&p, name, types, prev.as_ref(), &plimits)

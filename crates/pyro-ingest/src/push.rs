@@ -194,6 +194,21 @@ pub fn to_series_from(
     limits: &Limits,
     now: i64,
 ) -> Result<(Vec<Series<'static>>, i64)> {
+    to_series_cancellable(req, extra, user_agent, limits, now, None)
+}
+
+/// [`to_series_from`] that stops before the next sample once `cancel` is set.
+///
+/// # Errors
+/// As [`to_series`], and [`ErrorKind::Cancelled`].
+pub fn to_series_cancellable(
+    req: &PushRequest,
+    extra: &[(String, String)],
+    user_agent: Option<&str>,
+    limits: &Limits,
+    now: i64,
+    cancel: Option<&crate::Cancel>,
+) -> Result<(Vec<Series<'static>>, i64)> {
     let types = pyro_sampletype::SampleTypes::default();
     let mut budget = crate::budget::Budget::new(limits);
     let mut out = Vec::new();
@@ -202,8 +217,15 @@ pub fn to_series_from(
         let name = series_name(&s.labels, extra, &limits.labels)?;
         let spy = spy_name(&s.labels, user_agent);
         for sample in &s.samples {
-            let (mut series, time_nanos, hz) =
-                crate::pprof::series(&name, &sample.raw_profile, &types, None, spy, &mut budget)?;
+            let (mut series, time_nanos, hz) = crate::pprof::series(
+                &name,
+                &sample.raw_profile,
+                &types,
+                None,
+                spy,
+                &mut budget,
+                cancel,
+            )?;
             if start.is_none() && time_nanos > 0 {
                 start = Some(time_nanos / 1_000_000_000);
             }

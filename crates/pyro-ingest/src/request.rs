@@ -33,6 +33,24 @@ pub struct Request {
     pub jfr_labels: Option<Bytes>,
     /// Labels added to every series, overwriting the series' own (k6's `baggage` labels).
     pub extra_labels: Vec<(String, String)>,
+    /// Set by the caller when the result is no longer wanted (its client left or timed out):
+    /// reading stops at the next profile, JFR chunk or push sample with
+    /// [`ErrorKind::Cancelled`](crate::ErrorKind::Cancelled).
+    pub cancel: Option<Cancel>,
+}
+
+/// A flag a caller sets to stop a request being read.
+pub type Cancel = std::sync::Arc<std::sync::atomic::AtomicBool>;
+
+/// `Err(Cancelled)` once `cancel` is set.
+pub(crate) fn check(cancel: Option<&Cancel>) -> crate::Result<()> {
+    if cancel.is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed)) {
+        return Err(crate::Error::new(
+            crate::ErrorKind::Cancelled,
+            "the request was abandoned by its client",
+        ));
+    }
+    Ok(())
 }
 
 impl Request {

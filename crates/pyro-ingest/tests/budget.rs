@@ -52,3 +52,48 @@ fn push_series_are_counted_as_they_come() {
     assert_eq!(e.kind(), ErrorKind::LimitExceeded);
     assert_eq!(e.to_string(), "3 series exceed the limit of 2 per request");
 }
+
+/// A cancelled request stops with `Cancelled`; an uncancelled flag changes nothing (JFR is then
+/// read chunk by chunk, with the same series as in one go).
+#[test]
+fn cancellation() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let flag: pyro_ingest::Cancel = Arc::new(AtomicBool::new(false));
+    let jfr = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../testdata/jfr/jdk17-workload.jfr"),
+    )
+    .unwrap();
+    let plain = pyro_ingest::Request {
+        format: Some("jfr".into()),
+        ..pyro_ingest::Request::new("j", jfr)
+    };
+    let flagged = pyro_ingest::Request {
+        cancel: Some(flag.clone()),
+        ..plain.clone()
+    };
+    let folded = |r: &pyro_ingest::Request| -> Vec<String> {
+        let mut v: Vec<String> = pyro_ingest::decode(r, &Limits::default())
+            .unwrap()
+            .iter()
+            .map(|s| format!("{}\n{}", s.name, s.tree.to_folded()))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(folded(&plain), folded(&flagged));
+    flag.store(true, Ordering::Relaxed);
+    let e = pyro_ingest::decode(&flagged, &Limits::default()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Cancelled);
+    let e = pyro_ingest::push::to_series_cancellable(
+        &push(3),
+        &[],
+        None,
+        &Limits::default(),
+        0,
+        Some(&flag),
+    )
+    .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Cancelled);
+}

@@ -45,7 +45,9 @@ pub async fn ingest(
     } else {
         (body, None)
     };
+    let abandoned = super::CancelOnDrop::new();
     let mut req = Request {
+        cancel: Some(abandoned.0.clone()),
         content_type: super::content_type(&headers),
         body,
         extra_labels: super::k6_from(&headers),

@@ -28,3 +28,21 @@ pub(crate) fn content_type(headers: &HeaderMap) -> Option<String> {
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
 }
+
+/// Sets its flag when dropped: held by a handler's future, it tells the blocking parse that the
+/// request was abandoned (the client left, or the request timed out and the future was dropped).
+pub(crate) struct CancelOnDrop(pub(crate) pyro_ingest::Cancel);
+
+impl CancelOnDrop {
+    pub(crate) fn new() -> CancelOnDrop {
+        CancelOnDrop(std::sync::Arc::new(std::sync::atomic::AtomicBool::new(
+            false,
+        )))
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}

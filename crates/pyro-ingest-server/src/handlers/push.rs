@@ -29,6 +29,8 @@ pub async fn push(
         .map(str::to_owned);
     let state2 = state.clone();
     let ct = content_type.clone();
+    let abandoned = super::CancelOnDrop::new();
+    let cancel = abandoned.0.clone();
     let parsed = tokio::task::spawn_blocking(move || {
         let limits = &state2.config.limits;
         let max = declared_size(&body, limits.decompressed);
@@ -48,9 +50,15 @@ pub async fn push(
             samples.map(|s| &s.raw_profile[..]),
         )
         .map_err(refusal)?;
-        let (series, start) =
-            pyro_ingest::push::to_series_from(&req, &k6, user_agent.as_deref(), &limits, now())
-                .map_err(|e| Ok(ConnectError::from_ingest(&e)))?;
+        let (series, start) = pyro_ingest::push::to_series_cancellable(
+            &req,
+            &k6,
+            user_agent.as_deref(),
+            &limits,
+            now(),
+            Some(&cancel),
+        )
+        .map_err(|e| Ok(ConnectError::from_ingest(&e)))?;
         let mut write = Write::new(&tenant, start, series);
         write.ids = req
             .series
