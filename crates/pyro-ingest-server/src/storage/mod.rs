@@ -254,7 +254,13 @@ pub struct Store {
 pub(crate) struct WriteCache {
     series: std::collections::HashMap<(String, String), (u64, u64)>,
     slots: std::collections::HashMap<(String, u64, u64), u32>,
+    /// The newest slot written: counters of slots a minute older are dropped now and then
+    /// (agents write each slot once, so the map holds about one slot per series).
+    newest: u64,
 }
+
+/// Seconds a slot's delta counter is kept after newer slots were written.
+const SLOT_COUNTER_WINDOW: u64 = 60;
 
 /// Entries of either cache map before it is cleared.
 const CACHE_LIMIT: usize = 1 << 20;
@@ -434,6 +440,13 @@ impl Store {
                     t.deltas
                         .insert((w.tenant.as_str(), id, slot, seq), bytes.as_slice())
                         .map_err(err)?;
+                    if slot > cache.newest {
+                        cache.newest = slot;
+                        let keep_from = slot.saturating_sub(SLOT_COUNTER_WINDOW);
+                        if cache.slots.len() > 4096 {
+                            cache.slots.retain(|k, _| k.2 >= keep_from);
+                        }
+                    }
                     let count = cache.slots.entry((w.tenant.clone(), id, slot)).or_insert(0);
                     *count += 1;
                     if u64::from(*count) >= COMPACT_AT {
