@@ -292,6 +292,18 @@ fn grafana_reads_what_render_reads() {
         serde_json::json!((9 * 10_000_000).to_string())
     );
 
+    // settings.v1.SettingsService/Get: nothing stored, an empty list.
+    let mut resp = agent()
+        .post(&s.url("/settings.v1.SettingsService/Get"))
+        .header("Content-Type", "application/json")
+        .send(&b"{}"[..])
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(
+        resp.body_mut().read_to_string().unwrap(),
+        r#"{"settings":[]}"#
+    );
+
     // GetProfileStats.
     let stats: GetProfileStatsResponse =
         rpc(&s, "GetProfileStats", &GetProfileStatsRequest {}, &[]).unwrap();

@@ -49,6 +49,21 @@ pub fn routes() -> axum::Router<Arc<AppState>> {
         .route(&p("SelectSeries"), post(select_series))
         .route(&p("SelectMergeProfile"), post(select_merge_profile))
         .route(&p("GetProfileStats"), post(get_profile_stats))
+        .route("/settings.v1.SettingsService/Get", post(settings_get))
+}
+
+/// `settings.v1.SettingsService/Get`, which Grafana's profiles views read at start: no settings
+/// are stored here, so the answer is the empty list (`{"settings":[]}`, or an empty message).
+pub async fn settings_get(_reader: QueryReader, headers: HeaderMap) -> Response {
+    if is_json(&headers) {
+        (
+            [(header::CONTENT_TYPE, "application/json")],
+            r#"{"settings":[]}"#,
+        )
+            .into_response()
+    } else {
+        ([(header::CONTENT_TYPE, "application/proto")], Vec::new()).into_response()
+    }
 }
 
 /// Whether the request speaks JSON (else binary protobuf).
