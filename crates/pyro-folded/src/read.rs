@@ -142,6 +142,14 @@ impl<'a> Agg<'a> {
         order.sort_unstable_by(|a, b| a.stack.cmp(b.stack));
         let mut frames: Vec<&'a str> = Vec::new();
         for e in order {
+            // Strict validation first: much cheaper than the lossy conversion's chunked walk,
+            // which only invalid stacks need.
+            if let Ok(s) = std::str::from_utf8(e.stack) {
+                frames.clear();
+                frames.extend(split_stack(s));
+                sink.add(&frames, e.sum);
+                continue;
+            }
             match String::from_utf8_lossy(e.stack) {
                 Cow::Borrowed(s) => {
                     frames.clear();

@@ -603,15 +603,24 @@ impl<'a> StackSink<'a> for StackTree<'a> {
     }
 
     fn add(&mut self, frames: &[&'a str], value: u64) {
-        // Intern first: `add_path` borrows the tree mutably.
+        // Intern first: `add_path` borrows the tree mutably. The frames this stack shares with
+        // the last one (sorted input shares long prefixes) take the last stack's ids after a
+        // byte comparison, without hashing.
+        let shared = frames
+            .iter()
+            .zip(&self.last_frames)
+            .take_while(|(f, id)| *self.names[**id as usize] == ***f)
+            .count();
         let mut ids = [0u32; 64];
         if frames.len() <= ids.len() {
-            for (slot, f) in ids.iter_mut().zip(frames) {
+            ids[..shared].copy_from_slice(&self.last_frames[..shared]);
+            for (slot, f) in ids[shared..].iter_mut().zip(&frames[shared..]) {
                 *slot = self.intern(f).0;
             }
             self.add_path(ids[..frames.len()].iter().copied(), value);
         } else {
-            let ids: Vec<u32> = frames.iter().map(|f| self.intern(f).0).collect();
+            let mut ids: Vec<u32> = self.last_frames[..shared].to_vec();
+            ids.extend(frames[shared..].iter().map(|f| self.intern(f).0));
             self.add_path(ids.into_iter(), value);
         }
     }
