@@ -7,7 +7,7 @@
 pub mod proto;
 pub mod types;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -181,8 +181,14 @@ impl Hit {
         l
     }
 
+    /// One label of [`Hit::labels`], without building them all.
     fn get(&self, key: &str) -> Option<String> {
-        self.labels().get(key).cloned()
+        match key {
+            SERVICE_NAME => Some(self.typed.service.clone()),
+            "__name__" => Some(self.typed.profile_type.name.clone()),
+            "__profile_type__" => Some(self.typed.profile_type.id.clone()),
+            k => self.found.name.labels().get(k).cloned(),
+        }
     }
 }
 
@@ -227,8 +233,24 @@ fn matching(
     Ok(out)
 }
 
-fn selectors(matchers: &[String]) -> Rpc<Vec<Query>> {
-    matchers.iter().map(|m| selector(m)).collect()
+/// The series any of `matchers` selects with data in `[start, end]` (Connect milliseconds,
+/// 0 meaning open), of every profile type: what the label and series calls answer from.
+fn selected_by(
+    store: &Store,
+    tenant: &str,
+    matchers: &[String],
+    start: i64,
+    end: i64,
+) -> Rpc<Vec<Hit>> {
+    let sel: Vec<Query> = matchers.iter().map(|m| selector(m)).collect::<Rpc<_>>()?;
+    matching(
+        store,
+        tenant,
+        None,
+        &sel,
+        secs(start, 0),
+        secs(end, i64::MAX),
+    )
 }
 
 /// A profile type id's five parts, or `invalid_argument`.
@@ -250,14 +272,7 @@ fn profile_types_of(
     tenant: &str,
     req: ProfileTypesRequest,
 ) -> Rpc<ProfileTypesResponse> {
-    let hits = matching(
-        store,
-        tenant,
-        None,
-        &[],
-        secs(req.start, 0),
-        secs(req.end, i64::MAX),
-    )?;
+    let hits = selected_by(store, tenant, &[], req.start, req.end)?;
     let mut types: BTreeMap<String, ProfileType> = BTreeMap::new();
     for h in hits {
         types.insert(h.typed.profile_type.id.clone(), h.typed.profile_type);
@@ -268,57 +283,23 @@ fn profile_types_of(
 }
 
 fn label_names_of(store: &Store, tenant: &str, req: LabelNamesRequest) -> Rpc<NamesResponse> {
-    let sel = selectors(&req.matchers)?;
-    let hits = matching(
-        store,
-        tenant,
-        None,
-        &sel,
-        secs(req.start, 0),
-        secs(req.end, i64::MAX),
-    )?;
-    let mut names: BTreeMap<String, ()> = BTreeMap::new();
-    for h in &hits {
-        for k in h.labels().into_keys() {
-            names.insert(k, ());
-        }
-    }
+    let hits = selected_by(store, tenant, &req.matchers, req.start, req.end)?;
+    let names: BTreeSet<String> = hits.iter().flat_map(|h| h.labels().into_keys()).collect();
     Ok(NamesResponse {
-        names: names.into_keys().collect(),
+        names: names.into_iter().collect(),
     })
 }
 
 fn label_values_of(store: &Store, tenant: &str, req: LabelValuesRequest) -> Rpc<NamesResponse> {
-    let sel = selectors(&req.matchers)?;
-    let hits = matching(
-        store,
-        tenant,
-        None,
-        &sel,
-        secs(req.start, 0),
-        secs(req.end, i64::MAX),
-    )?;
-    let mut values: BTreeMap<String, ()> = BTreeMap::new();
-    for h in &hits {
-        if let Some(v) = h.get(&req.name) {
-            values.insert(v, ());
-        }
-    }
+    let hits = selected_by(store, tenant, &req.matchers, req.start, req.end)?;
+    let values: BTreeSet<String> = hits.iter().filter_map(|h| h.get(&req.name)).collect();
     Ok(NamesResponse {
-        names: values.into_keys().collect(),
+        names: values.into_iter().collect(),
     })
 }
 
 fn series_of(store: &Store, tenant: &str, req: SeriesRequest) -> Rpc<SeriesResponse> {
-    let sel = selectors(&req.matchers)?;
-    let hits = matching(
-        store,
-        tenant,
-        None,
-        &sel,
-        secs(req.start, 0),
-        secs(req.end, i64::MAX),
-    )?;
+    let hits = selected_by(store, tenant, &req.matchers, req.start, req.end)?;
     let mut sets: Vec<Labels> = hits
         .iter()
         .map(|h| Labels {

@@ -1,7 +1,7 @@
 //! Reads: series found through keys and postings, slots merged from their deltas, label names
 //! and values from per-tenant counts.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 
 use pyro_labels::{MatchOp, Query, SeriesName};
 use redb::{ReadableTable, ReadableTableMetadata};
@@ -280,21 +280,15 @@ impl Store {
 /// Label names (`labels == None`) or values of one label of `found`, sorted, `__name__` first
 /// among names.
 pub fn labels_of(found: &[Found], label: Option<&str>) -> Vec<String> {
-    let mut out: BTreeMap<String, ()> = BTreeMap::new();
+    let mut out: BTreeSet<String> = BTreeSet::new();
     for f in found {
         match label {
             None => {
-                out.insert(NAME.to_owned(), ());
-                for k in f.name.labels().keys() {
-                    out.insert(k.clone(), ());
-                }
+                out.insert(NAME.to_owned());
+                out.extend(f.name.labels().keys().cloned());
             }
-            Some(l) => {
-                if let Some(v) = f.name.get(l) {
-                    out.insert(v.to_owned(), ());
-                }
-            }
+            Some(l) => out.extend(f.name.get(l).map(str::to_owned)),
         }
     }
-    out.into_keys().collect()
+    out.into_iter().collect()
 }
