@@ -10,7 +10,7 @@ dir=$(mktemp -d)
 pid=$!
 trap 'kill $pid 2>/dev/null; rm -rf "$dir"' EXIT
 sleep 1
-wrk -t1 -c16 -d"${secs}s" -s benches/load/ingest-many.lua http://127.0.0.1:4095 >/tmp/soak-wrk.txt &
+PYRO_LOAD_APPS=20000 wrk -t1 -c16 -d"${secs}s" -s benches/load/ingest.lua http://127.0.0.1:4095 >/tmp/soak-wrk.txt &
 end=$(( $(date +%s) + secs ))
 while [ "$(date +%s)" -lt "$end" ]; do
   for i in $(seq 1 30); do
