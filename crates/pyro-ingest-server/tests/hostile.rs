@@ -262,35 +262,19 @@ fn queries_are_bounded() {
 /// tenant, body bytes, and the reason for 4xx/5xx; tokens never appear.
 #[test]
 fn every_request_is_logged_once() {
-    use std::io::{BufRead, BufReader};
     let dir = temp_dir("log");
     let tokens = dir.join("tokens");
     std::fs::write(&tokens, "agent sekrit-token\n").unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ingest-server"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
+    let mut s = Server::start_logged(
+        &dir,
+        &[
             "--auth-scope",
             "ingest",
-            "--data-dir",
-        ])
-        .arg(&dir)
-        .args(["--auth-tokens", tokens.to_str().unwrap()])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_owned();
-    let url = |p: &str| format!("http://{addr}{p}");
+            "--auth-tokens",
+            tokens.to_str().unwrap(),
+        ],
+    );
+    let url = |p: &str| s.url(p);
     let auth = ("Authorization", "Bearer sekrit-token");
     assert_eq!(
         post(&url("/ingest?name=l.cpu&secret=q"), None, &[], b"a 1\n").0,
@@ -313,9 +297,7 @@ fn every_request_is_logged_once() {
     assert_eq!(get(&url("/nowhere")).0, 404);
     assert_eq!(get(&url("/ingest")).0, 405);
     assert_eq!(get(&url("/labels")).0, 200);
-    let _ = child.kill();
-    let out = child.wait_with_output().unwrap();
-    let log = String::from_utf8_lossy(&out.stderr);
+    let log = s.stop_log();
     let lines: Vec<&str> = log.lines().filter(|l| l.contains(" path=")).collect();
     assert_eq!(lines.len(), 6, "{log}");
     assert!(

@@ -14,6 +14,27 @@ pub struct Server {
 
 impl Server {
     pub fn start(dir: &Path, extra: &[&str]) -> Server {
+        Self::start_with(dir, extra, Stdio::null())
+    }
+
+    /// [`Server::start`] with the server's stderr (its log) piped, for [`Server::stop_log`].
+    pub fn start_logged(dir: &Path, extra: &[&str]) -> Server {
+        Self::start_with(dir, extra, Stdio::piped())
+    }
+
+    /// Kills the server and returns what it logged (started with [`Server::start_logged`]).
+    pub fn stop_log(&mut self) -> String {
+        use std::io::Read;
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let mut log = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = e.read_to_string(&mut log);
+        }
+        log
+    }
+
+    fn start_with(dir: &Path, extra: &[&str], stderr: Stdio) -> Server {
         // An ephemeral port unless the test names one.
         let listen: &[&str] = if extra.contains(&"--listen") {
             &[]
@@ -27,7 +48,7 @@ impl Server {
             .arg(dir)
             .args(extra)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let mut line = String::new();
