@@ -33,9 +33,11 @@ pub(crate) fn read(
     Ok(series)
 }
 
-fn decode_err(e: pyro_pprof::Error, what: &str) -> Error {
+/// A pprof error as ours: a limit is `over_limit` (a size limit while inflating is
+/// [`ErrorKind::TooLarge`], any other [`ErrorKind::LimitExceeded`]), the rest a bad body.
+fn pprof_err(e: pyro_pprof::Error, what: &str, over_limit: ErrorKind) -> Error {
     let kind = if matches!(e.kind(), pyro_pprof::ErrorKind::LimitExceeded { .. }) {
-        ErrorKind::TooLarge
+        over_limit
     } else {
         ErrorKind::Body
     };
@@ -43,14 +45,12 @@ fn decode_err(e: pyro_pprof::Error, what: &str) -> Error {
     Error::wrap(kind, what, e, Some(offset))
 }
 
+fn decode_err(e: pyro_pprof::Error, what: &str) -> Error {
+    pprof_err(e, what, ErrorKind::TooLarge)
+}
+
 fn parse_err(e: pyro_pprof::Error, what: &str) -> Error {
-    let kind = if matches!(e.kind(), pyro_pprof::ErrorKind::LimitExceeded { .. }) {
-        ErrorKind::LimitExceeded
-    } else {
-        ErrorKind::Body
-    };
-    let offset = e.offset() as u64;
-    Error::wrap(kind, what, e, Some(offset))
+    pprof_err(e, what, ErrorKind::LimitExceeded)
 }
 
 /// One series per sample type and label set of a pprof (gzipped or not), named after `name`,

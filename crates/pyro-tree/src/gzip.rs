@@ -56,10 +56,7 @@ impl std::error::Error for GunzipError {}
 /// # Errors
 /// [`GunzipError::Malformed`] for a bad stream, [`GunzipError::TooLarge`] past `max`.
 pub fn gunzip(data: &[u8], max: usize) -> Result<Vec<u8>, GunzipError> {
-    let hint = data
-        .get(data.len().saturating_sub(4)..)
-        .and_then(|t| <[u8; 4]>::try_from(t).ok())
-        .map_or(0, |t| u32::from_le_bytes(t) as usize);
+    let hint = trailer_size(data).unwrap_or(0);
     let mut out = Vec::with_capacity(hint.min(max).min(data.len().saturating_mul(1032)) + 1);
     let mut dec = flate2::read::MultiGzDecoder::new(data).take(max as u64 + 1);
     dec.read_to_end(&mut out)
@@ -68,6 +65,14 @@ pub fn gunzip(data: &[u8], max: usize) -> Result<Vec<u8>, GunzipError> {
         return Err(GunzipError::TooLarge { limit: max });
     }
     Ok(out)
+}
+
+/// The size a gzip stream's trailer declares (ISIZE of its last member: the inflated size modulo
+/// 2³²), `None` for input too short to have one. Untrusted: a sizing hint or a bound to hold the
+/// stream to, never a promise.
+pub fn trailer_size(data: &[u8]) -> Option<usize> {
+    let t = data.get(data.len().checked_sub(4)?..)?;
+    Some(u32::from_le_bytes(<[u8; 4]>::try_from(t).ok()?) as usize)
 }
 
 /// The first `n` bytes of what a gzip stream inflates to (fewer if it is shorter or broken):

@@ -158,10 +158,7 @@ pub fn declared_size(data: &[u8], max: usize) -> usize {
     if !pyro_tree::gzip::is_gzip(data) {
         return data.len();
     }
-    data.get(data.len().saturating_sub(4)..)
-        .and_then(|t| <[u8; 4]>::try_from(t).ok())
-        .map_or(0, |t| u32::from_le_bytes(t) as usize)
-        .min(max)
+    pyro_tree::gzip::trailer_size(data).unwrap_or(0).min(max)
 }
 
 /// Reserves the parse memory of a request's parts (their declared inflated sizes times

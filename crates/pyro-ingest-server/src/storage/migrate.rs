@@ -2,10 +2,7 @@
 
 use redb::{Database, ReadableTable, TableDefinition, TableHandle};
 
-use super::{
-    DELTAS, LABEL_NAMES, LABEL_VALUES, META, Meta, OwnedSeries, POSTINGS, SERIES, SERIES_KEY,
-    StoreError, Tables, err,
-};
+use super::{Meta, OwnedSeries, StoreError, Tables, err};
 
 /// The format this build writes.
 pub(crate) const VERSION: u64 = 2;
@@ -70,16 +67,6 @@ pub(crate) fn create_and_migrate(db: &Database) -> Result<(), StoreError> {
         tx.delete_table(V1_SLOTS).map_err(err)?;
         tx.delete_table(V1_SERIES).map_err(err)?;
     }
-    // Keep the unused-import lint quiet for tables only the conversion names.
-    let _ = (
-        SERIES,
-        SERIES_KEY,
-        POSTINGS,
-        LABEL_NAMES,
-        LABEL_VALUES,
-        DELTAS,
-        META,
-    );
     tx.commit().map_err(err)
 }
 

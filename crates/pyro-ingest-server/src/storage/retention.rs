@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use redb::ReadableTable;
 
-use super::{DELTAS, SERIES, Store, StoreError, Tables, err};
+use super::{SERIES, Store, StoreError, Tables, err};
 
 /// Series handled per write transaction, so that retention never holds the writer for long.
 const SERIES_PER_TX: usize = 1000;
@@ -76,7 +76,6 @@ impl Store {
             }
             tx.commit().map_err(err)?;
         }
-        let _ = DELTAS;
         // Sample ids of writes older than the retention are forgotten with them.
         let tx = self.begin_write()?;
         {
