@@ -271,6 +271,19 @@ fn og_refusal(r: Refused) -> Response {
     }
 }
 
+/// A read refusal with `WWW-Authenticate: Basic` when it is a 401, so a browser opening the UI
+/// or `/render` asks for credentials with its own prompt (the token goes in as the password;
+/// nothing of it is kept in the page or the URL). The JSON body stays as OG's.
+fn with_basic_challenge(mut r: Response) -> Response {
+    if r.status() == axum::http::StatusCode::UNAUTHORIZED {
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            axum::http::HeaderValue::from_static(r#"Basic realm="ingest-server", charset="UTF-8""#),
+        );
+    }
+    r
+}
+
 /// The Connect answer to a refused push.
 fn connect_refusal(r: Refused) -> Response {
     let (code, message) = match r {
@@ -309,7 +322,8 @@ impl<const INGEST: bool, const CONNECT: bool> FromRequestParts<Arc<AppState>>
         match gate(state, &parts.headers, INGEST) {
             Ok(tenant) => Ok(Caller { tenant }),
             Err(r) if CONNECT => Err(connect_refusal(r)),
-            Err(r) => Err(og_refusal(r)),
+            Err(r) if INGEST => Err(og_refusal(r)),
+            Err(r) => Err(with_basic_challenge(og_refusal(r))),
         }
     }
 }

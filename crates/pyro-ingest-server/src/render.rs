@@ -156,6 +156,147 @@ pub fn json(
     serde_json::to_string(&r).unwrap_or_default()
 }
 
+/// One side of a comparison: its merged tree and what its answer echoes.
+pub struct Side<'s> {
+    /// The merged tree.
+    pub tree: &'s StackTree<'s>,
+    /// The series' metadata (units, sample rate).
+    pub meta: &'s Meta,
+    /// The app name and query.
+    pub names: Names<'s>,
+    /// The normalized range.
+    pub range: (i64, i64),
+    /// The slots read, for the timeline.
+    pub slots: &'s [&'s Slot],
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SideMetadata<'m> {
+    name: String,
+    app_name: &'m str,
+    query: &'m str,
+    start_time: i64,
+    end_time: i64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DiffResponse<'t> {
+    version: u32,
+    flamebearer: pyro_tree::DiffFlamebearer,
+    left_ticks: u64,
+    right_ticks: u64,
+    timeline: Timeline,
+    left_timeline: Timeline,
+    right_timeline: Timeline,
+    metadata: DiffMetadata<'t>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DiffMetadata<'m> {
+    format: &'static str,
+    spy_name: &'m str,
+    sample_rate: u32,
+    units: &'m str,
+    name: String,
+    app_name: &'m str,
+    max_nodes: i64,
+    left: SideMetadata<'m>,
+    right: SideMetadata<'m>,
+}
+
+/// The `/render-diff` body: OG's `double` flamebearer of the two sides (`leftTicks`,
+/// `rightTicks` beside it), the right side's timeline as `timeline` and each side's own; units
+/// and sample rate are the right side's (the left's when the right has no data).
+pub fn diff_json(left: &Side<'_>, right: &Side<'_>, max_nodes: Option<usize>) -> String {
+    fn side_meta<'m>(s: &Side<'m>) -> SideMetadata<'m> {
+        SideMetadata {
+            name: format!("{} {}", s.names.app, rfc3339(s.range.0)),
+            app_name: s.names.app,
+            query: s.names.query,
+            start_time: s.range.0,
+            end_time: s.range.1,
+        }
+    }
+    let meta = if right.slots.is_empty() {
+        left.meta
+    } else {
+        right.meta
+    };
+    let right_timeline = timeline(right.range.0, right.range.1, right.slots);
+    let r = DiffResponse {
+        version: 1,
+        flamebearer: pyro_tree::diff_flamebearer(left.tree, right.tree, max_nodes),
+        left_ticks: left.tree.total(),
+        right_ticks: right.tree.total(),
+        timeline: right_timeline.clone(),
+        left_timeline: timeline(left.range.0, left.range.1, left.slots),
+        right_timeline,
+        metadata: DiffMetadata {
+            format: "double",
+            spy_name: &meta.spy_name,
+            sample_rate: meta.sample_rate,
+            units: &meta.units,
+            name: format!("{} vs {}", left.names.query, right.names.query),
+            app_name: right.names.app,
+            max_nodes: max_nodes.map_or(-1, |n| n as i64),
+            left: side_meta(left),
+            right: side_meta(right),
+        },
+    };
+    serde_json::to_string(&r).unwrap_or_default()
+}
+
+/// What a series' values count, as a flamegraph's count label: CPU samples with a rate are
+/// `samples`, otherwise the stored units (`samples` when none).
+fn count_name(meta: &Meta) -> String {
+    if meta.units.is_empty() {
+        "samples".to_owned()
+    } else {
+        meta.units.clone()
+    }
+}
+
+/// The tree as an SVG flamegraph drawn by `inferno` (the same picture `flamegraph.pl` draws:
+/// frames sorted by name, hover titles with values and shares, click to zoom inside the SVG).
+/// An empty tree gives a small SVG that says so.
+pub fn svg(tree: &StackTree<'_>, meta: &Meta, title: &str) -> Vec<u8> {
+    let lines: Vec<String> = tree
+        .folded_lines()
+        .into_iter()
+        .map(|(stack, value)| format!("{stack} {value}"))
+        .collect();
+    if lines.is_empty() {
+        return empty_svg(title);
+    }
+    let mut options = inferno::flamegraph::Options::default();
+    options.title = title.to_owned();
+    options.count_name = count_name(meta);
+    options.hash = true;
+    let mut out = Vec::new();
+    match inferno::flamegraph::from_lines(&mut options, lines.iter().map(String::as_str), &mut out)
+    {
+        Ok(()) => out,
+        Err(_) => empty_svg(title),
+    }
+}
+
+fn empty_svg(title: &str) -> Vec<u8> {
+    let escaped = title
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    format!(
+        "<?xml version=\"1.0\" standalone=\"no\"?>\n<svg version=\"1.1\" width=\"1200\" height=\"60\" \
+         xmlns=\"http://www.w3.org/2000/svg\"><text x=\"600\" y=\"24\" text-anchor=\"middle\" \
+         font-family=\"Verdana\" font-size=\"17\">{escaped}</text><text x=\"600\" y=\"48\" \
+         text-anchor=\"middle\" font-family=\"Verdana\" font-size=\"12\">no data in this range</text></svg>\n"
+    )
+    .into_bytes()
+}
+
 /// The pprof sample type (name, unit), period type and value scale of a series: the type is the
 /// last `.` part of the app name (`app.cpu` → `cpu`), the unit follows the series' units: CPU
 /// samples with a sample rate become `nanoseconds` (value × 10⁹ / rate, with a `cpu/nanoseconds`

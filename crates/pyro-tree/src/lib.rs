@@ -44,7 +44,7 @@ mod tree;
 
 pub use builder::TreeBuilder;
 pub use error::{Error, ErrorKind, Result};
-pub use flamebearer::{Flamebearer, OTHER};
+pub use flamebearer::{DiffFlamebearer, Flamebearer, OTHER, diff_flamebearer};
 pub use limits::{
     DEFAULT_FRAMES_PER_BYTE, DEFAULT_MAX_DEPTH, DEFAULT_MAX_KEY_LEN, DEFAULT_MAX_NAME_LEN,
     FRAMES_BASE, TransportLimits,

@@ -129,6 +129,44 @@ fn flamebearer_self_shifts_children_and_deltas_span_parents() {
 }
 
 #[test]
+fn diff_flamebearer_lays_out_each_side_on_its_own_axis() {
+    // Left: foo;bar 2, foo;baz 3. Right: foo;bar 5, qux 1 (baz gone, qux new).
+    let left = tree_of(&[("foo;bar", 2), ("foo;baz", 3)]);
+    let right = tree_of(&[("foo;bar", 5), ("qux", 1)]);
+    let fb = pyro_tree::diff_flamebearer(&left, &right, None);
+    assert_eq!(fb.names, ["total", "qux", "foo", "baz", "bar"]);
+    assert_eq!((fb.left_ticks, fb.right_ticks, fb.num_ticks), (5, 6, 11));
+    assert_eq!(fb.max_self, 5);
+    assert_eq!(
+        fb.levels,
+        vec![
+            vec![0, 5, 0, 0, 6, 0, 0],
+            // foo: left 5 at 0, right 5 at 0; qux: left 0 at 5, right 1 at 5.
+            vec![0, 5, 0, 0, 5, 0, 2, 0, 0, 0, 0, 1, 1, 1],
+            // bar: left 2, right 5; baz: left 3 at 2 (delta 0), right 0 at 5 (delta 0).
+            vec![0, 2, 2, 0, 5, 5, 4, 0, 3, 3, 0, 0, 0, 3],
+        ]
+    );
+    let json = serde_json::to_string(&fb).unwrap();
+    assert!(json.contains(r#""leftTicks":5,"rightTicks":6"#), "{json}");
+}
+
+#[test]
+fn diff_flamebearer_truncates_on_both_sides_together() {
+    // x matters on the left only, y on the right only; z is small on both and goes to other.
+    let left = tree_of(&[("a;x", 50), ("a;z", 1)]);
+    let right = tree_of(&[("a;y", 50), ("a;z", 2)]);
+    let fb = pyro_tree::diff_flamebearer(&left, &right, Some(4));
+    assert_eq!(fb.names, ["total", "a", "other", "y", "x"]);
+    assert_eq!(
+        fb.levels[2],
+        vec![
+            0, 50, 50, 0, 0, 0, 4, 0, 0, 0, 0, 50, 50, 3, 0, 1, 1, 0, 2, 2, 2
+        ]
+    );
+}
+
+#[test]
 fn flamebearer_truncates_into_other() {
     // Totals: root 111, a 100, a;x 60, a;y 30, a;z 10, b 11.
     let t = tree_of(&[("a;x", 60), ("a;y", 30), ("a;z", 10), ("b", 11)]);

@@ -1,5 +1,6 @@
 //! `GET /render`: the series a query selects, merged over a time range, as OG's JSON
-//! (flamebearer, timeline, groups), collapsed text or pprof.
+//! (flamebearer, timeline, groups), collapsed text, pprof, an SVG flamegraph or the UI page
+//! preloaded with that view; `GET /render-diff`: two such selections side by side.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -8,6 +9,7 @@ use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use pyro_labels::{Query as FlameQuery, SeriesName};
+use pyro_tree::StackTree;
 
 use crate::attime;
 use crate::auth::Reader;
@@ -15,54 +17,66 @@ use crate::http::error::og_error;
 use crate::http::{AppState, now};
 use crate::render;
 use crate::storage::{Found, Meta, Selection as StoreSelection, Slot, Store};
+use crate::ui;
 
 /// Most `groupBy` values one answer carries (each is a timeline in the JSON).
 pub const MAX_GROUPS: usize = 1024;
 
-/// What a `/render` request selects.
+/// A refused or failed request, already answered.
+type Failure = Box<Response>;
+
+fn invalid(err: &str) -> Failure {
+    Box::new(og_error(StatusCode::BAD_REQUEST, "invalid parameter", err))
+}
+
+fn storage_failure(e: &crate::storage::StoreError) -> Failure {
+    Box::new(og_error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "failed to retrieve data",
+        &e.to_string(),
+    ))
+}
+
+/// The series one selection picks, with what the answer echoes.
 struct Selection {
     series: Vec<Found>,
     app: String,
     query: String,
 }
 
-/// The series a `/render` request selects: `query` (FlameQL) or `name` (one exact key), found
-/// through the store's series index.
+/// The series `query` (FlameQL) or `name` (one exact key) selects, found through the store's
+/// series index; `prefix` names the parameters (`leftQuery`, `rightQuery` for a diff).
 fn select(
     store: &Store,
     tenant: &str,
     q: &HashMap<String, String>,
-) -> Result<Selection, Box<Response>> {
-    let fail = |status, msg: &str, err: String| Box::new(og_error(status, msg, &err));
-    let storage = |e: crate::storage::StoreError| {
-        fail(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "failed to retrieve data",
-            e.to_string(),
-        )
+    prefix: &str,
+) -> Result<Selection, Failure> {
+    let key = |k: &str| {
+        if prefix.is_empty() {
+            k.to_owned()
+        } else {
+            let mut c = k.chars();
+            let first = c.next().map(|f| f.to_ascii_uppercase());
+            format!("{prefix}{}{}", first.unwrap_or_default(), c.as_str())
+        }
     };
-    if let Some(name) = q.get("name").filter(|n| !n.is_empty()) {
-        let key = SeriesName::parse(name).map_err(|e| {
-            fail(
-                StatusCode::BAD_REQUEST,
-                "invalid parameter",
-                format!("name: {e}"),
-            )
-        })?;
+    if let Some(name) = q.get(&key("name")).filter(|n| !n.is_empty()) {
+        let parsed = SeriesName::parse(name).map_err(|e| invalid(&format!("name: {e}")))?;
         return Ok(Selection {
-            app: key.app().to_owned(),
-            query: key.to_string(),
+            app: parsed.app().to_owned(),
+            query: parsed.to_string(),
             series: store
-                .select(tenant, StoreSelection::Key(&key))
-                .map_err(storage)?,
+                .select(tenant, StoreSelection::Key(&parsed))
+                .map_err(|e| storage_failure(&e))?,
         });
     }
-    let Some(query) = q.get("query") else {
-        return Err(fail(
-            StatusCode::BAD_REQUEST,
-            "invalid parameter",
-            "'query' or 'name' parameter is required".into(),
-        ));
+    let Some(query) = q.get(&key("query")) else {
+        return Err(invalid(&format!(
+            "'{}' or '{}' parameter is required",
+            key("query"),
+            key("name")
+        )));
     };
     let parsed = parse_query(query)?;
     Ok(Selection {
@@ -70,36 +84,105 @@ fn select(
         query: parsed.to_string(),
         series: store
             .select(tenant, StoreSelection::Query(&parsed))
-            .map_err(storage)?,
+            .map_err(|e| storage_failure(&e))?,
     })
 }
 
 /// A FlameQL query, or OG's 400 answer.
-pub(crate) fn parse_query(query: &str) -> Result<FlameQuery, Box<Response>> {
-    FlameQuery::parse(query).map_err(|e| {
-        Box::new(og_error(
-            StatusCode::BAD_REQUEST,
-            "invalid parameter",
-            &format!("query: {e}"),
-        ))
-    })
+pub(crate) fn parse_query(query: &str) -> Result<FlameQuery, Failure> {
+    FlameQuery::parse(query).map_err(|e| invalid(&format!("query: {e}")))
 }
 
-/// The handler.
-pub async fn render(
-    State(state): State<Arc<AppState>>,
-    Reader { tenant }: Reader,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    let format = q.get("format").cloned().unwrap_or_default();
-    if !matches!(format.as_str(), "" | "json" | "collapsed" | "pprof") {
-        return og_error(
-            StatusCode::BAD_REQUEST,
-            "invalid parameter",
-            "unknown format",
-        );
+/// The slots a selection holds over `[st, et)`, each tagged with its series' `group_by` value.
+struct Loaded {
+    slots: Vec<Slot>,
+    groups: Vec<Option<String>>,
+    meta: Meta,
+    app: String,
+    query: String,
+    range: (i64, i64),
+}
+
+impl Loaded {
+    fn read(
+        store: &Store,
+        tenant: &str,
+        selection: Selection,
+        range: (i64, i64),
+        group_by: Option<&str>,
+    ) -> Result<Loaded, Failure> {
+        let (st, et) = range;
+        let mut slots: Vec<Slot> = Vec::new();
+        let mut groups: Vec<Option<String>> = Vec::new();
+        let mut meta: Option<Meta> = None;
+        for f in &selection.series {
+            let found = store
+                .read(tenant, f.id, st, et - 1)
+                .map_err(|e| storage_failure(&e))?;
+            let group = group_by.and_then(|g| f.name.get(g)).map(str::to_owned);
+            groups.extend(std::iter::repeat_n(group, found.len()));
+            slots.extend(found);
+            meta = Some(f.meta.clone());
+        }
+        Ok(Loaded {
+            slots,
+            groups,
+            meta: meta.unwrap_or_default(),
+            app: selection.app,
+            query: selection.query,
+            range,
+        })
     }
-    let max_nodes = match q
+
+    fn refs(&self) -> Vec<&Slot> {
+        self.slots.iter().collect()
+    }
+
+    fn tree(&self) -> StackTree<'static> {
+        render::merge(&self.refs(), &self.meta)
+    }
+
+    fn names(&self) -> render::Names<'_> {
+        render::Names {
+            app: &self.app,
+            query: &self.query,
+        }
+    }
+
+    /// One timeline per `groupBy` value (`*` without one).
+    fn group_timelines(
+        &self,
+        grouped: bool,
+    ) -> Result<BTreeMap<String, render::Timeline>, Failure> {
+        let (st, et) = self.range;
+        if !grouped {
+            return Ok(BTreeMap::from([(
+                "*".to_owned(),
+                render::timeline(st, et, &self.refs()),
+            )]));
+        }
+        let mut by: BTreeMap<String, Vec<&Slot>> = BTreeMap::new();
+        for (slot, g) in self.slots.iter().zip(&self.groups) {
+            if let Some(g) = g {
+                by.entry(g.clone()).or_default().push(slot);
+            }
+        }
+        if by.len() > MAX_GROUPS {
+            return Err(invalid(&format!(
+                "groupBy: more than {MAX_GROUPS} values in range; narrow the query"
+            )));
+        }
+        Ok(by
+            .into_iter()
+            .map(|(g, s)| (g, render::timeline(st, et, &s)))
+            .collect())
+    }
+}
+
+/// `maxNodes` (or `max-nodes`): a non-zero value overrides the default, a negative one means no
+/// truncation.
+fn max_nodes(q: &HashMap<String, String>) -> Option<usize> {
+    match q
         .get("maxNodes")
         .or_else(|| q.get("max-nodes"))
         .and_then(|v| v.parse::<i64>().ok())
@@ -107,113 +190,20 @@ pub async fn render(
         Some(n) if n < 0 => None,
         Some(0) | None => Some(render::DEFAULT_MAX_NODES),
         Some(n) => Some(n as usize),
-    };
+    }
+}
+
+/// The normalized range of `from_key`/`until_key` (a missing value means now).
+fn range(q: &HashMap<String, String>, from_key: &str, until_key: &str) -> (i64, i64) {
     let now = now();
-    let from = q.get("from").map_or(now, |v| attime::parse(v, now));
-    let until = q.get("until").map_or(now, |v| attime::parse(v, now));
-    let (st, et) = render::normalize(from, until);
-    let state2 = state.clone();
-    let result = tokio::task::spawn_blocking(move || -> Result<Response, Box<Response>> {
-        let Selection {
-            series,
-            app,
-            query: query_text,
-        } = select(&state2.store, &tenant, &q)?;
-        let group_by = q.get("groupBy").filter(|g| !g.is_empty()).cloned();
-        // Slots of every series, tagged with the series' `groupBy` value.
-        let mut slots: Vec<Slot> = Vec::new();
-        let mut slot_groups: Vec<Option<String>> = Vec::new();
-        let mut meta: Option<Meta> = None;
-        for f in &series {
-            let (name, m) = (&f.name, &f.meta);
-            let found = state2
-                .store
-                .read(&tenant, f.id, st, et - 1)
-                .map_err(|e| {
-                    Box::new(og_error(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "failed to retrieve data",
-                        &e.to_string(),
-                    ))
-                })?;
-            let group = group_by
-                .as_ref()
-                .and_then(|g| name.get(g))
-                .map(str::to_owned);
-            slot_groups.extend(std::iter::repeat_n(group, found.len()));
-            slots.extend(found);
-            meta = Some(m.clone());
-        }
-        let meta = meta.unwrap_or_default();
-        let refs: Vec<&Slot> = slots.iter().collect();
-        let tree = render::merge(&refs, &meta);
-        Ok(match format.as_str() {
-            "" => StatusCode::OK.into_response(),
-            "collapsed" => (
-                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-                tree.to_collapsed_bfs(),
-            )
-                .into_response(),
-            "pprof" => (
-                [
-                    (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
-                    (
-                        header::CONTENT_DISPOSITION,
-                        format!(
-                            "attachment; filename=\"{app} {}.pprof\"",
-                            attime::rfc3339(st)
-                        ),
-                    ),
-                ],
-                render::pprof(&tree, &meta),
-            )
-                .into_response(),
-            _ => {
-                let tl = render::timeline(st, et, &refs);
-                let groups: BTreeMap<String, render::Timeline> = match &group_by {
-                    None => BTreeMap::from([("*".to_owned(), tl.clone())]),
-                    Some(_) => {
-                        let mut by: BTreeMap<String, Vec<&Slot>> = BTreeMap::new();
-                        for (slot, g) in slots.iter().zip(&slot_groups) {
-                            if let Some(g) = g {
-                                by.entry(g.clone()).or_default().push(slot);
-                            }
-                        }
-                        if by.len() > MAX_GROUPS {
-                            return Err(Box::new(og_error(
-                                StatusCode::BAD_REQUEST,
-                                "invalid parameter",
-                                &format!(
-                                    "groupBy: more than {MAX_GROUPS} values in range; narrow the query"
-                                ),
-                            )));
-                        }
-                        by.into_iter()
-                            .map(|(g, s)| (g, render::timeline(st, et, &s)))
-                            .collect()
-                    }
-                };
-                (
-                    [(header::CONTENT_TYPE, "application/json")],
-                    render::json(
-                        &tree,
-                        &tl,
-                        &groups,
-                        &meta,
-                        &render::Names {
-                            app: &app,
-                            query: &query_text,
-                        },
-                        (st, et),
-                        max_nodes,
-                    ),
-                )
-                    .into_response()
-            }
-        })
-    })
-    .await;
-    match result {
+    let from = q.get(from_key).map_or(now, |v| attime::parse(v, now));
+    let until = q.get(until_key).map_or(now, |v| attime::parse(v, now));
+    render::normalize(from, until)
+}
+
+/// Runs `f` on the blocking pool and answers with its response or its failure.
+async fn blocking(f: impl FnOnce() -> Result<Response, Failure> + Send + 'static) -> Response {
+    match tokio::task::spawn_blocking(f).await {
         Ok(Ok(r)) => r,
         Ok(Err(r)) => *r,
         Err(e) => og_error(
@@ -222,4 +212,136 @@ pub async fn render(
             &e.to_string(),
         ),
     }
+}
+
+fn with_type(content_type: &'static str, body: impl IntoResponse) -> Response {
+    ([(header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+/// The handler of `/render`.
+pub async fn render(
+    State(state): State<Arc<AppState>>,
+    Reader { tenant }: Reader,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let format = q.get("format").cloned().unwrap_or_default();
+    if !matches!(
+        format.as_str(),
+        "" | "json" | "collapsed" | "pprof" | "svg" | "html"
+    ) {
+        return og_error(
+            StatusCode::BAD_REQUEST,
+            "invalid parameter",
+            "unknown format",
+        );
+    }
+    let max_nodes = max_nodes(&q);
+    let (st, et) = range(&q, "from", "until");
+    blocking(move || {
+        let store = &state.store;
+        let selection = select(store, &tenant, &q, "")?;
+        let group_by = q.get("groupBy").filter(|g| !g.is_empty());
+        let loaded = Loaded::read(store, &tenant, selection, (st, et), group_by.map(|g| &**g))?;
+        let tree = loaded.tree();
+        let attachment = |ext: &str| {
+            format!(
+                "attachment; filename=\"{} {}.{ext}\"",
+                loaded.app,
+                attime::rfc3339(st)
+            )
+        };
+        Ok(match format.as_str() {
+            "" => StatusCode::OK.into_response(),
+            "collapsed" => with_type("text/plain; charset=utf-8", tree.to_collapsed_bfs()),
+            "pprof" => (
+                [
+                    (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+                    (header::CONTENT_DISPOSITION, attachment("pprof")),
+                ],
+                render::pprof(&tree, &loaded.meta),
+            )
+                .into_response(),
+            "svg" => with_type(
+                "image/svg+xml",
+                render::svg(
+                    &tree,
+                    &loaded.meta,
+                    &format!("{} {}", loaded.query, attime::rfc3339(st)),
+                ),
+            ),
+            _ => {
+                let tl = render::timeline(st, et, &loaded.refs());
+                let groups = loaded.group_timelines(group_by.is_some())?;
+                let json = render::json(
+                    &tree,
+                    &tl,
+                    &groups,
+                    &loaded.meta,
+                    &loaded.names(),
+                    (st, et),
+                    max_nodes,
+                );
+                if format == "html" {
+                    with_type("text/html; charset=utf-8", ui::standalone(&json))
+                } else {
+                    with_type("application/json", json)
+                }
+            }
+        })
+    })
+    .await
+}
+
+/// The handler of `/render-diff`: `leftQuery`/`leftFrom`/`leftUntil` against
+/// `rightQuery`/`rightFrom`/`rightUntil` (OG's parameters), as a `double` flamebearer (JSON, or
+/// the UI page preloaded with it for `format=html`).
+pub async fn render_diff(
+    State(state): State<Arc<AppState>>,
+    Reader { tenant }: Reader,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let format = q.get("format").cloned().unwrap_or_else(|| "json".into());
+    if !matches!(format.as_str(), "json" | "html") {
+        return og_error(
+            StatusCode::BAD_REQUEST,
+            "invalid parameter",
+            "unknown format",
+        );
+    }
+    let max_nodes = max_nodes(&q);
+    let left_range = range(&q, "leftFrom", "leftUntil");
+    let right_range = range(&q, "rightFrom", "rightUntil");
+    blocking(move || {
+        let store = &state.store;
+        let left = select(store, &tenant, &q, "left")?;
+        let right = select(store, &tenant, &q, "right")?;
+        let left = Loaded::read(store, &tenant, left, left_range, None)?;
+        let right = Loaded::read(store, &tenant, right, right_range, None)?;
+        let (left_tree, right_tree) = (left.tree(), right.tree());
+        let (left_slots, right_slots) = (left.refs(), right.refs());
+        fn side<'s>(
+            l: &'s Loaded,
+            tree: &'s StackTree<'s>,
+            slots: &'s [&'s Slot],
+        ) -> render::Side<'s> {
+            render::Side {
+                tree,
+                meta: &l.meta,
+                names: l.names(),
+                range: l.range,
+                slots,
+            }
+        }
+        let json = render::diff_json(
+            &side(&left, &left_tree, &left_slots),
+            &side(&right, &right_tree, &right_slots),
+            max_nodes,
+        );
+        Ok(if format == "html" {
+            with_type("text/html; charset=utf-8", ui::standalone(&json))
+        } else {
+            with_type("application/json", json)
+        })
+    })
+    .await
 }

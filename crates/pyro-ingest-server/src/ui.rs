@@ -1,0 +1,78 @@
+//! The flamegraph UI: one page, its script and its styles, embedded in the binary (no network
+//! access, no build step). `GET /` serves the page, which reads everything from the server's
+//! own endpoints; [`standalone`] inlines the assets and one `/render` answer into a single file
+//! (`/render?format=html`, `convert --output html`).
+
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+
+use crate::auth::Reader;
+
+/// The page.
+pub const INDEX_HTML: &str = include_str!("../ui/index.html");
+/// The page's script.
+pub const APP_JS: &str = include_str!("../ui/app.js");
+/// The page's styles.
+pub const APP_CSS: &str = include_str!("../ui/app.css");
+
+const CSS_TAG: &str = r#"<link rel="stylesheet" href="ui/app.css">"#;
+const JS_TAG: &str = r#"<script src="ui/app.js"></script>"#;
+
+/// `GET /`: the page. It asks for read access like `/render` does, so with read auth on the
+/// browser's own prompt takes the token before any data is fetched.
+pub async fn index(_: Reader) -> Response {
+    asset("text/html; charset=utf-8", INDEX_HTML)
+}
+
+/// `GET /ui/app.js`.
+pub async fn app_js() -> Response {
+    asset("text/javascript; charset=utf-8", APP_JS)
+}
+
+/// `GET /ui/app.css`.
+pub async fn app_css() -> Response {
+    asset("text/css; charset=utf-8", APP_CSS)
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// The page as one self-contained file showing `render_json` (a `/render` or `/render-diff`
+/// JSON answer): styles and script inlined, the answer embedded as JSON, no request needed to
+/// view it.
+pub fn standalone(render_json: &str) -> String {
+    // `</` inside a script element would end it early; `<\/` means the same in JSON and JS.
+    let data = render_json.replace("</", "<\\/");
+    let script = APP_JS.replace("</", "<\\/");
+    INDEX_HTML
+        .replacen(CSS_TAG, &format!("<style>\n{APP_CSS}</style>"), 1)
+        .replacen(
+            JS_TAG,
+            &format!(
+                "<script id=\"preload\" type=\"application/json\">{data}</script>\n<script>\n{script}</script>"
+            ),
+            1,
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_page_links_what_standalone_inlines() {
+        assert!(INDEX_HTML.contains(CSS_TAG) && INDEX_HTML.contains(JS_TAG));
+        let page = standalone(r#"{"flamebearer":{"names":["</script>"]}}"#);
+        assert!(!page.contains(CSS_TAG) && !page.contains(JS_TAG));
+        assert!(page.contains(r#"{"flamebearer":{"names":["<\/script>"]}}"#));
+        assert_eq!(page.matches("</script>").count(), 2);
+    }
+}

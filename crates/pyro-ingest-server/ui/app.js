@@ -1,0 +1,773 @@
+// ingest-server UI: hand-written, no dependencies, no build step.
+//
+// State lives in the URL (query, from, until, view, search, groupBy, maxNodes and the diff's
+// left*/right* parameters), so a link reproduces a view. Data comes from the server's own
+// endpoints: /label-values, /labels, /render (OG's flamebearer JSON) and /render-diff (OG's
+// "double" flamebearer). A page saved by /render?format=html carries one answer in
+// <script id="preload"> and needs no server.
+'use strict';
+
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+const state = {
+  query: params.get('query') || '',
+  from: params.get('from') || 'now-1h',
+  until: params.get('until') || 'now',
+  view: params.get('view') || 'single',
+  search: params.get('search') || '',
+  groupBy: params.get('groupBy') || '',
+  maxNodes: params.get('maxNodes') || '',
+  leftQuery: params.get('leftQuery') || '',
+  leftFrom: params.get('leftFrom') || '',
+  leftUntil: params.get('leftUntil') || '',
+  rightQuery: params.get('rightQuery') || '',
+  rightFrom: params.get('rightFrom') || '',
+  rightUntil: params.get('rightUntil') || '',
+};
+
+// ---------------------------------------------------------------------------------------------
+// Queries: `app{k="v",...}` split into the app and its matchers, and back.
+
+function splitQuery(q) {
+  const m = /^\s*([^{\s]*)\s*(?:\{(.*)\})?\s*$/s.exec(q || '');
+  if (!m) return { app: q, matchers: [] };
+  const matchers = [];
+  let cur = '', quoted = false;
+  for (let i = 0; i < (m[2] || '').length; i++) {
+    const c = m[2][i];
+    if (c === '\\' && quoted) { cur += c + (m[2][++i] || ''); continue; }
+    if (c === '"') quoted = !quoted;
+    if (c === ',' && !quoted) { if (cur.trim()) matchers.push(cur.trim()); cur = ''; continue; }
+    cur += c;
+  }
+  if (cur.trim()) matchers.push(cur.trim());
+  return { app: m[1], matchers };
+}
+
+const joinQuery = (app, matchers) => `${app}{${matchers.join(',')}}`;
+const quote = (v) => '"' + v.replace(/\\/g, '\\\\').replace(/"/g, '\\"') + '"';
+
+// ---------------------------------------------------------------------------------------------
+// Units: CPU samples become time through the sample rate, bytes are bytes.
+
+function formatter(meta) {
+  const units = (meta && meta.units) || 'samples';
+  const rate = (meta && meta.sampleRate) || 0;
+  const num = (v, d = 2) => (Number.isInteger(v) ? v.toLocaleString('en-US') : v.toFixed(d));
+  const duration = (s) => {
+    if (s === 0) return '0 s';
+    if (s < 1e-3) return num(s * 1e6) + ' µs';
+    if (s < 1) return num(s * 1e3) + ' ms';
+    if (s < 60) return num(s) + ' s';
+    if (s < 3600) return num(s / 60) + ' min';
+    return num(s / 3600) + ' h';
+  };
+  const scaled = (v, base, names) => {
+    let i = 0;
+    while (v >= base && i < names.length - 1) { v /= base; i++; }
+    return (i === 0 ? num(v) : v.toFixed(2)) + ' ' + names[i];
+  };
+  if (units === 'samples' && rate > 0) return (v) => duration(v / rate);
+  if (units === 'bytes') return (v) => scaled(v, 1024, ['B', 'KiB', 'MiB', 'GiB', 'TiB']);
+  if (units === 'nanoseconds' || units === 'lock_nanoseconds') return (v) => duration(v / 1e9);
+  const noun = units === 'samples' ? 'samples' : units.replace(/^lock_/, '');
+  return (v) => scaled(v, 1000, ['', 'k', 'M', 'G', 'T']).trim() + ' ' + noun;
+}
+
+const pct = (v) => (v * 100).toFixed(2) + '%';
+
+// ---------------------------------------------------------------------------------------------
+// The flamegraph: levels of OG's flamebearer flattened into typed arrays, drawn on a canvas.
+
+function flatten(fb, double) {
+  const step = double ? 7 : 4;
+  let n = 0;
+  for (const l of fb.levels) n += l.length / step;
+  const g = {
+    n, double, names: fb.names, levelStart: [],
+    level: new Int32Array(n), x: new Float64Array(n), total: new Float64Array(n),
+    self: new Float64Array(n), name: new Int32Array(n), parent: new Int32Array(n),
+  };
+  if (double) {
+    g.lTotal = new Float64Array(n); g.lSelf = new Float64Array(n);
+    g.rTotal = new Float64Array(n); g.rSelf = new Float64Array(n);
+  }
+  let k = 0;
+  fb.levels.forEach((l, d) => {
+    g.levelStart.push(k);
+    let px = 0, pl = 0, pr = 0;
+    for (let i = 0; i < l.length; i += step, k++) {
+      g.level[k] = d;
+      if (double) {
+        const xl = pl + l[i], xr = pr + l[i + 3];
+        pl = xl + l[i + 1]; pr = xr + l[i + 4];
+        g.lTotal[k] = l[i + 1]; g.lSelf[k] = l[i + 2]; g.rTotal[k] = l[i + 4]; g.rSelf[k] = l[i + 5];
+        g.x[k] = xl + xr; g.total[k] = l[i + 1] + l[i + 4]; g.self[k] = l[i + 2] + l[i + 5];
+        g.name[k] = l[i + 6];
+      } else {
+        g.x[k] = px + l[i]; g.total[k] = l[i + 1]; g.self[k] = l[i + 2]; g.name[k] = l[i + 3];
+        px = g.x[k] + g.total[k];
+      }
+    }
+  });
+  g.levelStart.push(k);
+  // Parents: each level's nodes are sorted by x, so one walk over the level above finds them.
+  g.parent[0] = -1;
+  for (let d = 1; d < fb.levels.length; d++) {
+    let p = g.levelStart[d - 1];
+    const pEnd = g.levelStart[d];
+    for (let i = g.levelStart[d]; i < g.levelStart[d + 1]; i++) {
+      while (p + 1 < pEnd && g.x[p] + g.total[p] <= g.x[i] && g.x[p + 1] <= g.x[i]) p++;
+      g.parent[i] = p;
+    }
+  }
+  return g;
+}
+
+const ROW = 18;
+
+class Flame {
+  constructor(canvas, tooltip) {
+    this.canvas = canvas;
+    this.tooltip = tooltip;
+    this.g = null;
+    this.zoom = 0;
+    this.matches = null;
+    this.lastDrawMs = 0;
+    canvas.addEventListener('mousemove', (e) => this.hover(e));
+    canvas.addEventListener('mouseleave', () => { this.tooltip.hidden = true; });
+    canvas.addEventListener('click', (e) => {
+      const i = this.nodeAtPoint(e.offsetX, e.offsetY);
+      if (i >= 0) this.setZoom(i);
+    });
+    window.addEventListener('resize', () => this.draw());
+  }
+
+  set(g, meta, data) {
+    this.g = g;
+    this.meta = meta;
+    this.data = data;
+    this.fmt = formatter(meta);
+    this.zoom = 0;
+    this.onZoom && this.onZoom(0);
+    this.draw();
+  }
+
+  setZoom(i) {
+    this.zoom = i;
+    this.onZoom && this.onZoom(i);
+    this.draw();
+  }
+
+  range() {
+    const g = this.g;
+    return [g.x[this.zoom], g.total[this.zoom] || 1];
+  }
+
+  color(i) {
+    const g = this.g;
+    // With a search: 1 marks a match, 2 a frame on the path to one, 0 the rest (greyed).
+    const m = this.matches ? this.matches[i] : 2;
+    if (m === 0) return '#e3e5ea';
+    if (g.double) {
+      const lt = this.data.leftTicks || 1, rt = this.data.rightTicks || 1;
+      const l = g.lTotal[i] / lt, r = g.rTotal[i] / rt;
+      const m = Math.max(l, r);
+      const k = m > 0 ? Math.min(1, Math.abs(r - l) / m) : 0;
+      if (k < 0.01) return 'rgb(205,208,214)';
+      const f = Math.round(225 - 150 * k);
+      return r > l ? `rgb(240,${f},${f})` : `rgb(${f},225,${f})`;
+    }
+    if (m === 1) return '#e0479e';
+    const name = g.names[g.name[i]] || '';
+    const pkg = name.replace(/[.:/][^.:/]*$/, '') || name;
+    let h = 0;
+    for (let c = 0; c < pkg.length; c++) h = (h * 31 + pkg.charCodeAt(c)) >>> 0;
+    return `hsl(${15 + (h % 40)},${70 + (h >> 8) % 20}%,${58 + (h >> 16) % 12}%)`;
+  }
+
+  draw() {
+    const g = this.g, c = this.canvas;
+    if (!g) return;
+    const t0 = performance.now();
+    const dpr = window.devicePixelRatio || 1;
+    const w = c.clientWidth || c.parentElement.clientWidth || 800;
+    const levels = g.levelStart.length - 1;
+    const h = levels * ROW;
+    c.style.height = h + 'px';
+    c.width = Math.round(w * dpr);
+    c.height = Math.round(h * dpr);
+    const ctx = c.getContext('2d');
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.clearRect(0, 0, w, h);
+    ctx.font = '12px system-ui, sans-serif';
+    ctx.textBaseline = 'middle';
+    const [x0, span] = this.range();
+    const scale = w / span;
+    const zl = g.level[this.zoom];
+    for (let d = 0; d < levels; d++) {
+      for (let i = g.levelStart[d]; i < g.levelStart[d + 1]; i++) {
+        let left = (g.x[i] - x0) * scale;
+        let width = g.total[i] * scale;
+        if (left + width < 0 || left >= w || width < 0.3) continue;
+        if (d < zl) { left = 0; width = w; }
+        if (left < 0) { width += left; left = 0; }
+        width = Math.min(width, w - left);
+        ctx.fillStyle = this.color(i);
+        ctx.fillRect(left, d * ROW, Math.max(width - 0.5, 0.3), ROW - 1);
+        if (width > 28) {
+          const name = i === 0 ? 'total' : g.names[g.name[i]];
+          const chars = Math.floor((width - 6) / 6.6);
+          const text = name.length > chars ? name.slice(0, Math.max(chars - 1, 1)) + '…' : name;
+          ctx.fillStyle = '#111';
+          ctx.fillText(text, left + 3, d * ROW + ROW / 2);
+        }
+      }
+    }
+    this.lastDrawMs = performance.now() - t0;
+  }
+
+  nodeAtPoint(px, py) {
+    const g = this.g;
+    if (!g) return -1;
+    const d = Math.floor(py / ROW);
+    if (d < 0 || d >= g.levelStart.length - 1) return -1;
+    if (d < g.level[this.zoom]) {
+      for (let i = this.zoom; i >= 0; i = g.parent[i]) if (g.level[i] === d) return i;
+    }
+    const [x0, span] = this.range();
+    const w = this.canvas.clientWidth;
+    const tick = x0 + (px / w) * span;
+    let lo = g.levelStart[d], hi = g.levelStart[d + 1] - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (g.x[mid] + g.total[mid] <= tick) lo = mid + 1;
+      else if (g.x[mid] > tick) hi = mid - 1;
+      else return mid;
+    }
+    return -1;
+  }
+
+  /** Where node `i` is drawn, in CSS pixels relative to the canvas (for tests and links). */
+  box(i) {
+    const g = this.g;
+    const [x0, span] = this.range();
+    const w = this.canvas.clientWidth;
+    const left = Math.max(0, ((g.x[i] - x0) / span) * w);
+    const right = Math.min(w, ((g.x[i] + g.total[i] - x0) / span) * w);
+    return { x: left, y: g.level[i] * ROW, w: Math.max(0, right - left), h: ROW - 1 };
+  }
+
+  /** The first node named `name` (breadth first). */
+  find(name) {
+    const g = this.g;
+    for (let i = 0; i < g.n; i++) if (g.names[g.name[i]] === name) return i;
+    return -1;
+  }
+
+  hover(e) {
+    const i = this.nodeAtPoint(e.offsetX, e.offsetY);
+    if (i < 0) { this.tooltip.hidden = true; return; }
+    const g = this.g, fmt = this.fmt;
+    const name = i === 0 ? 'total' : g.names[g.name[i]];
+    let text;
+    if (g.double) {
+      const lt = this.data.leftTicks || 1, rt = this.data.rightTicks || 1;
+      const l = g.lTotal[i] / lt, r = g.rTotal[i] / rt;
+      text = `${name}\nleft:  ${fmt(g.lTotal[i])} (${pct(l)}), self ${fmt(g.lSelf[i])}` +
+        `\nright: ${fmt(g.rTotal[i])} (${pct(r)}), self ${fmt(g.rSelf[i])}` +
+        `\nchange: ${r >= l ? '+' : ''}${((r - l) * 100).toFixed(2)} points of share`;
+    } else {
+      const root = g.total[0] || 1;
+      text = `${name}\nself:  ${fmt(g.self[i])} (${pct(g.self[i] / root)})` +
+        `\ntotal: ${fmt(g.total[i])} (${pct(g.total[i] / root)})`;
+    }
+    this.tooltip.textContent = text;
+    this.tooltip.hidden = false;
+    const box = this.canvas.parentElement.clientWidth;
+    this.tooltip.style.left = Math.min(e.offsetX + 14, Math.max(0, box - 340)) + 'px';
+    this.tooltip.style.top = (e.offsetY + 16) + 'px';
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The function table: self and total per function name (a recursive function counted once).
+
+function functionRows(g) {
+  const by = new Map();
+  for (let i = 1; i < g.n; i++) {
+    const ni = g.name[i];
+    let row = by.get(ni);
+    if (!row) {
+      row = { name: g.names[ni], self: 0, total: 0, lSelf: 0, lTotal: 0, rSelf: 0, rTotal: 0 };
+      by.set(ni, row);
+    }
+    row.self += g.self[i];
+    if (g.double) { row.lSelf += g.lSelf[i]; row.rSelf += g.rSelf[i]; }
+    let outer = true;
+    for (let p = g.parent[i]; p > 0; p = g.parent[p]) if (g.name[p] === ni) { outer = false; break; }
+    if (outer) {
+      row.total += g.total[i];
+      if (g.double) { row.lTotal += g.lTotal[i]; row.rTotal += g.rTotal[i]; }
+    }
+  }
+  return [...by.values()];
+}
+
+const MAX_ROWS = 2000;
+
+class FunctionTable {
+  constructor(table, filter, note) {
+    this.table = table; this.filter = filter; this.note = note;
+    this.rows = []; this.sortKey = 'self'; this.onPick = null;
+    filter.addEventListener('input', () => this.render());
+    table.tHead.addEventListener('click', (e) => {
+      const key = e.target.dataset && e.target.dataset.key;
+      if (key) { this.sortKey = key; this.render(); }
+    });
+    table.tBodies[0].addEventListener('click', (e) => {
+      const tr = e.target.closest('tr');
+      if (tr && this.onPick) this.onPick(tr.firstChild.textContent);
+    });
+  }
+
+  set(g, meta, data) {
+    this.g = g; this.fmt = formatter(meta); this.data = data;
+    this.rows = functionRows(g);
+    if (g.double) {
+      const lt = data.leftTicks || 1, rt = data.rightTicks || 1;
+      for (const r of this.rows) r.diff = r.rTotal / rt - r.lTotal / lt;
+      this.columns = [['name', 'Function'], ['lTotal', 'Left total'], ['rTotal', 'Right total'], ['diff', 'Change']];
+      if (!['name', 'lTotal', 'rTotal', 'diff'].includes(this.sortKey)) this.sortKey = 'diff';
+    } else {
+      this.columns = [['name', 'Function'], ['self', 'Self'], ['total', 'Total']];
+      if (!['name', 'self', 'total'].includes(this.sortKey)) this.sortKey = 'self';
+    }
+    this.render();
+  }
+
+  render() {
+    const head = this.table.tHead.rows[0];
+    head.replaceChildren(...this.columns.map(([key, label]) => {
+      const th = document.createElement('th');
+      th.textContent = label; th.dataset.key = key;
+      if (key === this.sortKey) th.className = 'sorted';
+      return th;
+    }));
+    const f = this.filter.value.toLowerCase();
+    const k = this.sortKey;
+    let rows = f ? this.rows.filter((r) => r.name.toLowerCase().includes(f)) : this.rows.slice();
+    if (k === 'name') rows.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    else if (k === 'diff') rows.sort((a, b) => Math.abs(b.diff) - Math.abs(a.diff));
+    else rows.sort((a, b) => b[k] - a[k]);
+    const shown = rows.slice(0, MAX_ROWS);
+    const root = (this.g && this.g.total[0]) || 1;
+    const body = document.createDocumentFragment();
+    for (const r of shown) {
+      const tr = document.createElement('tr');
+      const cell = (text, cls) => {
+        const td = document.createElement('td');
+        td.textContent = text;
+        if (cls) td.className = cls;
+        tr.appendChild(td);
+      };
+      cell(r.name);
+      if (this.g.double) {
+        cell(this.fmt(r.lTotal)); cell(this.fmt(r.rTotal));
+        cell((r.diff >= 0 ? '+' : '') + (r.diff * 100).toFixed(2) + ' pt',
+          r.diff > 1e-4 ? 'worse' : r.diff < -1e-4 ? 'better' : '');
+      } else {
+        cell(`${this.fmt(r.self)} (${pct(r.self / root)})`);
+        cell(`${this.fmt(r.total)} (${pct(r.total / root)})`);
+      }
+      body.appendChild(tr);
+    }
+    this.table.tBodies[0].replaceChildren(body);
+    this.note.textContent = rows.length > MAX_ROWS
+      ? `${MAX_ROWS} of ${rows.length} functions shown; filter to narrow.`
+      : `${rows.length} functions`;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The timeline: OG's buckets (0 = no data, else 1 + the values) as bars; drag to pick a range.
+
+class Timeline {
+  constructor(canvas, onRange) {
+    this.canvas = canvas; this.onRange = onRange; this.tl = null; this.drag = null;
+    canvas.addEventListener('mousedown', (e) => { this.drag = [e.offsetX, e.offsetX]; });
+    canvas.addEventListener('mousemove', (e) => { if (this.drag) { this.drag[1] = e.offsetX; this.draw(); } });
+    window.addEventListener('mouseup', () => {
+      if (!this.drag || !this.tl) return;
+      const [a, b] = this.drag.sort((p, q) => p - q);
+      this.drag = null;
+      if (b - a < 3) { this.draw(); return; }
+      const t = (px) => this.tl.startTime + (px / this.canvas.clientWidth) * this.span();
+      this.onRange(Math.floor(t(a)), Math.ceil(t(b)));
+    });
+    window.addEventListener('resize', () => this.draw());
+  }
+
+  span() { return Math.max(this.tl.samples.length * this.tl.durationDelta, 1); }
+
+  set(tl, fmt) { this.tl = tl; this.fmt = fmt; this.draw(); }
+
+  draw() {
+    const c = this.canvas, tl = this.tl;
+    if (!tl) return;
+    const dpr = window.devicePixelRatio || 1;
+    const w = c.clientWidth || 800, h = 70;
+    c.width = Math.round(w * dpr); c.height = Math.round(h * dpr);
+    const ctx = c.getContext('2d');
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.clearRect(0, 0, w, h);
+    const values = tl.samples.map((s) => (s > 0 ? s - 1 : 0));
+    const max = Math.max(1, ...values);
+    const bw = w / Math.max(values.length, 1);
+    ctx.fillStyle = '#7aa2f7';
+    values.forEach((v, i) => {
+      if (tl.samples[i] === 0) return;
+      const bh = Math.max(1, (v / max) * (h - 16));
+      ctx.fillRect(i * bw, h - 14 - bh, Math.max(bw - 0.5, 1), bh);
+    });
+    ctx.fillStyle = '#6b7280';
+    ctx.font = '10px system-ui, sans-serif';
+    for (let k = 0; k <= 4; k++) {
+      const t = new Date((tl.startTime + (k / 4) * this.span()) * 1000);
+      const label = t.toISOString().slice(5, 16).replace('T', ' ');
+      ctx.textAlign = k === 0 ? 'left' : k === 4 ? 'right' : 'center';
+      ctx.fillText(label, (k / 4) * w, h - 2);
+    }
+    if (this.drag) {
+      ctx.fillStyle = 'rgba(47,111,235,.2)';
+      ctx.fillRect(Math.min(...this.drag), 0, Math.abs(this.drag[1] - this.drag[0]), h - 12);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The page.
+
+const flame = new Flame($('flame'), $('tooltip'));
+const table = new FunctionTable($('fn-table'), $('table-filter'), $('table-note'));
+const timeline = new Timeline($('timeline'), (from, until) => {
+  state.from = String(from); state.until = String(until);
+  $('preset').value = '';
+  load();
+});
+let current = null; // the answer shown: { data, g }
+
+function status(text, error) {
+  $('status').textContent = text;
+  $('status').className = error ? 'error' : '';
+}
+
+function saveUrl() {
+  const p = new URLSearchParams();
+  for (const [k, v] of Object.entries(state)) if (v) p.set(k, v);
+  history.replaceState(null, '', '?' + p.toString());
+}
+
+async function getJson(url) {
+  const r = await fetch(url, { headers: { Accept: 'application/json' } });
+  const text = await r.text();
+  if (!r.ok) throw new Error(`${r.status}: ${text.trim()}`);
+  return JSON.parse(text);
+}
+
+function renderParams(extra) {
+  const p = new URLSearchParams({ query: state.query, from: state.from, until: state.until });
+  if (state.maxNodes) p.set('maxNodes', state.maxNodes);
+  for (const [k, v] of Object.entries(extra || {})) p.set(k, v);
+  return p;
+}
+
+function diffParams(format) {
+  const p = new URLSearchParams({ format });
+  for (const k of ['leftQuery', 'leftFrom', 'leftUntil', 'rightQuery', 'rightFrom', 'rightUntil']) p.set(k, state[k]);
+  if (state.maxNodes) p.set('maxNodes', state.maxNodes);
+  return p;
+}
+
+function setExports() {
+  const diff = state.view === 'diff';
+  const link = (id, format) => {
+    const a = $(id);
+    const ok = !diff || format === 'json' || format === 'html';
+    a.hidden = !ok;
+    a.href = diff ? '/render-diff?' + diffParams(format) : '/render?' + renderParams({ format: format === 'folded' ? 'collapsed' : format });
+    const app = splitQuery(state.query).app || 'profile';
+    const ext = { folded: 'folded.txt', pprof: 'pprof', json: 'json', svg: 'svg', html: 'html' }[format];
+    a.download = `${diff ? 'diff' : app}.${ext}`;
+  };
+  link('export-folded', 'folded'); link('export-pprof', 'pprof'); link('export-json', 'json');
+  link('export-svg', 'svg'); link('export-html', 'html');
+}
+
+function show(data) {
+  const double = data.metadata && data.metadata.format === 'double';
+  const t0 = performance.now();
+  const g = flatten(data.flamebearer, double);
+  current = { data, g };
+  if (double) { data.leftTicks = data.leftTicks || 0; data.rightTicks = data.rightTicks || 0; }
+  flame.set(g, data.metadata, data);
+  table.set(g, data.metadata, data);
+  applySearch();
+  const fmt = formatter(data.metadata);
+  const total = double
+    ? `left ${fmt(data.leftTicks)} · right ${fmt(data.rightTicks)}`
+    : fmt(data.flamebearer.numTicks);
+  status(`${total} · ${g.n.toLocaleString('en-US')} nodes · flamegraph drawn in ${flame.lastDrawMs.toFixed(1)} ms, ` +
+    `page ready in ${(performance.now() - t0).toFixed(1)} ms`);
+  if (!double && data.timeline) timeline.set(data.timeline, fmt);
+}
+
+function applySearch() {
+  const q = $('search').value.trim();
+  state.search = q;
+  if (!current) return;
+  const g = current.g;
+  if (!q) {
+    flame.matches = null;
+    $('search-result').textContent = '';
+  } else {
+    let test;
+    const re = /^\/(.+)\/$/.exec(q);
+    try { test = re ? RegExp.prototype.test.bind(new RegExp(re[1], 'i')) : null; } catch (_) { test = null; }
+    const needle = q.toLowerCase();
+    const byName = new Map();
+    const m = new Uint8Array(g.n);
+    let count = 0, share = 0;
+    for (let i = 1; i < g.n; i++) {
+      let hit = byName.get(g.name[i]);
+      if (hit === undefined) {
+        const name = g.names[g.name[i]];
+        hit = test ? test(name) : name.toLowerCase().includes(needle);
+        byName.set(g.name[i], hit);
+        if (hit) count++;
+      }
+      if (!hit) continue;
+      m[i] = 1;
+      // A match under another match is already in its total.
+      let nested = false;
+      for (let p = g.parent[i]; p > 0; p = g.parent[p]) if (m[p]) { nested = true; break; }
+      if (!nested) share += g.total[i];
+    }
+    // Ancestors of a match stay lit so the path to it is readable.
+    for (let i = g.n - 1; i > 0; i--) if (m[i] === 1) for (let p = g.parent[i]; p >= 0 && !m[p]; p = g.parent[p]) m[p] = 2;
+    flame.matches = m;
+    $('search-result').textContent = `${count} matching function${count === 1 ? '' : 's'} · ${pct(share / (g.total[0] || 1))} of total`;
+  }
+  flame.draw();
+  saveUrl();
+}
+
+async function load() {
+  saveUrl();
+  setExports();
+  $('from').value = state.from; $('until').value = state.until;
+  for (const b of document.querySelectorAll('#views button')) b.classList.toggle('active', b.dataset.view === state.view);
+  $('diff-controls').hidden = state.view !== 'diff';
+  $('tags').hidden = state.view !== 'tags';
+  if (!state.query) return;
+  status('loading…');
+  try {
+    if (state.view === 'diff') {
+      fillDiffDefaults();
+      show(await getJson('/render-diff?' + diffParams('json')));
+      const tl = await getJson('/render?' + renderParams({ format: 'json', maxNodes: '1' }));
+      timeline.set(tl.timeline, formatter(tl.metadata));
+    } else {
+      show(await getJson('/render?' + renderParams({ format: 'json' })));
+      if (state.view === 'tags') await loadTags();
+    }
+  } catch (e) {
+    status(String(e.message || e), true);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Series picker and label filter.
+
+async function loadApps() {
+  const apps = await getJson('/label-values?label=__name__');
+  const sel = $('app');
+  const { app } = splitQuery(state.query);
+  const names = apps.includes(app) || !app ? apps : [app, ...apps];
+  sel.replaceChildren(...names.map((a) => new Option(a, a)));
+  if (!state.query && names.length) state.query = joinQuery(names[0], []);
+  sel.value = splitQuery(state.query).app;
+  renderFilters();
+  await loadLabelNames();
+}
+
+function labelScope() {
+  return new URLSearchParams({ query: joinQuery(splitQuery(state.query).app, []), from: state.from, until: state.until });
+}
+
+async function loadLabelNames() {
+  let names = [];
+  try { names = (await getJson('/labels?' + labelScope())).filter((n) => n !== '__name__'); } catch (e) { status(String(e.message || e), true); }
+  $('label-name').replaceChildren(new Option('+ label filter', ''), ...names.map((n) => new Option(n, n)));
+  $('group-by').replaceChildren(new Option('(pick a label)', ''), ...names.map((n) => new Option(n, n)));
+  $('group-by').value = state.groupBy;
+}
+
+function renderFilters() {
+  const { app, matchers } = splitQuery(state.query);
+  $('filters').replaceChildren(...matchers.map((m, i) => {
+    const chip = document.createElement('span');
+    chip.className = 'chip';
+    chip.textContent = m;
+    const x = document.createElement('button');
+    x.type = 'button'; x.textContent = '×'; x.title = 'remove filter';
+    x.onclick = () => {
+      matchers.splice(i, 1);
+      state.query = joinQuery(app, matchers);
+      renderFilters();
+      load();
+    };
+    chip.appendChild(x);
+    return chip;
+  }));
+}
+
+function addFilter(label, value) {
+  const { app, matchers } = splitQuery(state.query);
+  const kept = matchers.filter((m) => !m.startsWith(label + '=') && !m.startsWith(label + '!'));
+  state.query = joinQuery(app, [...kept, `${label}=${quote(value)}`]);
+  renderFilters();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tags: the share of each value of one label.
+
+async function loadTags() {
+  const body = $('tag-table').tBodies[0];
+  body.replaceChildren();
+  if (!state.groupBy) return;
+  const data = await getJson('/render?' + renderParams({ format: 'json', groupBy: state.groupBy, maxNodes: '1' }));
+  const fmt = formatter(data.metadata);
+  const rows = Object.entries(data.groups || {}).map(([value, tl]) => [value, tl.samples.reduce((a, s) => a + (s > 0 ? s - 1 : 0), 0)]);
+  const sum = rows.reduce((a, [, v]) => a + v, 0) || 1;
+  rows.sort((a, b) => b[1] - a[1]);
+  for (const [value, v] of rows) {
+    const tr = body.insertRow();
+    tr.insertCell().textContent = value;
+    tr.insertCell().textContent = fmt(v);
+    const share = tr.insertCell();
+    const bar = document.createElement('span');
+    bar.className = 'bar';
+    bar.style.width = Math.round((v / sum) * 160) + 'px';
+    share.append(bar, ' ' + pct(v / sum));
+    tr.onclick = () => { addFilter(state.groupBy, value); state.view = 'single'; load(); };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Diff: two selections, by default the same query over the two halves of the range.
+
+function fillDiffDefaults() {
+  const q = state.query;
+  if (!state.leftQuery) state.leftQuery = q;
+  if (!state.rightQuery) state.rightQuery = q;
+  if (!state.leftFrom || !state.rightFrom) {
+    const now = Math.floor(Date.now() / 1000);
+    const abs = (v) => {
+      if (/^\d+$/.test(v)) return +v;
+      const m = /^now(?:-(\d+)([smhdwMy]))?$/.exec(v);
+      if (!m) return now;
+      const unit = { s: 1, m: 60, h: 3600, d: 86400, w: 604800, M: 2592000, y: 31536000 }[m[2]] || 0;
+      return now - (+m[1] || 0) * unit;
+    };
+    const from = abs(state.from), until = abs(state.until);
+    const mid = Math.floor((from + until) / 2);
+    state.leftFrom = String(from); state.leftUntil = String(mid);
+    state.rightFrom = String(mid); state.rightUntil = String(until);
+  }
+  for (const k of ['leftQuery', 'leftFrom', 'leftUntil', 'rightQuery', 'rightFrom', 'rightUntil']) {
+    $(k.replace(/[A-Z]/, (c) => '-' + c.toLowerCase())).value = state[k];
+  }
+  saveUrl();
+  setExports();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Wiring.
+
+function wire() {
+  flame.onZoom = (i) => {
+    $('zoom').hidden = i === 0;
+    if (current && i > 0) $('zoom-name').textContent = current.g.names[current.g.name[i]];
+  };
+  $('reset').onclick = () => flame.setZoom(0);
+  table.onPick = (name) => { $('search').value = name; applySearch(); };
+  $('search').value = state.search;
+  $('search').addEventListener('input', applySearch);
+  if (document.body.classList.contains('preloaded')) return;
+  $('app').onchange = () => {
+    state.query = joinQuery($('app').value, []);
+    state.leftQuery = state.rightQuery = '';
+    renderFilters();
+    loadLabelNames();
+    load();
+  };
+  $('label-name').onchange = async () => {
+    const label = $('label-name').value;
+    const sel = $('label-value');
+    sel.hidden = !label;
+    if (!label) return;
+    const p = labelScope();
+    p.set('label', label);
+    const values = await getJson('/label-values?' + p).catch(() => []);
+    sel.replaceChildren(new Option(`${label} =`, ''), ...values.map((v) => new Option(v, v)));
+    sel.focus();
+  };
+  $('label-value').onchange = () => {
+    const label = $('label-name').value, value = $('label-value').value;
+    if (!label || !value) return;
+    addFilter(label, value);
+    $('label-name').value = ''; $('label-value').hidden = true;
+    load();
+  };
+  $('preset').value = state.until === 'now' && [...$('preset').options].some((o) => o.value === state.from) ? state.from : '';
+  $('preset').onchange = () => {
+    if (!$('preset').value) return;
+    state.from = $('preset').value; state.until = 'now';
+    load();
+  };
+  const custom = () => { state.from = $('from').value.trim(); state.until = $('until').value.trim(); $('preset').value = ''; load(); };
+  $('from').onchange = custom; $('until').onchange = custom;
+  $('refresh').onclick = () => load();
+  for (const b of document.querySelectorAll('#views button')) {
+    b.onclick = () => { state.view = b.dataset.view; load(); };
+  }
+  $('group-by').onchange = () => { state.groupBy = $('group-by').value; saveUrl(); loadTags().catch((e) => status(String(e.message || e), true)); };
+  $('diff-go').onclick = () => {
+    for (const k of ['leftQuery', 'leftFrom', 'leftUntil', 'rightQuery', 'rightFrom', 'rightUntil']) {
+      state[k] = $(k.replace(/[A-Z]/, (c) => '-' + c.toLowerCase())).value.trim();
+    }
+    load();
+  };
+}
+
+// The hooks a test (or a curious user) reads: what is drawn and where.
+window.flame = {
+  get lastDrawMs() { return flame.lastDrawMs; },
+  box(name) { const i = current ? flame.find(name) : -1; return i < 0 ? null : flame.box(i); },
+  get zoomed() { return current && flame.zoom > 0 ? current.g.names[current.g.name[flame.zoom]] : null; },
+  get nodes() { return current ? current.g.n : 0; },
+};
+
+const preload = $('preload');
+if (preload) {
+  document.body.classList.add('preloaded');
+  wire();
+  $('export').hidden = true;
+  const data = JSON.parse(preload.textContent);
+  document.title = (data.metadata && data.metadata.name) || document.title;
+  show(data);
+} else {
+  wire();
+  loadApps().then(load).catch((e) => status(String(e.message || e), true));
+}
