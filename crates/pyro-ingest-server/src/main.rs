@@ -147,6 +147,10 @@ enum AuthScope {
 enum OutputFormat {
     Folded,
     Json,
+    /// A flamegraph drawn by inferno (one series).
+    Svg,
+    /// The UI page preloaded with the flamegraph (one series, no server needed).
+    Html,
 }
 
 #[derive(Subcommand)]
@@ -204,12 +208,43 @@ enum Command {
         /// Longest folded/lines line accepted, in bytes.
         #[arg(long, default_value_t = pyro_folded::DEFAULT_MAX_LINE_LEN)]
         max_line_len: usize,
-        /// Output: folded text or JSON.
+        /// Output: folded text, JSON, an SVG flamegraph or a standalone HTML flamegraph page.
         #[arg(long, value_enum, default_value = "folded")]
         output: OutputFormat,
+        /// svg/html: the series to draw when the file holds several (its full name, as
+        /// `--output folded` prints it after `# `).
+        #[arg(long)]
+        series: Option<String>,
         /// Input file, `-` for stdin.
         file: PathBuf,
     },
+}
+
+/// The one series an svg/html output draws: the only one, or the one named `pick`.
+fn pick_one<'s, 'a>(
+    series: &'s [pyro_ingest::Series<'a>],
+    pick: Option<&str>,
+) -> Result<&'s pyro_ingest::Series<'a>, String> {
+    let names = || {
+        series
+            .iter()
+            .map(|s| s.name.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match (pick, series) {
+        (None, [one]) => Ok(one),
+        (None, []) => Err("the file holds no series".into()),
+        (None, _) => Err(format!(
+            "the file holds {} series; pick one with --series: {}",
+            series.len(),
+            names()
+        )),
+        (Some(p), _) => series
+            .iter()
+            .find(|s| s.name.to_string() == p)
+            .ok_or_else(|| format!("no series {p:?}; the file holds: {}", names())),
+    }
 }
 
 fn read_input(path: &PathBuf) -> std::io::Result<Vec<u8>> {
@@ -521,6 +556,7 @@ fn main() -> ExitCode {
             labels,
             max_line_len,
             output,
+            series: pick,
             file,
         } => {
             let read = |path: &PathBuf| {
@@ -572,11 +608,30 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            let text = match output {
-                OutputFormat::Folded => output::folded(&series),
-                OutputFormat::Json => output::json(&series),
+            let bytes = match output {
+                OutputFormat::Folded => output::folded(&series).into_bytes(),
+                OutputFormat::Json => output::json(&series).into_bytes(),
+                OutputFormat::Svg | OutputFormat::Html => {
+                    let one = match pick_one(&series, pick.as_deref()) {
+                        Ok(s) => s,
+                        Err(msg) => {
+                            eprintln!("error: {msg}");
+                            return ExitCode::from(2);
+                        }
+                    };
+                    let meta = server::storage::Meta::of("", one);
+                    let title = one.name.to_string();
+                    if matches!(output, OutputFormat::Svg) {
+                        server::render::svg(&one.tree, &meta, &title)
+                    } else {
+                        server::ui::standalone(&server::render::json_of_tree(
+                            &one.tree, &meta, &title,
+                        ))
+                        .into_bytes()
+                    }
+                }
             };
-            if let Err(e) = std::io::stdout().lock().write_all(text.as_bytes()) {
+            if let Err(e) = std::io::stdout().lock().write_all(&bytes) {
                 eprintln!("error: writing output: {e}");
                 return ExitCode::FAILURE;
             }

@@ -156,6 +156,29 @@ pub fn json(
     serde_json::to_string(&r).unwrap_or_default()
 }
 
+/// The `/render` JSON of one tree outside the store (`convert --output html`): no timeline
+/// data, no truncation, `title` as the name and query.
+pub fn json_of_tree(tree: &StackTree<'_>, meta: &Meta, title: &str) -> String {
+    let empty = Timeline {
+        start_time: 0,
+        samples: Vec::new(),
+        duration_delta: SLOT_SECONDS,
+        watermarks: serde_json::Map::new(),
+    };
+    json(
+        tree,
+        &empty,
+        &BTreeMap::new(),
+        meta,
+        &Names {
+            app: &meta.app,
+            query: title,
+        },
+        (0, 0),
+        None,
+    )
+}
+
 /// One side of a comparison: its merged tree and what its answer echoes.
 pub struct Side<'s> {
     /// The merged tree.

@@ -461,3 +461,63 @@ fn convert_without_format_sniffs_gzipped_pprof_raw_and_gzipped_jfr() {
         assert_eq!(sniffed, named, "{path}");
     }
 }
+
+#[test]
+fn svg_and_html_outputs_draw_one_series() {
+    let svg = ok(
+        &[
+            "convert",
+            "--output",
+            "svg",
+            "testdata/folded/og-ingest.txt",
+        ],
+        None,
+    );
+    assert!(svg.starts_with("<?xml") && svg.trim_end().ends_with("</svg>"));
+    assert!(
+        svg.contains("<title>foo (5 samples, 100.00%)</title>"),
+        "{svg}"
+    );
+    assert!(svg.contains("<title>baz (3 samples, 60.00%)</title>"));
+    let html = ok(
+        &[
+            "convert",
+            "--output",
+            "html",
+            "--name",
+            "my.cpu",
+            "testdata/folded/og-ingest.txt",
+        ],
+        None,
+    );
+    assert!(html.contains(
+        r#"<script id="preload" type="application/json">{"version":1,"flamebearer":{"names":["total","foo","baz","bar"],"levels":[[0,5,0,0],[0,5,0,1],[0,2,2,3,0,3,3,2]]"#
+    ), "{html}");
+    // Several series: the user picks one.
+    let out = run(
+        &["convert", "--format", "pprof", "--output", "svg", "-"],
+        Some(&tiny_pprof()),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: the file holds 2 series; pick one with --series: app.cpu.cpu{}, app.cpu.samples{}\n"
+    );
+    let svg = ok(
+        &[
+            "convert",
+            "--format",
+            "pprof",
+            "--output",
+            "svg",
+            "--series",
+            "app.cpu.cpu{}",
+            "-",
+        ],
+        Some(&tiny_pprof()),
+    );
+    assert!(
+        svg.contains("<title>work (30,000,000 nanoseconds, 100.00%)</title>"),
+        "{svg}"
+    );
+}

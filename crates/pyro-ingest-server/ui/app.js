@@ -53,7 +53,7 @@ const quote = (v) => '"' + v.replace(/\\/g, '\\\\').replace(/"/g, '\\"') + '"';
 function formatter(meta) {
   const units = (meta && meta.units) || 'samples';
   const rate = (meta && meta.sampleRate) || 0;
-  const num = (v, d = 2) => (Number.isInteger(v) ? v.toLocaleString('en-US') : v.toFixed(d));
+  const num = (v) => v.toLocaleString('en-US', { maximumFractionDigits: 2 });
   const duration = (s) => {
     if (s === 0) return '0 s';
     if (s < 1e-3) return num(s * 1e6) + ' µs';
@@ -65,7 +65,7 @@ function formatter(meta) {
   const scaled = (v, base, names) => {
     let i = 0;
     while (v >= base && i < names.length - 1) { v /= base; i++; }
-    return (i === 0 ? num(v) : v.toFixed(2)) + ' ' + names[i];
+    return num(v) + ' ' + names[i];
   };
   if (units === 'samples' && rate > 0) return (v) => duration(v / rate);
   if (units === 'bytes') return (v) => scaled(v, 1024, ['B', 'KiB', 'MiB', 'GiB', 'TiB']);
@@ -148,9 +148,10 @@ class Flame {
     this.meta = meta;
     this.data = data;
     this.fmt = formatter(meta);
+    this.palette = [];
     this.zoom = 0;
-    this.onZoom && this.onZoom(0);
     this.draw();
+    this.onZoom && this.onZoom(0);
   }
 
   setZoom(i) {
@@ -179,8 +180,13 @@ class Flame {
       return r > l ? `rgb(240,${f},${f})` : `rgb(${f},225,${f})`;
     }
     if (m === 1) return '#e0479e';
-    const name = g.names[g.name[i]] || '';
-    const pkg = name.replace(/[.:/][^.:/]*$/, '') || name;
+    const n = g.name[i];
+    return this.palette[n] || (this.palette[n] = Flame.warm(g.names[n]));
+  }
+
+  /** A warm colour for a frame, by its package (the part before the last `.`, `:` or `/`). */
+  static warm(name) {
+    const pkg = (name || '').replace(/[.:/][^.:/]*$/, '') || name || '';
     let h = 0;
     for (let c = 0; c < pkg.length; c++) h = (h * 31 + pkg.charCodeAt(c)) >>> 0;
     return `hsl(${15 + (h % 40)},${70 + (h >> 8) % 20}%,${58 + (h >> 16) % 12}%)`;
@@ -205,6 +211,7 @@ class Flame {
     const [x0, span] = this.range();
     const scale = w / span;
     const zl = g.level[this.zoom];
+    let style = '';
     for (let d = 0; d < levels; d++) {
       for (let i = g.levelStart[d]; i < g.levelStart[d + 1]; i++) {
         let left = (g.x[i] - x0) * scale;
@@ -213,13 +220,14 @@ class Flame {
         if (d < zl) { left = 0; width = w; }
         if (left < 0) { width += left; left = 0; }
         width = Math.min(width, w - left);
-        ctx.fillStyle = this.color(i);
+        const color = this.color(i);
+        if (color !== style) { ctx.fillStyle = color; style = color; }
         ctx.fillRect(left, d * ROW, Math.max(width - 0.5, 0.3), ROW - 1);
         if (width > 28) {
           const name = i === 0 ? 'total' : g.names[g.name[i]];
           const chars = Math.floor((width - 6) / 6.6);
           const text = name.length > chars ? name.slice(0, Math.max(chars - 1, 1)) + '…' : name;
-          ctx.fillStyle = '#111';
+          ctx.fillStyle = style = '#111';
           ctx.fillText(text, left + 3, d * ROW + ROW / 2);
         }
       }
@@ -314,7 +322,7 @@ function functionRows(g) {
   return [...by.values()];
 }
 
-const MAX_ROWS = 2000;
+const MAX_ROWS = 500;
 
 class FunctionTable {
   constructor(table, filter, note) {
@@ -359,7 +367,7 @@ class FunctionTable {
     let rows = f ? this.rows.filter((r) => r.name.toLowerCase().includes(f)) : this.rows.slice();
     if (k === 'name') rows.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     else if (k === 'diff') rows.sort((a, b) => Math.abs(b.diff) - Math.abs(a.diff));
-    else rows.sort((a, b) => b[k] - a[k]);
+    else rows.sort((a, b) => b[k] - a[k] || b.total - a.total || (a.name < b.name ? -1 : 1));
     const shown = rows.slice(0, MAX_ROWS);
     const root = (this.g && this.g.total[0]) || 1;
     const body = document.createDocumentFragment();
@@ -510,14 +518,16 @@ function show(data) {
   const g = flatten(data.flamebearer, double);
   current = { data, g };
   if (double) { data.leftTicks = data.leftTicks || 0; data.rightTicks = data.rightTicks || 0; }
+  flame.matches = null;
   flame.set(g, data.metadata, data);
+  const drawMs = flame.lastDrawMs;
   table.set(g, data.metadata, data);
-  applySearch();
+  if (state.search) applySearch();
   const fmt = formatter(data.metadata);
   const total = double
     ? `left ${fmt(data.leftTicks)} · right ${fmt(data.rightTicks)}`
     : fmt(data.flamebearer.numTicks);
-  status(`${total} · ${g.n.toLocaleString('en-US')} nodes · flamegraph drawn in ${flame.lastDrawMs.toFixed(1)} ms, ` +
+  status(`${total} · ${g.n.toLocaleString('en-US')} nodes · flamegraph drawn in ${drawMs.toFixed(1)} ms, ` +
     `page ready in ${(performance.now() - t0).toFixed(1)} ms`);
   if (!double && data.timeline) timeline.set(data.timeline, fmt);
 }

@@ -90,6 +90,19 @@ pub struct Meta {
 }
 
 impl Meta {
+    /// What is stored about `series` for `tenant`.
+    pub fn of(tenant: &str, series: &Series<'_>) -> Meta {
+        Meta {
+            tenant: tenant.to_owned(),
+            app: series.name.app().to_owned(),
+            labels: series.name.labels().clone(),
+            units: series.units.clone(),
+            aggregation: series.aggregation.as_str().to_owned(),
+            sample_rate: series.sample_rate,
+            spy_name: series.spy_name.clone(),
+        }
+    }
+
     /// The series name.
     ///
     /// # Errors
@@ -139,15 +152,7 @@ impl Write {
                 .into_iter()
                 .map(|s| OwnedSeries {
                     key: s.name.key(),
-                    meta: Meta {
-                        tenant: tenant.to_owned(),
-                        app: s.name.app().to_owned(),
-                        labels: s.name.labels().clone(),
-                        units: s.units,
-                        aggregation: s.aggregation.as_str().to_owned(),
-                        sample_rate: s.sample_rate,
-                        spy_name: s.spy_name,
-                    },
+                    meta: Meta::of(tenant, &s),
                     tree: s.tree.into_owned(),
                 })
                 .collect(),

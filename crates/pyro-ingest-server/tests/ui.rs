@@ -1,0 +1,693 @@
+//! The UI in a real browser: headless Chromium driven over WebDriver (`chromedriver`, Debian's
+//! `chromium-driver`), against the real server binary. Without `chromium` and `chromedriver` on
+//! the PATH the browser test says it skipped and passes; `.ci/run` installs both.
+//!
+//! Screenshots of every state go to `<target>/tmp/ui-screenshots/`. The 100,000-node figures
+//! are printed, not asserted (run with `--release --nocapture` for representative numbers).
+
+mod common;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use common::{Server, agent, get, post, temp_dir};
+use serde_json::{Value, json};
+
+/// A WebDriver session on a chromedriver child process.
+struct Browser {
+    driver: Child,
+    base: String,
+    session: String,
+}
+
+impl Browser {
+    /// Starts chromedriver and a headless Chromium session, or `None` (with the reason) when
+    /// either is not installed.
+    fn start() -> Result<Browser, String> {
+        let chromium = ["chromium", "chromium-browser", "google-chrome"]
+            .iter()
+            .find_map(|c| which(c))
+            .ok_or("no chromium on the PATH")?;
+        let driver_bin = which("chromedriver").ok_or("no chromedriver on the PATH")?;
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let driver = Command::new(driver_bin)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("chromedriver: {e}"))?;
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while agent().get(&format!("{base}/status")).call().is_err() {
+            if Instant::now() > deadline {
+                return Err("chromedriver did not start".into());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let mut b = Browser {
+            driver,
+            base,
+            session: String::new(),
+        };
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": chromium.to_string_lossy(),
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                         "--disable-dev-shm-usage", "--window-size=1400,1000",
+                         "--force-device-scale-factor=1"],
+            },
+            "goog:loggingPrefs": {"browser": "ALL"},
+        }}});
+        let created = b.call("POST", "/session", Some(caps))?;
+        b.session = created["sessionId"]
+            .as_str()
+            .ok_or_else(|| format!("no session: {created}"))?
+            .to_owned();
+        Ok(b)
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, String> {
+        let url = format!("{}{path}", self.base);
+        let a = agent();
+        let mut resp = match method {
+            "GET" => a.get(&url).call(),
+            "DELETE" => a.delete(&url).call(),
+            _ => a
+                .post(&url)
+                .header("Content-Type", "application/json")
+                .send(body.unwrap_or(json!({})).to_string().as_bytes()),
+        }
+        .map_err(|e| format!("{method} {path}: {e}"))?;
+        let text = resp
+            .body_mut()
+            .with_config()
+            .limit(64 << 20)
+            .read_to_string()
+            .map_err(|e| e.to_string())?;
+        let v: Value = serde_json::from_str(&text).map_err(|e| format!("{e}: {text}"))?;
+        if resp.status().as_u16() != 200 {
+            return Err(format!("{method} {path}: {v}"));
+        }
+        Ok(v["value"].clone())
+    }
+
+    fn session_call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        self.call(method, &format!("/session/{}{path}", self.session), body)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn goto(&self, url: &str) {
+        self.session_call("POST", "/url", Some(json!({ "url": url })));
+    }
+
+    /// Runs `script` (a function body) in the page and returns its value.
+    fn js(&self, script: &str) -> Value {
+        self.session_call(
+            "POST",
+            "/execute/sync",
+            Some(json!({"script": script, "args": []})),
+        )
+    }
+
+    /// Polls `script` until it returns a truthy value.
+    fn wait_for(&self, what: &str, script: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let v = self.js(script);
+            if !(v.is_null() || v == json!(false) || v == json!(0) || v == json!("")) {
+                return v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; status: {}",
+                self.js("return document.getElementById('status').textContent")
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn element(&self, css: &str) -> String {
+        let v = self.session_call(
+            "POST",
+            "/element",
+            Some(json!({"using": "css selector", "value": css})),
+        );
+        v.as_object()
+            .and_then(|o| o.values().next())
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("no element {css}"))
+            .to_owned()
+    }
+
+    fn click(&self, css: &str) {
+        let id = self.element(css);
+        self.session_call("POST", &format!("/element/{id}/click"), None);
+    }
+
+    fn type_into(&self, css: &str, text: &str) {
+        let id = self.element(css);
+        self.session_call(
+            "POST",
+            &format!("/element/{id}/value"),
+            Some(json!({ "text": text })),
+        );
+    }
+
+    /// A real pointer click at `(x, y)` CSS pixels from the top left of the element `css`.
+    fn click_at(&self, css: &str, x: f64, y: f64) {
+        let at = self.js(&format!(
+            "const r = document.querySelector('{css}').getBoundingClientRect(); return [r.left, r.top];"
+        ));
+        let (left, top) = (at[0].as_f64().unwrap(), at[1].as_f64().unwrap());
+        let (vx, vy) = ((left + x).round() as i64, (top + y).round() as i64);
+        self.session_call(
+            "POST",
+            "/actions",
+            Some(json!({"actions": [{"type": "pointer", "id": "mouse",
+            "parameters": {"pointerType": "mouse"},
+            "actions": [
+                {"type": "pointerMove", "duration": 0, "origin": "viewport", "x": vx, "y": vy},
+                {"type": "pointerDown", "button": 0},
+                {"type": "pointerUp", "button": 0},
+            ]}]})),
+        );
+    }
+
+    /// The browser console's errors since the last call.
+    fn console_errors(&self) -> Vec<String> {
+        let logs = self.session_call("POST", "/se/log", Some(json!({"type": "browser"})));
+        logs.as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["level"] == "SEVERE")
+            .map(|e| e["message"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    fn screenshot(&self, name: &str) -> PathBuf {
+        let png = self.session_call("GET", "/screenshot", None);
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(png.as_str().unwrap_or_default())
+            .unwrap();
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ui-screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("{name}.png"));
+        std::fs::File::create(&path)
+            .unwrap()
+            .write_all(&bytes)
+            .unwrap();
+        path
+    }
+
+    /// The colour drawn at `(x, y)` CSS pixels of the canvas `css` (device pixel ratio 1).
+    fn pixel(&self, css: &str, x: f64, y: f64) -> [u8; 3] {
+        let v = self.js(&format!(
+            "const c = document.querySelector('{css}'); const r = devicePixelRatio || 1;
+             return Array.from(c.getContext('2d').getImageData(Math.round({x} * r), Math.round({y} * r), 1, 1).data);"
+        ));
+        let n = |i: usize| v[i].as_u64().unwrap() as u8;
+        [n(0), n(1), n(2)]
+    }
+
+    /// Centre of the first frame named `name` in the flamegraph, in canvas CSS pixels.
+    fn frame_centre(&self, name: &str) -> (f64, f64, f64) {
+        let b = self.js(&format!("return window.flame.box({name:?});"));
+        assert!(!b.is_null(), "no frame {name} drawn");
+        let f = |k: &str| b[k].as_f64().unwrap();
+        (f("x") + f("w") / 2.0, f("y") + f("h") / 2.0, f("w"))
+    }
+
+    fn table(&self) -> Vec<Vec<String>> {
+        let v = self.js(
+            "return Array.from(document.querySelectorAll('#fn-table tbody tr'))
+               .map(tr => Array.from(tr.cells).map(td => td.textContent));",
+        );
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn text(&self, css: &str) -> String {
+        self.js(&format!(
+            "return document.querySelector('{css}').textContent;"
+        ))
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if !self.session.is_empty() {
+            let _ = self.call("DELETE", &format!("/session/{}", self.session), None);
+        }
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+fn which(bin: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(bin))
+            .find(|p| p.is_file())
+    })
+}
+
+fn ingest(s: &Server, name: &str, extra: &str, body: &str) {
+    let (status, text) = post(
+        &s.url(&format!(
+            "/ingest?name={name}&from=now-120s&until=now-110s{extra}"
+        )),
+        None,
+        &[],
+        body.as_bytes(),
+    );
+    assert_eq!(status, 200, "{text}");
+}
+
+fn enc(q: &str) -> String {
+    q.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'.' | b'_' | b'-' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn rows(v: &[&[&str]]) -> Vec<Vec<String>> {
+    v.iter()
+        .map(|r| r.iter().map(|c| (*c).to_owned()).collect())
+        .collect()
+}
+
+#[test]
+fn flamegraph_ui_in_headless_chromium() {
+    let browser = match Browser::start() {
+        Ok(b) => b,
+        Err(why) => {
+            assert!(
+                std::env::var("CI").is_err(),
+                "CI must run the browser test: {why}"
+            );
+            eprintln!(
+                "skipped: the browser test needs chromium and chromedriver ({why}); \
+                 apt-get install -y chromium chromium-driver"
+            );
+            return;
+        }
+    };
+    let dir = temp_dir("ui-browser");
+    let s = Server::start(&dir, &[]);
+    ingest(
+        &s,
+        "shop.cpu{env=prod}",
+        "&sampleRate=100",
+        "main;work;compute 30\nmain;idle 10\nmain;work;io 5\n",
+    );
+    ingest(
+        &s,
+        "shop.cpu{env=canary}",
+        "&sampleRate=100",
+        "main;work;compute 60\nmain;idle 10\nmain;work;io 5\n",
+    );
+    ingest(
+        &s,
+        "shop.alloc_space{env=prod}",
+        "&units=bytes",
+        "main;alloc;grow 2048\nmain;parse 1024\n",
+    );
+
+    // 1. The page loads with no console error and draws the first series.
+    browser.goto(&s.url(&format!(
+        "/?query={}&from=now-1h&until=now",
+        enc("shop.cpu{}")
+    )));
+    browser.wait_for(
+        "the function table",
+        "return document.querySelectorAll('#fn-table tbody tr').length",
+    );
+    assert_eq!(
+        browser.table(),
+        rows(&[
+            &["compute", "900 ms (75.00%)", "900 ms (75.00%)"],
+            &["idle", "200 ms (16.67%)", "200 ms (16.67%)"],
+            &["io", "100 ms (8.33%)", "100 ms (8.33%)"],
+            &["main", "0 s (0.00%)", "1.2 s (100.00%)"],
+            &["work", "0 s (0.00%)", "1 s (83.33%)"],
+        ])
+    );
+    assert!(browser.text("#status").starts_with("1.2 s · 6 nodes"));
+    let errors = browser.console_errors();
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+    println!("screenshot {}", browser.screenshot("1-loaded").display());
+
+    // 2. Clicking a frame zooms: `work` fills the width, `compute` 90 % of it.
+    let (x, y, _) = browser.frame_centre("work");
+    browser.click_at("#flame", x, y);
+    browser.wait_for("the zoom", "return window.flame.zoomed === 'work'");
+    assert_eq!(browser.text("#zoom-name"), "work");
+    let width = browser
+        .js("return document.getElementById('flame').clientWidth")
+        .as_f64()
+        .unwrap();
+    let (_, _, work_w) = browser.frame_centre("work");
+    let (_, _, compute_w) = browser.frame_centre("compute");
+    assert!((work_w - width).abs() < 1.0, "{work_w} vs {width}");
+    assert!(
+        (compute_w / width - 0.9).abs() < 0.01,
+        "{compute_w} of {width}"
+    );
+    println!("screenshot {}", browser.screenshot("2-zoomed").display());
+    browser.click("#reset");
+    browser.wait_for("the reset", "return window.flame.zoomed === null");
+
+    // 3. Search highlights the matches and says what share they hold.
+    browser.type_into("#search", "comp");
+    browser.wait_for(
+        "the search",
+        "return document.getElementById('search-result').textContent",
+    );
+    assert_eq!(
+        browser.text("#search-result"),
+        "1 matching function · 75.00% of total"
+    );
+    let (cx, cy, _) = browser.frame_centre("compute");
+    let (ix, iy, _) = browser.frame_centre("idle");
+    assert_eq!(browser.pixel("#flame", cx, cy), [0xe0, 0x47, 0x9e]);
+    assert_eq!(browser.pixel("#flame", ix, iy), [0xe3, 0xe5, 0xea]);
+    assert!(
+        browser
+            .js("return location.search")
+            .as_str()
+            .unwrap()
+            .contains("search=comp")
+    );
+    println!("screenshot {}", browser.screenshot("3-search").display());
+
+    // 4. Picking another series redraws the flamegraph and the table, in bytes.
+    browser.click("#app option[value='shop.alloc_space']");
+    browser.wait_for(
+        "the alloc series",
+        "return Array.from(document.querySelectorAll('#fn-table tbody td')).some(td => td.textContent === 'grow')",
+    );
+    browser.js("document.getElementById('search').value = ''; document.getElementById('search').dispatchEvent(new Event('input'));");
+    assert_eq!(
+        browser.table(),
+        rows(&[
+            &["grow", "2 KiB (66.67%)", "2 KiB (66.67%)"],
+            &["parse", "1 KiB (33.33%)", "1 KiB (33.33%)"],
+            &["main", "0 B (0.00%)", "3 KiB (100.00%)"],
+            &["alloc", "0 B (0.00%)", "2 KiB (66.67%)"],
+        ])
+    );
+    println!("screenshot {}", browser.screenshot("4-series").display());
+
+    // 5. Tags: the share of each `env` value.
+    browser.goto(&s.url(&format!(
+        "/?query={}&from=now-1h&until=now&view=tags&groupBy=env",
+        enc("shop.cpu{}")
+    )));
+    browser.wait_for(
+        "the tag table",
+        "return document.querySelectorAll('#tag-table tbody tr').length === 2",
+    );
+    let tags = browser.js(
+        "return Array.from(document.querySelectorAll('#tag-table tbody tr')).map(tr => tr.innerText.replace(/\\s+/g, ' ').trim());",
+    );
+    assert_eq!(tags, json!(["canary 750 ms 62.50%", "prod 450 ms 37.50%"]));
+    println!("screenshot {}", browser.screenshot("5-tags").display());
+
+    // 6. Diff: prod against canary colours `compute` (a larger share on the right) red and
+    // `idle` green, in the flamegraph and in the table.
+    browser.goto(&s.url(&format!(
+        "/?query={q}&view=diff&leftQuery={l}&rightQuery={r}&leftFrom=now-1h&leftUntil=now&rightFrom=now-1h&rightUntil=now",
+        q = enc("shop.cpu{}"),
+        l = enc("shop.cpu{env=\"prod\"}"),
+        r = enc("shop.cpu{env=\"canary\"}"),
+    )));
+    browser.wait_for(
+        "the diff table",
+        "return document.querySelectorAll('#fn-table tbody td.worse').length",
+    );
+    let table = browser.table();
+    let row = |name: &str| table.iter().find(|r| r[0] == name).unwrap().clone();
+    assert_eq!(row("compute"), ["compute", "300 ms", "600 ms", "+13.33 pt"]);
+    assert_eq!(row("idle"), ["idle", "100 ms", "100 ms", "-8.89 pt"]);
+    let class = |name: &str| {
+        browser.js(&format!(
+            "return Array.from(document.querySelectorAll('#fn-table tbody tr')).find(tr => tr.cells[0].textContent === '{name}').cells[3].className;"
+        ))
+    };
+    assert_eq!(class("compute"), "worse");
+    assert_eq!(class("idle"), "better");
+    let (cx, cy, _) = browser.frame_centre("compute");
+    let [r, g, b] = browser.pixel("#flame", cx, cy);
+    assert!(r > 200 && g < 210 && g == b, "compute drawn as {r},{g},{b}");
+    let (ix, iy, _) = browser.frame_centre("idle");
+    let [r, g, b] = browser.pixel("#flame", ix, iy);
+    assert!(g > r && r == b, "idle drawn as {r},{g},{b}");
+    let errors = browser.console_errors();
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+    println!("screenshot {}", browser.screenshot("6-diff").display());
+
+    // 7. The standalone page (`format=html`) draws without the server's other endpoints.
+    browser.goto(&s.url(&format!(
+        "/render?query={}&from=now-1h&until=now&format=html",
+        enc("shop.cpu{}")
+    )));
+    browser.wait_for(
+        "the standalone table",
+        "return document.querySelectorAll('#fn-table tbody tr').length === 5",
+    );
+    assert_eq!(
+        browser.table()[0],
+        ["compute", "900 ms (75.00%)", "900 ms (75.00%)"]
+    );
+    println!(
+        "screenshot {}",
+        browser.screenshot("7-standalone").display()
+    );
+
+    // 8. 100,000 nodes, truncation raised: printed figures.
+    let mut folded = String::new();
+    for i in 0..100_000u32 {
+        folded.push_str(&format!(
+            "root;svc{};mod{};fn{};leaf{i} {}\n",
+            i % 50,
+            i % 500,
+            i % 5000,
+            1 + i % 7
+        ));
+    }
+    ingest(&s, "big.cpu", "&sampleRate=100", &folded);
+    let t = Instant::now();
+    let (status, body) = get(&s.url(&format!(
+        "/render?query={}&from=now-1h&until=now&format=json&maxNodes=200000",
+        enc("big.cpu{}")
+    )));
+    let render_ms = t.elapsed().as_secs_f64() * 1e3;
+    assert_eq!(status, 200);
+    browser.goto(&s.url(&format!(
+        "/?query={}&from=now-1h&until=now&maxNodes=200000",
+        enc("big.cpu{}")
+    )));
+    let nodes = browser.wait_for(
+        "the big flamegraph",
+        "return window.flame.nodes > 100000 && window.flame.nodes",
+    );
+    let draw_ms = browser
+        .js("return window.flame.lastDrawMs")
+        .as_f64()
+        .unwrap();
+    // Flatten, draw and fill the table, as the page measures it.
+    let ready = browser.text("#status");
+    let ready = ready
+        .split("page ready in ")
+        .nth(1)
+        .unwrap_or_default()
+        .trim_end_matches(" ms");
+    let redraw_ms = browser
+        .js("window.dispatchEvent(new Event('resize')); return window.flame.lastDrawMs")
+        .as_f64()
+        .unwrap();
+    let hover_ms = browser.js(
+        "const c = document.getElementById('flame'); const t = performance.now();
+         for (let i = 0; i < 100; i++) c.dispatchEvent(new MouseEvent('mousemove', {clientX: c.getBoundingClientRect().left + i * 7, clientY: c.getBoundingClientRect().top + 60}));
+         return (performance.now() - t) / 100;",
+    );
+    let (x, y, _) = browser.frame_centre("svc7");
+    browser.click_at("#flame", x, y);
+    browser.wait_for("the big zoom", "return window.flame.zoomed === 'svc7'");
+    let zoom_ms = browser
+        .js("return window.flame.lastDrawMs")
+        .as_f64()
+        .unwrap();
+    let code = pyro_ingest_server::ui::INDEX_HTML.len()
+        + pyro_ingest_server::ui::APP_JS.len()
+        + pyro_ingest_server::ui::APP_CSS.len();
+    println!(
+        "ui figures: {nodes} nodes; /render JSON {render_ms:.0} ms ({} bytes); first draw {draw_ms:.1} ms; \
+         page ready (flatten, draw, table) {ready} ms; \
+         redraw {redraw_ms:.1} ms; \
+         hover {hover_ms:.2} ms per event; zoomed redraw {zoom_ms:.1} ms; page code {code} bytes",
+        body.len()
+    );
+    assert!(code < 150 * 1024, "page code {code} bytes");
+    let errors = browser.console_errors();
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+    println!(
+        "screenshot {}",
+        browser.screenshot("8-100k-nodes").display()
+    );
+}
+
+#[test]
+fn read_auth_challenges_the_browser_and_keeps_the_json_body() {
+    let dir = temp_dir("ui-auth");
+    let tokens = dir.join("tokens");
+    std::fs::write(&tokens, "admin s3cret\n").unwrap();
+    let s = Server::start(
+        &dir.join("data"),
+        &["--auth-tokens", tokens.to_str().unwrap()],
+    );
+    for path in [
+        "/",
+        "/render?query=a.cpu%7B%7D&format=json",
+        "/label-values?label=__name__",
+    ] {
+        let resp = agent().get(&s.url(path)).call().unwrap();
+        assert_eq!(resp.status().as_u16(), 401, "{path}");
+        assert_eq!(
+            resp.headers()
+                .get("www-authenticate")
+                .and_then(|v| v.to_str().ok()),
+            Some(r#"Basic realm="ingest-server", charset="UTF-8""#),
+            "{path}"
+        );
+    }
+    let (status, body) = get(&s.url("/"));
+    assert_eq!(
+        (status, body.as_str()),
+        (401, r#"{"errors":["invalid credentials"]}"#)
+    );
+    // What the browser sends after its prompt: any user, the token as the password.
+    let basic = base64::engine::general_purpose::STANDARD.encode("me:s3cret");
+    let mut resp = agent()
+        .get(&s.url("/"))
+        .header("Authorization", format!("Basic {basic}"))
+        .call()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let page = resp.body_mut().read_to_string().unwrap();
+    assert!(page.contains("ui/app.js") && !page.contains("s3cret"));
+    // Ingest refusals stay as they were (agents do not prompt).
+    let resp = agent()
+        .post(&s.url("/ingest?name=a.cpu"))
+        .send(&b"a 1\n"[..])
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+    assert!(resp.headers().get("www-authenticate").is_none());
+    // The assets carry no data and need no credentials.
+    let (status, js) = get(&s.url("/ui/app.js"));
+    assert_eq!(status, 200);
+    assert!(js.contains("class Flame"));
+}
+
+#[test]
+fn svg_and_html_renders_and_render_diff() {
+    let dir = temp_dir("ui-svg");
+    let s = Server::start(&dir, &[]);
+    ingest(
+        &s,
+        "svg.cpu{env=a}",
+        "&sampleRate=100",
+        "main;work 30\nmain;idle 10\n",
+    );
+    ingest(
+        &s,
+        "svg.cpu{env=b}",
+        "&sampleRate=100",
+        "main;work 10\nmain;idle 10\n",
+    );
+    let q = enc("svg.cpu{}");
+    let resp = agent()
+        .get(&s.url(&format!(
+            "/render?query={q}&from=now-1h&until=now&format=svg"
+        )))
+        .call()
+        .unwrap();
+    assert_eq!(
+        resp.headers()
+            .get("content-type")
+            .unwrap()
+            .to_str()
+            .unwrap(),
+        "image/svg+xml"
+    );
+    let (_, svg) = get(&s.url(&format!(
+        "/render?query={q}&from=now-1h&until=now&format=svg"
+    )));
+    assert!(svg.starts_with("<?xml") && svg.trim_end().ends_with("</svg>"));
+    // inferno's titles: name, value in the series' units, share.
+    assert!(
+        svg.contains("<title>work (40 samples, 66.67%)</title>"),
+        "{svg}"
+    );
+    assert!(svg.contains("<title>idle (20 samples, 33.33%)</title>"));
+    // No data: still an SVG, saying so.
+    let (status, empty) = get(&s.url(&format!(
+        "/render?query={}&from=now-1h&until=now&format=svg",
+        enc("none.cpu{}")
+    )));
+    assert_eq!(status, 200);
+    assert!(empty.contains("no data in this range"));
+    // html: the page with the answer inlined, no asset to fetch.
+    let (status, html) = get(&s.url(&format!(
+        "/render?query={q}&from=now-1h&until=now&format=html"
+    )));
+    assert_eq!(status, 200);
+    assert!(html.contains(r#"<script id="preload" type="application/json">{"version":1,"flamebearer":{"names":["total","main","work","idle"]"#), "{html}");
+    assert!(!html.contains("src=\"ui/app.js\"") && !html.contains("href=\"ui/app.css\""));
+    // render-diff: OG's double flamebearer.
+    let (status, diff) = get(&s.url(&format!(
+        "/render-diff?leftQuery={}&rightQuery={}&leftFrom=now-1h&leftUntil=now&rightFrom=now-1h&rightUntil=now",
+        enc("svg.cpu{env=\"a\"}"),
+        enc("svg.cpu{env=\"b\"}")
+    )));
+    assert_eq!(status, 200, "{diff}");
+    let v: Value = serde_json::from_str(&diff).unwrap();
+    assert_eq!(v["metadata"]["format"], "double");
+    assert_eq!(
+        (v["leftTicks"].clone(), v["rightTicks"].clone()),
+        (json!(40), json!(20))
+    );
+    assert_eq!(
+        v["flamebearer"]["names"],
+        json!(["total", "main", "work", "idle"])
+    );
+    assert_eq!(
+        v["flamebearer"]["levels"],
+        json!([
+            [0, 40, 0, 0, 20, 0, 0],
+            [0, 40, 0, 0, 20, 0, 1],
+            [0, 10, 10, 0, 10, 10, 3, 0, 30, 30, 0, 10, 10, 2]
+        ])
+    );
+    let (status, err) = get(&s.url("/render-diff?rightQuery=a.cpu%7B%7D"));
+    assert_eq!(
+        (status, err.as_str()),
+        (
+            400,
+            "invalid parameter: \"'leftQuery' or 'leftName' parameter is required\"\n"
+        )
+    );
+    let (status, _) = get(&s.url(&format!("/render?query={q}&format=png")));
+    assert_eq!(status, 400);
+}
