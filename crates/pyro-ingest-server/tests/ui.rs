@@ -180,6 +180,38 @@ impl Browser {
         );
     }
 
+    /// Pointer actions in viewport coordinates: `moves` visited in order, the button held
+    /// from the first to the last when `drag`.
+    fn pointer(&self, moves: &[(f64, f64)], drag: bool) {
+        let mut actions = Vec::new();
+        for (i, (x, y)) in moves.iter().enumerate() {
+            actions.push(
+                json!({"type": "pointerMove", "duration": 0, "origin": "viewport",
+                "x": x.round() as i64, "y": y.round() as i64}),
+            );
+            if drag && i == 0 {
+                actions.push(json!({"type": "pointerDown", "button": 0}));
+            }
+        }
+        if drag {
+            actions.push(json!({"type": "pointerUp", "button": 0}));
+        }
+        self.session_call(
+            "POST",
+            "/actions",
+            Some(json!({"actions": [{"type": "pointer", "id": "mouse",
+                "parameters": {"pointerType": "mouse"}, "actions": actions}]})),
+        );
+    }
+
+    /// The top left of element `css` in the viewport.
+    fn origin(&self, css: &str) -> (f64, f64) {
+        let at = self.js(&format!(
+            "const r = document.querySelector('{css}').getBoundingClientRect(); return [r.left, r.top];"
+        ));
+        (at[0].as_f64().unwrap(), at[1].as_f64().unwrap())
+    }
+
     /// The browser console's errors since the last call.
     fn console_errors(&self) -> Vec<String> {
         let logs = self.session_call("POST", "/se/log", Some(json!({"type": "browser"})));
@@ -348,6 +380,19 @@ fn flamegraph_ui_in_headless_chromium() {
     assert!(errors.is_empty(), "console errors: {errors:?}");
     println!("screenshot {}", browser.screenshot("1-loaded").display());
 
+    // Hovering a frame shows its values in the series' units (CPU samples as time).
+    let (fx, fy) = browser.origin("#flame");
+    let (cx, cy, _) = browser.frame_centre("compute");
+    browser.pointer(&[(fx + cx, fy + cy)], false);
+    browser.wait_for(
+        "the tooltip",
+        "return !document.getElementById('tooltip').hidden",
+    );
+    assert_eq!(
+        browser.text("#tooltip"),
+        "compute\nself:  900 ms (75.00%)\ntotal: 900 ms (75.00%)"
+    );
+
     // 2. Clicking a frame zooms: `work` fills the width, `compute` 90 % of it.
     let (x, y, _) = browser.frame_centre("work");
     browser.click_at("#flame", x, y);
@@ -408,6 +453,50 @@ fn flamegraph_ui_in_headless_chromium() {
         ])
     );
     println!("screenshot {}", browser.screenshot("4-series").display());
+
+    // Dragging across the timeline narrows the range to absolute times, kept in the URL.
+    let (tx, ty) = browser.origin("#timeline");
+    let tw = browser
+        .js("return document.getElementById('timeline').clientWidth")
+        .as_f64()
+        .unwrap();
+    browser.pointer(
+        &[(tx + tw * 0.5, ty + 30.0), (tx + tw * 0.99, ty + 30.0)],
+        true,
+    );
+    let url = browser.wait_for(
+        "the narrowed range",
+        "return /from=\\d+&until=\\d+/.test(location.search) && location.search",
+    );
+    let url = url.as_str().unwrap();
+    let num = |k: &str| -> i64 {
+        url.split(&format!("{k}="))
+            .nth(1)
+            .unwrap()
+            .split('&')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let (from, until) = (num("from"), num("until"));
+    assert!(
+        (from - (now - 1800)).abs() < 120 && (until - now).abs() < 120,
+        "{from}..{until} around {now}"
+    );
+    browser.wait_for(
+        "the table after narrowing",
+        "return Array.from(document.querySelectorAll('#fn-table tbody td')).some(td => td.textContent === 'grow')",
+    );
+    assert_eq!(
+        browser.table()[0][0],
+        "grow",
+        "the data, 2 minutes old, is still in range"
+    );
 
     // 5. Tags: the share of each `env` value.
     browser.goto(&s.url(&format!(
