@@ -32,6 +32,115 @@ fn bench(c: &mut Criterion) {
     // and interned most, and where a naive HashMap reader used to win.
     let distinct = shuffled_folded(input_bytes(), 25_000);
     folded_group(c, "many-distinct", &distinct);
+    // Real Java stacks (async-profiler and JFR recordings, ~3.7 KB lines), from the shared
+    // vectors; skipped with a note when they are absent.
+    match java_collapsed(input_bytes()) {
+        Some(java) => {
+            folded_group(c, "java-collapsed", &java);
+            output_group(c, "java-collapsed", &java);
+        }
+        None => eprintln!("folded/java-collapsed skipped: ../shared/testdata/public is absent"),
+    }
+    output_group(c, "many-distinct", &distinct);
+}
+
+/// `output/<input>`: the tree read from `input` written back as folded text by
+/// `StackTree::to_folded` (one walk, integer-ranked siblings) against the obvious writer (every
+/// stack joined into its own `String`, the strings sorted, then written), with the read itself
+/// as the yardstick for "writing costs no more than 30 % of a conversion".
+fn output_group(c: &mut Criterion, name: &str, input: &[u8]) {
+    let mut tree = StackTree::new();
+    parse_folded(input, &Options::default(), &mut tree).unwrap();
+    let expect = tree.to_folded();
+    assert_eq!(expect, sort_whole_lines(&tree));
+    let mut g = c.benchmark_group(format!("output/{name}"));
+    g.throughput(Throughput::Bytes(expect.len() as u64));
+    g.sample_size(10);
+    g.bench_function("pyro-tree-to-folded", |b| {
+        b.iter(|| {
+            let s = black_box(&tree).to_folded();
+            assert_eq!(s.len(), expect.len());
+            s
+        })
+    });
+    g.bench_function("pyro-tree-write-folded", |b| {
+        b.iter(|| {
+            let mut sink = std::io::sink();
+            black_box(&tree).write_folded(&mut sink).unwrap();
+        })
+    });
+    g.bench_function("sort-whole-lines", |b| {
+        b.iter(|| {
+            let s = sort_whole_lines(black_box(&tree));
+            assert_eq!(s.len(), expect.len());
+            s
+        })
+    });
+    g.bench_function("read-only", |b| {
+        b.iter(|| {
+            let mut t = StackTree::new();
+            parse_folded(black_box(input), &Options::default(), &mut t).unwrap();
+            t
+        })
+    });
+    g.finish();
+}
+
+/// The obvious folded writer: a `String` per stack, sorted bytewise, joined.
+fn sort_whole_lines(tree: &StackTree<'_>) -> String {
+    let mut lines: Vec<(String, u64)> = Vec::new();
+    tree.for_each_stack(|frames, v| {
+        let mut s = String::new();
+        pyro_tree::join_stack(&mut s, frames);
+        lines.push((s, v));
+    });
+    lines.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    let mut out = String::new();
+    for (s, v) in lines {
+        out.push_str(&s);
+        out.push(' ');
+        out.push_str(&v.to_string());
+        out.push('\n');
+    }
+    out
+}
+
+/// The jfr-parser vectors' expected collapsed stacks (`stack [value]` lines) as folded text,
+/// every file once, cut to at most `bytes` at a line end.
+fn java_collapsed(bytes: usize) -> Option<Vec<u8>> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/testdata/public/jfr-parser");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.ends_with("_expected_collapsed.txt.gz"))
+        })
+        .collect();
+    files.sort();
+    let mut out = Vec::new();
+    for f in files {
+        let text = pyro_benches::gunzip(&std::fs::read(f).ok()?);
+        for line in text.split(|&b| b == b'\n') {
+            let Some(open) = line.iter().rposition(|&b| b == b'[') else {
+                continue;
+            };
+            if out.len() + line.len() > bytes {
+                return Some(out);
+            }
+            // `stack [value]` → `stack value`.
+            out.extend_from_slice(&line[..open]);
+            out.extend_from_slice(
+                line[open + 1..]
+                    .strip_suffix(b"]")
+                    .unwrap_or(&line[open + 1..]),
+            );
+            out.push(b'\n');
+        }
+    }
+    (!out.is_empty()).then_some(out)
 }
 
 fn folded_group(c: &mut Criterion, name: &str, input: &[u8]) {

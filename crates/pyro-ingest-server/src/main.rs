@@ -609,7 +609,19 @@ fn main() -> ExitCode {
                 }
             };
             let bytes = match output {
-                OutputFormat::Folded => output::folded(&series).into_bytes(),
+                OutputFormat::Folded => {
+                    // Streamed: the text of a big profile is never held whole.
+                    let mut out =
+                        std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+                    return match output::write_folded(&series, &mut out).and_then(|()| out.flush())
+                    {
+                        Ok(()) => ExitCode::SUCCESS,
+                        Err(e) => {
+                            eprintln!("error: writing output: {e}");
+                            ExitCode::FAILURE
+                        }
+                    };
+                }
                 OutputFormat::Json => output::json(&series).into_bytes(),
                 OutputFormat::Svg | OutputFormat::Html => {
                     let one = match pick_one(&series, pick.as_deref()) {

@@ -14,14 +14,22 @@ fn sorted<'s, 'a>(series: &'s [Series<'a>]) -> Vec<(String, &'s Series<'a>)> {
 
 /// Per series, `# <normalized name>` then `stack value` lines sorted bytewise.
 pub fn folded(series: &[Series<'_>]) -> String {
-    let mut out = String::new();
+    let mut out = Vec::new();
+    // Writing into a Vec cannot fail, and every piece is UTF-8.
+    let _ = write_folded(series, &mut out);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// [`folded`]'s text written to `w` as it is produced, without holding it all in memory.
+///
+/// # Errors
+/// The first error `w` returns.
+pub fn write_folded(series: &[Series<'_>], w: &mut impl std::io::Write) -> std::io::Result<()> {
     for (name, s) in sorted(series) {
-        out.push_str("# ");
-        out.push_str(&name);
-        out.push('\n');
-        out.push_str(&s.tree.to_folded());
+        writeln!(w, "# {name}")?;
+        s.tree.write_folded(w)?;
     }
-    out
+    Ok(())
 }
 
 #[derive(Serialize)]

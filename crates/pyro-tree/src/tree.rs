@@ -464,15 +464,28 @@ impl<'a> StackTree<'a> {
     /// Children of every node, each list sorted bytewise by frame name, as `(offsets, kids)`:
     /// node `p`'s children are `kids[offsets[p]..offsets[p + 1]]`.
     pub(crate) fn sorted_children(&self) -> (Vec<u32>, Vec<u32>) {
-        let mut kids: Vec<u32> = (1..self.nodes.len() as u32).collect();
-        kids.sort_unstable_by(|&a, &b| {
-            let (na, nb) = (&self.nodes[a as usize], &self.nodes[b as usize]);
-            na.parent.cmp(&nb.parent).then_with(|| {
-                self.names[na.frame as usize]
-                    .as_bytes()
-                    .cmp(self.names[nb.frame as usize].as_bytes())
-            })
+        // Names are compared once each (frame ranks), nodes by integers.
+        let mut by_name: Vec<u32> = (0..self.names.len() as u32).collect();
+        by_name.sort_unstable_by(|&a, &b| {
+            self.names[a as usize]
+                .as_bytes()
+                .cmp(self.names[b as usize].as_bytes())
         });
+        let mut rank = vec![0u32; self.names.len()];
+        for (r, &f) in by_name.iter().enumerate() {
+            rank[f as usize] = r as u32;
+        }
+        let mut keyed: Vec<(u64, u32)> = (1..self.nodes.len() as u32)
+            .map(|i| {
+                let n = &self.nodes[i as usize];
+                (
+                    (u64::from(n.parent) << 32) | u64::from(rank[n.frame as usize]),
+                    i,
+                )
+            })
+            .collect();
+        keyed.sort_unstable();
+        let kids: Vec<u32> = keyed.into_iter().map(|(_, i)| i).collect();
         let mut offsets = vec![0u32; self.nodes.len() + 1];
         for &k in &kids {
             offsets[self.nodes[k as usize].parent as usize + 1] += 1;
@@ -509,6 +522,23 @@ impl<'a> StackTree<'a> {
     /// Node ids of the tree, root first, parents before children (arena order).
     pub fn node_ids(&self) -> impl Iterator<Item = NodeId> + '_ {
         (0..self.nodes.len() as u32).map(NodeId)
+    }
+
+    /// The children of node `i`, most recently added first.
+    pub(crate) fn child_ids(&self, i: u32) -> impl Iterator<Item = u32> + '_ {
+        let mut c = self.nodes[i as usize].first_child;
+        std::iter::from_fn(move || {
+            let id = c;
+            (id != NONE).then(|| {
+                c = self.nodes[id as usize].next_sibling;
+                id
+            })
+        })
+    }
+
+    /// Whether node `i` has children.
+    pub(crate) fn has_children(&self, i: u32) -> bool {
+        self.nodes[i as usize].first_child != NONE
     }
 
     pub(crate) fn raw_node(&self, i: u32) -> (u32, u32, u64, u64) {

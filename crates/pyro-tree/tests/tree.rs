@@ -387,7 +387,58 @@ fn build(stacks: &[(Vec<String>, u64)]) -> StackTree<'_> {
     t
 }
 
+/// Folded lines the slow, obvious way: every stack joined, then sorted bytewise.
+fn sorted_lines(t: &StackTree<'_>) -> Vec<(String, u64)> {
+    let mut lines = Vec::new();
+    t.for_each_stack(|frames, v| {
+        let mut s = String::new();
+        pyro_tree::join_stack(&mut s, frames);
+        lines.push((s, v));
+    });
+    lines.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    lines
+}
+
+#[test]
+fn folded_lines_sort_prefix_siblings_bytewise() {
+    // `run$1` sorts between `run` and `run;x` (`$` < `;`), `run!` too, ` (deleted)` before all.
+    let t = tree_of(&[
+        ("main;run", 1),
+        ("main;run;x", 2),
+        ("main;run$1", 3),
+        ("main;run!;y", 4),
+        ("main;run (deleted)", 5),
+        ("main;runner", 6),
+        ("main", 7),
+        ("main;;", 8),
+        (";", 9),
+    ]);
+    let lines = t.folded_lines();
+    assert_eq!(lines, sorted_lines(&t));
+    assert_eq!(
+        t.to_folded(),
+        "; 9\nmain 7\nmain;; 8\nmain;run 1\nmain;run (deleted) 5\nmain;run!;y 4\nmain;run$1 3\nmain;run;x 2\nmain;runner 6\n"
+    );
+}
+
 proptest! {
+    #[test]
+    fn folded_walk_equals_sorting_whole_lines(
+        stacks in prop::collection::vec(
+            (prop::collection::vec("[ab$ !]{0,3}", 0..5), 0u64..1000), 0..40)
+    ) {
+        let t = build(&stacks);
+        let lines = t.folded_lines();
+        prop_assert_eq!(&lines, &sorted_lines(&t));
+        let text: String = lines.iter().map(|(s, v)| format!("{s} {v}\n")).collect();
+        let folded = t.to_folded();
+        prop_assert_eq!(folded.capacity(), folded.len());
+        let mut written = Vec::new();
+        t.write_folded(&mut written).unwrap();
+        prop_assert_eq!(written, folded.as_bytes());
+        prop_assert_eq!(folded, text);
+    }
+
     #[test]
     fn merge_is_order_independent(a in stacks_strategy(true), b in stacks_strategy(true), c in stacks_strategy(true)) {
         let (ta, tb, tc) = (build(&a), build(&b), build(&c));
@@ -580,4 +631,18 @@ fn transport_counts_frames_after_splitting() {
     let mut t = StackTree::new();
     read_tree(&hostile, &TransportLimits::default(), &mut t).unwrap();
     assert_eq!(t.total(), 20_000);
+}
+
+#[test]
+fn folded_text_fills_exactly_what_it_reserves() {
+    let t = tree_of(&[
+        (";", 1),
+        ("a;;", 22),
+        ("a;bb", 333),
+        ("", 0),
+        ("a", 10_000_000_000),
+    ]);
+    let text = t.to_folded();
+    assert_eq!(text, "; 1\na 10000000000\na;; 22\na;bb 333\n");
+    assert_eq!(text.capacity(), text.len());
 }
