@@ -34,7 +34,7 @@ fn bench(c: &mut Criterion) {
     folded_group(c, "many-distinct", &distinct);
     // Real Java stacks (async-profiler and JFR recordings, ~3.7 KB lines), from the shared
     // vectors; skipped with a note when they are absent.
-    match java_collapsed(input_bytes()) {
+    match pyro_benches::java_collapsed(input_bytes()) {
         Some(java) => {
             folded_group(c, "java-collapsed", &java);
             output_group(c, "java-collapsed", &java);
@@ -103,44 +103,6 @@ fn sort_whole_lines(tree: &StackTree<'_>) -> String {
         out.push('\n');
     }
     out
-}
-
-/// The jfr-parser vectors' expected collapsed stacks (`stack [value]` lines) as folded text,
-/// every file once, cut to at most `bytes` at a line end.
-fn java_collapsed(bytes: usize) -> Option<Vec<u8>> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/testdata/public/jfr-parser");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .ok()?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.ends_with("_expected_collapsed.txt.gz"))
-        })
-        .collect();
-    files.sort();
-    let mut out = Vec::new();
-    for f in files {
-        let text = pyro_benches::gunzip(&std::fs::read(f).ok()?);
-        for line in text.split(|&b| b == b'\n') {
-            let Some(open) = line.iter().rposition(|&b| b == b'[') else {
-                continue;
-            };
-            if out.len() + line.len() > bytes {
-                return Some(out);
-            }
-            // `stack [value]` → `stack value`.
-            out.extend_from_slice(&line[..open]);
-            out.extend_from_slice(
-                line[open + 1..]
-                    .strip_suffix(b"]")
-                    .unwrap_or(&line[open + 1..]),
-            );
-            out.push(b'\n');
-        }
-    }
-    (!out.is_empty()).then_some(out)
 }
 
 fn folded_group(c: &mut Criterion, name: &str, input: &[u8]) {

@@ -101,3 +101,41 @@ fn folded_input(bytes: usize, distinct: usize, shuffle: bool) -> Vec<u8> {
     }
     out
 }
+
+/// The jfr-parser vectors' expected collapsed stacks (`stack [value]` lines) as folded text,
+/// every file once, cut to at most `bytes` at a line end.
+pub fn java_collapsed(bytes: usize) -> Option<Vec<u8>> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/testdata/public/jfr-parser");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.ends_with("_expected_collapsed.txt.gz"))
+        })
+        .collect();
+    files.sort();
+    let mut out = Vec::new();
+    for f in files {
+        let text = gunzip(&std::fs::read(f).ok()?);
+        for line in text.split(|&b| b == b'\n') {
+            let Some(open) = line.iter().rposition(|&b| b == b'[') else {
+                continue;
+            };
+            if out.len() + line.len() > bytes {
+                return Some(out);
+            }
+            // `stack [value]` → `stack value`.
+            out.extend_from_slice(&line[..open]);
+            out.extend_from_slice(
+                line[open + 1..]
+                    .strip_suffix(b"]")
+                    .unwrap_or(&line[open + 1..]),
+            );
+            out.push(b'\n');
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}

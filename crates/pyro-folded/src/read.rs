@@ -124,7 +124,7 @@ impl<'a> Agg<'a> {
         Ok(())
     }
 
-    /// Splits each distinct stack into frames and pushes it, in bytewise order.
+    /// Splits each distinct stack into frames and pushes it, in the order stacks first appeared.
     fn finish<S: StackSink<'a>>(self, mut sink: S, mut summary: Summary) -> Result<Summary> {
         let max_depth = self.opts.max_stack_depth;
         // Check every stack before pushing any, so an error leaves the sink untouched.
@@ -137,11 +137,11 @@ impl<'a> Agg<'a> {
                 ));
             }
         }
-        // Sorted stacks share prefixes with their neighbours, which the tree reuses.
-        let mut order: Vec<&Entry<'a>> = self.entries.iter().collect();
-        order.sort_unstable_by(|a, b| a.stack.cmp(b.stack));
+        // First-seen order. Sorting the stacks bytewise would hand the tree neighbours with
+        // shared prefixes, but comparing kilobyte stacks that share most of their bytes cost
+        // more (28 % of the read on real Java stacks) than the child lookups it saved.
         let mut frames: Vec<&'a str> = Vec::new();
-        for e in order {
+        for e in &self.entries {
             // Strict validation first: much cheaper than the lossy conversion's chunked walk,
             // which only invalid stacks need.
             if let Ok(s) = std::str::from_utf8(e.stack) {

@@ -25,13 +25,30 @@ use crate::{StackSink, StackTree};
 /// Splits a folded stack into frames with OG's rules: `;` separates frames, an empty segment is a
 /// frame named `""` (`a;;b`), one trailing `;` is ignored (`a;` is `a`), and `""` is the empty
 /// stack.
+///
+/// Separators are found with `memchr` (SIMD), which on real stacks (dozens of frames, kilobytes
+/// per line) is several times faster than `str::split`'s per-frame search.
 pub fn split_stack(stack: &str) -> impl Iterator<Item = &str> {
     let body = stack.strip_suffix(';').unwrap_or(stack);
-    let mut it = body.split(';');
-    if stack.is_empty() {
-        it.next();
-    }
-    it
+    let mut separators = memchr::memchr_iter(b';', body.as_bytes());
+    let mut start = 0;
+    let mut done = stack.is_empty();
+    std::iter::from_fn(move || {
+        if done {
+            return None;
+        }
+        // `;` is ASCII, so every cut is on a character boundary.
+        let end = match separators.next() {
+            Some(i) => i,
+            None => {
+                done = true;
+                body.len()
+            }
+        };
+        let frame = body.get(start..end).unwrap_or_default();
+        start = end + 1;
+        Some(frame)
+    })
 }
 
 struct Cursor<'a> {
