@@ -81,13 +81,31 @@ pub fn merge(slots: &[&Slot], meta: &Meta) -> StackTree<'static> {
     }
 }
 
+/// What a series' values are, as every answer's `metadata` states it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Values<'m> {
+    spy_name: &'m str,
+    sample_rate: u32,
+    units: &'m str,
+}
+
+impl<'m> Values<'m> {
+    fn of(meta: &'m Meta) -> Self {
+        Values {
+            spy_name: &meta.spy_name,
+            sample_rate: meta.sample_rate,
+            units: &meta.units,
+        }
+    }
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Metadata<'m> {
     format: &'static str,
-    spy_name: &'m str,
-    sample_rate: u32,
-    units: &'m str,
+    #[serde(flatten)]
+    values: Values<'m>,
     name: String,
     app_name: &'m str,
     start_time: i64,
@@ -141,9 +159,7 @@ pub fn json(
         heatmap: None,
         metadata: Metadata {
             format: "single",
-            spy_name: &meta.spy_name,
-            sample_rate: meta.sample_rate,
-            units: &meta.units,
+            values: Values::of(meta),
             name: format!("{app_name} {}", rfc3339(st)),
             app_name,
             start_time: st,
@@ -220,9 +236,8 @@ struct DiffResponse<'t> {
 #[serde(rename_all = "camelCase")]
 struct DiffMetadata<'m> {
     format: &'static str,
-    spy_name: &'m str,
-    sample_rate: u32,
-    units: &'m str,
+    #[serde(flatten)]
+    values: Values<'m>,
     name: String,
     app_name: &'m str,
     max_nodes: i64,
@@ -259,9 +274,7 @@ pub fn diff_json(left: &Side<'_>, right: &Side<'_>, max_nodes: Option<usize>) ->
         right_timeline,
         metadata: DiffMetadata {
             format: "double",
-            spy_name: &meta.spy_name,
-            sample_rate: meta.sample_rate,
-            units: &meta.units,
+            values: Values::of(meta),
             name: format!("{} vs {}", left.names.query, right.names.query),
             app_name: right.names.app,
             max_nodes: max_nodes.map_or(-1, |n| n as i64),

@@ -9,21 +9,12 @@
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
-const state = {
-  query: params.get('query') || '',
-  from: params.get('from') || 'now-1h',
-  until: params.get('until') || 'now',
-  view: params.get('view') || 'single',
-  search: params.get('search') || '',
-  groupBy: params.get('groupBy') || '',
-  maxNodes: params.get('maxNodes') || '',
-  leftQuery: params.get('leftQuery') || '',
-  leftFrom: params.get('leftFrom') || '',
-  leftUntil: params.get('leftUntil') || '',
-  rightQuery: params.get('rightQuery') || '',
-  rightFrom: params.get('rightFrom') || '',
-  rightUntil: params.get('rightUntil') || '',
+// Every URL parameter the page reads, with its default.
+const DEFAULTS = {
+  query: '', from: 'now-1h', until: 'now', view: 'single', search: '', groupBy: '', maxNodes: '',
+  leftQuery: '', leftFrom: '', leftUntil: '', rightQuery: '', rightFrom: '', rightUntil: '',
 };
+const state = Object.fromEntries(Object.entries(DEFAULTS).map(([k, d]) => [k, params.get(k) || d]));
 
 // ---------------------------------------------------------------------------------------------
 // Queries: `app{k="v",...}` split into the app and its matchers, and back.
