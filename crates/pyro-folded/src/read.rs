@@ -129,7 +129,9 @@ impl<'a> Agg<'a> {
         let max_depth = self.opts.max_stack_depth;
         // Check every stack before pushing any, so an error leaves the sink untouched.
         for e in &self.entries {
-            if frame_count(e.stack) > max_depth {
+            // A stack of n bytes has at most n + 1 frames: only longer ones need counting
+            // (real stacks of a few KB stay under the 8192 default without a scan).
+            if e.stack.len() >= max_depth && frame_count(e.stack) > max_depth {
                 return Err(Error::new(
                     ErrorKind::StackTooDeep { max: max_depth },
                     e.offset,

@@ -216,6 +216,25 @@ fn lines_reader() {
     assert_eq!(e.kind(), &ErrorKind::StackTooDeep { max: 2 });
 }
 
+#[test]
+fn depth_limit_at_its_boundary() {
+    // Empty frames make the shortest deep stacks: n `;` and a frame give n + 1 frames.
+    let depth = |s: &[u8]| {
+        parse_folded(s, &Options::new().max_stack_depth(3), VecSink::default()).map(|_| ())
+    };
+    assert!(depth(b";; 1\n").is_ok()); // 2 frames
+    assert!(depth(b";;x 1\n").is_ok()); // 3 frames, 3 bytes
+    assert!(depth(b";;; 1\n").is_ok()); // 3 frames (one trailing `;` ignored)
+    assert_eq!(
+        depth(b";;;x 1\n").unwrap_err().kind(),
+        &ErrorKind::StackTooDeep { max: 3 }
+    );
+    assert_eq!(
+        depth(b"a;b;c;d 1\n").unwrap_err().kind(),
+        &ErrorKind::StackTooDeep { max: 3 }
+    );
+}
+
 /// Golden files: `testdata/folded/<case>.txt` → `testdata/folded/results/<case>.txt` (the tree's
 /// folded output, or `error: …`). `BLESS=1` rewrites the expectations.
 #[test]
