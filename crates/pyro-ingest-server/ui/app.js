@@ -3,8 +3,9 @@
 // State lives in the URL (query, from, until, view, search, groupBy, maxNodes and the diff's
 // left*/right* parameters), so a link reproduces a view. Data comes from the server's own
 // endpoints: /label-values, /labels, /render (OG's flamebearer JSON) and /render-diff (OG's
-// "double" flamebearer). A page saved by /render?format=html carries one answer in
-// <script id="preload"> and needs no server.
+// "double" flamebearer), all by paths relative to the page, so it also works behind a proxy
+// that serves the server under a prefix. A page saved by /render?format=html carries one answer
+// in <script id="preload"> and needs no server.
 'use strict';
 
 const $ = (id) => document.getElementById(id);
@@ -494,7 +495,7 @@ function setExports() {
     const a = $(id);
     const ok = !diff || format === 'json' || format === 'html';
     a.hidden = !ok;
-    a.href = diff ? '/render-diff?' + diffParams(format) : '/render?' + renderParams({ format: format === 'folded' ? 'collapsed' : format });
+    a.href = diff ? 'render-diff?' + diffParams(format) : 'render?' + renderParams({ format: format === 'folded' ? 'collapsed' : format });
     const app = splitQuery(state.query).app || 'profile';
     const ext = { folded: 'folded.txt', pprof: 'pprof', json: 'json', svg: 'svg', html: 'html' }[format];
     a.download = `${diff ? 'diff' : app}.${ext}`;
@@ -575,11 +576,11 @@ async function load() {
   try {
     if (state.view === 'diff') {
       fillDiffDefaults();
-      show(await getJson('/render-diff?' + diffParams('json')));
-      const tl = await getJson('/render?' + renderParams({ format: 'json', maxNodes: '1' }));
+      show(await getJson('render-diff?' + diffParams('json')));
+      const tl = await getJson('render?' + renderParams({ format: 'json', maxNodes: '1' }));
       timeline.set(tl.timeline, formatter(tl.metadata));
     } else {
-      show(await getJson('/render?' + renderParams({ format: 'json' })));
+      show(await getJson('render?' + renderParams({ format: 'json' })));
       if (state.view === 'tags') await loadTags();
     }
   } catch (e) {
@@ -591,7 +592,7 @@ async function load() {
 // Series picker and label filter.
 
 async function loadApps() {
-  const apps = await getJson('/label-values?label=__name__');
+  const apps = await getJson('label-values?label=__name__');
   const sel = $('app');
   const { app } = splitQuery(state.query);
   const names = apps.includes(app) || !app ? apps : [app, ...apps];
@@ -608,7 +609,7 @@ function labelScope() {
 
 async function loadLabelNames() {
   let names = [];
-  try { names = (await getJson('/labels?' + labelScope())).filter((n) => n !== '__name__'); } catch (e) { status(String(e.message || e), true); }
+  try { names = (await getJson('labels?' + labelScope())).filter((n) => n !== '__name__'); } catch (e) { status(String(e.message || e), true); }
   $('label-name').replaceChildren(new Option('+ label filter', ''), ...names.map((n) => new Option(n, n)));
   $('group-by').replaceChildren(new Option('(pick a label)', ''), ...names.map((n) => new Option(n, n)));
   $('group-by').value = state.groupBy;
@@ -647,7 +648,7 @@ async function loadTags() {
   const body = $('tag-table').tBodies[0];
   body.replaceChildren();
   if (!state.groupBy) return;
-  const data = await getJson('/render?' + renderParams({ format: 'json', groupBy: state.groupBy, maxNodes: '1' }));
+  const data = await getJson('render?' + renderParams({ format: 'json', groupBy: state.groupBy, maxNodes: '1' }));
   const fmt = formatter(data.metadata);
   const rows = Object.entries(data.groups || {}).map(([value, tl]) => [value, tl.samples.reduce((a, s) => a + (s > 0 ? s - 1 : 0), 0)]);
   const sum = rows.reduce((a, [, v]) => a + v, 0) || 1;
@@ -720,7 +721,7 @@ function wire() {
     if (!label) return;
     const p = labelScope();
     p.set('label', label);
-    const values = await getJson('/label-values?' + p).catch(() => []);
+    const values = await getJson('label-values?' + p).catch(() => []);
     sel.replaceChildren(new Option(`${label} =`, ''), ...values.map((v) => new Option(v, v)));
     sel.focus();
   };
