@@ -49,8 +49,10 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 /// JSON answer): styles and script inlined, the answer embedded as JSON, no request needed to
 /// view it.
 pub fn standalone(render_json: &str) -> String {
-    // `</` inside a script element would end it early; `<\/` means the same in JSON and JS.
-    let data = render_json.replace("</", "<\\/");
+    // Inside a script element `</script` would end it and `<!--` can hide the real end tag.
+    // JSON has `<` only inside strings, where `\u003c` means the same; the page's own script
+    // has no `<!--`, and `<\/` means `</` in its strings.
+    let data = render_json.replace('<', "\\u003c");
     let script = APP_JS.replace("</", "<\\/");
     INDEX_HTML
         .replacen(CSS_TAG, &format!("<style>\n{APP_CSS}</style>"), 1)
@@ -70,9 +72,14 @@ mod tests {
     #[test]
     fn the_page_links_what_standalone_inlines() {
         assert!(INDEX_HTML.contains(CSS_TAG) && INDEX_HTML.contains(JS_TAG));
-        let page = standalone(r#"{"flamebearer":{"names":["</script>"]}}"#);
+        let page = standalone(r#"{"flamebearer":{"names":["</script>","<!--<script>"]}}"#);
         assert!(!page.contains(CSS_TAG) && !page.contains(JS_TAG));
-        assert!(page.contains(r#"{"flamebearer":{"names":["<\/script>"]}}"#));
+        assert!(
+            page.contains(
+                r#"{"flamebearer":{"names":["\u003c/script>","\u003c!--\u003cscript>"]}}"#
+            )
+        );
         assert_eq!(page.matches("</script>").count(), 2);
+        assert!(!APP_JS.contains("<!--"));
     }
 }

@@ -564,6 +564,18 @@ fn flamegraph_ui_in_headless_chromium() {
         browser.screenshot("7-standalone").display()
     );
 
+    // A frame name that would end or hide the script element in a naive page still reads back.
+    ingest(&s, "odd.cpu", "", "main;x</script><!--<script>y 2\n");
+    browser.goto(&s.url(&format!(
+        "/render?query={}&from=now-1h&until=now&format=html",
+        enc("odd.cpu{}")
+    )));
+    browser.wait_for(
+        "the odd standalone table",
+        "return document.querySelectorAll('#fn-table tbody tr').length === 2",
+    );
+    assert_eq!(browser.table()[0][0], "x</script><!--<script>y");
+
     // 8. 100,000 nodes, truncation raised: printed figures.
     let mut folded = String::new();
     for i in 0..100_000u32 {
