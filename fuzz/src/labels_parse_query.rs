@@ -31,6 +31,6 @@ mod tests {
 
     #[test]
     fn replays() {
-        replay("labels_parse_query", &[], 5000, make, super::run);
+        replay("labels_parse_query", &["labels"], 5000, make, super::run);
     }
 }

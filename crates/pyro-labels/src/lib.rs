@@ -37,8 +37,8 @@ pub use name::{
 };
 #[cfg(feature = "query")]
 pub use query::{
-    MAX_MATCHERS, MAX_REGEX_MATCHERS, MAX_REGEX_PATTERN_BYTES, MAX_REGEX_SIZE, MatchOp, Matcher,
-    Query,
+    MAX_MATCHERS, MAX_REGEX_MATCHERS, MAX_REGEX_NESTING, MAX_REGEX_PATTERN_BYTES, MAX_REGEX_SIZE,
+    MatchOp, Matcher, Query,
 };
 
 /// The README example, compiled and run as a doc test.

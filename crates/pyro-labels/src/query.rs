@@ -17,6 +17,10 @@ pub const MAX_MATCHERS: usize = 64;
 pub const MAX_REGEX_MATCHERS: usize = 16;
 /// Most bytes of regex patterns in one query, all matchers together.
 pub const MAX_REGEX_PATTERN_BYTES: usize = 4096;
+/// Deepest nesting of a regex pattern (groups, repetitions of repetitions). The regex crate's
+/// default, 250, let a 200-byte pattern of stacked `+` overflow a 2 MiB thread stack while
+/// parsing in a debug build (found by `labels_parse_query`); label matchers need far less.
+pub const MAX_REGEX_NESTING: u32 = 64;
 
 /// A matcher's operator, in OG's priority order (negations first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -378,6 +382,7 @@ fn parse_matcher(s: &str, base: usize) -> Result<Matcher> {
         MatchOp::EqualRegex | MatchOp::NotEqualRegex => Some(
             RegexBuilder::new(value)
                 .size_limit(MAX_REGEX_SIZE)
+                .nest_limit(MAX_REGEX_NESTING)
                 .build()
                 .map_err(|e| {
                     Error::new(

@@ -432,6 +432,19 @@ fn storage_keys_are_unambiguous() {
     assert!(SeriesName::from_parts("app", [("bad-key", "v")]).is_err());
 }
 
+/// Regex nesting is bounded, so parsing a pattern cannot exhaust a thread's stack.
+#[test]
+fn regex_nesting_limit() {
+    use pyro_labels::MAX_REGEX_NESTING;
+    let stacked = |n: usize| format!("app{{k=~\" {}\"}}", "+".repeat(n));
+    assert!(Query::parse(&stacked(MAX_REGEX_NESTING as usize - 1)).is_ok());
+    let e = Query::parse(&stacked(180)).unwrap_err();
+    assert!(matches!(e.kind(), ErrorKind::InvalidRegex { .. }), "{e}");
+    let groups = |n: usize| format!("app{{k=~\"{}a{}\"}}", "(".repeat(n), ")".repeat(n));
+    assert!(Query::parse(&groups(20)).is_ok());
+    assert!(Query::parse(&groups(MAX_REGEX_NESTING as usize + 1)).is_err());
+}
+
 /// A query is bounded: matchers, regex matchers and regex bytes.
 #[test]
 fn query_limits() {
