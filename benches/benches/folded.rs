@@ -1,26 +1,12 @@
 //! `folded/<input>`: our reader into a `StackTree` vs the naive `lines()/rsplit_once/HashMap`
 //! reader, with memchr's raw newline count as the ceiling, all in one group and one run.
 
-use std::collections::HashMap;
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use pyro_benches::{input_bytes, repetitive_folded, shuffled_folded};
+use pyro_benches::{input_bytes, naive_folded as naive, repetitive_folded, shuffled_folded};
 use pyro_folded::{Options, parse_folded, parse_lines};
 use pyro_tree::StackTree;
-
-/// The obvious reader: `str::lines`, `rsplit_once(' ')`, `HashMap<String, u64>`.
-fn naive(input: &[u8]) -> HashMap<String, u64> {
-    let text = std::str::from_utf8(input).expect("bench input is UTF-8");
-    let mut map: HashMap<String, u64> = HashMap::new();
-    for line in text.lines() {
-        if let Some((stack, count)) = line.rsplit_once(' ') {
-            let v: u64 = count.parse().expect("bench counts are valid");
-            *map.entry(stack.to_owned()).or_default() += v;
-        }
-    }
-    map
-}
 
 fn bench(c: &mut Criterion) {
     let repetitive = repetitive_folded(input_bytes(), 2000);

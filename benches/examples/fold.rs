@@ -8,19 +8,7 @@
 //! `pyro` reads FILE into a `StackTree`, `naive` into a `HashMap<String, u64>`, `write` reads it
 //! and writes the tree back as folded text to stdout; each prints what it saw to stderr.
 
-use std::collections::HashMap;
 use std::io::Write;
-
-fn naive(input: &[u8]) -> HashMap<String, u64> {
-    let text = std::str::from_utf8(input).expect("UTF-8 input");
-    let mut map: HashMap<String, u64> = HashMap::new();
-    for line in text.lines() {
-        if let Some((stack, count)) = line.rsplit_once(' ') {
-            *map.entry(stack.to_owned()).or_default() += count.parse::<u64>().unwrap_or(0);
-        }
-    }
-    map
-}
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -42,7 +30,10 @@ fn main() {
         [mode, file] => {
             let input = std::fs::read(file).expect("read FILE");
             match *mode {
-                "naive" => eprintln!("{} distinct stacks", naive(&input).len()),
+                "naive" => eprintln!(
+                    "{} distinct stacks",
+                    pyro_benches::naive_folded(&input).len()
+                ),
                 "pyro" | "write" => {
                     let mut tree = pyro_tree::StackTree::new();
                     let s = pyro_folded::parse_folded(

@@ -139,3 +139,18 @@ pub fn java_collapsed(bytes: usize) -> Option<Vec<u8>> {
     }
     (!out.is_empty()).then_some(out)
 }
+
+/// The obvious folded reader, the peer of the folded benches: `str::lines`, `rsplit_once(' ')`,
+/// `HashMap<String, u64>`. Panics on input that is not UTF-8 or has a bad count (bench inputs
+/// only).
+pub fn naive_folded(input: &[u8]) -> std::collections::HashMap<String, u64> {
+    let text = std::str::from_utf8(input).expect("bench input is UTF-8");
+    let mut map: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+    for line in text.lines() {
+        if let Some((stack, count)) = line.rsplit_once(' ') {
+            let v: u64 = count.parse().expect("bench counts are valid");
+            *map.entry(stack.to_owned()).or_default() += v;
+        }
+    }
+    map
+}

@@ -162,26 +162,12 @@ impl Browser {
 
     /// A real pointer click at `(x, y)` CSS pixels from the top left of the element `css`.
     fn click_at(&self, css: &str, x: f64, y: f64) {
-        let at = self.js(&format!(
-            "const r = document.querySelector('{css}').getBoundingClientRect(); return [r.left, r.top];"
-        ));
-        let (left, top) = (at[0].as_f64().unwrap(), at[1].as_f64().unwrap());
-        let (vx, vy) = ((left + x).round() as i64, (top + y).round() as i64);
-        self.session_call(
-            "POST",
-            "/actions",
-            Some(json!({"actions": [{"type": "pointer", "id": "mouse",
-            "parameters": {"pointerType": "mouse"},
-            "actions": [
-                {"type": "pointerMove", "duration": 0, "origin": "viewport", "x": vx, "y": vy},
-                {"type": "pointerDown", "button": 0},
-                {"type": "pointerUp", "button": 0},
-            ]}]})),
-        );
+        let (left, top) = self.origin(css);
+        self.pointer(&[(left + x, top + y)], true);
     }
 
     /// Pointer actions in viewport coordinates: `moves` visited in order, the button held
-    /// from the first to the last when `drag`.
+    /// from the first to the last when `drag` (one point and `drag` is a click).
     fn pointer(&self, moves: &[(f64, f64)], drag: bool) {
         let mut actions = Vec::new();
         for (i, (x, y)) in moves.iter().enumerate() {

@@ -16,6 +16,9 @@ const DEFAULTS = {
   leftQuery: '', leftFrom: '', leftUntil: '', rightQuery: '', rightFrom: '', rightUntil: '',
 };
 const state = Object.fromEntries(Object.entries(DEFAULTS).map(([k, d]) => [k, params.get(k) || d]));
+// The diff's parameters, each shown in the input whose id is its kebab-case name (left-query).
+const DIFF_KEYS = ['leftQuery', 'leftFrom', 'leftUntil', 'rightQuery', 'rightFrom', 'rightUntil'];
+const diffInput = (k) => $(k.replace(/[A-Z]/, (c) => '-' + c.toLowerCase()));
 
 // ---------------------------------------------------------------------------------------------
 // Queries: `app{k="v",...}` split into the app and its matchers, and back.
@@ -484,7 +487,7 @@ function renderParams(extra) {
 
 function diffParams(format) {
   const p = new URLSearchParams({ format });
-  for (const k of ['leftQuery', 'leftFrom', 'leftUntil', 'rightQuery', 'rightFrom', 'rightUntil']) p.set(k, state[k]);
+  for (const k of DIFF_KEYS) p.set(k, state[k]);
   if (state.maxNodes) p.set('maxNodes', state.maxNodes);
   return p;
 }
@@ -687,8 +690,8 @@ function fillDiffDefaults() {
     state.leftFrom = String(from); state.leftUntil = String(mid);
     state.rightFrom = String(mid); state.rightUntil = String(until);
   }
-  for (const k of ['leftQuery', 'leftFrom', 'leftUntil', 'rightQuery', 'rightFrom', 'rightUntil']) {
-    $(k.replace(/[A-Z]/, (c) => '-' + c.toLowerCase())).value = state[k];
+  for (const k of DIFF_KEYS) {
+    diffInput(k).value = state[k];
   }
   saveUrl();
   setExports();
@@ -746,8 +749,8 @@ function wire() {
   }
   $('group-by').onchange = () => { state.groupBy = $('group-by').value; saveUrl(); loadTags().catch((e) => status(String(e.message || e), true)); };
   $('diff-go').onclick = () => {
-    for (const k of ['leftQuery', 'leftFrom', 'leftUntil', 'rightQuery', 'rightFrom', 'rightUntil']) {
-      state[k] = $(k.replace(/[A-Z]/, (c) => '-' + c.toLowerCase())).value.trim();
+    for (const k of DIFF_KEYS) {
+      state[k] = diffInput(k).value.trim();
     }
     load();
   };

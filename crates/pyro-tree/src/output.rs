@@ -112,9 +112,10 @@ impl StackTree<'_> {
         // Items of the nodes being walked, each node's children sorted in place: `(rank, item)`
         // with item `child << 1` for its own line, `child << 1 | 1` for its subtree.
         let mut items: Vec<(u32, u64)> = Vec::new();
-        // Per open node: (next item, its items' start and end, path length to restore, depth).
-        // Its items sit at the end of `items` when it is opened and are dropped when it closes.
-        let mut stack: Vec<(usize, usize, usize, usize, usize)> = Vec::new();
+        // Per open node, the root first: (next item, its items' start and end, path length to
+        // restore). Its items sit at the end of `items` when it is opened and are dropped when
+        // it closes.
+        let mut stack: Vec<(usize, usize, usize, usize)> = Vec::new();
         let push_children = |items: &mut Vec<(u32, u64)>, node: u32| {
             let start = items.len();
             for c in self.child_ids(node) {
@@ -131,9 +132,9 @@ impl StackTree<'_> {
             start
         };
         let first = push_children(&mut items, 0);
-        stack.push((first, first, items.len(), 0, 0));
+        stack.push((first, first, items.len(), 0));
         while let Some(top) = stack.last_mut() {
-            let (next, start, end, restore, depth) = *top;
+            let (next, start, end, restore) = *top;
             if next == end {
                 stack.pop();
                 items.truncate(start);
@@ -146,7 +147,8 @@ impl StackTree<'_> {
             let (_, frame, self_value, _) = self.raw_node(node);
             let name = self.name_of(frame);
             let before = path.len();
-            if depth > 0 {
+            // Below the root's children, frames are joined with `;`.
+            if stack.len() > 1 {
                 path.push(';');
             }
             path.push_str(name);
@@ -158,7 +160,7 @@ impl StackTree<'_> {
                 path.truncate(before);
             } else {
                 let start = push_children(&mut items, node);
-                stack.push((start, start, items.len(), before, depth + 1));
+                stack.push((start, start, items.len(), before));
             }
         }
     }

@@ -16,7 +16,8 @@ use crate::http::error::{json_response, og_error};
 use crate::http::{AppState, now};
 use crate::storage::{Selection, StoreError, labels_of};
 
-fn storage_error(e: &StoreError) -> Response {
+/// OG's 500 answer to a failed read of the store (also `/render`'s).
+pub(crate) fn storage_error(e: &StoreError) -> Response {
     og_error(
         StatusCode::INTERNAL_SERVER_ERROR,
         "failed to retrieve data",

@@ -30,11 +30,7 @@ fn invalid(err: &str) -> Failure {
 }
 
 fn storage_failure(e: &crate::storage::StoreError) -> Failure {
-    Box::new(og_error(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "failed to retrieve data",
-        &e.to_string(),
-    ))
+    Box::new(crate::handlers::labels::storage_error(e))
 }
 
 /// The series one selection picks, with what the answer echoes.
