@@ -34,11 +34,7 @@ pub(crate) fn create_and_migrate(db: &Database) -> Result<(), StoreError> {
                 let meta: Meta = serde_json::from_slice(meta.value()).map_err(err)?;
                 let name = meta.name()?;
                 let tenant = meta.tenant.clone();
-                let s = OwnedSeries {
-                    key: name.key(),
-                    meta,
-                    tree: pyro_tree::StackTree::new(),
-                };
+                let s = OwnedSeries::new(name.key(), meta, pyro_tree::StackTree::new());
                 let id = t.series_id(&tenant, &s)?;
                 let old_key = key.value().to_owned();
                 for slot in slots

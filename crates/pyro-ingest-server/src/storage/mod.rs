@@ -18,6 +18,7 @@ mod read;
 mod retention;
 mod writer;
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use pyro_labels::SeriesName;
@@ -116,7 +117,9 @@ impl Meta {
     }
 }
 
-/// One series of a request, owned so it can travel to the writer thread.
+/// One series of a request, owned so it can travel to the writer thread, with what the writer
+/// stores already prepared on the request's own thread (the encoded delta, the metadata's hash):
+/// the single writer thread only inserts bytes.
 #[derive(Debug)]
 pub struct OwnedSeries {
     /// Normalized series key (without the tenant).
@@ -125,6 +128,23 @@ pub struct OwnedSeries {
     pub meta: Meta,
     /// Its stacks.
     pub tree: StackTree<'static>,
+    /// The tree as one stored delta of one write ([`encode_delta`]).
+    delta: Vec<u8>,
+    /// Hash of `meta` (a known series whose metadata did not change touches only the deltas).
+    meta_hash: u64,
+}
+
+impl OwnedSeries {
+    /// A series to store: encodes its delta and hashes its metadata.
+    pub fn new(key: String, meta: Meta, tree: StackTree<'static>) -> OwnedSeries {
+        OwnedSeries {
+            delta: encode_delta(1, &tree),
+            meta_hash: meta_hash(&meta),
+            key,
+            meta,
+            tree,
+        }
+    }
 }
 
 /// Everything one request stores.
@@ -150,11 +170,7 @@ impl Write {
             start,
             series: series
                 .into_iter()
-                .map(|s| OwnedSeries {
-                    key: s.name.key(),
-                    meta: Meta::of(tenant, &s),
-                    tree: s.tree.into_owned(),
-                })
+                .map(|s| OwnedSeries::new(s.name.key(), Meta::of(tenant, &s), s.tree.into_owned()))
                 .collect(),
         }
     }
@@ -305,10 +321,16 @@ pub struct Store {
 /// series with unchanged metadata touches only the deltas table), and deltas written per slot
 /// since its last compaction (what triggers the compactor). Cleared by anything that deletes
 /// series, while it holds the write transaction; bounded by clearing it when it grows large.
+/// Both maps are per tenant, so a lookup borrows the write's strings instead of allocating a key.
 #[derive(Debug, Default)]
 pub(crate) struct WriteCache {
-    series: std::collections::HashMap<(String, String), (u64, u64)>,
-    slots: std::collections::HashMap<(String, u64, u64), u32>,
+    /// tenant → series key → (series id, metadata hash).
+    series: HashMap<String, HashMap<String, (u64, u64)>>,
+    /// tenant → (series id, slot) → deltas since the slot's last compaction.
+    slots: HashMap<String, HashMap<(u64, u64), u32>>,
+    /// Entries in `series` and in `slots`, all tenants together.
+    series_len: usize,
+    slots_len: usize,
     /// The newest slot written: counters of slots a minute older are dropped now and then
     /// (agents write each slot once, so the map holds about one slot per series).
     newest: u64,
@@ -324,6 +346,56 @@ impl WriteCache {
     pub(crate) fn clear(&mut self) {
         self.series.clear();
         self.slots.clear();
+        self.series_len = 0;
+        self.slots_len = 0;
+    }
+
+    /// The id of a series whose stored metadata hashes to `meta_hash`, if known.
+    fn series_id(&self, tenant: &str, key: &str, meta_hash: u64) -> Option<u64> {
+        match self.series.get(tenant)?.get(key) {
+            Some(&(id, h)) if h == meta_hash => Some(id),
+            _ => None,
+        }
+    }
+
+    fn remember_series(&mut self, tenant: &str, key: &str, id: u64, meta_hash: u64) {
+        let per = match self.series.get_mut(tenant) {
+            Some(per) => per,
+            None => self.series.entry(tenant.to_owned()).or_default(),
+        };
+        if per.insert(key.to_owned(), (id, meta_hash)).is_none() {
+            self.series_len += 1;
+        }
+    }
+
+    /// Counts one more delta in a slot; true when the slot now holds [`COMPACT_AT`] of them
+    /// (the counter starts again).
+    fn count_delta(&mut self, tenant: &str, id: u64, slot: u64) -> bool {
+        if slot > self.newest {
+            self.newest = slot;
+            let keep_from = slot.saturating_sub(SLOT_COUNTER_WINDOW);
+            if self.slots_len > 4096 {
+                for per in self.slots.values_mut() {
+                    per.retain(|k, _| k.1 >= keep_from);
+                }
+                self.slots.retain(|_, per| !per.is_empty());
+                self.slots_len = self.slots.values().map(HashMap::len).sum();
+            }
+        }
+        let per = match self.slots.get_mut(tenant) {
+            Some(per) => per,
+            None => self.slots.entry(tenant.to_owned()).or_default(),
+        };
+        let count = per.entry((id, slot)).or_insert_with(|| {
+            self.slots_len += 1;
+            0
+        });
+        *count += 1;
+        if u64::from(*count) >= COMPACT_AT {
+            *count = 0;
+            return true;
+        }
+        false
     }
 }
 
@@ -446,7 +518,7 @@ impl Store {
             .cache
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if cache.series.len() > CACHE_LIMIT || cache.slots.len() > CACHE_LIMIT {
+        if cache.series_len > CACHE_LIMIT || cache.slots_len > CACHE_LIMIT {
             cache.clear();
         }
         {
@@ -480,32 +552,19 @@ impl Store {
                         .map_err(err)?;
                 }
                 for s in &w.series {
-                    let h = meta_hash(&s.meta);
-                    let known = (w.tenant.clone(), s.key.clone());
-                    let id = match cache.series.get(&known) {
-                        Some(&(id, mh)) if mh == h => id,
-                        _ => {
+                    let id = match cache.series_id(&w.tenant, &s.key, s.meta_hash) {
+                        Some(id) => id,
+                        None => {
                             let id = t.series_id(&w.tenant, s)?;
-                            cache.series.insert(known, (id, h));
+                            cache.remember_series(&w.tenant, &s.key, id, s.meta_hash);
                             id
                         }
                     };
                     seq += 1;
-                    let bytes = encode_delta(1, &s.tree);
                     t.deltas
-                        .insert((w.tenant.as_str(), id, slot, seq), bytes.as_slice())
+                        .insert((w.tenant.as_str(), id, slot, seq), s.delta.as_slice())
                         .map_err(err)?;
-                    if slot > cache.newest {
-                        cache.newest = slot;
-                        let keep_from = slot.saturating_sub(SLOT_COUNTER_WINDOW);
-                        if cache.slots.len() > 4096 {
-                            cache.slots.retain(|k, _| k.2 >= keep_from);
-                        }
-                    }
-                    let count = cache.slots.entry((w.tenant.clone(), id, slot)).or_insert(0);
-                    *count += 1;
-                    if u64::from(*count) >= COMPACT_AT {
-                        *count = 0;
+                    if cache.count_delta(&w.tenant, id, slot) {
                         crowded.push((w.tenant.clone(), id, slot));
                     }
                 }
