@@ -312,8 +312,12 @@ fn put_node(out: &mut Vec<u8>, name: &[&str], value: u64, children: u64) {
 }
 
 impl StackTree<'_> {
-    fn write_preorder(&self, trie: bool) -> Vec<u8> {
-        let (offsets, kids) = self.sorted_children();
+    fn write_preorder(&self, trie: bool, sorted: bool) -> Vec<u8> {
+        let (offsets, kids) = if sorted {
+            self.sorted_children()
+        } else {
+            self.children_in_order()
+        };
         let mut out = Vec::new();
         let mut stack: Vec<u32> = vec![0];
         while let Some(i) = stack.pop() {
@@ -337,13 +341,20 @@ impl StackTree<'_> {
 
     /// Serializes the tree in the `tree` transport format (children in bytewise name order).
     pub fn to_tree_bytes(&self) -> Vec<u8> {
-        self.write_preorder(false)
+        self.write_preorder(false, true)
+    }
+
+    /// [`Self::to_tree_bytes`] with children in the order they were made instead of by name:
+    /// the same tree when read back, without sorting (for storage, where no reader needs the
+    /// order).
+    pub fn to_tree_bytes_unsorted(&self) -> Vec<u8> {
+        self.write_preorder(false, false)
     }
 
     /// Serializes the tree in the `trie` transport format: one trie node per tree node, named
     /// `;frame` below the first level. A stack whose last frame is empty reads back without it,
     /// as the format cannot tell `a;` from `a`.
     pub fn to_trie_bytes(&self) -> Vec<u8> {
-        self.write_preorder(true)
+        self.write_preorder(true, true)
     }
 }

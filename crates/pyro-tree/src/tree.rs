@@ -496,6 +496,26 @@ impl<'a> StackTree<'a> {
         (offsets, kids)
     }
 
+    /// Children of every node in the order they were made, as [`Self::sorted_children`] lays
+    /// them out: a counting pass over parents, no sort.
+    pub(crate) fn children_in_order(&self) -> (Vec<u32>, Vec<u32>) {
+        let mut offsets = vec![0u32; self.nodes.len() + 1];
+        for n in &self.nodes[1..] {
+            offsets[n.parent as usize + 1] += 1;
+        }
+        for i in 1..offsets.len() {
+            offsets[i] += offsets[i - 1];
+        }
+        let mut next = offsets.clone();
+        let mut kids = vec![0u32; self.nodes.len().saturating_sub(1)];
+        for (i, n) in self.nodes.iter().enumerate().skip(1) {
+            let at = &mut next[n.parent as usize];
+            kids[*at as usize] = i as u32;
+            *at += 1;
+        }
+        (offsets, kids)
+    }
+
     /// Visits every node with a non-zero self value, depth first with siblings in bytewise name
     /// order, as `(frames root first, self)`. The root's own value comes first, with no frames.
     pub fn for_each_stack(&self, mut f: impl FnMut(&[&str], u64)) {

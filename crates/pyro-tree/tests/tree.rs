@@ -480,6 +480,12 @@ proptest! {
         read_trie(&trie_bytes, &lim, &mut b).unwrap();
         prop_assert_eq!(a.to_folded(), t.to_folded());
         prop_assert_eq!(b.to_folded(), t.to_folded());
+        // Children in the order they were made: the same tree, the same bytes once sorted.
+        let mut c = StackTree::new();
+        let unsorted = t.to_tree_bytes_unsorted();
+        prop_assert_eq!(unsorted.len(), tree_bytes.len());
+        read_tree(&unsorted, &lim, &mut c).unwrap();
+        prop_assert_eq!(c.to_tree_bytes(), tree_bytes);
     }
 }
 

@@ -159,6 +159,11 @@ pub struct Write {
     pub start: i64,
     /// The series.
     pub series: Vec<OwnedSeries>,
+    /// What the request sent, when a forwarder passes it on as received.
+    pub received: Option<crate::forward::Received>,
+    /// The tenant a forwarder names upstream (without `--forward-tenant`): the tenant, or in a
+    /// single-tenant server the client's own `X-Scope-OrgID`.
+    pub org_id: String,
 }
 
 impl Write {
@@ -167,6 +172,8 @@ impl Write {
         Write {
             tenant: tenant.to_owned(),
             ids: Vec::new(),
+            received: None,
+            org_id: tenant.to_owned(),
             start,
             series: series
                 .into_iter()
@@ -220,7 +227,7 @@ const MAX_DELTA_BYTES: u64 = 4 << 30;
 /// (libdeflate, level 1). The format repeats every node's frame name, which deflate folds back:
 /// stored bytes drop 5–10× for a few milliseconds of CPU per megabyte.
 pub(crate) fn encode_delta(writes: u64, tree: &StackTree<'_>) -> Vec<u8> {
-    let raw = tree.to_tree_bytes();
+    let raw = tree.to_tree_bytes_unsorted();
     let plain = || {
         let mut v = writes.to_le_bytes().to_vec();
         v.extend_from_slice(&raw);
