@@ -45,6 +45,13 @@ def rss(p):
     return 0
 
 
+def cpu(p):
+    """CPU seconds (user + system) the process has used."""
+    with open(f"/proc/{p.pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def post(addr, name, body):
     req = urllib.request.Request(f"http://{addr}/ingest?name={name}&from={T}", data=body)
     t = time.perf_counter()
@@ -114,12 +121,13 @@ def main():
           f"queue file {os.path.getsize(qfile) >> 20} MiB; gateway RSS {idle_rss} MiB before, "
           f"{rss(gw)} MiB with the backlog")
     store, saddr, _ = start(["--listen", f"127.0.0.1:{port}"])
-    t0 = time.time()
+    t0, gw_cpu = time.time(), cpu(gw)
     while queue_bytes() > 0:
-        time.sleep(0.2)
+        time.sleep(0.05)
     dt = time.time() - t0
     print(f"drained {encoded >> 20} MiB of queued push bodies ({queued >> 20} MiB of requests) "
-          f"in {dt:.1f} s: {encoded / dt / (1 << 20):.1f} MiB/s")
+          f"in {dt:.1f} s: {encoded / dt / (1 << 20):.1f} MiB/s; CPU: gateway "
+          f"{cpu(gw) - gw_cpu:.1f} s, store {cpu(store):.1f} s")
     gw.kill()
     store.kill()
 

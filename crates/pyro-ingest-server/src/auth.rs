@@ -244,18 +244,22 @@ fn gate(state: &AppState, headers: &HeaderMap, ingest: bool) -> Result<String, R
     if !state.config.multi_tenant {
         return Ok(String::new());
     }
-    let named = headers
-        .get("x-scope-orgid")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|t| !t.is_empty());
-    match (named, bound) {
+    match (sent_org_id(headers), bound) {
         // A bound token acts as its tenant, and only as that tenant.
         (Some(t), Some(b)) if t != b => Err(Refused::Denied(Denied::PermissionDenied)),
         (_, Some(b)) => Ok(b),
         (Some(t), None) if t.len() <= 150 && !t.contains('\u{1f}') => Ok(t.to_owned()),
         _ => Err(Refused::NoOrgId),
     }
+}
+
+/// The request's `X-Scope-OrgID`, trimmed, when not empty.
+fn sent_org_id(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get("x-scope-orgid")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
 }
 
 /// OG's JSON answer to a refused plain-HTTP request (§7).
@@ -301,6 +305,9 @@ fn connect_refusal(r: Refused) -> Response {
 pub struct Caller<const INGEST: bool, const CONNECT: bool> {
     /// The tenant.
     pub tenant: String,
+    /// The tenant to name upstream when forwarding: the tenant under `--multi-tenant`, else the
+    /// client's own `X-Scope-OrgID` (empty when it sent none).
+    pub org_id: String,
 }
 
 /// An authorized caller of `/ingest`.
@@ -320,7 +327,17 @@ impl<const INGEST: bool, const CONNECT: bool> FromRequestParts<Arc<AppState>>
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
         match gate(state, &parts.headers, INGEST) {
-            Ok(tenant) => Ok(Caller { tenant }),
+            Ok(tenant) => {
+                let org_id = if tenant.is_empty() {
+                    sent_org_id(&parts.headers)
+                        .filter(|t| t.len() <= 150 && !t.contains('\u{1f}'))
+                        .unwrap_or_default()
+                        .to_owned()
+                } else {
+                    tenant.clone()
+                };
+                Ok(Caller { tenant, org_id })
+            }
             Err(r) if CONNECT => Err(connect_refusal(r)),
             Err(r) if INGEST => Err(og_refusal(r)),
             Err(r) => Err(with_basic_challenge(og_refusal(r))),

@@ -339,7 +339,16 @@ fn empty_svg(title: &str) -> Vec<u8> {
 /// period), `bytes` stays `bytes`, `lock_nanoseconds` is `nanoseconds`, counted things (`objects`,
 /// `goroutines`, `lock_samples`, samples without a rate) are `count`. So `go tool pprof` prints
 /// durations and bytes, and reading the file back with the app name gives the same series name.
-fn pprof_types(meta: &Meta) -> ((String, &'static str), Option<i64>, u64) {
+fn pprof_types(meta: &Meta) -> PprofType {
+    let ((ty, unit), period, scale) = og_pprof_types(meta);
+    PprofType {
+        sample_type: (ty, unit.to_owned()),
+        period,
+        scale,
+    }
+}
+
+fn og_pprof_types(meta: &Meta) -> ((String, &'static str), Option<i64>, u64) {
     let ty = meta
         .app
         .rsplit_once('.')
@@ -383,13 +392,34 @@ fn pprof_types(meta: &Meta) -> ((String, &'static str), Option<i64>, u64) {
 /// The tree as a pprof profile (protobuf, uncompressed), as OG's `tree.Pprof` builds it: one
 /// function and location per distinct frame name, one mapping, one sample per node with a
 /// non-zero self value (leaf first); sample and period types as `pprof_types` derives them
-/// from the series' type and units.
+/// from the series' type and units, so reading the file back with the app name gives the same
+/// series.
 pub fn pprof(tree: &StackTree<'_>, meta: &Meta) -> Vec<u8> {
+    pprof_as(tree, &pprof_types(meta))
+}
+
+/// A pprof's one sample type, its period and the factor its values are scaled by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PprofType {
+    /// Sample type and unit (`cpu`, `nanoseconds`).
+    pub sample_type: (String, String),
+    /// Period in nanoseconds, with period type `cpu/nanoseconds`.
+    pub period: Option<i64>,
+    /// Factor applied to every value.
+    pub scale: u64,
+}
+
+/// The tree as a pprof profile of type `t` ([`pprof`]'s layout).
+pub fn pprof_as(tree: &StackTree<'_>, t: &PprofType) -> Vec<u8> {
     use prost::Message;
     use pyro_pprof::model::{Function, Line, Location, Mapping, Profile, Sample, ValueType};
 
-    let ((ty, unit), period, scale) = pprof_types(meta);
-    let mut strings: Vec<String> = vec![String::new(), ty, unit.to_owned()];
+    let (period, scale) = (t.period, t.scale);
+    let mut strings: Vec<String> = vec![
+        String::new(),
+        t.sample_type.0.clone(),
+        t.sample_type.1.clone(),
+    ];
     let mut ids: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
     let mut p = Profile {
         sample_type: vec![ValueType { r#type: 1, unit: 2 }],

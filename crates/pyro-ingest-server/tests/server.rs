@@ -52,20 +52,6 @@ fn tiny_pprof() -> Vec<u8> {
     p
 }
 
-fn multipart(parts: &[(&str, &[u8])]) -> (String, Vec<u8>) {
-    let b = "XyZzYboundary";
-    let mut body = Vec::new();
-    for (name, data) in parts {
-        body.extend_from_slice(
-            format!("--{b}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes(),
-        );
-        body.extend_from_slice(data);
-        body.extend_from_slice(b"\r\n");
-    }
-    body.extend_from_slice(format!("--{b}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={b}"), body)
-}
-
 #[test]
 fn every_format_and_content_type() {
     let dir = temp_dir("formats");

@@ -35,6 +35,7 @@ mod text;
 pub use error::{Error, ErrorKind, Result};
 pub use format::Format;
 pub use limits::{DEFAULT_MAX_DECOMPRESSED, DEFAULT_MAX_SERIES, DEFAULT_MAX_TREE_NODES, Limits};
+pub use pprof::PprofFacts;
 pub use pyro_tree::gzip::{GunzipError, gunzip, is_gzip};
 pub use request::{Cancel, DEFAULT_SAMPLE_RATE, Request, parse_sample_rate};
 pub use series::{Aggregation, Series};
@@ -52,6 +53,18 @@ use pyro_labels::{Precedence, SeriesName};
 /// over the size limit, [`ErrorKind::LimitExceeded`] past another limit (series per request
 /// among them), [`ErrorKind::Unsupported`] for `speedscope`.
 pub fn decode<'a>(req: &'a Request, limits: &Limits) -> Result<Vec<Series<'a>>> {
+    Ok(decode_with_facts(req, limits)?.0)
+}
+
+/// [`decode`], with what a pprof body says of itself ([`PprofFacts`]; `None` for other formats):
+/// what a gateway needs to pass the body on as received.
+///
+/// # Errors
+/// As [`decode`].
+pub fn decode_with_facts<'a>(
+    req: &'a Request,
+    limits: &Limits,
+) -> Result<(Vec<Series<'a>>, Option<PprofFacts>)> {
     request::check(req.cancel.as_ref())?;
     let name = SeriesName::parse_with(&req.name, &limits.labels)
         .map_err(|e| Error::wrap(ErrorKind::Name, "name: ", e, None))?;
@@ -60,11 +73,16 @@ pub fn decode<'a>(req: &'a Request, limits: &Limits) -> Result<Vec<Series<'a>>> 
         req.content_type.as_deref(),
         &req.body,
     );
+    let mut facts = None;
     let mut series = match format {
         Format::Folded | Format::Lines | Format::Trie | Format::Tree => {
             text::read(req, name, format, limits)?
         }
-        Format::Pprof | Format::PprofMultipart => pprof::read(req, name, limits)?,
+        Format::Pprof | Format::PprofMultipart => {
+            let (series, f) = pprof::read(req, name, limits)?;
+            facts = Some(f);
+            series
+        }
         Format::Jfr => jfr::read(req, &name, limits)?,
         Format::Speedscope => {
             return Err(Error::new(
@@ -75,7 +93,7 @@ pub fn decode<'a>(req: &'a Request, limits: &Limits) -> Result<Vec<Series<'a>>> 
     };
     check_series_count(series.len(), limits)?;
     add_labels(&mut series, &req.extra_labels)?;
-    Ok(series)
+    Ok((series, facts))
 }
 
 /// Adds `labels` to every series, overwriting labels of the same name.

@@ -8,12 +8,69 @@ use crate::budget::Budget;
 use crate::error::{Error, ErrorKind, Result};
 use crate::{Aggregation, Limits, Request, Series};
 
+/// What a pprof body says of itself, beside its series: what a gateway needs to pass the body on
+/// as received (Grafana Pyroscope stores a pprof `/ingest` body as is, in one series).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PprofFacts {
+    /// The profile's sample type names, in order.
+    pub sample_types: Vec<String>,
+    /// `time_nanos` (0 when absent).
+    pub time_nanos: i64,
+    /// The `__name__` Grafana Pyroscope gives the profile (its `metricName`): `wall` when a type is
+    /// `wall`; else, by the first type whose name (or display name in the sample-type table)
+    /// contains `cpu` → `process_cpu`, `alloc_`/`inuse_` or is `space`/`objects` → `memory`,
+    /// `mutex_` → `mutex`, `block_` → `block`, `goroutines` → `goroutines`; else the last type's
+    /// name.
+    pub metric_name: String,
+}
+
+impl PprofFacts {
+    fn of(p: &pyro_pprof::Profile<'_>, types: &SampleTypes) -> PprofFacts {
+        let sample_types: Vec<String> = p
+            .sample_type_names()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        PprofFacts {
+            metric_name: metric_name(&sample_types, types),
+            time_nanos: p.time_nanos(),
+            sample_types,
+        }
+    }
+}
+
+/// Grafana Pyroscope's `metricName` of a profile with these sample types ([`PprofFacts`]).
+pub fn metric_name(sample_types: &[String], table: &SampleTypes) -> String {
+    if sample_types.iter().any(|t| t == "wall") {
+        return "wall".to_owned();
+    }
+    for t in sample_types {
+        let st = table.get(t).map_or(t.as_str(), |c| c.suffix(t));
+        let metric = if st.contains("cpu") {
+            "process_cpu"
+        } else if st.contains("alloc_") || st.contains("inuse_") || st == "space" || st == "objects"
+        {
+            "memory"
+        } else if st.contains("mutex_") {
+            "mutex"
+        } else if st.contains("block_") {
+            "block"
+        } else if st.contains("goroutines") {
+            "goroutines"
+        } else {
+            continue;
+        };
+        return metric.to_owned();
+    }
+    sample_types.last().cloned().unwrap_or_default()
+}
+
 /// A raw (gzipped or not) pprof body with `/ingest`'s parameters.
 pub(crate) fn read(
     req: &Request,
     name: SeriesName,
     limits: &Limits,
-) -> Result<Vec<Series<'static>>> {
+) -> Result<(Vec<Series<'static>>, PprofFacts)> {
     let mut budget = Budget::new(limits);
     let types = match &req.sample_type_config {
         Some(json) => {
@@ -21,7 +78,7 @@ pub(crate) fn read(
         }
         None => SampleTypes::default(),
     };
-    let (series, _, _) = series(
+    let (series, facts, _) = series(
         &name,
         &req.body,
         &types,
@@ -30,7 +87,7 @@ pub(crate) fn read(
         &mut budget,
         req.cancel.as_ref(),
     )?;
-    Ok(series)
+    Ok((series, facts))
 }
 
 /// A pprof error as ours: a limit is `over_limit` (a size limit while inflating is
@@ -54,8 +111,9 @@ fn parse_err(e: pyro_pprof::Error, what: &str) -> Error {
 }
 
 /// One series per sample type and label set of a pprof (gzipped or not), named after `name`,
-/// with the profile's `time_nanos`. `prev` is the previous profile of a cumulative pair. The
-/// profile is read within what is left of the request's `budget`, and spends what it builds.
+/// with what the profile says of itself (its `time_nanos`, sample types) and its sample rate.
+/// `prev` is the previous profile of a cumulative pair. The profile is read within what is left
+/// of the request's `budget`, and spends what it builds.
 ///
 /// # Errors
 /// [`ErrorKind::Body`] for a malformed profile, [`ErrorKind::TooLarge`] when it inflates past
@@ -69,7 +127,7 @@ pub(crate) fn series(
     spy_name: &str,
     budget: &mut Budget,
     cancel: Option<&crate::Cancel>,
-) -> Result<(Vec<Series<'static>>, i64, Option<u32>)> {
+) -> Result<(Vec<Series<'static>>, PprofFacts, Option<u32>)> {
     crate::request::check(cancel)?;
     let plimits = budget.pprof();
     let prev_buf = prev
@@ -99,7 +157,7 @@ pub(crate) fn series(
         })
         .collect();
     budget.spend(&series)?;
-    Ok((series, p.time_nanos(), period_hz(&p)))
+    Ok((series, PprofFacts::of(&p, types), period_hz(&p)))
 }
 
 /// Samples per second of a profile whose period is a time (`period_type` unit `nanoseconds`,

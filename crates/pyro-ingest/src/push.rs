@@ -217,7 +217,7 @@ pub fn to_series_cancellable(
         let name = series_name(&s.labels, extra, &limits.labels)?;
         let spy = spy_name(&s.labels, user_agent);
         for sample in &s.samples {
-            let (mut series, time_nanos, hz) = crate::pprof::series(
+            let (mut series, facts, hz) = crate::pprof::series(
                 &name,
                 &sample.raw_profile,
                 &types,
@@ -226,6 +226,7 @@ pub fn to_series_cancellable(
                 &mut budget,
                 cancel,
             )?;
+            let time_nanos = facts.time_nanos;
             if start.is_none() && time_nanos > 0 {
                 start = Some(time_nanos / 1_000_000_000);
             }

@@ -61,6 +61,104 @@ pub struct Endpoint {
     pub stats: Stats,
 }
 
+/// What a request sent, kept so it can be forwarded as received instead of re-encoded from the
+/// parsed trees.
+#[derive(Debug, Clone)]
+pub enum Received {
+    /// A pprof `/ingest` body (gzipped or not, no `prev_profile`): Grafana Pyroscope stores it as
+    /// is, in one series with these labels (its `createLabels`).
+    Pprof {
+        /// The body as received (after any `Content-Encoding`).
+        body: bytes::Bytes,
+        /// `__name__`, `__delta__`, `service_name`, `pyroscope_spy`, then the request's labels.
+        labels: Vec<LabelPair>,
+        /// The profile's own `time_nanos` is unset or in 1970: the write's start is appended to
+        /// it on the way out (Grafana Pyroscope's `fixTime`).
+        fix_time: bool,
+    },
+    /// A push request's series with their samples, as sent (k6 labels added).
+    Push(Vec<RawProfileSeries>),
+}
+
+impl Received {
+    /// A pprof `/ingest` request as Grafana Pyroscope's adapter would push it: `None` when it
+    /// has a `prev_profile` (Grafana Pyroscope refuses cumulative pairs; the series computed
+    /// here are forwarded instead) or a name that does not parse.
+    pub fn pprof(req: &pyro_ingest::Request, facts: &pyro_ingest::PprofFacts) -> Option<Received> {
+        if req.prev_profile.is_some() {
+            return None;
+        }
+        let name = pyro_labels::SeriesName::parse(&req.name).ok()?;
+        let mut labels = vec![
+            pair("__name__", &facts.metric_name),
+            pair("__delta__", "false"),
+            pair("service_name", name.app()),
+        ];
+        let spy = req.spy_name();
+        if !spy.is_empty() && spy != "unknown" {
+            labels.push(pair("pyroscope_spy", spy));
+        }
+        let extra = req
+            .extra_labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()));
+        let own = name
+            .labels()
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .filter(|(k, _)| !req.extra_labels.iter().any(|(e, _)| e == k));
+        for (k, v) in own.chain(extra) {
+            if (k.starts_with("__") && k != "__session_id__") || k == "service_name" {
+                continue;
+            }
+            labels.push(pair(k, v));
+        }
+        const YEAR_1971_NANOS: i64 = 365 * 86_400 * 1_000_000_000;
+        Some(Received::Pprof {
+            body: req.body.clone(),
+            labels,
+            fix_time: facts.time_nanos < YEAR_1971_NANOS,
+        })
+    }
+
+    /// A push request's series as sent, with `extra` labels (k6's) set on each.
+    pub fn push(req: &pyro_ingest::push::PushRequest, extra: &[(String, String)]) -> Received {
+        let mut series = req.series.clone();
+        for s in &mut series {
+            for (k, v) in extra {
+                s.labels.retain(|l| &l.name != k);
+                s.labels.push(pair(k, v));
+            }
+        }
+        Received::Push(series)
+    }
+}
+
+fn pair(name: &str, value: &str) -> LabelPair {
+    LabelPair {
+        name: name.to_owned(),
+        value: value.to_owned(),
+    }
+}
+
+/// One request waiting for the queue's group commit.
+struct Pending {
+    tenant: String,
+    at: i64,
+    body: bytes::Bytes,
+    reply: tokio::sync::oneshot::Sender<Result<(), EnqueueError>>,
+}
+
+/// Most requests queued in one transaction.
+const ENQUEUE_BATCH: usize = 256;
+
+/// Most requests one delivery round takes from a queue, and most bytes.
+const DELIVERY_BATCH: usize = 64;
+const DELIVERY_BATCH_BYTES: u64 = 64 << 20;
+
+/// Most deliveries in flight to one endpoint at a time.
+const IN_FLIGHT: usize = 16;
+
 /// Every endpoint, and the config they share.
 #[derive(Debug)]
 pub struct Forwarder {
@@ -69,16 +167,28 @@ pub struct Forwarder {
     config: ForwardConfig,
     next_id: AtomicU64,
     node: u64,
+    /// The group-commit thread of the queues.
+    pending: tokio::sync::mpsc::Sender<Pending>,
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pending")
+            .field("bytes", &self.body.len())
+            .finish()
+    }
 }
 
 /// Why a request could not be queued.
 pub use queue::EnqueueError as ForwardError;
 
 impl Forwarder {
-    /// Opens a queue per endpoint under `dir` (`forward-<n>.redb`).
+    /// Opens a queue per endpoint under `dir` (`forward-<n>.redb`) and starts their
+    /// group-commit thread: concurrent requests are queued on every endpoint in one durable
+    /// transaction per endpoint.
     ///
     /// # Errors
-    /// A queue file cannot be opened.
+    /// A queue file cannot be opened, or the thread cannot be started.
     pub fn open(dir: &std::path::Path, config: ForwardConfig) -> Result<Forwarder, String> {
         let mut endpoints = Vec::new();
         for (i, url) in config.endpoints.iter().enumerate() {
@@ -94,11 +204,18 @@ impl Forwarder {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64)
             ^ u64::from(std::process::id()) << 32;
+        let (pending, rx) = tokio::sync::mpsc::channel(4 * ENQUEUE_BATCH);
+        let queues = endpoints.clone();
+        std::thread::Builder::new()
+            .name("pyro-forward-queue".into())
+            .spawn(move || group_commit(&queues, rx))
+            .map_err(|e| e.to_string())?;
         Ok(Forwarder {
             endpoints,
             config,
             next_id: AtomicU64::new(0),
             node,
+            pending,
         })
     }
 
@@ -107,78 +224,124 @@ impl Forwarder {
         self.config.only
     }
 
-    /// Queues one accepted request on every endpoint, durably.
-    ///
-    /// # Errors
-    /// A full queue or a storage failure; the request must then not be acknowledged.
-    pub fn enqueue(&self, write: &Write) -> Result<(), EnqueueError> {
+    /// The queue item of an accepted request: tenant, time, encoded `PushRequest` (CPU work:
+    /// call it off the async workers).
+    pub fn item(&self, write: &Write) -> (String, i64, bytes::Bytes) {
         let body = self.encode(write).encode_to_vec();
         let tenant = self
             .config
             .tenant
             .clone()
-            .unwrap_or_else(|| write.tenant.clone());
-        let item = [(tenant, crate::http::now(), body)];
-        for e in &self.endpoints {
-            e.queue.push(&item)?;
-        }
-        Ok(())
+            .unwrap_or_else(|| write.org_id.clone());
+        (tenant, crate::http::now(), body.into())
     }
 
-    /// The `PushRequest` of an accepted request.
-    pub fn encode(&self, write: &Write) -> PushRequest {
-        let series = write
-            .series
-            .iter()
-            .map(|s| {
-                let typed = crate::querier::types::of(&s.meta);
-                let mut labels = vec![
-                    LabelPair {
-                        name: "__name__".into(),
-                        value: typed.profile_type.name.clone(),
-                    },
-                    LabelPair {
-                        name: "service_name".into(),
-                        value: typed.service.clone(),
-                    },
-                ];
-                if !s.meta.spy_name.is_empty() && s.meta.spy_name != "unknown" {
-                    labels.push(LabelPair {
-                        name: "pyroscope_spy".into(),
-                        value: s.meta.spy_name.clone(),
-                    });
-                }
-                for (k, v) in &s.meta.labels {
-                    labels.push(LabelPair {
-                        name: k.clone(),
-                        value: v.clone(),
-                    });
-                }
-                for (k, v) in &self.config.external_labels {
-                    labels.retain(|l| &l.name != k);
-                    labels.push(LabelPair {
-                        name: k.clone(),
-                        value: v.clone(),
-                    });
-                }
-                let mut pprof = crate::render::pprof(&s.tree, &s.meta);
-                set_time(&mut pprof, write.start);
-                let raw = gzip(&pprof);
-                let id = format!(
-                    "{:016x}-{:016x}",
-                    self.node,
-                    self.next_id.fetch_add(1, Ordering::Relaxed)
-                );
-                RawProfileSeries {
-                    labels,
-                    samples: vec![RawSample {
-                        raw_profile: raw.into(),
-                        id,
-                    }],
-                }
+    /// Queues one accepted request on every endpoint, durably (group commit with concurrent
+    /// requests); it is in every queue, or in none, when this returns.
+    ///
+    /// # Errors
+    /// A full queue or a storage failure; the request must then not be acknowledged.
+    pub async fn enqueue(&self, item: (String, i64, bytes::Bytes)) -> Result<(), EnqueueError> {
+        let (reply, wait) = tokio::sync::oneshot::channel();
+        let (tenant, at, body) = item;
+        let stopped = || EnqueueError::Storage(crate::storage::err("forward queue stopped"));
+        self.pending
+            .send(Pending {
+                tenant,
+                at,
+                body,
+                reply,
             })
-            .collect();
+            .await
+            .map_err(|_| stopped())?;
+        wait.await.map_err(|_| stopped())?
+    }
+
+    /// The `PushRequest` of an accepted request: what it sent when that can go on as received
+    /// ([`Received`]), else its series encoded as Grafana Pyroscope's adapter would.
+    pub fn encode(&self, write: &Write) -> PushRequest {
+        let mut series = match &write.received {
+            Some(Received::Pprof {
+                body,
+                labels,
+                fix_time,
+            }) => {
+                let raw = if *fix_time {
+                    with_time(body, write.start)
+                } else {
+                    body.clone()
+                };
+                vec![RawProfileSeries {
+                    labels: labels.clone(),
+                    samples: vec![RawSample {
+                        raw_profile: raw,
+                        id: String::new(),
+                    }],
+                }]
+            }
+            Some(Received::Push(series)) => series.clone(),
+            None => write
+                .series
+                .iter()
+                .map(|s| self.series(s, write.start))
+                .collect(),
+        };
+        for s in &mut series {
+            for (k, v) in &self.config.external_labels {
+                s.labels.retain(|l| &l.name != k);
+                s.labels.push(pair(k, v));
+            }
+            for sample in &mut s.samples {
+                if sample.id.is_empty() {
+                    sample.id = self.next_id();
+                }
+            }
+        }
         PushRequest { series }
+    }
+
+    /// A stable sample ID: this process' node id and a counter.
+    fn next_id(&self) -> String {
+        format!(
+            "{:016x}-{:016x}",
+            self.node,
+            self.next_id.fetch_add(1, Ordering::Relaxed)
+        )
+    }
+
+    /// One parsed series as Grafana Pyroscope's adapter pushes it: labels per its
+    /// `convertMetadata`/`Put`, the tree as a gzipped pprof.
+    fn series(&self, s: &crate::storage::OwnedSeries, start: i64) -> RawProfileSeries {
+        let typed = crate::querier::types::of(&s.meta);
+        let mut labels = vec![
+            pair("__name__", &typed.profile_type.name),
+            pair("__delta__", "false"),
+        ];
+        if !s.meta.spy_name.is_empty() && s.meta.spy_name != "unknown" {
+            labels.push(pair("pyroscope_spy", &s.meta.spy_name));
+        }
+        let mut has_service = false;
+        for (k, v) in &s.meta.labels {
+            if k.starts_with("__") && k != "__session_id__" {
+                continue;
+            }
+            has_service |= k == "service_name";
+            labels.push(pair(k, v));
+        }
+        if !has_service {
+            labels.push(pair("service_name", &typed.service));
+        } else if !s.meta.labels.contains_key("app_name") {
+            labels.push(pair("app_name", &typed.service));
+        }
+        let mut pprof = crate::render::pprof_as(&s.tree, &typed.pprof_type(&s.meta));
+        set_time(&mut pprof, start);
+        RawProfileSeries {
+            labels,
+            samples: vec![RawSample {
+                raw_profile: gzip(&pprof).into(),
+                id: String::new(),
+            }],
+        }
     }
 
     /// Starts one delivery task per endpoint on the current runtime.
@@ -186,6 +349,64 @@ impl Forwarder {
         for e in &self.endpoints {
             tokio::spawn(deliver(self.clone(), e.clone()));
         }
+    }
+}
+
+/// The queues' group commit: takes every request waiting, queues those that fit in every
+/// queue in one durable transaction per endpoint, refuses the rest as full.
+fn group_commit(queues: &[Arc<Endpoint>], mut rx: tokio::sync::mpsc::Receiver<Pending>) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut batch = vec![first];
+        while batch.len() < ENQUEUE_BATCH {
+            match rx.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
+            }
+        }
+        let sizes = || batch.iter().map(|p| p.body.len() as u64);
+        let fit = queues
+            .iter()
+            .map(|e| e.queue.fitting(sizes()))
+            .min()
+            .unwrap_or(batch.len());
+        let items: Vec<(String, i64, bytes::Bytes)> = batch[..fit]
+            .iter()
+            .map(|p| (p.tenant.clone(), p.at, p.body.clone()))
+            .collect();
+        let mut result = Ok(());
+        if !items.is_empty() {
+            for e in queues {
+                if let Err(err) = e.queue.push(&items) {
+                    result = Err(err);
+                    break;
+                }
+            }
+        }
+        for (i, p) in batch.into_iter().enumerate() {
+            let r = if i < fit {
+                result.clone()
+            } else {
+                Err(EnqueueError::Full)
+            };
+            let _ = p.reply.send(r);
+        }
+    }
+}
+
+/// A pprof body with `time_nanos` (field 9) set to `start` seconds: the field is appended (the
+/// last occurrence of a scalar field wins), to a gzipped body as a second gzip member, so the
+/// profile itself goes on byte for byte.
+fn with_time(body: &bytes::Bytes, start: i64) -> bytes::Bytes {
+    let mut field = Vec::new();
+    set_time(&mut field, start);
+    if pyro_ingest::is_gzip(body) {
+        let mut out = body.to_vec();
+        out.extend_from_slice(&gzip(&field));
+        out.into()
+    } else {
+        let mut out = body.to_vec();
+        out.extend_from_slice(&field);
+        out.into()
     }
 }
 
@@ -210,11 +431,13 @@ enum Outcome {
     Refused(String),
 }
 
-async fn attempt(f: &Forwarder, e: &Endpoint, item: &Item) -> Outcome {
+type Client = hyper_util::client::legacy::Client<
+    hyper_util::client::legacy::connect::HttpConnector,
+    axum::body::Body,
+>;
+
+async fn attempt(f: &Forwarder, e: &Endpoint, client: &Client, item: &Item) -> Outcome {
     use http_body_util::BodyExt;
-    let client: hyper_util::client::legacy::Client<_, axum::body::Body> =
-        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .build_http();
     let mut req = hyper::Request::post(format!("{}/push.v1.PusherService/Push", e.url))
         .header("Content-Type", "application/proto");
     if !item.tenant.is_empty() {
@@ -256,17 +479,29 @@ async fn attempt(f: &Forwarder, e: &Endpoint, item: &Item) -> Outcome {
     }
 }
 
-/// Delivers one endpoint's queue in order, forever.
+/// Delivers one endpoint's queue, forever: the oldest requests in rounds of up to
+/// [`DELIVERY_BATCH`], [`IN_FLIGHT`] in flight at a time over pooled keep-alive connections; what was
+/// delivered or refused for good leaves the queue in one transaction per round; after a failure
+/// that may pass, the round's undelivered requests wait for the backoff and come first in the
+/// next round.
 async fn deliver(f: Arc<Forwarder>, e: Arc<Endpoint>) {
+    let client: Client =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .pool_max_idle_per_host(IN_FLIGHT)
+            .build_http();
     let mut backoff = Duration::from_millis(100);
     loop {
         let q = e.clone();
-        let item = match tokio::task::spawn_blocking(move || q.queue.peek()).await {
-            Ok(Ok(Some(i))) => i,
-            Ok(Ok(None)) => {
+        let items = match tokio::task::spawn_blocking(move || {
+            q.queue.peek_batch(DELIVERY_BATCH, DELIVERY_BATCH_BYTES)
+        })
+        .await
+        {
+            Ok(Ok(items)) if items.is_empty() => {
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
+            Ok(Ok(items)) => items,
             Ok(Err(err)) => {
                 tracing::error!(endpoint = %e.url, error = %err, "forward queue unreadable");
                 tokio::time::sleep(Duration::from_secs(1)).await;
@@ -278,33 +513,66 @@ async fn deliver(f: Arc<Forwarder>, e: Arc<Endpoint>) {
                 continue;
             }
         };
-        let outcome = attempt(&f, &e, &item).await;
-        let dead = match &outcome {
-            Outcome::Delivered => None,
-            Outcome::Refused(why) => Some(why.clone()),
-            Outcome::Retry(why) => {
-                e.stats.retried.fetch_add(1, Ordering::Relaxed);
+        let mut done: Vec<(Item, Option<String>)> = Vec::new();
+        let mut retry = None;
+        // A sliding window: a new delivery starts as soon as one ends, until a failure that
+        // may pass stops new starts.
+        let mut set = tokio::task::JoinSet::new();
+        let mut next = items.into_iter();
+        loop {
+            while retry.is_none() && set.len() < IN_FLIGHT {
+                let Some(item) = next.next() else { break };
+                let (f, e, client) = (f.clone(), e.clone(), client.clone());
+                set.spawn(async move {
+                    let outcome = attempt(&f, &e, &client, &item).await;
+                    (item, outcome)
+                });
+            }
+            let Some(joined) = set.join_next().await else {
+                break;
+            };
+            let Ok((item, outcome)) = joined else {
+                retry.get_or_insert(("delivery task failed".to_owned(), 0));
+                continue;
+            };
+            match outcome {
+                Outcome::Delivered => {
+                    e.stats.delivered.fetch_add(1, Ordering::Relaxed);
+                    done.push((item, None));
+                }
+                Outcome::Refused(why) => {
+                    e.stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(endpoint = %e.url, error = %why, seq = item.seq, "upstream refused a request for good; dead-lettered");
+                    done.push((item, Some(why)));
+                }
+                Outcome::Retry(why) => {
+                    e.stats.retried.fetch_add(1, Ordering::Relaxed);
+                    retry.get_or_insert((why, item.seq));
+                }
+            }
+        }
+        if !done.is_empty() {
+            let q = e.clone();
+            let removed = tokio::task::spawn_blocking(move || {
+                let refs: Vec<(&Item, Option<&str>)> =
+                    done.iter().map(|(i, why)| (i, why.as_deref())).collect();
+                q.queue.remove_batch(&refs)
+            })
+            .await;
+            if !matches!(removed, Ok(Ok(()))) {
+                tracing::error!(endpoint = %e.url, "forward queue update failed");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+        match retry {
+            None => backoff = Duration::from_millis(100),
+            Some((why, seq)) => {
                 tracing::warn!(endpoint = %e.url, error = %why, retry_in_ms = backoff.as_millis() as u64, "forward failed; will retry");
                 let jitter =
-                    Duration::from_millis(u64::from(std::process::id() ^ item.seq as u32) % 100);
+                    Duration::from_millis(u64::from(std::process::id() ^ seq as u32) % 100);
                 tokio::time::sleep(backoff + jitter).await;
                 backoff = (backoff * 2).min(Duration::from_secs(30));
-                continue;
             }
-        };
-        backoff = Duration::from_millis(100);
-        if let Some(why) = &dead {
-            e.stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(endpoint = %e.url, error = %why, seq = item.seq, "upstream refused a request for good; dead-lettered");
-        } else {
-            e.stats.delivered.fetch_add(1, Ordering::Relaxed);
-        }
-        let q = e.clone();
-        let removed =
-            tokio::task::spawn_blocking(move || q.queue.remove(&item, dead.as_deref())).await;
-        if !matches!(removed, Ok(Ok(()))) {
-            tracing::error!(endpoint = %e.url, "forward queue update failed");
-            tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
 }

@@ -27,7 +27,7 @@ pub struct Item {
     /// Unix seconds when it was queued.
     pub queued_at: i64,
     /// The encoded `push.v1.PushRequest`.
-    pub body: Vec<u8>,
+    pub body: bytes::Bytes,
 }
 
 fn encode(tenant: &str, at: i64, body: &[u8]) -> Vec<u8> {
@@ -49,12 +49,12 @@ fn decode(seq: u64, bytes: &[u8]) -> Result<Item, StoreError> {
         seq,
         tenant: String::from_utf8(tenant.to_vec()).map_err(|_| bad())?,
         queued_at: i64::from_le_bytes(*at),
-        body: body.to_vec(),
+        body: bytes::Bytes::copy_from_slice(body),
     })
 }
 
 /// Why an item could not be queued.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum EnqueueError {
     /// The queue holds `--forward-queue-bytes` already: back-pressure (503).
     Full,
@@ -109,11 +109,26 @@ impl Queue {
         })
     }
 
+    /// Of `sizes` (bytes of requests about to be queued, in order), how many fit under the bound
+    /// together with what is queued now.
+    pub fn fitting(&self, sizes: impl IntoIterator<Item = u64>) -> usize {
+        let mut total = self.bytes.load(Ordering::Relaxed);
+        let mut n = 0;
+        for size in sizes {
+            total += size;
+            if total > self.max_bytes {
+                break;
+            }
+            n += 1;
+        }
+        n
+    }
+
     /// Appends requests in one durable transaction (the caller batches concurrent requests).
     ///
     /// # Errors
     /// [`EnqueueError::Full`] when they would pass the size bound; a storage failure.
-    pub fn push(&self, items: &[(String, i64, Vec<u8>)]) -> Result<(), EnqueueError> {
+    pub fn push(&self, items: &[(String, i64, bytes::Bytes)]) -> Result<(), EnqueueError> {
         let add: u64 = items.iter().map(|i| i.2.len() as u64).sum();
         if self.bytes.load(Ordering::Relaxed) + add > self.max_bytes {
             return Err(EnqueueError::Full);
@@ -147,10 +162,29 @@ impl Queue {
     /// # Errors
     /// A storage failure.
     pub fn peek(&self) -> Result<Option<Item>, StoreError> {
+        Ok(self.peek_batch(1, 0)?.pop())
+    }
+
+    /// The oldest items in order: at most `max_items`, and no more once they reach `max_bytes`
+    /// (at least one, whatever its size).
+    ///
+    /// # Errors
+    /// A storage failure.
+    pub fn peek_batch(&self, max_items: usize, max_bytes: u64) -> Result<Vec<Item>, StoreError> {
         let tx = self.db.begin_read().map_err(err)?;
         let q = tx.open_table(QUEUE).map_err(err)?;
-        let first = q.first().map_err(err)?;
-        first.map(|(k, v)| decode(k.value(), v.value())).transpose()
+        let mut items = Vec::new();
+        let mut bytes = 0u64;
+        for entry in q.iter().map_err(err)? {
+            if items.len() >= max_items || (!items.is_empty() && bytes >= max_bytes) {
+                break;
+            }
+            let (k, v) = entry.map_err(err)?;
+            let item = decode(k.value(), v.value())?;
+            bytes += item.body.len() as u64;
+            items.push(item);
+        }
+        Ok(items)
     }
 
     /// Removes a delivered item; with `dead`, keeps it in the dead-letter table with `why`.
@@ -158,21 +192,31 @@ impl Queue {
     /// # Errors
     /// A storage failure.
     pub fn remove(&self, item: &Item, dead: Option<&str>) -> Result<(), StoreError> {
+        self.remove_batch(&[(item, dead)])
+    }
+
+    /// Removes items in one durable transaction: each delivered (`None`) or dead-lettered with
+    /// the upstream's message.
+    ///
+    /// # Errors
+    /// A storage failure; nothing is removed then.
+    pub fn remove_batch(&self, items: &[(&Item, Option<&str>)]) -> Result<(), StoreError> {
+        if items.is_empty() {
+            return Ok(());
+        }
         let tx = self.db.begin_write().map_err(err)?;
-        let size = item.body.len() as u64;
+        let size: u64 = items.iter().map(|(i, _)| i.body.len() as u64).sum();
         {
             let mut q = tx.open_table(QUEUE).map_err(err)?;
-            q.remove(item.seq).map_err(err)?;
-            if let Some(why) = dead {
-                let bytes = encode(&item.tenant, item.queued_at, &item.body);
-                tx.open_table(DEAD)
-                    .map_err(err)?
-                    .insert(item.seq, bytes.as_slice())
-                    .map_err(err)?;
-                tx.open_table(DEAD_WHY)
-                    .map_err(err)?
-                    .insert(item.seq, why)
-                    .map_err(err)?;
+            let mut dead_items = tx.open_table(DEAD).map_err(err)?;
+            let mut dead_why = tx.open_table(DEAD_WHY).map_err(err)?;
+            for (item, dead) in items {
+                q.remove(item.seq).map_err(err)?;
+                if let Some(why) = dead {
+                    let bytes = encode(&item.tenant, item.queued_at, &item.body);
+                    dead_items.insert(item.seq, bytes.as_slice()).map_err(err)?;
+                    dead_why.insert(item.seq, *why).map_err(err)?;
+                }
             }
             let mut m = tx.open_table(META).map_err(err)?;
             let total = self.bytes.load(Ordering::Relaxed).saturating_sub(size);
@@ -183,7 +227,7 @@ impl Queue {
             size.min(self.bytes.load(Ordering::Relaxed)),
             Ordering::Relaxed,
         );
-        self.items.fetch_sub(1, Ordering::Relaxed);
+        self.items.fetch_sub(items.len() as u64, Ordering::Relaxed);
         Ok(())
     }
 

@@ -10,6 +10,7 @@ use pyro_ingest::{ErrorKind, Format, Request};
 
 use crate::attime;
 use crate::auth::Ingester;
+use crate::forward::Received;
 use crate::http::body::{content_encoded, decode_content_encoding, multipart_parts};
 use crate::http::budget::{declared_size, reserve_parse};
 use crate::http::error::og_error;
@@ -21,7 +22,7 @@ const PARSE_FAILED: &str = "error happened while parsing request body";
 /// The handler. Auth and tenant come from the headers ([`Ingester`]) before the body is read.
 pub async fn ingest(
     State(state): State<Arc<AppState>>,
-    Ingester { tenant }: Ingester,
+    Ingester { tenant, org_id }: Ingester,
     Query(q): Query<Vec<(String, String)>>,
     headers: HeaderMap,
     body: Bytes,
@@ -81,10 +82,16 @@ pub async fn ingest(
         Ok(r) => r,
         Err(refused) => return refused.into_response(),
     };
+    let forwarding = state.config.forward.is_some();
     let parsed = tokio::task::spawn_blocking(move || {
         let _parse_budget = parse_budget;
-        let series = pyro_ingest::decode(&req, &limits)?;
-        Ok::<_, pyro_ingest::Error>((req.name.clone(), Write::new(&tenant, from, series)))
+        let (series, facts) = pyro_ingest::decode_with_facts(&req, &limits)?;
+        let mut write = Write::new(&tenant, from, series);
+        write.org_id = org_id;
+        if forwarding {
+            write.received = facts.and_then(|f| Received::pprof(&req, &f));
+        }
+        Ok::<_, pyro_ingest::Error>((req.name.clone(), write))
     })
     .await;
     match parsed {

@@ -83,7 +83,7 @@ fn answer(
 /// `/labels`: every label name of the tenant's series, `__name__` included.
 pub async fn labels(
     State(state): State<Arc<AppState>>,
-    Reader { tenant }: Reader,
+    Reader { tenant, .. }: Reader,
     Query(q): Query<BTreeMap<String, String>>,
 ) -> Response {
     tokio::task::spawn_blocking(move || answer(&state, &tenant, &q, None))
@@ -100,7 +100,7 @@ pub async fn labels(
 /// `/label-values?label=…`: every value of one label (`__name__`: app names).
 pub async fn label_values(
     State(state): State<Arc<AppState>>,
-    Reader { tenant }: Reader,
+    Reader { tenant, .. }: Reader,
     Query(q): Query<BTreeMap<String, String>>,
 ) -> Response {
     let Some(label) = q.get("label").cloned() else {

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
 use crate::auth::Pusher;
+use crate::forward::Received;
 use crate::http::body::{content_encoded, decode_content_encoding};
 use crate::http::budget::{Refused, declared_size, reserve_parse};
 use crate::http::error::ConnectError;
@@ -17,7 +18,7 @@ use crate::storage::Write;
 /// The handler. Auth and tenant come from the headers ([`Pusher`]) before the body is read.
 pub async fn push(
     State(state): State<Arc<AppState>>,
-    Pusher { tenant }: Pusher,
+    Pusher { tenant, org_id }: Pusher,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -31,6 +32,7 @@ pub async fn push(
     let ct = content_type.clone();
     let abandoned = super::CancelOnDrop::new();
     let cancel = abandoned.0.clone();
+    let forwarding = state.config.forward.is_some();
     let parsed = tokio::task::spawn_blocking(move || {
         let limits = &state2.config.limits;
         let max = declared_size(&body, limits.decompressed);
@@ -60,6 +62,10 @@ pub async fn push(
         )
         .map_err(|e| Ok(ConnectError::from_ingest(&e)))?;
         let mut write = Write::new(&tenant, start, series);
+        write.org_id = org_id;
+        if forwarding {
+            write.received = Some(Received::push(&req, &k6));
+        }
         write.ids = req
             .series
             .iter()

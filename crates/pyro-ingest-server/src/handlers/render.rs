@@ -217,7 +217,7 @@ fn with_type(content_type: &'static str, body: impl IntoResponse) -> Response {
 /// The handler of `/render`.
 pub async fn render(
     State(state): State<Arc<AppState>>,
-    Reader { tenant }: Reader,
+    Reader { tenant, .. }: Reader,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let format = q.get("format").cloned().unwrap_or_default();
@@ -293,7 +293,7 @@ pub async fn render(
 /// the UI page preloaded with it for `format=html`).
 pub async fn render_diff(
     State(state): State<Arc<AppState>>,
-    Reader { tenant }: Reader,
+    Reader { tenant, .. }: Reader,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let format = q.get("format").cloned().unwrap_or_else(|| "json".into());

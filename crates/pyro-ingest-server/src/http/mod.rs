@@ -58,35 +58,28 @@ pub enum NotKept {
 /// # Errors
 /// A full queue or a storage failure; the request must not be acknowledged then.
 pub async fn keep(state: &Arc<AppState>, write: crate::storage::Write) -> Result<(), NotKept> {
-    if let Some(f) = state.config.forward.clone() {
-        let (f, w) = (f.clone(), write);
-        let (queued, w) = tokio::task::spawn_blocking(move || {
-            let r = f.enqueue(&w);
-            (r, w)
-        })
+    let failed = |e: &dyn std::fmt::Display| NotKept::Failed(e.to_string());
+    let Some(f) = state.config.forward.clone() else {
+        return state.writer.put(write).await.map_err(|e| failed(&e));
+    };
+    let encoder = f.clone();
+    let (item, write) = tokio::task::spawn_blocking(move || (encoder.item(&write), write))
         .await
-        .map_err(|e| NotKept::Failed(e.to_string()))?;
-        match queued {
-            Ok(()) => {}
-            Err(crate::forward::ForwardError::Full) => return Err(NotKept::QueueFull),
-            Err(crate::forward::ForwardError::Storage(e)) => {
-                return Err(NotKept::Failed(e.to_string()));
-            }
+        .map_err(|e| failed(&e))?;
+    let queued = async {
+        match f.enqueue(item).await {
+            Ok(()) => Ok(()),
+            Err(crate::forward::ForwardError::Full) => Err(NotKept::QueueFull),
+            Err(crate::forward::ForwardError::Storage(e)) => Err(failed(&e)),
         }
-        if state.config.forward.as_ref().is_some_and(|f| f.only()) {
-            return Ok(());
-        }
-        return state
-            .writer
-            .put(w)
-            .await
-            .map_err(|e| NotKept::Failed(e.to_string()));
+    };
+    if f.only() {
+        return queued.await;
     }
-    state
-        .writer
-        .put(write)
-        .await
-        .map_err(|e| NotKept::Failed(e.to_string()))
+    // Queue and store commit side by side (two fsyncs at once, not one after the other).
+    let stored = async { state.writer.put(write).await.map_err(|e| failed(&e)) };
+    let (queued, stored) = tokio::join!(queued, stored);
+    queued.and(stored)
 }
 
 /// Connection-level limits.

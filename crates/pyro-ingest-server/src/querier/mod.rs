@@ -488,7 +488,9 @@ fn select_merge_profile_of(
         until,
     )?;
     let (tree, meta, _) = merged(store, tenant, &hits, from, until)?;
-    Ok(RawProfile(render::pprof(&tree, &meta)))
+    // As Grafana Pyroscope answers: the profile in its own type (CPU in nanoseconds).
+    let t = types::of(&meta).pprof_type(&meta);
+    Ok(RawProfile(render::pprof_as(&tree, &t)))
 }
 
 fn get_profile_stats_of(
@@ -513,7 +515,7 @@ macro_rules! handler {
         /// The Connect method.
         pub async fn $name(
             State(state): State<Arc<AppState>>,
-            QueryReader { tenant }: QueryReader,
+            QueryReader { tenant, .. }: QueryReader,
             headers: HeaderMap,
             body: Bytes,
         ) -> Response {
@@ -563,7 +565,7 @@ handler!(
 /// `SelectMergeProfile`: the pprof bytes are the protobuf answer; JSON callers get 400.
 pub async fn select_merge_profile(
     State(state): State<Arc<AppState>>,
-    QueryReader { tenant }: QueryReader,
+    QueryReader { tenant, .. }: QueryReader,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {

@@ -27,6 +27,21 @@ fn pt(name: &str, st: &str, su: &str, pty: &str, pu: &str) -> ProfileType {
     }
 }
 
+impl Typed {
+    /// The pprof Grafana Pyroscope's adapter writes for a series of this type: its sample type
+    /// and unit, and for CPU and wall time at a sample rate the `cpu/nanoseconds` period
+    /// (1e9 / rate) its values were scaled by.
+    pub fn pprof_type(&self, meta: &Meta) -> crate::render::PprofType {
+        let t = &self.profile_type;
+        let timed = matches!(t.name.as_str(), "process_cpu" | "wall") && meta.sample_rate > 0;
+        crate::render::PprofType {
+            sample_type: (t.sample_type.clone(), t.sample_unit.clone()),
+            period: timed.then(|| 1_000_000_000 / i64::from(meta.sample_rate)),
+            scale: self.scale,
+        }
+    }
+}
+
 /// The profile type of a series (app `svc.cpu`, units, sample rate).
 pub fn of(meta: &Meta) -> Typed {
     let (service, suffix) = match meta.app.rsplit_once('.') {

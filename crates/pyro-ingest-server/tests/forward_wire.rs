@@ -1,0 +1,521 @@
+//! What a gateway sends upstream, decoded with prost from the public `push.v1` and `google.v1`
+//! schemas by a test receiver standing in for Grafana Pyroscope: for every format, series by
+//! series, the labels Grafana Pyroscope's ingest adapter would give, the sample types, units,
+//! period and values; pprof and push bodies byte for byte as received.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+use prost::Message;
+use pyro_ingest::push::{LabelPair, PushRequest, RawProfileSeries, RawSample};
+use pyro_pprof::model::{Function, Line, Location, Mapping, Profile, Sample, ValueType};
+
+const FROM: i64 = 1_609_459_201;
+
+/// One push request as the receiver got it: the tenant header and the decoded body.
+type Got = (Option<String>, PushRequest);
+
+/// A push.v1 endpoint on loopback that answers 200 to every request and keeps what it got.
+struct Receiver {
+    url: String,
+    got: Arc<Mutex<Vec<Got>>>,
+}
+
+impl Receiver {
+    fn start() -> Receiver {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let keep = got.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let keep = keep.clone();
+                std::thread::spawn(move || serve(conn, &keep));
+            }
+        });
+        Receiver { url, got }
+    }
+
+    /// Waits for `n` requests and returns them.
+    fn wait(&self, n: usize) -> Vec<Got> {
+        let started = Instant::now();
+        loop {
+            let got = self.got.lock().unwrap();
+            if got.len() >= n {
+                return got.clone();
+            }
+            drop(got);
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "timed out waiting for {n} push requests"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// HTTP/1.1 keep-alive: request after request on one connection.
+fn serve(conn: std::net::TcpStream, got: &Mutex<Vec<Got>>) {
+    let mut out = conn.try_clone().unwrap();
+    let mut r = BufReader::new(conn);
+    loop {
+        let mut line = String::new();
+        if r.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        assert!(
+            line.starts_with("POST /push.v1.PusherService/Push "),
+            "{line}"
+        );
+        let (mut len, mut tenant) = (0usize, None);
+        loop {
+            let mut h = String::new();
+            r.read_line(&mut h).unwrap();
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            let (k, v) = h.split_once(':').unwrap();
+            match k.to_ascii_lowercase().as_str() {
+                "content-length" => len = v.trim().parse().unwrap(),
+                "x-scope-orgid" => tenant = Some(v.trim().to_owned()),
+                "content-type" => assert_eq!(v.trim(), "application/proto"),
+                _ => {}
+            }
+        }
+        let mut body = vec![0; len];
+        r.read_exact(&mut body).unwrap();
+        got.lock()
+            .unwrap()
+            .push((tenant, PushRequest::decode(&body[..]).unwrap()));
+        out.write_all(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/proto\r\nContent-Length: 0\r\n\r\n",
+        )
+        .unwrap();
+    }
+}
+
+fn labels(s: &RawProfileSeries) -> BTreeMap<&str, &str> {
+    let m: BTreeMap<&str, &str> = s
+        .labels
+        .iter()
+        .map(|l| (l.name.as_str(), l.value.as_str()))
+        .collect();
+    assert_eq!(
+        m.len(),
+        s.labels.len(),
+        "a label named twice: {:?}",
+        s.labels
+    );
+    m
+}
+
+/// A sample's profile (gunzipped when gzipped).
+fn profile(s: &RawSample) -> Profile {
+    let mut raw = s.raw_profile.to_vec();
+    if raw.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        flate2::read::MultiGzDecoder::new(&raw[..])
+            .read_to_end(&mut out)
+            .unwrap();
+        raw = out;
+    }
+    Profile::decode(&raw[..]).unwrap()
+}
+
+/// `type:unit` of each sample type.
+fn types(p: &Profile) -> Vec<String> {
+    let s = |i: i64| p.string_table[i as usize].clone();
+    p.sample_type
+        .iter()
+        .map(|t| format!("{}:{}", s(t.r#type), s(t.unit)))
+        .collect()
+}
+
+/// Stack (root first, `;`-joined) → value per sample type.
+fn stacks(p: &Profile) -> BTreeMap<String, Vec<i64>> {
+    let name = |loc: u64| {
+        let l = p.location.iter().find(|l| l.id == loc).unwrap();
+        let f = p
+            .function
+            .iter()
+            .find(|f| f.id == l.line[0].function_id)
+            .unwrap();
+        p.string_table[f.name as usize].clone()
+    };
+    let mut out: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for s in &p.sample {
+        let stack: Vec<String> = s.location_id.iter().rev().map(|l| name(*l)).collect();
+        let v = out.entry(stack.join(";")).or_insert(vec![0; s.value.len()]);
+        for (a, b) in v.iter_mut().zip(&s.value) {
+            *a += b;
+        }
+    }
+    out
+}
+
+/// A pprof: `types` (`type`, `unit`), an optional cpu/nanoseconds period, `time_nanos`, and
+/// samples (leaf-first frame names, one value per type).
+fn pprof(
+    sample_types: &[(&str, &str)],
+    period: Option<i64>,
+    time_nanos: i64,
+    samples: &[(&[&str], &[i64])],
+) -> Vec<u8> {
+    let mut strings: Vec<String> = vec![String::new()];
+    let id = |s: &str, strings: &mut Vec<String>| -> i64 {
+        match strings.iter().position(|x| x == s) {
+            Some(i) => i as i64,
+            None => {
+                strings.push(s.to_owned());
+                strings.len() as i64 - 1
+            }
+        }
+    };
+    let mut p = Profile {
+        time_nanos,
+        mapping: vec![Mapping {
+            id: 1,
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    for (t, u) in sample_types {
+        let (t, u) = (id(t, &mut strings), id(u, &mut strings));
+        p.sample_type.push(ValueType { r#type: t, unit: u });
+    }
+    if let Some(period) = period {
+        let (t, u) = (id("cpu", &mut strings), id("nanoseconds", &mut strings));
+        p.period_type = Some(ValueType { r#type: t, unit: u });
+        p.period = period;
+    }
+    for (frames, values) in samples {
+        let mut location_id = Vec::new();
+        for f in *frames {
+            let name = id(f, &mut strings);
+            let fid = match p.function.iter().find(|x| x.name == name) {
+                Some(x) => x.id,
+                None => {
+                    let fid = p.function.len() as u64 + 1;
+                    p.function.push(Function {
+                        id: fid,
+                        name,
+                        ..Default::default()
+                    });
+                    p.location.push(Location {
+                        id: fid,
+                        mapping_id: 1,
+                        line: vec![Line {
+                            function_id: fid,
+                            line: 0,
+                        }],
+                        ..Default::default()
+                    });
+                    fid
+                }
+            };
+            location_id.push(fid);
+        }
+        p.sample.push(Sample {
+            location_id,
+            value: values.to_vec(),
+            label: vec![],
+        });
+    }
+    p.string_table = strings;
+    p.encode_to_vec()
+}
+
+/// A series' labels, sample types and stacks (its one sample's profile).
+type Decoded<'a> = (
+    BTreeMap<&'a str, &'a str>,
+    Vec<String>,
+    BTreeMap<String, Vec<i64>>,
+);
+
+fn decoded(req: &PushRequest) -> Vec<Decoded<'_>> {
+    req.series
+        .iter()
+        .map(|s| {
+            assert_eq!(s.samples.len(), 1);
+            let p = profile(&s.samples[0]);
+            (labels(s), types(&p), stacks(&p))
+        })
+        .collect()
+}
+
+fn map<'a>(pairs: &[(&'a str, &'a str)]) -> BTreeMap<&'a str, &'a str> {
+    pairs.iter().copied().collect()
+}
+
+fn ingest(gw: &Server, query: &str, ct: Option<&str>, body: &[u8]) {
+    let url = gw.url(&format!("/ingest?{query}&from={FROM}"));
+    let (status, msg) = post(&url, ct, &[], body);
+    assert_eq!(status, 200, "{msg}");
+}
+
+#[test]
+fn every_format_arrives_as_grafana_pyroscope_would_store_it() {
+    let dir = temp_dir("fwd-wire");
+    let rx = Receiver::start();
+    let gw = Server::start(
+        &dir,
+        &[
+            "--forward-to",
+            &rx.url,
+            "--forward-only",
+            "--external-label",
+            "cluster=eu1",
+        ],
+    );
+    let from_nanos = FROM * 1_000_000_000;
+
+    // 1. folded: process_cpu, samples scaled to nanoseconds by the 100 Hz period.
+    ingest(
+        &gw,
+        "name=web.cpu%7Benv%3Dprod%7D&spyName=pyspy",
+        None,
+        b"main;work 3\nmain;idle 1\n",
+    );
+    let got = rx.wait(1);
+    assert_eq!(got[0].0, None);
+    let [s] = &got[0].1.series[..] else {
+        panic!("{:?}", got[0].1)
+    };
+    assert_eq!(
+        labels(s),
+        map(&[
+            ("__name__", "process_cpu"),
+            ("__delta__", "false"),
+            ("pyroscope_spy", "pyspy"),
+            ("env", "prod"),
+            ("service_name", "web"),
+            ("cluster", "eu1"),
+        ])
+    );
+    let [sample] = &s.samples[..] else { panic!() };
+    assert!(!sample.id.is_empty());
+    let p = profile(sample);
+    assert_eq!(types(&p), ["cpu:nanoseconds"]);
+    assert_eq!(p.period, 10_000_000);
+    assert_eq!(p.time_nanos, from_nanos);
+    assert_eq!(
+        stacks(&p),
+        BTreeMap::from([
+            ("main;idle".to_owned(), vec![10_000_000]),
+            ("main;work".to_owned(), vec![30_000_000]),
+        ])
+    );
+
+    // 2. a gzipped pprof with its time: forwarded byte for byte, GP's pprof labels.
+    let cpu = gzip(&pprof(
+        &[("samples", "count"), ("cpu", "nanoseconds")],
+        Some(10_000_000),
+        from_nanos + 5,
+        &[(&["work", "main"], &[7, 70_000_000])],
+    ));
+    ingest(
+        &gw,
+        "name=goapp%7Benv%3Dprod%7D&format=pprof&spyName=gospy",
+        None,
+        &cpu,
+    );
+    let got = rx.wait(2);
+    let [s] = &got[1].1.series[..] else { panic!() };
+    assert_eq!(
+        labels(s),
+        map(&[
+            ("__name__", "process_cpu"),
+            ("__delta__", "false"),
+            ("service_name", "goapp"),
+            ("pyroscope_spy", "gospy"),
+            ("env", "prod"),
+            ("cluster", "eu1"),
+        ])
+    );
+    assert_eq!(s.samples[0].raw_profile, cpu, "the body as received");
+    assert!(!s.samples[0].id.is_empty());
+
+    // 3. a plain pprof without a time: the same profile, its time set to `from`.
+    let heap = pprof(
+        &[("inuse_space", "bytes"), ("alloc_space", "bytes")],
+        None,
+        0,
+        &[(&["malloc", "main"], &[512, 4096])],
+    );
+    ingest(&gw, "name=heapapp&format=pprof", None, &heap);
+    let got = rx.wait(3);
+    let [s] = &got[2].1.series[..] else { panic!() };
+    assert_eq!(
+        labels(s),
+        map(&[
+            ("__name__", "memory"),
+            ("__delta__", "false"),
+            ("service_name", "heapapp"),
+            ("cluster", "eu1"),
+        ])
+    );
+    assert!(s.samples[0].raw_profile.starts_with(&heap));
+    let p = profile(&s.samples[0]);
+    assert_eq!(p.time_nanos, from_nanos);
+    assert_eq!(
+        p,
+        Profile {
+            time_nanos: from_nanos,
+            ..Profile::decode(&heap[..]).unwrap()
+        }
+    );
+
+    // 4. multipart with prev_profile (a cumulative pair GP refuses): the deltas computed here,
+    // one series per type.
+    let types2 = [("alloc_space", "bytes"), ("inuse_space", "bytes")];
+    let prev = pprof(&types2, None, 0, &[(&["grow", "main"], &[100, 40])]);
+    let cur = pprof(&types2, None, 0, &[(&["grow", "main"], &[300, 50])]);
+    let (ct, body) = multipart(&[("profile", &gzip(&cur)), ("prev_profile", &prev)]);
+    ingest(&gw, "name=goheap", Some(&ct), &body);
+    let got = rx.wait(4);
+    let mut series = decoded(&got[3].1);
+    series.sort_by(|a, b| a.1.cmp(&b.1));
+    let memory = map(&[
+        ("__name__", "memory"),
+        ("__delta__", "false"),
+        ("service_name", "goheap"),
+        ("cluster", "eu1"),
+    ]);
+    assert_eq!(
+        series,
+        [
+            (
+                memory.clone(),
+                vec!["alloc_space:bytes".to_owned()],
+                BTreeMap::from([("main;grow".to_owned(), vec![200])])
+            ),
+            (
+                memory,
+                vec!["inuse_space:bytes".to_owned()],
+                BTreeMap::from([("main;grow".to_owned(), vec![50])])
+            ),
+        ]
+    );
+
+    // 5. JFR with a labels snapshot: one series per label set, CPU in nanoseconds.
+    let rec = pyro_jfr::synth::Recording::new()
+        .setting("event", "itimer")
+        .execution_sample(&["App.main", "App.work"], "STATE_RUNNABLE", 1)
+        .execution_sample(&["App.main", "App.work"], "STATE_RUNNABLE", 1)
+        .execution_sample(&["App.main", "App.idle"], "STATE_RUNNABLE", 0)
+        .build();
+    let snapshot = pyro_jfr::LabelsSnapshot {
+        contexts: [(
+            1,
+            pyro_jfr::Context {
+                labels: [(1, 2)].into_iter().collect(),
+            },
+        )]
+        .into_iter()
+        .collect(),
+        strings: [(1, "endpoint".to_owned()), (2, "/checkout".to_owned())]
+            .into_iter()
+            .collect(),
+    };
+    let (ct, body) = multipart(&[("jfr", &gzip(&rec)), ("labels", &snapshot.encode_to_vec())]);
+    ingest(
+        &gw,
+        "name=shop%7Benv%3Dprod%7D&format=jfr&spyName=javaspy",
+        Some(&ct),
+        &body,
+    );
+    let got = rx.wait(5);
+    let mut series = decoded(&got[4].1);
+    for s in &got[4].1.series {
+        assert_eq!(profile(&s.samples[0]).period, 10_000_000);
+    }
+    series.sort_by_key(|a| a.0.len());
+    let base = [
+        ("__name__", "process_cpu"),
+        ("__delta__", "false"),
+        ("pyroscope_spy", "javaspy"),
+        ("env", "prod"),
+        ("service_name", "shop"),
+        ("cluster", "eu1"),
+    ];
+    let mut with_endpoint = map(&base);
+    with_endpoint.insert("endpoint", "/checkout");
+    assert_eq!(
+        series,
+        [
+            (
+                map(&base),
+                vec!["cpu:nanoseconds".to_owned()],
+                BTreeMap::from([("App.main;App.idle".to_owned(), vec![10_000_000])])
+            ),
+            (
+                with_endpoint,
+                vec!["cpu:nanoseconds".to_owned()],
+                BTreeMap::from([("App.main;App.work".to_owned(), vec![20_000_000])])
+            ),
+        ]
+    );
+
+    // 6. push: the series as sent (labels, profile bytes, sample IDs), the tenant passed on.
+    let push = PushRequest {
+        series: vec![RawProfileSeries {
+            labels: vec![
+                LabelPair {
+                    name: "__name__".into(),
+                    value: "process_cpu".into(),
+                },
+                LabelPair {
+                    name: "service_name".into(),
+                    value: "pushapp".into(),
+                },
+                LabelPair {
+                    name: "cluster".into(),
+                    value: "us2".into(),
+                },
+            ],
+            samples: vec![RawSample {
+                raw_profile: cpu.clone().into(),
+                id: "sample-1".into(),
+            }],
+        }],
+    };
+    let (status, msg) = post(
+        &gw.url("/push.v1.PusherService/Push"),
+        Some("application/proto"),
+        &[("X-Scope-OrgID", "team-a")],
+        &push.encode_to_vec(),
+    );
+    assert_eq!(status, 200, "{msg}");
+    let got = rx.wait(6);
+    assert_eq!(got[5].0.as_deref(), Some("team-a"));
+    let mut want = push.clone();
+    // The external label replaces the sent one.
+    want.series[0].labels.retain(|l| l.name != "cluster");
+    want.series[0].labels.push(LabelPair {
+        name: "cluster".into(),
+        value: "eu1".into(),
+    });
+    assert_eq!(got[5].1, want);
+
+    // Sample IDs are unique.
+    let ids: std::collections::BTreeSet<&str> = got
+        .iter()
+        .flat_map(|(_, r)| &r.series)
+        .flat_map(|s| &s.samples)
+        .map(|s| s.id.as_str())
+        .collect();
+    let samples: usize = got
+        .iter()
+        .flat_map(|(_, r)| &r.series)
+        .map(|s| s.samples.len())
+        .sum();
+    assert_eq!(ids.len(), samples);
+    drop(gw);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
