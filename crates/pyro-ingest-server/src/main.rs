@@ -258,7 +258,12 @@ fn read_input(path: &PathBuf) -> std::io::Result<Vec<u8>> {
 }
 
 /// The server configuration the flags describe (shared by `serve` and `adhoc`).
-fn config_from(args: &ServeArgs) -> Result<server::http::Config, ExitCode> {
+/// The server's config from its flags; `store` is where forwarding queues live (none for
+/// adhoc, which does not forward).
+fn config_from(
+    args: &ServeArgs,
+    store: Option<&std::sync::Arc<server::storage::Store>>,
+) -> Result<server::http::Config, ExitCode> {
     let auth = match &args.auth_tokens {
         None => None,
         Some(path) => {
@@ -297,13 +302,17 @@ fn config_from(args: &ServeArgs) -> Result<server::http::Config, ExitCode> {
             .max_series(args.max_series_per_request)
             .max_tree_nodes(args.max_tree_nodes),
         max_inflight_bytes: args.max_inflight_bytes,
-        forward: forward_from(args)?,
+        forward: match store {
+            Some(store) => forward_from(args, store)?,
+            None => None,
+        },
     })
 }
 
 /// The forwarder the `--forward-*` flags describe, with its queues opened under the data dir.
 fn forward_from(
     args: &ServeArgs,
+    store: &std::sync::Arc<server::storage::Store>,
 ) -> Result<Option<std::sync::Arc<server::forward::Forwarder>>, ExitCode> {
     if args.forward_to.is_empty() {
         if args.forward_only {
@@ -368,7 +377,7 @@ fn forward_from(
         only: args.forward_only,
     };
     std::fs::create_dir_all(&args.data_dir).map_err(|e| fail(e.to_string()))?;
-    server::forward::Forwarder::open(&args.data_dir, config)
+    server::forward::Forwarder::open(store.clone(), &args.data_dir, config)
         .map(|f| Some(std::sync::Arc::new(f)))
         .map_err(fail)
 }
@@ -380,13 +389,13 @@ fn serve(args: ServeArgs) -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let store = match server::storage::Store::open(&args.data_dir) {
-        Ok(s) => s,
+        Ok(s) => std::sync::Arc::new(s),
         Err(e) => {
             eprintln!("error: cannot open storage: {e}");
             return ExitCode::from(2);
         }
     };
-    let config = match config_from(&args) {
+    let config = match config_from(&args, Some(&store)) {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -446,7 +455,6 @@ fn serve(args: ServeArgs) -> ExitCode {
         );
         // Machine-readable line for scripts and tests that asked for port 0.
         println!("listening on {addr}");
-        let store = std::sync::Arc::new(store);
         if args.retention > 0 {
             tokio::spawn(server::storage::retention_task(
                 store.clone(),
@@ -501,7 +509,7 @@ fn adhoc(format: AdhocFormat, output_dir: &std::path::Path, command: &[String]) 
         Some(Command::Serve(args)) => args,
         _ => unreachable!("`serve` parses to its arguments"),
     };
-    let config = match config_from(&defaults) {
+    let config = match config_from(&defaults, None) {
         Ok(c) => c,
         Err(code) => return code,
     };

@@ -245,3 +245,43 @@ fn kill_9_mid_delivery_loses_nothing_and_stores_nothing_twice() {
     std::fs::remove_dir_all(&store_dir).unwrap();
     std::fs::remove_dir_all(&gw_dir).unwrap();
 }
+
+/// A full queue is back-pressure: 503 with `Retry-After`, and the refused request is neither
+/// queued nor stored locally; once the upstream drains the queue, requests are taken again.
+#[test]
+fn a_full_queue_answers_503_and_keeps_nothing_of_the_request() {
+    let store_dir = temp_dir("fwd-full-store");
+    let gw_dir = temp_dir("fwd-full-gw");
+    let port = free_port();
+    let upstream = format!("http://127.0.0.1:{port}");
+    let gw = Server::start(
+        &gw_dir,
+        &["--forward-to", &upstream, "--forward-queue-bytes", "1500"],
+    );
+    let url = gw.url(&format!("/ingest?name=full.cpu&from={}", T + 1));
+    let mut accepted = 0;
+    let refused = loop {
+        let resp = agent().post(&url).send(&b"main;work 1\n"[..]).unwrap();
+        if resp.status().as_u16() != 200 {
+            break resp;
+        }
+        accepted += 1;
+        assert!(accepted < 100, "the queue never filled");
+    };
+    assert_eq!(refused.status().as_u16(), 503);
+    assert!(refused.headers().get("retry-after").is_some());
+    assert!(accepted >= 1);
+    // What was refused is not stored locally either.
+    let work = |s: &Server| collapsed_of(s, "full.cpu");
+    assert_eq!(work(&gw), format!("main;work {accepted}\n"));
+    let store = Server::start(&store_dir, &["--listen", &format!("127.0.0.1:{port}")]);
+    wait_for("the queue to drain", || {
+        work(&store) == format!("main;work {}\n", accepted * 10_000_000)
+    });
+    wait_for("room in the queue", || {
+        post(&url, None, &[], b"main;work 1\n").0 == 200
+    });
+    drop((gw, store));
+    std::fs::remove_dir_all(&store_dir).unwrap();
+    std::fs::remove_dir_all(&gw_dir).unwrap();
+}

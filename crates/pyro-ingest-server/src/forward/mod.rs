@@ -2,7 +2,8 @@
 //! queue per endpoint: an accepted request is encoded as one `PushRequest` (one series per label
 //! set, `__name__`, `service_name` and the other labels as Grafana Pyroscope's ingest adapter
 //! derives them, each tree a gzipped pprof with its sample type, unit and period, each sample a
-//! stable ID), committed to the queue with fsync before the client gets 200, and delivered by a
+//! stable ID), committed to the queue in the transaction that stores it locally (one fsync)
+//! before the client gets 200, and delivered by a
 //! task per endpoint that retries network errors, 5xx and 429 with exponential backoff and
 //! jitter, and moves a request the upstream refuses for good (other 4xx) to a dead-letter table.
 
@@ -16,7 +17,7 @@ use prost::Message;
 use pyro_ingest::push::{LabelPair, PushRequest, RawProfileSeries, RawSample};
 
 use crate::storage::Write;
-use queue::{EnqueueError, Item, Queue};
+use queue::{Item, Queue};
 
 /// Where and how to forward.
 #[derive(Debug, Clone, Default)]
@@ -141,20 +142,48 @@ fn pair(name: &str, value: &str) -> LabelPair {
     }
 }
 
-/// One request waiting for the queue's group commit.
-struct Pending {
-    tenant: String,
-    at: i64,
-    body: bytes::Bytes,
-    reply: tokio::sync::oneshot::Sender<Result<(), EnqueueError>>,
+/// A request to queue on every endpoint in the very transaction that stores it (one commit,
+/// one fsync, before the client gets 200).
+#[derive(Debug)]
+pub struct Outbox {
+    /// The forwarder whose queues take it.
+    pub forwarder: Arc<Forwarder>,
+    /// Tenant upstream, time queued, encoded `PushRequest`.
+    pub item: (String, i64, bytes::Bytes),
 }
 
-/// Most requests queued in one transaction.
-const ENQUEUE_BATCH: usize = 256;
+impl Outbox {
+    /// Appends the request to every endpoint's queue inside `tx` (whose `meta` table is open
+    /// as `meta`).
+    ///
+    /// # Errors
+    /// A storage failure.
+    pub fn append(
+        &self,
+        tx: &redb::WriteTransaction,
+        meta: &mut redb::Table<'_, &'static str, u64>,
+    ) -> Result<(), crate::storage::StoreError> {
+        for e in &self.forwarder.endpoints {
+            e.queue.append(tx, meta, &self.item)?;
+        }
+        Ok(())
+    }
+
+    /// Counts the request in every queue once its transaction is committed.
+    pub fn appended(&self) {
+        for e in &self.forwarder.endpoints {
+            e.queue.appended(self.item.2.len() as u64);
+        }
+    }
+}
 
 /// Most requests one delivery round takes from a queue, and most bytes.
 const DELIVERY_BATCH: usize = 64;
 const DELIVERY_BATCH_BYTES: u64 = 64 << 20;
+
+/// The longest wait between two delivery attempts (the backoff doubles from 100 ms up to it),
+/// as Prometheus' remote write: an upstream back from an outage gets the queue within seconds.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// Most deliveries in flight to one endpoint at a time.
 const IN_FLIGHT: usize = 16;
@@ -167,32 +196,23 @@ pub struct Forwarder {
     config: ForwardConfig,
     next_id: AtomicU64,
     node: u64,
-    /// The group-commit thread of the queues.
-    pending: tokio::sync::mpsc::Sender<Pending>,
 }
-
-impl std::fmt::Debug for Pending {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pending")
-            .field("bytes", &self.body.len())
-            .finish()
-    }
-}
-
-/// Why a request could not be queued.
-pub use queue::EnqueueError as ForwardError;
 
 impl Forwarder {
-    /// Opens a queue per endpoint under `dir` (`forward-<n>.redb`) and starts their
-    /// group-commit thread: concurrent requests are queued on every endpoint in one durable
-    /// transaction per endpoint.
+    /// Opens a queue per endpoint in `store` (moving in the `forward-<n>.redb` files an
+    /// earlier release left under `dir`).
     ///
     /// # Errors
-    /// A queue file cannot be opened, or the thread cannot be started.
-    pub fn open(dir: &std::path::Path, config: ForwardConfig) -> Result<Forwarder, String> {
+    /// A queue cannot be opened.
+    pub fn open(
+        store: Arc<crate::storage::Store>,
+        dir: &std::path::Path,
+        config: ForwardConfig,
+    ) -> Result<Forwarder, String> {
         let mut endpoints = Vec::new();
         for (i, url) in config.endpoints.iter().enumerate() {
-            let queue = Queue::open(&dir.join(format!("forward-{i}.redb")), config.queue_bytes)
+            let legacy = dir.join(format!("forward-{i}.redb"));
+            let queue = Queue::open(store.clone(), i, config.queue_bytes, &legacy)
                 .map_err(|e| e.to_string())?;
             endpoints.push(Arc::new(Endpoint {
                 url: url.trim_end_matches('/').to_owned(),
@@ -204,18 +224,11 @@ impl Forwarder {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64)
             ^ u64::from(std::process::id()) << 32;
-        let (pending, rx) = tokio::sync::mpsc::channel(4 * ENQUEUE_BATCH);
-        let queues = endpoints.clone();
-        std::thread::Builder::new()
-            .name("pyro-forward-queue".into())
-            .spawn(move || group_commit(&queues, rx))
-            .map_err(|e| e.to_string())?;
         Ok(Forwarder {
             endpoints,
             config,
             next_id: AtomicU64::new(0),
             node,
-            pending,
         })
     }
 
@@ -236,25 +249,13 @@ impl Forwarder {
         (tenant, crate::http::now(), body.into())
     }
 
-    /// Queues one accepted request on every endpoint, durably (group commit with concurrent
-    /// requests); it is in every queue, or in none, when this returns.
-    ///
-    /// # Errors
-    /// A full queue or a storage failure; the request must then not be acknowledged.
-    pub async fn enqueue(&self, item: (String, i64, bytes::Bytes)) -> Result<(), EnqueueError> {
-        let (reply, wait) = tokio::sync::oneshot::channel();
-        let (tenant, at, body) = item;
-        let stopped = || EnqueueError::Storage(crate::storage::err("forward queue stopped"));
-        self.pending
-            .send(Pending {
-                tenant,
-                at,
-                body,
-                reply,
-            })
-            .await
-            .map_err(|_| stopped())?;
-        wait.await.map_err(|_| stopped())?
+    /// Whether a request of `bytes` fits in every queue now (else 503: back-pressure). The
+    /// bound is checked before the request joins a commit, so concurrent requests may pass it
+    /// by at most one group commit's worth.
+    pub fn fits(&self, bytes: usize) -> bool {
+        self.endpoints
+            .iter()
+            .all(|e| e.queue.fitting([bytes as u64]) == 1)
     }
 
     /// The `PushRequest` of an accepted request: what it sent when that can go on as received
@@ -348,47 +349,6 @@ impl Forwarder {
     pub fn spawn_delivery(self: &Arc<Self>) {
         for e in &self.endpoints {
             tokio::spawn(deliver(self.clone(), e.clone()));
-        }
-    }
-}
-
-/// The queues' group commit: takes every request waiting, queues those that fit in every
-/// queue in one durable transaction per endpoint, refuses the rest as full.
-fn group_commit(queues: &[Arc<Endpoint>], mut rx: tokio::sync::mpsc::Receiver<Pending>) {
-    while let Some(first) = rx.blocking_recv() {
-        let mut batch = vec![first];
-        while batch.len() < ENQUEUE_BATCH {
-            match rx.try_recv() {
-                Ok(p) => batch.push(p),
-                Err(_) => break,
-            }
-        }
-        let sizes = || batch.iter().map(|p| p.body.len() as u64);
-        let fit = queues
-            .iter()
-            .map(|e| e.queue.fitting(sizes()))
-            .min()
-            .unwrap_or(batch.len());
-        let items: Vec<(String, i64, bytes::Bytes)> = batch[..fit]
-            .iter()
-            .map(|p| (p.tenant.clone(), p.at, p.body.clone()))
-            .collect();
-        let mut result = Ok(());
-        if !items.is_empty() {
-            for e in queues {
-                if let Err(err) = e.queue.push(&items) {
-                    result = Err(err);
-                    break;
-                }
-            }
-        }
-        for (i, p) in batch.into_iter().enumerate() {
-            let r = if i < fit {
-                result.clone()
-            } else {
-                Err(EnqueueError::Full)
-            };
-            let _ = p.reply.send(r);
         }
     }
 }
@@ -571,7 +531,7 @@ async fn deliver(f: Arc<Forwarder>, e: Arc<Endpoint>) {
                 let jitter =
                     Duration::from_millis(u64::from(std::process::id() ^ seq as u32) % 100);
                 tokio::time::sleep(backoff + jitter).await;
-                backoff = (backoff * 2).min(Duration::from_secs(30));
+                backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }
     }

@@ -1,21 +1,14 @@
-//! The durable forwarding queue of one endpoint: a redb file of its own; an item is on disk,
-//! committed with fsync, before the request that made it is acknowledged.
+//! The durable forwarding queue of one endpoint: tables of its own in the store's database, so a
+//! request is queued in the same transaction (and the same fsync) that stores it locally, before
+//! it is acknowledged.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 
-use crate::storage::{StoreError, err};
-
-/// seq → item (tenant, enqueue time, encoded `PushRequest`).
-const QUEUE: TableDefinition<u64, &[u8]> = TableDefinition::new("queue");
-/// seq → item, for requests the upstream refused for good.
-const DEAD: TableDefinition<u64, &[u8]> = TableDefinition::new("dead");
-/// seq → the upstream's message.
-const DEAD_WHY: TableDefinition<u64, &str> = TableDefinition::new("dead_why");
-/// `bytes`, `next`.
-const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+use crate::storage::{META, Store, StoreError, err};
 
 /// One queued request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,18 +46,16 @@ fn decode(seq: u64, bytes: &[u8]) -> Result<Item, StoreError> {
     })
 }
 
-/// Why an item could not be queued.
-#[derive(Debug, Clone)]
-pub enum EnqueueError {
-    /// The queue holds `--forward-queue-bytes` already: back-pressure (503).
-    Full,
-    /// A storage failure (500).
-    Storage(StoreError),
-}
-
-/// The queue file of one endpoint.
+/// The queue of one endpoint: tables `forward_queue_<n>` (seq → item), `forward_dead_<n>` and
+/// `forward_dead_why_<n>` (dead letters and the upstream's message), and counters
+/// `forward_next_<n>`, `forward_bytes_<n>` in the store's `meta` table.
 pub struct Queue {
-    db: Database,
+    store: Arc<Store>,
+    queue: String,
+    dead: String,
+    dead_why: String,
+    next_key: String,
+    bytes_key: String,
     max_bytes: u64,
     /// Bytes queued now (mirrors the `bytes` counter).
     bytes: AtomicU64,
@@ -75,38 +66,130 @@ pub struct Queue {
 impl std::fmt::Debug for Queue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Queue")
+            .field("table", &self.queue)
             .field("bytes", &self.bytes.load(Ordering::Relaxed))
             .finish()
     }
 }
 
+/// Tables of the queue files of earlier releases (`forward-<n>.redb`), moved into the store on
+/// open.
+const LEGACY_QUEUE: TableDefinition<u64, &[u8]> = TableDefinition::new("queue");
+const LEGACY_DEAD: TableDefinition<u64, &[u8]> = TableDefinition::new("dead");
+const LEGACY_DEAD_WHY: TableDefinition<u64, &str> = TableDefinition::new("dead_why");
+
 impl Queue {
-    /// Opens (or creates) the queue at `path`, holding at most `max_bytes`.
+    fn table(&self) -> TableDefinition<'_, u64, &'static [u8]> {
+        TableDefinition::new(&self.queue)
+    }
+
+    fn dead_table(&self) -> TableDefinition<'_, u64, &'static [u8]> {
+        TableDefinition::new(&self.dead)
+    }
+
+    fn dead_why_table(&self) -> TableDefinition<'_, u64, &'static str> {
+        TableDefinition::new(&self.dead_why)
+    }
+
+    /// Opens (or creates) endpoint `n`'s queue in `store`, holding at most `max_bytes`. A queue
+    /// file an earlier release left (`legacy`, `forward-<n>.redb`) is moved in first, its order
+    /// and dead letters kept, and renamed `…redb.migrated`.
     ///
     /// # Errors
-    /// The file cannot be opened.
-    pub fn open(path: &Path, max_bytes: u64) -> Result<Queue, StoreError> {
-        // A small page cache: the gateway's memory must not follow the backlog.
-        let db = Database::builder()
-            .set_cache_size(8 << 20)
-            .create(path)
-            .map_err(|e| err(format!("{}: {e}", path.display())))?;
-        let tx = db.begin_write().map_err(err)?;
-        let (bytes, items) = {
-            let q = tx.open_table(QUEUE).map_err(err)?;
-            tx.open_table(DEAD).map_err(err)?;
-            tx.open_table(DEAD_WHY).map_err(err)?;
-            let m = tx.open_table(META).map_err(err)?;
-            let bytes = m.get("bytes").map_err(err)?.map_or(0, |g| g.value());
-            (bytes, q.len().map_err(err)?)
-        };
-        tx.commit().map_err(err)?;
-        Ok(Queue {
-            db,
+    /// A storage failure, or a legacy file that cannot be read.
+    pub fn open(
+        store: Arc<Store>,
+        n: usize,
+        max_bytes: u64,
+        legacy: &Path,
+    ) -> Result<Queue, StoreError> {
+        let q = Queue {
+            store,
+            queue: format!("forward_queue_{n}"),
+            dead: format!("forward_dead_{n}"),
+            dead_why: format!("forward_dead_why_{n}"),
+            next_key: format!("forward_next_{n}"),
+            bytes_key: format!("forward_bytes_{n}"),
             max_bytes,
-            bytes: AtomicU64::new(bytes),
-            items: AtomicU64::new(items),
-        })
+            bytes: AtomicU64::new(0),
+            items: AtomicU64::new(0),
+        };
+        let tx = q.store.begin_write()?;
+        {
+            tx.open_table(q.table()).map_err(err)?;
+            tx.open_table(q.dead_table()).map_err(err)?;
+            tx.open_table(q.dead_why_table()).map_err(err)?;
+        }
+        tx.commit().map_err(err)?;
+        if legacy.exists() {
+            q.migrate(legacy)?;
+        }
+        let tx = q.store.begin_read()?;
+        let bytes = tx
+            .open_table(META)
+            .map_err(err)?
+            .get(q.bytes_key.as_str())
+            .map_err(err)?
+            .map_or(0, |g| g.value());
+        let items = tx.open_table(q.table()).map_err(err)?.len().map_err(err)?;
+        q.bytes.store(bytes, Ordering::Relaxed);
+        q.items.store(items, Ordering::Relaxed);
+        Ok(q)
+    }
+
+    /// Moves the items and dead letters of a legacy queue file into the store, then renames it.
+    fn migrate(&self, legacy: &Path) -> Result<(), StoreError> {
+        let old =
+            redb::Database::open(legacy).map_err(|e| err(format!("{}: {e}", legacy.display())))?;
+        let rtx = old.begin_read().map_err(err)?;
+        let tx = self.store.begin_write()?;
+        let mut moved = 0u64;
+        {
+            let mut meta = tx.open_table(META).map_err(err)?;
+            let mut next = meta
+                .get(self.next_key.as_str())
+                .map_err(err)?
+                .map_or(0, |g| g.value());
+            let mut bytes = meta
+                .get(self.bytes_key.as_str())
+                .map_err(err)?
+                .map_or(0, |g| g.value());
+            let mut q = tx.open_table(self.table()).map_err(err)?;
+            if let Ok(old_q) = rtx.open_table(LEGACY_QUEUE) {
+                for entry in old_q.iter().map_err(err)? {
+                    let (k, v) = entry.map_err(err)?;
+                    let item = decode(k.value(), v.value())?;
+                    next += 1;
+                    bytes += item.body.len() as u64;
+                    q.insert(next, v.value()).map_err(err)?;
+                    moved += 1;
+                }
+            }
+            if let (Ok(old_dead), Ok(old_why)) =
+                (rtx.open_table(LEGACY_DEAD), rtx.open_table(LEGACY_DEAD_WHY))
+            {
+                let mut dead = tx.open_table(self.dead_table()).map_err(err)?;
+                let mut why = tx.open_table(self.dead_why_table()).map_err(err)?;
+                for entry in old_dead.iter().map_err(err)? {
+                    let (k, v) = entry.map_err(err)?;
+                    next += 1;
+                    dead.insert(next, v.value()).map_err(err)?;
+                    if let Some(w) = old_why.get(k.value()).map_err(err)? {
+                        why.insert(next, w.value()).map_err(err)?;
+                    }
+                }
+            }
+            meta.insert(self.next_key.as_str(), next).map_err(err)?;
+            meta.insert(self.bytes_key.as_str(), bytes).map_err(err)?;
+        }
+        tx.commit().map_err(err)?;
+        drop(rtx);
+        drop(old);
+        let mut done = legacy.as_os_str().to_owned();
+        done.push(".migrated");
+        std::fs::rename(legacy, &done).map_err(|e| err(format!("{}: {e}", legacy.display())))?;
+        tracing::info!(queue = %self.queue, requests = moved, from = %legacy.display(), "forward queue moved into the store");
+        Ok(())
     }
 
     /// Of `sizes` (bytes of requests about to be queued, in order), how many fit under the bound
@@ -124,37 +207,40 @@ impl Queue {
         n
     }
 
-    /// Appends requests in one durable transaction (the caller batches concurrent requests).
+    /// Appends a request inside `tx` (the transaction that stores it locally, whose `meta`
+    /// table is open as `meta`); call [`Queue::appended`] once `tx` is committed.
     ///
     /// # Errors
-    /// [`EnqueueError::Full`] when they would pass the size bound; a storage failure.
-    pub fn push(&self, items: &[(String, i64, bytes::Bytes)]) -> Result<(), EnqueueError> {
-        let add: u64 = items.iter().map(|i| i.2.len() as u64).sum();
-        if self.bytes.load(Ordering::Relaxed) + add > self.max_bytes {
-            return Err(EnqueueError::Full);
-        }
-        let s = |e: redb::Error| EnqueueError::Storage(err(e));
-        let tx = self.db.begin_write().map_err(|e| s(e.into()))?;
-        {
-            let mut q = tx.open_table(QUEUE).map_err(|e| s(e.into()))?;
-            let mut m = tx.open_table(META).map_err(|e| s(e.into()))?;
-            let mut next = m
-                .get("next")
-                .map_err(|e| s(e.into()))?
-                .map_or(0, |g| g.value());
-            for (tenant, at, body) in items {
-                next += 1;
-                q.insert(next, encode(tenant, *at, body).as_slice())
-                    .map_err(|e| s(e.into()))?;
-            }
-            m.insert("next", next).map_err(|e| s(e.into()))?;
-            let total = self.bytes.load(Ordering::Relaxed) + add;
-            m.insert("bytes", total).map_err(|e| s(e.into()))?;
-        }
-        tx.commit().map_err(|e| s(e.into()))?;
-        self.bytes.fetch_add(add, Ordering::Relaxed);
-        self.items.fetch_add(items.len() as u64, Ordering::Relaxed);
+    /// A storage failure.
+    pub fn append(
+        &self,
+        tx: &redb::WriteTransaction,
+        meta: &mut redb::Table<'_, &'static str, u64>,
+        (tenant, at, body): &(String, i64, bytes::Bytes),
+    ) -> Result<(), StoreError> {
+        let next = meta
+            .get(self.next_key.as_str())
+            .map_err(err)?
+            .map_or(0, |g| g.value())
+            + 1;
+        let bytes = meta
+            .get(self.bytes_key.as_str())
+            .map_err(err)?
+            .map_or(0, |g| g.value())
+            + body.len() as u64;
+        tx.open_table(self.table())
+            .map_err(err)?
+            .insert(next, encode(tenant, *at, body).as_slice())
+            .map_err(err)?;
+        meta.insert(self.next_key.as_str(), next).map_err(err)?;
+        meta.insert(self.bytes_key.as_str(), bytes).map_err(err)?;
         Ok(())
+    }
+
+    /// Counts a request [`Queue::append`]ed in a transaction that is now committed.
+    pub fn appended(&self, bytes: u64) {
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        self.items.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The oldest item, if any.
@@ -171,8 +257,8 @@ impl Queue {
     /// # Errors
     /// A storage failure.
     pub fn peek_batch(&self, max_items: usize, max_bytes: u64) -> Result<Vec<Item>, StoreError> {
-        let tx = self.db.begin_read().map_err(err)?;
-        let q = tx.open_table(QUEUE).map_err(err)?;
+        let tx = self.store.begin_read()?;
+        let q = tx.open_table(self.table()).map_err(err)?;
         let mut items = Vec::new();
         let mut bytes = 0u64;
         for entry in q.iter().map_err(err)? {
@@ -204,12 +290,12 @@ impl Queue {
         if items.is_empty() {
             return Ok(());
         }
-        let tx = self.db.begin_write().map_err(err)?;
+        let tx = self.store.begin_write()?;
         let size: u64 = items.iter().map(|(i, _)| i.body.len() as u64).sum();
         {
-            let mut q = tx.open_table(QUEUE).map_err(err)?;
-            let mut dead_items = tx.open_table(DEAD).map_err(err)?;
-            let mut dead_why = tx.open_table(DEAD_WHY).map_err(err)?;
+            let mut q = tx.open_table(self.table()).map_err(err)?;
+            let mut dead_items = tx.open_table(self.dead_table()).map_err(err)?;
+            let mut dead_why = tx.open_table(self.dead_why_table()).map_err(err)?;
             for (item, dead) in items {
                 q.remove(item.seq).map_err(err)?;
                 if let Some(why) = dead {
@@ -219,8 +305,12 @@ impl Queue {
                 }
             }
             let mut m = tx.open_table(META).map_err(err)?;
-            let total = self.bytes.load(Ordering::Relaxed).saturating_sub(size);
-            m.insert("bytes", total).map_err(err)?;
+            let total = m
+                .get(self.bytes_key.as_str())
+                .map_err(err)?
+                .map_or(0, |g| g.value())
+                .saturating_sub(size);
+            m.insert(self.bytes_key.as_str(), total).map_err(err)?;
         }
         tx.commit().map_err(err)?;
         self.bytes.fetch_sub(
@@ -244,7 +334,66 @@ impl Queue {
     /// # Errors
     /// A storage failure.
     pub fn dead(&self) -> Result<u64, StoreError> {
-        let tx = self.db.begin_read().map_err(err)?;
-        tx.open_table(DEAD).map_err(err)?.len().map_err(err)
+        let tx = self.store.begin_read()?;
+        tx.open_table(self.dead_table())
+            .map_err(err)?
+            .len()
+            .map_err(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp(name: &str) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("pyro-queue-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    /// A queue file of the earlier layout (its own redb file per endpoint) is moved into the
+    /// store in order, with its dead letters, and renamed.
+    #[test]
+    fn legacy_queue_file_moves_into_the_store() {
+        let dir = temp("legacy");
+        let legacy = dir.join("forward-0.redb");
+        {
+            let db = redb::Database::create(&legacy).unwrap();
+            let tx = db.begin_write().unwrap();
+            {
+                let mut q = tx.open_table(LEGACY_QUEUE).unwrap();
+                q.insert(7, encode("t1", 100, b"first").as_slice()).unwrap();
+                q.insert(9, encode("", 101, b"second!").as_slice()).unwrap();
+                let mut d = tx.open_table(LEGACY_DEAD).unwrap();
+                d.insert(3, encode("t1", 99, b"dead").as_slice()).unwrap();
+                let mut w = tx.open_table(LEGACY_DEAD_WHY).unwrap();
+                w.insert(3, "401: no").unwrap();
+            }
+            tx.commit().unwrap();
+        }
+        let store = Arc::new(Store::open(&dir).unwrap());
+        let q = Queue::open(store.clone(), 0, 1 << 20, &legacy).unwrap();
+        assert!(!legacy.exists());
+        assert!(dir.join("forward-0.redb.migrated").exists());
+        assert_eq!(q.depth(), (12, 2));
+        assert_eq!(q.dead().unwrap(), 1);
+        let items = q.peek_batch(10, 1 << 20).unwrap();
+        let got: Vec<(&str, i64, &[u8])> = items
+            .iter()
+            .map(|i| (i.tenant.as_str(), i.queued_at, &i.body[..]))
+            .collect();
+        assert_eq!(
+            got,
+            [("t1", 100, &b"first"[..]), ("", 101, &b"second!"[..])]
+        );
+        // Reopened: the same queue, counters from the store.
+        drop(q);
+        let q = Queue::open(store, 0, 1 << 20, &legacy).unwrap();
+        assert_eq!(q.depth(), (12, 2));
+        q.remove_batch(&[(&items[0], None)]).unwrap();
+        assert_eq!(q.depth(), (7, 1));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -57,29 +57,24 @@ pub enum NotKept {
 ///
 /// # Errors
 /// A full queue or a storage failure; the request must not be acknowledged then.
-pub async fn keep(state: &Arc<AppState>, write: crate::storage::Write) -> Result<(), NotKept> {
+pub async fn keep(state: &Arc<AppState>, mut write: crate::storage::Write) -> Result<(), NotKept> {
     let failed = |e: &dyn std::fmt::Display| NotKept::Failed(e.to_string());
-    let Some(f) = state.config.forward.clone() else {
-        return state.writer.put(write).await.map_err(|e| failed(&e));
-    };
-    let encoder = f.clone();
-    let (item, write) = tokio::task::spawn_blocking(move || (encoder.item(&write), write))
-        .await
-        .map_err(|e| failed(&e))?;
-    let queued = async {
-        match f.enqueue(item).await {
-            Ok(()) => Ok(()),
-            Err(crate::forward::ForwardError::Full) => Err(NotKept::QueueFull),
-            Err(crate::forward::ForwardError::Storage(e)) => Err(failed(&e)),
+    if let Some(f) = state.config.forward.clone() {
+        let encoder = f.clone();
+        let (item, w) = tokio::task::spawn_blocking(move || (encoder.item(&write), write))
+            .await
+            .map_err(|e| failed(&e))?;
+        write = w;
+        if !f.fits(item.2.len()) {
+            return Err(NotKept::QueueFull);
         }
-    };
-    if f.only() {
-        return queued.await;
+        if f.only() {
+            write.series.clear();
+        }
+        // Queued in the transaction that stores it: one commit, one fsync.
+        write.outbox = Some(crate::forward::Outbox { forwarder: f, item });
     }
-    // Queue and store commit side by side (two fsyncs at once, not one after the other).
-    let stored = async { state.writer.put(write).await.map_err(|e| failed(&e)) };
-    let (queued, stored) = tokio::join!(queued, stored);
-    queued.and(stored)
+    state.writer.put(write).await.map_err(|e| failed(&e))
 }
 
 /// Connection-level limits.

@@ -164,6 +164,8 @@ pub struct Write {
     /// The tenant a forwarder names upstream (without `--forward-tenant`): the tenant, or in a
     /// single-tenant server the client's own `X-Scope-OrgID`.
     pub org_id: String,
+    /// Its forwarding queue item, queued in the same transaction.
+    pub outbox: Option<crate::forward::Outbox>,
 }
 
 impl Write {
@@ -174,6 +176,7 @@ impl Write {
             ids: Vec::new(),
             received: None,
             org_id: tenant.to_owned(),
+            outbox: None,
             start,
             series: series
                 .into_iter()
@@ -521,6 +524,7 @@ impl Store {
         let tx = self.begin_write()?;
         let mut results = Vec::with_capacity(writes.len());
         let mut crowded = Vec::new();
+        let mut queued = Vec::new();
         let mut cache = self
             .cache
             .lock()
@@ -575,12 +579,19 @@ impl Store {
                         crowded.push((w.tenant.clone(), id, slot));
                     }
                 }
+                if let Some(o) = &w.outbox {
+                    o.append(&tx, &mut t.meta)?;
+                    queued.push(o);
+                }
                 results.push(Ok(()));
             }
             t.meta.insert("next_seq", seq).map_err(err)?;
         }
         drop(cache);
         tx.commit().map_err(err)?;
+        for o in queued {
+            o.appended();
+        }
         Ok((results, crowded))
     }
 }
