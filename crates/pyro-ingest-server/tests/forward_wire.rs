@@ -403,7 +403,8 @@ fn every_format_arrives_as_grafana_pyroscope_would_store_it() {
         ]
     );
 
-    // 5. JFR with a labels snapshot: one series per label set, CPU in nanoseconds.
+    // 5. JFR with a labels snapshot: one series per label set, CPU in nanoseconds, the
+    // recording's `event` setting as `jfr_event`.
     let rec = pyro_jfr::synth::Recording::new()
         .setting("event", "itimer")
         .execution_sample(&["App.main", "App.work"], "STATE_RUNNABLE", 1)
@@ -439,6 +440,7 @@ fn every_format_arrives_as_grafana_pyroscope_would_store_it() {
     let base = [
         ("__name__", "process_cpu"),
         ("__delta__", "false"),
+        ("jfr_event", "itimer"),
         ("pyroscope_spy", "javaspy"),
         ("env", "prod"),
         ("service_name", "shop"),

@@ -6,12 +6,13 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::{Aggregation, Limits, Request, Series};
 
 /// A JFR recording (gzipped or not) and its optional labels snapshot: one series per profile
-/// type and label set, named `<app>.<type>{request labels, overwritten by context labels}`.
+/// type and label set, named `<app>.<type>{request labels, overwritten by context labels}`, and
+/// the recording's async-profiler `event` setting.
 pub(crate) fn read(
     req: &Request,
     name: &SeriesName,
     limits: &Limits,
-) -> Result<Vec<Series<'static>>> {
+) -> Result<(Vec<Series<'static>>, Option<String>)> {
     let err = |e: pyro_jfr::Error, what: &str| {
         let offset = Some(e.offset() as u64);
         match e.kind() {
@@ -47,20 +48,21 @@ pub(crate) fn read(
         ..pyro_jfr::Options::default()
     };
     let spy_name = req.spy_name();
-    let series = match &req.cancel {
-        None => pyro_jfr::to_series(&data, name, labels.as_ref(), &opts).map_err(|e| err(e, ""))?,
-        // Chunk by chunk, so that an abandoned request stops between chunks.
+    // Chunk by chunk, so that an abandoned request stops between chunks.
+    let mut c = pyro_jfr::Converter::new(name.clone(), labels.as_ref(), opts);
+    match &req.cancel {
+        None => c.feed(&data).map_err(|e| err(e, ""))?,
         Some(cancel) => {
-            let mut c = pyro_jfr::Converter::new(name.clone(), labels.as_ref(), opts);
             for chunk in pyro_jfr::chunks(&data) {
                 crate::request::check(Some(cancel))?;
                 let chunk = chunk.map_err(|e| err(e, ""))?;
                 c.feed(chunk.data).map_err(|e| err(e, ""))?;
             }
-            c.finish()
         }
-    };
-    Ok(series
+    }
+    let event = c.event().map(str::to_owned);
+    let series = c.finish();
+    let series = series
         .into_iter()
         .map(|s| Series {
             units: s.units().to_owned(),
@@ -70,5 +72,6 @@ pub(crate) fn read(
             spy_name: spy_name.to_owned(),
             tree: s.tree,
         })
-        .collect())
+        .collect();
+    Ok((series, event))
 }

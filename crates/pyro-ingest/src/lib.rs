@@ -56,15 +56,28 @@ pub fn decode<'a>(req: &'a Request, limits: &Limits) -> Result<Vec<Series<'a>>> 
     Ok(decode_with_facts(req, limits)?.0)
 }
 
-/// [`decode`], with what a pprof body says of itself ([`PprofFacts`]; `None` for other formats):
-/// what a gateway needs to pass the body on as received.
+/// What a body says of itself beside its series: what a gateway needs to pass it on as Grafana
+/// Pyroscope would store it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Facts {
+    /// A pprof body.
+    Pprof(PprofFacts),
+    /// A JFR recording, with its async-profiler `event` setting (`None` for a JDK recording).
+    Jfr {
+        /// The `event` setting.
+        event: Option<String>,
+    },
+}
+
+/// [`decode`], with what a pprof or JFR body says of itself ([`Facts`]; `None` for other
+/// formats).
 ///
 /// # Errors
 /// As [`decode`].
 pub fn decode_with_facts<'a>(
     req: &'a Request,
     limits: &Limits,
-) -> Result<(Vec<Series<'a>>, Option<PprofFacts>)> {
+) -> Result<(Vec<Series<'a>>, Option<Facts>)> {
     request::check(req.cancel.as_ref())?;
     let name = SeriesName::parse_with(&req.name, &limits.labels)
         .map_err(|e| Error::wrap(ErrorKind::Name, "name: ", e, None))?;
@@ -80,10 +93,14 @@ pub fn decode_with_facts<'a>(
         }
         Format::Pprof | Format::PprofMultipart => {
             let (series, f) = pprof::read(req, name, limits)?;
-            facts = Some(f);
+            facts = Some(Facts::Pprof(f));
             series
         }
-        Format::Jfr => jfr::read(req, &name, limits)?,
+        Format::Jfr => {
+            let (series, event) = jfr::read(req, &name, limits)?;
+            facts = Some(Facts::Jfr { event });
+            series
+        }
         Format::Speedscope => {
             return Err(Error::new(
                 ErrorKind::Unsupported,

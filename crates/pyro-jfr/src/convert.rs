@@ -337,6 +337,12 @@ impl<'l> Converter<'l> {
         })
     }
 
+    /// The recording's async-profiler `event` setting (`cpu`, `itimer`, `wall`, …) as read so
+    /// far; `None` for a recording without one (the JDK's own).
+    pub fn event(&self) -> Option<&str> {
+        self.event.as_deref()
+    }
+
     /// The series, sorted by name then profile type.
     pub fn finish(self) -> Vec<Series> {
         let sets = self.label_sets;

@@ -79,6 +79,12 @@ pub enum Received {
     },
     /// A push request's series with their samples, as sent (k6 labels added).
     Push(Vec<RawProfileSeries>),
+    /// A JFR recording: its series go as parsed, each with the recording's `event` setting as
+    /// `jfr_event` (GP's JFR labels, §5.3).
+    Jfr {
+        /// The async-profiler `event` setting, if the recording has one.
+        event: Option<String>,
+    },
 }
 
 impl Received {
@@ -281,6 +287,19 @@ impl Forwarder {
                 }]
             }
             Some(Received::Push(series)) => series.clone(),
+            Some(Received::Jfr { event }) => {
+                let mut series: Vec<RawProfileSeries> = write
+                    .series
+                    .iter()
+                    .map(|s| self.series(s, write.start))
+                    .collect();
+                if let Some(event) = event.as_deref().filter(|e| !e.is_empty()) {
+                    for s in &mut series {
+                        s.labels.push(pair("jfr_event", event));
+                    }
+                }
+                series
+            }
             None => write
                 .series
                 .iter()

@@ -89,7 +89,11 @@ pub async fn ingest(
         let mut write = Write::new(&tenant, from, series);
         write.org_id = org_id;
         if forwarding {
-            write.received = facts.and_then(|f| Received::pprof(&req, &f));
+            write.received = match facts {
+                Some(pyro_ingest::Facts::Pprof(f)) => Received::pprof(&req, &f),
+                Some(pyro_ingest::Facts::Jfr { event }) => Some(Received::Jfr { event }),
+                None => None,
+            };
         }
         Ok::<_, pyro_ingest::Error>((req.name.clone(), write))
     })
