@@ -47,6 +47,13 @@ pub fn run(data: &[u8]) {
     let mut c = StackTree::new();
     read_tree(&again, &lim, &mut c).unwrap();
     assert_eq!(c.to_tree_bytes(), again);
+    // Children in the order they were made (storage): the same nodes, and read back the same
+    // tree as the sorted bytes give.
+    let unsorted = tree.to_tree_bytes_unsorted();
+    assert_eq!(unsorted.len(), tree_bytes.len());
+    let mut d = StackTree::new();
+    read_tree(&unsorted, &lim, &mut d).unwrap();
+    assert_eq!(d.to_tree_bytes(), again);
 
     let mut b = StackTree::new();
     read_trie(&tree.to_trie_bytes(), &lim, &mut b).unwrap();
