@@ -93,10 +93,9 @@ impl<'a> Forest<'a> {
     ) -> Result<()> {
         let e = if set == 0 {
             // Set 0 (no labels, the usual case) is held by the node.
-            match *self.tree.data(node) {
+            match self.nodes[node as usize].entry0 {
                 NONE => {
-                    let e = self.new_entry(set, node, values);
-                    *self.tree.data_mut(node) = e;
+                    self.nodes[node as usize].entry0 = self.new_entry(set, node, values);
                     return Ok(());
                 }
                 e => e,
