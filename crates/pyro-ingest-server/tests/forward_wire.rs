@@ -405,25 +405,7 @@ fn every_format_arrives_as_grafana_pyroscope_would_store_it() {
 
     // 5. JFR with a labels snapshot: one series per label set, CPU in nanoseconds, the
     // recording's `event` setting as `jfr_event`.
-    let rec = pyro_jfr::synth::Recording::new()
-        .setting("event", "itimer")
-        .execution_sample(&["App.main", "App.work"], "STATE_RUNNABLE", 1)
-        .execution_sample(&["App.main", "App.work"], "STATE_RUNNABLE", 1)
-        .execution_sample(&["App.main", "App.idle"], "STATE_RUNNABLE", 0)
-        .build();
-    let snapshot = pyro_jfr::LabelsSnapshot {
-        contexts: [(
-            1,
-            pyro_jfr::Context {
-                labels: [(1, 2)].into_iter().collect(),
-            },
-        )]
-        .into_iter()
-        .collect(),
-        strings: [(1, "endpoint".to_owned()), (2, "/checkout".to_owned())]
-            .into_iter()
-            .collect(),
-    };
+    let (rec, snapshot) = java_agent_recording();
     let (ct, body) = multipart(&[("jfr", &gzip(&rec)), ("labels", &snapshot.encode_to_vec())]);
     ingest(
         &gw,

@@ -1013,25 +1013,7 @@ fn jfr_raw_and_multipart_with_labels() {
     );
 
     // The pyroscope-java agent: multipart `jfr` (gzipped) + `labels` (a LabelsSnapshot).
-    let rec = pyro_jfr::synth::Recording::new()
-        .setting("event", "itimer")
-        .execution_sample(&["App.main", "App.work"], "STATE_RUNNABLE", 1)
-        .execution_sample(&["App.main", "App.work"], "STATE_RUNNABLE", 1)
-        .execution_sample(&["App.main", "App.idle"], "STATE_RUNNABLE", 0)
-        .build();
-    let snapshot = pyro_jfr::LabelsSnapshot {
-        contexts: [(
-            1,
-            pyro_jfr::Context {
-                labels: [(1, 2)].into_iter().collect(),
-            },
-        )]
-        .into_iter()
-        .collect(),
-        strings: [(1, "endpoint".to_owned()), (2, "/checkout".to_owned())]
-            .into_iter()
-            .collect(),
-    };
+    let (rec, snapshot) = java_agent_recording();
     let labels = gzip(&snapshot.encode_to_vec());
     let (ct, mp) = multipart(&[("jfr", &gzip(&rec)), ("labels", &labels)]);
     let (status, body) = post(

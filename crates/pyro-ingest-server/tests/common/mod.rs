@@ -123,6 +123,32 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
     e.finish().unwrap()
 }
 
+/// What the pyroscope-java agent sends: an async-profiler recording (`event=itimer`, two
+/// samples of `App.main;App.work` in context 1, one of `App.main;App.idle` in none) and its
+/// labels snapshot (context 1 is `endpoint=/checkout`).
+pub fn java_agent_recording() -> (Vec<u8>, pyro_jfr::LabelsSnapshot) {
+    let rec = pyro_jfr::synth::Recording::new()
+        .setting("event", "itimer")
+        .execution_sample(&["App.main", "App.work"], "STATE_RUNNABLE", 1)
+        .execution_sample(&["App.main", "App.work"], "STATE_RUNNABLE", 1)
+        .execution_sample(&["App.main", "App.idle"], "STATE_RUNNABLE", 0)
+        .build();
+    let snapshot = pyro_jfr::LabelsSnapshot {
+        contexts: [(
+            1,
+            pyro_jfr::Context {
+                labels: [(1, 2)].into_iter().collect(),
+            },
+        )]
+        .into_iter()
+        .collect(),
+        strings: [(1, "endpoint".to_owned()), (2, "/checkout".to_owned())]
+            .into_iter()
+            .collect(),
+    };
+    (rec, snapshot)
+}
+
 /// A `multipart/form-data` body of file parts (OG reads only parts with a `filename`):
 /// `(content type, body)`.
 pub fn multipart(parts: &[(&str, &[u8])]) -> (String, Vec<u8>) {
