@@ -248,9 +248,14 @@ fn gate(state: &AppState, headers: &HeaderMap, ingest: bool) -> Result<String, R
         // A bound token acts as its tenant, and only as that tenant.
         (Some(t), Some(b)) if t != b => Err(Refused::Denied(Denied::PermissionDenied)),
         (_, Some(b)) => Ok(b),
-        (Some(t), None) if t.len() <= 150 && !t.contains('\u{1f}') => Ok(t.to_owned()),
+        (Some(t), None) if acceptable_tenant(t) => Ok(t.to_owned()),
         _ => Err(Refused::NoOrgId),
     }
+}
+
+/// Whether a sent tenant id is one we take: 150 bytes at most, no `\x1f`.
+fn acceptable_tenant(t: &str) -> bool {
+    t.len() <= 150 && !t.contains('\u{1f}')
 }
 
 /// The request's `X-Scope-OrgID`, trimmed, when not empty.
@@ -330,7 +335,7 @@ impl<const INGEST: bool, const CONNECT: bool> FromRequestParts<Arc<AppState>>
             Ok(tenant) => {
                 let org_id = if tenant.is_empty() {
                     sent_org_id(&parts.headers)
-                        .filter(|t| t.len() <= 150 && !t.contains('\u{1f}'))
+                        .filter(|t| acceptable_tenant(t))
                         .unwrap_or_default()
                         .to_owned()
                 } else {

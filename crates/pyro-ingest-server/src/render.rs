@@ -340,15 +340,6 @@ fn empty_svg(title: &str) -> Vec<u8> {
 /// `goroutines`, `lock_samples`, samples without a rate) are `count`. So `go tool pprof` prints
 /// durations and bytes, and reading the file back with the app name gives the same series name.
 fn pprof_types(meta: &Meta) -> PprofType {
-    let ((ty, unit), period, scale) = og_pprof_types(meta);
-    PprofType {
-        sample_type: (ty, unit.to_owned()),
-        period,
-        scale,
-    }
-}
-
-fn og_pprof_types(meta: &Meta) -> ((String, &'static str), Option<i64>, u64) {
     let ty = meta
         .app
         .rsplit_once('.')
@@ -373,19 +364,22 @@ fn og_pprof_types(meta: &Meta) -> ((String, &'static str), Option<i64>, u64) {
         "delay" | "lock_duration" | "mutex_duration" | "block_duration" => Some("nanoseconds"),
         _ => None,
     };
-    if let Some(unit) = by_type {
-        return ((ty, unit), None, 1);
-    }
-    match units {
+    let (unit, period, scale) = match (by_type, units) {
+        (Some(unit), _) => (unit, None, 1),
         // `samples` itself is the pprof name of CPU sample counts (Go's samples/count).
-        "samples" if rate > 0 && ty != "samples" => {
+        (None, "samples") if rate > 0 && ty != "samples" => {
             let period = 1_000_000_000 / rate;
-            ((ty, "nanoseconds"), Some(period), period as u64)
+            ("nanoseconds", Some(period), period as u64)
         }
-        "samples" if rate > 0 => ((ty, "count"), Some(1_000_000_000 / rate), 1),
-        "bytes" => ((ty, "bytes"), None, 1),
-        "nanoseconds" | "lock_nanoseconds" => ((ty, "nanoseconds"), None, 1),
-        _ => ((ty, "count"), None, 1),
+        (None, "samples") if rate > 0 => ("count", Some(1_000_000_000 / rate), 1),
+        (None, "bytes") => ("bytes", None, 1),
+        (None, "nanoseconds" | "lock_nanoseconds") => ("nanoseconds", None, 1),
+        _ => ("count", None, 1),
+    };
+    PprofType {
+        sample_type: (ty, unit.to_owned()),
+        period,
+        scale,
     }
 }
 

@@ -101,10 +101,7 @@ impl Received {
             pair("__delta__", "false"),
             pair("service_name", name.app()),
         ];
-        let spy = req.spy_name();
-        if !spy.is_empty() && spy != "unknown" {
-            labels.push(pair("pyroscope_spy", spy));
-        }
+        labels.extend(spy_label(req.spy_name()));
         let extra = req
             .extra_labels
             .iter()
@@ -115,10 +112,9 @@ impl Received {
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .filter(|(k, _)| !req.extra_labels.iter().any(|(e, _)| e == k));
         for (k, v) in own.chain(extra) {
-            if (k.starts_with("__") && k != "__session_id__") || k == "service_name" {
-                continue;
+            if passed_on(k) && k != "service_name" {
+                labels.push(pair(k, v));
             }
-            labels.push(pair(k, v));
         }
         const YEAR_1971_NANOS: i64 = 365 * 86_400 * 1_000_000_000;
         Some(Received::Pprof {
@@ -139,6 +135,17 @@ impl Received {
         }
         Received::Push(series)
     }
+}
+
+/// Whether Grafana Pyroscope's adapter keeps a request label (`IsLabelAllowedForIngestion`): not
+/// one starting with `__`, except `__session_id__`.
+fn passed_on(name: &str) -> bool {
+    !name.starts_with("__") || name == "__session_id__"
+}
+
+/// `pyroscope_spy`, unless the spy is unnamed (`unknown`).
+fn spy_label(spy: &str) -> Option<LabelPair> {
+    (!spy.is_empty() && spy != "unknown").then(|| pair("pyroscope_spy", spy))
 }
 
 fn pair(name: &str, value: &str) -> LabelPair {
@@ -259,9 +266,7 @@ impl Forwarder {
     /// bound is checked before the request joins a commit, so concurrent requests may pass it
     /// by at most one group commit's worth.
     pub fn fits(&self, bytes: usize) -> bool {
-        self.endpoints
-            .iter()
-            .all(|e| e.queue.fitting([bytes as u64]) == 1)
+        self.endpoints.iter().all(|e| e.queue.fits(bytes as u64))
     }
 
     /// The `PushRequest` of an accepted request: what it sent when that can go on as received
@@ -287,24 +292,21 @@ impl Forwarder {
                 }]
             }
             Some(Received::Push(series)) => series.clone(),
-            Some(Received::Jfr { event }) => {
-                let mut series: Vec<RawProfileSeries> = write
+            Some(Received::Jfr { .. }) | None => {
+                let event = match &write.received {
+                    Some(Received::Jfr { event }) => event.as_deref().filter(|e| !e.is_empty()),
+                    _ => None,
+                };
+                write
                     .series
                     .iter()
-                    .map(|s| self.series(s, write.start))
-                    .collect();
-                if let Some(event) = event.as_deref().filter(|e| !e.is_empty()) {
-                    for s in &mut series {
-                        s.labels.push(pair("jfr_event", event));
-                    }
-                }
-                series
+                    .map(|s| {
+                        let mut series = self.series(s, write.start);
+                        series.labels.extend(event.map(|e| pair("jfr_event", e)));
+                        series
+                    })
+                    .collect()
             }
-            None => write
-                .series
-                .iter()
-                .map(|s| self.series(s, write.start))
-                .collect(),
         };
         for s in &mut series {
             for (k, v) in &self.config.external_labels {
@@ -337,14 +339,9 @@ impl Forwarder {
             pair("__name__", &typed.profile_type.name),
             pair("__delta__", "false"),
         ];
-        if !s.meta.spy_name.is_empty() && s.meta.spy_name != "unknown" {
-            labels.push(pair("pyroscope_spy", &s.meta.spy_name));
-        }
+        labels.extend(spy_label(&s.meta.spy_name));
         let mut has_service = false;
-        for (k, v) in &s.meta.labels {
-            if k.starts_with("__") && k != "__session_id__" {
-                continue;
-            }
+        for (k, v) in s.meta.labels.iter().filter(|(k, _)| passed_on(k)) {
             has_service |= k == "service_name";
             labels.push(pair(k, v));
         }
@@ -379,14 +376,9 @@ fn with_time(body: &bytes::Bytes, start: i64) -> bytes::Bytes {
     let mut field = Vec::new();
     set_time(&mut field, start);
     if pyro_ingest::is_gzip(body) {
-        let mut out = body.to_vec();
-        out.extend_from_slice(&gzip(&field));
-        out.into()
-    } else {
-        let mut out = body.to_vec();
-        out.extend_from_slice(&field);
-        out.into()
+        field = gzip(&field);
     }
+    [&body[..], &field].concat().into()
 }
 
 /// Sets a pprof's `time_nanos` (field 9) to `start` seconds, so upstream stores it at the time

@@ -192,19 +192,9 @@ impl Queue {
         Ok(())
     }
 
-    /// Of `sizes` (bytes of requests about to be queued, in order), how many fit under the bound
-    /// together with what is queued now.
-    pub fn fitting(&self, sizes: impl IntoIterator<Item = u64>) -> usize {
-        let mut total = self.bytes.load(Ordering::Relaxed);
-        let mut n = 0;
-        for size in sizes {
-            total += size;
-            if total > self.max_bytes {
-                break;
-            }
-            n += 1;
-        }
-        n
+    /// Whether a request of `size` bytes fits under the bound beside what is queued now.
+    pub fn fits(&self, size: u64) -> bool {
+        self.bytes.load(Ordering::Relaxed) + size <= self.max_bytes
     }
 
     /// Appends a request inside `tx` (the transaction that stores it locally, whose `meta`
@@ -271,14 +261,6 @@ impl Queue {
             items.push(item);
         }
         Ok(items)
-    }
-
-    /// Removes a delivered item; with `dead`, keeps it in the dead-letter table with `why`.
-    ///
-    /// # Errors
-    /// A storage failure.
-    pub fn remove(&self, item: &Item, dead: Option<&str>) -> Result<(), StoreError> {
-        self.remove_batch(&[(item, dead)])
     }
 
     /// Removes items in one durable transaction: each delivered (`None`) or dead-lettered with

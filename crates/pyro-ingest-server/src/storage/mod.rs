@@ -369,11 +369,10 @@ impl WriteCache {
     }
 
     fn remember_series(&mut self, tenant: &str, key: &str, id: u64, meta_hash: u64) {
-        let per = match self.series.get_mut(tenant) {
-            Some(per) => per,
-            None => self.series.entry(tenant.to_owned()).or_default(),
-        };
-        if per.insert(key.to_owned(), (id, meta_hash)).is_none() {
+        if of_tenant(&mut self.series, tenant)
+            .insert(key.to_owned(), (id, meta_hash))
+            .is_none()
+        {
             self.series_len += 1;
         }
     }
@@ -392,14 +391,12 @@ impl WriteCache {
                 self.slots_len = self.slots.values().map(HashMap::len).sum();
             }
         }
-        let per = match self.slots.get_mut(tenant) {
-            Some(per) => per,
-            None => self.slots.entry(tenant.to_owned()).or_default(),
-        };
-        let count = per.entry((id, slot)).or_insert_with(|| {
-            self.slots_len += 1;
-            0
-        });
+        let count = of_tenant(&mut self.slots, tenant)
+            .entry((id, slot))
+            .or_insert_with(|| {
+                self.slots_len += 1;
+                0
+            });
         *count += 1;
         if u64::from(*count) >= COMPACT_AT {
             *count = 0;
@@ -407,6 +404,14 @@ impl WriteCache {
         }
         false
     }
+}
+
+/// The map of `tenant` (made when missing), without allocating its name when it exists.
+fn of_tenant<'m, V: Default>(maps: &'m mut HashMap<String, V>, tenant: &str) -> &'m mut V {
+    if !maps.contains_key(tenant) {
+        maps.insert(tenant.to_owned(), V::default());
+    }
+    maps.get_mut(tenant).expect("inserted above")
 }
 
 fn meta_hash(m: &Meta) -> u64 {
