@@ -1,5 +1,12 @@
 //! Inputs shared by the benches.
 
+/// The allocator `ingest-server` ships with (see its `main.rs`), for every bench and example
+/// linking this crate: with glibc's malloc, a reader's timing in a loop depended on whether
+/// glibc's moving trim threshold happened to exceed what one call frees, i.e. on the sizes of
+/// its arrays rather than on the work.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Size of generated inputs: 100 MB under `cargo bench`, 1 MB when the bench binary runs as a
 /// test (`cargo test --benches`, no `--bench` argument) so CI stays fast. `PYRO_BENCH_BYTES`
 /// overrides both.

@@ -2,8 +2,10 @@
 //!
 //! Readers push stacks (frames root first, a `u64` value) into a [`StackSink`]. [`StackTree`] is
 //! the sink that aggregates them: frame names stay borrowed from the input where the reader can
-//! lend them, each distinct name is interned to a dense [`FrameId`] once, and nodes live in an
-//! arena keyed by `(parent, frame)` with a self and a total value. A tree can be merged with
+//! lend them, each distinct name is interned to a dense [`FrameId`] once, and nodes live in a
+//! [`calltree::CallTree`] keyed by `(parent, frame)` with a self and a total value. The call-tree
+//! core (arena, per-node hint, child lists with a key filter, a table for wide nodes, a node
+//! limit) is public: pyro-pprof's location tree is built on it too. A tree can be merged with
 //! another ([`StackTree::merge`]) and turned into an owned tree that outlives its input
 //! ([`StackTree::into_owned`]).
 //!
@@ -31,6 +33,7 @@
 //! ```
 
 mod builder;
+pub mod calltree;
 mod diff;
 mod error;
 mod flamebearer;

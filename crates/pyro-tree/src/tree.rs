@@ -6,6 +6,7 @@ use std::hash::BuildHasher;
 use hashbrown::HashTable;
 
 use crate::StackSink;
+use crate::calltree::CallTree;
 
 /// Dense id of an interned frame name in one [`StackTree`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -27,47 +28,23 @@ const NO_FRAME: u32 = u32::MAX;
 /// are dropped and [`StackTree::overflowed`] is set.
 pub const MAX_NODES: usize = (u32::MAX - 1) as usize;
 
-#[derive(Debug, Clone)]
-struct Node {
-    parent: u32,
-    frame: u32,
-    /// First child ([`NONE`] if none); children form a list through `next_sibling`.
-    first_child: u32,
-    next_sibling: u32,
-    /// Number of children; past [`SCAN_LIMIT`] they are also indexed in `children`.
-    nchildren: u32,
+/// A node's values.
+#[derive(Debug, Clone, Copy, Default)]
+struct Values {
     self_value: u64,
     total: u64,
 }
 
 /// No node.
-const NONE: u32 = u32::MAX;
-
-/// Children of a node are found by scanning its list up to this many; nodes with more children
-/// are looked up in the hash index instead (roots and dispatch loops fan out widely, most nodes
-/// have one to three children).
-const SCAN_LIMIT: u32 = 8;
-
-impl Node {
-    fn new(parent: u32, frame: u32) -> Self {
-        Node {
-            parent,
-            frame,
-            first_child: NONE,
-            next_sibling: NONE,
-            nchildren: 0,
-            self_value: 0,
-            total: 0,
-        }
-    }
-}
+const NONE: u32 = crate::calltree::NONE;
 
 /// Aggregates stacks into a call tree.
 ///
 /// Frame names are borrowed from the input for `'a` where the reader can lend them
 /// ([`StackSink::add`]) and copied only when they cannot ([`StackSink::add_transient`]); each
-/// distinct name is interned once to a dense [`FrameId`]. Nodes live in an arena keyed by
-/// `(parent, frame)` and carry a self and a total value.
+/// distinct name is interned once to a dense [`FrameId`]. Nodes live in a [`CallTree`] keyed by
+/// frame id (the call-tree core pyro-pprof's location tree is built on too) and carry a self
+/// and a total value.
 ///
 /// Values never wrap: an addition that would overflow `u64` saturates and sets
 /// [`StackTree::overflowed`], which callers turn into an error.
@@ -87,9 +64,8 @@ impl Node {
 pub struct StackTree<'a> {
     names: Vec<Cow<'a, str>>,
     name_index: HashTable<u32>,
-    nodes: Vec<Node>,
-    /// `(parent << 32 | frame)` → child node, for parents with more than [`SCAN_LIMIT`] children.
-    children: hashbrown::HashMap<u64, u32, foldhash::fast::RandomState>,
+    /// The nodes: parents, frames (keys), children, values.
+    nodes: CallTree<Values>,
     hasher: foldhash::fast::RandomState,
     overflowed: bool,
     /// Frames and nodes of the last stack added: the next stack reuses their common prefix, so
@@ -122,8 +98,7 @@ impl<'a> StackTree<'a> {
         StackTree {
             names: Vec::new(),
             name_index: HashTable::new(),
-            nodes: vec![Node::new(0, NO_FRAME)],
-            children: hashbrown::HashMap::with_hasher(hasher.clone()),
+            nodes: CallTree::without_hints(1, MAX_NODES, Values::default()),
             hasher,
             overflowed: false,
             last_frames: Vec::new(),
@@ -134,7 +109,7 @@ impl<'a> StackTree<'a> {
     /// An empty tree with room for `nodes` nodes and `frames` distinct frame names.
     pub fn with_capacity(nodes: usize, frames: usize) -> Self {
         let mut t = Self::new();
-        t.nodes.reserve(nodes);
+        t.nodes = CallTree::without_hints(nodes, MAX_NODES, Values::default());
         t.names.reserve(frames);
         t.name_index.reserve(frames, |_| 0);
         t
@@ -204,12 +179,12 @@ impl<'a> StackTree<'a> {
 
     /// Sum of every value added (the root's total).
     pub fn total(&self) -> u64 {
-        self.nodes[0].total
+        self.nodes.data(0).total
     }
 
     /// Value added with an empty stack.
     pub fn root_self(&self) -> u64 {
-        self.nodes[0].self_value
+        self.nodes.data(0).self_value
     }
 
     /// Whether a value saturated at `u64::MAX` or a stack was dropped at [`MAX_NODES`].
@@ -219,92 +194,69 @@ impl<'a> StackTree<'a> {
 
     /// Whether nothing, not even a zero value, was added below the root and the root is 0.
     pub fn is_empty(&self) -> bool {
-        self.nodes.len() == 1 && self.nodes[0].total == 0
+        self.nodes.len() == 1 && self.nodes.data(0).total == 0
     }
 
     /// The node's frame, `None` for the root.
     pub fn node_frame(&self, node: NodeId) -> Option<FrameId> {
-        let f = self.nodes.get(node.0 as usize)?.frame;
+        if node.0 as usize >= self.nodes.len() {
+            return None;
+        }
+        let f = self.nodes.key(node.0);
         (f != NO_FRAME).then_some(FrameId(f))
     }
 
     /// The node's `(self, total)` values.
     pub fn node_values(&self, node: NodeId) -> Option<(u64, u64)> {
-        self.nodes
-            .get(node.0 as usize)
-            .map(|n| (n.self_value, n.total))
+        if node.0 as usize >= self.nodes.len() {
+            return None;
+        }
+        let n = self.nodes.data(node.0);
+        Some((n.self_value, n.total))
     }
 
     /// The node's parent, `None` for the root.
     pub fn node_parent(&self, node: NodeId) -> Option<NodeId> {
-        if node.0 == 0 {
+        if node.0 == 0 || node.0 as usize >= self.nodes.len() {
             return None;
         }
-        self.nodes.get(node.0 as usize).map(|n| NodeId(n.parent))
+        Some(NodeId(self.nodes.parent(node.0)))
     }
 
     /// The existing child of `parent` with `frame`.
     #[inline]
     fn find(&self, parent: u32, frame: u32) -> Option<u32> {
-        let p = &self.nodes[parent as usize];
-        if p.nchildren > SCAN_LIMIT {
-            let key = (u64::from(parent) << 32) | u64::from(frame);
-            return self.children.get(&key).copied();
-        }
-        let mut c = p.first_child;
-        while c != NONE {
-            let n = &self.nodes[c as usize];
-            if n.frame == frame {
-                return Some(c);
-            }
-            c = n.next_sibling;
-        }
-        None
+        self.nodes.find(parent, frame)
     }
 
     /// The child of `parent` with `frame`, created (with zero values) if missing; `None` only at
     /// [`MAX_NODES`].
     #[inline]
     fn child(&mut self, parent: u32, frame: u32) -> Option<u32> {
-        if let Some(c) = self.find(parent, frame) {
-            return Some(c);
-        }
-        self.new_child(parent, frame)
+        let c = self.nodes.child_unhinted(parent, frame);
+        self.made(c)
     }
 
     /// Appends a child of `parent` with `frame`, which it must not have yet.
     #[inline]
     fn new_child(&mut self, parent: u32, frame: u32) -> Option<u32> {
-        if self.nodes.len() >= MAX_NODES {
+        let c = self.nodes.push_child(parent, frame);
+        self.made(c)
+    }
+
+    /// `None` (and `overflowed`) for [`NONE`], the node limit.
+    #[inline(always)]
+    fn made(&mut self, c: u32) -> Option<u32> {
+        if c == NONE {
             self.overflowed = true;
             return None;
         }
-        let id = self.nodes.len() as u32;
-        let mut node = Node::new(parent, frame);
-        let p = &mut self.nodes[parent as usize];
-        node.next_sibling = p.first_child;
-        p.first_child = id;
-        p.nchildren += 1;
-        let n = p.nchildren;
-        self.nodes.push(node);
-        if n == SCAN_LIMIT + 1 {
-            // Switch this parent to the index: add every child.
-            let mut c = id;
-            while c != NONE {
-                let key = (u64::from(parent) << 32) | u64::from(self.nodes[c as usize].frame);
-                self.children.insert(key, c);
-                c = self.nodes[c as usize].next_sibling;
-            }
-        } else if n > SCAN_LIMIT + 1 {
-            self.children
-                .insert((u64::from(parent) << 32) | u64::from(frame), id);
-        }
-        Some(id)
+        Some(c)
     }
 
     #[inline]
     fn bump_total(&mut self, node: u32, value: u64) {
-        let n = &mut self.nodes[node as usize];
+        let n = self.nodes.data_mut(node);
         match n.total.checked_add(value) {
             Some(v) => n.total = v,
             None => {
@@ -315,7 +267,7 @@ impl<'a> StackTree<'a> {
     }
 
     pub(crate) fn bump_self(&mut self, node: u32, value: u64) {
-        let n = &mut self.nodes[node as usize];
+        let n = self.nodes.data_mut(node);
         match n.self_value.checked_add(value) {
             Some(v) => n.self_value = v,
             None => {
@@ -420,15 +372,16 @@ impl<'a> StackTree<'a> {
         let mut node_map: Vec<u32> = Vec::with_capacity(other.nodes.len());
         node_map.push(0);
         // Arena order puts every parent before its children.
-        for (i, n) in other.nodes.iter().enumerate() {
+        for (i, n) in other.nodes.data_iter().enumerate() {
             let mine = if i == 0 {
                 0
             } else {
-                let parent = node_map[n.parent as usize];
+                let parent = node_map[other.nodes.parent(i as u32) as usize];
                 if parent == u32::MAX {
                     u32::MAX
                 } else {
-                    self.child(parent, frame_map[n.frame as usize].0)
+                    let frame = other.nodes.key(i as u32);
+                    self.child(parent, frame_map[frame as usize].0)
                         .unwrap_or(u32::MAX)
                 }
             };
@@ -453,7 +406,6 @@ impl<'a> StackTree<'a> {
                 .collect(),
             name_index: self.name_index,
             nodes: self.nodes,
-            children: self.children,
             hasher: self.hasher,
             overflowed: self.overflowed,
             last_frames: self.last_frames,
@@ -477,9 +429,9 @@ impl<'a> StackTree<'a> {
         }
         let mut keyed: Vec<(u64, u32)> = (1..self.nodes.len() as u32)
             .map(|i| {
-                let n = &self.nodes[i as usize];
+                let (parent, frame) = (self.nodes.parent(i), self.nodes.key(i));
                 (
-                    (u64::from(n.parent) << 32) | u64::from(rank[n.frame as usize]),
+                    (u64::from(parent) << 32) | u64::from(rank[frame as usize]),
                     i,
                 )
             })
@@ -488,7 +440,7 @@ impl<'a> StackTree<'a> {
         let kids: Vec<u32> = keyed.into_iter().map(|(_, i)| i).collect();
         let mut offsets = vec![0u32; self.nodes.len() + 1];
         for &k in &kids {
-            offsets[self.nodes[k as usize].parent as usize + 1] += 1;
+            offsets[self.nodes.parent(k) as usize + 1] += 1;
         }
         for i in 1..offsets.len() {
             offsets[i] += offsets[i - 1];
@@ -500,17 +452,17 @@ impl<'a> StackTree<'a> {
     /// them out: a counting pass over parents, no sort.
     pub(crate) fn children_in_order(&self) -> (Vec<u32>, Vec<u32>) {
         let mut offsets = vec![0u32; self.nodes.len() + 1];
-        for n in &self.nodes[1..] {
-            offsets[n.parent as usize + 1] += 1;
+        for i in 1..self.nodes.len() as u32 {
+            offsets[self.nodes.parent(i) as usize + 1] += 1;
         }
         for i in 1..offsets.len() {
             offsets[i] += offsets[i - 1];
         }
         let mut next = offsets.clone();
         let mut kids = vec![0u32; self.nodes.len().saturating_sub(1)];
-        for (i, n) in self.nodes.iter().enumerate().skip(1) {
-            let at = &mut next[n.parent as usize];
-            kids[*at as usize] = i as u32;
+        for i in 1..self.nodes.len() as u32 {
+            let at = &mut next[self.nodes.parent(i) as usize];
+            kids[*at as usize] = i;
             *at += 1;
         }
         (offsets, kids)
@@ -524,10 +476,10 @@ impl<'a> StackTree<'a> {
         // (node, depth)
         let mut stack: Vec<(u32, usize)> = vec![(0, 0)];
         while let Some((node, depth)) = stack.pop() {
-            let n = &self.nodes[node as usize];
+            let n = self.nodes.data(node);
             frames.truncate(depth.saturating_sub(1));
             if node != 0 {
-                frames.push(&self.names[n.frame as usize]);
+                frames.push(&self.names[self.nodes.key(node) as usize]);
             }
             if n.self_value != 0 {
                 f(&frames, n.self_value);
@@ -546,24 +498,22 @@ impl<'a> StackTree<'a> {
 
     /// The children of node `i`, most recently added first.
     pub(crate) fn child_ids(&self, i: u32) -> impl Iterator<Item = u32> + '_ {
-        let mut c = self.nodes[i as usize].first_child;
-        std::iter::from_fn(move || {
-            let id = c;
-            (id != NONE).then(|| {
-                c = self.nodes[id as usize].next_sibling;
-                id
-            })
-        })
+        self.nodes.children(i)
     }
 
     /// Whether node `i` has children.
     pub(crate) fn has_children(&self, i: u32) -> bool {
-        self.nodes[i as usize].first_child != NONE
+        self.nodes.first_child(i) != NONE
     }
 
     pub(crate) fn raw_node(&self, i: u32) -> (u32, u32, u64, u64) {
-        let n = &self.nodes[i as usize];
-        (n.parent, n.frame, n.self_value, n.total)
+        let n = self.nodes.data(i);
+        (
+            self.nodes.parent(i),
+            self.nodes.key(i),
+            n.self_value,
+            n.total,
+        )
     }
 
     pub(crate) fn name_of(&self, frame: u32) -> &str {
@@ -587,7 +537,7 @@ impl<'a> StackTree<'a> {
     }
 
     pub(crate) fn scale_down(&mut self, n: u64) {
-        for node in &mut self.nodes {
+        for node in self.nodes.data_iter_mut() {
             node.self_value /= n;
             node.total /= n;
         }
@@ -599,10 +549,7 @@ impl<'a> StackTree<'a> {
     /// and without looking anything up again.
     pub(crate) fn zeroed_copy(&self) -> StackTree<'a> {
         let mut t = self.clone();
-        for n in &mut t.nodes {
-            n.self_value = 0;
-            n.total = 0;
-        }
+        t.nodes.data_iter_mut().for_each(|v| *v = Values::default());
         t.overflowed = false;
         t
     }
@@ -611,16 +558,13 @@ impl<'a> StackTree<'a> {
     /// did not hold): one pass over every node's children, with a stamp per frame.
     pub(crate) fn has_duplicate_siblings(&self) -> bool {
         let mut stamp = vec![NONE; self.names.len()];
-        for (p, node) in self.nodes.iter().enumerate() {
-            let mut c = node.first_child;
-            while c != NONE {
-                let n = &self.nodes[c as usize];
-                let slot = &mut stamp[n.frame as usize];
-                if *slot == p as u32 {
+        for p in 0..self.nodes.len() as u32 {
+            for c in self.nodes.children(p) {
+                let slot = &mut stamp[self.nodes.key(c) as usize];
+                if *slot == p {
                     return true;
                 }
-                *slot = p as u32;
-                c = n.next_sibling;
+                *slot = p;
             }
         }
         false
@@ -629,12 +573,12 @@ impl<'a> StackTree<'a> {
     /// Sets every node's total to its self value plus its children's totals (saturating, which
     /// sets [`StackTree::overflowed`]).
     pub(crate) fn recompute_totals(&mut self) {
-        for n in &mut self.nodes {
+        for n in self.nodes.data_iter_mut() {
             n.total = n.self_value;
         }
-        for i in (1..self.nodes.len()).rev() {
-            let (parent, total) = (self.nodes[i].parent as usize, self.nodes[i].total);
-            let p = &mut self.nodes[parent];
+        for i in (1..self.nodes.len() as u32).rev() {
+            let (parent, total) = (self.nodes.parent(i), self.nodes.data(i).total);
+            let p = self.nodes.data_mut(parent);
             match p.total.checked_add(total) {
                 Some(v) => p.total = v,
                 None => {

@@ -7,7 +7,7 @@ impl<'a> Forest<'a> {
     /// The nodes renumbered in depth-first order (over the sibling lists the walk built):
     /// parents, location indices (from `locs`) and the node of every entry, all by new number.
     fn depth_first(&self, locs: &[u32]) -> (Vec<u32>, Vec<u32>, Vec<u32>) {
-        let nodes = self.nodes.len();
+        let nodes = self.tree.len();
         let mut new_of = vec![NONE; nodes];
         let mut parent = Vec::with_capacity(nodes);
         let mut new_locs = Vec::with_capacity(nodes);
@@ -15,16 +15,12 @@ impl<'a> Forest<'a> {
         while let Some(n) = stack.pop() {
             let n = n as usize;
             new_of[n] = parent.len() as u32;
-            parent.push(match self.nodes[n].parent {
+            parent.push(match self.tree.parent(n as u32) {
                 NONE => NONE,
                 p => new_of[p as usize],
             });
             new_locs.push(locs[n]);
-            let mut c = self.links[n].first;
-            while c != NONE {
-                stack.push(c);
-                c = self.links[c as usize].next;
-            }
+            stack.extend(self.tree.children(n as u32));
         }
         let leaves = self
             .entries
@@ -45,7 +41,7 @@ impl<'a> Forest<'a> {
         limits: &Limits,
     ) -> Result<Vec<(usize, u32, StackTree<'a>)>> {
         let nt = self.ntypes;
-        let nodes = self.nodes.len();
+        let nodes = self.tree.len();
         // A large tree is renumbered depth first: passes in index order then walk it with
         // parents just visited and siblings together, and series trees are built in that order
         // too (worth it once the tree outgrows the caches).
@@ -53,7 +49,7 @@ impl<'a> Forest<'a> {
             self.depth_first(&locs)
         } else {
             let leaves = self.entries.iter().map(|&(_, n)| n).collect();
-            let parent = self.nodes.iter().map(|w| w.parent).collect();
+            let parent = (0..nodes as u32).map(|n| self.tree.parent(n)).collect();
             (parent, locs, leaves)
         };
         // Entries grouped by label set (already so with one set).

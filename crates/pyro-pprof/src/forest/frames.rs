@@ -78,13 +78,13 @@ impl<'a> Forest<'a> {
         frames: &Frames,
         limits: &Limits,
     ) -> Result<Resolved> {
-        let nodes = self.nodes.len();
+        let nodes = self.tree.len();
         let mut locs = vec![NONE; nodes];
         let mut depth = vec![0u32; nodes];
         let mut owner = vec![NONE; frames.count()];
         let mut simple = true;
         for n in 1..nodes {
-            let li = location_of(self.links[n].loc, p);
+            let li = location_of(self.tree.key(n as u32), p);
             locs[n] = li;
             let (start, len) = if li == NONE {
                 (0, 0)
@@ -100,7 +100,7 @@ impl<'a> Forest<'a> {
             } else {
                 simple = false;
             }
-            let d = depth[self.nodes[n].parent as usize] as usize + len as usize;
+            let d = depth[self.tree.parent(n as u32) as usize] as usize + len as usize;
             if d > limits.max_stack_depth {
                 return Err(Error::limit(
                     "frames per stack",

@@ -1,5 +1,6 @@
 //! The aggregation behind [`crate::to_series`]: every sample of a profile goes into one call
-//! tree of locations shared by all label sets, and series trees are cut from it.
+//! tree of locations shared by all label sets (pyro-tree's [`CallTree`], the core
+//! [`StackTree`] is built on, keyed here by location id), and series trees are cut from it.
 //!
 //! A stack is walked once per distinct encoding of its location ids (identical stacks are
 //! recognised by their bytes), straight from the packed bytes read backwards (pprof lists the
@@ -12,6 +13,7 @@
 use std::hash::BuildHasher;
 
 use hashbrown::HashTable;
+use pyro_tree::calltree::{CallTree, ChildTable};
 use pyro_tree::{FrameId, NodeId, StackTree, TreeBuilder};
 
 use crate::error::{Error, ErrorKind, Result};
@@ -19,16 +21,14 @@ use crate::limits::Limits;
 use crate::profile::Profile;
 use crate::wire::{long_varint, shared_tail};
 
-mod children;
 mod cut;
 mod frames;
 mod samples;
 
-use children::ChildTable;
 pub(crate) use frames::{Frames, Resolved};
 
 /// No node, no id.
-pub(crate) const NONE: u32 = u32::MAX;
+pub(crate) const NONE: u32 = pyro_tree::calltree::NONE;
 
 /// A stack seen before, by the bytes of its packed location ids: the node it ended at.
 struct Seen<'a> {
@@ -50,63 +50,11 @@ const MEMO_EARLY: u32 = 256;
 /// the caches, while a profile that never repeats a stack (Go merges them) has no hits at all.
 const MEMO_MIN_HITS: u32 = 32;
 
-/// Children of a node are found by scanning its list up to this many; beyond, in a table.
-const SCAN_LIMIT: u32 = 8;
-
 /// Trees with more nodes than this are renumbered depth first before series are cut.
 const DEPTH_FIRST_FROM: usize = 1 << 16;
 
 /// The root of the call tree.
 const ROOT: u32 = 0;
-
-/// A node's place among its siblings and children: what finding a child reads.
-#[derive(Clone, Copy)]
-struct Link {
-    /// Location key ([`loc_key`]).
-    loc: u32,
-    /// Next sibling.
-    next: u32,
-    /// First child. Children are found by scanning that list, or for nodes with more than
-    /// [`SCAN_LIMIT`] children in the table.
-    first: u32,
-    /// The number of children (up to [`SCAN_LIMIT`] + 1) in the low [`COUNT_BITS`] bits, and
-    /// above them a bit per child location key ([`key_bit`]): a key whose bit is clear is not a
-    /// child, so a new child is usually added without scanning the list.
-    kids: u32,
-}
-
-/// Bits of [`Link::kids`] that count children.
-const COUNT_BITS: u32 = 4;
-
-/// The child count of [`Link::kids`].
-const COUNT_MASK: u32 = (1 << COUNT_BITS) - 1;
-
-/// The bit of [`Link::kids`] for a child at location key `key`: one of the 28 above the count.
-#[inline(always)]
-fn key_bit(key: u32) -> u32 {
-    let h = (u64::from(key.wrapping_mul(0x9e37_79b9)) * 28) >> 32;
-    1 << (COUNT_BITS + h as u32)
-}
-
-/// What the rest of a node holds.
-#[derive(Clone, Copy)]
-struct Node {
-    /// Parent ([`NONE`] for the root).
-    parent: u32,
-    /// The entry of (label set 0, this node), if any.
-    entry0: u32,
-}
-
-impl Link {
-    fn new(loc: u32, next: u32) -> Link {
-        Link {
-            loc,
-            next,
-            first: NONE,
-            kids: 0,
-        }
-    }
-}
 
 /// Every sample of a profile aggregated: one call tree of locations shared by all label sets,
 /// and one entry per (label set, node a stack ended at) with a value per sample type. Series
@@ -115,18 +63,11 @@ impl Link {
 /// node of each series.
 pub(crate) struct Forest<'a> {
     ntypes: usize,
-    /// The most nodes the call tree may have (`max_tree_nodes` over the sample types), and
-    /// that limit.
-    max_nodes: usize,
+    /// The limit of nodes over all series trees (the call tree holds it over the sample types).
     max_tree_nodes: usize,
-    /// The call tree's nodes.
-    nodes: Vec<Node>,
-    /// Per node, the last `(location key, child)` looked up under it: checked first.
-    hints: Vec<(u32, u32)>,
-    /// Per node, what finding a child reads (apart from the rest, [`Forest::nodes`], so that
-    /// more of what walking a stack reads stays in the caches).
-    links: Vec<Link>,
-    children: ChildTable,
+    /// The call tree of location keys (pyro-tree's call-tree core), with per node the entry of
+    /// (label set 0, this node), [`NONE`] if none.
+    tree: CallTree<u32>,
     /// Stacks seen, by their encoded location ids.
     seen: Vec<Seen<'a>>,
     seen_index: HashTable<u32>,
@@ -160,18 +101,8 @@ impl<'a> Forest<'a> {
         let nodes = samples * 2 + 1;
         Forest {
             ntypes,
-            max_nodes: limits.max_tree_nodes / ntypes.max(1),
             max_tree_nodes: limits.max_tree_nodes,
-            nodes: with_root(
-                nodes,
-                Node {
-                    parent: NONE,
-                    entry0: NONE,
-                },
-            ),
-            hints: with_root(nodes, (NONE, NONE)),
-            links: with_root(nodes, Link::new(NONE, NONE)),
-            children: ChildTable::with_capacity(512),
+            tree: CallTree::with_capacity(nodes, limits.max_tree_nodes / ntypes.max(1), NONE),
             seen: Vec::with_capacity(samples),
             seen_index: HashTable::with_capacity(samples),
             hasher: Default::default(),
@@ -256,14 +187,13 @@ impl<'a> Forest<'a> {
     }
 
     /// The node a stack goes on to from `node` with location id `id`: the child at its key
-    /// (the hint, else [`Forest::child`]), or `node` itself for an id no location has.
+    /// (made if missing), or `node` itself for an id no location has.
     #[inline(always)]
     fn step(&mut self, node: u32, id: u64, p: &Profile<'_>) -> Result<u32> {
         let Some(key) = loc_key(id, p) else {
             return Ok(node);
         };
-        let (hk, hc) = self.hints[node as usize];
-        match if hk == key { hc } else { self.child(node, key) } {
+        match self.tree.child(node, key) {
             NONE => Err(self.full()),
             c => Ok(c),
         }
@@ -279,80 +209,6 @@ impl<'a> Forest<'a> {
             "Profile.sample",
         )
     }
-
-    /// The child of `node` at location key `li` (created if missing), remembered as its hint;
-    /// [`NONE`] when the call tree is full.
-    #[inline(never)]
-    fn child(&mut self, node: u32, li: u32) -> u32 {
-        let Link { first, kids, .. } = self.links[node as usize];
-        let key = (u64::from(node) << 32) | u64::from(li);
-        let mut c = NONE;
-        if kids & COUNT_MASK > SCAN_LIMIT {
-            c = self.children.find(key).unwrap_or(NONE);
-        } else if kids & key_bit(li) != 0 {
-            c = first;
-            while c != NONE {
-                let Link { loc, next, .. } = self.links[c as usize];
-                if loc == li {
-                    break;
-                }
-                c = next;
-            }
-        }
-        if c == NONE {
-            c = self.new_child(node, li, first, kids, key);
-            if c == NONE {
-                return NONE;
-            }
-        }
-        self.hints[node as usize] = (li, c);
-        c
-    }
-
-    /// Appends a child of `node` at location key `li` (`key` in the table) to its list;
-    /// [`NONE`] when the call tree is full.
-    fn new_child(&mut self, node: u32, li: u32, first: u32, kids: u32, key: u64) -> u32 {
-        let n = self.nodes.len() as u32;
-        if n as usize >= self.max_nodes {
-            return NONE;
-        }
-        self.nodes.push(Node {
-            parent: node,
-            entry0: NONE,
-        });
-        self.hints.push((NONE, NONE));
-        self.links.push(Link::new(li, first));
-        let count = (kids & COUNT_MASK) + 1;
-        let w = &mut self.links[node as usize];
-        w.first = n;
-        if count <= SCAN_LIMIT + 1 {
-            w.kids = (kids & !COUNT_MASK) | key_bit(li) | count;
-        }
-        if count == SCAN_LIMIT + 1 {
-            // Past the scan limit: index every child.
-            let mut c = n;
-            while c != NONE {
-                let Link { loc, next, .. } = self.links[c as usize];
-                let k = (u64::from(node) << 32) | u64::from(loc);
-                if let Err(at) = self.children.find(k) {
-                    self.children.insert_at(at, k, c);
-                }
-                c = next;
-            }
-        } else if count > SCAN_LIMIT
-            && let Err(at) = self.children.find(key)
-        {
-            self.children.insert_at(at, key, n);
-        }
-        n
-    }
-}
-
-/// A per-node vector with room for `capacity` nodes, holding the root's `root`.
-fn with_root<T>(capacity: usize, root: T) -> Vec<T> {
-    let mut v = Vec::with_capacity(capacity);
-    v.push(root);
-    v
 }
 
 /// Location ids below this are their own key in the call tree; larger ids are keyed by

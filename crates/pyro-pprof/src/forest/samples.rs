@@ -93,9 +93,10 @@ impl<'a> Forest<'a> {
     ) -> Result<()> {
         let e = if set == 0 {
             // Set 0 (no labels, the usual case) is held by the node.
-            match self.nodes[node as usize].entry0 {
+            match *self.tree.data(node) {
                 NONE => {
-                    self.nodes[node as usize].entry0 = self.new_entry(set, node, values);
+                    let e = self.new_entry(set, node, values);
+                    *self.tree.data_mut(node) = e;
                     return Ok(());
                 }
                 e => e,
