@@ -119,7 +119,8 @@ struct ServeArgs {
     /// Longest time in-flight requests get to finish after SIGTERM/SIGINT, in seconds.
     #[arg(long, default_value_t = 30)]
     shutdown_grace_secs: u64,
-    /// Most stack-tree nodes one request may build, all its profiles together (422 beyond).
+    /// Most stack-tree nodes one request may build, all its profiles together, or one per 2
+    /// bytes of its decompressed pprof/JFR profiles where that is more (422 beyond).
     #[arg(long, default_value_t = pyro_ingest::DEFAULT_MAX_TREE_NODES)]
     max_tree_nodes: usize,
     /// Bytes all requests together may hold at once (bodies, gunzipped bodies, parse memory);

@@ -1,13 +1,20 @@
 //! The budget of one request, spent as its parts are read.
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::{Limits, Series};
+use crate::{INPUT_BYTES_PER_NODE, Limits, Series};
 
 /// Tree nodes and series left to one request: each profile of it (push samples, `profile` and
 /// `prev_profile`, JFR chunks) is read within what is left, and spends what it built.
+///
+/// The node limit is [`Limits::tree_nodes`] or, for a request whose profiles are larger,
+/// one per [`INPUT_BYTES_PER_NODE`] bytes of them (decompressed): a large profile is not refused for
+/// the size of its trees, and their memory stays proportional to the input.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Budget {
-    nodes: usize,
+    /// Nodes built so far.
+    spent: usize,
+    /// Decompressed bytes of the profiles read so far.
+    input: usize,
     series: usize,
     limits: Limits,
 }
@@ -15,36 +22,51 @@ pub(crate) struct Budget {
 impl Budget {
     pub(crate) fn new(limits: &Limits) -> Budget {
         Budget {
-            nodes: limits.tree_nodes,
+            spent: 0,
+            input: 0,
             series: limits.series,
             limits: *limits,
         }
     }
 
+    /// The request's node limit for what it has read so far.
+    fn nodes(&self) -> usize {
+        let scaled = self.input / INPUT_BYTES_PER_NODE;
+        self.limits.tree_nodes.max(scaled)
+    }
+
+    /// Counts `bytes` of decompressed profile read (which raises the node limit past
+    /// [`Limits::tree_nodes`] for large profiles).
+    pub(crate) fn read(&mut self, bytes: usize) {
+        self.input = self.input.saturating_add(bytes);
+    }
+
     /// The pprof limits of the next profile: its trees may use what is left.
     pub(crate) fn pprof(&self) -> pyro_pprof::Limits {
-        self.limits.pprof.max_tree_nodes(self.nodes)
+        self.limits
+            .pprof
+            .max_tree_nodes(self.nodes().saturating_sub(self.spent))
     }
 
     /// The JFR limits of the next recording.
     pub(crate) fn jfr(&self) -> pyro_jfr::Limits {
-        self.limits.jfr.max_tree_nodes(self.nodes)
+        self.limits
+            .jfr
+            .max_tree_nodes(self.nodes().saturating_sub(self.spent))
     }
 
     /// Spends the nodes and series of what a profile produced.
     pub(crate) fn spend(&mut self, produced: &[Series<'_>]) -> Result<()> {
         let nodes: usize = produced.iter().map(|s| s.tree.node_count()).sum();
-        match self.nodes.checked_sub(nodes) {
-            Some(left) => self.nodes = left,
-            None => {
-                return Err(Error::new(
-                    ErrorKind::LimitExceeded,
-                    format!(
-                        "the request's stack trees exceed the limit of {} nodes",
-                        self.limits.tree_nodes
-                    ),
-                ));
-            }
+        self.spent = self.spent.saturating_add(nodes);
+        if self.spent > self.nodes() {
+            return Err(Error::new(
+                ErrorKind::LimitExceeded,
+                format!(
+                    "the request's stack trees exceed the limit of {} nodes",
+                    self.nodes()
+                ),
+            ));
         }
         match self.series.checked_sub(produced.len()) {
             Some(left) => self.series = left,

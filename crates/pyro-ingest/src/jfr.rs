@@ -41,9 +41,11 @@ pub(crate) fn read(
         .map(|b| pyro_jfr::LabelsSnapshot::decode_body(b, &limits.jfr))
         .transpose()
         .map_err(|e| err(e, "labels: "))?;
+    let mut budget = crate::budget::Budget::new(limits);
+    budget.read(data.len());
     let opts = pyro_jfr::Options {
         sample_rate: req.sample_rate(),
-        limits: crate::budget::Budget::new(limits).jfr(),
+        limits: budget.jfr(),
         label_limits: limits.labels,
         ..pyro_jfr::Options::default()
     };

@@ -34,7 +34,10 @@ mod text;
 
 pub use error::{Error, ErrorKind, Result};
 pub use format::Format;
-pub use limits::{DEFAULT_MAX_DECOMPRESSED, DEFAULT_MAX_SERIES, DEFAULT_MAX_TREE_NODES, Limits};
+pub use limits::{
+    DEFAULT_MAX_DECOMPRESSED, DEFAULT_MAX_SERIES, DEFAULT_MAX_TREE_NODES, INPUT_BYTES_PER_NODE,
+    Limits,
+};
 pub use pprof::PprofFacts;
 pub use pyro_tree::gzip::{GunzipError, gunzip, is_gzip};
 pub use request::{Cancel, DEFAULT_SAMPLE_RATE, Request, parse_sample_rate};

@@ -129,18 +129,21 @@ pub(crate) fn series(
     cancel: Option<&crate::Cancel>,
 ) -> Result<(Vec<Series<'static>>, PprofFacts, Option<u32>)> {
     crate::request::check(cancel)?;
-    let plimits = budget.pprof();
+    // Decompression is bounded by the size limits alone; the tree-node limit follows the input.
+    let dlimits = budget.pprof();
     let prev_buf = prev
-        .map(|p| pyro_pprof::decode(p, &plimits).map_err(|e| decode_err(e, "prev_profile: ")))
+        .map(|p| pyro_pprof::decode(p, &dlimits).map_err(|e| decode_err(e, "prev_profile: ")))
         .transpose()?;
+    crate::request::check(cancel)?;
+    let buf = pyro_pprof::decode(body, &dlimits).map_err(|e| decode_err(e, ""))?;
+    budget.read(buf.len() + prev_buf.as_ref().map_or(0, |b| b.len()));
+    let plimits = budget.pprof();
     let prev = prev_buf
         .as_deref()
         .map(|b| {
             pyro_pprof::Profile::parse(b, &plimits).map_err(|e| parse_err(e, "prev_profile: "))
         })
         .transpose()?;
-    crate::request::check(cancel)?;
-    let buf = pyro_pprof::decode(body, &plimits).map_err(|e| decode_err(e, ""))?;
     let p = pyro_pprof::Profile::parse(&buf, &plimits).map_err(|e| parse_err(e, ""))?;
     let series = pyro_pprof::to_series(&p, name, types, prev.as_ref(), &plimits)
         .map_err(|e| parse_err(e, ""))?;
