@@ -60,18 +60,15 @@ impl Frames {
 }
 
 /// What [`Forest::resolve`] found: the location index of every node ([`NONE`] for the root and
-/// unknown ids), and whether the series trees' children are distinct by construction.
+/// unknown ids).
 pub(crate) struct Resolved {
     pub(super) locs: Vec<u32>,
-    pub(super) simple: bool,
 }
 
 impl<'a> Forest<'a> {
     /// The location index of every node ([`NONE`] for the root and for ids no location has),
     /// after checking that no stack has more frames than the limit once locations are expanded
-    /// into their lines; and whether every node's location is one frame whose name index no other
-    /// location used has (then the children of a series tree node are distinct by construction,
-    /// see [`Forest::trees`]).
+    /// into their lines.
     pub(crate) fn resolve(
         &self,
         p: &Profile<'_>,
@@ -81,25 +78,14 @@ impl<'a> Forest<'a> {
         let nodes = self.tree.len();
         let mut locs = vec![NONE; nodes];
         let mut depth = vec![0u32; nodes];
-        let mut owner = vec![NONE; frames.count()];
-        let mut simple = true;
         for n in 1..nodes {
             let li = location_of(self.tree.key(n as u32), p);
             locs[n] = li;
-            let (start, len) = if li == NONE {
-                (0, 0)
+            let len = if li == NONE {
+                0
             } else {
-                frames.ranges[li as usize]
+                frames.ranges[li as usize].1
             };
-            if len == 1 {
-                let o = &mut owner[frames.names[start as usize] as usize];
-                if *o == NONE {
-                    *o = li;
-                }
-                simple &= *o == li;
-            } else {
-                simple = false;
-            }
             let d = depth[self.tree.parent(n as u32) as usize] as usize + len as usize;
             if d > limits.max_stack_depth {
                 return Err(Error::limit(
@@ -111,6 +97,6 @@ impl<'a> Forest<'a> {
             }
             depth[n] = d as u32;
         }
-        Ok(Resolved { locs, simple })
+        Ok(Resolved { locs })
     }
 }
