@@ -282,9 +282,9 @@ impl<T: Copy> CallTree<T> {
     /// Appends a child of `node` at `key` without looking for one, for a caller that knows it
     /// is new; [`NONE`] when the tree holds its node limit. A wrong promise is not undefined:
     /// both children exist, [`CallTree::children`] lists both, and lookups find one of them
-    /// (which one is unspecified). [`crate::TreeBuilder`] builds on this and merges such
-    /// duplicates when it finishes.
-    pub fn push_child(&mut self, node: u32, key: u32) -> u32 {
+    /// (which one is unspecified). Not public: [`crate::TreeBuilder::new_child`] is the checked
+    /// way (it merges such duplicates when it finishes).
+    pub(crate) fn push_child(&mut self, node: u32, key: u32) -> u32 {
         let Link { first, kids, .. } = self.links[node as usize];
         self.add(node, key, first, kids)
     }
