@@ -470,3 +470,56 @@ fn sigterm_ends_within_the_grace_period() {
     drop(s);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// One sample type (`samples`/`count`), one sample of `depth` frames all `main`, value 3: a
+/// tree of `depth + 1` nodes from `depth + 50` bytes.
+fn deep_pprof(depth: u8) -> Vec<u8> {
+    assert!(depth < 124);
+    let mut p = vec![0x0a, 0x04, 0x08, 0x01, 0x10, 0x02];
+    p.extend([0x12, depth + 4, 0x0a, depth]);
+    p.extend(std::iter::repeat_n(0x01, depth as usize));
+    p.extend([0x10, 0x03]);
+    p.extend([0x22, 0x06, 0x08, 0x01, 0x22, 0x02, 0x08, 0x01]);
+    p.extend([0x2a, 0x04, 0x08, 0x01, 0x10, 0x03]);
+    for s in ["", "samples", "count", "main"] {
+        p.extend([0x32, s.len() as u8]);
+        p.extend(s.as_bytes());
+    }
+    p
+}
+
+/// Past `--max-tree-nodes`, a request may build one node per 2 bytes of its profiles when the
+/// server can reserve those trees' memory: a 41-node profile of 90 bytes passes a limit of 10
+/// nodes, and is held to the 10 (422) by a server whose in-flight budget could never hold its
+/// trees.
+#[test]
+fn the_tree_node_limit_scales_with_a_reservable_input() {
+    let deep = deep_pprof(40);
+    assert_eq!(deep.len(), 90);
+    let dir = temp_dir("scaled-nodes");
+    let s = Server::start(&dir, &["--max-tree-nodes", "10"]);
+    let url = s.url(&format!("/ingest?name=deep&format=pprof&{T0}"));
+    let (status, body) = post(&url, None, &[], &deep);
+    assert_eq!(status, 200, "{body}");
+    let (_, names) = get(&s.url("/label-values?label=__name__"));
+    let name: Vec<String> = serde_json::from_str(&names).unwrap();
+    assert_eq!(name.len(), 1, "{names}");
+    let stack = vec!["main"; 40].join(";");
+    assert_eq!(collapsed(&s, &name[0]), format!("{stack} 3\n"));
+    drop(s);
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    // The budget counts KiB: 1 for the body, 1 for 90 × 4 bytes of parse memory fit in 3; 3
+    // for parse memory and the trees past 10 nodes (35 × 56 bytes) never do.
+    let dir = temp_dir("scaled-nodes-tight");
+    let s = Server::start(
+        &dir,
+        &["--max-tree-nodes", "10", "--max-inflight-bytes", "3072"],
+    );
+    let url = s.url(&format!("/ingest?name=deep&format=pprof&{T0}"));
+    let (status, body) = post(&url, None, &[], &deep);
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("limit"), "{body}");
+    drop(s);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

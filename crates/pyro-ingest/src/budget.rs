@@ -1,14 +1,14 @@
 //! The budget of one request, spent as its parts are read.
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::{INPUT_BYTES_PER_NODE, Limits, Series};
+use crate::{Limits, Series};
 
 /// Tree nodes and series left to one request: each profile of it (push samples, `profile` and
 /// `prev_profile`, JFR chunks) is read within what is left, and spends what it built.
 ///
-/// The node limit is [`Limits::tree_nodes`] or, for a request whose profiles are larger,
-/// one per [`INPUT_BYTES_PER_NODE`] bytes of them (decompressed): a large profile is not refused for
-/// the size of its trees, and their memory stays proportional to the input.
+/// The node limit is [`Limits::tree_nodes_for`] the decompressed profiles read so far: a large
+/// profile is not refused for the size of its trees, and their memory stays proportional to the
+/// input.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Budget {
     /// Nodes built so far.
@@ -31,8 +31,7 @@ impl Budget {
 
     /// The request's node limit for what it has read so far.
     fn nodes(&self) -> usize {
-        let scaled = self.input / INPUT_BYTES_PER_NODE;
-        self.limits.tree_nodes.max(scaled)
+        self.limits.tree_nodes_for(self.input)
     }
 
     /// Counts `bytes` of decompressed profile read (which raises the node limit past

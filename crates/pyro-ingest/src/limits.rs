@@ -51,6 +51,10 @@ pub struct Limits {
     /// more: every push sample, `profile` and `prev_profile`, every JFR chunk counts against it
     /// as it is built ([`ErrorKind::LimitExceeded`](crate::ErrorKind) beyond).
     pub tree_nodes: usize,
+    /// Whether the node limit grows past [`Limits::tree_nodes`] with the input, one node per
+    /// [`INPUT_BYTES_PER_NODE`] bytes (default `true`; a server that accounts memory per request
+    /// turns it off for a request it could not reserve those trees for).
+    pub scale_tree_nodes: bool,
 }
 
 impl Default for Limits {
@@ -64,6 +68,7 @@ impl Default for Limits {
             series: DEFAULT_MAX_SERIES,
             decompressed: DEFAULT_MAX_DECOMPRESSED,
             tree_nodes: DEFAULT_MAX_TREE_NODES,
+            scale_tree_nodes: true,
         }
     }
 }
@@ -95,6 +100,23 @@ impl Limits {
     pub fn max_tree_nodes(mut self, n: usize) -> Self {
         self.tree_nodes = n;
         self
+    }
+
+    /// Whether the node limit grows with the input ([`Limits::scale_tree_nodes`]).
+    pub fn scale_tree_nodes(mut self, on: bool) -> Self {
+        self.scale_tree_nodes = on;
+        self
+    }
+
+    /// The most tree nodes a request whose profiles are `input` bytes (decompressed) may build:
+    /// [`Limits::tree_nodes`], or one per [`INPUT_BYTES_PER_NODE`] bytes where that is more and
+    /// scaling is on.
+    pub fn tree_nodes_for(&self, input: usize) -> usize {
+        if self.scale_tree_nodes {
+            self.tree_nodes.max(input / INPUT_BYTES_PER_NODE)
+        } else {
+            self.tree_nodes
+        }
     }
 
     /// Most series one request may produce.

@@ -161,9 +161,15 @@ pub fn declared_size(data: &[u8], max: usize) -> usize {
     pyro_tree::gzip::trailer_size(data).unwrap_or(0).min(max)
 }
 
+/// Bytes a stack-tree node takes, with its share of names and tables (what the README's memory
+/// bound counts).
+pub const TREE_NODE_BYTES: usize = 56;
+
 /// Reserves the parse memory of a request's parts (their declared inflated sizes times
-/// [`PARSE_BYTES_PER_BYTE`]) and returns the reader limits for it: gunzip of any part stops at
-/// the largest declared size.
+/// [`PARSE_BYTES_PER_BYTE`], plus the trees a large profile may build past `--max-tree-nodes`,
+/// [`pyro_ingest::Limits::tree_nodes_for`] its size) and returns the reader limits for it: gunzip
+/// of any part stops at the largest declared size. A request whose larger trees could never be
+/// reserved is read within `--max-tree-nodes` instead.
 ///
 /// # Errors
 /// The refusal (503 now, or 413 never).
@@ -179,9 +185,16 @@ pub fn reserve_parse<'p>(
         total = total.saturating_add(d);
         largest = largest.max(d);
     }
-    let reserved = inflight.try_reserve_beside(total.saturating_mul(PARSE_BYTES_PER_BYTE), held)?;
-    Ok((
-        reserved,
-        limits.max_decompressed(largest.min(limits.decompressed)),
-    ))
+    let parse = total.saturating_mul(PARSE_BYTES_PER_BYTE);
+    let extra = (limits.tree_nodes_for(total) - limits.tree_nodes).saturating_mul(TREE_NODE_BYTES);
+    let limits = limits.max_decompressed(largest.min(limits.decompressed));
+    if extra > 0 {
+        match inflight.try_reserve_beside(parse.saturating_add(extra), held) {
+            Ok(reserved) => return Ok((reserved, limits)),
+            Err(Refused::Busy) => return Err(Refused::Busy),
+            Err(Refused::Never) => {}
+        }
+    }
+    let reserved = inflight.try_reserve_beside(parse, held)?;
+    Ok((reserved, limits.scale_tree_nodes(false)))
 }
