@@ -13,6 +13,11 @@ fn main() {
     let data = decode(&raw, &limits).unwrap().into_owned();
     let name = pyro_labels::SeriesName::parse("app").unwrap();
     let types = pyro_sampletype::SampleTypes::default();
+    let p = Profile::parse(&data, &limits).unwrap();
+    let s = to_series(&p, &name, &types, None, &limits).unwrap();
+    let nodes: usize = s.iter().map(|s| s.tree.node_count()).sum();
+    println!("{} series, {nodes} tree nodes", s.len());
+    drop(s);
     let mut times = Vec::new();
     for _ in 0..iters {
         let t = Instant::now();
