@@ -284,6 +284,8 @@ impl<'a> StackTree<'a> {
         let mut node = 0;
         self.bump_total(0, value);
         let mut diverged = false;
+        // Whether `node` was made by this call: it has no children, so the next is new too.
+        let mut made = false;
         for (depth, f) in frames.enumerate() {
             if !diverged && self.last_frames.get(depth) == Some(&f) {
                 node = self.last_nodes[depth];
@@ -293,7 +295,15 @@ impl<'a> StackTree<'a> {
                     self.last_frames.truncate(depth);
                     self.last_nodes.truncate(depth);
                 }
-                let Some(c) = self.child(node, f) else {
+                let c = if made {
+                    self.new_child(node, f)
+                } else {
+                    let before = self.nodes.len();
+                    let c = self.child(node, f);
+                    made = self.nodes.len() > before;
+                    c
+                };
+                let Some(c) = c else {
                     self.last_frames.truncate(depth);
                     self.last_nodes.truncate(depth);
                     return;
