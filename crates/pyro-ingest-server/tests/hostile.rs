@@ -472,30 +472,44 @@ fn sigterm_ends_within_the_grace_period() {
 }
 
 /// One sample type (`samples`/`count`), one sample of `depth` frames all `main`, value 3: a
-/// tree of `depth + 1` nodes from `depth + 50` bytes.
-fn deep_pprof(depth: u8) -> Vec<u8> {
-    assert!(depth < 124);
-    let mut p = vec![0x0a, 0x04, 0x08, 0x01, 0x10, 0x02];
-    p.extend([0x12, depth + 4, 0x0a, depth]);
-    p.extend(std::iter::repeat_n(0x01, depth as usize));
-    p.extend([0x10, 0x03]);
-    p.extend([0x22, 0x06, 0x08, 0x01, 0x22, 0x02, 0x08, 0x01]);
-    p.extend([0x2a, 0x04, 0x08, 0x01, 0x10, 0x03]);
-    for s in ["", "samples", "count", "main"] {
-        p.extend([0x32, s.len() as u8]);
-        p.extend(s.as_bytes());
+/// tree of `depth + 1` nodes.
+fn deep_pprof(depth: usize) -> Vec<u8> {
+    use prost::Message;
+    use pyro_pprof::model::{Function, Line, Location, Profile, Sample, ValueType};
+    Profile {
+        sample_type: vec![ValueType { r#type: 1, unit: 2 }],
+        sample: vec![Sample {
+            location_id: vec![1; depth],
+            value: vec![3],
+            ..Default::default()
+        }],
+        location: vec![Location {
+            id: 1,
+            line: vec![Line {
+                function_id: 1,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        function: vec![Function {
+            id: 1,
+            name: 3,
+            ..Default::default()
+        }],
+        string_table: ["", "samples", "count", "main"].map(String::from).to_vec(),
+        ..Default::default()
     }
-    p
+    .encode_to_vec()
 }
 
 /// Past `--max-tree-nodes`, a request may build one node per 2 bytes of its profiles when the
-/// server can reserve those trees' memory: a 41-node profile of 90 bytes passes a limit of 10
+/// server can reserve those trees' memory: a 41-node profile of 91 bytes passes a limit of 10
 /// nodes, and is held to the 10 (422) by a server whose in-flight budget could never hold its
 /// trees.
 #[test]
 fn the_tree_node_limit_scales_with_a_reservable_input() {
     let deep = deep_pprof(40);
-    assert_eq!(deep.len(), 90);
+    assert_eq!(deep.len(), 91);
     let dir = temp_dir("scaled-nodes");
     let s = Server::start(&dir, &["--max-tree-nodes", "10"]);
     let url = s.url(&format!("/ingest?name=deep&format=pprof&{T0}"));
@@ -509,7 +523,7 @@ fn the_tree_node_limit_scales_with_a_reservable_input() {
     drop(s);
     std::fs::remove_dir_all(&dir).unwrap();
 
-    // The budget counts KiB: 1 for the body, 1 for 90 × 4 bytes of parse memory fit in 3; 3
+    // The budget counts KiB: 1 for the body, 1 for 91 × 4 bytes of parse memory fit in 3; 3
     // for parse memory and the trees past 10 nodes (35 × 56 bytes) never do.
     let dir = temp_dir("scaled-nodes-tight");
     let s = Server::start(
