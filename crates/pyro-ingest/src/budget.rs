@@ -34,6 +34,11 @@ impl Budget {
         self.limits.tree_nodes_for(self.input)
     }
 
+    /// Nodes the next profile may build.
+    fn left(&self) -> usize {
+        self.nodes().saturating_sub(self.spent)
+    }
+
     /// Counts `bytes` of decompressed profile read (which raises the node limit past
     /// [`Limits::tree_nodes`] for large profiles).
     pub(crate) fn read(&mut self, bytes: usize) {
@@ -42,16 +47,12 @@ impl Budget {
 
     /// The pprof limits of the next profile: its trees may use what is left.
     pub(crate) fn pprof(&self) -> pyro_pprof::Limits {
-        self.limits
-            .pprof
-            .max_tree_nodes(self.nodes().saturating_sub(self.spent))
+        self.limits.pprof.max_tree_nodes(self.left())
     }
 
     /// The JFR limits of the next recording.
     pub(crate) fn jfr(&self) -> pyro_jfr::Limits {
-        self.limits
-            .jfr
-            .max_tree_nodes(self.nodes().saturating_sub(self.spent))
+        self.limits.jfr.max_tree_nodes(self.left())
     }
 
     /// Spends the nodes and series of what a profile produced.

@@ -424,8 +424,8 @@ type SeriesTrees<'a> = (Vec<(usize, u32, StackTree<'a>)>, Vec<Vec<(usize, usize)
 /// Every (sample type, label set) tree of a profile with a non-zero total.
 fn series_trees<'a>(p: &Profile<'a>, limits: &Limits) -> Result<SeriesTrees<'a>> {
     let (forest, frames) = aggregate(p, limits)?;
-    let resolved = forest.resolve(p, &frames, limits)?;
-    let trees = forest.trees(p, &frames, resolved, limits)?;
+    let locs = forest.resolve(p, &frames, limits)?;
+    let trees = forest.trees(p, &frames, locs, limits)?;
     Ok((trees, forest.label_sets))
 }
 

@@ -71,10 +71,9 @@ pub struct CallTree<T: Copy = ()> {
     links: Vec<Link>,
     /// Per node, its parent and data.
     slots: Vec<Slot<T>>,
-    /// Per node, the last `(key, child)` looked up under it: checked first (kept only when the
-    /// tree was made with hints).
+    /// Per node, the last `(key, child)` looked up under it: checked first (empty when the tree
+    /// was made without hints).
     hints: Vec<(u32, u32)>,
-    hinted: bool,
     wide: ChildTable,
     max_nodes: usize,
     /// What a new node's data starts as.
@@ -118,7 +117,6 @@ impl<T: Copy> CallTree<T> {
             links,
             slots,
             hints,
-            hinted,
             wide: if hinted {
                 ChildTable::with_capacity(0)
             } else {
@@ -306,7 +304,7 @@ impl<T: Copy> CallTree<T> {
             parent: node,
             data: self.fresh,
         });
-        if self.hinted {
+        if !self.hints.is_empty() {
             self.hints.push((NONE, NONE));
         }
         let count = (kids & COUNT_MASK) + 1;

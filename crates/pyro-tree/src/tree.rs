@@ -285,7 +285,7 @@ impl<'a> StackTree<'a> {
         self.bump_total(0, value);
         let mut diverged = false;
         // Whether `node` was made by this call: it has no children, so the next is new too.
-        let mut made = false;
+        let mut below_new = false;
         for (depth, f) in frames.enumerate() {
             if !diverged && self.last_frames.get(depth) == Some(&f) {
                 node = self.last_nodes[depth];
@@ -295,12 +295,12 @@ impl<'a> StackTree<'a> {
                     self.last_frames.truncate(depth);
                     self.last_nodes.truncate(depth);
                 }
-                let c = if made {
+                let c = if below_new {
                     self.new_child(node, f)
                 } else {
                     let before = self.nodes.len();
                     let c = self.child(node, f);
-                    made = self.nodes.len() > before;
+                    below_new = self.nodes.len() > before;
                     c
                 };
                 let Some(c) = c else {

@@ -37,7 +37,7 @@ impl<'a> Forest<'a> {
         &self,
         p: &Profile<'a>,
         frames: &Frames,
-        Resolved { locs }: Resolved,
+        locs: Vec<u32>,
         limits: &Limits,
     ) -> Result<Vec<(usize, u32, StackTree<'a>)>> {
         let nt = self.ntypes;

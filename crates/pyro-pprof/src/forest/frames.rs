@@ -59,12 +59,6 @@ impl Frames {
     }
 }
 
-/// What [`Forest::resolve`] found: the location index of every node ([`NONE`] for the root and
-/// unknown ids).
-pub(crate) struct Resolved {
-    pub(super) locs: Vec<u32>,
-}
-
 impl<'a> Forest<'a> {
     /// The location index of every node ([`NONE`] for the root and for ids no location has),
     /// after checking that no stack has more frames than the limit once locations are expanded
@@ -74,7 +68,7 @@ impl<'a> Forest<'a> {
         p: &Profile<'_>,
         frames: &Frames,
         limits: &Limits,
-    ) -> Result<Resolved> {
+    ) -> Result<Vec<u32>> {
         let nodes = self.tree.len();
         let mut locs = vec![NONE; nodes];
         let mut depth = vec![0u32; nodes];
@@ -97,6 +91,6 @@ impl<'a> Forest<'a> {
             }
             depth[n] = d as u32;
         }
-        Ok(Resolved { locs })
+        Ok(locs)
     }
 }

@@ -25,7 +25,7 @@ mod cut;
 mod frames;
 mod samples;
 
-pub(crate) use frames::{Frames, Resolved};
+pub(crate) use frames::Frames;
 
 /// No node, no id.
 pub(crate) const NONE: u32 = pyro_tree::calltree::NONE;
