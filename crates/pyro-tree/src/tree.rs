@@ -546,6 +546,23 @@ impl<'a> StackTree<'a> {
         self.child(parent, frame.0)
     }
 
+    /// Every node's self and total multiplied by `n` (a unit conversion, e.g. CPU samples at a
+    /// sample rate to nanoseconds); a product past `u64::MAX` saturates and sets
+    /// [`StackTree::overflowed`].
+    pub fn multiply(&mut self, n: u64) {
+        if n == 1 {
+            return;
+        }
+        let mut overflow = false;
+        for v in self.nodes.data_iter_mut() {
+            let (s, t) = (v.self_value.checked_mul(n), v.total.checked_mul(n));
+            overflow |= s.is_none() || t.is_none();
+            v.self_value = s.unwrap_or(u64::MAX);
+            v.total = t.unwrap_or(u64::MAX);
+        }
+        self.overflowed |= overflow;
+    }
+
     pub(crate) fn scale_down(&mut self, n: u64) {
         for node in self.nodes.data_iter_mut() {
             node.self_value /= n;

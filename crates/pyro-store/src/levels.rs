@@ -1,0 +1,321 @@
+//! Time as levels, and reads over them.
+//!
+//! Level 0 is the raw 10-second slots (deltas); level `k` (1 ≤ k < [`LEVELS`]) holds rollups of
+//! windows `10·10^k` seconds wide, aligned to the epoch (OG's ×10 ladder: 100 s, 1000 s, …,
+//! 10⁶ s). A range decomposes into the widest windows it contains whole; a window without a
+//! rollup (not closed yet, or invalidated by a late write) is read from the level below, runs of
+//! such windows as one range, so a read touches O(levels × 18) entries whatever its length.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use pyro_tree::StackTree;
+use redb::ReadableTable;
+
+use crate::error::{ErrorKind, StoreError};
+use crate::{DELTAS, ROLLUPS, Store, codec};
+
+/// Width of a slot in seconds (OG's segment resolution).
+pub const SLOT_SECONDS: i64 = 10;
+
+/// Number of levels, raw slots included.
+pub const LEVELS: usize = 6;
+
+/// Width in seconds of a window at `level` (10 s at level 0, ×10 per level).
+pub const fn level_width(level: usize) -> i64 {
+    let mut w = SLOT_SECONDS;
+    let mut i = 0;
+    while i < level {
+        w *= 10;
+        i += 1;
+    }
+    w
+}
+
+/// The slot a time (Unix seconds) falls in.
+pub fn slot_of(t: i64) -> i64 {
+    t.div_euclid(SLOT_SECONDS) * SLOT_SECONDS
+}
+
+/// What a read may cost: the largest answer, in call-tree nodes, and a flag that stops it.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadBudget<'c> {
+    /// Most nodes the merged tree may hold; a larger answer is an [`ErrorKind::Budget`] error.
+    pub max_nodes: usize,
+    /// Set by the caller to stop the read (checked between entries): [`ErrorKind::Cancelled`].
+    pub cancel: Option<&'c AtomicBool>,
+}
+
+impl Default for ReadBudget<'_> {
+    /// Four million nodes (about 256 MB of tree), no cancel flag.
+    fn default() -> Self {
+        ReadBudget {
+            max_nodes: 4 << 20,
+            cancel: None,
+        }
+    }
+}
+
+impl ReadBudget<'_> {
+    /// An error when the read was cancelled.
+    pub(crate) fn check(&self) -> Result<(), StoreError> {
+        if self.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+            return Err(StoreError::new(ErrorKind::Cancelled, "read cancelled"));
+        }
+        Ok(())
+    }
+
+    /// An error when `tree` grew past the budget.
+    pub(crate) fn check_tree(&self, tree: &StackTree<'_>) -> Result<(), StoreError> {
+        if tree.node_count() > self.max_nodes {
+            return Err(StoreError::new(
+                ErrorKind::Budget,
+                format_args!(
+                    "the answer would hold more than {} call-tree nodes (the read budget); \
+                     narrow the query or the time range",
+                    self.max_nodes
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A read's answer: the merged tree (values in the profile type's unit) and the number of
+/// writes merged into it (for averaged series).
+#[derive(Debug, Default)]
+pub struct Merged {
+    /// The merged tree.
+    pub tree: StackTree<'static>,
+    /// Writes merged.
+    pub writes: u64,
+    /// Stored entries (deltas and rollups) read.
+    pub entries: u64,
+}
+
+/// The tables a read walks: deltas and rollups, from a read or a write transaction.
+pub(crate) struct Walk<'t, D, R> {
+    pub(crate) deltas: &'t D,
+    pub(crate) rollups: &'t R,
+    pub(crate) tenant: &'t str,
+    pub(crate) id: u64,
+}
+
+type Visit<'f> = dyn FnMut(usize, i64, &[u8]) -> Result<(), StoreError> + 'f;
+
+impl<D, R> Walk<'_, D, R>
+where
+    D: ReadableTable<(&'static str, u64, u64, u64), &'static [u8]>,
+    R: ReadableTable<(&'static str, u64, u64, u64), &'static [u8]>,
+{
+    /// Visits the entries that hold `[a, b)` (Unix seconds, `0 ≤ a`) exactly once each, using
+    /// levels up to `top`: `f(level, start, bytes)`.
+    pub(crate) fn cover(
+        &self,
+        top: usize,
+        a: i64,
+        b: i64,
+        f: &mut Visit<'_>,
+    ) -> Result<(), StoreError> {
+        let a = a.max(0);
+        if a >= b {
+            return Ok(());
+        }
+        if top == 0 {
+            let (t, id) = (self.tenant, self.id);
+            for item in self
+                .deltas
+                .range((t, id, a as u64, 0)..(t, id, b as u64, 0))?
+            {
+                let (k, v) = item?;
+                f(0, k.value().2 as i64, v.value())?;
+            }
+            return Ok(());
+        }
+        let w = level_width(top);
+        let w0 = a.div_euclid(w) * w + if a.rem_euclid(w) == 0 { 0 } else { w };
+        let w1 = b.div_euclid(w) * w;
+        if w0 >= w1 {
+            return self.cover(top - 1, a, b, f);
+        }
+        self.cover(top - 1, a, w0, f)?;
+        let mut cursor = w0;
+        let (t, id, level) = (self.tenant, self.id, top as u64);
+        for item in self
+            .rollups
+            .range((t, id, level, w0 as u64)..(t, id, level, w1 as u64))?
+        {
+            let (k, v) = item?;
+            let start = k.value().3 as i64;
+            if start > cursor {
+                self.cover(top - 1, cursor, start, f)?;
+            }
+            f(top, start, v.value())?;
+            cursor = start + w;
+        }
+        self.cover(top - 1, cursor, w1, f)?;
+        self.cover(top - 1, w1, b, f)
+    }
+
+    /// Merges `[a, b)` into `into`.
+    pub(crate) fn merge(
+        &self,
+        top: usize,
+        a: i64,
+        b: i64,
+        into: &mut Merged,
+        budget: &ReadBudget<'_>,
+    ) -> Result<(), StoreError> {
+        self.cover(top, a, b, &mut |_, _, bytes| {
+            budget.check()?;
+            let (writes, tree) = codec::decode(bytes)?;
+            into.tree.merge(&tree);
+            into.writes += writes;
+            into.entries += 1;
+            budget.check_tree(&into.tree)
+        })
+    }
+}
+
+/// Seconds of a millisecond bound: the first second a slot may start at and be inside
+/// (`ceil`), so `[from_ms, until_ms)` holds slot `s` exactly when `from_ms ≤ s·1000 < until_ms`.
+pub fn ms_to_s(ms: i64) -> i64 {
+    ms.div_euclid(1000) + i64::from(ms.rem_euclid(1000) != 0)
+}
+
+impl Store {
+    /// Merges series `id` of `tenant` over the slots that start in `[from, until)` (Unix
+    /// seconds), streaming: one tree is held and each stored entry is merged into it as it is
+    /// read, rollups used wherever a whole window lies in the range.
+    ///
+    /// # Errors
+    /// A storage failure, a corrupt entry, an answer larger than `budget` or a cancelled read.
+    pub fn merge_range(
+        &self,
+        tenant: &str,
+        id: u64,
+        from: i64,
+        until: i64,
+        budget: &ReadBudget<'_>,
+    ) -> Result<Merged, StoreError> {
+        let mut into = Merged::default();
+        self.merge_range_into(tenant, id, from, until, budget, &mut into)?;
+        Ok(into)
+    }
+
+    /// [`Store::merge_range`] into an answer that already holds other series.
+    ///
+    /// # Errors
+    /// As [`Store::merge_range`].
+    pub fn merge_range_into(
+        &self,
+        tenant: &str,
+        id: u64,
+        from: i64,
+        until: i64,
+        budget: &ReadBudget<'_>,
+        into: &mut Merged,
+    ) -> Result<(), StoreError> {
+        let tx = self.begin_read()?;
+        let deltas = tx.open_table(DELTAS)?;
+        let rollups = tx.open_table(ROLLUPS)?;
+        let walk = Walk {
+            deltas: &deltas,
+            rollups: &rollups,
+            tenant,
+            id,
+        };
+        walk.merge(LEVELS - 1, from, until, into, budget)
+    }
+
+    /// Adds the totals of series `id` of `tenant` over the slots that start in `[from, until)`
+    /// into buckets `width` seconds wide from `origin`: `out[j] += (total, entries)` for bucket
+    /// `j`. Reads only entry headers, from the coarsest level whose windows divide `width` and
+    /// `origin`; an entry counts in the bucket of its window at that level (as OG's timeline
+    /// places a segment node by its own start). Entries before `origin` go to bucket 0.
+    ///
+    /// # Errors
+    /// A storage failure, a corrupt entry or a cancelled read.
+    #[allow(clippy::too_many_arguments)]
+    pub fn totals(
+        &self,
+        tenant: &str,
+        id: u64,
+        (from, until): (i64, i64),
+        origin: i64,
+        width: i64,
+        budget: &ReadBudget<'_>,
+        out: &mut [(u64, u64)],
+    ) -> Result<(), StoreError> {
+        let width = width.max(SLOT_SECONDS);
+        let top = (0..LEVELS)
+            .rev()
+            .find(|&l| width % level_width(l) == 0 && origin.rem_euclid(level_width(l)) == 0)
+            .unwrap_or(0);
+        let tx = self.begin_read()?;
+        let deltas = tx.open_table(DELTAS)?;
+        let rollups = tx.open_table(ROLLUPS)?;
+        let walk = Walk {
+            deltas: &deltas,
+            rollups: &rollups,
+            tenant,
+            id,
+        };
+        let w = level_width(top);
+        let mut n = 0u32;
+        walk.cover(top, from, until, &mut |_, start, bytes| {
+            n = n.wrapping_add(1);
+            if n.is_multiple_of(1024) {
+                budget.check()?;
+            }
+            let (_, total) = codec::header(bytes)?;
+            let window = start.div_euclid(w) * w;
+            let j = (window - origin).div_euclid(width).max(0);
+            if let Some(b) = usize::try_from(j).ok().and_then(|j| out.get_mut(j)) {
+                b.0 = b.0.saturating_add(total);
+                b.1 += 1;
+            }
+            Ok(())
+        })
+    }
+
+    /// Whether series `id` of `tenant` has data in a slot that starts in `[from, until)`.
+    ///
+    /// # Errors
+    /// A storage failure.
+    pub fn has_data(
+        &self,
+        tenant: &str,
+        id: u64,
+        from: i64,
+        until: i64,
+    ) -> Result<bool, StoreError> {
+        let (lo, hi) = (from.max(0), until.max(0));
+        if lo >= hi {
+            return Ok(false);
+        }
+        let tx = self.begin_read()?;
+        let t = tx.open_table(DELTAS)?;
+        Ok(
+            t.range((tenant, id, lo as u64, 0)..(tenant, id, hi as u64, 0))?
+                .next()
+                .is_some(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn widths_and_millisecond_bounds() {
+        assert_eq!(
+            (0..LEVELS).map(level_width).collect::<Vec<_>>(),
+            [10, 100, 1000, 10_000, 100_000, 1_000_000]
+        );
+        assert_eq!(ms_to_s(10_000), 10);
+        assert_eq!(ms_to_s(10_001), 11);
+        assert_eq!(ms_to_s(0), 0);
+        assert_eq!(slot_of(-1), -10);
+    }
+}

@@ -1,0 +1,192 @@
+//! Creating the tables, and converting data dirs of earlier formats on open.
+//!
+//! - Format 1 (tables `series`, `slots`): each series gets an id and its postings, each slot
+//!   becomes one delta, in one transaction.
+//! - Format 2 (table `deltas`, values in the upload's units): every delta is converted to its
+//!   series' profile-type unit and re-encoded into `deltas_v3` under the same key, a few thousand
+//!   per transaction (each moves its deltas whole, so a crash midway resumes where it stopped);
+//!   every series gets its profile-type posting. Rollups are then built by the roller.
+
+use std::collections::HashMap;
+
+use redb::{Database, ReadableTable, TableDefinition, TableHandle};
+
+use crate::error::{StoreError, corrupt};
+use crate::write::Tables;
+use crate::{Meta, OwnedSeries, codec};
+
+/// The format this build writes.
+pub(crate) const VERSION: u64 = 3;
+
+/// The first format: normalized key (tenant-prefixed) → metadata JSON.
+const V1_SERIES: TableDefinition<&str, &[u8]> = TableDefinition::new("series");
+/// The first format: (key, slot) → writes count + merged tree (a format-2 delta).
+const V1_SLOTS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("slots");
+/// The second format's deltas: values in the upload's units.
+const V2_DELTAS: TableDefinition<(&str, u64, u64, u64), &[u8]> = TableDefinition::new("deltas");
+
+/// A delta key, owned.
+type Key = (String, u64, u64, u64);
+
+/// Format-2 deltas converted per transaction.
+const V2_PER_TX: usize = 4096;
+
+/// Converts a format-2 delta of a series with metadata `meta` to an entry of this format.
+fn convert(meta: &Meta, bytes: &[u8]) -> Result<Vec<u8>, StoreError> {
+    let (writes, mut tree) = codec::decode_v2(bytes)?;
+    tree.multiply(meta.typed().scale);
+    Ok(codec::encode(writes, &tree))
+}
+
+/// Creates every table and converts a database of format 1 or 2.
+pub(crate) fn create_and_migrate(db: &Database) -> Result<(), StoreError> {
+    let tx = db.begin_write()?;
+    let names: Vec<String> = tx.list_tables()?.map(|t| t.name().to_owned()).collect();
+    let has = |t: &str| names.iter().any(|n| n == t);
+    let (v1, v2) = (has(V1_SERIES.name()), has(V2_DELTAS.name()));
+    {
+        let mut t = Tables::open(&tx)?;
+        let version = t.meta.get("version")?.map(|g| g.value());
+        if let Some(v) = version.filter(|&v| v > VERSION) {
+            return Err(StoreError::new(
+                crate::ErrorKind::Format,
+                format_args!("database format {v} is newer than this build's ({VERSION})"),
+            ));
+        }
+        if v1 {
+            let old = tx.open_table(V1_SERIES)?;
+            let slots = tx.open_table(V1_SLOTS)?;
+            let mut converted = 0u64;
+            for item in old.iter()? {
+                let (key, meta) = item?;
+                let meta: Meta = serde_json::from_slice(meta.value()).map_err(corrupt)?;
+                let name = meta.name()?;
+                let tenant = meta.tenant.clone();
+                let s = OwnedSeries::new(name.key(), meta.clone(), pyro_tree::StackTree::new());
+                let id = t.series_id(&tenant, &s)?;
+                let old_key = key.value().to_owned();
+                for slot in slots.range((old_key.as_str(), 0)..=(old_key.as_str(), u64::MAX))? {
+                    let (k, v) = slot?;
+                    let seq = t.next("next_seq")?;
+                    let at = k.value().1;
+                    t.deltas.insert(
+                        (tenant.as_str(), id, at, seq),
+                        convert(&meta, v.value())?.as_slice(),
+                    )?;
+                    converted += 1;
+                }
+            }
+            tracing::info!(slots = converted, "storage converted from format 1");
+        }
+        if !v2 {
+            t.meta.insert("version", VERSION)?;
+        }
+    }
+    if v1 {
+        tx.delete_table(V1_SLOTS)?;
+        tx.delete_table(V1_SERIES)?;
+    }
+    tx.commit()?;
+    if v2 {
+        migrate_v2(db)?;
+    }
+    Ok(())
+}
+
+/// Moves format-2 deltas into `deltas_v3`, converted, in bounded transactions; then posts every
+/// series' profile type, drops the old table and sets the version.
+fn migrate_v2(db: &Database) -> Result<(), StoreError> {
+    let mut metas: HashMap<(String, u64), Meta> = HashMap::new();
+    let mut moved = 0u64;
+    loop {
+        let tx = db.begin_write()?;
+        let n = {
+            let mut t = Tables::open(&tx)?;
+            let mut old = tx.open_table(V2_DELTAS)?;
+            let mut batch: Vec<(Key, Vec<u8>)> = Vec::new();
+            for item in old.iter()? {
+                let (k, v) = item?;
+                let (tenant, id, slot, seq) = k.value();
+                batch.push(((tenant.to_owned(), id, slot, seq), v.value().to_vec()));
+                if batch.len() >= V2_PER_TX {
+                    break;
+                }
+            }
+            for ((tenant, id, slot, seq), bytes) in &batch {
+                let key = (tenant.clone(), *id);
+                if !metas.contains_key(&key) {
+                    let meta = match t.series.get((tenant.as_str(), *id))? {
+                        Some(m) => serde_json::from_slice(m.value()).map_err(corrupt)?,
+                        None => Meta::default(),
+                    };
+                    metas.insert(key.clone(), meta);
+                }
+                let entry = convert(&metas[&key], bytes)?;
+                t.deltas
+                    .insert((tenant.as_str(), *id, *slot, *seq), entry.as_slice())?;
+                old.remove((tenant.as_str(), *id, *slot, *seq))?;
+            }
+            batch.len()
+        };
+        tx.commit()?;
+        moved += n as u64;
+        if n < V2_PER_TX {
+            break;
+        }
+        tracing::info!(deltas = moved, "converting storage from format 2");
+    }
+    let tx = db.begin_write()?;
+    {
+        let mut t = Tables::open(&tx)?;
+        let mut posts: Vec<(String, String, u64)> = Vec::new();
+        for item in t.series.iter()? {
+            let (k, m) = item?;
+            let (tenant, id) = k.value();
+            let meta: Meta = serde_json::from_slice(m.value()).map_err(corrupt)?;
+            posts.push((tenant.to_owned(), meta.typed().profile_type.id, id));
+        }
+        for (tenant, ty, id) in posts {
+            t.type_postings
+                .insert((tenant.as_str(), ty.as_str(), id), ())?;
+        }
+        t.meta.insert("version", VERSION)?;
+    }
+    tx.delete_table(V2_DELTAS)?;
+    tx.commit()?;
+    tracing::info!(deltas = moved, "storage converted from format 2");
+    Ok(())
+}
+
+/// The slots of one series in the first format: (slot start, writes, merged tree).
+pub type V1Slots = Vec<(u64, u64, pyro_tree::StackTree<'static>)>;
+
+/// Writes a database in the first format (as that release did), for the migration test.
+///
+/// # Errors
+/// A storage failure.
+#[doc(hidden)]
+pub fn write_v1(path: &std::path::Path, series: &[(Meta, V1Slots)]) -> Result<(), StoreError> {
+    let db = Database::create(path)?;
+    let tx = db.begin_write()?;
+    {
+        let mut s = tx.open_table(V1_SERIES)?;
+        let mut sl = tx.open_table(V1_SLOTS)?;
+        for (meta, slots) in series {
+            let name = meta.name()?;
+            let key = if meta.tenant.is_empty() {
+                name.key()
+            } else {
+                format!("{}\u{1f}{}", meta.tenant, name.key())
+            };
+            let m = serde_json::to_vec(meta).map_err(corrupt)?;
+            s.insert(key.as_str(), m.as_slice())?;
+            for (slot, writes, tree) in slots {
+                let mut v = writes.to_le_bytes().to_vec();
+                v.extend_from_slice(&tree.to_tree_bytes());
+                sl.insert((key.as_str(), *slot), v.as_slice())?;
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}

@@ -1,0 +1,166 @@
+//! Retention: old deltas and rollups of every series of every tenant, then series left without
+//! data.
+
+use redb::ReadableTable;
+
+use crate::error::StoreError;
+use crate::levels::{LEVELS, level_width};
+use crate::write::{Tables, watermarks};
+use crate::{SERIES, Store};
+
+/// Series handled per write transaction, so that retention never holds the writer for long.
+const SERIES_PER_TX: usize = 1000;
+
+impl Store {
+    /// Deletes every delta of a slot that starts before `before`, and every rollup of a window
+    /// that starts before it, in every tenant; a closed window that straddles `before` is
+    /// marked for rebuilding from what is left. Then deletes every series left without data,
+    /// with its key and postings. Returns the number of slots deleted.
+    ///
+    /// # Errors
+    /// A storage failure.
+    pub fn delete_before(&self, before: i64) -> Result<usize, StoreError> {
+        let before = before.max(0);
+        let ids: Vec<(String, u64)> = {
+            let tx = self.begin_read()?;
+            let t = tx.open_table(SERIES)?;
+            let mut v = Vec::new();
+            for item in t.iter()? {
+                let entry = item?;
+                let (tenant, id) = entry.0.value();
+                v.push((tenant.to_owned(), id));
+            }
+            v
+        };
+        let mut deleted = 0;
+        for chunk in ids.chunks(SERIES_PER_TX) {
+            let tx = self.begin_write()?;
+            // Series may go: the writer's memory of ids is dropped while this transaction holds
+            // the write lock, so no write can use an id deleted here.
+            self.forget();
+            {
+                let mut t = Tables::open(&tx)?;
+                let until = watermarks(&t.meta)?;
+                for (tenant, id) in chunk {
+                    let (tenant, id) = (tenant.as_str(), *id);
+                    let mut old = Vec::new();
+                    for item in t
+                        .deltas
+                        .range((tenant, id, 0, 0)..(tenant, id, before as u64, 0))?
+                    {
+                        let entry = item?;
+                        let k = entry.0.value();
+                        old.push((k.2, k.3));
+                    }
+                    let mut last = None;
+                    for (slot, seq) in old {
+                        t.deltas.remove((tenant, id, slot, seq))?;
+                        if last != Some(slot) {
+                            deleted += 1;
+                            last = Some(slot);
+                        }
+                    }
+                    for level in 1..LEVELS as u64 {
+                        let mut old = Vec::new();
+                        for item in t
+                            .rollups
+                            .range((tenant, id, level, 0)..(tenant, id, level, before as u64))?
+                        {
+                            old.push(item?.0.value().3);
+                        }
+                        for w in old {
+                            t.rollups.remove((tenant, id, level, w))?;
+                        }
+                        // The window holding `before` lost its older part: rebuilt from the
+                        // level below when it is closed.
+                        let width = level_width(level as usize);
+                        let straddling = before.div_euclid(width) * width;
+                        if straddling < before && straddling + width <= until[level as usize] {
+                            t.dirty.insert((level, straddling as u64, tenant, id), ())?;
+                        }
+                    }
+                    let empty = t
+                        .deltas
+                        .range((tenant, id, 0, 0)..=(tenant, id, u64::MAX, u64::MAX))?
+                        .next()
+                        .is_none();
+                    if empty {
+                        let mut rest = Vec::new();
+                        for item in t
+                            .rollups
+                            .range((tenant, id, 0, 0)..=(tenant, id, u64::MAX, u64::MAX))?
+                        {
+                            let entry = item?;
+                            let k = entry.0.value();
+                            rest.push((k.2, k.3));
+                        }
+                        for (level, w) in rest {
+                            t.rollups.remove((tenant, id, level, w))?;
+                        }
+                        t.remove_series(tenant, id)?;
+                    }
+                }
+            }
+            tx.commit()?;
+        }
+        // Sample ids of writes older than the retention are forgotten with them.
+        let tx = self.begin_write()?;
+        {
+            let mut t = Tables::open(&tx)?;
+            let mut old: Vec<(String, String)> = Vec::new();
+            for item in t.seen.iter()? {
+                let (k, v) = item?;
+                if (v.value() as i64) < before {
+                    old.push((k.value().0.to_owned(), k.value().1.to_owned()));
+                }
+            }
+            for (tenant, id) in old {
+                t.seen.remove((tenant.as_str(), id.as_str()))?;
+            }
+        }
+        tx.commit()?;
+        Ok(deleted)
+    }
+}
+
+/// `--retention`: seconds (`3600`), or a duration with a unit (`90s`, `30m`, `12h`, `7d`, `2w`);
+/// `0` keeps everything.
+///
+/// # Errors
+/// Anything else, with what is expected.
+pub fn parse_retention(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("invalid retention {s:?}: expected e.g. 3600, 12h or 7d"))?;
+    let mul = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => return Err(format!("invalid retention {s:?}: units are s, m, h, d, w")),
+    };
+    n.checked_mul(mul)
+        .ok_or_else(|| format!("invalid retention {s:?}: too long"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_retention;
+
+    #[test]
+    fn retention_units() {
+        assert_eq!(parse_retention("0"), Ok(0));
+        assert_eq!(parse_retention("3600"), Ok(3600));
+        assert_eq!(parse_retention("90s"), Ok(90));
+        assert_eq!(parse_retention("12h"), Ok(43_200));
+        assert_eq!(parse_retention("7d"), Ok(604_800));
+        assert_eq!(parse_retention("2w"), Ok(1_209_600));
+        assert!(parse_retention("7y").is_err());
+        assert!(parse_retention("h").is_err());
+        assert!(parse_retention("99999999999999999999d").is_err());
+    }
+}

@@ -1,0 +1,428 @@
+//! The store end to end: rollups read exactly what was written whatever the range, late writes
+//! count once, units merge like with like, reads are bounded, old formats migrate.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+
+use pyro_store::{ErrorKind, Meta, OwnedSeries, ReadBudget, Selection, Store, Write};
+use pyro_tree::{StackSink, StackTree};
+
+fn temp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("pyro-store-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn tree(stacks: &[(&str, u64)]) -> StackTree<'static> {
+    let mut t = StackTree::new();
+    for (s, v) in stacks {
+        let frames: Vec<&str> = s.split(';').collect();
+        t.add_transient(&frames, *v);
+    }
+    t
+}
+
+fn meta(app: &str, units: &str, rate: u32) -> Meta {
+    Meta {
+        app: app.into(),
+        units: units.into(),
+        sample_rate: rate,
+        aggregation: "sum".into(),
+        spy_name: "test".into(),
+        ..Meta::default()
+    }
+}
+
+fn put(store: &Store, tenant: &str, m: &Meta, start: i64, stacks: &[(&str, u64)]) {
+    let key = m.name().unwrap().key();
+    let w = Write {
+        series: vec![OwnedSeries::new(key, m.clone(), tree(stacks))],
+        ..Write::at(tenant, start)
+    };
+    for r in store.put_batch(vec![w]) {
+        r.unwrap();
+    }
+}
+
+fn folded(t: &StackTree<'_>) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    t.for_each_stack(|frames, v| {
+        *out.entry(frames.join(";")).or_insert(0) += v;
+    });
+    out
+}
+
+fn id_of(store: &Store, app: &str) -> u64 {
+    store
+        .select("", Selection::All)
+        .unwrap()
+        .into_iter()
+        .find(|f| f.meta.app == app)
+        .unwrap()
+        .id
+}
+
+/// A small deterministic generator (xorshift), so the test needs no seed file.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+const T0: i64 = 1_700_000_000;
+
+/// Writes spread over three days (several in one slot, gaps of every size), then reads of
+/// random ranges before the roller ran, after it ran, and after late writes into rolled-up
+/// windows: every read equals the sum of the writes whose slot starts in the range, and a long
+/// range reads a bounded number of stored entries.
+#[test]
+fn rollups_read_exactly_what_was_written() {
+    let dir = temp("rollups");
+    let store = Store::open(&dir).unwrap();
+    let m = meta("app.cpu", "samples", 100);
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let names = ["main", "a", "b", "c", "gc", "io"];
+    let mut written: Vec<(i64, String, u64)> = Vec::new();
+    let write = |store: &Store, rng: &mut Rng, written: &mut Vec<(i64, String, u64)>, at: i64| {
+        let depth = 1 + rng.below(4) as usize;
+        let stack: Vec<&str> = (0..depth).map(|_| names[rng.below(6) as usize]).collect();
+        let stack = stack.join(";");
+        let v = 1 + rng.below(50);
+        put(store, "", &m, at, &[(stack.as_str(), v)]);
+        written.push((at.div_euclid(10) * 10, stack, v * 10_000_000));
+    };
+    for _ in 0..1500 {
+        let at = T0 + rng.below(3 * 86_400) as i64;
+        write(&store, &mut rng, &mut written, at);
+    }
+    let id = id_of(&store, "app.cpu");
+    let expect = |written: &[(i64, String, u64)], a: i64, b: i64| {
+        let mut out = BTreeMap::new();
+        for (s, stack, v) in written {
+            if a <= *s && *s < b {
+                *out.entry(stack.clone()).or_insert(0) += v;
+            }
+        }
+        out
+    };
+    let check = |store: &Store, written: &[(i64, String, u64)], rng: &mut Rng, rounds: usize| {
+        for _ in 0..rounds {
+            let a = T0 - 500 + rng.below(3 * 86_400 + 1000) as i64;
+            let b = a + rng.below(3 * 86_400) as i64;
+            let got = store
+                .merge_range("", id, a, b, &ReadBudget::default())
+                .unwrap();
+            assert_eq!(folded(&got.tree), expect(written, a, b), "range [{a}, {b})");
+        }
+    };
+    check(&store, &written, &mut rng, 40);
+    let raw_entries = store
+        .merge_range("", id, T0, T0 + 3 * 86_400, &ReadBudget::default())
+        .unwrap()
+        .entries;
+    assert!(raw_entries > 1000, "{raw_entries}");
+
+    let built = store
+        .roll(T0 + 4 * 86_400, &AtomicBool::new(false))
+        .unwrap();
+    assert!(built > 100, "{built} windows built");
+    assert_eq!(store.rollup_counts().unwrap().1, 0, "nothing left dirty");
+    check(&store, &written, &mut rng, 80);
+    let whole = store
+        .merge_range("", id, T0 - 10_000, T0 + 4 * 86_400, &ReadBudget::default())
+        .unwrap();
+    assert!(
+        whole.entries <= 40,
+        "{} entries for four days",
+        whole.entries
+    );
+    assert_eq!(whole.writes, 1500);
+
+    // Late writes into rolled-up windows: exact before the roller runs again, and after.
+    for _ in 0..50 {
+        let at = T0 + rng.below(3 * 86_400) as i64;
+        write(&store, &mut rng, &mut written, at);
+    }
+    check(&store, &written, &mut rng, 40);
+    store
+        .roll(T0 + 4 * 86_400, &AtomicBool::new(false))
+        .unwrap();
+    check(&store, &written, &mut rng, 40);
+    let whole = store
+        .merge_range("", id, T0 - 10_000, T0 + 4 * 86_400, &ReadBudget::default())
+        .unwrap();
+    assert_eq!(whole.writes, 1550);
+    assert!(whole.entries <= 40, "{} entries", whole.entries);
+
+    // Reopened: the same answers.
+    drop(store);
+    let store = Store::open(&dir).unwrap();
+    check(&store, &written, &mut rng, 20);
+    drop(store);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Timeline totals from the levels: the same buckets whatever was rolled up.
+#[test]
+fn totals_come_from_the_levels() {
+    let dir = temp("totals");
+    let store = Store::open(&dir).unwrap();
+    let m = meta("app.cpu", "samples", 100);
+    for i in 0..600 {
+        put(
+            &store,
+            "",
+            &m,
+            T0 + i * 10,
+            &[("main;work", 1 + (i as u64 % 3))],
+        );
+    }
+    let id = id_of(&store, "app.cpu");
+    let buckets = |store: &Store| {
+        let mut out = vec![(0u64, 0u64); 7];
+        store
+            .totals(
+                "",
+                id,
+                (T0, T0 + 6000),
+                T0 - T0 % 1000,
+                1000,
+                &ReadBudget::default(),
+                &mut out,
+            )
+            .unwrap();
+        out.into_iter()
+            .map(|b| b.0 / 10_000_000)
+            .collect::<Vec<_>>()
+    };
+    let before = buckets(&store);
+    let want: u64 = (0..600u64).map(|i| 1 + i % 3).sum();
+    assert_eq!(before.iter().sum::<u64>(), want);
+    store.roll(T0 + 100_000, &AtomicBool::new(false)).unwrap();
+    assert_eq!(buckets(&store), before);
+    drop(store);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A folded CPU series at 100 Hz and a pprof one in nanoseconds have one profile type and add
+/// like with like; an overflowing conversion is the client's error.
+#[test]
+fn units_are_the_profile_types() {
+    let dir = temp("units");
+    let store = Store::open(&dir).unwrap();
+    let folded_cpu = meta("a.cpu", "samples", 100);
+    let pprof_cpu = meta("b.cpu", "nanoseconds", 0);
+    put(&store, "", &folded_cpu, T0, &[("main;work", 3)]);
+    put(&store, "", &pprof_cpu, T0, &[("main;work", 450_000_000)]);
+    let found = store
+        .select_typed(
+            "",
+            Some("process_cpu:cpu:nanoseconds:cpu:nanoseconds"),
+            None,
+        )
+        .unwrap();
+    assert_eq!(found.len(), 2);
+    let mut merged = pyro_store::Merged::default();
+    for f in &found {
+        store
+            .merge_range_into("", f.id, T0, T0 + 10, &ReadBudget::default(), &mut merged)
+            .unwrap();
+    }
+    assert_eq!(merged.tree.total(), 30_000_000 + 450_000_000);
+    let only_a = store.select_typed("", None, Some("a")).unwrap();
+    assert_eq!(only_a.len(), 1);
+    assert_eq!(only_a[0].meta.app, "a.cpu");
+
+    let key = folded_cpu.name().unwrap().key();
+    let w = Write {
+        series: vec![OwnedSeries::new(
+            key,
+            folded_cpu.clone(),
+            tree(&[("x", u64::MAX / 1000)]),
+        )],
+        ..Write::at("", T0)
+    };
+    let r = store.put_batch(vec![w]);
+    assert_eq!(r[0].as_ref().unwrap_err().kind(), ErrorKind::Overflow);
+    drop(store);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A read larger than its node budget, and a cancelled read, stop with their own errors.
+#[test]
+fn reads_are_bounded_and_cancellable() {
+    let dir = temp("budget");
+    let store = Store::open(&dir).unwrap();
+    let m = meta("app.cpu", "samples", 100);
+    for i in 0..50 {
+        let s = format!("main;f{i}");
+        put(&store, "", &m, T0 + i * 10, &[(s.as_str(), 1)]);
+    }
+    let id = id_of(&store, "app.cpu");
+    let tight = ReadBudget {
+        max_nodes: 20,
+        cancel: None,
+    };
+    let e = store.merge_range("", id, T0, T0 + 500, &tight).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Budget);
+    assert!(e.to_string().contains("more than 20"), "{e}");
+    let cancelled = AtomicBool::new(true);
+    let e = store
+        .merge_range(
+            "",
+            id,
+            T0,
+            T0 + 500,
+            &ReadBudget {
+                max_nodes: usize::MAX,
+                cancel: Some(&cancelled),
+            },
+        )
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Cancelled);
+    drop(store);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Retention removes rollups with the raw data, and a window it cuts is rebuilt from what is
+/// left.
+#[test]
+fn retention_removes_rollups_with_their_data() {
+    let dir = temp("retention");
+    let store = Store::open(&dir).unwrap();
+    let m = meta("app.cpu", "samples", 100);
+    let other = meta("old.cpu", "samples", 100);
+    for i in 0..300 {
+        put(&store, "", &m, T0 + i * 10, &[("main", 1)]);
+    }
+    put(&store, "", &other, T0, &[("main", 1)]);
+    store.roll(T0 + 100_000, &AtomicBool::new(false)).unwrap();
+    let (rollups, _) = store.rollup_counts().unwrap();
+    assert!(rollups > 0);
+    // Cut in the middle of a 1000-s window.
+    let cut = T0 + 1500;
+    store.delete_before(cut).unwrap();
+    let id = id_of(&store, "app.cpu");
+    let read = |store: &Store| {
+        store
+            .merge_range("", id, 0, T0 + 10_000, &ReadBudget::default())
+            .unwrap()
+            .tree
+            .total()
+            / 10_000_000
+    };
+    let left = (0..300).filter(|i| T0 + i * 10 >= cut).count() as u64;
+    assert_eq!(read(&store), left);
+    store.roll(T0 + 100_000, &AtomicBool::new(false)).unwrap();
+    assert_eq!(read(&store), left);
+    // The series with only old data is gone, with its postings and rollups.
+    let apps: Vec<String> = store.label_values("", "__name__").unwrap();
+    assert_eq!(apps, ["app.cpu"]);
+    store.delete_before(T0 + 100_000).unwrap();
+    assert_eq!(store.rollup_counts().unwrap(), (0, 0));
+    assert!(store.select("", Selection::All).unwrap().is_empty());
+    drop(store);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A data dir written by the release before this crate (format 2, see `tests/data/README.md`)
+/// opens with every value in its profile type's unit and reads as that release rendered it.
+#[test]
+fn format_2_data_dirs_migrate() {
+    use std::io::Read;
+    let dir = temp("v2");
+    std::fs::create_dir_all(&dir).unwrap();
+    let gz =
+        std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/v2-pyro.redb.gz"))
+            .unwrap();
+    let mut raw = Vec::new();
+    flate2::read::GzDecoder::new(&gz[..])
+        .read_to_end(&mut raw)
+        .unwrap();
+    std::fs::write(dir.join("pyro.redb"), raw).unwrap();
+    let store = Store::open(&dir).unwrap();
+    let apps = store.label_values("", "__name__").unwrap();
+    assert_eq!(apps.len(), 11, "{apps:?}");
+    let range = (1_699_999_000, 1_700_001_000);
+    let read = |store: &Store, app: &str| {
+        store
+            .merge_range(
+                "",
+                id_of(store, app),
+                range.0,
+                range.1,
+                &ReadBudget::default(),
+            )
+            .unwrap()
+    };
+    let cpu = read(&store, "shop.cpu");
+    let want: BTreeMap<String, u64> = [("main;gc", 1), ("main;idle", 10), ("main;work", 42)]
+        .into_iter()
+        .map(|(s, v)| (s.to_owned(), v * 10_000_000))
+        .collect();
+    assert_eq!(folded(&cpu.tree), want);
+    assert_eq!(cpu.writes, 3);
+    assert_eq!(read(&store, "shop.alloc_space").tree.total(), 4096);
+    let java = store
+        .select("", Selection::All)
+        .unwrap()
+        .into_iter()
+        .find(|f| f.meta.app == "java.app.cpu")
+        .unwrap();
+    let scale = java.meta.typed().scale;
+    assert_eq!(read(&store, "java.app.cpu").tree.total(), 45 * scale);
+    // The profile-type postings were made.
+    let cpu_series = store
+        .select_typed(
+            "",
+            Some("process_cpu:cpu:nanoseconds:cpu:nanoseconds"),
+            None,
+        )
+        .unwrap();
+    assert_eq!(cpu_series.len(), 2);
+    // Rolled up and reopened: the same.
+    store.roll(1_800_000_000, &AtomicBool::new(false)).unwrap();
+    drop(store);
+    let store = Store::open(&dir).unwrap();
+    assert_eq!(folded(&read(&store, "shop.cpu").tree), want);
+    drop(store);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A data dir of the first format converts too (through format 2's encoding of slots).
+#[test]
+fn format_1_data_dirs_migrate() {
+    let dir = temp("v1");
+    std::fs::create_dir_all(&dir).unwrap();
+    let m = Meta {
+        labels: [("env".to_owned(), "prod".to_owned())].into(),
+        ..meta("app.cpu", "samples", 100)
+    };
+    pyro_store::write_v1(
+        &dir.join("pyro.redb"),
+        &[(m, vec![(T0 as u64, 2, tree(&[("a;b", 3)]))])],
+    )
+    .unwrap();
+    let store = Store::open(&dir).unwrap();
+    let got = store
+        .merge_range(
+            "",
+            id_of(&store, "app.cpu"),
+            T0,
+            T0 + 10,
+            &ReadBudget::default(),
+        )
+        .unwrap();
+    assert_eq!((got.writes, got.tree.total()), (2, 30_000_000));
+    assert_eq!(store.label_values("", "env").unwrap(), ["prod"]);
+    drop(store);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
