@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::http::{self as server, Config, ConnLimits};
 use crate::render;
-use crate::storage::{Slot, Store, Writer};
+use pyro_store::{ReadBudget, Store, Writer};
 
 /// Output format of the files written after the child exits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,21 +81,23 @@ pub fn write_outputs(
         .replace([':', 'T'], "-")
         .replace('Z', "");
     let found = store
-        .select("", crate::storage::Selection::All)
+        .select("", pyro_store::Selection::All)
         .map_err(|e| e.to_string())?;
-    for crate::storage::Found { id, name, meta } in found {
-        let slots = store.read("", id, 0, i64::MAX).map_err(|e| e.to_string())?;
-        let refs: Vec<&Slot> = slots.iter().collect();
-        let tree = render::merge(&refs, &meta);
+    let budget = ReadBudget::default();
+    for f in found {
+        let (st, et) = match store.time_range_of("", f.id).map_err(|e| e.to_string())? {
+            Some((a, b)) => (a, b + pyro_store::SLOT_SECONDS),
+            None => (stamp, stamp),
+        };
+        let (tree, meta) =
+            render::merged(store, "", &[&f], (st, et), &budget).map_err(|e| e.to_string())?;
+        let name = f.name.clone();
         let bytes = match format {
             OutputFormat::Collapsed => tree.to_collapsed_bfs().into_bytes(),
             OutputFormat::Pprof => render::pprof(&tree, &meta),
             OutputFormat::Json => {
-                let (st, et) = match (refs.first(), refs.last()) {
-                    (Some(a), Some(b)) => render::normalize(a.start, b.start),
-                    _ => (stamp, stamp),
-                };
-                let tl = render::timeline(st, et, &refs);
+                let tl = render::timeline(store, "", &[&f], (st, et), meta.typed().scale, &budget)
+                    .map_err(|e| e.to_string())?;
                 let groups = std::collections::BTreeMap::from([("*".to_owned(), tl.clone())]);
                 let text = name.to_string();
                 render::json(
@@ -159,7 +161,8 @@ pub async fn run(
     // The temporary store goes away on every path out of here.
     let _cleanup = RemoveOnDrop(data_dir.clone());
     let store = Arc::new(Store::open(&data_dir).map_err(|e| e.to_string())?);
-    let writer = Writer::spawn(store.clone(), 1024).map_err(|e| e.to_string())?;
+    let writer = Writer::spawn(store.clone(), 1024, pyro_store::WriterHooks::default())
+        .map_err(|e| e.to_string())?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| e.to_string())?;

@@ -3,8 +3,8 @@
 //!
 //! The data flow, one module per step: [`http`] (accept loop, body decoding, error responses),
 //! [`auth`] (token and tenant from the headers, before any body byte), [`handlers`] (one small
-//! module per endpoint family, each calling [`pyro_ingest`] or the store), [`storage`] (redb,
-//! group commit, retention), [`render`] (merged trees as OG's JSON, collapsed text, pprof, SVG)
+//! module per endpoint family, each calling [`pyro_ingest`] or the store), `pyro_store` (redb,
+//! group commit, rollups, retention), [`render`] (merged trees as OG's JSON, collapsed text, pprof, SVG)
 //! and [`ui`] (the flamegraph UI, embedded in the binary).
 //! Every profile byte is parsed by the library crates.
 //!
@@ -18,7 +18,6 @@ pub mod handlers;
 pub mod http;
 pub mod querier;
 pub mod render;
-pub mod storage;
 pub mod ui;
 
 /// The README example, compiled and run as a doc test.

@@ -40,7 +40,7 @@ struct ServeArgs {
     data_dir: PathBuf,
     /// Delete data older than this, checked every minute: seconds or a duration (`90s`, `30m`,
     /// `12h`, `7d`, `2w`); 0 keeps everything.
-    #[arg(long, default_value = "0", value_parser = server::storage::parse_retention)]
+    #[arg(long, default_value = "0", value_parser = pyro_store::parse_retention)]
     retention: u64,
     /// Largest request body, in bytes (413 beyond).
     #[arg(long, default_value_t = 64 << 20)]
@@ -125,6 +125,11 @@ struct ServeArgs {
     /// bytes of its decompressed pprof/JFR profiles where that is more (422 beyond).
     #[arg(long, default_value_t = pyro_ingest::DEFAULT_MAX_TREE_NODES)]
     max_tree_nodes: usize,
+    /// Most call-tree nodes one read may merge into its answer (`/render`, `/render-diff`,
+    /// Grafana's querier calls); a larger answer is refused (422, or `resource_exhausted`)
+    /// with a message saying to narrow the query. About 64 bytes each.
+    #[arg(long, default_value_t = server::http::DEFAULT_READ_NODES)]
+    max_read_nodes: usize,
     /// Bytes all requests together may hold at once (bodies, gunzipped bodies, parse memory);
     /// beyond, 503 with Retry-After.
     #[arg(long, default_value_t = 1 << 30)]
@@ -273,7 +278,7 @@ fn read_input(path: &PathBuf) -> std::io::Result<Vec<u8>> {
 /// adhoc, which does not forward).
 fn config_from(
     args: &ServeArgs,
-    store: Option<&std::sync::Arc<server::storage::Store>>,
+    store: Option<&std::sync::Arc<pyro_store::Store>>,
 ) -> Result<server::http::Config, ExitCode> {
     let auth = match &args.auth_tokens {
         None => None,
@@ -317,13 +322,14 @@ fn config_from(
             Some(store) => forward_from(args, store)?,
             None => None,
         },
+        read_nodes: args.max_read_nodes,
     })
 }
 
 /// The forwarder the `--forward-*` flags describe, with its queues opened under the data dir.
 fn forward_from(
     args: &ServeArgs,
-    store: &std::sync::Arc<server::storage::Store>,
+    store: &std::sync::Arc<pyro_store::Store>,
 ) -> Result<Option<std::sync::Arc<server::forward::Forwarder>>, ExitCode> {
     if args.forward_to.is_empty() {
         if args.forward_only {
@@ -390,7 +396,7 @@ fn forward_from(
     std::fs::create_dir_all(&args.data_dir).map_err(|e| fail(e.to_string()))?;
     server::forward::Forwarder::open(store.clone(), &args.data_dir, config)
         .map(|f| Some(std::sync::Arc::new(f)))
-        .map_err(fail)
+        .map_err(|e| fail(e.to_string()))
 }
 
 fn serve(args: ServeArgs) -> ExitCode {
@@ -399,7 +405,13 @@ fn serve(args: ServeArgs) -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let store = match server::storage::Store::open(&args.data_dir) {
+    // redb panics on some truncated files; the store reports that panic as an error, so the
+    // default hook's message would only repeat it.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let opened = pyro_store::Store::open(&args.data_dir);
+    std::panic::set_hook(hook);
+    let store = match opened {
         Ok(s) => std::sync::Arc::new(s),
         Err(e) => {
             eprintln!("error: cannot open storage: {e}");
@@ -467,13 +479,26 @@ fn serve(args: ServeArgs) -> ExitCode {
         // Machine-readable line for scripts and tests that asked for port 0.
         println!("listening on {addr}");
         if args.retention > 0 {
-            tokio::spawn(server::storage::retention_task(
+            tokio::spawn(server::http::retention_task(
                 store.clone(),
                 i64::try_from(args.retention).unwrap_or(i64::MAX),
                 std::time::Duration::from_secs(60.min(args.retention.max(1))),
             ));
         }
-        let writer = match server::storage::Writer::spawn(store.clone(), 4096) {
+        // Windows are rolled up in the background; the roller stops when dropped (at exit).
+        let _roller =
+            match pyro_store::Roller::spawn(store.clone(), std::time::Duration::from_secs(10)) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("error: cannot start the rollup thread: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+        let writer = match pyro_store::Writer::spawn(
+            store.clone(),
+            4096,
+            server::http::metrics::writer_hooks(),
+        ) {
             Ok(w) => w,
             Err(e) => {
                 eprintln!("error: cannot start the storage writer: {e}");
@@ -650,7 +675,7 @@ fn main() -> ExitCode {
                             return ExitCode::from(2);
                         }
                     };
-                    let meta = server::storage::Meta::of("", one);
+                    let meta = pyro_store::Meta::of("", one);
                     let title = one.name.to_string();
                     if matches!(output, OutputFormat::Svg) {
                         server::render::svg(&one.tree, &meta, &title)

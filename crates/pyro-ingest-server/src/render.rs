@@ -7,8 +7,9 @@ use serde::Serialize;
 
 use pyro_tree::{Flamebearer, StackTree};
 
+use pyro_store::{Found, Meta, ReadBudget, SLOT_SECONDS, Store, StoreError, Typed};
+
 use crate::attime::rfc3339;
-use crate::storage::{Meta, SLOT_SECONDS, Slot};
 
 /// OG's `max-nodes-render` default.
 pub const DEFAULT_MAX_NODES: usize = 8192;
@@ -39,9 +40,10 @@ pub fn normalize(from: i64, until: i64) -> (i64, i64) {
     (st, et)
 }
 
-/// The timeline of `slots` over `[st, et)` with OG's bucket width: the largest `10·10^k` below
-/// `(et − st) / 1024`, at least 10 s.
-pub fn timeline(st: i64, et: i64, slots: &[&Slot]) -> Timeline {
+/// OG's timeline width for `[st, et)`: the largest `10·10^k` below `(et − st) / 1024`, at least
+/// 10 s (`GenerateTimeline`, `pkg/og/storage/segment/timeline.go` in grafana/pyroscope), and the
+/// number of buckets.
+pub fn timeline_shape(st: i64, et: i64) -> (i64, usize) {
     let span = (et - st).max(0);
     let mut delta = SLOT_SECONDS;
     while delta * 10 < span / 1024 {
@@ -50,35 +52,80 @@ pub fn timeline(st: i64, et: i64, slots: &[&Slot]) -> Timeline {
     // The last bucket may be partial (a range that is not a multiple of the width): it is kept,
     // or a wide range would hide the most recent data.
     let n = ((span + delta - 1) / delta).clamp(0, 1 << 20) as usize;
-    let mut samples = vec![0u64; n];
-    for s in slots {
-        let i = (s.start - st).div_euclid(delta);
-        if let Some(b) = usize::try_from(i).ok().and_then(|i| samples.get_mut(i)) {
-            *b = (*b).max(1).saturating_add(s.tree.total());
-        }
-    }
+    (delta, n)
+}
+
+/// A timeline without data.
+pub fn empty_timeline(st: i64, et: i64) -> Timeline {
+    let (delta, n) = timeline_shape(st, et);
     Timeline {
         start_time: st,
-        samples,
+        samples: vec![0; n],
         duration_delta: delta,
         watermarks: serde_json::Map::new(),
     }
 }
 
-/// Merges slots into one tree; with `average`/`avg` aggregation every node is divided by the
-/// number of writes (OG's integer per-node division).
-pub fn merge(slots: &[&Slot], meta: &Meta) -> StackTree<'static> {
-    let mut tree = StackTree::new();
-    let mut writes = 0u64;
-    for s in slots {
-        tree.merge(&s.tree);
-        writes += s.writes;
+/// The timeline of `series` over `[st, et)` with OG's bucket width, read from the store's levels
+/// (entry totals only): bucket `i` is 0 without data, else 1 + the values ingested in it in OG
+/// units (`scale`: the answer's [`Typed::scale`]). Each stored window counts in the bucket of its
+/// start, as OG places segment nodes.
+///
+/// # Errors
+/// A storage failure or a cancelled read.
+pub fn timeline(
+    store: &Store,
+    tenant: &str,
+    series: &[&Found],
+    (st, et): (i64, i64),
+    scale: u64,
+    budget: &ReadBudget<'_>,
+) -> Result<Timeline, StoreError> {
+    let mut t = empty_timeline(st, et);
+    let mut buckets = vec![(0u64, 0u64); t.samples.len()];
+    for f in series {
+        store.totals(
+            tenant,
+            f.id,
+            (st, et),
+            st,
+            t.duration_delta,
+            budget,
+            &mut buckets,
+        )?;
     }
-    if matches!(meta.aggregation.as_str(), "average" | "avg") && writes > 1 {
-        tree.divide(writes)
-    } else {
-        tree
+    for (s, (total, entries)) in t.samples.iter_mut().zip(buckets) {
+        if entries > 0 {
+            *s = 1u64.saturating_add(total / scale.max(1));
+        }
     }
+    Ok(t)
+}
+
+/// The merged tree of `series` over `[st, et)` in OG's units: the store's merge (values in the
+/// profile type's unit) divided by the answer's scale, and with `average`/`avg` aggregation by
+/// the number of writes (OG's integer per-node division). The answer's metadata is the last
+/// series' (OG: the last segment's).
+///
+/// # Errors
+/// A storage failure, an answer over the read budget, a cancelled read.
+pub fn merged(
+    store: &Store,
+    tenant: &str,
+    series: &[&Found],
+    (st, et): (i64, i64),
+    budget: &ReadBudget<'_>,
+) -> Result<(StackTree<'static>, Meta), StoreError> {
+    let mut m = pyro_store::Merged::default();
+    for f in series {
+        store.merge_range_into(tenant, f.id, st, et, budget, &mut m)?;
+    }
+    let meta = series.last().map(|f| f.meta.clone()).unwrap_or_default();
+    let mut tree = m.tree;
+    if meta.averaged() && m.writes > 1 {
+        tree = tree.divide(m.writes);
+    }
+    Ok((tree.divide(meta.typed().scale), meta))
 }
 
 /// What a series' values are, as every answer's `metadata` states it.
@@ -205,8 +252,10 @@ pub struct Side<'s> {
     pub names: Names<'s>,
     /// The normalized range.
     pub range: (i64, i64),
-    /// The slots read, for the timeline.
-    pub slots: &'s [&'s Slot],
+    /// Its timeline.
+    pub timeline: Timeline,
+    /// Whether it holds data.
+    pub has_data: bool,
 }
 
 #[derive(Serialize)]
@@ -258,19 +307,19 @@ pub fn diff_json(left: &Side<'_>, right: &Side<'_>, max_nodes: Option<usize>) ->
             end_time: s.range.1,
         }
     }
-    let meta = if right.slots.is_empty() {
-        left.meta
-    } else {
+    let meta = if right.has_data {
         right.meta
+    } else {
+        left.meta
     };
-    let right_timeline = timeline(right.range.0, right.range.1, right.slots);
+    let right_timeline = right.timeline.clone();
     let r = DiffResponse {
         version: 1,
         flamebearer: pyro_tree::diff_flamebearer(left.tree, right.tree, max_nodes),
         left_ticks: left.tree.total(),
         right_ticks: right.tree.total(),
         timeline: right_timeline.clone(),
-        left_timeline: timeline(left.range.0, left.range.1, left.slots),
+        left_timeline: left.timeline.clone(),
         right_timeline,
         metadata: DiffMetadata {
             format: "double",
@@ -333,63 +382,22 @@ fn empty_svg(title: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-/// The pprof sample type (name, unit), period type and value scale of a series: the type is the
-/// last `.` part of the app name (`app.cpu` → `cpu`), the unit follows the series' units: CPU
-/// samples with a sample rate become `nanoseconds` (value × 10⁹ / rate, with a `cpu/nanoseconds`
-/// period), `bytes` stays `bytes`, `lock_nanoseconds` is `nanoseconds`, counted things (`objects`,
-/// `goroutines`, `lock_samples`, samples without a rate) are `count`. So `go tool pprof` prints
-/// durations and bytes, and reading the file back with the app name gives the same series name.
-fn pprof_types(meta: &Meta) -> PprofType {
-    let ty = meta
-        .app
-        .rsplit_once('.')
-        .map_or(meta.app.as_str(), |(_, t)| t)
-        .to_owned();
-    let units = if meta.units.is_empty() {
-        "samples"
-    } else {
-        meta.units.as_str()
-    };
-    let rate = i64::from(meta.sample_rate);
-    // The type decides where it is unambiguous (a folded `app.alloc_space` upload is `samples`
-    // by default, yet bytes), as Grafana Pyroscope's ingest adapter maps them.
-    let by_type = match ty.as_str() {
-        t if t.ends_with("_space") || t.ends_with("_bytes") => Some("bytes"),
-        t if t.ends_with("_objects")
-            || matches!(t, "goroutine" | "goroutines" | "contentions" | "live")
-            || t.ends_with("_count") =>
-        {
-            Some("count")
-        }
-        "delay" | "lock_duration" | "mutex_duration" | "block_duration" => Some("nanoseconds"),
-        _ => None,
-    };
-    let (unit, period, scale) = match (by_type, units) {
-        (Some(unit), _) => (unit, None, 1),
-        // `samples` itself is the pprof name of CPU sample counts (Go's samples/count).
-        (None, "samples") if rate > 0 && ty != "samples" => {
-            let period = 1_000_000_000 / rate;
-            ("nanoseconds", Some(period), period as u64)
-        }
-        (None, "samples") if rate > 0 => ("count", Some(1_000_000_000 / rate), 1),
-        (None, "bytes") => ("bytes", None, 1),
-        (None, "nanoseconds" | "lock_nanoseconds") => ("nanoseconds", None, 1),
-        _ => ("count", None, 1),
-    };
-    PprofType {
-        sample_type: (ty, unit.to_owned()),
-        period,
-        scale,
-    }
-}
-
-/// The tree as a pprof profile (protobuf, uncompressed), as OG's `tree.Pprof` builds it: one
-/// function and location per distinct frame name, one mapping, one sample per node with a
-/// non-zero self value (leaf first); sample and period types as `pprof_types` derives them
-/// from the series' type and units, so reading the file back with the app name gives the same
-/// series.
+/// The tree (in OG units, as `/render` answers) as a pprof profile, as OG's `tree.Pprof` builds
+/// it: one function and location per distinct frame name, one mapping, one sample per node with
+/// a non-zero self value (leaf first); sample and period types are the series' Grafana
+/// Pyroscope profile type, values scaled back to its unit (CPU samples at a rate become
+/// nanoseconds with a `cpu/nanoseconds` period), so `go tool pprof` prints durations and bytes.
 pub fn pprof(tree: &StackTree<'_>, meta: &Meta) -> Vec<u8> {
-    pprof_as(tree, &pprof_types(meta))
+    let typed = meta.typed();
+    // The sample type is named after the app's type suffix, so reading the file back with the
+    // app name gives the same series; its unit is the profile type's.
+    let suffix = meta.app.rsplit_once('.').map_or("cpu", |(_, t)| t);
+    let t = PprofType {
+        sample_type: (suffix.to_owned(), typed.profile_type.sample_unit.clone()),
+        period: typed.period,
+        scale: typed.scale,
+    };
+    pprof_as(tree, &t)
 }
 
 /// A pprof's one sample type, its period and the factor its values are scaled by.
@@ -401,6 +409,19 @@ pub struct PprofType {
     pub period: Option<i64>,
     /// Factor applied to every value.
     pub scale: u64,
+}
+
+impl PprofType {
+    /// The pprof of a series of this type whose tree is in the type's unit already: its sample
+    /// type and unit, the period for CPU and wall time at a sample rate, no scaling.
+    pub fn of(typed: &Typed) -> PprofType {
+        let t = &typed.profile_type;
+        PprofType {
+            sample_type: (t.sample_type.clone(), t.sample_unit.clone()),
+            period: typed.period,
+            scale: 1,
+        }
+    }
 }
 
 /// The tree as a pprof profile of type `t` ([`pprof`]'s layout).

@@ -381,7 +381,7 @@ fn damaged_database_files_stop_the_start() {
     assert_eq!(std::fs::metadata(d.join("pyro.redb")).unwrap().len(), 0);
     std::fs::remove_dir_all(&d).unwrap();
 
-    let store = pyro_ingest_server::storage::Store::open(&dir).unwrap();
+    let store = pyro_store::Store::open(&dir).unwrap();
     assert_eq!(store.series().unwrap().len(), 20);
     store.reopen().unwrap();
     assert_eq!(store.series().unwrap().len(), 20);

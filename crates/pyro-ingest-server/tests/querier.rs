@@ -404,3 +404,71 @@ fn tenants_and_auth() {
     drop(s);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The totals a merge over series of different formats gives: folded CPU samples at 100 Hz and
+/// at 250 Hz, nanoseconds under the same series name as the 100 Hz samples (a JFR or folded agent
+/// and a push client of one service), and a JFR recording add like with like, in nanoseconds,
+/// equal to the sum of what each upload holds. Before the store kept one data model, a merge
+/// summed samples and nanoseconds with one scale (`{}` gave 4.7×10¹⁵ ns where 1.42×10⁹ was
+/// right, a JFR part under a push service showed 45 instead of 450,000,000 ns).
+#[test]
+fn merges_across_formats_add_like_with_like() {
+    let dir = temp_dir("querier-units");
+    let s = Server::start(&dir, &[]);
+    let post_at = |name: &str, params: &str, body: &[u8]| {
+        let url = s.url(&format!("/ingest?name={name}&from={}{params}", T + 1));
+        let (status, msg) = post(&url, None, &[], body);
+        assert_eq!(status, 200, "{msg}");
+    };
+    let (start, end) = (T * 1000, (T + 10) * 1000);
+    let total = |selector: &str| -> i64 {
+        let fg: SelectMergeStacktracesResponse = rpc(
+            &s,
+            "SelectMergeStacktraces",
+            &SelectMergeStacktracesRequest {
+                profile_type_id: CPU.into(),
+                label_selector: selector.into(),
+                start,
+                end,
+                max_nodes: Some(-1),
+            },
+            &[],
+        )
+        .unwrap();
+        fg.flamegraph.unwrap().total
+    };
+    // One series read alone through /render, in its units and sample rate.
+    let render = |query: &str| -> (i64, i64) {
+        let (status, json) = get(&s.url(&format!(
+            "/render?query={query}&from={T}&until={}&format=json",
+            T + 10
+        )));
+        assert_eq!(status, 200, "{json}");
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        (
+            v["flamebearer"]["numTicks"].as_i64().unwrap(),
+            v["metadata"]["sampleRate"].as_i64().unwrap(),
+        )
+    };
+    post_at("svc.cpu", "&sampleRate=100", b"main;work 3\nmain;idle 1\n");
+    assert_eq!(render("svc.cpu"), (4, 100));
+    assert_eq!(total("{}"), 40_000_000);
+    post_at("svc.cpu", "&units=nanoseconds", b"main;work 450000000\n");
+    // The last upload's units win for /render (OG): the whole series in nanoseconds.
+    assert_eq!(render("svc.cpu").0, 490_000_000);
+    post_at("other.cpu", "&sampleRate=250", b"main;work 5\n");
+    assert_eq!(render("other.cpu"), (5, 250));
+    let jfr = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata/jfr/jdk17-workload.jfr");
+    post_at("java", "&format=jfr", &std::fs::read(&jfr).unwrap());
+    let (java_ticks, java_rate) = render("java.cpu");
+    assert_eq!(java_ticks, 45);
+    assert!(java_rate > 0);
+    let java_ns = 45 * (1_000_000_000 / java_rate);
+    assert_eq!(total(r#"{service_name="svc"}"#), 490_000_000);
+    assert_eq!(total(r#"{service_name="other"}"#), 20_000_000);
+    assert_eq!(total(r#"{service_name="java"}"#), java_ns);
+    assert_eq!(total("{}"), 490_000_000 + 20_000_000 + java_ns);
+    drop(s);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,4 +1,4 @@
-//! Storage v2 through its API and the real server: migration from the first format, appends
+//! The store (`pyro-store`) as the server uses it: migration from the first format, appends
 //! and compaction, retention across tenants, label endpoints narrowed by query and range.
 
 mod common;
@@ -6,7 +6,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::*;
-use pyro_ingest_server::storage::{Meta, Selection, Store, Write, write_v1};
+use pyro_store::{Meta, ReadBudget, Selection, Store, Write, write_v1};
 use pyro_tree::{StackSink, StackTree};
 
 fn tree(stacks: &[(&[&str], u64)]) -> StackTree<'static> {
@@ -36,11 +36,21 @@ fn folded(store: &Store, tenant: &str, app: &str) -> String {
     let q = pyro_labels::Query::parse(app).unwrap();
     let mut out = StackTree::new();
     for f in store.select(tenant, Selection::Query(&q)).unwrap() {
-        for s in store.read(tenant, f.id, 0, i64::MAX).unwrap() {
-            out.merge(&s.tree);
-        }
+        let m = store
+            .merge_range(tenant, f.id, 0, i64::MAX, &ReadBudget::default())
+            .unwrap();
+        // Stored in nanoseconds: back to samples at the series' rate.
+        out.merge(&m.tree.divide(f.meta.typed().scale));
     }
     out.to_folded()
+}
+
+/// Writes merged into series `id` of `tenant` (over all time).
+fn writes(store: &Store, tenant: &str, id: u64) -> u64 {
+    store
+        .merge_range(tenant, id, 0, i64::MAX, &ReadBudget::default())
+        .unwrap()
+        .writes
 }
 
 /// A data dir of the first format (built here as the previous release wrote it) opens with
@@ -71,8 +81,20 @@ fn first_format_is_converted_on_open() {
     assert_eq!(folded(&store, "", "app.cpu"), "main 1\nmain;work 5\n");
     assert_eq!(folded(&store, "team-x", "app.cpu"), "x 7\n");
     let f = &store.select("", Selection::All).unwrap()[0];
-    let slots = store.read("", f.id, 0, i64::MAX).unwrap();
-    assert_eq!(slots.iter().map(|s| s.writes).collect::<Vec<_>>(), [2, 1]);
+    assert_eq!(writes(&store, "", f.id), 3);
+    assert_eq!(
+        store
+            .merge_range(
+                "",
+                f.id,
+                1_609_459_200,
+                1_609_459_210,
+                &ReadBudget::default()
+            )
+            .unwrap()
+            .writes,
+        2
+    );
     assert_eq!(store.label_values("", "env").unwrap(), ["a=b"]);
     assert_eq!(store.label_names("team-x").unwrap(), ["__name__"]);
     drop(store);
@@ -123,9 +145,10 @@ fn appends_and_compaction() {
     let (_, deltas) = store.counts().unwrap();
     assert_eq!(deltas, 2, "the big delta stays, the small ones become one");
     assert_eq!(folded(&store, "", "c.cpu"), before);
-    let slots = store.read("", id, 0, i64::MAX).unwrap();
-    assert_eq!(slots.len(), 1);
-    assert_eq!(slots[0].writes, 21);
+    let m = store
+        .merge_range("", id, 0, i64::MAX, &ReadBudget::default())
+        .unwrap();
+    assert_eq!((m.entries, m.writes), (2, 21));
     assert!(before.contains("main;small 210\n"));
     drop(store);
     std::fs::remove_dir_all(&dir).unwrap();

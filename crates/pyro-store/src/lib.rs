@@ -75,7 +75,7 @@ pub use levels::{LEVELS, Merged, ReadBudget, SLOT_SECONDS, level_width, ms_to_s,
 pub use migrate::{V1Slots, write_v1};
 pub use read::{Found, Selection, labels_of};
 pub use retention::parse_retention;
-pub use rollup::{Roller, RollupStats};
+pub use rollup::{GRACE, Roller, RollupStats};
 pub use types::{ProfileType, Typed};
 pub use write::{Outbox, OwnedSeries, Write};
 pub use writer::{MAX_BATCH, Writer, WriterHooks};

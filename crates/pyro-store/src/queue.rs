@@ -58,16 +58,96 @@ fn decode(seq: u64, bytes: &[u8]) -> Result<Item, StoreError> {
     })
 }
 
-/// One queue, named `<n>`: tables `forward_queue_<n>` (seq → item), `forward_dead_<n>` and
-/// `forward_dead_why_<n>` (dead letters and the upstream's message), and counters
-/// `forward_next_<n>`, `forward_bytes_<n>` in the store's `meta` table.
-pub struct Queue {
-    store: Arc<Store>,
+/// Table and counter names of queue `<n>`.
+#[derive(Debug, Clone)]
+struct Names {
     queue: String,
     dead: String,
     dead_why: String,
     next_key: String,
     bytes_key: String,
+}
+
+impl Names {
+    fn of(n: &str) -> Names {
+        Names {
+            queue: format!("{QUEUE_PREFIX}{n}"),
+            dead: format!("forward_dead_{n}"),
+            dead_why: format!("forward_dead_why_{n}"),
+            next_key: format!("forward_next_{n}"),
+            bytes_key: format!("forward_bytes_{n}"),
+        }
+    }
+}
+
+/// Prefix of every queue's item table.
+const QUEUE_PREFIX: &str = "forward_queue_";
+
+/// Queue name → label ([`Queue::set_label`]).
+const LABELS: TableDefinition<&str, &str> = TableDefinition::new("queue_labels");
+
+/// A queue found in the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueInfo {
+    /// Its name.
+    pub name: String,
+    /// Its label (an endpoint URL), empty when none was set.
+    pub label: String,
+    /// Items queued.
+    pub items: u64,
+    /// Bytes queued.
+    pub bytes: u64,
+}
+
+/// Every queue in `store`, with its label and backlog.
+///
+/// # Errors
+/// A storage failure.
+pub fn list(store: &Store) -> Result<Vec<QueueInfo>, StoreError> {
+    let tx = store.begin_read()?;
+    let names: Vec<String> = tx
+        .list_tables()?
+        .filter_map(|t| {
+            redb::TableHandle::name(&t)
+                .strip_prefix(QUEUE_PREFIX)
+                .filter(|n| !n.is_empty() && *n != "labels")
+                .map(str::to_owned)
+        })
+        .collect();
+    let labels = match tx.open_table(LABELS) {
+        Ok(t) => Some(t),
+        Err(redb::TableError::TableDoesNotExist(_)) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let meta = tx.open_table(META)?;
+    let mut out = Vec::new();
+    for name in names {
+        let n = Names::of(&name);
+        let items = tx
+            .open_table(TableDefinition::<u64, &[u8]>::new(&n.queue))?
+            .len()?;
+        let bytes = meta.get(n.bytes_key.as_str())?.map_or(0, |g| g.value());
+        let label = match &labels {
+            Some(l) => l.get(name.as_str())?.map(|g| g.value().to_owned()),
+            None => None,
+        };
+        out.push(QueueInfo {
+            name,
+            label: label.unwrap_or_default(),
+            items,
+            bytes,
+        });
+    }
+    Ok(out)
+}
+
+/// One queue, named `<n>`: tables `forward_queue_<n>` (seq → item), `forward_dead_<n>` and
+/// `forward_dead_why_<n>` (dead letters and the upstream's message), and counters
+/// `forward_next_<n>`, `forward_bytes_<n>` in the store's `meta` table.
+pub struct Queue {
+    store: Arc<Store>,
+    name: String,
+    names: Names,
     max_bytes: u64,
     /// Bytes queued now (mirrors the `bytes` counter).
     bytes: AtomicU64,
@@ -78,7 +158,7 @@ pub struct Queue {
 impl std::fmt::Debug for Queue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Queue")
-            .field("table", &self.queue)
+            .field("table", &self.names.queue)
             .field("bytes", &self.bytes.load(Ordering::Relaxed))
             .finish()
     }
@@ -92,15 +172,15 @@ const LEGACY_DEAD_WHY: TableDefinition<u64, &str> = TableDefinition::new("dead_w
 
 impl Queue {
     fn table(&self) -> TableDefinition<'_, u64, &'static [u8]> {
-        TableDefinition::new(&self.queue)
+        TableDefinition::new(&self.names.queue)
     }
 
     fn dead_table(&self) -> TableDefinition<'_, u64, &'static [u8]> {
-        TableDefinition::new(&self.dead)
+        TableDefinition::new(&self.names.dead)
     }
 
     fn dead_why_table(&self) -> TableDefinition<'_, u64, &'static str> {
-        TableDefinition::new(&self.dead_why)
+        TableDefinition::new(&self.names.dead_why)
     }
 
     /// Opens (or creates) queue `n` in `store`, holding at most `max_bytes`. A queue file an
@@ -117,11 +197,8 @@ impl Queue {
     ) -> Result<Queue, StoreError> {
         let q = Queue {
             store,
-            queue: format!("forward_queue_{n}"),
-            dead: format!("forward_dead_{n}"),
-            dead_why: format!("forward_dead_why_{n}"),
-            next_key: format!("forward_next_{n}"),
-            bytes_key: format!("forward_bytes_{n}"),
+            name: n.to_owned(),
+            names: Names::of(n),
             max_bytes,
             bytes: AtomicU64::new(0),
             items: AtomicU64::new(0),
@@ -139,7 +216,7 @@ impl Queue {
         let tx = q.store.begin_read()?;
         let bytes = tx
             .open_table(META)?
-            .get(q.bytes_key.as_str())?
+            .get(q.names.bytes_key.as_str())?
             .map_or(0, |g| g.value());
         let items = tx.open_table(q.table())?.len()?;
         q.bytes.store(bytes, Ordering::Relaxed);
@@ -156,8 +233,12 @@ impl Queue {
         let mut moved = 0u64;
         {
             let mut meta = tx.open_table(META)?;
-            let mut next = meta.get(self.next_key.as_str())?.map_or(0, |g| g.value());
-            let mut bytes = meta.get(self.bytes_key.as_str())?.map_or(0, |g| g.value());
+            let mut next = meta
+                .get(self.names.next_key.as_str())?
+                .map_or(0, |g| g.value());
+            let mut bytes = meta
+                .get(self.names.bytes_key.as_str())?
+                .map_or(0, |g| g.value());
             let mut q = tx.open_table(self.table())?;
             if let Ok(old_q) = rtx.open_table(LEGACY_QUEUE) {
                 for entry in old_q.iter()? {
@@ -183,8 +264,8 @@ impl Queue {
                     }
                 }
             }
-            meta.insert(self.next_key.as_str(), next)?;
-            meta.insert(self.bytes_key.as_str(), bytes)?;
+            meta.insert(self.names.next_key.as_str(), next)?;
+            meta.insert(self.names.bytes_key.as_str(), bytes)?;
         }
         tx.commit()?;
         drop(rtx);
@@ -193,7 +274,82 @@ impl Queue {
         done.push(".migrated");
         std::fs::rename(legacy, &done)
             .map_err(|e| io(format_args!("{}: {e}", legacy.display())))?;
-        tracing::info!(queue = %self.queue, requests = moved, from = %legacy.display(), "forward queue moved into the store");
+        tracing::info!(queue = %self.name, requests = moved, from = %legacy.display(), "forward queue moved into the store");
+        Ok(())
+    }
+
+    /// Moves every item and dead letter of queue `old` (another name in the same store, e.g. a
+    /// queue of an earlier release named by position) to the end of this one, in order, and
+    /// deletes `old`. Returns the items moved (0 when `old` does not exist).
+    ///
+    /// # Errors
+    /// A storage failure; nothing moves then.
+    pub fn adopt(&self, old: &str) -> Result<u64, StoreError> {
+        if old == self.name {
+            return Ok(0);
+        }
+        let from = Names::of(old);
+        let tx = self.store.begin_write()?;
+        let exists = tx
+            .list_tables()?
+            .any(|t| redb::TableHandle::name(&t) == from.queue);
+        if !exists {
+            return Ok(0);
+        }
+        let (mut moved, mut moved_bytes) = (0u64, 0u64);
+        {
+            let mut meta = tx.open_table(META)?;
+            let mut next = meta
+                .get(self.names.next_key.as_str())?
+                .map_or(0, |g| g.value());
+            let old_q = tx.open_table(TableDefinition::<u64, &[u8]>::new(&from.queue))?;
+            let mut q = tx.open_table(self.table())?;
+            for entry in old_q.iter()? {
+                let (k, v) = entry?;
+                let item = decode(k.value(), v.value())?;
+                next += 1;
+                moved += 1;
+                moved_bytes += item.body.len() as u64;
+                q.insert(next, v.value())?;
+            }
+            let old_dead = tx.open_table(TableDefinition::<u64, &[u8]>::new(&from.dead))?;
+            let old_why = tx.open_table(TableDefinition::<u64, &str>::new(&from.dead_why))?;
+            let mut dead = tx.open_table(self.dead_table())?;
+            let mut why = tx.open_table(self.dead_why_table())?;
+            for entry in old_dead.iter()? {
+                let (k, v) = entry?;
+                next += 1;
+                dead.insert(next, v.value())?;
+                if let Some(w) = old_why.get(k.value())? {
+                    why.insert(next, w.value())?;
+                }
+            }
+            let bytes = meta
+                .get(self.names.bytes_key.as_str())?
+                .map_or(0, |g| g.value())
+                + moved_bytes;
+            meta.insert(self.names.next_key.as_str(), next)?;
+            meta.insert(self.names.bytes_key.as_str(), bytes)?;
+            meta.remove(from.next_key.as_str())?;
+            meta.remove(from.bytes_key.as_str())?;
+        }
+        tx.delete_table(TableDefinition::<u64, &[u8]>::new(&from.queue))?;
+        tx.delete_table(TableDefinition::<u64, &[u8]>::new(&from.dead))?;
+        tx.delete_table(TableDefinition::<u64, &str>::new(&from.dead_why))?;
+        tx.commit()?;
+        self.bytes.fetch_add(moved_bytes, Ordering::Relaxed);
+        self.items.fetch_add(moved, Ordering::Relaxed);
+        Ok(moved)
+    }
+
+    /// Records what this queue is for (a forwarder's endpoint URL), shown by [`list`].
+    ///
+    /// # Errors
+    /// A storage failure.
+    pub fn set_label(&self, label: &str) -> Result<(), StoreError> {
+        let tx = self.store.begin_write()?;
+        tx.open_table(LABELS)?.insert(self.name.as_str(), label)?;
+        tx.commit()?;
         Ok(())
     }
 
@@ -213,12 +369,18 @@ impl Queue {
         meta: &mut redb::Table<'_, &'static str, u64>,
         QueueItem { tenant, at, body }: &QueueItem,
     ) -> Result<(), StoreError> {
-        let next = meta.get(self.next_key.as_str())?.map_or(0, |g| g.value()) + 1;
-        let bytes = meta.get(self.bytes_key.as_str())?.map_or(0, |g| g.value()) + body.len() as u64;
+        let next = meta
+            .get(self.names.next_key.as_str())?
+            .map_or(0, |g| g.value())
+            + 1;
+        let bytes = meta
+            .get(self.names.bytes_key.as_str())?
+            .map_or(0, |g| g.value())
+            + body.len() as u64;
         tx.open_table(self.table())?
             .insert(next, encode(tenant, *at, body).as_slice())?;
-        meta.insert(self.next_key.as_str(), next)?;
-        meta.insert(self.bytes_key.as_str(), bytes)?;
+        meta.insert(self.names.next_key.as_str(), next)?;
+        meta.insert(self.names.bytes_key.as_str(), bytes)?;
         Ok(())
     }
 
@@ -283,10 +445,10 @@ impl Queue {
             }
             let mut m = tx.open_table(META)?;
             let total = m
-                .get(self.bytes_key.as_str())?
+                .get(self.names.bytes_key.as_str())?
                 .map_or(0, |g| g.value())
                 .saturating_sub(size);
-            m.insert(self.bytes_key.as_str(), total)?;
+            m.insert(self.names.bytes_key.as_str(), total)?;
         }
         tx.commit()?;
         self.bytes.fetch_sub(

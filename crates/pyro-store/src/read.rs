@@ -248,18 +248,9 @@ impl Store {
             .into_iter()
             .map(|f| f.id)
             .collect();
-        let tx = self.begin_read()?;
-        let t = tx.open_table(DELTAS)?;
         let mut out: Option<(i64, i64)> = None;
         for id in ids {
-            let mut r = t.range((tenant, id, 0, 0)..=(tenant, id, u64::MAX, u64::MAX))?;
-            let first = r.next().transpose()?.map(|(k, _)| k.value().2 as i64);
-            let last = r
-                .next_back()
-                .transpose()?
-                .map(|(k, _)| k.value().2 as i64)
-                .or(first);
-            if let (Some(a), Some(b)) = (first, last) {
+            if let Some((a, b)) = self.time_range_of(tenant, id)? {
                 out = Some(match out {
                     None => (a, b),
                     Some((x, y)) => (x.min(a), y.max(b)),
@@ -267,6 +258,23 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// The first and last slot (Unix seconds) holding data of series `id` of `tenant`, if any.
+    ///
+    /// # Errors
+    /// A storage failure.
+    pub fn time_range_of(&self, tenant: &str, id: u64) -> Result<Option<(i64, i64)>, StoreError> {
+        let tx = self.begin_read()?;
+        let t = tx.open_table(DELTAS)?;
+        let mut r = t.range((tenant, id, 0, 0)..=(tenant, id, u64::MAX, u64::MAX))?;
+        let first = r.next().transpose()?.map(|(k, _)| k.value().2 as i64);
+        let last = r
+            .next_back()
+            .transpose()?
+            .map(|(k, _)| k.value().2 as i64)
+            .or(first);
+        Ok(first.zip(last))
     }
 
     /// Number of series (all tenants) and of deltas.

@@ -7,8 +7,6 @@
 //! task per endpoint that retries network errors, 5xx and 429 with exponential backoff and
 //! jitter, and moves a request the upstream refuses for good (other 4xx) to a dead-letter table.
 
-pub mod queue;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -16,8 +14,8 @@ use std::time::Duration;
 use prost::Message;
 use pyro_ingest::push::{LabelPair, PushRequest, RawProfileSeries, RawSample};
 
-use crate::storage::Write;
-use queue::{Item, Queue};
+use pyro_store::queue::{Item, Queue, QueueItem};
+use pyro_store::{Outbox, OwnedSeries, Write};
 
 /// Where and how to forward.
 #[derive(Debug, Clone, Default)]
@@ -56,8 +54,8 @@ pub struct Stats {
 pub struct Endpoint {
     /// Base URL.
     pub url: String,
-    /// Its queue.
-    pub queue: Queue,
+    /// Its queue (named by [`queue_name`] of the URL).
+    pub queue: Arc<Queue>,
     /// Its counters.
     pub stats: Stats,
 }
@@ -155,39 +153,24 @@ fn pair(name: &str, value: &str) -> LabelPair {
     }
 }
 
-/// A request to queue on every endpoint in the very transaction that stores it (one commit,
-/// one fsync, before the client gets 200).
-#[derive(Debug)]
-pub struct Outbox {
-    /// The forwarder whose queues take it.
-    pub forwarder: Arc<Forwarder>,
-    /// Tenant upstream, time queued, encoded `PushRequest`.
-    pub item: (String, i64, bytes::Bytes),
+/// Where an accepted request came from, for forwarding: what it sent (when it can go on as
+/// received) and the tenant a forwarder names upstream.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    /// What the request sent, when a forwarder passes it on as received.
+    pub received: Option<Received>,
+    /// The tenant named upstream (without `--forward-tenant`): the tenant, or in a
+    /// single-tenant server the client's own `X-Scope-OrgID`.
+    pub org_id: String,
 }
 
-impl Outbox {
-    /// Appends the request to every endpoint's queue inside `tx` (whose `meta` table is open
-    /// as `meta`).
-    ///
-    /// # Errors
-    /// A storage failure.
-    pub fn append(
-        &self,
-        tx: &redb::WriteTransaction,
-        meta: &mut redb::Table<'_, &'static str, u64>,
-    ) -> Result<(), crate::storage::StoreError> {
-        for e in &self.forwarder.endpoints {
-            e.queue.append(tx, meta, &self.item)?;
-        }
-        Ok(())
-    }
-
-    /// Counts the request in every queue once its transaction is committed.
-    pub fn appended(&self) {
-        for e in &self.forwarder.endpoints {
-            e.queue.appended(self.item.2.len() as u64);
-        }
-    }
+/// The stable name of an endpoint's queue: the first 16 hex digits of the SHA-256 of its URL
+/// (without a trailing `/`). Reordering or removing `--forward-to` URLs never hands a queue to
+/// another endpoint.
+pub fn queue_name(url: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(url.trim_end_matches('/').as_bytes());
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Most requests one delivery round takes from a queue, and most bytes.
@@ -212,26 +195,42 @@ pub struct Forwarder {
 }
 
 impl Forwarder {
-    /// Opens a queue per endpoint in `store` (moving in the `forward-<n>.redb` files an
-    /// earlier release left under `dir`).
+    /// Opens a queue per endpoint in `store`, named by its URL ([`queue_name`]). Queues of
+    /// earlier releases were named by position in `--forward-to`: queue `n`'s items (and a
+    /// `forward-<n>.redb` file left under `dir`) move to the endpoint now at position `n`, once,
+    /// as that release would have delivered them. Every queue is logged with its backlog,
+    /// including queues of URLs no longer given (kept, not delivered, never sent elsewhere).
     ///
     /// # Errors
     /// A queue cannot be opened.
     pub fn open(
-        store: Arc<crate::storage::Store>,
+        store: Arc<pyro_store::Store>,
         dir: &std::path::Path,
         config: ForwardConfig,
-    ) -> Result<Forwarder, String> {
+    ) -> Result<Forwarder, pyro_store::StoreError> {
         let mut endpoints = Vec::new();
         for (i, url) in config.endpoints.iter().enumerate() {
+            let url = url.trim_end_matches('/').to_owned();
             let legacy = dir.join(format!("forward-{i}.redb"));
-            let queue = Queue::open(store.clone(), i, config.queue_bytes, &legacy)
-                .map_err(|e| e.to_string())?;
+            let name = queue_name(&url);
+            let queue = Queue::open(store.clone(), &name, config.queue_bytes, &legacy)?;
+            let adopted = queue.adopt(&i.to_string())?;
+            if adopted > 0 {
+                tracing::warn!(endpoint = %url, requests = adopted, from = i, "positional forward queue of an earlier release moved to its endpoint's own queue");
+            }
+            queue.set_label(&url)?;
+            let (bytes, items) = queue.depth();
+            tracing::info!(endpoint = %url, queue = %name, items, bytes, "forward queue");
             endpoints.push(Arc::new(Endpoint {
-                url: url.trim_end_matches('/').to_owned(),
-                queue,
+                url,
+                queue: Arc::new(queue),
                 stats: Stats::default(),
             }));
+        }
+        for q in pyro_store::queue::list(&store)? {
+            if !endpoints.iter().any(|e| queue_name(&e.url) == q.name) && q.items > 0 {
+                tracing::warn!(queue = %q.name, endpoint = %q.label, items = q.items, bytes = q.bytes, "forward queue of an endpoint no longer in --forward-to: kept, not delivered");
+            }
         }
         let node = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -252,14 +251,26 @@ impl Forwarder {
 
     /// The queue item of an accepted request: tenant, time, encoded `PushRequest` (CPU work:
     /// call it off the async workers).
-    pub fn item(&self, write: &Write) -> (String, i64, bytes::Bytes) {
-        let body = self.encode(write).encode_to_vec();
+    pub fn item(&self, write: &Write, origin: &Origin) -> QueueItem {
+        let body = self.encode(write, origin).encode_to_vec();
         let tenant = self
             .config
             .tenant
             .clone()
-            .unwrap_or_else(|| write.org_id.clone());
-        (tenant, crate::http::now(), body.into())
+            .unwrap_or_else(|| origin.org_id.clone());
+        QueueItem {
+            tenant,
+            at: crate::http::now(),
+            body: body.into(),
+        }
+    }
+
+    /// The outbox of an accepted request: its item on every endpoint's queue.
+    pub fn outbox(&self, item: QueueItem) -> Outbox {
+        Outbox {
+            queues: self.endpoints.iter().map(|e| e.queue.clone()).collect(),
+            item,
+        }
     }
 
     /// Whether a request of `bytes` fits in every queue now (else 503: back-pressure). The
@@ -271,8 +282,8 @@ impl Forwarder {
 
     /// The `PushRequest` of an accepted request: what it sent when that can go on as received
     /// ([`Received`]), else its series encoded as Grafana Pyroscope's adapter would.
-    pub fn encode(&self, write: &Write) -> PushRequest {
-        let mut series = match &write.received {
+    pub fn encode(&self, write: &Write, origin: &Origin) -> PushRequest {
+        let mut series = match &origin.received {
             Some(Received::Pprof {
                 body,
                 labels,
@@ -293,7 +304,7 @@ impl Forwarder {
             }
             Some(Received::Push(series)) => series.clone(),
             Some(Received::Jfr { .. }) | None => {
-                let event = match &write.received {
+                let event = match &origin.received {
                     Some(Received::Jfr { event }) => event.as_deref().filter(|e| !e.is_empty()),
                     _ => None,
                 };
@@ -333,8 +344,8 @@ impl Forwarder {
 
     /// One parsed series as Grafana Pyroscope's adapter pushes it: labels per its
     /// `convertMetadata`/`Put`, the tree as a gzipped pprof.
-    fn series(&self, s: &crate::storage::OwnedSeries, start: i64) -> RawProfileSeries {
-        let typed = crate::querier::types::of(&s.meta);
+    fn series(&self, s: &OwnedSeries, start: i64) -> RawProfileSeries {
+        let typed = &s.typed;
         let mut labels = vec![
             pair("__name__", &typed.profile_type.name),
             pair("__delta__", "false"),
@@ -350,7 +361,8 @@ impl Forwarder {
         } else if !s.meta.labels.contains_key("app_name") {
             labels.push(pair("app_name", &typed.service));
         }
-        let mut pprof = crate::render::pprof_as(&s.tree, &typed.pprof_type(&s.meta));
+        // The tree is in the type's unit already (CPU samples scaled to nanoseconds).
+        let mut pprof = crate::render::pprof_as(&s.tree, &crate::render::PprofType::of(typed));
         set_time(&mut pprof, start);
         RawProfileSeries {
             labels,

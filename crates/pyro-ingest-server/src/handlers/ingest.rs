@@ -10,12 +10,12 @@ use pyro_ingest::{ErrorKind, Format, Request};
 
 use crate::attime;
 use crate::auth::Ingester;
-use crate::forward::Received;
+use crate::forward::{Origin, Received};
 use crate::http::body::{content_encoded, decode_content_encoding, multipart_parts};
 use crate::http::budget::{declared_size, reserve_parse};
 use crate::http::error::og_error;
 use crate::http::{AppState, NotKept, keep, now};
-use crate::storage::Write;
+use pyro_store::Write;
 
 const PARSE_FAILED: &str = "error happened while parsing request body";
 
@@ -86,31 +86,39 @@ pub async fn ingest(
     let parsed = tokio::task::spawn_blocking(move || {
         let _parse_budget = parse_budget;
         let (series, facts) = pyro_ingest::decode_with_facts(&req, &limits)?;
-        let mut write = Write::new(&tenant, from, series);
-        write.org_id = org_id;
+        let write = Write::new(&tenant, from, series);
+        let mut origin = Origin {
+            received: None,
+            org_id,
+        };
         if forwarding {
-            write.received = match facts {
+            origin.received = match facts {
                 Some(pyro_ingest::Facts::Pprof(f)) => Received::pprof(&req, &f),
                 Some(pyro_ingest::Facts::Jfr { event }) => Some(Received::Jfr { event }),
                 None => None,
             };
         }
-        Ok::<_, pyro_ingest::Error>((req.name.clone(), write))
+        Ok::<_, pyro_ingest::Error>((req.name.clone(), write, origin))
     })
     .await;
     match parsed {
-        Ok(Ok((name, write))) => {
+        Ok(Ok((name, write, origin))) => {
             let n = write.series.len();
-            match keep(&state, write).await {
+            match keep(&state, write, origin).await {
                 Ok(()) => {
                     tracing::debug!(name = %name, series = n, "stored");
                     StatusCode::OK.into_response()
                 }
                 Err(NotKept::QueueFull) => crate::http::budget::busy(),
-                Err(NotKept::Failed(e)) => og_error(
+                Err(e) if e.is_client_error() => og_error(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    PARSE_FAILED,
+                    &e.to_string(),
+                ),
+                Err(e) => og_error(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "error happened while ingesting data",
-                    &e,
+                    &e.to_string(),
                 ),
             }
         }

@@ -14,7 +14,7 @@ use crate::attime;
 use crate::auth::Reader;
 use crate::http::error::{json_response, og_error};
 use crate::http::{AppState, now};
-use crate::storage::{Selection, StoreError, labels_of};
+use pyro_store::{Selection, StoreError, labels_of};
 
 /// OG's 500 answer to a failed read of the store (also `/render`'s).
 pub(crate) fn storage_error(e: &StoreError) -> Response {
@@ -38,8 +38,8 @@ fn answer(
     if !narrowed {
         let out = match label {
             None => state.store.label_names(tenant).map(|mut v| {
-                if !v.iter().any(|n| n == crate::storage::NAME) {
-                    v.insert(0, crate::storage::NAME.to_owned());
+                if !v.iter().any(|n| n == pyro_store::NAME) {
+                    v.insert(0, pyro_store::NAME.to_owned());
                 }
                 v.sort();
                 v
@@ -71,7 +71,10 @@ fn answer(
     };
     let mut kept = Vec::with_capacity(found.len());
     for f in found {
-        match state.store.has_data(tenant, f.id, from, until) {
+        match state
+            .store
+            .has_data(tenant, f.id, from, until.saturating_add(1))
+        {
             Ok(true) => kept.push(f),
             Ok(false) => {}
             Err(e) => return storage_error(&e),

@@ -8,12 +8,12 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
 use crate::auth::Pusher;
-use crate::forward::Received;
+use crate::forward::{Origin, Received};
 use crate::http::body::{content_encoded, decode_content_encoding};
 use crate::http::budget::{Refused, declared_size, reserve_parse};
 use crate::http::error::ConnectError;
 use crate::http::{AppState, NotKept, keep, now};
-use crate::storage::Write;
+use pyro_store::Write;
 
 /// The handler. Auth and tenant come from the headers ([`Pusher`]) before the body is read.
 pub async fn push(
@@ -62,10 +62,10 @@ pub async fn push(
         )
         .map_err(|e| Ok(ConnectError::from_ingest(&e)))?;
         let mut write = Write::new(&tenant, start, series);
-        write.org_id = org_id;
-        if forwarding {
-            write.received = Some(Received::push(&req, &k6));
-        }
+        let origin = Origin {
+            received: forwarding.then(|| Received::push(&req, &k6)),
+            org_id,
+        };
         write.ids = req
             .series
             .iter()
@@ -73,16 +73,19 @@ pub async fn push(
             .filter(|s| !s.id.is_empty())
             .map(|s| s.id.clone())
             .collect();
-        Ok::<_, Result<ConnectError, Box<Response>>>(write)
+        Ok::<_, Result<ConnectError, Box<Response>>>((write, origin))
     })
     .await;
     let result = match parsed {
-        Ok(Ok(write)) => {
+        Ok(Ok((write, origin))) => {
             let n = write.series.len();
-            match keep(&state, write).await {
+            match keep(&state, write, origin).await {
                 Ok(()) => Ok(n),
                 Err(NotKept::QueueFull) => return crate::http::budget::busy(),
-                Err(NotKept::Failed(e)) => Err(ConnectError::new("internal", e)),
+                Err(e) if e.is_client_error() => {
+                    Err(ConnectError::new("invalid_argument", e.to_string()))
+                }
+                Err(e) => Err(ConnectError::new("internal", e.to_string())),
             }
         }
         Ok(Err(Ok(e))) => Err(e),

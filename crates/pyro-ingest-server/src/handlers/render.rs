@@ -11,12 +11,14 @@ use axum::response::{IntoResponse, Response};
 use pyro_labels::{Query as FlameQuery, SeriesName};
 use pyro_tree::StackTree;
 
+use pyro_store::{ErrorKind, Found, Meta, ReadBudget, Selection as StoreSelection, Store};
+
 use crate::attime;
 use crate::auth::Reader;
+use crate::handlers::CancelOnDrop;
 use crate::http::error::og_error;
 use crate::http::{AppState, now};
 use crate::render;
-use crate::storage::{Found, Meta, Selection as StoreSelection, Slot, Store};
 use crate::ui;
 
 /// Most `groupBy` values one answer carries (each is a timeline in the JSON).
@@ -29,8 +31,33 @@ fn invalid(err: &str) -> Failure {
     Box::new(og_error(StatusCode::BAD_REQUEST, "invalid parameter", err))
 }
 
-fn storage_failure(e: &crate::storage::StoreError) -> Failure {
-    Box::new(crate::handlers::labels::storage_error(e))
+/// A failed read: over its budget (422, the message says what to narrow), cancelled (408: its
+/// client left or its time ran out), or a storage failure (500).
+pub(crate) fn storage_failure(e: &pyro_store::StoreError) -> Failure {
+    Box::new(match e.kind() {
+        ErrorKind::Budget => og_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "query too large",
+            e.message(),
+        ),
+        ErrorKind::Cancelled => og_error(
+            StatusCode::REQUEST_TIMEOUT,
+            "request cancelled",
+            e.message(),
+        ),
+        _ => crate::handlers::labels::storage_error(e),
+    })
+}
+
+/// The read budget of one request: the server's node limit and the request's cancel flag.
+pub(crate) fn budget<'c>(
+    state: &AppState,
+    cancel: &'c std::sync::atomic::AtomicBool,
+) -> ReadBudget<'c> {
+    ReadBudget {
+        max_nodes: state.config.read_nodes,
+        cancel: Some(cancel),
+    }
 }
 
 /// The series one selection picks, with what the answer echoes.
@@ -89,10 +116,10 @@ pub(crate) fn parse_query(query: &str) -> Result<FlameQuery, Failure> {
     FlameQuery::parse(query).map_err(|e| invalid(&format!("query: {e}")))
 }
 
-/// The slots a selection holds over `[st, et)`, each tagged with its series' `group_by` value.
+/// A selection read over `[st, et)`: its merged tree in OG units and what the answer echoes.
 struct Loaded {
-    slots: Vec<Slot>,
-    groups: Vec<Option<String>>,
+    series: Vec<Found>,
+    tree: StackTree<'static>,
     meta: Meta,
     app: String,
     query: String,
@@ -105,37 +132,19 @@ impl Loaded {
         tenant: &str,
         selection: Selection,
         range: (i64, i64),
-        group_by: Option<&str>,
+        budget: &ReadBudget<'_>,
     ) -> Result<Loaded, Failure> {
-        let (st, et) = range;
-        let mut slots: Vec<Slot> = Vec::new();
-        let mut groups: Vec<Option<String>> = Vec::new();
-        let mut meta: Option<Meta> = None;
-        for f in &selection.series {
-            let found = store
-                .read(tenant, f.id, st, et - 1)
-                .map_err(|e| storage_failure(&e))?;
-            let group = group_by.and_then(|g| f.name.get(g)).map(str::to_owned);
-            groups.extend(std::iter::repeat_n(group, found.len()));
-            slots.extend(found);
-            meta = Some(f.meta.clone());
-        }
+        let refs: Vec<&Found> = selection.series.iter().collect();
+        let (tree, meta) =
+            render::merged(store, tenant, &refs, range, budget).map_err(|e| storage_failure(&e))?;
         Ok(Loaded {
-            slots,
-            groups,
-            meta: meta.unwrap_or_default(),
+            series: selection.series,
+            tree,
+            meta,
             app: selection.app,
             query: selection.query,
             range,
         })
-    }
-
-    fn refs(&self) -> Vec<&Slot> {
-        self.slots.iter().collect()
-    }
-
-    fn tree(&self) -> StackTree<'static> {
-        render::merge(&self.refs(), &self.meta)
     }
 
     fn names(&self) -> render::Names<'_> {
@@ -145,22 +154,54 @@ impl Loaded {
         }
     }
 
+    /// The timeline of `series` (of this selection) in the answer's units.
+    fn timeline(
+        &self,
+        store: &Store,
+        tenant: &str,
+        series: &[&Found],
+        budget: &ReadBudget<'_>,
+    ) -> Result<render::Timeline, Failure> {
+        render::timeline(
+            store,
+            tenant,
+            series,
+            self.range,
+            self.meta.typed().scale,
+            budget,
+        )
+        .map_err(|e| storage_failure(&e))
+    }
+
+    /// The timeline of the whole selection.
+    fn whole_timeline(
+        &self,
+        store: &Store,
+        tenant: &str,
+        budget: &ReadBudget<'_>,
+    ) -> Result<render::Timeline, Failure> {
+        let all: Vec<&Found> = self.series.iter().collect();
+        self.timeline(store, tenant, &all, budget)
+    }
+
     /// One timeline per `groupBy` value (`*` without one).
     fn group_timelines(
         &self,
-        grouped: bool,
+        store: &Store,
+        tenant: &str,
+        group_by: Option<&str>,
+        budget: &ReadBudget<'_>,
     ) -> Result<BTreeMap<String, render::Timeline>, Failure> {
-        let (st, et) = self.range;
-        if !grouped {
+        let Some(g) = group_by else {
             return Ok(BTreeMap::from([(
                 "*".to_owned(),
-                render::timeline(st, et, &self.refs()),
+                self.whole_timeline(store, tenant, budget)?,
             )]));
-        }
-        let mut by: BTreeMap<String, Vec<&Slot>> = BTreeMap::new();
-        for (slot, g) in self.slots.iter().zip(&self.groups) {
-            if let Some(g) = g {
-                by.entry(g.clone()).or_default().push(slot);
+        };
+        let mut by: BTreeMap<String, Vec<&Found>> = BTreeMap::new();
+        for f in &self.series {
+            if let Some(v) = f.name.get(g) {
+                by.entry(v.to_owned()).or_default().push(f);
             }
         }
         if by.len() > MAX_GROUPS {
@@ -168,10 +209,9 @@ impl Loaded {
                 "groupBy: more than {MAX_GROUPS} values in range; narrow the query"
             )));
         }
-        Ok(by
-            .into_iter()
-            .map(|(g, s)| (g, render::timeline(st, et, &s)))
-            .collect())
+        by.into_iter()
+            .map(|(g, s)| Ok((g, self.timeline(store, tenant, &s, budget)?)))
+            .collect()
     }
 }
 
@@ -197,9 +237,15 @@ fn range(q: &HashMap<String, String>, from_key: &str, until_key: &str) -> (i64, 
     render::normalize(from, until)
 }
 
-/// Runs `f` on the blocking pool and answers with its response or its failure.
-async fn blocking(f: impl FnOnce() -> Result<Response, Failure> + Send + 'static) -> Response {
-    match tokio::task::spawn_blocking(f).await {
+/// Runs `f` on the blocking pool and answers with its response or its failure; `abandoned` is
+/// held meanwhile, so a dropped request (its client left, or it timed out) cancels the read.
+async fn blocking(
+    abandoned: CancelOnDrop,
+    f: impl FnOnce() -> Result<Response, Failure> + Send + 'static,
+) -> Response {
+    let answer = tokio::task::spawn_blocking(f).await;
+    drop(abandoned);
+    match answer {
         Ok(Ok(r)) => r,
         Ok(Err(r)) => *r,
         Err(e) => og_error(
@@ -233,12 +279,15 @@ pub async fn render(
     }
     let max_nodes = max_nodes(&q);
     let (st, et) = range(&q, "from", "until");
-    blocking(move || {
+    let abandoned = CancelOnDrop::new();
+    let cancel = abandoned.0.clone();
+    blocking(abandoned, move || {
         let store = &state.store;
+        let budget = budget(&state, &cancel);
         let selection = select(store, &tenant, &q, "")?;
         let group_by = q.get("groupBy").filter(|g| !g.is_empty());
-        let loaded = Loaded::read(store, &tenant, selection, (st, et), group_by.map(|g| &**g))?;
-        let tree = loaded.tree();
+        let loaded = Loaded::read(store, &tenant, selection, (st, et), &budget)?;
+        let tree = &loaded.tree;
         let attachment = |ext: &str| {
             format!(
                 "attachment; filename=\"{} {}.{ext}\"",
@@ -254,22 +303,23 @@ pub async fn render(
                     (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
                     (header::CONTENT_DISPOSITION, attachment("pprof")),
                 ],
-                render::pprof(&tree, &loaded.meta),
+                render::pprof(tree, &loaded.meta),
             )
                 .into_response(),
             "svg" => with_type(
                 "image/svg+xml",
                 render::svg(
-                    &tree,
+                    tree,
                     &loaded.meta,
                     &format!("{} {}", loaded.query, attime::rfc3339(st)),
                 ),
             ),
             _ => {
-                let tl = render::timeline(st, et, &loaded.refs());
-                let groups = loaded.group_timelines(group_by.is_some())?;
+                let tl = loaded.whole_timeline(store, &tenant, &budget)?;
+                let groups =
+                    loaded.group_timelines(store, &tenant, group_by.map(|g| &**g), &budget)?;
                 let json = render::json(
-                    &tree,
+                    tree,
                     &tl,
                     &groups,
                     &loaded.meta,
@@ -307,30 +357,33 @@ pub async fn render_diff(
     let max_nodes = max_nodes(&q);
     let left_range = range(&q, "leftFrom", "leftUntil");
     let right_range = range(&q, "rightFrom", "rightUntil");
-    blocking(move || {
+    let abandoned = CancelOnDrop::new();
+    let cancel = abandoned.0.clone();
+    blocking(abandoned, move || {
         let store = &state.store;
+        let budget = budget(&state, &cancel);
         let left = select(store, &tenant, &q, "left")?;
         let right = select(store, &tenant, &q, "right")?;
-        let left = Loaded::read(store, &tenant, left, left_range, None)?;
-        let right = Loaded::read(store, &tenant, right, right_range, None)?;
-        let (left_tree, right_tree) = (left.tree(), right.tree());
-        let (left_slots, right_slots) = (left.refs(), right.refs());
-        fn side<'s>(
-            l: &'s Loaded,
-            tree: &'s StackTree<'s>,
-            slots: &'s [&'s Slot],
-        ) -> render::Side<'s> {
-            render::Side {
-                tree,
+        let left = Loaded::read(store, &tenant, left, left_range, &budget)?;
+        let right = Loaded::read(store, &tenant, right, right_range, &budget)?;
+        fn side<'l>(
+            l: &'l Loaded,
+            store: &Store,
+            tenant: &str,
+            budget: &ReadBudget<'_>,
+        ) -> Result<render::Side<'l>, Failure> {
+            Ok(render::Side {
+                tree: &l.tree,
                 meta: &l.meta,
                 names: l.names(),
                 range: l.range,
-                slots,
-            }
+                timeline: l.whole_timeline(store, tenant, budget)?,
+                has_data: !l.tree.is_empty(),
+            })
         }
         let json = render::diff_json(
-            &side(&left, &left_tree, &left_slots),
-            &side(&right, &right_tree, &right_slots),
+            &side(&left, store, &tenant, &budget)?,
+            &side(&right, store, &tenant, &budget)?,
             max_nodes,
         );
         Ok(if format == "html" {

@@ -17,7 +17,7 @@ use prometheus_client::registry::Registry;
 use super::AppState;
 use super::budget::InFlight;
 use crate::auth::Reader;
-use crate::storage::{Store, Writer};
+use pyro_store::{Store, Writer};
 
 type Labels = Vec<(String, String)>;
 
@@ -66,7 +66,7 @@ impl Metrics {
         registry.register(
             "pyro_commit_duration_seconds",
             "Group commit latency (fsync included)",
-            writer.commit_seconds().clone(),
+            commit_seconds().clone(),
         );
         registry.register_collector(Box::new(StoreCollector {
             store,
@@ -140,18 +140,6 @@ fn per_endpoint(
     Ok(())
 }
 
-impl std::fmt::Debug for Writer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Writer")
-    }
-}
-
-impl std::fmt::Debug for Store {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Store")
-    }
-}
-
 fn gauge(enc: &mut DescriptorEncoder, name: &str, help: &str, v: i64) -> std::fmt::Result {
     let g = ConstGauge::new(v);
     g.encode(enc.encode_descriptor(name, help, None, g.metric_type())?)
@@ -177,6 +165,19 @@ impl Collector for StoreCollector {
             "pyro_deltas",
             "Stored deltas (written trees not yet compacted into one)",
             i(deltas),
+        )?;
+        let (rollups, dirty) = self.store.rollup_counts().unwrap_or((0, 0));
+        gauge(
+            &mut enc,
+            "pyro_rollups",
+            "Stored rollups (pre-merged windows of 100 s to 10^6 s)",
+            i(rollups),
+        )?;
+        gauge(
+            &mut enc,
+            "pyro_rollups_pending",
+            "Windows waiting to be rolled up (closed, or changed by a late write)",
+            i(dirty),
         )?;
         gauge(
             &mut enc,
@@ -305,5 +306,30 @@ pub async fn healthz(State(state): State<Arc<AppState>>) -> Response {
         (true, true) => (StatusCode::OK, "ok\n").into_response(),
         (false, _) => (StatusCode::SERVICE_UNAVAILABLE, "storage unreadable\n").into_response(),
         (_, false) => (StatusCode::SERVICE_UNAVAILABLE, "writer stopped\n").into_response(),
+    }
+}
+
+/// Group-commit latency, seconds per commit (1 ms … 16 s): one per process, fed by the writer's
+/// hook ([`writer_hooks`]).
+pub fn commit_seconds() -> &'static prometheus_client::metrics::histogram::Histogram {
+    static H: std::sync::OnceLock<prometheus_client::metrics::histogram::Histogram> =
+        std::sync::OnceLock::new();
+    H.get_or_init(|| {
+        prometheus_client::metrics::histogram::Histogram::new(
+            prometheus_client::metrics::histogram::exponential_buckets(0.001, 2.0, 15),
+        )
+    })
+}
+
+/// The server's hooks on the storage writer: commit latency into [`commit_seconds`]; storage
+/// that cannot be reopened after an I/O error ends the process with code 3, so a supervisor
+/// restarts it instead of it answering 500 to every write while looking healthy.
+pub fn writer_hooks() -> pyro_store::WriterHooks {
+    pyro_store::WriterHooks {
+        commit: Box::new(|d| commit_seconds().observe(d.as_secs_f64())),
+        fatal: Box::new(|e| {
+            tracing::error!(error = %e, "storage is unusable; exiting with code 3 for the supervisor");
+            std::process::exit(3);
+        }),
     }
 }

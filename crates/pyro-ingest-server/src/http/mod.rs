@@ -18,7 +18,7 @@ use axum::routing::{get, post};
 
 use crate::auth::{Scope, Tokens};
 use crate::handlers;
-use crate::storage::{Store, Writer};
+use pyro_store::{ErrorKind, Store, StoreError, Writer};
 
 /// Server settings.
 #[derive(Debug, Clone)]
@@ -41,15 +41,41 @@ pub struct Config {
     pub max_inflight_bytes: usize,
     /// Forwarding queues, when `--forward-to` is given.
     pub forward: Option<Arc<crate::forward::Forwarder>>,
+    /// Most call-tree nodes one read may hold in its answer (`/render`, `/render-diff`, the
+    /// querier): a larger answer is refused with a message saying to narrow the query.
+    pub read_nodes: usize,
 }
+
+/// The default of [`Config::read_nodes`]: 4 Mi nodes (about 256 MB of tree).
+pub const DEFAULT_READ_NODES: usize = 4 << 20;
 
 /// Why an accepted request could not be kept.
 #[derive(Debug)]
 pub enum NotKept {
     /// A forwarding queue is full: back-pressure, retry later (503).
     QueueFull,
-    /// A forwarding queue or the store failed (500).
-    Failed(String),
+    /// The store refused or failed it: [`ErrorKind::Overflow`] is the client's data (422),
+    /// anything else the server's (500).
+    Store(StoreError),
+    /// The encoding task failed (500).
+    Internal(String),
+}
+
+impl NotKept {
+    /// Whether the client's data is at fault (422), not the server.
+    pub fn is_client_error(&self) -> bool {
+        matches!(self, NotKept::Store(e) if e.kind() == ErrorKind::Overflow)
+    }
+}
+
+impl std::fmt::Display for NotKept {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotKept::QueueFull => f.write_str("forward queue full"),
+            NotKept::Store(e) => e.fmt(f),
+            NotKept::Internal(e) => f.write_str(e),
+        }
+    }
 }
 
 /// Keeps an accepted request: queued durably on every forwarding endpoint, then stored locally
@@ -57,24 +83,27 @@ pub enum NotKept {
 ///
 /// # Errors
 /// A full queue or a storage failure; the request must not be acknowledged then.
-pub async fn keep(state: &Arc<AppState>, mut write: crate::storage::Write) -> Result<(), NotKept> {
-    let failed = |e: &dyn std::fmt::Display| NotKept::Failed(e.to_string());
+pub async fn keep(
+    state: &Arc<AppState>,
+    mut write: pyro_store::Write,
+    origin: crate::forward::Origin,
+) -> Result<(), NotKept> {
     if let Some(f) = state.config.forward.clone() {
         let encoder = f.clone();
-        let (item, w) = tokio::task::spawn_blocking(move || (encoder.item(&write), write))
+        let (item, w) = tokio::task::spawn_blocking(move || (encoder.item(&write, &origin), write))
             .await
-            .map_err(|e| failed(&e))?;
+            .map_err(|e| NotKept::Internal(e.to_string()))?;
         write = w;
-        if !f.fits(item.2.len()) {
+        if !f.fits(item.body.len()) {
             return Err(NotKept::QueueFull);
         }
         if f.only() {
             write.series.clear();
         }
         // Queued in the transaction that stores it: one commit, one fsync.
-        write.outbox = Some(crate::forward::Outbox { forwarder: f, item });
+        write.outbox = Some(f.outbox(item));
     }
-    state.writer.put(write).await.map_err(|e| failed(&e))
+    state.writer.put(write).await.map_err(NotKept::Store)
 }
 
 /// Connection-level limits.
@@ -209,4 +238,21 @@ pub fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Deletes data older than `retention_secs` every `every`, forever (`--retention`): raw slots
+/// and rollups of every tenant, then series left without data.
+pub async fn retention_task(store: Arc<Store>, retention_secs: i64, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        let store = store.clone();
+        let cutoff = now() - retention_secs;
+        match tokio::task::spawn_blocking(move || store.delete_before(cutoff)).await {
+            Ok(Ok(n)) if n > 0 => tracing::info!(deleted_slots = n, "retention"),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "retention failed"),
+            Err(e) => tracing::error!(error = %e, "retention task failed"),
+        }
+    }
 }

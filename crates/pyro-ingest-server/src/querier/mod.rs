@@ -2,10 +2,9 @@
 //! `querier.v1.QuerierService` it calls: Connect unary over HTTP/1.1, `application/proto` or
 //! `application/json`, gzip request bodies, Connect errors. Answers come from the same store and
 //! the same merge as `/render`; series get the profile type ids Grafana Pyroscope's legacy ingest
-//! adapter gives them ([`types`]) and `service_name` is the app name without its type.
+//! adapter gives them ([`pyro_store::types`]) and `service_name` is the app name without its type.
 
 pub mod proto;
-pub mod types;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -20,12 +19,14 @@ use pyro_tree::StackTree;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use pyro_store::{ErrorKind, Found, ReadBudget, Store, StoreError, Typed};
+
 use crate::auth::Caller;
+use crate::handlers::CancelOnDrop;
 use crate::http::AppState;
 use crate::http::body::decode_content_encoding;
 use crate::http::error::ConnectError;
 use crate::render;
-use crate::storage::{Found, Meta, Selection, Slot, Store};
 use proto::*;
 
 /// An authorized caller of the read API, refused with Connect errors.
@@ -115,27 +116,61 @@ async fn run<Req, Resp>(
     tenant: String,
     headers: HeaderMap,
     body: Bytes,
-    method: fn(&Store, &str, Req) -> Rpc<Resp>,
+    method: fn(&Ctx<'_>, Req) -> Rpc<Resp>,
 ) -> Response
 where
     Req: Message + DeserializeOwned + Default + Send + 'static,
     Resp: Message + Serialize + Send + 'static,
 {
     let json = is_json(&headers);
+    let abandoned = CancelOnDrop::new();
+    let cancel = abandoned.0.clone();
     let answer = tokio::task::spawn_blocking(move || {
         let req = decode::<Req>(&state, &headers, body)?;
-        method(&state.store, &tenant, req)
+        let ctx = Ctx {
+            store: &state.store,
+            tenant: &tenant,
+            budget: crate::handlers::render::budget(&state, &cancel),
+        };
+        method(&ctx, req)
     })
     .await
     .unwrap_or_else(|e| Err(ConnectError::new("internal", e.to_string())));
+    drop(abandoned);
     match answer {
         Ok(resp) => encode(json, &resp),
         Err(e) => e.into_response(),
     }
 }
 
-fn internal(e: crate::storage::StoreError) -> ConnectError {
-    ConnectError::new("internal", e.to_string())
+/// What a method reads with: the store, the caller's tenant, the request's read budget.
+pub struct Ctx<'a> {
+    store: &'a Store,
+    tenant: &'a str,
+    budget: ReadBudget<'a>,
+}
+
+/// A storage failure as a Connect error: over the read budget `resource_exhausted`, cancelled
+/// `canceled`, else `internal`.
+fn internal(e: StoreError) -> ConnectError {
+    let code = match e.kind() {
+        ErrorKind::Budget => "resource_exhausted",
+        ErrorKind::Cancelled => "canceled",
+        _ => "internal",
+    };
+    ConnectError::new(code, e.to_string())
+}
+
+/// A profile type as the querier API states it.
+fn proto_type(t: &pyro_store::ProfileType) -> ProfileType {
+    ProfileType {
+        id: t.id.clone(),
+        name: t.name.clone(),
+        sample_type: t.sample_type.clone(),
+        sample_unit: t.sample_unit.clone(),
+        period_type: t.period_type.clone(),
+        period_unit: t.period_unit.clone(),
+    }
 }
 
 /// A Prometheus-style selector, `{service_name="x", env=~"p.*"}` (empty: every series).
@@ -156,15 +191,10 @@ fn selector(text: &str) -> Rpc<Query> {
     })
 }
 
-/// Unix seconds of a Connect millisecond bound; 0 means open.
-fn secs(ms: i64, open: i64) -> i64 {
-    if ms == 0 { open } else { ms.div_euclid(1000) }
-}
-
 /// A series found, typed.
 struct Hit {
     found: Found,
-    typed: types::Typed,
+    typed: Typed,
 }
 
 impl Hit {
@@ -192,65 +222,65 @@ impl Hit {
     }
 }
 
-/// The series of `tenant` that `selectors` (any of them) match, of profile type `type_id` when
-/// given, with data in `[from, until]` seconds when bounded.
+/// The series of the caller that `selectors` (any of them) match, of profile type `type_id`
+/// when given, with data in `[from, until)` seconds when bounded. Candidates come from the
+/// store's postings: the type's, and the apps of a `service_name` every selector fixes.
 fn matching(
-    store: &Store,
-    tenant: &str,
+    ctx: &Ctx<'_>,
     type_id: Option<&str>,
     selectors: &[Query],
     from: i64,
     until: i64,
 ) -> Rpc<Vec<Hit>> {
-    let apps = store.label_values(tenant, "__name__").map_err(internal)?;
+    // One service every selector names exactly (`{service_name="x", …}`) narrows the search.
+    let services: BTreeSet<&str> = selectors
+        .iter()
+        .filter_map(|s| {
+            s.matchers()
+                .iter()
+                .find(|m| m.key() == SERVICE_NAME && m.op() == pyro_labels::MatchOp::Equal)
+                .map(|m| m.value())
+        })
+        .collect();
+    let service = (services.len() == 1 && selectors.len() == 1)
+        .then(|| services.into_iter().next())
+        .flatten();
     let mut out = Vec::new();
-    for app in apps {
-        let q = Query::parse(&app).map_err(|e| ConnectError::new("internal", e.to_string()))?;
-        for f in store
-            .select(tenant, Selection::Query(&q))
-            .map_err(internal)?
-        {
-            let typed = types::of(&f.meta);
-            if type_id.is_some_and(|id| id != typed.profile_type.id) {
-                continue;
-            }
-            let hit = Hit { found: f, typed };
-            let matches = |m: &Matcher| m.matches(hit.get(m.key()).as_deref());
-            if !selectors.is_empty() && !selectors.iter().any(|s| s.matchers().iter().all(matches))
-            {
-                continue;
-            }
-            if (from > 0 || until < i64::MAX)
-                && !store
-                    .has_data(tenant, hit.found.id, from, until)
-                    .map_err(internal)?
-            {
-                continue;
-            }
-            out.push(hit);
+    for f in ctx
+        .store
+        .select_typed(ctx.tenant, type_id, service)
+        .map_err(internal)?
+    {
+        let typed = f.meta.typed();
+        let hit = Hit { found: f, typed };
+        let matches = |m: &Matcher| m.matches(hit.get(m.key()).as_deref());
+        if !selectors.is_empty() && !selectors.iter().any(|s| s.matchers().iter().all(matches)) {
+            continue;
         }
+        if (from > 0 || until < i64::MAX)
+            && !ctx
+                .store
+                .has_data(ctx.tenant, hit.found.id, from, until)
+                .map_err(internal)?
+        {
+            continue;
+        }
+        out.push(hit);
     }
+    out.sort_by_key(|h| h.found.id);
     Ok(out)
 }
 
 /// The series any of `matchers` selects with data in `[start, end]` (Connect milliseconds,
 /// 0 meaning open), of every profile type: what the label and series calls answer from.
-fn selected_by(
-    store: &Store,
-    tenant: &str,
-    matchers: &[String],
-    start: i64,
-    end: i64,
-) -> Rpc<Vec<Hit>> {
+fn selected_by(ctx: &Ctx<'_>, matchers: &[String], start: i64, end: i64) -> Rpc<Vec<Hit>> {
     let sel: Vec<Query> = matchers.iter().map(|m| selector(m)).collect::<Rpc<_>>()?;
-    matching(
-        store,
-        tenant,
-        None,
-        &sel,
-        secs(start, 0),
-        secs(end, i64::MAX),
-    )
+    let until = if end == 0 {
+        i64::MAX
+    } else {
+        pyro_store::ms_to_s(end.saturating_add(1))
+    };
+    matching(ctx, None, &sel, pyro_store::ms_to_s(start), until)
 }
 
 /// A profile type id's five parts, or `invalid_argument`.
@@ -267,39 +297,38 @@ fn check_type_id(id: &str) -> Rpc<()> {
     }
 }
 
-fn profile_types_of(
-    store: &Store,
-    tenant: &str,
-    req: ProfileTypesRequest,
-) -> Rpc<ProfileTypesResponse> {
-    let hits = selected_by(store, tenant, &[], req.start, req.end)?;
+fn profile_types_of(ctx: &Ctx<'_>, req: ProfileTypesRequest) -> Rpc<ProfileTypesResponse> {
+    let hits = selected_by(ctx, &[], req.start, req.end)?;
     let mut types: BTreeMap<String, ProfileType> = BTreeMap::new();
     for h in hits {
-        types.insert(h.typed.profile_type.id.clone(), h.typed.profile_type);
+        types.insert(
+            h.typed.profile_type.id.clone(),
+            proto_type(&h.typed.profile_type),
+        );
     }
     Ok(ProfileTypesResponse {
         profile_types: types.into_values().collect(),
     })
 }
 
-fn label_names_of(store: &Store, tenant: &str, req: LabelNamesRequest) -> Rpc<NamesResponse> {
-    let hits = selected_by(store, tenant, &req.matchers, req.start, req.end)?;
+fn label_names_of(ctx: &Ctx<'_>, req: LabelNamesRequest) -> Rpc<NamesResponse> {
+    let hits = selected_by(ctx, &req.matchers, req.start, req.end)?;
     let names: BTreeSet<String> = hits.iter().flat_map(|h| h.labels().into_keys()).collect();
     Ok(NamesResponse {
         names: names.into_iter().collect(),
     })
 }
 
-fn label_values_of(store: &Store, tenant: &str, req: LabelValuesRequest) -> Rpc<NamesResponse> {
-    let hits = selected_by(store, tenant, &req.matchers, req.start, req.end)?;
+fn label_values_of(ctx: &Ctx<'_>, req: LabelValuesRequest) -> Rpc<NamesResponse> {
+    let hits = selected_by(ctx, &req.matchers, req.start, req.end)?;
     let values: BTreeSet<String> = hits.iter().filter_map(|h| h.get(&req.name)).collect();
     Ok(NamesResponse {
         names: values.into_iter().collect(),
     })
 }
 
-fn series_of(store: &Store, tenant: &str, req: SeriesRequest) -> Rpc<SeriesResponse> {
-    let hits = selected_by(store, tenant, &req.matchers, req.start, req.end)?;
+fn series_of(ctx: &Ctx<'_>, req: SeriesRequest) -> Rpc<SeriesResponse> {
+    let hits = selected_by(ctx, &req.matchers, req.start, req.end)?;
     let mut sets: Vec<Labels> = hits
         .iter()
         .map(|h| Labels {
@@ -318,83 +347,73 @@ fn series_of(store: &Store, tenant: &str, req: SeriesRequest) -> Rpc<SeriesRespo
 
 /// The series a merge request selects, or `not_found` for a type no series has.
 fn selected(
-    store: &Store,
-    tenant: &str,
+    ctx: &Ctx<'_>,
     type_id: &str,
     label_selector: &str,
-    from: i64,
-    until: i64,
+    (from, until): (i64, i64),
 ) -> Rpc<Vec<Hit>> {
     check_type_id(type_id)?;
     let sel = selector(label_selector)?;
-    let all = matching(store, tenant, Some(type_id), &[], 0, i64::MAX)?;
+    let all = matching(ctx, Some(type_id), &[], 0, i64::MAX)?;
     if all.is_empty() {
         return Err(ConnectError::new(
             "not_found",
             format!("no series of profile type {type_id:?}"),
         ));
     }
-    matching(store, tenant, Some(type_id), &[sel], from, until)
+    matching(ctx, Some(type_id), &[sel], from, until)
 }
 
-/// Every hit's slots in range merged (averages as `/render` takes them), unscaled, and the
-/// metadata of the last series.
-fn merged(
-    store: &Store,
-    tenant: &str,
-    hits: &[Hit],
-    from: i64,
-    until: i64,
-) -> Rpc<(StackTree<'static>, Meta, u64)> {
-    let mut tree = StackTree::new();
-    let mut meta = Meta::default();
-    let mut scale = 1;
+/// Every hit merged over `[from, until)` in the profile type's unit (averaged series divided by
+/// their writes), streamed into one tree under the request's read budget.
+fn merged(ctx: &Ctx<'_>, hits: &[Hit], (from, until): (i64, i64)) -> Rpc<StackTree<'static>> {
+    let mut answer = pyro_store::Merged::default();
     for h in hits {
-        let slots = store
-            .read(tenant, h.found.id, from, until)
-            .map_err(internal)?;
-        let refs: Vec<&Slot> = slots.iter().collect();
-        tree.merge(&render::merge(&refs, &h.found.meta));
-        meta = h.found.meta.clone();
-        scale = h.typed.scale;
+        if h.found.meta.averaged() {
+            let m = ctx
+                .store
+                .merge_range(ctx.tenant, h.found.id, from, until, &ctx.budget)
+                .map_err(internal)?;
+            let tree = if m.writes > 1 {
+                m.tree.divide(m.writes)
+            } else {
+                m.tree
+            };
+            answer.tree.merge(&tree);
+        } else {
+            ctx.store
+                .merge_range_into(
+                    ctx.tenant,
+                    h.found.id,
+                    from,
+                    until,
+                    &ctx.budget,
+                    &mut answer,
+                )
+                .map_err(internal)?;
+        }
     }
-    Ok((tree, meta, scale))
+    Ok(answer.tree)
 }
 
-fn scaled(tree: &StackTree<'_>, scale: u64) -> StackTree<'static> {
-    if scale == 1 {
-        return tree.clone().into_owned();
-    }
-    let mut out = StackTree::new();
-    tree.for_each_stack(|frames, v| {
-        pyro_tree::StackSink::add_transient(&mut out, frames, v.saturating_mul(scale));
-    });
-    out
-}
-
-/// Range of a merge request in seconds: `[start, end)` rounded out to whole slots, as `/render`.
+/// Range of a merge request in seconds: the slots that start in `[start, end)` (Connect
+/// milliseconds; an open end is now).
 fn range(start: i64, end: i64) -> (i64, i64) {
-    let now = crate::http::now();
-    let (st, et) = render::normalize(secs(start, 0), secs(end, now));
-    (st, et - 1)
+    let end = if end == 0 {
+        crate::http::now().saturating_add(1) * 1000
+    } else {
+        end
+    };
+    (pyro_store::ms_to_s(start), pyro_store::ms_to_s(end))
 }
 
 fn select_merge_stacktraces_of(
-    store: &Store,
-    tenant: &str,
+    ctx: &Ctx<'_>,
     req: SelectMergeStacktracesRequest,
 ) -> Rpc<SelectMergeStacktracesResponse> {
-    let (from, until) = range(req.start, req.end);
-    let hits = selected(
-        store,
-        tenant,
-        &req.profile_type_id,
-        &req.label_selector,
-        from,
-        until,
-    )?;
-    let (tree, _, scale) = merged(store, tenant, &hits, from, until)?;
-    let tree = scaled(&tree, scale);
+    let range = range(req.start, req.end);
+    let hits = selected(ctx, &req.profile_type_id, &req.label_selector, range)?;
+    let tree = merged(ctx, &hits, range)?;
     let max_nodes = match req.max_nodes {
         Some(n) if n < 0 => None,
         Some(n) if n > 0 => Some(n as usize),
@@ -418,87 +437,88 @@ fn select_merge_stacktraces_of(
     })
 }
 
-fn select_series_of(
-    store: &Store,
-    tenant: &str,
-    req: SelectSeriesRequest,
-) -> Rpc<SelectSeriesResponse> {
-    let (from, until) = range(req.start, req.end);
-    let hits = selected(
-        store,
-        tenant,
-        &req.profile_type_id,
-        &req.label_selector,
-        from,
-        until,
-    )?;
+/// `SelectSeries`: per group of `group_by` labels, the values of each `step` from `start`
+/// (points at `start + k·step`), read from the store's levels (entry totals only).
+fn select_series_of(ctx: &Ctx<'_>, req: SelectSeriesRequest) -> Rpc<SelectSeriesResponse> {
+    let range = range(req.start, req.end);
+    let hits = selected(ctx, &req.profile_type_id, &req.label_selector, range)?;
     let step = if req.step > 0.0 {
         req.step.ceil() as i64
     } else {
         10
     }
     .max(1);
-    let mut groups: BTreeMap<Vec<(String, String)>, BTreeMap<i64, f64>> = BTreeMap::new();
+    let origin = range.0;
+    let n = ((range.1 - origin).max(0) + step - 1) / step;
+    let n = usize::try_from(n).unwrap_or(0).min(1 << 20);
+    // Group labels → (total, entries) per step.
+    type Buckets = Vec<(u64, u64)>;
+    let mut groups: BTreeMap<Vec<(String, String)>, Buckets> = BTreeMap::new();
     for h in &hits {
         let key: Vec<(String, String)> = req
             .group_by
             .iter()
             .filter_map(|g| h.get(g).map(|v| (g.clone(), v)))
             .collect();
-        let points = groups.entry(key).or_default();
-        for s in store
-            .read(tenant, h.found.id, from, until)
-            .map_err(internal)?
-        {
-            let bucket = from + (s.start - from).div_euclid(step) * step;
-            *points.entry(bucket * 1000).or_insert(0.0) +=
-                s.tree.total() as f64 * h.typed.scale as f64;
-        }
+        let buckets = groups.entry(key).or_insert_with(|| vec![(0, 0); n]);
+        ctx.store
+            .totals(
+                ctx.tenant,
+                h.found.id,
+                range,
+                origin,
+                step,
+                &ctx.budget,
+                buckets,
+            )
+            .map_err(internal)?;
     }
     Ok(SelectSeriesResponse {
         series: groups
             .into_iter()
-            .map(|(labels, points)| Series {
+            .map(|(labels, buckets)| Series {
                 labels: labels
                     .into_iter()
                     .map(|(name, value)| LabelPair { name, value })
                     .collect(),
-                points: points
+                points: buckets
                     .into_iter()
-                    .map(|(timestamp, value)| Point { value, timestamp })
+                    .enumerate()
+                    .filter(|(_, (_, entries))| *entries > 0)
+                    .map(|(j, (total, _))| Point {
+                        value: total as f64,
+                        timestamp: (origin + j as i64 * step) * 1000,
+                    })
                     .collect(),
             })
             .collect(),
     })
 }
 
-/// `SelectMergeProfile`'s answer is a pprof profile, as `/render?format=pprof` writes it.
-fn select_merge_profile_of(
-    store: &Store,
-    tenant: &str,
-    req: SelectMergeStacktracesRequest,
-) -> Rpc<RawProfile> {
-    let (from, until) = range(req.start, req.end);
-    let hits = selected(
-        store,
-        tenant,
-        &req.profile_type_id,
-        &req.label_selector,
-        from,
-        until,
-    )?;
-    let (tree, meta, _) = merged(store, tenant, &hits, from, until)?;
-    // As Grafana Pyroscope answers: the profile in its own type (CPU in nanoseconds).
-    let t = types::of(&meta).pprof_type(&meta);
+/// `SelectMergeProfile`'s answer is a pprof profile of the type, values in its unit.
+fn select_merge_profile_of(ctx: &Ctx<'_>, req: SelectMergeStacktracesRequest) -> Rpc<RawProfile> {
+    let range = range(req.start, req.end);
+    let hits = selected(ctx, &req.profile_type_id, &req.label_selector, range)?;
+    let tree = merged(ctx, &hits, range)?;
+    let t = match hits.last() {
+        Some(h) => render::PprofType::of(&h.typed),
+        None => {
+            let id: Vec<&str> = req.profile_type_id.split(':').collect();
+            render::PprofType {
+                sample_type: (id[1].to_owned(), id[2].to_owned()),
+                period: None,
+                scale: 1,
+            }
+        }
+    };
     Ok(RawProfile(render::pprof_as(&tree, &t)))
 }
 
 fn get_profile_stats_of(
-    store: &Store,
-    tenant: &str,
+    ctx: &Ctx<'_>,
     _req: GetProfileStatsRequest,
 ) -> Rpc<GetProfileStatsResponse> {
-    let range = store.time_range(tenant).map_err(internal)?;
+    let range = ctx.store.time_range(ctx.tenant).map_err(internal)?;
     Ok(GetProfileStatsResponse {
         data_ingested: range.is_some(),
         oldest_profile_time: range.map_or(0, |r| r.0 * 1000),
@@ -576,12 +596,20 @@ pub async fn select_merge_profile(
         )
         .into_response();
     }
+    let abandoned = CancelOnDrop::new();
+    let cancel = abandoned.0.clone();
     let answer = tokio::task::spawn_blocking(move || {
         let req = decode::<SelectMergeStacktracesRequest>(&state, &headers, body)?;
-        select_merge_profile_of(&state.store, &tenant, req)
+        let ctx = Ctx {
+            store: &state.store,
+            tenant: &tenant,
+            budget: crate::handlers::render::budget(&state, &cancel),
+        };
+        select_merge_profile_of(&ctx, req)
     })
     .await
     .unwrap_or_else(|e| Err(ConnectError::new("internal", e.to_string())));
+    drop(abandoned);
     match answer {
         Ok(p) => ([(header::CONTENT_TYPE, "application/proto")], p.0).into_response(),
         Err(e) => e.into_response(),
