@@ -1,25 +1,28 @@
-//! How one stored tree is laid out: a raw delta (one or more writes of one 10-second slot) and a
+//! How one stored entry is laid out: a raw delta (one or more writes of one 10-second slot) and a
 //! rollup (a window of a coarser level) share it.
 //!
-//! `0xF3`, the write count and the tree's total (LEB128 varints, so a timeline reads both
-//! without decoding the tree), a flag byte, then the tree in OG's `tree` transport format,
-//! raw-deflated (libdeflate level 1) behind its inflated length when that is smaller. The
-//! format repeats every node's frame name, which deflate folds back.
+//! An entry holds no frame names and no tree shape: its stacks are node ids of its series'
+//! stack table for the entry's time partition ([`crate::stacks`]), with their self values.
+//! `0xF4`, then LEB128 varints: the write count, the total (so a timeline reads it without the
+//! rest), the values' common divisor `unit` (CPU values in nanoseconds are multiples of the
+//! sampling period), the number of nodes, then per node, by increasing id, the id's distance from
+//! the previous one and its value divided by `unit`.
 
 use pyro_tree::{StackTree, TransportLimits};
 
 use crate::error::{StoreError, corrupt};
 
 /// First byte of every entry of this format.
-const MAGIC: u8 = 0xF3;
+const MAGIC: u8 = 0xF4;
 
-/// Flag: the tree bytes are raw deflate, after their inflated length.
-const DEFLATED: u8 = 1;
+/// Most node ids one partition's values may address while merging (a corrupt id must not
+/// allocate more).
+pub(crate) const MAX_NODE_IDS: usize = 1 << 28;
 
-/// Largest inflated size an entry may declare (a corrupt length must not allocate more).
+/// Largest inflated size a format-2 delta may declare (a corrupt length must not allocate more).
 const MAX_TREE_BYTES: u64 = 4 << 30;
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push(v as u8 | 0x80);
         v >>= 7;
@@ -27,7 +30,7 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
-fn varint(bytes: &mut &[u8]) -> Result<u64, StoreError> {
+pub(crate) fn varint(bytes: &mut &[u8]) -> Result<u64, StoreError> {
     let mut v = 0u64;
     for shift in (0..64).step_by(7) {
         let (&b, rest) = bytes
@@ -42,34 +45,41 @@ fn varint(bytes: &mut &[u8]) -> Result<u64, StoreError> {
     Err(corrupt("varint longer than 64 bits"))
 }
 
-/// A tree as stored, merged from `writes` writes.
-pub(crate) fn encode(writes: u64, tree: &StackTree<'_>) -> Vec<u8> {
-    let raw = tree.to_tree_bytes_unsorted();
-    let mut out = Vec::with_capacity(24 + raw.len() / 3);
-    out.push(MAGIC);
-    put_varint(&mut out, writes);
-    put_varint(&mut out, tree.total());
-    if let Ok(level) = libdeflater::CompressionLvl::new(1) {
-        let mut c = libdeflater::Compressor::new(level);
-        let head = out.len();
-        out.push(DEFLATED);
-        put_varint(&mut out, raw.len() as u64);
-        let at = out.len();
-        out.resize(at + c.deflate_compress_bound(raw.len()), 0);
-        match c.deflate_compress(&raw, &mut out[at..]) {
-            Ok(n) if n < raw.len() => {
-                out.truncate(at + n);
-                return out;
-            }
-            _ => out.truncate(head),
-        }
+fn gcd(mut a: u64, mut b: u64) -> u64 {
+    while b != 0 {
+        (a, b) = (b, a % b);
     }
-    out.push(0);
-    out.extend_from_slice(&raw);
-    out
+    a
 }
 
-/// The write count and total of an entry, without decoding its tree.
+/// An entry of `writes` writes holding `values[id]` for each node id with a non-zero value.
+/// `None` when the values' sum overflows 64 bits.
+pub(crate) fn encode(writes: u64, values: &[u64]) -> Option<Vec<u8>> {
+    let mut total = 0u64;
+    let mut unit = 0u64;
+    let mut count = 0u64;
+    for &v in values.iter().filter(|&&v| v != 0) {
+        total = total.checked_add(v)?;
+        unit = gcd(unit, v);
+        count += 1;
+    }
+    let unit = unit.max(1);
+    let mut out = Vec::with_capacity(16 + count as usize * 4);
+    out.push(MAGIC);
+    put_varint(&mut out, writes);
+    put_varint(&mut out, total);
+    put_varint(&mut out, unit);
+    put_varint(&mut out, count);
+    let mut last = 0u64;
+    for (id, &v) in values.iter().enumerate().filter(|(_, v)| **v != 0) {
+        put_varint(&mut out, id as u64 - last);
+        last = id as u64;
+        put_varint(&mut out, v / unit);
+    }
+    Some(out)
+}
+
+/// The write count and total of an entry, without reading its nodes.
 pub(crate) fn header(bytes: &[u8]) -> Result<(u64, u64), StoreError> {
     let mut b = bytes;
     match b.split_first() {
@@ -81,8 +91,13 @@ pub(crate) fn header(bytes: &[u8]) -> Result<(u64, u64), StoreError> {
     Ok((writes, total))
 }
 
-/// An entry's write count and tree.
-pub(crate) fn decode(bytes: &[u8]) -> Result<(u64, StackTree<'static>), StoreError> {
+/// Adds an entry's values into `values` (indexed by node id; grown as needed, up to
+/// `max_nodes` ids). Returns its write count.
+pub(crate) fn add_into(
+    bytes: &[u8],
+    values: &mut Vec<u64>,
+    max_nodes: usize,
+) -> Result<u64, StoreError> {
     let mut b = bytes;
     match b.split_first() {
         Some((&MAGIC, rest)) => b = rest,
@@ -90,35 +105,36 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<(u64, StackTree<'static>), StoreErr
     }
     let writes = varint(&mut b)?;
     let total = varint(&mut b)?;
-    let (&flags, mut b) = b
-        .split_first()
-        .ok_or_else(|| corrupt("entry without flags"))?;
-    let inflated;
-    let tree_bytes = if flags & DEFLATED == 0 {
-        b
-    } else {
-        let len = varint(&mut b)?;
-        if len > MAX_TREE_BYTES || len > (b.len() as u64).saturating_mul(1032) + 64 {
-            return Err(corrupt(format_args!("inflated length {len}")));
+    let unit = varint(&mut b)?;
+    let count = varint(&mut b)?;
+    if count > b.len() as u64 {
+        return Err(corrupt(format_args!("{count} nodes in {} bytes", b.len())));
+    }
+    let mut id = 0u64;
+    let mut sum = 0u64;
+    for i in 0..count {
+        let step = varint(&mut b)?;
+        id = id
+            .checked_add(step)
+            .filter(|&id| (i == 0 || step > 0) && id < max_nodes as u64)
+            .ok_or_else(|| corrupt(format_args!("node id {id}+{step}")))?;
+        let v = varint(&mut b)?
+            .checked_mul(unit)
+            .ok_or_else(|| corrupt("value overflows"))?;
+        sum = sum.saturating_add(v);
+        let id = id as usize;
+        if values.len() <= id {
+            values.resize(id + 1, 0);
         }
-        let mut out = vec![0u8; len as usize];
-        let n = libdeflater::Decompressor::new()
-            .deflate_decompress(b, &mut out)
-            .map_err(|e| corrupt(format_args!("deflate: {e}")))?;
-        if n != out.len() {
-            return Err(corrupt("shorter than its inflated length"));
-        }
-        inflated = out;
-        &inflated[..]
-    };
-    let tree = read_tree(tree_bytes)?;
-    if tree.total() != total {
+        values[id] = values[id].saturating_add(v);
+    }
+    if !b.is_empty() || sum != total {
         return Err(corrupt(format_args!(
-            "tree total {} where the header says {total}",
-            tree.total()
+            "values sum to {sum} where the header says {total} ({} bytes left)",
+            b.len()
         )));
     }
-    Ok((writes, tree))
+    Ok(writes)
 }
 
 /// Our own bytes: read back whatever ingest accepted (a stack deeper than the transport default,
@@ -163,71 +179,55 @@ pub(crate) fn decode_v2(bytes: &[u8]) -> Result<(u64, StackTree<'static>), Store
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pyro_tree::StackSink;
-
-    fn tree(stacks: &[(&str, u64)]) -> StackTree<'static> {
-        let mut t = StackTree::new();
-        for (s, v) in stacks {
-            let frames: Vec<&str> = pyro_tree::transport::split_stack(s).collect();
-            t.add_transient(&frames, *v);
-        }
-        t
-    }
-
-    fn deep() -> StackTree<'static> {
-        let frames: Vec<String> = (0..60)
-            .map(|i| format!("org/example/service/Handler{i}.handleRequest"))
-            .collect();
-        let stacks: Vec<(String, u64)> =
-            (1..60).map(|d| (frames[..d].join(";"), d as u64)).collect();
-        let refs: Vec<(&str, u64)> = stacks.iter().map(|(s, v)| (s.as_str(), *v)).collect();
-        tree(&refs)
-    }
 
     #[test]
-    fn entries_round_trip_deflated_and_smaller() {
-        let t = deep();
-        let raw = t.to_tree_bytes().len();
-        let bytes = encode(7, &t);
-        assert!(bytes.len() * 5 < raw, "{} of {raw}", bytes.len());
-        assert_eq!(header(&bytes).unwrap(), (7, t.total()));
-        let (writes, back) = decode(&bytes).unwrap();
-        assert_eq!(writes, 7);
-        assert_eq!(back.to_folded(), t.to_folded());
-        // A tiny tree that deflate cannot shrink is stored plain.
-        let tiny = tree(&[("x", 1)]);
-        let bytes = encode(1, &tiny);
-        assert_eq!(bytes[3], 0);
-        assert_eq!(decode(&bytes).unwrap().1.to_folded(), "x 1\n");
+    fn entries_round_trip_with_a_common_unit() {
+        let values = [0, 30_000_000, 0, 0, 10_000_000, 70_000_000];
+        let bytes = encode(3, &values).unwrap();
+        // Magic, writes, total (2 bytes), unit (4 bytes), count, then 3 × (id step, value).
+        assert_eq!(bytes.len(), 1 + 1 + 4 + 4 + 1 + 6);
+        assert_eq!(header(&bytes).unwrap(), (3, 110_000_000));
+        let mut back = vec![5];
+        assert_eq!(add_into(&bytes, &mut back, 100).unwrap(), 3);
+        assert_eq!(back, [5, 30_000_000, 0, 0, 10_000_000, 70_000_000]);
+        assert_eq!(encode(1, &[u64::MAX, 1]), None);
+        let empty = encode(2, &[0, 0]).unwrap();
+        let mut none = Vec::new();
+        assert_eq!(add_into(&empty, &mut none, 1).unwrap(), 2);
+        assert!(none.is_empty());
     }
 
     #[test]
     fn corrupt_entries_are_errors() {
-        let bytes = encode(1, &deep());
-        let kind = |b: &[u8]| decode(b).unwrap_err().kind();
-        assert_eq!(kind(&bytes[..2]), crate::ErrorKind::Corrupt);
-        let mut damaged = bytes.clone();
-        let n = damaged.len();
-        damaged[n / 2] ^= 0xff;
-        assert!(decode(&damaged).is_err());
+        let bytes = encode(1, &[0, 4, 0, 8]).unwrap();
+        let kind = |b: &[u8], max: usize| add_into(b, &mut Vec::new(), max).unwrap_err().kind();
+        assert_eq!(kind(&bytes[..2], 10), crate::ErrorKind::Corrupt);
+        assert_eq!(
+            kind(&bytes, 3),
+            crate::ErrorKind::Corrupt,
+            "id past the table"
+        );
         let mut not_ours = bytes.clone();
         not_ours[0] = 0;
-        assert_eq!(kind(&not_ours), crate::ErrorKind::Corrupt);
-        // A header whose total does not match its tree.
-        let t = tree(&[("a;b", 3)]);
-        let mut wrong = vec![MAGIC, 1, 4, 0];
-        wrong.extend_from_slice(&t.to_tree_bytes());
+        assert_eq!(kind(&not_ours, 10), crate::ErrorKind::Corrupt);
+        let mut wrong_total = bytes.clone();
+        wrong_total[2] = 13;
         assert!(
-            decode(&wrong)
+            add_into(&wrong_total, &mut Vec::new(), 10)
                 .unwrap_err()
                 .to_string()
-                .contains("header says 4")
+                .contains("header says 13")
         );
+        let mut trailing = bytes.clone();
+        trailing.push(0);
+        assert_eq!(kind(&trailing, 10), crate::ErrorKind::Corrupt);
     }
 
     #[test]
     fn format_2_deltas_read_for_the_migration() {
-        let t = tree(&[("a;b", 3), ("a;c", 4)]);
+        let mut t = StackTree::new();
+        pyro_tree::StackSink::add_transient(&mut t, &["a", "b"], 3);
+        pyro_tree::StackSink::add_transient(&mut t, &["a", "c"], 4);
         let mut old = 2u64.to_le_bytes().to_vec();
         old.extend_from_slice(&t.to_tree_bytes());
         let (writes, back) = decode_v2(&old).unwrap();

@@ -101,14 +101,14 @@ impl Store {
         if deltas.len() < 2 {
             return Ok(0);
         }
-        let mut tree = pyro_tree::StackTree::new();
+        let mut values = Vec::new();
         let mut writes = 0;
         for (_, bytes) in &deltas {
-            let (w, t) = codec::decode(bytes)?;
-            tree.merge(&t);
-            writes += w;
+            writes += codec::add_into(bytes, &mut values, codec::MAX_NODE_IDS)?;
         }
-        let merged = codec::encode(writes, &tree);
+        let Some(merged) = codec::encode(writes, &values) else {
+            return Ok(0);
+        };
         let last_seq = deltas.iter().map(|d| d.0).max().unwrap_or(0);
         let mut tx = self.begin_write()?;
         // No fsync of its own: the merged slot reads the same as the deltas it replaces, so a

@@ -12,6 +12,7 @@ use pyro_tree::StackTree;
 use redb::ReadableTable;
 
 use crate::error::{ErrorKind, StoreError};
+use crate::stacks::{NODES, PARTITION_SECONDS, SYMBOLS, Shape, partition_of};
 use crate::{DELTAS, ROLLUPS, Store, codec};
 
 /// Width of a slot in seconds (OG's segment resolution).
@@ -92,20 +93,25 @@ pub struct Merged {
     pub entries: u64,
 }
 
-/// The tables a read walks: deltas and rollups, from a read or a write transaction.
-pub(crate) struct Walk<'t, D, R> {
+/// The tables a read walks (deltas, rollups, the stack tables), from a read or a write
+/// transaction, for one series.
+pub(crate) struct Walk<'t, D, R, S, N> {
     pub(crate) deltas: &'t D,
     pub(crate) rollups: &'t R,
+    pub(crate) syms: &'t S,
+    pub(crate) nodes: &'t N,
     pub(crate) tenant: &'t str,
     pub(crate) id: u64,
 }
 
 type Visit<'f> = dyn FnMut(usize, i64, &[u8]) -> Result<(), StoreError> + 'f;
 
-impl<D, R> Walk<'_, D, R>
+impl<D, R, S, N> Walk<'_, D, R, S, N>
 where
     D: ReadableTable<(&'static str, u64, u64, u64), &'static [u8]>,
     R: ReadableTable<(&'static str, u64, u64, u64), &'static [u8]>,
+    S: ReadableTable<(&'static str, u64, u64, u64), &'static str>,
+    N: ReadableTable<(&'static str, u64, u64, u64), &'static [u8]>,
 {
     /// Visits the entries that hold `[a, b)` (Unix seconds, `0 ≤ a`) exactly once each, using
     /// levels up to `top`: `f(level, start, bytes)`.
@@ -156,23 +162,72 @@ where
         self.cover(top - 1, w1, b, f)
     }
 
-    /// Merges `[a, b)` into `into`.
-    pub(crate) fn merge(
+    /// Adds the values of `[a, b)`, which lies in one partition, into `values` (by node id).
+    /// Returns the writes and entries merged.
+    pub(crate) fn merge_values(
         &self,
         top: usize,
+        a: i64,
+        b: i64,
+        values: &mut Vec<u64>,
+        budget: &ReadBudget<'_>,
+    ) -> Result<(u64, u64), StoreError> {
+        let (mut writes, mut entries) = (0, 0);
+        self.cover(top, a, b, &mut |_, _, bytes| {
+            budget.check()?;
+            writes += codec::add_into(bytes, values, codec::MAX_NODE_IDS)?;
+            entries += 1;
+            Ok(())
+        })?;
+        Ok((writes, entries))
+    }
+
+    /// The first partition at or after `from` that holds data before `until`.
+    fn next_partition(&self, from: i64, until: i64) -> Result<Option<i64>, StoreError> {
+        let (t, id) = (self.tenant, self.id);
+        let mut r = self
+            .deltas
+            .range((t, id, from.max(0) as u64, 0)..(t, id, until.max(0) as u64, 0))?;
+        Ok(match r.next() {
+            Some(item) => Some(partition_of(item?.0.value().2 as i64)),
+            None => None,
+        })
+    }
+
+    /// Merges `[a, b)` into `into`: partition by partition, the entries' values added by node
+    /// id, then turned into a tree with the partition's stack table and merged in.
+    pub(crate) fn merge(
+        &self,
         a: i64,
         b: i64,
         into: &mut Merged,
         budget: &ReadBudget<'_>,
     ) -> Result<(), StoreError> {
-        self.cover(top, a, b, &mut |_, _, bytes| {
-            budget.check()?;
-            let (writes, tree) = codec::decode(bytes)?;
-            into.tree.merge(&tree);
-            into.writes += writes;
-            into.entries += 1;
-            budget.check_tree(&into.tree)
-        })
+        let mut values = Vec::new();
+        let mut from = a.max(0);
+        while from < b {
+            let Some(part) = self.next_partition(from, b)? else {
+                break;
+            };
+            let (lo, hi) = (from.max(part), b.min(part + PARTITION_SECONDS));
+            values.clear();
+            let (writes, entries) = self.merge_values(LEVELS - 1, lo, hi, &mut values, budget)?;
+            if entries > 0 {
+                let shape =
+                    Shape::load(self.syms, self.nodes, (self.tenant, self.id, part as u64))?;
+                if values.len() > shape.len() {
+                    return Err(crate::error::corrupt("node id past the stack table"));
+                }
+                let room = budget.max_nodes.saturating_sub(into.tree.node_count()) + 1;
+                let tree = shape.tree(&values, room)?;
+                into.tree.merge(&tree);
+                budget.check_tree(&into.tree)?;
+                into.writes += writes;
+                into.entries += entries;
+            }
+            from = part + PARTITION_SECONDS;
+        }
+        Ok(())
     }
 }
 
@@ -218,13 +273,17 @@ impl Store {
         let tx = self.begin_read()?;
         let deltas = tx.open_table(DELTAS)?;
         let rollups = tx.open_table(ROLLUPS)?;
+        let syms = tx.open_table(SYMBOLS)?;
+        let nodes = tx.open_table(NODES)?;
         let walk = Walk {
             deltas: &deltas,
             rollups: &rollups,
+            syms: &syms,
+            nodes: &nodes,
             tenant,
             id,
         };
-        walk.merge(LEVELS - 1, from, until, into, budget)
+        walk.merge(from, until, into, budget)
     }
 
     /// Adds the totals of series `id` of `tenant` over the slots that start in `[from, until)`
@@ -254,9 +313,13 @@ impl Store {
         let tx = self.begin_read()?;
         let deltas = tx.open_table(DELTAS)?;
         let rollups = tx.open_table(ROLLUPS)?;
+        let syms = tx.open_table(SYMBOLS)?;
+        let nodes = tx.open_table(NODES)?;
         let walk = Walk {
             deltas: &deltas,
             rollups: &rollups,
+            syms: &syms,
+            nodes: &nodes,
             tenant,
             id,
         };

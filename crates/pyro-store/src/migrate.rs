@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use redb::{Database, ReadableTable, TableDefinition, TableHandle};
 
 use crate::error::{StoreError, corrupt};
+use crate::stacks::{PartitionIndex, partition_of};
 use crate::write::Tables;
 use crate::{Meta, OwnedSeries, codec};
 
@@ -31,11 +32,37 @@ type Key = (String, u64, u64, u64);
 /// Format-2 deltas converted per transaction.
 const V2_PER_TX: usize = 4096;
 
-/// Converts a format-2 delta of a series with metadata `meta` to an entry of this format.
-fn convert(meta: &Meta, bytes: &[u8]) -> Result<Vec<u8>, StoreError> {
+/// Stack-table indexes of the partitions a migration touched.
+type Indexes = HashMap<(String, u64, u64), PartitionIndex>;
+
+/// Converts a format-2 delta of series `id` (metadata `meta`) at `slot` to an entry of this
+/// format: values to the profile type's unit, stacks into the partition's stack table.
+fn convert(
+    t: &mut Tables<'_>,
+    indexes: &mut Indexes,
+    (tenant, id, slot): (&str, u64, i64),
+    meta: &Meta,
+    bytes: &[u8],
+) -> Result<Vec<u8>, StoreError> {
     let (writes, mut tree) = codec::decode_v2(bytes)?;
     tree.multiply(meta.typed().scale);
-    Ok(codec::encode(writes, &tree))
+    let part = partition_of(slot) as u64;
+    let key = (tenant.to_owned(), id, part);
+    if !indexes.contains_key(&key) {
+        let ix = PartitionIndex::load(&t.syms, &t.nodes, (tenant, id, part))?;
+        indexes.insert(key.clone(), ix);
+    }
+    let ix = indexes.get_mut(&key).expect("inserted above");
+    let values = ix.intern(&tree, &mut t.syms, &mut t.nodes, (tenant, id, part))?;
+    codec::encode(writes, &values).ok_or_else(|| {
+        StoreError::new(
+            crate::ErrorKind::Overflow,
+            format_args!(
+                "series {}: values overflow 64 bits in the profile type's unit",
+                meta.app
+            ),
+        )
+    })
 }
 
 /// Creates every table and converts a database of format 1 or 2.
@@ -57,6 +84,7 @@ pub(crate) fn create_and_migrate(db: &Database) -> Result<(), StoreError> {
             let old = tx.open_table(V1_SERIES)?;
             let slots = tx.open_table(V1_SLOTS)?;
             let mut converted = 0u64;
+            let mut indexes = Indexes::new();
             for item in old.iter()? {
                 let (key, meta) = item?;
                 let meta: Meta = serde_json::from_slice(meta.value()).map_err(corrupt)?;
@@ -69,10 +97,15 @@ pub(crate) fn create_and_migrate(db: &Database) -> Result<(), StoreError> {
                     let (k, v) = slot?;
                     let seq = t.next("next_seq")?;
                     let at = k.value().1;
-                    t.deltas.insert(
-                        (tenant.as_str(), id, at, seq),
-                        convert(&meta, v.value())?.as_slice(),
+                    let entry = convert(
+                        &mut t,
+                        &mut indexes,
+                        (&tenant, id, at as i64),
+                        &meta,
+                        v.value(),
                     )?;
+                    t.deltas
+                        .insert((tenant.as_str(), id, at, seq), entry.as_slice())?;
                     converted += 1;
                 }
             }
@@ -97,6 +130,7 @@ pub(crate) fn create_and_migrate(db: &Database) -> Result<(), StoreError> {
 /// series' profile type, drops the old table and sets the version.
 fn migrate_v2(db: &Database) -> Result<(), StoreError> {
     let mut metas: HashMap<(String, u64), Meta> = HashMap::new();
+    let mut indexes = Indexes::new();
     let mut moved = 0u64;
     loop {
         let tx = db.begin_write()?;
@@ -121,7 +155,14 @@ fn migrate_v2(db: &Database) -> Result<(), StoreError> {
                     };
                     metas.insert(key.clone(), meta);
                 }
-                let entry = convert(&metas[&key], bytes)?;
+                let meta = metas[&key].clone();
+                let entry = convert(
+                    &mut t,
+                    &mut indexes,
+                    (tenant, *id, *slot as i64),
+                    &meta,
+                    bytes,
+                )?;
                 t.deltas
                     .insert((tenant.as_str(), *id, *slot, *seq), entry.as_slice())?;
                 old.remove((tenant.as_str(), *id, *slot, *seq))?;

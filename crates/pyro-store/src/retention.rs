@@ -5,6 +5,7 @@ use redb::ReadableTable;
 
 use crate::error::StoreError;
 use crate::levels::{LEVELS, level_width};
+use crate::stacks::PARTITION_SECONDS;
 use crate::write::{Tables, watermarks};
 use crate::{SERIES, Store};
 
@@ -77,6 +78,49 @@ impl Store {
                         let straddling = before.div_euclid(width) * width;
                         if straddling < before && straddling + width <= until[level as usize] {
                             t.dirty.insert((level, straddling as u64, tenant, id), ())?;
+                        }
+                    }
+                    // Stack tables of partitions wholly before `before`; all of them when the
+                    // series goes.
+                    let mut parts = Vec::new();
+                    for item in t
+                        .syms
+                        .range((tenant, id, 0, 0)..=(tenant, id, u64::MAX, u64::MAX))?
+                    {
+                        let entry = item?;
+                        let part = entry.0.value().2;
+                        if parts.last() != Some(&part) {
+                            parts.push(part);
+                        }
+                    }
+                    let has_data = t
+                        .deltas
+                        .range((tenant, id, 0, 0)..=(tenant, id, u64::MAX, u64::MAX))?
+                        .next()
+                        .is_some();
+                    for part in parts {
+                        if has_data && part as i64 + PARTITION_SECONDS > before {
+                            continue;
+                        }
+                        let mut keys = Vec::new();
+                        for item in t
+                            .syms
+                            .range((tenant, id, part, 0)..=(tenant, id, part, u64::MAX))?
+                        {
+                            keys.push(item?.0.value().3);
+                        }
+                        for k in keys {
+                            t.syms.remove((tenant, id, part, k))?;
+                        }
+                        let mut keys = Vec::new();
+                        for item in t
+                            .nodes
+                            .range((tenant, id, part, 0)..=(tenant, id, part, u64::MAX))?
+                        {
+                            keys.push(item?.0.value().3);
+                        }
+                        for k in keys {
+                            t.nodes.remove((tenant, id, part, k))?;
                         }
                     }
                     let empty = t

@@ -16,7 +16,7 @@ use std::time::Duration;
 use redb::ReadableTable;
 
 use crate::error::StoreError;
-use crate::levels::{LEVELS, Merged, ReadBudget, Walk, level_width};
+use crate::levels::{LEVELS, ReadBudget, Walk, level_width};
 use crate::write::{Tables, watermark_key, watermarks};
 use crate::{DIRTY, SERIES, Store, codec};
 
@@ -179,6 +179,7 @@ impl Store {
         {
             let mut t = Tables::open(&tx)?;
             let until = watermarks(&t.meta)?;
+            let mut values = Vec::new();
             for (level, window, tenant, id) in &todo {
                 let (level, tenant) = (*level as usize, tenant.as_str());
                 if t.dirty
@@ -192,29 +193,33 @@ impl Store {
                 if level == 0 || level >= LEVELS || start + w > until[level] {
                     continue;
                 }
-                let mut merged = Merged::default();
-                Walk {
+                values.clear();
+                let (writes, entries) = Walk {
                     deltas: &t.deltas,
                     rollups: &t.rollups,
+                    syms: &t.syms,
+                    nodes: &t.nodes,
                     tenant,
                     id: *id,
                 }
-                .merge(
+                .merge_values(
                     level - 1,
                     start,
                     start + w,
-                    &mut merged,
+                    &mut values,
                     &ReadBudget {
                         max_nodes: usize::MAX,
                         cancel: None,
                     },
                 )?;
                 let key = (tenant, *id, level as u64, *window);
-                if merged.entries == 0 {
-                    t.rollups.remove(key)?;
-                } else {
-                    t.rollups
-                        .insert(key, codec::encode(merged.writes, &merged.tree).as_slice())?;
+                match codec::encode(writes, &values) {
+                    Some(entry) if entries > 0 => {
+                        t.rollups.insert(key, entry.as_slice())?;
+                    }
+                    _ => {
+                        t.rollups.remove(key)?;
+                    }
                 }
                 if level + 1 < LEVELS {
                     let pw = level_width(level + 1);
@@ -228,6 +233,18 @@ impl Store {
         }
         tx.commit()?;
         Ok(todo.len())
+    }
+
+    /// Symbols and stack nodes stored, all series and partitions together.
+    ///
+    /// # Errors
+    /// A storage failure.
+    pub fn stack_counts(&self) -> Result<(u64, u64), StoreError> {
+        use redb::ReadableTableMetadata;
+        let tx = self.begin_read()?;
+        let s = tx.open_table(crate::stacks::SYMBOLS)?.len()?;
+        let n = tx.open_table(crate::stacks::NODES)?.len()?;
+        Ok((s, n))
     }
 
     /// Rollups stored and windows waiting to be built, all series together.

@@ -10,14 +10,15 @@ use redb::ReadableTable;
 use crate::error::{ErrorKind, StoreError};
 use crate::levels::{LEVELS, level_width, slot_of};
 use crate::queue::{Queue, QueueItem};
+use crate::stacks::{NODES, PartitionIndex, SYMBOLS, partition_of};
 use crate::{
     COMPACT_AT, DELTAS, DIRTY, LABEL_NAMES, LABEL_VALUES, META, Meta, NAME, POSTINGS, ROLLUPS,
     SEEN, SERIES, SERIES_KEY, SlotRef, Store, TYPE_POSTINGS, Typed, codec,
 };
 
-/// One series of a request, owned so it can travel to the writer thread, with what the writer
-/// stores already prepared on the request's own thread (values converted to the profile type's
-/// unit, the encoded delta, the metadata's hash): the single writer thread only inserts bytes.
+/// One series of a request, owned so it can travel to the writer thread, with what can be
+/// prepared on the request's own thread (values converted to the profile type's unit, the
+/// metadata's hash) done there; the writer thread maps its stacks to stack-table ids and inserts.
 #[derive(Debug)]
 pub struct OwnedSeries {
     /// Normalized series key (without the tenant).
@@ -28,22 +29,18 @@ pub struct OwnedSeries {
     pub typed: Typed,
     /// Its stacks, values in the profile type's unit (CPU samples × [`Typed::scale`]).
     pub tree: StackTree<'static>,
-    /// The tree as one stored delta of one write.
-    delta: Vec<u8>,
     /// Hash of `meta` (a known series whose metadata did not change touches only the deltas).
     meta_hash: u64,
 }
 
 impl OwnedSeries {
     /// A series to store: converts its values (given in the upload's units, `meta.units` at
-    /// `meta.sample_rate`) to its profile type's unit, encodes its delta and hashes its
-    /// metadata. A value that overflows 64 bits, as sent or once converted, makes the write
+    /// `meta.sample_rate`) to its profile type's unit and hashes its metadata. A value that overflows 64 bits, as sent or once converted, makes the write
     /// fail with [`ErrorKind::Overflow`] when it is committed.
     pub fn new(key: String, meta: Meta, mut tree: StackTree<'static>) -> OwnedSeries {
         let typed = meta.typed();
         tree.multiply(typed.scale);
         OwnedSeries {
-            delta: codec::encode(1, &tree),
             meta_hash: meta_hash(&meta),
             typed,
             key,
@@ -120,6 +117,9 @@ pub(crate) struct WriteCache {
     /// The newest slot written: counters of slots a minute older are dropped now and then
     /// (agents write each slot once, so the map holds about one slot per series).
     newest: u64,
+    /// Stack-table indexes by (tenant, series id, partition), and the entries they hold.
+    stacks: HashMap<(String, u64, u64), PartitionIndex>,
+    stacks_len: usize,
 }
 
 /// Seconds a slot's delta counter is kept after newer slots were written.
@@ -128,12 +128,17 @@ const SLOT_COUNTER_WINDOW: u64 = 60;
 /// Entries of either cache map before it is cleared.
 const CACHE_LIMIT: usize = 1 << 20;
 
+/// Names and nodes of cached stack tables before the cache is cleared (about 100 bytes each).
+const STACKS_LIMIT: usize = 4 << 20;
+
 impl WriteCache {
     pub(crate) fn clear(&mut self) {
         self.series.clear();
         self.slots.clear();
+        self.stacks.clear();
         self.series_len = 0;
         self.slots_len = 0;
+        self.stacks_len = 0;
     }
 
     /// The id of a series whose stored metadata hashes to `meta_hash`, if known.
@@ -239,6 +244,19 @@ impl Store {
         &self,
         writes: Vec<Write>,
     ) -> Result<(Vec<Result<(), StoreError>>, Vec<SlotRef>), StoreError> {
+        let r = self.commit_inner(writes);
+        if r.is_err() {
+            // The writer's memory may name ids of the transaction that failed.
+            self.forget();
+        }
+        r
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn commit_inner(
+        &self,
+        writes: Vec<Write>,
+    ) -> Result<(Vec<Result<(), StoreError>>, Vec<SlotRef>), StoreError> {
         let tx = self.begin_write()?;
         let mut results = Vec::with_capacity(writes.len());
         let mut crowded = Vec::new();
@@ -247,7 +265,10 @@ impl Store {
             .cache
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if cache.series_len > CACHE_LIMIT || cache.slots_len > CACHE_LIMIT {
+        if cache.series_len > CACHE_LIMIT
+            || cache.slots_len > CACHE_LIMIT
+            || cache.stacks_len > STACKS_LIMIT
+        {
             cache.clear();
         }
         {
@@ -288,10 +309,39 @@ impl Store {
                         }
                     };
                     seq += 1;
-                    t.deltas.insert(
-                        (w.tenant.as_str(), id, slot as u64, seq),
-                        s.delta.as_slice(),
-                    )?;
+                    let part = partition_of(slot) as u64;
+                    let key = (w.tenant.clone(), id, part);
+                    let values = match cache.stacks.get_mut(&key) {
+                        Some(ix) => {
+                            let before = ix.len();
+                            let v = ix.intern(
+                                &s.tree,
+                                &mut t.syms,
+                                &mut t.nodes,
+                                (&w.tenant, id, part),
+                            )?;
+                            cache.stacks_len += ix.len() - before;
+                            v
+                        }
+                        None => {
+                            let mut ix =
+                                PartitionIndex::load(&t.syms, &t.nodes, (&w.tenant, id, part))?;
+                            let v = ix.intern(
+                                &s.tree,
+                                &mut t.syms,
+                                &mut t.nodes,
+                                (&w.tenant, id, part),
+                            )?;
+                            cache.stacks_len += ix.len();
+                            cache.stacks.insert(key, ix);
+                            v
+                        }
+                    };
+                    let delta = codec::encode(1, &values).ok_or_else(|| {
+                        StoreError::new(ErrorKind::Overflow, "values overflow 64 bits")
+                    })?;
+                    t.deltas
+                        .insert((w.tenant.as_str(), id, slot as u64, seq), delta.as_slice())?;
                     if slot < until[1] {
                         t.invalidate(&w.tenant, id, slot, &until)?;
                     }
@@ -333,6 +383,8 @@ pub(crate) struct Tables<'t> {
     pub(crate) rollups: redb::Table<'t, (&'static str, u64, u64, u64), &'static [u8]>,
     pub(crate) dirty: redb::Table<'t, (u64, u64, &'static str, u64), ()>,
     pub(crate) seen: redb::Table<'t, (&'static str, &'static str), u64>,
+    pub(crate) syms: redb::Table<'t, (&'static str, u64, u64, u64), &'static str>,
+    pub(crate) nodes: redb::Table<'t, (&'static str, u64, u64, u64), &'static [u8]>,
 }
 
 impl<'t> Tables<'t> {
@@ -349,6 +401,8 @@ impl<'t> Tables<'t> {
             rollups: tx.open_table(ROLLUPS)?,
             dirty: tx.open_table(DIRTY)?,
             seen: tx.open_table(SEEN)?,
+            syms: tx.open_table(SYMBOLS)?,
+            nodes: tx.open_table(NODES)?,
         })
     }
 

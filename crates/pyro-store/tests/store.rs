@@ -79,12 +79,15 @@ impl Rng {
 
 const T0: i64 = 1_700_000_000;
 
-/// Writes spread over three days (several in one slot, gaps of every size), then reads of
+/// Writes spread over three days (several in one slot, gaps of every size, two stack-table
+/// partitions), then reads of
 /// random ranges before the roller ran, after it ran, and after late writes into rolled-up
 /// windows: every read equals the sum of the writes whose slot starts in the range, and a long
 /// range reads a bounded number of stored entries.
 #[test]
 fn rollups_read_exactly_what_was_written() {
+    // Three days across a stack-table partition boundary (T0 is one).
+    const BASE: i64 = T0 - 129_600;
     let dir = temp("rollups");
     let store = Store::open(&dir).unwrap();
     let m = meta("app.cpu", "samples", 100);
@@ -100,7 +103,7 @@ fn rollups_read_exactly_what_was_written() {
         written.push((at.div_euclid(10) * 10, stack, v * 10_000_000));
     };
     for _ in 0..1500 {
-        let at = T0 + rng.below(3 * 86_400) as i64;
+        let at = BASE + rng.below(3 * 86_400) as i64;
         write(&store, &mut rng, &mut written, at);
     }
     let id = id_of(&store, "app.cpu");
@@ -115,7 +118,7 @@ fn rollups_read_exactly_what_was_written() {
     };
     let check = |store: &Store, written: &[(i64, String, u64)], rng: &mut Rng, rounds: usize| {
         for _ in 0..rounds {
-            let a = T0 - 500 + rng.below(3 * 86_400 + 1000) as i64;
+            let a = BASE - 500 + rng.below(3 * 86_400 + 1000) as i64;
             let b = a + rng.below(3 * 86_400) as i64;
             let got = store
                 .merge_range("", id, a, b, &ReadBudget::default())
@@ -125,19 +128,25 @@ fn rollups_read_exactly_what_was_written() {
     };
     check(&store, &written, &mut rng, 40);
     let raw_entries = store
-        .merge_range("", id, T0, T0 + 3 * 86_400, &ReadBudget::default())
+        .merge_range("", id, BASE, BASE + 3 * 86_400, &ReadBudget::default())
         .unwrap()
         .entries;
     assert!(raw_entries > 1000, "{raw_entries}");
 
     let built = store
-        .roll(T0 + 4 * 86_400, &AtomicBool::new(false))
+        .roll(BASE + 4 * 86_400, &AtomicBool::new(false))
         .unwrap();
     assert!(built > 100, "{built} windows built");
     assert_eq!(store.rollup_counts().unwrap().1, 0, "nothing left dirty");
     check(&store, &written, &mut rng, 80);
     let whole = store
-        .merge_range("", id, T0 - 10_000, T0 + 4 * 86_400, &ReadBudget::default())
+        .merge_range(
+            "",
+            id,
+            BASE - 10_000,
+            BASE + 4 * 86_400,
+            &ReadBudget::default(),
+        )
         .unwrap();
     assert!(
         whole.entries <= 40,
@@ -148,16 +157,22 @@ fn rollups_read_exactly_what_was_written() {
 
     // Late writes into rolled-up windows: exact before the roller runs again, and after.
     for _ in 0..50 {
-        let at = T0 + rng.below(3 * 86_400) as i64;
+        let at = BASE + rng.below(3 * 86_400) as i64;
         write(&store, &mut rng, &mut written, at);
     }
     check(&store, &written, &mut rng, 40);
     store
-        .roll(T0 + 4 * 86_400, &AtomicBool::new(false))
+        .roll(BASE + 4 * 86_400, &AtomicBool::new(false))
         .unwrap();
     check(&store, &written, &mut rng, 40);
     let whole = store
-        .merge_range("", id, T0 - 10_000, T0 + 4 * 86_400, &ReadBudget::default())
+        .merge_range(
+            "",
+            id,
+            BASE - 10_000,
+            BASE + 4 * 86_400,
+            &ReadBudget::default(),
+        )
         .unwrap();
     assert_eq!(whole.writes, 1550);
     assert!(whole.entries <= 40, "{} entries", whole.entries);
@@ -328,6 +343,11 @@ fn retention_removes_rollups_with_their_data() {
     assert_eq!(apps, ["app.cpu"]);
     store.delete_before(T0 + 100_000).unwrap();
     assert_eq!(store.rollup_counts().unwrap(), (0, 0));
+    assert_eq!(
+        store.stack_counts().unwrap(),
+        (0, 0),
+        "stack tables go with their series"
+    );
     assert!(store.select("", Selection::All).unwrap().is_empty());
     drop(store);
     std::fs::remove_dir_all(&dir).unwrap();
