@@ -130,6 +130,10 @@ struct ServeArgs {
     /// with a message saying to narrow the query. About 64 bytes each.
     #[arg(long, default_value_t = server::http::DEFAULT_READ_NODES)]
     max_read_nodes: usize,
+    /// Seconds between two rollup passes (closed windows pre-merged into coarser levels, and
+    /// windows changed by late writes rebuilt).
+    #[arg(long, default_value_t = 10)]
+    rollup_interval_secs: u64,
     /// Bytes all requests together may hold at once (bodies, gunzipped bodies, parse memory);
     /// beyond, 503 with Retry-After.
     #[arg(long, default_value_t = 1 << 30)]
@@ -486,14 +490,16 @@ fn serve(args: ServeArgs) -> ExitCode {
             ));
         }
         // Windows are rolled up in the background; the roller stops when dropped (at exit).
-        let _roller =
-            match pyro_store::Roller::spawn(store.clone(), std::time::Duration::from_secs(10)) {
-                Ok(r) => r,
-                Err(e) => {
-                    eprintln!("error: cannot start the rollup thread: {e}");
-                    return ExitCode::from(2);
-                }
-            };
+        let _roller = match pyro_store::Roller::spawn(
+            store.clone(),
+            std::time::Duration::from_secs(args.rollup_interval_secs.max(1)),
+        ) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("error: cannot start the rollup thread: {e}");
+                return ExitCode::from(2);
+            }
+        };
         let writer = match pyro_store::Writer::spawn(
             store.clone(),
             4096,

@@ -285,3 +285,64 @@ fn a_full_queue_answers_503_and_keeps_nothing_of_the_request() {
     std::fs::remove_dir_all(&store_dir).unwrap();
     std::fs::remove_dir_all(&gw_dir).unwrap();
 }
+
+/// Each endpoint's queue is named by its URL (values arrive in nanoseconds, as upstream stores
+/// forwarded CPU samples): with both upstreams down, a request queued for A
+/// and B, then the gateway restarted with the URLs swapped and then with A removed, never sends
+/// anything of A's queue to B twice or elsewhere; when A is given again, A's backlog goes to A.
+#[test]
+fn queues_follow_their_urls_when_forward_to_changes() {
+    let gw_dir = temp_dir("fwd-reorder");
+    let (a_dir, b_dir) = (temp_dir("fwd-reorder-a"), temp_dir("fwd-reorder-b"));
+    let (pa, pb) = (free_port(), free_port());
+    let (ua, ub) = (
+        format!("http://127.0.0.1:{pa}"),
+        format!("http://127.0.0.1:{pb}"),
+    );
+    let gw = Server::start(&gw_dir, &["--forward-to", &ua, "--forward-to", &ub]);
+    ingest(&gw, "one.cpu", b"main;first 1\n");
+    drop(gw);
+    // B comes up first and the gateway now lists B then A: B gets its own copy once.
+    let b = Server::start(&b_dir, &["--listen", &format!("127.0.0.1:{pb}")]);
+    let gw = Server::start(&gw_dir, &["--forward-to", &ub, "--forward-to", &ua]);
+    wait_for("B's copy", || {
+        collapsed_of(&b, "one.cpu") == "main;first 10000000\n"
+    });
+    ingest(&gw, "two.cpu", b"main;second 1\n");
+    wait_for("B's second", || {
+        collapsed_of(&b, "two.cpu") == "main;second 10000000\n"
+    });
+    drop(gw);
+    // The start line names A's queue and its backlog (a short run: the log pipe is not read).
+    let mut gw = Server::start_logged(&gw_dir, &["--forward-to", &ub, "--forward-to", &ua]);
+    std::thread::sleep(Duration::from_millis(300));
+    let log = gw.stop_log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains(&format!("endpoint={ua}")) && l.contains("items=2")),
+        "{log}"
+    );
+    // A removed: its queue is kept and named in the log, nothing of it reaches B.
+    let mut gw = Server::start_logged(&gw_dir, &["--forward-to", &ub]);
+    std::thread::sleep(Duration::from_millis(300));
+    let log = gw.stop_log();
+    assert!(
+        log.contains("no longer in --forward-to") && log.contains(&ua),
+        "{log}"
+    );
+    assert_eq!(collapsed_of(&b, "one.cpu"), "main;first 10000000\n");
+    assert_eq!(collapsed_of(&b, "two.cpu"), "main;second 10000000\n");
+    // A back, and up: its two queued requests arrive, once each.
+    let a = Server::start(&a_dir, &["--listen", &format!("127.0.0.1:{pa}")]);
+    let gw = Server::start(&gw_dir, &["--forward-to", &ua, "--forward-to", &ub]);
+    wait_for("A's backlog", || {
+        collapsed_of(&a, "one.cpu") == "main;first 10000000\n"
+            && collapsed_of(&a, "two.cpu") == "main;second 10000000\n"
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(collapsed_of(&b, "one.cpu"), "main;first 10000000\n");
+    drop((gw, a, b));
+    for d in [gw_dir, a_dir, b_dir] {
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+}

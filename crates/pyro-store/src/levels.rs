@@ -288,9 +288,11 @@ impl Store {
 
     /// Adds the totals of series `id` of `tenant` over the slots that start in `[from, until)`
     /// into buckets `width` seconds wide from `origin`: `out[j] += (total, entries)` for bucket
-    /// `j`. Reads only entry headers, from the coarsest level whose windows divide `width` and
-    /// `origin`; an entry counts in the bucket of its window at that level (as OG's timeline
-    /// places a segment node by its own start). Entries before `origin` go to bucket 0.
+    /// `j`. Reads only entry headers, from the coarsest level whose windows divide `width`; an
+    /// entry counts in the bucket of its window at that level, as OG's timeline places a
+    /// segment-tree node by its own start (`populateTimeline`), so with `origin` not aligned to
+    /// that level a window's data shows in the bucket where the window starts. Entries before
+    /// `origin` go to bucket 0. [`Store::totals_exact`] splits at the buckets' own edges.
     ///
     /// # Errors
     /// A storage failure, a corrupt entry or a cancelled read.
@@ -308,7 +310,7 @@ impl Store {
         let width = width.max(SLOT_SECONDS);
         let top = (0..LEVELS)
             .rev()
-            .find(|&l| width % level_width(l) == 0 && origin.rem_euclid(level_width(l)) == 0)
+            .find(|&l| width % level_width(l) == 0)
             .unwrap_or(0);
         let tx = self.begin_read()?;
         let deltas = tx.open_table(DELTAS)?;
@@ -339,6 +341,51 @@ impl Store {
             }
             Ok(())
         })
+    }
+
+    /// [`Store::totals`] with every bucket exact: bucket `j` holds the slots that start in
+    /// `[origin + j·width, origin + (j+1)·width)` (within `[from, until)`), each bucket read
+    /// through the levels on its own (a few dozen entry headers per bucket whatever its width).
+    ///
+    /// # Errors
+    /// A storage failure, a corrupt entry or a cancelled read.
+    #[allow(clippy::too_many_arguments)]
+    pub fn totals_exact(
+        &self,
+        tenant: &str,
+        id: u64,
+        (from, until): (i64, i64),
+        origin: i64,
+        width: i64,
+        budget: &ReadBudget<'_>,
+        out: &mut [(u64, u64)],
+    ) -> Result<(), StoreError> {
+        let width = width.max(1);
+        let tx = self.begin_read()?;
+        let deltas = tx.open_table(DELTAS)?;
+        let rollups = tx.open_table(ROLLUPS)?;
+        let syms = tx.open_table(SYMBOLS)?;
+        let nodes = tx.open_table(NODES)?;
+        let walk = Walk {
+            deltas: &deltas,
+            rollups: &rollups,
+            syms: &syms,
+            nodes: &nodes,
+            tenant,
+            id,
+        };
+        for (j, b) in out.iter_mut().enumerate() {
+            budget.check()?;
+            let lo = origin.saturating_add(width.saturating_mul(j as i64));
+            let (lo, hi) = (lo.max(from), lo.saturating_add(width).min(until));
+            walk.cover(LEVELS - 1, lo, hi, &mut |_, _, bytes| {
+                let (_, total) = codec::header(bytes)?;
+                b.0 = b.0.saturating_add(total);
+                b.1 += 1;
+                Ok(())
+            })?;
+        }
+        Ok(())
     }
 
     /// Whether series `id` of `tenant` has data in a slot that starts in `[from, until)`.

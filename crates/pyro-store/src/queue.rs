@@ -531,4 +531,50 @@ mod tests {
         assert_eq!(q.depth(), (7, 1));
         std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    /// A queue of an earlier release named by position moves, in order, into the queue named by
+    /// its endpoint, once; every queue is listed with its label and backlog.
+    #[test]
+    fn positional_queues_are_adopted_once() {
+        let dir = temp("adopt");
+        let store = Arc::new(Store::open(&dir).unwrap());
+        let none = dir.join("none.redb");
+        let old = Queue::open(store.clone(), "0", 1 << 20, &none).unwrap();
+        let item = |body: &'static [u8]| QueueItem {
+            tenant: "t".into(),
+            at: 5,
+            body: bytes::Bytes::from_static(body),
+        };
+        for body in [&b"a"[..], b"bb"] {
+            let tx = store.begin_write().unwrap();
+            let mut meta = tx.open_table(META).unwrap();
+            old.append(&tx, &mut meta, &item(body)).unwrap();
+            drop(meta);
+            tx.commit().unwrap();
+            old.appended(body.len() as u64);
+        }
+        drop(old);
+        let q = Queue::open(store.clone(), "cafe", 1 << 20, &none).unwrap();
+        q.set_label("http://a").unwrap();
+        assert_eq!(q.adopt("0").unwrap(), 2);
+        assert_eq!(q.adopt("0").unwrap(), 0, "once");
+        assert_eq!(q.depth(), (3, 2));
+        let bodies: Vec<Vec<u8>> = q
+            .peek_batch(10, 1 << 20)
+            .unwrap()
+            .into_iter()
+            .map(|i| i.body.to_vec())
+            .collect();
+        assert_eq!(bodies, [b"a".to_vec(), b"bb".to_vec()]);
+        assert_eq!(
+            list(&store).unwrap(),
+            [QueueInfo {
+                name: "cafe".into(),
+                label: "http://a".into(),
+                items: 2,
+                bytes: 3
+            }]
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

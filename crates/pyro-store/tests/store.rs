@@ -218,11 +218,42 @@ fn totals_come_from_the_levels() {
             .map(|b| b.0 / 10_000_000)
             .collect::<Vec<_>>()
     };
+    // Exact buckets at edges that cut windows (Grafana's `start + k·step`).
+    let exact = |store: &Store| {
+        let mut out = vec![(0u64, 0u64); 7];
+        store
+            .totals_exact(
+                "",
+                id,
+                (T0 + 123, T0 + 6000),
+                T0 + 123,
+                900,
+                &ReadBudget::default(),
+                &mut out,
+            )
+            .unwrap();
+        out.into_iter()
+            .map(|b| b.0 / 10_000_000)
+            .collect::<Vec<_>>()
+    };
+    let naive: Vec<u64> = (0..7)
+        .map(|j| {
+            (0..600i64)
+                .filter(|i| {
+                    let s = T0 + i * 10;
+                    s >= T0 + 123 + j * 900 && s < (T0 + 123 + (j + 1) * 900).min(T0 + 6000)
+                })
+                .map(|i| 1 + (i as u64 % 3))
+                .sum()
+        })
+        .collect();
+    assert_eq!(exact(&store), naive);
     let before = buckets(&store);
     let want: u64 = (0..600u64).map(|i| 1 + i % 3).sum();
     assert_eq!(before.iter().sum::<u64>(), want);
     store.roll(T0 + 100_000, &AtomicBool::new(false)).unwrap();
     assert_eq!(buckets(&store), before);
+    assert_eq!(exact(&store), naive);
     drop(store);
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -184,7 +184,7 @@ impl Loaded {
         self.timeline(store, tenant, &all, budget)
     }
 
-    /// One timeline per `groupBy` value (`*` without one).
+    /// One timeline per `groupBy` value (none without `groupBy`: the caller adds `*`).
     fn group_timelines(
         &self,
         store: &Store,
@@ -193,10 +193,7 @@ impl Loaded {
         budget: &ReadBudget<'_>,
     ) -> Result<BTreeMap<String, render::Timeline>, Failure> {
         let Some(g) = group_by else {
-            return Ok(BTreeMap::from([(
-                "*".to_owned(),
-                self.whole_timeline(store, tenant, budget)?,
-            )]));
+            return Ok(BTreeMap::new());
         };
         let mut by: BTreeMap<String, Vec<&Found>> = BTreeMap::new();
         for f in &self.series {
@@ -316,8 +313,11 @@ pub async fn render(
             ),
             _ => {
                 let tl = loaded.whole_timeline(store, &tenant, &budget)?;
-                let groups =
+                let mut groups =
                     loaded.group_timelines(store, &tenant, group_by.map(|g| &**g), &budget)?;
+                if group_by.is_none() {
+                    groups.insert("*".to_owned(), tl.clone());
+                }
                 let json = render::json(
                     tree,
                     &tl,

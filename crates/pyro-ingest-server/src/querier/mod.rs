@@ -438,7 +438,8 @@ fn select_merge_stacktraces_of(
 }
 
 /// `SelectSeries`: per group of `group_by` labels, the values of each `step` from `start`
-/// (points at `start + k·step`), read from the store's levels (entry totals only).
+/// (points at `start + k·step`, each holding exactly the slots that start in its step), read
+/// from the store's levels (entry totals only).
 fn select_series_of(ctx: &Ctx<'_>, req: SelectSeriesRequest) -> Rpc<SelectSeriesResponse> {
     let range = range(req.start, req.end);
     let hits = selected(ctx, &req.profile_type_id, &req.label_selector, range)?;
@@ -462,7 +463,7 @@ fn select_series_of(ctx: &Ctx<'_>, req: SelectSeriesRequest) -> Rpc<SelectSeries
             .collect();
         let buckets = groups.entry(key).or_insert_with(|| vec![(0, 0); n]);
         ctx.store
-            .totals(
+            .totals_exact(
                 ctx.tenant,
                 h.found.id,
                 range,
