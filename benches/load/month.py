@@ -170,7 +170,9 @@ def main():
         t = time.perf_counter()
         while True:
             pending = metric(addr, "pyro_rollups_pending")
-            if pending is None or pending == 0:
+            rolled = metric(addr, "pyro_rollups")
+            # The roller's first pass may not have marked anything yet right after a start.
+            if pending is None or (pending == 0 and (rolled or time.perf_counter() - t > 3)):
                 break
             if time.perf_counter() - t > 1800:
                 print(f"rollups still pending after 30 min: {pending}")

@@ -65,8 +65,9 @@ fn convert(
     })
 }
 
-/// Creates every table and converts a database of format 1 or 2.
-pub(crate) fn create_and_migrate(db: &Database) -> Result<(), StoreError> {
+/// Creates every table and converts a database of format 1 or 2. Returns whether it converted
+/// anything (the caller then compacts the file: the old format's pages are free).
+pub(crate) fn create_and_migrate(db: &Database) -> Result<bool, StoreError> {
     let tx = db.begin_write()?;
     let names: Vec<String> = tx.list_tables()?.map(|t| t.name().to_owned()).collect();
     let has = |t: &str| names.iter().any(|n| n == t);
@@ -123,7 +124,7 @@ pub(crate) fn create_and_migrate(db: &Database) -> Result<(), StoreError> {
     if v2 {
         migrate_v2(db)?;
     }
-    Ok(())
+    Ok(v1 || v2)
 }
 
 /// Moves format-2 deltas into `deltas_v3`, converted, in bounded transactions; then posts every

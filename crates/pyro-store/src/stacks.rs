@@ -35,8 +35,8 @@ pub(crate) const NODES: TableDefinition<(&str, u64, u64, u64), &[u8]> =
 /// What the writer knows of one partition's stack table: names and paths to their ids.
 #[derive(Debug, Default)]
 pub(crate) struct PartitionIndex {
-    names: HashMap<Box<str>, u32>,
-    nodes: HashMap<(u32, u32), u32>,
+    names: HashMap<Box<str>, u32, foldhash::fast::RandomState>,
+    nodes: HashMap<(u32, u32), u32, foldhash::fast::RandomState>,
     /// Symbols and nodes (root included) so far.
     n_syms: u32,
     n_nodes: u32,

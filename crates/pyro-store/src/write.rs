@@ -117,8 +117,8 @@ pub(crate) struct WriteCache {
     /// The newest slot written: counters of slots a minute older are dropped now and then
     /// (agents write each slot once, so the map holds about one slot per series).
     newest: u64,
-    /// Stack-table indexes by (tenant, series id, partition), and the entries they hold.
-    stacks: HashMap<(String, u64, u64), PartitionIndex>,
+    /// tenant → (series id, partition) → stack-table index; and the entries they hold.
+    stacks: HashMap<String, HashMap<(u64, u64), PartitionIndex>>,
     stacks_len: usize,
 }
 
@@ -310,33 +310,29 @@ impl Store {
                     };
                     seq += 1;
                     let part = partition_of(slot) as u64;
-                    let key = (w.tenant.clone(), id, part);
-                    let values = match cache.stacks.get_mut(&key) {
-                        Some(ix) => {
-                            let before = ix.len();
-                            let v = ix.intern(
-                                &s.tree,
-                                &mut t.syms,
-                                &mut t.nodes,
-                                (&w.tenant, id, part),
-                            )?;
-                            cache.stacks_len += ix.len() - before;
-                            v
-                        }
-                        None => {
-                            let mut ix =
-                                PartitionIndex::load(&t.syms, &t.nodes, (&w.tenant, id, part))?;
-                            let v = ix.intern(
-                                &s.tree,
-                                &mut t.syms,
-                                &mut t.nodes,
-                                (&w.tenant, id, part),
-                            )?;
-                            cache.stacks_len += ix.len();
-                            cache.stacks.insert(key, ix);
-                            v
-                        }
+                    let (values, grown) = {
+                        let stacks = of_tenant(&mut cache.stacks, &w.tenant);
+                        // A freshly loaded index counts whole in the cache's bound.
+                        let (ix, before) = match stacks.entry((id, part)) {
+                            std::collections::hash_map::Entry::Occupied(e) => {
+                                let ix = e.into_mut();
+                                let n = ix.len();
+                                (ix, n)
+                            }
+                            std::collections::hash_map::Entry::Vacant(e) => (
+                                e.insert(PartitionIndex::load(
+                                    &t.syms,
+                                    &t.nodes,
+                                    (&w.tenant, id, part),
+                                )?),
+                                0,
+                            ),
+                        };
+                        let v =
+                            ix.intern(&s.tree, &mut t.syms, &mut t.nodes, (&w.tenant, id, part))?;
+                        (v, ix.len() - before)
                     };
+                    cache.stacks_len += grown;
                     let delta = codec::encode(1, &values).ok_or_else(|| {
                         StoreError::new(ErrorKind::Overflow, "values overflow 64 bits")
                     })?;
