@@ -141,21 +141,61 @@ pub fn write_outputs(
     Ok(out)
 }
 
-/// Runs `command` with `PYROSCOPE_ADHOC_SERVER_ADDRESS` pointing at a server on 127.0.0.1 and a
-/// random port, forwarding SIGINT and SIGTERM to it; when it exits, writes the collected series
-/// to `output_dir` and returns the child's exit code (128 + signal if it was killed).
+/// How long adhoc keeps serving after the child exited without any request arriving or in
+/// flight: requests whose bytes were sent before the exit are read and stored (an agent sends its
+/// last profile and exits at once), then the files are written.
+pub const DRAIN_QUIET: std::time::Duration = std::time::Duration::from_millis(150);
+
+/// The longest adhoc keeps serving after the child exited.
+pub const DRAIN_MAX: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Requests started and in flight, for the drain after the child's exit.
+#[derive(Default)]
+struct Activity {
+    in_flight: std::sync::atomic::AtomicUsize,
+    started: std::sync::atomic::AtomicU64,
+}
+
+/// Counts a request as in flight until its response is made (or it is dropped).
+struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0
+            .in_flight
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Runs `command` with `PYROSCOPE_ADHOC_SERVER_ADDRESS` pointing at a server on `listen` (by
+/// default 127.0.0.1 and a random port; a loopback address only), forwarding SIGINT and SIGTERM
+/// to it; when it exits, keeps serving until no request arrived or ran for [`DRAIN_QUIET`]
+/// (every request the child sent before exiting is stored, also when it did not wait for the
+/// answer), writes the collected series to `output_dir` and returns the child's exit code (128 +
+/// signal if it was killed).
 ///
 /// # Errors
-/// The server or the child cannot be started, or the outputs cannot be written.
+/// The address is not a loopback address or cannot be bound, the server or the child cannot be
+/// started, or the outputs cannot be written.
 pub async fn run(
     command: &[String],
     output_dir: &Path,
     format: OutputFormat,
     config: Config,
+    listen: Option<&str>,
 ) -> Result<i32, String> {
     let (program, args) = command
         .split_first()
         .ok_or("adhoc needs a command to run")?;
+    let bind = listen.unwrap_or("127.0.0.1:0");
+    let loopback = bind
+        .parse::<std::net::SocketAddr>()
+        .map_err(|e| format!("--listen {bind}: {e} (expected e.g. 127.0.0.1:4040)"))?;
+    if !loopback.ip().is_loopback() {
+        return Err(format!(
+            "--listen {bind}: adhoc serves on a loopback address only (127.0.0.1 or [::1])"
+        ));
+    }
     let data_dir = std::env::temp_dir().join(format!("pyro-adhoc-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data_dir);
     // The temporary store goes away on every path out of here.
@@ -163,11 +203,24 @@ pub async fn run(
     let store = Arc::new(Store::open(&data_dir).map_err(|e| e.to_string())?);
     let writer = Writer::spawn(store.clone(), 1024, pyro_store::WriterHooks::default())
         .map_err(|e| e.to_string())?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+    let listener = tokio::net::TcpListener::bind(loopback)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| format!("--listen {bind}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let app = server::router(store.clone(), writer, config);
+    let activity = Arc::new(Activity::default());
+    let counted = activity.clone();
+    let app = server::router(store.clone(), writer, config).layer(axum::middleware::from_fn(
+        move |req: axum::extract::Request, next: axum::middleware::Next| {
+            let a = counted.clone();
+            async move {
+                a.in_flight
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                a.started.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let _guard = InFlight(a);
+                next.run(req).await
+            }
+        },
+    ));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(server::serve(
         listener,
@@ -176,6 +229,7 @@ pub async fn run(
             header_timeout: std::time::Duration::from_secs(10),
             max_header_bytes: 64 * 1024,
             shutdown_grace: std::time::Duration::from_secs(10),
+            half_close: true,
         },
         async {
             let _ = stop_rx.await;
@@ -200,6 +254,7 @@ pub async fn run(
             }
         }
     };
+    drain(&activity).await;
     let _ = stop_tx.send(());
     let _ = server.await;
     let now = std::time::SystemTime::now()
@@ -220,6 +275,25 @@ pub async fn run(
         Err(e) => eprintln!("adhoc: writing the outputs failed: {e}"),
     }
     Ok(status)
+}
+
+/// Waits until no request started or ran for [`DRAIN_QUIET`] (at most [`DRAIN_MAX`]), while the
+/// server goes on accepting and reading.
+async fn drain(activity: &Activity) {
+    use std::sync::atomic::Ordering;
+    let until = tokio::time::Instant::now() + DRAIN_MAX;
+    let mut seen = activity.started.load(Ordering::SeqCst);
+    let mut quiet_since = tokio::time::Instant::now();
+    while tokio::time::Instant::now() < until {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        let started = activity.started.load(Ordering::SeqCst);
+        if started != seen || activity.in_flight.load(Ordering::SeqCst) > 0 {
+            seen = started;
+            quiet_since = tokio::time::Instant::now();
+        } else if quiet_since.elapsed() >= DRAIN_QUIET {
+            return;
+        }
+    }
 }
 
 /// Removes a directory when dropped.

@@ -10,14 +10,19 @@ use pyro_pprof::model::{Function, Line, Location, Mapping, Profile, Sample, Valu
 
 /// A CPU profile as pyroscope-rs sends it: samples/count with a 10 ms cpu/nanoseconds period.
 fn cpu_pprof(period: i64) -> Vec<u8> {
-    let strings = ["", "samples", "count", "cpu", "nanoseconds", "main", "work"];
+    typed_pprof(("samples", "count"), period, 7)
+}
+
+/// A one-sample profile of sample type `(name, unit)`, period type `cpu/nanoseconds`.
+fn typed_pprof((ty, unit): (&str, &str), period: i64, value: i64) -> Vec<u8> {
+    let strings = ["", ty, unit, "cpu", "nanoseconds", "main", "work"];
     Profile {
         sample_type: vec![ValueType { r#type: 1, unit: 2 }],
         period_type: Some(ValueType { r#type: 3, unit: 4 }),
         period,
         sample: vec![Sample {
             location_id: vec![2, 1],
-            value: vec![7],
+            value: vec![value],
             label: vec![],
         }],
         mapping: vec![Mapping {
@@ -334,4 +339,176 @@ fn starting_and_probing() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.starts_with("error: cannot open storage: "), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A CPU profile pushed in nanoseconds with a 10 ms period (pyroscope-io 1.4's `cpu:nanoseconds`)
+/// reads as OG reads CPU time: `sampleRate: 100`, units `samples`, 7 samples; its pprof export
+/// carries `cpu/nanoseconds` with period 10,000,000 and the original 70,000,000 ns; Grafana sees
+/// the same nanoseconds. Values that are not whole periods stay in nanoseconds.
+#[test]
+fn pushed_nanoseconds_keep_their_period() {
+    use pyro_ingest::push::{LabelPair, PushRequest, RawProfileSeries, RawSample};
+    // No time in the profiles: stored at the time of the request.
+    const NOW: &str = "from=now-1h&until=now%2B1h";
+    let dir = temp_dir("push-period");
+    let s = Server::start(&dir, &[]);
+    let series = |service: &str, value: i64| RawProfileSeries {
+        labels: vec![LabelPair {
+            name: "service_name".into(),
+            value: service.into(),
+        }],
+        samples: vec![RawSample {
+            raw_profile: typed_pprof(("cpu", "nanoseconds"), 10_000_000, value).into(),
+            id: String::new(),
+        }],
+    };
+    let body = PushRequest {
+        series: vec![series("py", 70_000_000), series("odd", 70_000_001)],
+    }
+    .encode_to_vec();
+    let (status, _) = post(
+        &s.url("/push.v1.PusherService/Push"),
+        Some("application/proto"),
+        &[("User-Agent", "pyroscope-rs/0.5.7 python/3.11")],
+        &body,
+    );
+    assert_eq!(status, 200);
+    let json = |app: &str| -> serde_json::Value {
+        let (status, json) = get(&s.url(&format!("/render?query={app}&{NOW}&format=json")));
+        assert_eq!(status, 200, "{json}");
+        serde_json::from_str(&json).unwrap()
+    };
+    let v = json("py.cpu");
+    assert_eq!(v["metadata"]["sampleRate"], 100);
+    assert_eq!(v["metadata"]["units"], "samples");
+    assert_eq!(v["flamebearer"]["numTicks"], 7);
+    let mut resp = agent()
+        .get(&s.url(&format!("/render?query=py.cpu&{NOW}&format=pprof")))
+        .call()
+        .unwrap();
+    let p = Profile::decode(&resp.body_mut().read_to_vec().unwrap()[..]).unwrap();
+    let name = |i: i64| p.string_table[i as usize].as_str();
+    let pt = p.period_type.clone().unwrap();
+    assert_eq!(
+        (name(pt.r#type), name(pt.unit), p.period),
+        ("cpu", "nanoseconds", 10_000_000)
+    );
+    let st = &p.sample_type[0];
+    assert_eq!((name(st.r#type), name(st.unit)), ("cpu", "nanoseconds"));
+    assert_eq!(p.sample.iter().map(|x| x.value[0]).sum::<i64>(), 70_000_000);
+    // Not a whole number of periods: kept as nanoseconds, nothing rounded.
+    let v = json("odd.cpu");
+    assert_eq!(v["metadata"]["units"], "nanoseconds");
+    assert_eq!(v["flamebearer"]["numTicks"], 70_000_001);
+    drop(s);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Bare `ingest-server` serves, and takes every `serve` flag at the top level (the README's
+/// first command without `serve`); a subcommand after serve flags is refused.
+#[test]
+fn serve_flags_at_the_top_level() {
+    use std::io::BufRead;
+    let dir = temp_dir("top-level");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ingest-server"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--rollup-interval-secs",
+            "5",
+            "--data-dir",
+        ])
+        .arg(&dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_owned();
+    let url = format!("http://{addr}/ingest?name=top.cpu&{T0}");
+    assert_eq!(post(&url, None, &[], b"main 1\n").0, 200);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(dir.join("pyro.redb").exists());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ingest-server"))
+        .args(["--listen", "127.0.0.1:0", "convert", "x"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot be used with"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// 50 runs of a child that sends its last upload and exits at once without reading the answer
+/// (on its open keep-alive connection in half the runs, on a new connection in the others): every
+/// run's file holds every upload. adhoc keeps serving after the exit until it has been quiet,
+/// and finishes a request whose client is gone.
+#[test]
+fn adhoc_keeps_the_upload_sent_just_before_the_exit() {
+    let script = r#"
+import os, socket, sys
+host, port = os.environ["PYROSCOPE_ADHOC_SERVER_ADDRESS"].removeprefix("http://").split(":")
+def request(stack):
+    body = (stack + " 1\n").encode()
+    return (f"POST /ingest?name=last.cpu&from=1609459200 HTTP/1.1\r\nHost: x\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+s = socket.create_connection((host, int(port)))
+for stack in ("main;one", "main;two"):
+    s.sendall(request(stack))
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        answer += s.recv(4096)
+if sys.argv[1] == "new":
+    s = socket.create_connection((host, int(port)))
+s.sendall(request("main;three"))
+os._exit(0)
+"#;
+    let runs: Vec<usize> = (0..50).collect();
+    let failures: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = runs
+            .chunks(13)
+            .map(|chunk| {
+                scope.spawn(move || {
+                    let mut bad = Vec::new();
+                    for &i in chunk {
+                        let dir = temp_dir(&format!("adhoc-last-{i}"));
+                        let how = if i % 2 == 0 { "same" } else { "new" };
+                        let out = adhoc(&dir, &["python3", "-c", script, how]);
+                        let index: serde_json::Value = serde_json::from_slice(
+                            &std::fs::read(dir.join("index.json")).unwrap_or_default(),
+                        )
+                        .unwrap_or_default();
+                        let text = index
+                            .as_array()
+                            .and_then(|e| e.first())
+                            .and_then(|e| e["file"].as_str())
+                            .and_then(|f| std::fs::read_to_string(dir.join(f)).ok())
+                            .unwrap_or_default();
+                        let mut lines: Vec<&str> = text.lines().collect();
+                        lines.sort();
+                        if lines != ["main;one 1", "main;three 1", "main;two 1"] {
+                            bad.push(format!(
+                                "run {i} ({how}): {lines:?}; {}",
+                                String::from_utf8_lossy(&out.stderr)
+                            ));
+                        }
+                        std::fs::remove_dir_all(&dir).unwrap();
+                    }
+                    bad
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    assert!(failures.is_empty(), "{failures:#?}");
 }

@@ -361,6 +361,9 @@ fn group_by_and_pprof_render() {
         let url = s.url(&format!("/ingest?name=svc.cpu%7Benv%3D{env}%7D&{T0}"));
         assert_eq!(post(&url, None, &[], body.as_bytes()).0, 200);
     }
+    // A series without `env`: its own group, so the groups add up to the whole.
+    let url = s.url(&format!("/ingest?name=svc.cpu%7Bregion%3Deu%7D&{T0}"));
+    assert_eq!(post(&url, None, &[], b"a;d 4\n").0, 200);
     let (status, body) = get(&s.url(&format!(
         "/render?query=svc.cpu&{T0}&format=json&groupBy=env"
     )));
@@ -368,8 +371,10 @@ fn group_by_and_pprof_render() {
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["groups"]["prod"]["samples"], serde_json::json!([3]));
     assert_eq!(v["groups"]["dev"]["samples"], serde_json::json!([6]));
-    assert_eq!(v["timeline"]["samples"], serde_json::json!([8]));
-    assert_eq!(v["flamebearer"]["numTicks"], 7);
+    assert_eq!(v["groups"][""]["samples"], serde_json::json!([5]));
+    assert_eq!(v["groups"].as_object().unwrap().len(), 3);
+    assert_eq!(v["timeline"]["samples"], serde_json::json!([12]));
+    assert_eq!(v["flamebearer"]["numTicks"], 11);
     // pprof output reads back to the same stacks
     let mut resp = agent()
         .get(&s.url(&format!("/render?query=svc.cpu&{T0}&format=pprof")))
@@ -399,7 +404,10 @@ fn group_by_and_pprof_render() {
     assert_eq!(series.len(), 1);
     // CPU samples at 100 Hz are written as nanoseconds (10 ms each), named cpu.
     assert_eq!(series[0].name.to_string(), "back.cpu{}");
-    assert_eq!(series[0].tree.to_folded(), "a;b 20000000\na;c 50000000\n");
+    assert_eq!(
+        series[0].tree.to_folded(),
+        "a;b 20000000\na;c 50000000\na;d 40000000\n"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -658,14 +658,15 @@ async function loadTags() {
   rows.sort((a, b) => b[1] - a[1]);
   for (const [value, v] of rows) {
     const tr = body.insertRow();
-    tr.insertCell().textContent = value;
+    // "" is the series without the label: shown, so the shares add up to the whole.
+    tr.insertCell().textContent = value === '' ? '(no ' + state.groupBy + ')' : value;
     tr.insertCell().textContent = fmt(v);
     const share = tr.insertCell();
     const bar = document.createElement('span');
     bar.className = 'bar';
     bar.style.width = Math.round((v / sum) * 160) + 'px';
     share.append(bar, ' ' + pct(v / sum));
-    tr.onclick = () => { addFilter(state.groupBy, value); state.view = 'single'; load(); };
+    if (value !== '') tr.onclick = () => { addFilter(state.groupBy, value); state.view = 'single'; load(); };
   }
 }
 

@@ -234,12 +234,44 @@ pub fn to_series_cancellable(
                 if s.sample_rate == 0 && s.units == "samples" {
                     s.sample_rate = hz.unwrap_or(0);
                 }
+                as_samples(s, hz);
             }
             out.extend(series);
         }
     }
     crate::check_series_count(out.len(), limits)?;
     Ok((out, start.unwrap_or(now)))
+}
+
+/// A CPU or wall series pushed in nanoseconds with a time period (pyroscope-io 1.x and the other
+/// SDKs: `cpu:nanoseconds`, period 10 ms) as OG reads CPU time: samples at the period's rate
+/// (`sampleRate: 100`, units `samples`), when the period divides a second and every value is a
+/// whole number of periods, so nothing is rounded (a store in the profile type's unit multiplies
+/// back to the very same nanoseconds). Anything else stays as it is.
+fn as_samples(s: &mut Series<'static>, hz: Option<u32>) {
+    let Some(hz) = hz.filter(|&h| 1_000_000_000 % h == 0) else {
+        return;
+    };
+    let timed = matches!(
+        s.name.app().rsplit_once('.').map(|(_, t)| t),
+        Some("cpu" | "wall" | "itimer")
+    );
+    if s.units != "nanoseconds" || s.sample_rate != 0 || !timed {
+        return;
+    }
+    let period = u64::from(1_000_000_000 / hz);
+    let whole = s.tree.node_ids().all(|n| {
+        s.tree
+            .node_values(n)
+            .is_some_and(|(own, _)| own % period == 0)
+    });
+    if !whole {
+        return;
+    }
+    let tree = std::mem::take(&mut s.tree);
+    s.tree = tree.divide(period);
+    s.units = "samples".to_owned();
+    s.sample_rate = hz;
 }
 
 /// The spy name of a push series: its `pyroscope.spy`/`pyroscope_spy` label, else its

@@ -184,7 +184,8 @@ impl Loaded {
         self.timeline(store, tenant, &all, budget)
     }
 
-    /// One timeline per `groupBy` value (none without `groupBy`: the caller adds `*`).
+    /// One timeline per `groupBy` value, `""` for the series without that label (none without
+    /// `groupBy`: the caller adds `*`).
     fn group_timelines(
         &self,
         store: &Store,
@@ -195,11 +196,13 @@ impl Loaded {
         let Some(g) = group_by else {
             return Ok(BTreeMap::new());
         };
+        // Series without the label form the group "" (as Grafana's group-by keeps them), so
+        // the groups add up to the whole.
         let mut by: BTreeMap<String, Vec<&Found>> = BTreeMap::new();
         for f in &self.series {
-            if let Some(v) = f.name.get(g) {
-                by.entry(v.to_owned()).or_default().push(f);
-            }
+            by.entry(f.name.get(g).unwrap_or_default().to_owned())
+                .or_default()
+                .push(f);
         }
         if by.len() > MAX_GROUPS {
             return Err(invalid(&format!(

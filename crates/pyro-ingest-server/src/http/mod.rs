@@ -115,6 +115,10 @@ pub struct ConnLimits {
     pub max_header_bytes: usize,
     /// Longest time in-flight requests get to finish on shutdown.
     pub shutdown_grace: Duration,
+    /// Finish a request whose client closed its side after sending it whole (HTTP/1
+    /// half-close) instead of dropping it: adhoc's agents send their last profile and exit
+    /// without reading the answer.
+    pub half_close: bool,
 }
 
 /// What every handler shares.
@@ -202,6 +206,7 @@ pub async fn serve(
                 let svc = hyper_util::service::TowerToHyperService::new(app.clone());
                 let conn = hyper::server::conn::http1::Builder::new()
                     .timer(hyper_util::rt::TokioTimer::new())
+                    .half_close(limits.half_close)
                     .header_read_timeout(limits.header_timeout)
                     .max_buf_size(limits.max_header_bytes.max(8192))
                     .serve_connection(hyper_util::rt::TokioIo::new(stream), svc);
