@@ -86,13 +86,12 @@ fn gateway_forwards_every_format_and_survives_outages() {
             "/render?query=web.cpu&from={T}&until={}&format=collapsed",
             T + 10
         )))
-        .1 == "main;idle 10000000\nmain;work 80000000\n"
+        .1 == "main;idle 1\nmain;work 8\n"
     });
-    // Values arrive as Grafana Pyroscope would store them: CPU samples in nanoseconds.
-    assert_eq!(
-        collapsed_of(&store, q),
-        "main;idle 10000000\nmain;work 80000000\n"
-    );
+    // Values go upstream as Grafana Pyroscope stores them (CPU samples in nanoseconds, with a
+    // 10 ms period); an ingest-server upstream reads them back as 100 Hz samples, so its
+    // /render equals the gateway's own.
+    assert_eq!(collapsed_of(&store, q), "main;idle 1\nmain;work 8\n");
     assert_eq!(collapsed_of(&gw, "web.cpu"), "main;idle 1\nmain;work 8\n");
     wait_for("the memory series", || {
         collapsed_of(&store, "web.alloc_space") == "main;alloc 100\n"
@@ -114,10 +113,7 @@ fn gateway_forwards_every_format_and_survives_outages() {
     });
     // Nothing twice: totals stay put.
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(
-        collapsed_of(&store, q),
-        "main;idle 10000000\nmain;work 80000000\n"
-    );
+    assert_eq!(collapsed_of(&store, q), "main;idle 1\nmain;work 8\n");
     drop((gw, store));
     std::fs::remove_dir_all(&store_dir).unwrap();
     std::fs::remove_dir_all(&gw_dir).unwrap();
@@ -237,10 +233,10 @@ fn kill_9_mid_delivery_loses_nothing_and_stores_nothing_twice() {
             "pyro_forward_queue_requests{{endpoint=\"{upstream}\"}} 0"
         ))
     });
-    // One sample at 100 Hz is 10 ms of CPU, stored in nanoseconds.
-    assert_eq!(total(&store), n * 10_000_000);
+    // One sample at 100 Hz goes upstream as 10 ms of CPU and reads back as one sample.
+    assert_eq!(total(&store), n);
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(total(&store), n * 10_000_000);
+    assert_eq!(total(&store), n);
     drop((gw, store));
     std::fs::remove_dir_all(&store_dir).unwrap();
     std::fs::remove_dir_all(&gw_dir).unwrap();
@@ -276,7 +272,7 @@ fn a_full_queue_answers_503_and_keeps_nothing_of_the_request() {
     assert_eq!(work(&gw), format!("main;work {accepted}\n"));
     let store = Server::start(&store_dir, &["--listen", &format!("127.0.0.1:{port}")]);
     wait_for("the queue to drain", || {
-        work(&store) == format!("main;work {}\n", accepted * 10_000_000)
+        work(&store) == format!("main;work {accepted}\n")
     });
     wait_for("room in the queue", || {
         post(&url, None, &[], b"main;work 1\n").0 == 200
@@ -286,8 +282,7 @@ fn a_full_queue_answers_503_and_keeps_nothing_of_the_request() {
     std::fs::remove_dir_all(&gw_dir).unwrap();
 }
 
-/// Each endpoint's queue is named by its URL (values arrive in nanoseconds, as upstream stores
-/// forwarded CPU samples): with both upstreams down, a request queued for A
+/// Each endpoint's queue is named by its URL: with both upstreams down, a request queued for A
 /// and B, then the gateway restarted with the URLs swapped and then with A removed, never sends
 /// anything of A's queue to B twice or elsewhere; when A is given again, A's backlog goes to A.
 #[test]
@@ -306,11 +301,11 @@ fn queues_follow_their_urls_when_forward_to_changes() {
     let b = Server::start(&b_dir, &["--listen", &format!("127.0.0.1:{pb}")]);
     let gw = Server::start(&gw_dir, &["--forward-to", &ub, "--forward-to", &ua]);
     wait_for("B's copy", || {
-        collapsed_of(&b, "one.cpu") == "main;first 10000000\n"
+        collapsed_of(&b, "one.cpu") == "main;first 1\n"
     });
     ingest(&gw, "two.cpu", b"main;second 1\n");
     wait_for("B's second", || {
-        collapsed_of(&b, "two.cpu") == "main;second 10000000\n"
+        collapsed_of(&b, "two.cpu") == "main;second 1\n"
     });
     drop(gw);
     // The start line names A's queue and its backlog (a short run: the log pipe is not read).
@@ -330,17 +325,17 @@ fn queues_follow_their_urls_when_forward_to_changes() {
         log.contains("no longer in --forward-to") && log.contains(&ua),
         "{log}"
     );
-    assert_eq!(collapsed_of(&b, "one.cpu"), "main;first 10000000\n");
-    assert_eq!(collapsed_of(&b, "two.cpu"), "main;second 10000000\n");
+    assert_eq!(collapsed_of(&b, "one.cpu"), "main;first 1\n");
+    assert_eq!(collapsed_of(&b, "two.cpu"), "main;second 1\n");
     // A back, and up: its two queued requests arrive, once each.
     let a = Server::start(&a_dir, &["--listen", &format!("127.0.0.1:{pa}")]);
     let gw = Server::start(&gw_dir, &["--forward-to", &ua, "--forward-to", &ub]);
     wait_for("A's backlog", || {
-        collapsed_of(&a, "one.cpu") == "main;first 10000000\n"
-            && collapsed_of(&a, "two.cpu") == "main;second 10000000\n"
+        collapsed_of(&a, "one.cpu") == "main;first 1\n"
+            && collapsed_of(&a, "two.cpu") == "main;second 1\n"
     });
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(collapsed_of(&b, "one.cpu"), "main;first 10000000\n");
+    assert_eq!(collapsed_of(&b, "one.cpu"), "main;first 1\n");
     drop((gw, a, b));
     for d in [gw_dir, a_dir, b_dir] {
         std::fs::remove_dir_all(&d).unwrap();
