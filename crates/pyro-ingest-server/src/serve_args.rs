@@ -92,6 +92,11 @@ pub(crate) struct ServeArgs {
     /// Most bytes one forwarding queue holds on disk (503 with Retry-After beyond).
     #[arg(long, default_value_t = 1 << 30)]
     pub(crate) forward_queue_bytes: u64,
+    /// Attempts at one request that the upstream answers with an error that may pass (5xx,
+    /// 429, 408) before it is dead-lettered, so one request the upstream always fails on does
+    /// not hold back the queue behind it. Network errors (upstream down) are retried forever.
+    #[arg(long, default_value_t = server::forward::DEFAULT_MAX_ATTEMPTS)]
+    pub(crate) forward_max_attempts: u32,
     /// Keep only the forwarding queue: nothing is stored locally.
     #[arg(long)]
     pub(crate) forward_only: bool,
@@ -242,6 +247,7 @@ fn forward_from(
         timeout: std::time::Duration::from_secs(args.forward_timeout.max(1)),
         queue_bytes: args.forward_queue_bytes,
         only: args.forward_only,
+        max_attempts: args.forward_max_attempts.max(1),
     };
     std::fs::create_dir_all(&args.data_dir).map_err(|e| fail(e.to_string()))?;
     server::forward::Forwarder::open(store.clone(), &args.data_dir, config)

@@ -28,6 +28,12 @@ struct Receiver {
 
 impl Receiver {
     fn start() -> Receiver {
+        Self::start_failing(None)
+    }
+
+    /// A receiver that answers 500 to every request with a series of service `fail` (and keeps
+    /// only the others).
+    fn start_failing(fail: Option<&'static str>) -> Receiver {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let got = Arc::new(Mutex::new(Vec::new()));
@@ -35,7 +41,7 @@ impl Receiver {
         std::thread::spawn(move || {
             for conn in listener.incoming().flatten() {
                 let keep = keep.clone();
-                std::thread::spawn(move || serve(conn, &keep));
+                std::thread::spawn(move || serve(conn, &keep, fail));
             }
         });
         Receiver { url, got }
@@ -60,7 +66,7 @@ impl Receiver {
 }
 
 /// HTTP/1.1 keep-alive: request after request on one connection.
-fn serve(conn: std::net::TcpStream, got: &Mutex<Vec<Got>>) {
+fn serve(conn: std::net::TcpStream, got: &Mutex<Vec<Got>>, fail: Option<&str>) {
     let mut out = conn.try_clone().unwrap();
     let mut r = BufReader::new(conn);
     loop {
@@ -90,9 +96,20 @@ fn serve(conn: std::net::TcpStream, got: &Mutex<Vec<Got>>) {
         }
         let mut body = vec![0; len];
         r.read_exact(&mut body).unwrap();
-        got.lock()
-            .unwrap()
-            .push((tenant, PushRequest::decode(&body[..]).unwrap()));
+        let req = PushRequest::decode(&body[..]).unwrap();
+        let poisoned = fail.is_some_and(|f| {
+            req.series.iter().any(|s| {
+                s.labels
+                    .iter()
+                    .any(|l| l.name == "service_name" && l.value == f)
+            })
+        });
+        if poisoned {
+            out.write_all(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n\r\nboom")
+                .unwrap();
+            continue;
+        }
+        got.lock().unwrap().push((tenant, req));
         out.write_all(
             b"HTTP/1.1 200 OK\r\nContent-Type: application/proto\r\nContent-Length: 0\r\n\r\n",
         )
@@ -500,6 +517,52 @@ fn every_format_arrives_as_grafana_pyroscope_would_store_it() {
         .map(|s| s.samples.len())
         .sum();
     assert_eq!(ids.len(), samples);
+    drop(gw);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A request the upstream always fails on (500) is retried a bounded number of times
+/// (`--forward-max-attempts`) and dead-lettered with the upstream's message; the requests queued
+/// behind it are delivered, once each.
+#[test]
+fn a_request_the_upstream_always_fails_on_does_not_jam_the_queue() {
+    let upstream = Receiver::start_failing(Some("poison"));
+    let dir = temp_dir("fwd-poison");
+    let gw = Server::start(
+        &dir,
+        &["--forward-to", &upstream.url, "--forward-max-attempts", "3"],
+    );
+    let ingest = |name: &str| {
+        let url = gw.url(&format!("/ingest?name={name}&from=1609459201"));
+        assert_eq!(post(&url, None, &[], b"main 1\n").0, 200);
+    };
+    ingest("poison.cpu");
+    for i in 0..20 {
+        ingest(&format!("good{i}.cpu"));
+    }
+    let got = upstream.wait(20);
+    let started = Instant::now();
+    loop {
+        let (_, metrics) = get(&gw.url("/metrics"));
+        let dead = metrics
+            .lines()
+            .find(|l| l.starts_with("pyro_forward_dead_lettered"))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .unwrap_or(0);
+        if dead == 1
+            && metrics.contains(&format!(
+                "pyro_forward_queue_requests{{endpoint=\"{}\"}} 0",
+                upstream.url
+            ))
+        {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{metrics}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let got = upstream.got.lock().unwrap().len().max(got.len());
+    assert_eq!(got, 20, "every good request once");
     drop(gw);
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -57,6 +57,15 @@ impl Default for ReadBudget<'_> {
 }
 
 impl ReadBudget<'_> {
+    /// An [`ErrorKind::Cancelled`] error once the read's cancel flag is set: for callers that
+    /// loop over the store's answers themselves.
+    ///
+    /// # Errors
+    /// The read was cancelled.
+    pub fn check_cancelled(&self) -> Result<(), StoreError> {
+        self.check()
+    }
+
     /// An error when the read was cancelled.
     pub(crate) fn check(&self) -> Result<(), StoreError> {
         if self.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {

@@ -62,10 +62,11 @@ impl std::error::Error for GunzipError {}
 pub fn gunzip(data: &[u8], max: usize) -> Result<Vec<u8>, GunzipError> {
     let hint = trailer_size(data).unwrap_or(0);
     let plausible = hint.min(max).min(data.len().saturating_mul(1032));
-    if hint > 0 && hint == plausible {
-        if let Some(out) = whole(data, hint) {
-            return Ok(out);
-        }
+    if hint > 0
+        && hint == plausible
+        && let Some(out) = whole(data, hint)
+    {
+        return Ok(out);
     }
     let mut out = Vec::with_capacity(plausible + 1);
     let mut dec = flate2::read::MultiGzDecoder::new(data).take(max as u64 + 1);

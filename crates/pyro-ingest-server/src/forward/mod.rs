@@ -36,7 +36,13 @@ pub struct ForwardConfig {
     pub queue_bytes: u64,
     /// Keep only the queue: nothing stored locally.
     pub only: bool,
+    /// Attempts at one request answered with an error that may pass before it is
+    /// dead-lettered (0 is taken as 1).
+    pub max_attempts: u32,
 }
+
+/// The default of [`ForwardConfig::max_attempts`]: with the backoff, about 16 s of retries.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 8;
 
 /// Counters of one endpoint.
 #[derive(Debug, Default)]
@@ -410,7 +416,10 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 /// What one delivery attempt came to.
 enum Outcome {
     Delivered,
+    /// The upstream could not be reached or did not answer in time: retried without end.
     Retry(String),
+    /// The upstream answered with an error that may pass (5xx, 429, 408): retried, counted.
+    Failed(String),
     Refused(String),
 }
 
@@ -456,7 +465,7 @@ async fn attempt(f: &Forwarder, e: &Endpoint, client: &Client, item: &Item) -> O
         Ok(Err(err)) => Outcome::Retry(err),
         Ok(Ok((s, _))) if (200..300).contains(&s) => Outcome::Delivered,
         Ok(Ok((s, body))) if s >= 500 || s == 429 || s == 408 => {
-            Outcome::Retry(format!("{s}: {body}"))
+            Outcome::Failed(format!("{s}: {body}"))
         }
         Ok(Ok((s, body))) => Outcome::Refused(format!("{s}: {body}")),
     }
@@ -473,6 +482,9 @@ async fn deliver(f: Arc<Forwarder>, e: Arc<Endpoint>) {
             .pool_max_idle_per_host(IN_FLIGHT)
             .build_http();
     let mut backoff = Duration::from_millis(100);
+    // Failed attempts per queued request (in memory: a restart gives every request its
+    // attempts again).
+    let mut attempts: std::collections::HashMap<u64, u32> = std::collections::HashMap::new();
     loop {
         let q = e.clone();
         let items = match tokio::task::spawn_blocking(move || {
@@ -520,13 +532,32 @@ async fn deliver(f: Arc<Forwarder>, e: Arc<Endpoint>) {
             };
             match outcome {
                 Outcome::Delivered => {
+                    attempts.remove(&item.seq);
                     e.stats.delivered.fetch_add(1, Ordering::Relaxed);
                     done.push((item, None));
                 }
                 Outcome::Refused(why) => {
+                    attempts.remove(&item.seq);
                     e.stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
                     tracing::error!(endpoint = %e.url, error = %why, seq = item.seq, "upstream refused a request for good; dead-lettered");
                     done.push((item, Some(why)));
+                }
+                Outcome::Failed(why) => {
+                    let n = attempts.entry(item.seq).or_insert(0);
+                    *n += 1;
+                    if *n >= f.config.max_attempts.max(1) {
+                        attempts.remove(&item.seq);
+                        e.stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                        let why = format!(
+                            "gave up after {} attempts: {why}",
+                            f.config.max_attempts.max(1)
+                        );
+                        tracing::error!(endpoint = %e.url, error = %why, seq = item.seq, "upstream keeps failing on a request; dead-lettered");
+                        done.push((item, Some(why)));
+                    } else {
+                        e.stats.retried.fetch_add(1, Ordering::Relaxed);
+                        retry.get_or_insert((why, item.seq));
+                    }
                 }
                 Outcome::Retry(why) => {
                     e.stats.retried.fetch_add(1, Ordering::Relaxed);

@@ -75,13 +75,32 @@ fn is_json(headers: &HeaderMap) -> bool {
         .is_some_and(|ct| ct.starts_with("application/json"))
 }
 
+/// Largest querier request, as received and once gunzipped: Grafana's are a few hundred bytes
+/// (a profile type, a selector, a time range).
+pub const MAX_REQUEST_BYTES: usize = 1 << 20;
+
+/// Most label selectors one request may carry (`matchers` of the label and series calls); all of
+/// them together may hold at most [`pyro_labels::MAX_REGEX_MATCHERS`] regex matchers.
+pub const MAX_SELECTORS: usize = 16;
+
 fn decode<T: Message + DeserializeOwned + Default>(
     state: &AppState,
     headers: &HeaderMap,
     body: Bytes,
 ) -> Rpc<T> {
-    let body = decode_content_encoding(headers, body, state.config.limits.decompressed)
-        .map_err(|_| ConnectError::new("invalid_argument", "bad request body encoding"))?;
+    if body.len() > MAX_REQUEST_BYTES {
+        return Err(ConnectError::new(
+            "resource_exhausted",
+            format!("request larger than {MAX_REQUEST_BYTES} bytes"),
+        ));
+    }
+    let max = state.config.limits.decompressed.min(MAX_REQUEST_BYTES);
+    let body = decode_content_encoding(headers, body, max).map_err(|_| {
+        ConnectError::new(
+            "invalid_argument",
+            format!("bad request body encoding, or larger than {max} bytes once decoded"),
+        )
+    })?;
     if is_json(headers) {
         if body.is_empty() {
             return Ok(T::default());
@@ -251,6 +270,7 @@ fn matching(
         .select_typed(ctx.tenant, type_id, service)
         .map_err(internal)?
     {
+        ctx.budget.check_cancelled().map_err(internal)?;
         let typed = f.meta.typed();
         let hit = Hit { found: f, typed };
         let matches = |m: &Matcher| m.matches(hit.get(m.key()).as_deref());
@@ -274,7 +294,38 @@ fn matching(
 /// The series any of `matchers` selects with data in `[start, end]` (Connect milliseconds,
 /// 0 meaning open), of every profile type: what the label and series calls answer from.
 fn selected_by(ctx: &Ctx<'_>, matchers: &[String], start: i64, end: i64) -> Rpc<Vec<Hit>> {
-    let sel: Vec<Query> = matchers.iter().map(|m| selector(m)).collect::<Rpc<_>>()?;
+    if matchers.len() > MAX_SELECTORS {
+        return Err(ConnectError::new(
+            "invalid_argument",
+            format!("more than {MAX_SELECTORS} label selectors in one request"),
+        ));
+    }
+    // Compiled one by one, stopping as soon as the regexes of all of them pass the bound.
+    let mut sel: Vec<Query> = Vec::with_capacity(matchers.len());
+    let mut regexes = 0;
+    for m in matchers {
+        let q = selector(m)?;
+        regexes += q
+            .matchers()
+            .iter()
+            .filter(|m| {
+                matches!(
+                    m.op(),
+                    pyro_labels::MatchOp::EqualRegex | pyro_labels::MatchOp::NotEqualRegex
+                )
+            })
+            .count();
+        if regexes > pyro_labels::MAX_REGEX_MATCHERS {
+            return Err(ConnectError::new(
+                "invalid_argument",
+                format!(
+                    "more than {} regex matchers in one request",
+                    pyro_labels::MAX_REGEX_MATCHERS
+                ),
+            ));
+        }
+        sel.push(q);
+    }
     let until = if end == 0 {
         i64::MAX
     } else {
