@@ -119,7 +119,8 @@ fn gateway_forwards_every_format_and_survives_outages() {
     std::fs::remove_dir_all(&gw_dir).unwrap();
 }
 
-/// A push redelivered with the same sample IDs is stored once.
+/// A push redelivered with the same sample IDs is stored once; an ID is a sample of its series
+/// (reused in another series, it is stored), and bounded in length.
 #[test]
 fn redelivered_push_samples_are_stored_once() {
     use pyro_ingest::push::{LabelPair, PushRequest, RawProfileSeries, RawSample};
@@ -137,31 +138,45 @@ fn redelivered_push_samples_are_stored_once() {
         pprof.push(s.len() as u8);
         pprof.extend_from_slice(s.as_bytes());
     }
-    let body = PushRequest {
-        series: vec![RawProfileSeries {
-            labels: vec![LabelPair {
-                name: "service_name".into(),
-                value: "d".into(),
+    let pprof = bytes::Bytes::from(pprof);
+    let body = |service: &str, id: &str| {
+        PushRequest {
+            series: vec![RawProfileSeries {
+                labels: vec![LabelPair {
+                    name: "service_name".into(),
+                    value: service.into(),
+                }],
+                samples: vec![RawSample {
+                    raw_profile: pprof.clone(),
+                    id: id.into(),
+                }],
             }],
-            samples: vec![RawSample {
-                raw_profile: pprof.into(),
-                id: "sample-1".into(),
-            }],
-        }],
-    }
-    .encode_to_vec();
-    for _ in 0..3 {
-        let (status, _) = post(
+        }
+        .encode_to_vec()
+    };
+    let push = |body: &[u8]| {
+        post(
             &s.url("/push.v1.PusherService/Push"),
             Some("application/proto"),
             &[],
-            &body,
-        );
-        assert_eq!(status, 200);
+            body,
+        )
+    };
+    for _ in 0..3 {
+        assert_eq!(push(&body("d", "sample-1")).0, 200);
     }
+    // The same ID in another series is another sample: stored (it was dropped before).
+    assert_eq!(push(&body("other", "sample-1")).0, 200);
+    // An ID of 1 MiB is refused, not kept for days.
+    let (status, text) = push(&body("d", &"x".repeat(1 << 20)));
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("sample ID longer than 256 bytes"), "{text}");
     // `until` past now: an aligned `until` is exclusive (OG), and the write may fall in the
     // very slot that starts at the second of the render.
     let (_, text) = get(&s.url("/render?query=d.cpu&from=now-1h&until=now%2B1m&format=collapsed"));
+    assert_eq!(text, "main;work 3\n");
+    let (_, text) =
+        get(&s.url("/render?query=other.cpu&from=now-1h&until=now%2B1m&format=collapsed"));
     assert_eq!(text, "main;work 3\n");
     drop(s);
     std::fs::remove_dir_all(&dir).unwrap();

@@ -110,8 +110,14 @@ pub(crate) const LABEL_NAMES: TableDefinition<(&str, &str), u64> =
 /// (tenant, label, value) → number of series with it.
 pub(crate) const LABEL_VALUES: TableDefinition<(&str, &str, &str), u64> =
     TableDefinition::new("label_values");
-/// (tenant, push sample id) → slot of the write it came in (redeliveries are stored once).
+/// (tenant, push sample id) → Unix seconds when it was stored (redeliveries are stored once).
 pub(crate) const SEEN: TableDefinition<(&str, &str), u64> = TableDefinition::new("seen");
+/// (Unix seconds when stored, tenant, push sample id): [`SEEN`] by age, for forgetting.
+pub(crate) const SEEN_AT: TableDefinition<(u64, &str, &str), ()> = TableDefinition::new("seen_at");
+
+/// Seconds a push sample ID is remembered (a redelivery within it is stored once), or the
+/// retention when that is shorter.
+pub const SEEN_SECONDS: i64 = 7 * 86_400;
 /// (tenant, series id, slot, sequence) → entry ([`codec`]), values in the type's unit.
 pub(crate) const DELTAS: TableDefinition<(&str, u64, u64, u64), &[u8]> =
     TableDefinition::new("deltas_v3");

@@ -191,6 +191,15 @@ fn migrate_v2(db: &Database) -> Result<(), StoreError> {
             t.type_postings
                 .insert((tenant.as_str(), ty.as_str(), id), ())?;
         }
+        // Sample IDs of format 2 kept their write's slot: indexed by it, to be forgotten.
+        let mut seen: Vec<(u64, String, String)> = Vec::new();
+        for item in t.seen.iter()? {
+            let (k, v) = item?;
+            seen.push((v.value(), k.value().0.to_owned(), k.value().1.to_owned()));
+        }
+        for (at, tenant, id) in seen {
+            t.seen_at.insert((at, tenant.as_str(), id.as_str()), ())?;
+        }
         t.meta.insert("version", VERSION)?;
     }
     tx.delete_table(V2_DELTAS)?;

@@ -147,25 +147,62 @@ impl Store {
             }
             tx.commit()?;
         }
-        // Sample ids of writes older than the retention are forgotten with them.
-        let tx = self.begin_write()?;
-        {
-            let mut t = Tables::open(&tx)?;
-            let mut old: Vec<(String, String)> = Vec::new();
-            for item in t.seen.iter()? {
-                let (k, v) = item?;
-                if (v.value() as i64) < before {
-                    old.push((k.value().0.to_owned(), k.value().1.to_owned()));
-                }
-            }
-            for (tenant, id) in old {
-                t.seen.remove((tenant.as_str(), id.as_str()))?;
-            }
-        }
-        tx.commit()?;
+        // Sample IDs stored longer ago than the retention are forgotten.
+        self.prune_seen(before)?;
         Ok(deleted)
     }
 }
+
+impl Store {
+    /// Forgets the push sample IDs stored before `before` (Unix seconds), a bounded number per
+    /// transaction. Returns how many.
+    ///
+    /// # Errors
+    /// A storage failure.
+    pub fn prune_seen(&self, before: i64) -> Result<usize, StoreError> {
+        let before = before.max(0) as u64;
+        let mut pruned = 0;
+        loop {
+            {
+                let tx = self.begin_read()?;
+                let at = tx.open_table(crate::SEEN_AT)?;
+                if at.range((0, "", "")..(before, "", ""))?.next().is_none() {
+                    return Ok(pruned);
+                }
+            }
+            let tx = self.begin_write()?;
+            let n = {
+                let mut t = Tables::open(&tx)?;
+                let mut old: Vec<(u64, String, String)> = Vec::new();
+                for item in t.seen_at.range((0, "", "")..(before, "", ""))? {
+                    let (k, _) = item?;
+                    let (at, tenant, id) = k.value();
+                    old.push((at, tenant.to_owned(), id.to_owned()));
+                    if old.len() >= SEEN_PER_TX {
+                        break;
+                    }
+                }
+                for (at, tenant, id) in &old {
+                    t.seen_at.remove((*at, tenant.as_str(), id.as_str()))?;
+                    // A later redelivery may have stored the ID again: keep that one.
+                    let again = t
+                        .seen
+                        .get((tenant.as_str(), id.as_str()))?
+                        .is_some_and(|g| g.value() >= before);
+                    if !again {
+                        t.seen.remove((tenant.as_str(), id.as_str()))?;
+                    }
+                }
+                old.len()
+            };
+            tx.commit()?;
+            pruned += n;
+        }
+    }
+}
+
+/// Sample IDs forgotten per write transaction.
+const SEEN_PER_TX: usize = 10_000;
 
 /// `--retention`: seconds (`3600`), or a duration with a unit (`90s`, `30m`, `12h`, `7d`, `2w`);
 /// `0` keeps everything.

@@ -94,13 +94,15 @@ impl Roller {
 
 impl Store {
     /// One rollup pass as of `now` (Unix seconds): closes the windows that ended [`GRACE`]
-    /// seconds ago and builds every dirty window. Stops early when `stop` is set. Returns the
+    /// seconds ago and builds every dirty window (and forgets push sample IDs older than
+    /// [`crate::SEEN_SECONDS`]). Stops early when `stop` is set. Returns the
     /// number of windows built.
     ///
     /// # Errors
     /// A storage failure or a corrupt entry.
     pub fn roll(&self, now: i64, stop: &AtomicBool) -> Result<u64, StoreError> {
         self.advance(now)?;
+        self.prune_seen(now - crate::SEEN_SECONDS)?;
         let mut built = 0;
         while !stop.load(Ordering::Relaxed) {
             let n = self.build_dirty()?;

@@ -13,7 +13,7 @@ use crate::queue::{Queue, QueueItem};
 use crate::stacks::{NODES, PartitionIndex, SYMBOLS, partition_of};
 use crate::{
     COMPACT_AT, DELTAS, DIRTY, LABEL_NAMES, LABEL_VALUES, META, Meta, NAME, POSTINGS, ROLLUPS,
-    SEEN, SERIES, SERIES_KEY, SlotRef, Store, TYPE_POSTINGS, Typed, codec,
+    SEEN, SEEN_AT, SERIES, SERIES_KEY, SlotRef, Store, TYPE_POSTINGS, Typed, codec,
 };
 
 /// One series of a request, owned so it can travel to the writer thread, with what can be
@@ -274,6 +274,7 @@ impl Store {
         {
             let mut t = Tables::open(&tx)?;
             let until = watermarks(&t.meta)?;
+            let now = crate::now().max(0);
             let mut seq = t.meta.get("next_seq")?.map_or(0, |g| g.value());
             for w in &writes {
                 if let Some(s) = w.series.iter().find(|s| s.tree.overflowed()) {
@@ -297,7 +298,9 @@ impl Store {
                 }
                 for id in &w.ids {
                     t.seen
-                        .insert((w.tenant.as_str(), id.as_str()), slot as u64)?;
+                        .insert((w.tenant.as_str(), id.as_str()), now as u64)?;
+                    t.seen_at
+                        .insert((now as u64, w.tenant.as_str(), id.as_str()), ())?;
                 }
                 for s in &w.series {
                     let id = match cache.series_id(&w.tenant, &s.key, s.meta_hash) {
@@ -379,6 +382,7 @@ pub(crate) struct Tables<'t> {
     pub(crate) rollups: redb::Table<'t, (&'static str, u64, u64, u64), &'static [u8]>,
     pub(crate) dirty: redb::Table<'t, (u64, u64, &'static str, u64), ()>,
     pub(crate) seen: redb::Table<'t, (&'static str, &'static str), u64>,
+    pub(crate) seen_at: redb::Table<'t, (u64, &'static str, &'static str), ()>,
     pub(crate) syms: redb::Table<'t, (&'static str, u64, u64, u64), &'static str>,
     pub(crate) nodes: redb::Table<'t, (&'static str, u64, u64, u64), &'static [u8]>,
 }
@@ -397,6 +401,7 @@ impl<'t> Tables<'t> {
             rollups: tx.open_table(ROLLUPS)?,
             dirty: tx.open_table(DIRTY)?,
             seen: tx.open_table(SEEN)?,
+            seen_at: tx.open_table(SEEN_AT)?,
             syms: tx.open_table(SYMBOLS)?,
             nodes: tx.open_table(NODES)?,
         })

@@ -477,3 +477,49 @@ fn format_1_data_dirs_migrate() {
     drop(store);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Push sample IDs dedupe a redelivery until they are forgotten (by age, or by retention).
+#[test]
+fn sample_ids_are_remembered_then_forgotten() {
+    let dir = temp("seen");
+    let store = Store::open(&dir).unwrap();
+    let m = meta("app.cpu", "samples", 100);
+    let write = || {
+        let key = m.name().unwrap().key();
+        Write {
+            ids: vec!["s/1".into()],
+            series: vec![OwnedSeries::new(key, m.clone(), tree(&[("main", 1)]))],
+            ..Write::at("", T0)
+        }
+    };
+    let total = |store: &Store| {
+        store
+            .merge_range(
+                "",
+                id_of(store, "app.cpu"),
+                T0,
+                T0 + 10,
+                &ReadBudget::default(),
+            )
+            .unwrap()
+            .tree
+            .total()
+            / 10_000_000
+    };
+    for _ in 0..3 {
+        store.put_batch(vec![write()])[0].as_ref().unwrap();
+    }
+    assert_eq!(total(&store), 1, "redeliveries stored once");
+    // Not old enough: kept.
+    assert_eq!(store.prune_seen(0).unwrap(), 0);
+    let later = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        + 1;
+    assert_eq!(store.prune_seen(later).unwrap(), 1);
+    store.put_batch(vec![write()])[0].as_ref().unwrap();
+    assert_eq!(total(&store), 2, "forgotten: stored again");
+    drop(store);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

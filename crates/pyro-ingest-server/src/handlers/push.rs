@@ -66,13 +66,7 @@ pub async fn push(
             received: forwarding.then(|| Received::push(&req, &k6)),
             org_id,
         };
-        write.ids = req
-            .series
-            .iter()
-            .flat_map(|s| &s.samples)
-            .filter(|s| !s.id.is_empty())
-            .map(|s| s.id.clone())
-            .collect();
+        write.ids = sample_ids(&req).map_err(Ok)?;
         Ok::<_, Result<ConnectError, Box<Response>>>((write, origin))
     })
     .await;
@@ -108,4 +102,47 @@ pub async fn push(
 /// A budget refusal as the blocking task's error: the plain 503/413 answer.
 fn refusal(r: Refused) -> Result<ConnectError, Box<Response>> {
     Err(Box::new(r.into_response()))
+}
+
+/// Longest push sample ID kept (Grafana Pyroscope's are UUIDs; this server's forwarder sends
+/// 33 bytes): a longer one is refused rather than stored and compared for days.
+pub const MAX_SAMPLE_ID_BYTES: usize = 256;
+
+/// The request's sample IDs, each tied to its series (a hash of its labels): a redelivery of the
+/// same samples is stored once, and an ID reused in another series is a different sample.
+fn sample_ids(req: &pyro_ingest::push::PushRequest) -> Result<Vec<String>, ConnectError> {
+    use sha2::Digest;
+    let mut ids = Vec::new();
+    for s in &req.series {
+        if s.samples.iter().all(|x| x.id.is_empty()) {
+            continue;
+        }
+        let mut labels: Vec<(&str, &str)> = s
+            .labels
+            .iter()
+            .map(|l| (l.name.as_str(), l.value.as_str()))
+            .collect();
+        labels.sort_unstable();
+        let mut h = sha2::Sha256::new();
+        for (k, v) in labels {
+            h.update(k.as_bytes());
+            h.update([0]);
+            h.update(v.as_bytes());
+            h.update([1]);
+        }
+        let series: String = h.finalize()[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        for x in s.samples.iter().filter(|x| !x.id.is_empty()) {
+            if x.id.len() > MAX_SAMPLE_ID_BYTES {
+                return Err(ConnectError::new(
+                    "invalid_argument",
+                    format!("sample ID longer than {MAX_SAMPLE_ID_BYTES} bytes"),
+                ));
+            }
+            ids.push(format!("{series}/{}", x.id));
+        }
+    }
+    Ok(ids)
 }
