@@ -230,8 +230,14 @@ pub enum Refused {
     NoOrgId,
 }
 
-/// Authorization, then the tenant, from the request's headers alone.
-fn gate(state: &AppState, headers: &HeaderMap, ingest: bool) -> Result<String, Refused> {
+/// Authorization, then the tenant (and the tenant a bound token names), from the request's
+/// headers alone. A token bound to a tenant acts as that tenant only, with or without
+/// `--multi-tenant`: an `X-Scope-OrgID` naming another is refused.
+fn gate(
+    state: &AppState,
+    headers: &HeaderMap,
+    ingest: bool,
+) -> Result<(String, Option<String>), Refused> {
     let mut bound = None;
     if let Some((tokens, scope)) = &state.config.auth
         && ((ingest && scope.ingest()) || (!ingest && scope.read()))
@@ -241,14 +247,18 @@ fn gate(state: &AppState, headers: &HeaderMap, ingest: bool) -> Result<String, R
             .and_then(|v| v.to_str().ok());
         bound = tokens.check(auth, ingest).map_err(Refused::Denied)?.tenant;
     }
+    if let (Some(t), Some(b)) = (sent_org_id(headers), &bound)
+        && t != b
+    {
+        // A bound token acts as its tenant, and only as that tenant.
+        return Err(Refused::Denied(Denied::PermissionDenied));
+    }
     if !state.config.multi_tenant {
-        return Ok(String::new());
+        return Ok((String::new(), bound));
     }
     match (sent_org_id(headers), bound) {
-        // A bound token acts as its tenant, and only as that tenant.
-        (Some(t), Some(b)) if t != b => Err(Refused::Denied(Denied::PermissionDenied)),
-        (_, Some(b)) => Ok(b),
-        (Some(t), None) if acceptable_tenant(t) => Ok(t.to_owned()),
+        (_, Some(b)) => Ok((b.clone(), Some(b))),
+        (Some(t), None) if acceptable_tenant(t) => Ok((t.to_owned(), None)),
         _ => Err(Refused::NoOrgId),
     }
 }
@@ -311,7 +321,8 @@ pub struct Caller<const INGEST: bool, const CONNECT: bool> {
     /// The tenant.
     pub tenant: String,
     /// The tenant to name upstream when forwarding: the tenant under `--multi-tenant`, else the
-    /// client's own `X-Scope-OrgID` (empty when it sent none).
+    /// tenant the caller's token is bound to, else the client's own `X-Scope-OrgID` (empty when
+    /// it sent none).
     pub org_id: String,
 }
 
@@ -332,14 +343,17 @@ impl<const INGEST: bool, const CONNECT: bool> FromRequestParts<Arc<AppState>>
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
         match gate(state, &parts.headers, INGEST) {
-            Ok(tenant) => {
-                let org_id = if tenant.is_empty() {
+            Ok((tenant, bound)) => {
+                let org_id = if !tenant.is_empty() {
+                    tenant.clone()
+                } else if let Some(b) = bound {
+                    // Single tenant here; upstream, the token's own tenant.
+                    b
+                } else {
                     sent_org_id(&parts.headers)
                         .filter(|t| acceptable_tenant(t))
                         .unwrap_or_default()
                         .to_owned()
-                } else {
-                    tenant.clone()
                 };
                 Ok(Caller { tenant, org_id })
             }

@@ -566,3 +566,52 @@ fn a_request_the_upstream_always_fails_on_does_not_jam_the_queue() {
     drop(gw);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A token bound to a tenant acts as that tenant without `--multi-tenant` too: a gateway names
+/// the token's tenant upstream, and a request naming another tenant in `X-Scope-OrgID` is
+/// refused (it landed in that other tenant upstream before).
+#[test]
+fn bound_tokens_name_their_tenant_upstream_in_a_single_tenant_gateway() {
+    let upstream = Receiver::start();
+    let dir = temp_dir("fwd-bound");
+    let tokens = dir.join("tokens");
+    std::fs::write(&tokens, "agent tok-a team-a\nagent tok-free\n").unwrap();
+    let gw = Server::start(
+        &dir,
+        &[
+            "--forward-to",
+            &upstream.url,
+            "--auth-tokens",
+            tokens.to_str().unwrap(),
+            "--auth-scope",
+            "ingest",
+        ],
+    );
+    let url = gw.url("/ingest?name=b.cpu&from=1609459201");
+    let send = |token: &str, org: Option<&str>| {
+        let mut h = vec![("Authorization", format!("Bearer {token}"))];
+        if let Some(o) = org {
+            h.push(("X-Scope-OrgID", o.to_owned()));
+        }
+        let h: Vec<(&str, &str)> = h.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        post(&url, None, &h, b"main 1\n").0
+    };
+    assert_eq!(send("tok-a", Some("team-b")), 403);
+    assert_eq!(send("tok-a", Some("team-a")), 200);
+    assert_eq!(send("tok-a", None), 200);
+    // An unbound token passes the client's own tenant on, as before.
+    assert_eq!(send("tok-free", Some("team-c")), 200);
+    let got = upstream.wait(3);
+    let mut tenants: Vec<Option<String>> = got.into_iter().map(|(t, _)| t).collect();
+    tenants.sort();
+    assert_eq!(
+        tenants,
+        [
+            Some("team-a".to_owned()),
+            Some("team-a".to_owned()),
+            Some("team-c".to_owned())
+        ]
+    );
+    drop(gw);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
