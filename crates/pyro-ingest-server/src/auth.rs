@@ -324,6 +324,8 @@ pub struct Caller<const INGEST: bool, const CONNECT: bool> {
     /// tenant the caller's token is bound to, else the client's own `X-Scope-OrgID` (empty when
     /// it sent none).
     pub org_id: String,
+    /// The tenant the caller's token is bound to, if it is.
+    pub bound: Option<String>,
 }
 
 /// An authorized caller of `/ingest`.
@@ -346,16 +348,20 @@ impl<const INGEST: bool, const CONNECT: bool> FromRequestParts<Arc<AppState>>
             Ok((tenant, bound)) => {
                 let org_id = if !tenant.is_empty() {
                     tenant.clone()
-                } else if let Some(b) = bound {
+                } else if let Some(b) = &bound {
                     // Single tenant here; upstream, the token's own tenant.
-                    b
+                    b.clone()
                 } else {
                     sent_org_id(&parts.headers)
                         .filter(|t| acceptable_tenant(t))
                         .unwrap_or_default()
                         .to_owned()
                 };
-                Ok(Caller { tenant, org_id })
+                Ok(Caller {
+                    tenant,
+                    org_id,
+                    bound,
+                })
             }
             Err(r) if CONNECT => Err(connect_refusal(r)),
             Err(r) if INGEST => Err(og_refusal(r)),

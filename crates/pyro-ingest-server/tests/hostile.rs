@@ -192,6 +192,19 @@ fn tenant_bound_tokens() {
     assert_eq!(read("ro-a", Some("team-a")), (200, "a 1\n".into()));
     assert_eq!(read("ro-a", Some("team-b")).0, 403);
     assert_eq!(read("tok-any", Some("team-b")), (200, "b 2\n".into()));
+    // /metrics counts every tenant: not for a token bound to one.
+    let metrics = |token: &str| {
+        agent()
+            .get(&s.url("/metrics"))
+            .header("Authorization", bearer(token))
+            .header("X-Scope-OrgID", "team-a")
+            .call()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(metrics("ro-a"), 403);
+    assert_eq!(metrics("tok-any"), 200);
     drop(s);
 
     std::fs::write(&tokens, "# no tokens yet\n").unwrap();
@@ -590,6 +603,60 @@ fn querier_requests_are_bounded() {
     assert!(body.contains("service_name"), "{body}");
     let rss = peak_rss(s.child.id());
     assert!(rss < 300 << 20, "peak RSS {} MB", rss >> 20);
+    drop(s);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Grafana's calls with any time bounds and step (`i64::MIN`, `i64::MAX`, a step of 10^300
+/// seconds) answer without a wrapped computation: the data inside is found, and a series of more
+/// than 11,000 points is refused.
+#[test]
+fn querier_time_bounds_are_clamped() {
+    let dir = temp_dir("querier-clamp");
+    let s = Server::start(&dir, &[]);
+    let url = s.url(&format!("/ingest?name=c.cpu&{T0}"));
+    assert_eq!(post(&url, None, &[], b"a;b 1\n").0, 200);
+    let call = |method: &str, json: String| {
+        post(
+            &s.url(&format!("/querier.v1.QuerierService/{method}")),
+            Some("application/json"),
+            &[],
+            json.as_bytes(),
+        )
+    };
+    let ty = "process_cpu:cpu:nanoseconds:cpu:nanoseconds";
+    for (start, end) in [(i64::MIN, i64::MAX), (0, i64::MAX), (i64::MIN, 0), (-1, -1)] {
+        let (status, body) = call(
+            "SelectMergeStacktraces",
+            format!(
+                r#"{{"profileTypeID":"{ty}","labelSelector":"{{}}","start":"{start}","end":"{end}"}}"#
+            ),
+        );
+        assert_eq!(status, 200, "{start}..{end}: {body}");
+        if start <= 0 && end == i64::MAX {
+            assert!(body.contains("\"total\":\"10000000\""), "{body}");
+        }
+        for step in ["1", "1e300", "0.001", "-5"] {
+            let (status, body) = call(
+                "SelectSeries",
+                format!(
+                    r#"{{"profileTypeID":"{ty}","labelSelector":"{{}}","start":"{start}","end":"{end}","step":{step}}}"#
+                ),
+            );
+            if step == "1e300" || end < 0 {
+                assert_eq!(status, 200, "{start}..{end} step {step}: {body:.300}");
+            } else {
+                // Billions of points: refused, saying what to change.
+                assert_eq!(status, 400, "{start}..{end} step {step}: {body:.300}");
+                assert!(body.contains("more than 11000 points"), "{body}");
+            }
+        }
+        let (status, body) = call(
+            "LabelNames",
+            format!(r#"{{"start":"{start}","end":"{end}"}}"#),
+        );
+        assert_eq!(status, 200, "{body}");
+    }
     drop(s);
     std::fs::remove_dir_all(&dir).unwrap();
 }

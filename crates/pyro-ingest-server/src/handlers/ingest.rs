@@ -22,7 +22,7 @@ const PARSE_FAILED: &str = "error happened while parsing request body";
 /// The handler. Auth and tenant come from the headers ([`Ingester`]) before the body is read.
 pub async fn ingest(
     State(state): State<Arc<AppState>>,
-    Ingester { tenant, org_id }: Ingester,
+    Ingester { tenant, org_id, .. }: Ingester,
     Query(q): Query<Vec<(String, String)>>,
     headers: HeaderMap,
     body: Bytes,

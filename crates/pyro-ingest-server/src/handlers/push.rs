@@ -18,7 +18,7 @@ use pyro_store::Write;
 /// The handler. Auth and tenant come from the headers ([`Pusher`]) before the body is read.
 pub async fn push(
     State(state): State<Arc<AppState>>,
-    Pusher { tenant, org_id }: Pusher,
+    Pusher { tenant, org_id, .. }: Pusher,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {

@@ -274,8 +274,15 @@ impl Collector for StoreCollector {
     }
 }
 
-/// `GET /metrics`, behind the read auth when auth is on.
-pub async fn metrics(State(state): State<Arc<AppState>>, _reader: Reader) -> Response {
+/// `GET /metrics`, behind the read auth when auth is on. The numbers are the whole process's
+/// (every tenant's series and queues): a token bound to one tenant is refused (403).
+pub async fn metrics(State(state): State<Arc<AppState>>, reader: Reader) -> Response {
+    if reader.bound.is_some() {
+        return crate::http::error::json_errors(
+            StatusCode::FORBIDDEN,
+            "metrics cover every tenant: use a token not bound to a tenant",
+        );
+    }
     (
         [(
             header::CONTENT_TYPE,

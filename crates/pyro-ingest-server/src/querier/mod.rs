@@ -79,6 +79,10 @@ fn is_json(headers: &HeaderMap) -> bool {
 /// (a profile type, a selector, a time range).
 pub const MAX_REQUEST_BYTES: usize = 1 << 20;
 
+/// Most points one `SelectSeries` answer may hold per series (Prometheus's limit, which Grafana
+/// knows): a smaller step over a longer range is refused with a message saying so.
+pub const MAX_POINTS: usize = 11_000;
+
 /// Most label selectors one request may carry (`matchers` of the label and series calls); all of
 /// them together may hold at most [`pyro_labels::MAX_REGEX_MATCHERS`] regex matchers.
 pub const MAX_SELECTORS: usize = 16;
@@ -500,9 +504,18 @@ fn select_series_of(ctx: &Ctx<'_>, req: SelectSeriesRequest) -> Rpc<SelectSeries
         10
     }
     .max(1);
-    let origin = range.0;
-    let n = ((range.1 - origin).max(0) + step - 1) / step;
-    let n = usize::try_from(n).unwrap_or(0).min(1 << 20);
+    // Nothing is stored before the epoch.
+    let origin = range.0.max(0);
+    // Any bounds and step a client sends: no arithmetic wraps, and at most MAX_POINTS.
+    let span = range.1.saturating_sub(origin).max(0);
+    let n = span / step + i64::from(span % step != 0);
+    if n > MAX_POINTS as i64 {
+        return Err(ConnectError::new(
+            "invalid_argument",
+            format!("more than {MAX_POINTS} points per series: raise the step or narrow the range"),
+        ));
+    }
+    let n = usize::try_from(n).unwrap_or(0);
     // Group labels → (total, entries) per step.
     type Buckets = Vec<(u64, u64)>;
     let mut groups: BTreeMap<Vec<(String, String)>, Buckets> = BTreeMap::new();
@@ -539,7 +552,9 @@ fn select_series_of(ctx: &Ctx<'_>, req: SelectSeriesRequest) -> Rpc<SelectSeries
                     .filter(|(_, (_, entries))| *entries > 0)
                     .map(|(j, (total, _))| Point {
                         value: total as f64,
-                        timestamp: (origin + j as i64 * step) * 1000,
+                        timestamp: origin
+                            .saturating_add((j as i64).saturating_mul(step))
+                            .saturating_mul(1000),
                     })
                     .collect(),
             })
