@@ -660,3 +660,41 @@ fn querier_time_bounds_are_clamped() {
     drop(s);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Reads reserve their answer's memory from the one `--max-inflight-bytes` budget as it grows:
+/// an answer that could never fit is refused with what to narrow (`/render` 422, Grafana
+/// `resource_exhausted`), a small one in the same server answers.
+#[test]
+fn reads_reserve_their_answers_from_the_process_budget() {
+    let dir = temp_dir("read-budget");
+    let s = Server::start(&dir, &["--max-inflight-bytes", "3000000"]);
+    // 30,000 distinct stacks: an answer of 60,001 nodes, 7.7 MB at 128 bytes a node.
+    for part in 0..3 {
+        let body: String = (0..10_000)
+            .map(|i| format!("main;f{part}_{i};leaf 1\n"))
+            .collect();
+        let url = s.url(&format!("/ingest?name=big.cpu&{T0}"));
+        assert_eq!(post(&url, None, &[], body.as_bytes()).0, 200);
+    }
+    let url = s.url(&format!("/ingest?name=small.cpu&{T0}"));
+    assert_eq!(post(&url, None, &[], b"main;a 1\n").0, 200);
+    let (status, body) = get(&s.url(&format!("/render?query=big.cpu&{T0}&format=collapsed")));
+    assert_eq!(status, 422, "{body:.300}");
+    assert!(body.contains("--max-inflight-bytes"), "{body}");
+    let (status, body) = post(
+        &s.url("/querier.v1.QuerierService/SelectMergeStacktraces"),
+        Some("application/json"),
+        &[],
+        format!(
+            r#"{{"profileTypeID":"process_cpu:cpu:nanoseconds:cpu:nanoseconds","labelSelector":"{{service_name=\"big\"}}","start":"{}","end":"{}"}}"#,
+            1_609_459_200_000i64, 1_609_459_210_000i64
+        )
+        .as_bytes(),
+    );
+    assert_eq!(status, 429, "{body:.300}");
+    assert!(body.contains("resource_exhausted"), "{body:.300}");
+    let (status, body) = get(&s.url(&format!("/render?query=small.cpu&{T0}&format=collapsed")));
+    assert_eq!((status, body.as_str()), (200, "main;a 1\n"));
+    drop(s);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

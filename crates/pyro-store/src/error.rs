@@ -18,6 +18,8 @@ pub enum ErrorKind {
     Overflow,
     /// A read's answer would exceed its memory budget.
     Budget,
+    /// The process's memory budget is spent by other requests now: retry later.
+    Busy,
     /// A read was cancelled (its client left, or its request timed out).
     Cancelled,
     /// The writer thread has stopped, or the database is being reopened.

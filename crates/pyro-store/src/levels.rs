@@ -37,21 +37,40 @@ pub fn slot_of(t: i64) -> i64 {
     t.div_euclid(SLOT_SECONDS) * SLOT_SECONDS
 }
 
-/// What a read may cost: the largest answer, in call-tree nodes, and a flag that stops it.
-#[derive(Debug, Clone, Copy)]
+/// A caller's hook that reserves memory for an answer as it grows: called with the answer's
+/// node count each time it grew; an error stops the read with it (e.g. [`ErrorKind::Busy`]
+/// when a process-wide budget is spent).
+pub type Reserve<'c> = &'c (dyn Fn(usize) -> Result<(), StoreError> + Sync);
+
+/// What a read may cost: the largest answer, in call-tree nodes, a flag that stops it, and a
+/// hook that reserves the answer's memory as it grows.
+#[derive(Clone, Copy)]
 pub struct ReadBudget<'c> {
     /// Most nodes the merged tree may hold; a larger answer is an [`ErrorKind::Budget`] error.
     pub max_nodes: usize,
     /// Set by the caller to stop the read (checked between entries): [`ErrorKind::Cancelled`].
     pub cancel: Option<&'c AtomicBool>,
+    /// Reserves memory for the answer's nodes as they are merged in.
+    pub reserve: Option<Reserve<'c>>,
+}
+
+impl std::fmt::Debug for ReadBudget<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadBudget")
+            .field("max_nodes", &self.max_nodes)
+            .field("cancel", &self.cancel)
+            .field("reserve", &self.reserve.is_some())
+            .finish()
+    }
 }
 
 impl Default for ReadBudget<'_> {
-    /// Four million nodes (about 256 MB of tree), no cancel flag.
+    /// Four million nodes (about 256 MB of tree), no cancel flag, no reservations.
     fn default() -> Self {
         ReadBudget {
             max_nodes: 4 << 20,
             cancel: None,
+            reserve: None,
         }
     }
 }
@@ -74,8 +93,11 @@ impl ReadBudget<'_> {
         Ok(())
     }
 
-    /// An error when `tree` grew past the budget.
+    /// An error when `tree` grew past the budget, or its memory cannot be reserved.
     pub(crate) fn check_tree(&self, tree: &StackTree<'_>) -> Result<(), StoreError> {
+        if let Some(reserve) = self.reserve {
+            reserve(tree.node_count())?;
+        }
         if tree.node_count() > self.max_nodes {
             return Err(StoreError::new(
                 ErrorKind::Budget,

@@ -212,6 +212,7 @@ impl Store {
                     &ReadBudget {
                         max_nodes: usize::MAX,
                         cancel: None,
+                        reserve: None,
                     },
                 )?;
                 let key = (tenant, *id, level as u64, *window);

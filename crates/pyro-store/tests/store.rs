@@ -316,6 +316,7 @@ fn reads_are_bounded_and_cancellable() {
     let tight = ReadBudget {
         max_nodes: 20,
         cancel: None,
+        reserve: None,
     };
     let e = store.merge_range("", id, T0, T0 + 500, &tight).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Budget);
@@ -330,6 +331,7 @@ fn reads_are_bounded_and_cancellable() {
             &ReadBudget {
                 max_nodes: usize::MAX,
                 cancel: Some(&cancelled),
+                reserve: None,
             },
         )
         .unwrap_err();

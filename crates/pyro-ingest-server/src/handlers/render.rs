@@ -45,18 +45,22 @@ pub(crate) fn storage_failure(e: &pyro_store::StoreError) -> Failure {
             "request cancelled",
             e.message(),
         ),
+        ErrorKind::Busy => crate::http::budget::busy(),
         _ => crate::handlers::labels::storage_error(e),
     })
 }
 
-/// The read budget of one request: the server's node limit and the request's cancel flag.
+/// The read budget of one request: the server's node limit, the request's cancel flag and the
+/// hook that reserves its answer's memory from the server-wide budget.
 pub(crate) fn budget<'c>(
     state: &AppState,
     cancel: &'c std::sync::atomic::AtomicBool,
+    reserve: pyro_store::Reserve<'c>,
 ) -> ReadBudget<'c> {
     ReadBudget {
         max_nodes: state.config.read_nodes,
         cancel: Some(cancel),
+        reserve: Some(reserve),
     }
 }
 
@@ -283,7 +287,9 @@ pub async fn render(
     let cancel = abandoned.0.clone();
     blocking(abandoned, move || {
         let store = &state.store;
-        let budget = budget(&state, &cancel);
+        let memory = crate::http::budget::ReadMemory::new(&state.inflight);
+        let reserve = |n: usize| memory.reserve(n);
+        let budget = budget(&state, &cancel, &reserve);
         let selection = select(store, &tenant, &q, "")?;
         let group_by = q.get("groupBy").filter(|g| !g.is_empty());
         let loaded = Loaded::read(store, &tenant, selection, (st, et), &budget)?;
@@ -364,7 +370,9 @@ pub async fn render_diff(
     let cancel = abandoned.0.clone();
     blocking(abandoned, move || {
         let store = &state.store;
-        let budget = budget(&state, &cancel);
+        let memory = crate::http::budget::ReadMemory::new(&state.inflight);
+        let reserve = |n: usize| memory.reserve(n);
+        let budget = budget(&state, &cancel, &reserve);
         let left = select(store, &tenant, &q, "left")?;
         let right = select(store, &tenant, &q, "right")?;
         let left = Loaded::read(store, &tenant, left, left_range, &budget)?;

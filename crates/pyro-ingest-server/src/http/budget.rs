@@ -198,3 +198,68 @@ pub fn reserve_parse<'p>(
     let reserved = inflight.try_reserve_beside(parse, held)?;
     Ok((reserved, limits.scale_tree_nodes(false)))
 }
+
+/// Bytes one node of a read's answer may take, with its share of the partition tables merged
+/// into it and of the answer written from it (JSON, pprof): what a read reserves per node.
+pub const READ_NODE_BYTES: usize = 128;
+
+/// Nodes a read reserves at a time beyond what it holds (fewer reservations for a growing
+/// answer).
+const READ_CHUNK_NODES: usize = 64 << 10;
+
+/// The memory a read's answer holds, reserved from the server-wide budget as the answer grows
+/// (with the writes' bodies and parse memory under the one `--max-inflight-bytes`), given back
+/// when the read ends.
+#[derive(Debug)]
+pub struct ReadMemory {
+    inflight: InFlight,
+    held: std::sync::Mutex<(usize, Vec<Reserved>)>,
+}
+
+impl ReadMemory {
+    /// Nothing reserved yet.
+    pub fn new(inflight: &InFlight) -> ReadMemory {
+        ReadMemory {
+            inflight: inflight.clone(),
+            held: std::sync::Mutex::new((0, Vec::new())),
+        }
+    }
+
+    /// Reserves room for an answer of `nodes` nodes: [`pyro_store::ErrorKind::Busy`] when the
+    /// budget does not have it now, [`pyro_store::ErrorKind::Budget`] when it never could.
+    ///
+    /// # Errors
+    /// The refusal.
+    pub fn reserve(&self, nodes: usize) -> Result<(), pyro_store::StoreError> {
+        let mut held = self
+            .held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if nodes <= held.0 {
+            return Ok(());
+        }
+        // What is missing, or as much again as is held (doubling up to a chunk): a small answer
+        // reserves little, a growing one seldom.
+        let more = (nodes - held.0).max(held.0.min(READ_CHUNK_NODES)).max(1024);
+        let bytes = more.saturating_mul(READ_NODE_BYTES);
+        let already = held.0.saturating_mul(READ_NODE_BYTES);
+        match self.inflight.try_reserve_beside(bytes, already) {
+            Ok(r) => {
+                held.0 += more;
+                held.1.push(r);
+                Ok(())
+            }
+            Err(Refused::Busy) => Err(pyro_store::StoreError::new(
+                pyro_store::ErrorKind::Busy,
+                "server busy: the memory for this answer is held by other requests; retry later",
+            )),
+            Err(Refused::Never) => Err(pyro_store::StoreError::new(
+                pyro_store::ErrorKind::Budget,
+                format_args!(
+                    "the answer needs more than the server's --max-inflight-bytes ({nodes} \
+                     call-tree nodes); narrow the query or the time range"
+                ),
+            )),
+        }
+    }
+}

@@ -80,6 +80,8 @@ impl ConnectError {
             "permission_denied" => StatusCode::FORBIDDEN,
             "resource_exhausted" => StatusCode::TOO_MANY_REQUESTS,
             "unimplemented" | "not_found" => StatusCode::NOT_FOUND,
+            "unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+            "canceled" => StatusCode::from_u16(499).unwrap_or(StatusCode::REQUEST_TIMEOUT),
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -150,10 +150,12 @@ where
     let cancel = abandoned.0.clone();
     let answer = tokio::task::spawn_blocking(move || {
         let req = decode::<Req>(&state, &headers, body)?;
+        let memory = crate::http::budget::ReadMemory::new(&state.inflight);
+        let reserve = |n: usize| memory.reserve(n);
         let ctx = Ctx {
             store: &state.store,
             tenant: &tenant,
-            budget: crate::handlers::render::budget(&state, &cancel),
+            budget: crate::handlers::render::budget(&state, &cancel, &reserve),
         };
         method(&ctx, req)
     })
@@ -179,6 +181,7 @@ fn internal(e: StoreError) -> ConnectError {
     let code = match e.kind() {
         ErrorKind::Budget => "resource_exhausted",
         ErrorKind::Cancelled => "canceled",
+        ErrorKind::Busy => "unavailable",
         _ => "internal",
     };
     ConnectError::new(code, e.to_string())
@@ -667,10 +670,12 @@ pub async fn select_merge_profile(
     let cancel = abandoned.0.clone();
     let answer = tokio::task::spawn_blocking(move || {
         let req = decode::<SelectMergeStacktracesRequest>(&state, &headers, body)?;
+        let memory = crate::http::budget::ReadMemory::new(&state.inflight);
+        let reserve = |n: usize| memory.reserve(n);
         let ctx = Ctx {
             store: &state.store,
             tenant: &tenant,
-            budget: crate::handlers::render::budget(&state, &cancel),
+            budget: crate::handlers::render::budget(&state, &cancel, &reserve),
         };
         select_merge_profile_of(&ctx, req)
     })
