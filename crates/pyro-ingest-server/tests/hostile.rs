@@ -698,3 +698,51 @@ fn reads_reserve_their_answers_from_the_process_budget() {
     drop(s);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A `--forward-only` gateway whose disk filled up, killed, starts again on the full disk with
+/// its queue intact (it refused to open the store before: exit 2, ENOSPC). Needs root for a
+/// small tmpfs; says it skipped otherwise.
+#[test]
+fn a_gateway_starts_on_a_full_disk_with_its_queue() {
+    let mnt = temp_dir("full-disk");
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=8m", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+        return;
+    }
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let _unmount = Unmount(mnt.clone());
+    let data = mnt.join("data");
+    let args = ["--forward-to", "http://127.0.0.1:9", "--forward-only"];
+    let s = Server::start(&data, &args);
+    for i in 0..3 {
+        let url = s.url(&format!("/ingest?name=f{i}.cpu&{T0}"));
+        assert_eq!(post(&url, None, &[], b"main;x 1\n").0, 200);
+    }
+    // Fill the disk to the last byte.
+    let mut filler = std::fs::File::create(mnt.join("filler")).unwrap();
+    let block = vec![0u8; 64 << 10];
+    while std::io::Write::write_all(&mut filler, &block).is_ok() {}
+    drop(filler);
+    let url = s.url(&format!("/ingest?name=late.cpu&{T0}"));
+    assert_ne!(post(&url, None, &[], b"main;x 1\n").0, 200);
+    drop(s); // kill -9
+    let s = Server::start(&data, &args);
+    let (status, metrics) = get(&s.url("/metrics"));
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("pyro_forward_queue_requests{endpoint=\"http://127.0.0.1:9\"} 3"),
+        "{metrics}"
+    );
+    drop(s);
+}

@@ -68,6 +68,10 @@ fn convert(
 /// Creates every table and converts a database of format 1 or 2. Returns whether it converted
 /// anything (the caller then compacts the file: the old format's pages are free).
 pub(crate) fn create_and_migrate(db: &Database) -> Result<bool, StoreError> {
+    if current(db)? {
+        // Nothing to create or convert: no write (a server restarting on a full disk starts).
+        return Ok(false);
+    }
     let tx = db.begin_write()?;
     let names: Vec<String> = tx.list_tables()?.map(|t| t.name().to_owned()).collect();
     let has = |t: &str| names.iter().any(|n| n == t);
@@ -125,6 +129,43 @@ pub(crate) fn create_and_migrate(db: &Database) -> Result<bool, StoreError> {
         migrate_v2(db)?;
     }
     Ok(v1 || v2)
+}
+
+/// Every table of this format, by name.
+const TABLES: [&str; 14] = [
+    "meta",
+    "series_v2",
+    "series_key",
+    "postings",
+    "type_postings",
+    "label_names",
+    "label_values",
+    "seen",
+    "seen_at",
+    "deltas_v3",
+    "rollups",
+    "rollup_dirty",
+    "stack_symbols",
+    "stack_nodes",
+];
+
+/// Whether the database is of this format with every table there, read without writing.
+fn current(db: &Database) -> Result<bool, StoreError> {
+    use redb::ReadableDatabase;
+    let tx = db.begin_read()?;
+    let names: Vec<String> = tx.list_tables()?.map(|t| t.name().to_owned()).collect();
+    if !TABLES.iter().all(|t| names.iter().any(|n| n == t))
+        || names
+            .iter()
+            .any(|n| n == V1_SERIES.name() || n == V2_DELTAS.name())
+    {
+        return Ok(false);
+    }
+    let version = tx
+        .open_table(crate::META)?
+        .get("version")?
+        .map(|g| g.value());
+    Ok(version == Some(VERSION))
 }
 
 /// Moves format-2 deltas into `deltas_v3`, converted, in bounded transactions; then posts every

@@ -203,13 +203,26 @@ impl Queue {
             bytes: AtomicU64::new(0),
             items: AtomicU64::new(0),
         };
-        let tx = q.store.begin_write()?;
-        {
-            tx.open_table(q.table())?;
-            tx.open_table(q.dead_table())?;
-            tx.open_table(q.dead_why_table())?;
+        let exists = {
+            let tx = q.store.begin_read()?;
+            let names: Vec<String> = tx
+                .list_tables()?
+                .map(|t| redb::TableHandle::name(&t).to_owned())
+                .collect();
+            [&q.names.queue, &q.names.dead, &q.names.dead_why]
+                .iter()
+                .all(|t| names.iter().any(|n| n == *t))
+        };
+        // Created once: a restart writes nothing (it starts on a full disk too).
+        if !exists {
+            let tx = q.store.begin_write()?;
+            {
+                tx.open_table(q.table())?;
+                tx.open_table(q.dead_table())?;
+                tx.open_table(q.dead_why_table())?;
+            }
+            tx.commit()?;
         }
-        tx.commit()?;
         if legacy.exists() {
             q.migrate(legacy)?;
         }
@@ -289,13 +302,15 @@ impl Queue {
             return Ok(0);
         }
         let from = Names::of(old);
-        let tx = self.store.begin_write()?;
-        let exists = tx
+        let exists = self
+            .store
+            .begin_read()?
             .list_tables()?
             .any(|t| redb::TableHandle::name(&t) == from.queue);
         if !exists {
             return Ok(0);
         }
+        let tx = self.store.begin_write()?;
         let (mut moved, mut moved_bytes) = (0u64, 0u64);
         {
             let mut meta = tx.open_table(META)?;
@@ -347,6 +362,19 @@ impl Queue {
     /// # Errors
     /// A storage failure.
     pub fn set_label(&self, label: &str) -> Result<(), StoreError> {
+        {
+            let tx = self.store.begin_read()?;
+            let same = match tx.open_table(LABELS) {
+                Ok(t) => t
+                    .get(self.name.as_str())?
+                    .is_some_and(|g| g.value() == label),
+                Err(redb::TableError::TableDoesNotExist(_)) => false,
+                Err(e) => return Err(e.into()),
+            };
+            if same {
+                return Ok(());
+            }
+        }
         let tx = self.store.begin_write()?;
         tx.open_table(LABELS)?.insert(self.name.as_str(), label)?;
         tx.commit()?;
