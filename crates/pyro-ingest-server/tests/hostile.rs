@@ -746,3 +746,34 @@ fn a_gateway_starts_on_a_full_disk_with_its_queue() {
     );
     drop(s);
 }
+
+/// Bodies are reserved as their bytes arrive, not by the length they announce: eight clients
+/// that announce 1 MB each and trickle (16 × 64 MiB + 80 × 1 MiB at 1 B/s held a 1 GiB budget
+/// before, and every other `/ingest` got 503) hold 64 KiB each, and agents' uploads go through.
+#[test]
+fn slow_announced_bodies_do_not_hold_the_budget() {
+    use std::io::Write;
+    let dir = temp_dir("slow-bodies");
+    let s = Server::start(&dir, &["--max-inflight-bytes", "2000000"]);
+    let slow: Vec<std::net::TcpStream> = (0..8)
+        .map(|_| {
+            let mut c = std::net::TcpStream::connect(&s.addr).unwrap();
+            write!(
+                c,
+                "POST /ingest?name=slow.cpu&{T0} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\na 1\n"
+            )
+            .unwrap();
+            c
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let body = "main;work 1\n".repeat(80);
+    for i in 0..5 {
+        let url = s.url(&format!("/ingest?name=good{i}.cpu&{T0}"));
+        let (status, text) = post(&url, None, &[], body.as_bytes());
+        assert_eq!(status, 200, "{text}");
+    }
+    drop(slow);
+    drop(s);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

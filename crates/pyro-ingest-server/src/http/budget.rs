@@ -123,8 +123,14 @@ pub fn busy() -> Response {
         .into_response()
 }
 
-/// Middleware: reserves a request's body before it is read (announced length, else the body
-/// limit for a request that may carry one), held until the answer is ready.
+/// Bytes of a body reserved before any of it arrives: a request announcing a large body holds
+/// no more than this until its bytes come (slow senders cannot hold the budget by announcing).
+pub const BODY_FIRST_BYTES: usize = 64 << 10;
+
+/// Middleware: reserves a request's body as it arrives: [`BODY_FIRST_BYTES`] (or the announced
+/// length when smaller) before a byte is read, then each chunk as it comes, all held until the
+/// answer is ready. A body whose bytes cannot be reserved when they arrive ends the request with
+/// 503 and `Retry-After` (413 when it could never fit).
 pub async fn reserve_body(
     State(state): State<Arc<AppState>>,
     req: Request,
@@ -135,20 +141,77 @@ pub async fn reserve_body(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    let bytes = match announced {
-        Some(n) => n.min(state.config.max_body),
-        None if req.method() == Method::POST || req.method() == Method::PUT => {
-            state.config.max_body
+    let may_have_body = announced.is_some_and(|n| n > 0)
+        || (announced.is_none() && (req.method() == Method::POST || req.method() == Method::PUT));
+    if !may_have_body {
+        return next.run(req).await;
+    }
+    let first = announced
+        .unwrap_or(BODY_FIRST_BYTES)
+        .min(BODY_FIRST_BYTES)
+        .min(state.config.max_body);
+    let held = Arc::new(std::sync::Mutex::new(BodyHeld {
+        reserved: Vec::new(),
+        bytes: 0,
+        seen: 0,
+        refused: None,
+    }));
+    match state.inflight.try_reserve(first) {
+        Ok(r) => {
+            let mut h = held
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            h.reserved.push(r);
+            h.bytes = first;
         }
-        None => 0,
-    };
-    let reserved = match state.inflight.try_reserve(bytes) {
-        Ok(r) => r,
         Err(refused) => return refused.into_response(),
-    };
+    }
+    let (parts, body) = req.into_parts();
+    let (inflight, growing) = (state.inflight.clone(), held.clone());
+    let stream = futures_util::StreamExt::map(body.into_data_stream(), move |chunk| {
+        let chunk = chunk?;
+        let mut h = growing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        h.seen += chunk.len();
+        if h.seen > h.bytes {
+            let more = (h.seen - h.bytes).max(BODY_FIRST_BYTES);
+            match inflight.try_reserve_beside(more, h.bytes) {
+                Ok(r) => {
+                    h.reserved.push(r);
+                    h.bytes += more;
+                }
+                Err(refused) => {
+                    h.refused = Some(refused);
+                    return Err(axum::Error::new("body could not be reserved"));
+                }
+            }
+        }
+        Ok(chunk)
+    });
+    let req = Request::from_parts(parts, axum::body::Body::from_stream(stream));
     let response = next.run(req).await;
-    drop(reserved);
-    response
+    let refused = held
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .refused;
+    // The reservations go back once the answer is made.
+    drop(held);
+    match refused {
+        Some(r) => r.into_response(),
+        None => response,
+    }
+}
+
+/// A body's reservations while it is read and handled.
+struct BodyHeld {
+    reserved: Vec<Reserved>,
+    /// Bytes reserved.
+    bytes: usize,
+    /// Bytes arrived.
+    seen: usize,
+    /// Set when arriving bytes could not be reserved.
+    refused: Option<Refused>,
 }
 
 /// What `data` inflates to as its gzip trailer declares it (the last member's size, capped at
