@@ -415,13 +415,15 @@ fn bytes_in_flight_are_bounded() {
     let (status, body) = post(&url, None, &[], big.as_bytes());
     assert_eq!(status, 413, "{body}");
     assert!(body.contains("--max-inflight-bytes"), "{body}");
-    // A slow client holds 150 KB of announced body: a second 100 KB request must wait.
+    // A slow client holds the 150 KB of body it sent (of 190 KB announced): a second 100 KB
+    // request must wait.
     let mut slow = std::net::TcpStream::connect(&s.addr).unwrap();
     write!(
         slow,
-        "POST /ingest?name=f.cpu HTTP/1.1\r\nHost: x\r\nContent-Length: 150000\r\n\r\na 1\n"
+        "POST /ingest?name=f.cpu HTTP/1.1\r\nHost: x\r\nContent-Length: 190000\r\n\r\n"
     )
     .unwrap();
+    slow.write_all(&vec![b'\n'; 150_000]).unwrap();
     std::thread::sleep(std::time::Duration::from_millis(200));
     let mut resp = agent()
         .post(&url)
