@@ -193,6 +193,7 @@ fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    store.set_max_series_per_tenant(args.max_series_per_tenant);
     let config = match config_from(&args, Some(&store)) {
         Ok(c) => c,
         Err(code) => return code,

@@ -112,6 +112,15 @@ pub(crate) struct ServeArgs {
     /// with a message saying to narrow the query. About 64 bytes each.
     #[arg(long, default_value_t = server::http::DEFAULT_READ_NODES)]
     pub(crate) max_read_nodes: usize,
+    /// Most series one tenant may have; a write that would create more is refused (429), writes
+    /// to existing series go on. 0: no limit.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub(crate) max_series_per_tenant: u64,
+    /// Most bytes of series names and labels one request may produce, all its series together
+    /// (422 beyond): each is stored and indexed, so long label values times many label sets
+    /// would amplify one small upload into gigabytes.
+    #[arg(long, default_value_t = pyro_ingest::DEFAULT_MAX_SERIES_BYTES)]
+    pub(crate) max_series_bytes: usize,
     /// Seconds between two rollup passes (closed windows pre-merged into coarser levels, and
     /// windows changed by late writes rebuilt).
     #[arg(long, default_value_t = 10)]
@@ -171,7 +180,8 @@ pub(crate) fn config_from(
             .max_decompressed(args.max_decompressed_bytes)
             .max_label_sets(args.max_label_sets)
             .max_series(args.max_series_per_request)
-            .max_tree_nodes(args.max_tree_nodes),
+            .max_tree_nodes(args.max_tree_nodes)
+            .max_series_bytes(args.max_series_bytes),
         max_inflight_bytes: args.max_inflight_bytes,
         forward: match store {
             Some(store) => forward_from(args, store)?,

@@ -35,8 +35,8 @@ mod text;
 pub use error::{Error, ErrorKind, Result};
 pub use format::Format;
 pub use limits::{
-    DEFAULT_MAX_DECOMPRESSED, DEFAULT_MAX_SERIES, DEFAULT_MAX_TREE_NODES, INPUT_BYTES_PER_NODE,
-    Limits,
+    DEFAULT_MAX_DECOMPRESSED, DEFAULT_MAX_SERIES, DEFAULT_MAX_SERIES_BYTES, DEFAULT_MAX_TREE_NODES,
+    INPUT_BYTES_PER_NODE, Limits,
 };
 pub use pprof::PprofFacts;
 pub use pyro_tree::gzip::{GunzipError, gunzip, is_gzip};
@@ -111,7 +111,7 @@ pub fn decode_with_facts<'a>(
             ));
         }
     };
-    check_series_count(series.len(), limits)?;
+    check_series_count(&series, limits)?;
     add_labels(&mut series, &req.extra_labels)?;
     Ok((series, facts))
 }
@@ -131,13 +131,37 @@ pub fn add_labels(series: &mut [Series<'_>], labels: &[(String, String)]) -> Res
     Ok(())
 }
 
-pub(crate) fn check_series_count(n: usize, limits: &Limits) -> Result<()> {
+pub(crate) fn check_series_count(series: &[Series<'_>], limits: &Limits) -> Result<()> {
+    let n = series.len();
     if n > limits.series {
         return Err(Error::new(
             ErrorKind::LimitExceeded,
             format!(
                 "{n} series exceed the limit of {} per request",
                 limits.series
+            ),
+        ));
+    }
+    // Every series' name and labels are stored and indexed: long values times many label sets
+    // amplify one small upload into gigabytes.
+    let bytes: usize = series
+        .iter()
+        .map(|s| {
+            s.name.app().len()
+                + s.name
+                    .labels()
+                    .iter()
+                    .map(|(k, v)| k.len() + v.len())
+                    .sum::<usize>()
+        })
+        .sum();
+    if bytes > limits.series_bytes {
+        return Err(Error::new(
+            ErrorKind::LimitExceeded,
+            format!(
+                "the names and labels of {n} series take {bytes} bytes, over the limit of {} \
+                 per request",
+                limits.series_bytes
             ),
         ));
     }

@@ -3,6 +3,11 @@
 /// Default most series one request may produce.
 pub const DEFAULT_MAX_SERIES: usize = 10_000;
 
+/// Default most bytes of series names and labels one request may produce (app names, label
+/// names and values, all its series together): 4 MiB, a thousand series with every label at
+/// Grafana Pyroscope's value limit.
+pub const DEFAULT_MAX_SERIES_BYTES: usize = 4 << 20;
+
 /// Default most tree nodes one request may produce, all its parts and series together.
 pub const DEFAULT_MAX_TREE_NODES: usize = 8 << 20;
 
@@ -43,6 +48,9 @@ pub struct Limits {
     /// Most series one request may produce ([`ErrorKind::LimitExceeded`](crate::ErrorKind)
     /// beyond).
     pub series: usize,
+    /// Most bytes of series names and labels one request may produce, all its series together
+    /// ([`ErrorKind::LimitExceeded`](crate::ErrorKind) beyond): each is stored and indexed.
+    pub series_bytes: usize,
     /// Largest output of any gunzip of the request (body, parts), in bytes
     /// ([`ErrorKind::TooLarge`](crate::ErrorKind) beyond).
     pub decompressed: usize,
@@ -66,6 +74,7 @@ impl Default for Limits {
             pprof: pyro_pprof::Limits::default(),
             jfr: pyro_jfr::Limits::default(),
             series: DEFAULT_MAX_SERIES,
+            series_bytes: DEFAULT_MAX_SERIES_BYTES,
             decompressed: DEFAULT_MAX_DECOMPRESSED,
             tree_nodes: DEFAULT_MAX_TREE_NODES,
             scale_tree_nodes: true,
@@ -122,6 +131,12 @@ impl Limits {
     /// Most series one request may produce.
     pub fn max_series(mut self, n: usize) -> Self {
         self.series = n;
+        self
+    }
+
+    /// Most bytes of series names and labels one request may produce.
+    pub fn max_series_bytes(mut self, n: usize) -> Self {
+        self.series_bytes = n;
         self
     }
 

@@ -239,7 +239,7 @@ pub fn to_series_cancellable(
             out.extend(series);
         }
     }
-    crate::check_series_count(out.len(), limits)?;
+    crate::check_series_count(&out, limits)?;
     Ok((out, start.unwrap_or(now)))
 }
 

@@ -20,6 +20,9 @@ pub enum ErrorKind {
     Budget,
     /// The process's memory budget is spent by other requests now: retry later.
     Busy,
+    /// A write would create more series than its tenant may have
+    /// ([`crate::Store::set_max_series_per_tenant`]).
+    SeriesLimit,
     /// A read was cancelled (its client left, or its request timed out).
     Cancelled,
     /// The writer thread has stopped, or the database is being reopened.

@@ -233,6 +233,8 @@ pub struct Store {
     path: PathBuf,
     /// What the writer knows without reading the tables back.
     cache: std::sync::Mutex<write::WriteCache>,
+    /// Most series one tenant may have (0: no limit).
+    max_series: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Store {
@@ -269,6 +271,7 @@ impl Store {
             db: RwLock::new(Some(db)),
             path,
             cache: Default::default(),
+            max_series: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -328,6 +331,13 @@ impl Store {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clear();
+    }
+
+    /// Sets the most series one tenant may have (0: no limit). A write that would create more
+    /// fails whole with [`ErrorKind::SeriesLimit`]; writes to existing series go on.
+    pub fn set_max_series_per_tenant(&self, n: u64) {
+        self.max_series
+            .store(n, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Size of the database file, in bytes.

@@ -275,6 +275,7 @@ impl Store {
             let mut t = Tables::open(&tx)?;
             let until = watermarks(&t.meta)?;
             let now = crate::now().max(0);
+            let max_series = self.max_series.load(std::sync::atomic::Ordering::Relaxed);
             let mut seq = t.meta.get("next_seq")?.map_or(0, |g| g.value());
             for w in &writes {
                 if let Some(s) = w.series.iter().find(|s| s.tree.overflowed()) {
@@ -286,6 +287,32 @@ impl Store {
                         ),
                     )));
                     continue;
+                }
+                if max_series > 0 {
+                    let mut new = 0u64;
+                    for s in &w.series {
+                        if cache.series_id(&w.tenant, &s.key, s.meta_hash).is_none()
+                            && t.series_key
+                                .get((w.tenant.as_str(), s.key.as_str()))?
+                                .is_none()
+                        {
+                            new += 1;
+                        }
+                    }
+                    let have = t
+                        .label_names
+                        .get((w.tenant.as_str(), NAME))?
+                        .map_or(0, |g| g.value());
+                    if new > 0 && have + new > max_series {
+                        results.push(Err(StoreError::new(
+                            ErrorKind::SeriesLimit,
+                            format_args!(
+                                "the tenant has {have} series; {new} more would pass its limit \
+                                 of {max_series}"
+                            ),
+                        )));
+                        continue;
+                    }
                 }
                 let slot = slot_of(w.start).max(0);
                 let mut redelivered = false;

@@ -110,6 +110,11 @@ pub async fn ingest(
                     StatusCode::OK.into_response()
                 }
                 Err(NotKept::QueueFull) => crate::http::budget::busy(),
+                Err(e) if e.is_series_limit() => og_error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "series limit",
+                    &e.to_string(),
+                ),
                 Err(e) if e.is_client_error() => og_error(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     PARSE_FAILED,

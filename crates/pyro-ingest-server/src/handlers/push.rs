@@ -76,6 +76,9 @@ pub async fn push(
             match keep(&state, write, origin).await {
                 Ok(()) => Ok(n),
                 Err(NotKept::QueueFull) => return crate::http::budget::busy(),
+                Err(e) if e.is_series_limit() => {
+                    Err(ConnectError::new("resource_exhausted", e.to_string()))
+                }
                 Err(e) if e.is_client_error() => {
                     Err(ConnectError::new("invalid_argument", e.to_string()))
                 }

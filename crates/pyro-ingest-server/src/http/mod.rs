@@ -66,6 +66,11 @@ impl NotKept {
     pub fn is_client_error(&self) -> bool {
         matches!(self, NotKept::Store(e) if e.kind() == ErrorKind::Overflow)
     }
+
+    /// Whether the tenant's series limit refused it (429).
+    pub fn is_series_limit(&self) -> bool {
+        matches!(self, NotKept::Store(e) if e.kind() == ErrorKind::SeriesLimit)
+    }
 }
 
 impl std::fmt::Display for NotKept {
