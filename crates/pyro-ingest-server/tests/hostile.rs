@@ -670,9 +670,10 @@ fn querier_time_bounds_are_clamped() {
 fn reads_reserve_their_answers_from_the_process_budget() {
     let dir = temp_dir("read-budget");
     let s = Server::start(&dir, &["--max-inflight-bytes", "3000000"]);
-    // 30,000 distinct stacks: an answer of 60,001 nodes, 7.7 MB at 128 bytes a node.
-    for part in 0..3 {
-        let body: String = (0..10_000)
+    // 30,000 distinct stacks: an answer of 60,001 nodes, 7.7 MB at 128 bytes a node (in
+    // uploads small enough for their own trees to fit the budget).
+    for part in 0..30 {
+        let body: String = (0..1_000)
             .map(|i| format!("main;f{part}_{i};leaf 1\n"))
             .collect();
         let url = s.url(&format!("/ingest?name=big.cpu&{T0}"));
@@ -866,4 +867,85 @@ fn label_amplification_and_series_per_tenant_are_bounded() {
     assert_eq!(collapsed(&s, "t0.cpu"), "a 2\n");
     drop(s);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The call trees a request may build are reserved with its parse memory, in proportion to its
+/// input: eight concurrent small gzipped profiles that each expand to a 100k-node tree take
+/// turns under a budget for one (200, or 503 to retry), and the process stays near its budget
+/// (12 × 52 KB profiles of 7.2 M nodes each passed 3.9 GB before).
+#[test]
+fn concurrent_tree_building_stays_within_the_budget() {
+    let dir = temp_dir("tree-budget");
+    // Each request's trees: 2 nodes a byte of its 205 KB profile, 23 MB: one at a time.
+    let s = Server::start(&dir, &["--max-inflight-bytes", "30000000"]);
+    let body = gzip(&wide_pprof(1_000, 100));
+    assert!(body.len() < 64 << 10, "{}", body.len());
+    let url = s.url(&format!("/ingest?name=deep&format=pprof&{T0}"));
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                scope.spawn(|| {
+                    let (status, text) = post(&url, None, &[], &body);
+                    assert!(status == 200 || status == 503, "{status}: {text}");
+                    status
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    // Taking turns: some wait (before, every one ran at once, its trees unaccounted).
+    assert!(statuses.contains(&200), "{statuses:?}");
+    assert!(statuses.contains(&503), "{statuses:?}");
+    let rss = peak_rss(s.child.id());
+    assert!(rss < 200 << 20, "peak RSS {} MB", rss >> 20);
+    drop(s);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `samples` samples, each a distinct stack of `depth` frames (two distinct frames under the
+/// root, then the same frame): `samples × (depth − 1)` tree nodes or so, from a body that gzips
+/// to a few kilobytes.
+fn wide_pprof(samples: usize, depth: usize) -> Vec<u8> {
+    use prost::Message;
+    use pyro_pprof::model::{Function, Line, Location, Profile, Sample, ValueType};
+    let mut strings: Vec<String> = vec!["".into(), "samples".into(), "count".into()];
+    let n = 1000u64;
+    for i in 0..=n {
+        strings.push(format!("fn{i}"));
+    }
+    Profile {
+        sample_type: vec![ValueType { r#type: 1, unit: 2 }],
+        sample: (0..samples as u64)
+            .map(|i| {
+                let mut ids = vec![1 + (i % n), 1 + (i / n) % n];
+                ids.resize(depth, n + 1);
+                ids.reverse();
+                Sample {
+                    location_id: ids,
+                    value: vec![1],
+                    ..Default::default()
+                }
+            })
+            .collect(),
+        location: (1..=n + 1)
+            .map(|id| Location {
+                id,
+                line: vec![Line {
+                    function_id: id,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            })
+            .collect(),
+        function: (1..=n + 1)
+            .map(|id| Function {
+                id,
+                name: 2 + id as i64,
+                ..Default::default()
+            })
+            .collect(),
+        string_table: strings,
+        ..Default::default()
+    }
+    .encode_to_vec()
 }

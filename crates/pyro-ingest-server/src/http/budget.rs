@@ -97,6 +97,11 @@ impl InFlight {
             .map_err(|_| Refused::Busy)
     }
 
+    /// The whole budget, in bytes.
+    pub fn total(&self) -> usize {
+        self.units.saturating_mul(UNIT)
+    }
+
     /// Bytes not reserved now.
     pub fn available(&self) -> usize {
         self.sem.available_permits().saturating_mul(UNIT)
@@ -228,11 +233,23 @@ pub fn declared_size(data: &[u8], max: usize) -> usize {
 /// bound counts).
 pub const TREE_NODE_BYTES: usize = 56;
 
-/// Reserves the parse memory of a request's parts (their declared inflated sizes times
-/// [`PARSE_BYTES_PER_BYTE`], plus the trees a large profile may build past `--max-tree-nodes`,
-/// [`pyro_ingest::Limits::tree_nodes_for`] its size) and returns the reader limits for it: gunzip
-/// of any part stops at the largest declared size. A request whose larger trees could never be
-/// reserved is read within `--max-tree-nodes` instead.
+/// Tree nodes a request may build per byte of its decompressed profiles, up to
+/// `--max-tree-nodes` (real profiles build 0.01 to 0.1 a byte; the 33 MB synthetic Go profile
+/// 0.22), and the least it may build whatever its size: so a small upload reserves, and may build,
+/// trees in proportion to itself instead of `--max-tree-nodes` it could never need.
+pub const TREE_NODES_PER_INPUT_BYTE: usize = 2;
+
+/// The least tree nodes a request may build (and reserves), however small.
+pub const MIN_TREE_NODES: usize = 4 << 10;
+
+/// Reserves the parse memory of a request's parts and the trees it may build, and returns the
+/// reader limits for it: gunzip of any part stops at the largest declared size; the trees stop at
+/// [`TREE_NODES_PER_INPUT_BYTE`] nodes per byte of its declared inflated size (at least
+/// [`MIN_TREE_NODES`]; at most `--max-tree-nodes`, or one node per
+/// [`pyro_ingest::INPUT_BYTES_PER_NODE`] bytes for a large profile,
+/// [`pyro_ingest::Limits::tree_nodes_for`]), every one of them reserved at [`TREE_NODE_BYTES`]
+/// beside [`PARSE_BYTES_PER_BYTE`] per input byte. A request whose trees could never be reserved
+/// is read within what can be (at most `--max-tree-nodes`).
 ///
 /// # Errors
 /// The refusal (503 now, or 413 never).
@@ -249,17 +266,36 @@ pub fn reserve_parse<'p>(
         largest = largest.max(d);
     }
     let parse = total.saturating_mul(PARSE_BYTES_PER_BYTE);
-    let extra = (limits.tree_nodes_for(total) - limits.tree_nodes).saturating_mul(TREE_NODE_BYTES);
+    let proportional = total
+        .saturating_mul(TREE_NODES_PER_INPUT_BYTE)
+        .max(MIN_TREE_NODES);
+    let nodes = limits.tree_nodes_for(total).min(proportional);
     let limits = limits.max_decompressed(largest.min(limits.decompressed));
-    if extra > 0 {
-        match inflight.try_reserve_beside(parse.saturating_add(extra), held) {
-            Ok(reserved) => return Ok((reserved, limits)),
-            Err(Refused::Busy) => return Err(Refused::Busy),
-            Err(Refused::Never) => {}
+    let trees = |n: usize| parse.saturating_add(n.saturating_mul(TREE_NODE_BYTES));
+    match inflight.try_reserve_beside(trees(nodes), held) {
+        Ok(reserved) => {
+            return Ok((
+                reserved,
+                limits.max_tree_nodes(nodes).scale_tree_nodes(false),
+            ));
         }
+        Err(Refused::Busy) => return Err(Refused::Busy),
+        Err(Refused::Never) => {}
     }
-    let reserved = inflight.try_reserve_beside(parse, held)?;
-    Ok((reserved, limits.scale_tree_nodes(false)))
+    // What the whole budget could hold beside the parse, within --max-tree-nodes.
+    let room = inflight
+        .total()
+        .saturating_sub(parse)
+        .saturating_sub(held)
+        // Reservations round up to whole units.
+        .saturating_sub(2 * UNIT)
+        / TREE_NODE_BYTES;
+    let nodes = nodes.min(limits.tree_nodes).min(room);
+    let reserved = inflight.try_reserve_beside(trees(nodes), held)?;
+    Ok((
+        reserved,
+        limits.max_tree_nodes(nodes).scale_tree_nodes(false),
+    ))
 }
 
 /// Bytes one node of a read's answer may take, with its share of the partition tables merged
