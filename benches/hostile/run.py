@@ -117,8 +117,71 @@ def request(url, body=None, headers=None, method=None):
 T0 = "from=1609459200&until=1609459210"
 
 
+def querier(s, method, json_body, gz=True):
+    body = json_body.encode()
+    headers = {"Content-Type": "application/json"}
+    if gz:
+        body = gzip.compress(body)
+        headers["Content-Encoding"] = "gzip"
+    return request(s.url(f"/querier.v1.QuerierService/{method}"), body, headers)
+
+
+def labelled_pprof(sets=10_000, labels=30, value_len=2048):
+    """A pprof of `sets` label sets of `labels` labels with long distinct values, one sample
+    each (the label-amplification reproducer: 677 KB gzipped at the defaults)."""
+    strings = [b"", b"samples", b"count", b"main"] + [b"k%d" % k for k in range(labels)]
+    samples = b""
+    for i in range(sets):
+        lab = b""
+        for k in range(labels):
+            v = (b"%d-%d-" % (i, k)).ljust(value_len, b"v")
+            strings.append(v)
+            lab += field(3, vfield(1, 4 + k) + vfield(2, len(strings) - 1))
+        samples += field(2, field(1, varint(1)) + field(2, varint(1)) + lab)
+    out = field(1, vfield(1, 1) + vfield(2, 2)) + samples
+    out += field(4, vfield(1, 1) + field(4, vfield(1, 1)))
+    out += field(5, vfield(1, 1) + vfield(2, 3))
+    out += b"".join(field(6, x) for x in strings)
+    return gzip.compress(out)
+
+
+def push_with_id(sample_id):
+    """A push.v1 request of one series (service `p`) with one tiny pprof and `sample_id`."""
+    pprof = field(1, vfield(1, 1) + vfield(2, 2)) + field(6, b"") + field(6, b"samples") \
+        + field(6, b"count")
+    labels = field(1, field(1, b"service_name") + field(2, b"p"))
+    sample = field(2, field(1, pprof) + field(2, sample_id))
+    return field(1, labels + sample)
+
+
+def trickle(s, n=16, announced=64 << 20):
+    """Opens `n` connections announcing `announced`-byte bodies and sends 4 bytes on each."""
+    import socket
+    host, port = s.addr.rsplit(":", 1)
+    conns = []
+    for _ in range(n):
+        c = socket.create_connection((host, int(port)))
+        c.sendall(f"POST /ingest?name=slow.cpu&{T0} HTTP/1.1\r\nHost: x\r\n"
+                  f"Content-Length: {announced}\r\n\r\na 1\n".encode())
+        conns.append(c)
+    return conns
+
+
+def during_trickle(s):
+    conns = trickle(s)
+    try:
+        time.sleep(0.3)
+        return request(s.url(f"/ingest?name=good.cpu&{T0}"), b"a;b 1\n")
+    finally:
+        for c in conns:
+            c.close()
+
+
 def cases(s):
     regex = ",".join(f"k{i}%3D~%22(a%7Cb)*c%22" for i in range(1000))
+    sel16 = "{" + ",".join(f'k{i}=~\\".*a.*b.*\\"' for i in range(16)) + "}"
+    selectors = ",".join([f'"{sel16}"'] * 100)
+    empty = ",".join(['""'] * 10_000_000)
     return [
         ("tree: names with ';' (70 KB)",
          lambda: request(s.url(f"/ingest?name=h.cpu&format=tree&{T0}"), semicolon_tree())),
@@ -135,14 +198,32 @@ def cases(s):
          lambda: request(s.url("/render?query=h.cpu&from=0&until=99999999999999999999&format=json"))),
         ("folded: 60 MB of distinct stacks",
          lambda: request(s.url(f"/ingest?name=big.cpu&{T0}"), BIG_FOLDED)),
+        ("querier: 100 selectors x 16 regexes (gzip)",
+         lambda: querier(s, "LabelNames", '{"matchers":[' + selectors + ']}')),
+        ("querier: 10 M empty selectors (gzip)",
+         lambda: querier(s, "LabelNames", '{"matchers":[' + empty + ']}')),
+        ("querier: i64 bounds, step 1",
+         lambda: querier(s, "SelectSeries", '{"profileTypeID":"process_cpu:cpu:nanoseconds:'
+                         'cpu:nanoseconds","labelSelector":"{}","start":"-9223372036854775808",'
+                         '"end":"9223372036854775807","step":1}', gz=False)),
+        ("pprof: 10k label sets x 30 x 2 KB values",
+         lambda: request(s.url(f"/ingest?name=amp&format=pprof&{T0}"), LABELLED)),
+        ("render: 60 MB folded series, pprof out",
+         lambda: request(s.url(f"/render?query=big.cpu&{T0}&format=pprof"))),
+        ("ingest while 16 clients trickle 64 MiB bodies",
+         lambda: during_trickle(s)),
+        ("push: a 1 MiB sample ID",
+         lambda: request(s.url("/push.v1.PusherService/Push"), push_with_id(b"x" * (1 << 20)),
+                         {"Content-Type": "application/proto"})),
     ]
 
 
 def main():
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "pyro-ingest-server"], cwd=ROOT,
                    check=True)
-    global BOMB, BIG_FOLDED
+    global BOMB, BIG_FOLDED, LABELLED
     BOMB = gzip_bomb()
+    LABELLED = labelled_pprof()
     BIG_FOLDED = b"".join(b"main;mod%d;fn%d;leaf%d %d\n" % (i % 97, i, i * 7, i)
                           for i in range(1_500_000))
     s = Server()
