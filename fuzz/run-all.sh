@@ -23,6 +23,7 @@ dict_of() {
     pprof_*) echo pprof ;;
     sampletype_*) echo sampletype ;;
     server_*) echo server ;;
+    store_*) echo store ;;
     tree_*) echo tree ;;
   esac
 }

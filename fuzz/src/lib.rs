@@ -18,6 +18,7 @@ pub mod pprof_decode;
 pub mod pprof_vs_prost;
 pub mod sampletype_json;
 pub mod server_ingest;
+pub mod store_entry;
 pub mod tree_roundtrip;
 pub mod tree_transport;
 

@@ -346,6 +346,28 @@ impl Store {
     }
 }
 
+/// The stored-entry decoder on arbitrary bytes, for the fuzz target `store_entry`: the write
+/// count and the values by node id of an entry, or why it is corrupt (never a panic, never more
+/// than [`codec`]'s id bound allocated).
+///
+/// # Errors
+/// A corrupt entry.
+#[doc(hidden)]
+pub fn decode_entry(bytes: &[u8]) -> Result<(u64, u64, Vec<u64>), StoreError> {
+    let (writes, total) = codec::header(bytes)?;
+    let mut values = Vec::new();
+    // A tighter id bound than the stores' own, so fuzzing does not spend its time allocating.
+    let w = codec::add_into(bytes, &mut values, 1 << 16)?;
+    debug_assert_eq!(w, writes);
+    Ok((writes, total, values))
+}
+
+/// Encodes an entry ([`decode_entry`]'s inverse), for the fuzz target.
+#[doc(hidden)]
+pub fn encode_entry(writes: u64, values: &[u64]) -> Option<Vec<u8>> {
+    codec::encode(writes, values)
+}
+
 /// Unix seconds now.
 pub(crate) fn now() -> i64 {
     std::time::SystemTime::now()
