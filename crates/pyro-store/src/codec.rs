@@ -79,16 +79,20 @@ pub(crate) fn encode(writes: u64, values: &[u64]) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// The write count and total of an entry, without reading its nodes.
-pub(crate) fn header(bytes: &[u8]) -> Result<(u64, u64), StoreError> {
-    let mut b = bytes;
-    match b.split_first() {
-        Some((&MAGIC, rest)) => b = rest,
+/// The write count and total of an entry, and the bytes after them.
+fn head(bytes: &[u8]) -> Result<(u64, u64, &[u8]), StoreError> {
+    let mut b = match bytes.split_first() {
+        Some((&MAGIC, rest)) => rest,
         _ => return Err(corrupt("not an entry of format 3")),
-    }
+    };
     let writes = varint(&mut b)?;
     let total = varint(&mut b)?;
-    Ok((writes, total))
+    Ok((writes, total, b))
+}
+
+/// The write count and total of an entry, without reading its nodes.
+pub(crate) fn header(bytes: &[u8]) -> Result<(u64, u64), StoreError> {
+    head(bytes).map(|(writes, total, _)| (writes, total))
 }
 
 /// Adds an entry's values into `values` (indexed by node id; grown as needed, up to
@@ -98,13 +102,7 @@ pub(crate) fn add_into(
     values: &mut Vec<u64>,
     max_nodes: usize,
 ) -> Result<u64, StoreError> {
-    let mut b = bytes;
-    match b.split_first() {
-        Some((&MAGIC, rest)) => b = rest,
-        _ => return Err(corrupt("not an entry of format 3")),
-    }
-    let writes = varint(&mut b)?;
-    let total = varint(&mut b)?;
+    let (writes, total, mut b) = head(bytes)?;
     let unit = varint(&mut b)?;
     let count = varint(&mut b)?;
     if count > b.len() as u64 {

@@ -137,6 +137,18 @@ pub(crate) struct Walk<'t, D, R, S, N> {
 
 type Visit<'f> = dyn FnMut(usize, i64, &[u8]) -> Result<(), StoreError> + 'f;
 
+/// Entries stored as `(tenant, series id, slot or level, window or sequence)` → bytes.
+type EntryTable = redb::ReadOnlyTable<(&'static str, u64, u64, u64), &'static [u8]>;
+
+/// A [`Walk`] over a read transaction's tables.
+type ReadWalk<'t> = Walk<
+    't,
+    EntryTable,
+    EntryTable,
+    redb::ReadOnlyTable<(&'static str, u64, u64, u64), &'static str>,
+    EntryTable,
+>;
+
 impl<D, R, S, N> Walk<'_, D, R, S, N>
 where
     D: ReadableTable<(&'static str, u64, u64, u64), &'static [u8]>,
@@ -301,20 +313,7 @@ impl Store {
         budget: &ReadBudget<'_>,
         into: &mut Merged,
     ) -> Result<(), StoreError> {
-        let tx = self.begin_read()?;
-        let deltas = tx.open_table(DELTAS)?;
-        let rollups = tx.open_table(ROLLUPS)?;
-        let syms = tx.open_table(SYMBOLS)?;
-        let nodes = tx.open_table(NODES)?;
-        let walk = Walk {
-            deltas: &deltas,
-            rollups: &rollups,
-            syms: &syms,
-            nodes: &nodes,
-            tenant,
-            id,
-        };
-        walk.merge(from, until, into, budget)
+        self.walk(tenant, id, |walk| walk.merge(from, until, into, budget))
     }
 
     /// Adds the totals of series `id` of `tenant` over the slots that start in `[from, until)`
@@ -343,34 +342,23 @@ impl Store {
             .rev()
             .find(|&l| width % level_width(l) == 0)
             .unwrap_or(0);
-        let tx = self.begin_read()?;
-        let deltas = tx.open_table(DELTAS)?;
-        let rollups = tx.open_table(ROLLUPS)?;
-        let syms = tx.open_table(SYMBOLS)?;
-        let nodes = tx.open_table(NODES)?;
-        let walk = Walk {
-            deltas: &deltas,
-            rollups: &rollups,
-            syms: &syms,
-            nodes: &nodes,
-            tenant,
-            id,
-        };
         let w = level_width(top);
         let mut n = 0u32;
-        walk.cover(top, from, until, &mut |_, start, bytes| {
-            n = n.wrapping_add(1);
-            if n.is_multiple_of(1024) {
-                budget.check()?;
-            }
-            let (_, total) = codec::header(bytes)?;
-            let window = start.div_euclid(w) * w;
-            let j = (window - origin).div_euclid(width).max(0);
-            if let Some(b) = usize::try_from(j).ok().and_then(|j| out.get_mut(j)) {
-                b.0 = b.0.saturating_add(total);
-                b.1 += 1;
-            }
-            Ok(())
+        self.walk(tenant, id, |walk| {
+            walk.cover(top, from, until, &mut |_, start, bytes| {
+                n = n.wrapping_add(1);
+                if n.is_multiple_of(1024) {
+                    budget.check()?;
+                }
+                let (_, total) = codec::header(bytes)?;
+                let window = start.div_euclid(w) * w;
+                let j = (window - origin).div_euclid(width).max(0);
+                if let Some(b) = usize::try_from(j).ok().and_then(|j| out.get_mut(j)) {
+                    b.0 = b.0.saturating_add(total);
+                    b.1 += 1;
+                }
+                Ok(())
+            })
         })
     }
 
@@ -392,31 +380,42 @@ impl Store {
         out: &mut [(u64, u64)],
     ) -> Result<(), StoreError> {
         let width = width.max(1);
+        self.walk(tenant, id, |walk| {
+            for (j, b) in out.iter_mut().enumerate() {
+                budget.check()?;
+                let lo = origin.saturating_add(width.saturating_mul(j as i64));
+                let (lo, hi) = (lo.max(from), lo.saturating_add(width).min(until));
+                walk.cover(LEVELS - 1, lo, hi, &mut |_, _, bytes| {
+                    let (_, total) = codec::header(bytes)?;
+                    b.0 = b.0.saturating_add(total);
+                    b.1 += 1;
+                    Ok(())
+                })?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Runs `f` over the tables of series `id` of `tenant` in one read transaction.
+    fn walk<R>(
+        &self,
+        tenant: &str,
+        id: u64,
+        f: impl FnOnce(&ReadWalk<'_>) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
         let tx = self.begin_read()?;
         let deltas = tx.open_table(DELTAS)?;
         let rollups = tx.open_table(ROLLUPS)?;
         let syms = tx.open_table(SYMBOLS)?;
         let nodes = tx.open_table(NODES)?;
-        let walk = Walk {
+        f(&Walk {
             deltas: &deltas,
             rollups: &rollups,
             syms: &syms,
             nodes: &nodes,
             tenant,
             id,
-        };
-        for (j, b) in out.iter_mut().enumerate() {
-            budget.check()?;
-            let lo = origin.saturating_add(width.saturating_mul(j as i64));
-            let (lo, hi) = (lo.max(from), lo.saturating_add(width).min(until));
-            walk.cover(LEVELS - 1, lo, hi, &mut |_, _, bytes| {
-                let (_, total) = codec::header(bytes)?;
-                b.0 = b.0.saturating_add(total);
-                b.1 += 1;
-                Ok(())
-            })?;
-        }
-        Ok(())
+        })
     }
 
     /// Whether series `id` of `tenant` has data in a slot that starts in `[from, until)`.

@@ -80,6 +80,49 @@ impl Names {
     }
 }
 
+/// Appends every item of `old` to `q` in order, numbered from `next` on. Returns the items and
+/// their body bytes.
+fn append_items(
+    old: &impl ReadableTable<u64, &'static [u8]>,
+    q: &mut redb::Table<'_, u64, &'static [u8]>,
+    next: &mut u64,
+) -> Result<(u64, u64), StoreError> {
+    let (mut moved, mut bytes) = (0, 0);
+    for entry in old.iter()? {
+        let (k, v) = entry?;
+        let item = decode(k.value(), v.value())?;
+        *next += 1;
+        bytes += item.body.len() as u64;
+        q.insert(*next, v.value())?;
+        moved += 1;
+    }
+    Ok((moved, bytes))
+}
+
+/// Appends every dead letter of `old` (and its upstream message) to `dead`, numbered from
+/// `next` on.
+fn append_dead(
+    (old, old_why): (
+        &impl ReadableTable<u64, &'static [u8]>,
+        &impl ReadableTable<u64, &'static str>,
+    ),
+    (dead, why): (
+        &mut redb::Table<'_, u64, &'static [u8]>,
+        &mut redb::Table<'_, u64, &'static str>,
+    ),
+    next: &mut u64,
+) -> Result<(), StoreError> {
+    for entry in old.iter()? {
+        let (k, v) = entry?;
+        *next += 1;
+        dead.insert(*next, v.value())?;
+        if let Some(w) = old_why.get(k.value())? {
+            why.insert(*next, w.value())?;
+        }
+    }
+    Ok(())
+}
+
 /// Prefix of every queue's item table.
 const QUEUE_PREFIX: &str = "forward_queue_";
 
@@ -254,28 +297,16 @@ impl Queue {
                 .map_or(0, |g| g.value());
             let mut q = tx.open_table(self.table())?;
             if let Ok(old_q) = rtx.open_table(LEGACY_QUEUE) {
-                for entry in old_q.iter()? {
-                    let (k, v) = entry?;
-                    let item = decode(k.value(), v.value())?;
-                    next += 1;
-                    bytes += item.body.len() as u64;
-                    q.insert(next, v.value())?;
-                    moved += 1;
-                }
+                let (n, b) = append_items(&old_q, &mut q, &mut next)?;
+                moved += n;
+                bytes += b;
             }
             if let (Ok(old_dead), Ok(old_why)) =
                 (rtx.open_table(LEGACY_DEAD), rtx.open_table(LEGACY_DEAD_WHY))
             {
                 let mut dead = tx.open_table(self.dead_table())?;
                 let mut why = tx.open_table(self.dead_why_table())?;
-                for entry in old_dead.iter()? {
-                    let (k, v) = entry?;
-                    next += 1;
-                    dead.insert(next, v.value())?;
-                    if let Some(w) = old_why.get(k.value())? {
-                        why.insert(next, w.value())?;
-                    }
-                }
+                append_dead((&old_dead, &old_why), (&mut dead, &mut why), &mut next)?;
             }
             meta.insert(self.names.next_key.as_str(), next)?;
             meta.insert(self.names.bytes_key.as_str(), bytes)?;
@@ -311,7 +342,7 @@ impl Queue {
             return Ok(0);
         }
         let tx = self.store.begin_write()?;
-        let (mut moved, mut moved_bytes) = (0u64, 0u64);
+        let (moved, moved_bytes): (u64, u64);
         {
             let mut meta = tx.open_table(META)?;
             let mut next = meta
@@ -319,26 +350,12 @@ impl Queue {
                 .map_or(0, |g| g.value());
             let old_q = tx.open_table(TableDefinition::<u64, &[u8]>::new(&from.queue))?;
             let mut q = tx.open_table(self.table())?;
-            for entry in old_q.iter()? {
-                let (k, v) = entry?;
-                let item = decode(k.value(), v.value())?;
-                next += 1;
-                moved += 1;
-                moved_bytes += item.body.len() as u64;
-                q.insert(next, v.value())?;
-            }
+            (moved, moved_bytes) = append_items(&old_q, &mut q, &mut next)?;
             let old_dead = tx.open_table(TableDefinition::<u64, &[u8]>::new(&from.dead))?;
             let old_why = tx.open_table(TableDefinition::<u64, &str>::new(&from.dead_why))?;
             let mut dead = tx.open_table(self.dead_table())?;
             let mut why = tx.open_table(self.dead_why_table())?;
-            for entry in old_dead.iter()? {
-                let (k, v) = entry?;
-                next += 1;
-                dead.insert(next, v.value())?;
-                if let Some(w) = old_why.get(k.value())? {
-                    why.insert(next, w.value())?;
-                }
-            }
+            append_dead((&old_dead, &old_why), (&mut dead, &mut why), &mut next)?;
             let bytes = meta
                 .get(self.names.bytes_key.as_str())?
                 .map_or(0, |g| g.value())

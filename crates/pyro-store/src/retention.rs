@@ -102,26 +102,8 @@ impl Store {
                         if has_data && part as i64 + PARTITION_SECONDS > before {
                             continue;
                         }
-                        let mut keys = Vec::new();
-                        for item in t
-                            .syms
-                            .range((tenant, id, part, 0)..=(tenant, id, part, u64::MAX))?
-                        {
-                            keys.push(item?.0.value().3);
-                        }
-                        for k in keys {
-                            t.syms.remove((tenant, id, part, k))?;
-                        }
-                        let mut keys = Vec::new();
-                        for item in t
-                            .nodes
-                            .range((tenant, id, part, 0)..=(tenant, id, part, u64::MAX))?
-                        {
-                            keys.push(item?.0.value().3);
-                        }
-                        for k in keys {
-                            t.nodes.remove((tenant, id, part, k))?;
-                        }
+                        remove_partition(&mut t.syms, (tenant, id, part))?;
+                        remove_partition(&mut t.nodes, (tenant, id, part))?;
                     }
                     let empty = t
                         .deltas
@@ -199,6 +181,21 @@ impl Store {
             pruned += n;
         }
     }
+}
+
+/// Removes every row of one series' partition from a stack table.
+fn remove_partition<V: redb::Value + 'static>(
+    table: &mut redb::Table<'_, (&'static str, u64, u64, u64), V>,
+    (tenant, id, part): (&str, u64, u64),
+) -> Result<(), StoreError> {
+    let mut keys = Vec::new();
+    for item in table.range((tenant, id, part, 0)..=(tenant, id, part, u64::MAX))? {
+        keys.push(item?.0.value().3);
+    }
+    for k in keys {
+        table.remove((tenant, id, part, k))?;
+    }
+    Ok(())
 }
 
 /// Sample IDs forgotten per write transaction.

@@ -146,6 +146,26 @@ where
     Resp: Message + Serialize + Send + 'static,
 {
     let json = is_json(&headers);
+    let answer = blocking(state, tenant, headers, body, method).await;
+    match answer {
+        Ok(resp) => encode(json, &resp),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Decodes a request and runs `method` on the blocking pool under the request's read budget
+/// (its answer's memory reserved from the server's, cancelled when the request is dropped).
+async fn blocking<Req, Resp>(
+    state: Arc<AppState>,
+    tenant: String,
+    headers: HeaderMap,
+    body: Bytes,
+    method: fn(&Ctx<'_>, Req) -> Rpc<Resp>,
+) -> Rpc<Resp>
+where
+    Req: Message + DeserializeOwned + Default + Send + 'static,
+    Resp: Send + 'static,
+{
     let abandoned = CancelOnDrop::new();
     let cancel = abandoned.0.clone();
     let answer = tokio::task::spawn_blocking(move || {
@@ -162,10 +182,7 @@ where
     .await
     .unwrap_or_else(|e| Err(ConnectError::new("internal", e.to_string())));
     drop(abandoned);
-    match answer {
-        Ok(resp) => encode(json, &resp),
-        Err(e) => e.into_response(),
-    }
+    answer
 }
 
 /// What a method reads with: the store, the caller's tenant, the request's read budget.
@@ -666,22 +683,7 @@ pub async fn select_merge_profile(
         )
         .into_response();
     }
-    let abandoned = CancelOnDrop::new();
-    let cancel = abandoned.0.clone();
-    let answer = tokio::task::spawn_blocking(move || {
-        let req = decode::<SelectMergeStacktracesRequest>(&state, &headers, body)?;
-        let memory = crate::http::budget::ReadMemory::new(&state.inflight);
-        let reserve = |n: usize| memory.reserve(n);
-        let ctx = Ctx {
-            store: &state.store,
-            tenant: &tenant,
-            budget: crate::handlers::render::budget(&state, &cancel, &reserve),
-        };
-        select_merge_profile_of(&ctx, req)
-    })
-    .await
-    .unwrap_or_else(|e| Err(ConnectError::new("internal", e.to_string())));
-    drop(abandoned);
+    let answer = blocking(state, tenant, headers, body, select_merge_profile_of).await;
     match answer {
         Ok(p) => ([(header::CONTENT_TYPE, "application/proto")], p.0).into_response(),
         Err(e) => e.into_response(),
