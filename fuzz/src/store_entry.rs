@@ -16,6 +16,19 @@ pub fn run(data: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::run;
+    use crate::replay::{Rng, replay};
+
+    /// The corpus, the committed crashers (`testdata/store/regress/`: an entry listing a zero
+    /// value, which `encode` never writes, was taken as valid) and seeded random entries.
+    #[test]
+    fn replays() {
+        fn make(rng: &mut Rng) -> Vec<u8> {
+            let mut v = rng.bytes_from(&[0, 1, 2, 0x7f, 0x80, 0x81, 0xff], 48);
+            v.insert(0, 0xF4);
+            v
+        }
+        replay("store_entry", &["store"], 3000, make, run);
+    }
 
     #[test]
     fn seeded_random_and_valid_entries() {

@@ -116,9 +116,11 @@ pub(crate) fn add_into(
             .checked_add(step)
             .filter(|&id| (i == 0 || step > 0) && id < max_nodes as u64)
             .ok_or_else(|| corrupt(format_args!("node id {id}+{step}")))?;
+        // `encode` writes non-zero values with a non-zero unit only.
         let v = varint(&mut b)?
             .checked_mul(unit)
-            .ok_or_else(|| corrupt("value overflows"))?;
+            .filter(|&v| v != 0)
+            .ok_or_else(|| corrupt(format_args!("value of node {id} zero or overflowing")))?;
         sum = sum.saturating_add(v);
         let id = id as usize;
         if values.len() <= id {
