@@ -18,8 +18,9 @@ mod tests {
     use super::run;
     use crate::replay::{Rng, replay};
 
-    /// The corpus, the committed crashers (`testdata/store/regress/`: an entry listing a zero
-    /// value, which `encode` never writes, was taken as valid) and seeded random entries.
+    /// The corpus, the committed crashers (`testdata/store/regress/`: entries `encode` never
+    /// writes, taken as valid: one listing a zero value, one whose values overflow their sum)
+    /// and seeded random entries.
     #[test]
     fn replays() {
         fn make(rng: &mut Rng) -> Vec<u8> {

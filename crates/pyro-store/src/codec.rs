@@ -121,7 +121,10 @@ pub(crate) fn add_into(
             .checked_mul(unit)
             .filter(|&v| v != 0)
             .ok_or_else(|| corrupt(format_args!("value of node {id} zero or overflowing")))?;
-        sum = sum.saturating_add(v);
+        // `encode` never writes an entry whose values overflow when summed.
+        sum = sum
+            .checked_add(v)
+            .ok_or_else(|| corrupt("values overflow 64 bits"))?;
         let id = id as usize;
         if values.len() <= id {
             values.resize(id + 1, 0);
