@@ -420,7 +420,8 @@ fn series_of(ctx: &Ctx<'_>, req: SeriesRequest) -> Rpc<SeriesResponse> {
     Ok(SeriesResponse { labels_set: sets })
 }
 
-/// The series a merge request selects, or `not_found` for a type no series has.
+/// The series a merge request selects: none for a type no series has (Grafana Pyroscope answers
+/// an empty result there, which Grafana shows as an empty panel, not an error).
 fn selected(
     ctx: &Ctx<'_>,
     type_id: &str,
@@ -429,13 +430,6 @@ fn selected(
 ) -> Rpc<Vec<Hit>> {
     check_type_id(type_id)?;
     let sel = selector(label_selector)?;
-    let all = matching(ctx, Some(type_id), &[], 0, i64::MAX)?;
-    if all.is_empty() {
-        return Err(ConnectError::new(
-            "not_found",
-            format!("no series of profile type {type_id:?}"),
-        ));
-    }
     matching(ctx, Some(type_id), &[sel], from, until)
 }
 
