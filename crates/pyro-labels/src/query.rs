@@ -41,6 +41,11 @@ impl MatchOp {
         matches!(self, MatchOp::NotEqual | MatchOp::NotEqualRegex)
     }
 
+    /// Whether the operator matches a regex (`=~`, `!~`).
+    pub fn is_regex(self) -> bool {
+        matches!(self, MatchOp::EqualRegex | MatchOp::NotEqualRegex)
+    }
+
     fn as_str(self) -> &'static str {
         match self {
             MatchOp::NotEqual => "!=",

@@ -76,17 +76,12 @@ impl Default for ReadBudget<'_> {
 }
 
 impl ReadBudget<'_> {
-    /// An [`ErrorKind::Cancelled`] error once the read's cancel flag is set: for callers that
-    /// loop over the store's answers themselves.
+    /// An [`ErrorKind::Cancelled`] error once the read's cancel flag is set (checked between
+    /// entries here, and by callers that loop over the store's answers themselves).
     ///
     /// # Errors
     /// The read was cancelled.
     pub fn check_cancelled(&self) -> Result<(), StoreError> {
-        self.check()
-    }
-
-    /// An error when the read was cancelled.
-    pub(crate) fn check(&self) -> Result<(), StoreError> {
         if self.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
             return Err(StoreError::new(ErrorKind::Cancelled, "read cancelled"));
         }
@@ -217,7 +212,7 @@ where
     ) -> Result<(u64, u64), StoreError> {
         let (mut writes, mut entries) = (0, 0);
         self.cover(top, a, b, &mut |_, _, bytes| {
-            budget.check()?;
+            budget.check_cancelled()?;
             writes += codec::add_into(bytes, values, codec::MAX_NODE_IDS)?;
             entries += 1;
             Ok(())
@@ -348,7 +343,7 @@ impl Store {
             walk.cover(top, from, until, &mut |_, start, bytes| {
                 n = n.wrapping_add(1);
                 if n.is_multiple_of(1024) {
-                    budget.check()?;
+                    budget.check_cancelled()?;
                 }
                 let (_, total) = codec::header(bytes)?;
                 let window = start.div_euclid(w) * w;
@@ -382,7 +377,7 @@ impl Store {
         let width = width.max(1);
         self.walk(tenant, id, |walk| {
             for (j, b) in out.iter_mut().enumerate() {
-                budget.check()?;
+                budget.check_cancelled()?;
                 let lo = origin.saturating_add(width.saturating_mul(j as i64));
                 let (lo, hi) = (lo.max(from), lo.saturating_add(width).min(until));
                 walk.cover(LEVELS - 1, lo, hi, &mut |_, _, bytes| {

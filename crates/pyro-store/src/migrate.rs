@@ -131,30 +131,37 @@ pub(crate) fn create_and_migrate(db: &Database) -> Result<bool, StoreError> {
     Ok(v1 || v2)
 }
 
-/// Every table of this format, by name.
-const TABLES: [&str; 14] = [
-    "meta",
-    "series_v2",
-    "series_key",
-    "postings",
-    "type_postings",
-    "label_names",
-    "label_values",
-    "seen",
-    "seen_at",
-    "deltas_v3",
-    "rollups",
-    "rollup_dirty",
-    "stack_symbols",
-    "stack_nodes",
-];
+/// Every table of this format, by name (what [`Tables::open`] and the stack tables create).
+fn tables() -> [String; 14] {
+    use crate::stacks::{NODES, SYMBOLS};
+    use crate::{
+        DELTAS, DIRTY, LABEL_NAMES, LABEL_VALUES, META, POSTINGS, ROLLUPS, SEEN, SEEN_AT, SERIES,
+        SERIES_KEY, TYPE_POSTINGS,
+    };
+    [
+        META.name().to_owned(),
+        SERIES.name().to_owned(),
+        SERIES_KEY.name().to_owned(),
+        POSTINGS.name().to_owned(),
+        TYPE_POSTINGS.name().to_owned(),
+        LABEL_NAMES.name().to_owned(),
+        LABEL_VALUES.name().to_owned(),
+        SEEN.name().to_owned(),
+        SEEN_AT.name().to_owned(),
+        DELTAS.name().to_owned(),
+        ROLLUPS.name().to_owned(),
+        DIRTY.name().to_owned(),
+        SYMBOLS.name().to_owned(),
+        NODES.name().to_owned(),
+    ]
+}
 
 /// Whether the database is of this format with every table there, read without writing.
 fn current(db: &Database) -> Result<bool, StoreError> {
     use redb::ReadableDatabase;
     let tx = db.begin_read()?;
     let names: Vec<String> = tx.list_tables()?.map(|t| t.name().to_owned()).collect();
-    if !TABLES.iter().all(|t| names.iter().any(|n| n == t))
+    if !tables().iter().all(|t| names.contains(t))
         || names
             .iter()
             .any(|n| n == V1_SERIES.name() || n == V2_DELTAS.name())

@@ -153,7 +153,7 @@ pub fn list(store: &Store) -> Result<Vec<QueueInfo>, StoreError> {
         .filter_map(|t| {
             redb::TableHandle::name(&t)
                 .strip_prefix(QUEUE_PREFIX)
-                .filter(|n| !n.is_empty() && *n != "labels")
+                .filter(|n| !n.is_empty())
                 .map(str::to_owned)
         })
         .collect();

@@ -80,36 +80,32 @@ impl Store {
                             t.dirty.insert((level, straddling as u64, tenant, id), ())?;
                         }
                     }
-                    // Stack tables of partitions wholly before `before`; all of them when the
-                    // series goes.
-                    let mut parts = Vec::new();
-                    for item in t
-                        .syms
-                        .range((tenant, id, 0, 0)..=(tenant, id, u64::MAX, u64::MAX))?
-                    {
-                        let entry = item?;
-                        let part = entry.0.value().2;
-                        if parts.last() != Some(&part) {
-                            parts.push(part);
-                        }
-                    }
                     let has_data = t
                         .deltas
                         .range((tenant, id, 0, 0)..=(tenant, id, u64::MAX, u64::MAX))?
                         .next()
                         .is_some();
-                    for part in parts {
-                        if has_data && part as i64 + PARTITION_SECONDS > before {
-                            continue;
+                    // Stack tables of partitions wholly before `before`; all of them when the
+                    // series goes. Partitions are found by seeking from one to the next.
+                    let mut from = 0u64;
+                    loop {
+                        let next = t
+                            .syms
+                            .range((tenant, id, from, 0)..=(tenant, id, u64::MAX, u64::MAX))?
+                            .next()
+                            .transpose()?
+                            .map(|(k, _)| k.value().2);
+                        let Some(part) = next else { break };
+                        if !has_data || part as i64 + PARTITION_SECONDS <= before {
+                            remove_partition(&mut t.syms, (tenant, id, part))?;
+                            remove_partition(&mut t.nodes, (tenant, id, part))?;
                         }
-                        remove_partition(&mut t.syms, (tenant, id, part))?;
-                        remove_partition(&mut t.nodes, (tenant, id, part))?;
+                        match part.checked_add(1) {
+                            Some(f) => from = f,
+                            None => break,
+                        }
                     }
-                    let empty = t
-                        .deltas
-                        .range((tenant, id, 0, 0)..=(tenant, id, u64::MAX, u64::MAX))?
-                        .next()
-                        .is_none();
+                    let empty = !has_data;
                     if empty {
                         let mut rest = Vec::new();
                         for item in t

@@ -18,7 +18,7 @@ use redb::ReadableTable;
 use crate::error::StoreError;
 use crate::levels::{LEVELS, ReadBudget, Walk, level_width};
 use crate::write::{Tables, watermark_key, watermarks};
-use crate::{DIRTY, SERIES, Store, codec};
+use crate::{DIRTY, Store, codec};
 
 /// Seconds after its end before a window is rolled up (late uploads of agents land first).
 pub const GRACE: i64 = 60;
@@ -271,7 +271,6 @@ impl Store {
         let tx = self.begin_read()?;
         let r = tx.open_table(crate::ROLLUPS)?.len()?;
         let d = tx.open_table(DIRTY)?.len()?;
-        let _ = tx.open_table(SERIES)?;
         Ok((r, d))
     }
 }

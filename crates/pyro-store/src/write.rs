@@ -299,10 +299,13 @@ impl Store {
                             new += 1;
                         }
                     }
-                    let have = t
-                        .label_names
-                        .get((w.tenant.as_str(), NAME))?
-                        .map_or(0, |g| g.value());
+                    let have = if new > 0 {
+                        t.label_names
+                            .get((w.tenant.as_str(), NAME))?
+                            .map_or(0, |g| g.value())
+                    } else {
+                        0
+                    };
                     if new > 0 && have + new > max_series {
                         results.push(Err(StoreError::new(
                             ErrorKind::SeriesLimit,

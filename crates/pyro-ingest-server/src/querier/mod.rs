@@ -329,16 +329,7 @@ fn selected_by(ctx: &Ctx<'_>, matchers: &[String], start: i64, end: i64) -> Rpc<
     let mut regexes = 0;
     for m in matchers {
         let q = selector(m)?;
-        regexes += q
-            .matchers()
-            .iter()
-            .filter(|m| {
-                matches!(
-                    m.op(),
-                    pyro_labels::MatchOp::EqualRegex | pyro_labels::MatchOp::NotEqualRegex
-                )
-            })
-            .count();
+        regexes += q.matchers().iter().filter(|m| m.op().is_regex()).count();
         if regexes > pyro_labels::MAX_REGEX_MATCHERS {
             return Err(ConnectError::new(
                 "invalid_argument",
