@@ -251,6 +251,18 @@ where
             values.clear();
             let (writes, entries) = self.merge_values(LEVELS - 1, lo, hi, &mut values, budget)?;
             if entries > 0 {
+                // Reserved before the partition's table and tree are built: its nodes beside the
+                // answer so far (the last node id is the table's size).
+                if let Some(reserve) = budget.reserve {
+                    let (t, id, p) = (self.tenant, self.id, part as u64);
+                    let last = self
+                        .nodes
+                        .range((t, id, p, 0)..=(t, id, p, u64::MAX))?
+                        .next_back()
+                        .transpose()?
+                        .map_or(0, |(k, _)| k.value().3 as usize);
+                    reserve(into.tree.node_count().saturating_add(last + 1))?;
+                }
                 let shape =
                     Shape::load(self.syms, self.nodes, (self.tenant, self.id, part as u64))?;
                 if values.len() > shape.len() {

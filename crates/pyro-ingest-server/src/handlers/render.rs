@@ -370,13 +370,22 @@ pub async fn render_diff(
     let cancel = abandoned.0.clone();
     blocking(abandoned, move || {
         let store = &state.store;
-        let memory = crate::http::budget::ReadMemory::new(&state.inflight);
-        let reserve = |n: usize| memory.reserve(n);
-        let budget = budget(&state, &cancel, &reserve);
+        // Each side holds its own tree: each reserves its own memory.
+        let (left_memory, right_memory) = (
+            crate::http::budget::ReadMemory::new(&state.inflight),
+            crate::http::budget::ReadMemory::new(&state.inflight),
+        );
+        let (left_reserve, right_reserve) = (
+            |n: usize| left_memory.reserve(n),
+            |n: usize| right_memory.reserve(n),
+        );
+        let left_budget = budget(&state, &cancel, &left_reserve);
+        let right_budget = budget(&state, &cancel, &right_reserve);
         let left = select(store, &tenant, &q, "left")?;
         let right = select(store, &tenant, &q, "right")?;
-        let left = Loaded::read(store, &tenant, left, left_range, &budget)?;
-        let right = Loaded::read(store, &tenant, right, right_range, &budget)?;
+        let left = Loaded::read(store, &tenant, left, left_range, &left_budget)?;
+        let right = Loaded::read(store, &tenant, right, right_range, &right_budget)?;
+        let budget = left_budget;
         fn side<'l>(
             l: &'l Loaded,
             store: &Store,

@@ -300,7 +300,9 @@ pub fn reserve_parse<'p>(
 
 /// Bytes one node of a read's answer may take, with its share of the partition tables merged
 /// into it and of the answer written from it (JSON, pprof): what a read reserves per node.
-pub const READ_NODE_BYTES: usize = 128;
+/// Measured: a 2.1 M-node answer (one partition's table, the merged tree, the pprof written
+/// from it) peaked at about 1.5 KB a node.
+pub const READ_NODE_BYTES: usize = 1536;
 
 /// Nodes a read reserves at a time beyond what it holds (fewer reservations for a growing
 /// answer).
@@ -339,7 +341,7 @@ impl ReadMemory {
         }
         // What is missing, or as much again as is held (doubling up to a chunk): a small answer
         // reserves little, a growing one seldom.
-        let more = (nodes - held.0).max(held.0.min(READ_CHUNK_NODES)).max(1024);
+        let more = (nodes - held.0).max(held.0.min(READ_CHUNK_NODES));
         let bytes = more.saturating_mul(READ_NODE_BYTES);
         let already = held.0.saturating_mul(READ_NODE_BYTES);
         match self.inflight.try_reserve_beside(bytes, already) {
