@@ -4,8 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::http::{self as server, Config, ConnLimits};
+use crate::app::{self as server, ConnLimits};
 use crate::render;
+use crate::state::Config;
 use pyro_store::{ReadBudget, Store, Writer};
 
 /// Output format of the files written after the child exits.

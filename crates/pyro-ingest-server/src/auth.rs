@@ -4,7 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -13,8 +13,7 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::http::AppState;
-use crate::http::error::{ConnectError, json_errors};
+use crate::error::{ConnectError, json_errors};
 
 /// What a token may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,6 +220,15 @@ fn token_of(header: &str) -> Option<String> {
     None
 }
 
+/// What the auth extractors need from the server's state (its `FromRef` part).
+#[derive(Clone, Default)]
+pub struct Gate {
+    /// Tokens and the endpoints they protect; `None` leaves every endpoint open.
+    pub auth: Option<(Arc<Tokens>, Scope)>,
+    /// Keep tenants (`X-Scope-OrgID`) apart; every request must name one.
+    pub multi_tenant: bool,
+}
+
 /// Why a request was turned away before its body was read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refused {
@@ -234,12 +242,12 @@ pub enum Refused {
 /// headers alone. A token bound to a tenant acts as that tenant only, with or without
 /// `--multi-tenant`: an `X-Scope-OrgID` naming another is refused.
 fn gate(
-    state: &AppState,
+    state: &Gate,
     headers: &HeaderMap,
     ingest: bool,
 ) -> Result<(String, Option<String>), Refused> {
     let mut bound = None;
-    if let Some((tokens, scope)) = &state.config.auth
+    if let Some((tokens, scope)) = &state.auth
         && ((ingest && scope.ingest()) || (!ingest && scope.read()))
     {
         let auth = headers
@@ -253,7 +261,7 @@ fn gate(
         // A bound token acts as its tenant, and only as that tenant.
         return Err(Refused::Denied(Denied::PermissionDenied));
     }
-    if !state.config.multi_tenant {
+    if !state.multi_tenant {
         return Ok((String::new(), bound));
     }
     match (sent_org_id(headers), bound) {
@@ -335,16 +343,15 @@ pub type Pusher = Caller<true, true>;
 /// An authorized caller of `/render` and the label endpoints.
 pub type Reader = Caller<false, false>;
 
-impl<const INGEST: bool, const CONNECT: bool> FromRequestParts<Arc<AppState>>
-    for Caller<INGEST, CONNECT>
+impl<S, const INGEST: bool, const CONNECT: bool> FromRequestParts<S> for Caller<INGEST, CONNECT>
+where
+    S: Send + Sync,
+    Gate: FromRef<S>,
 {
     type Rejection = Response;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &Arc<AppState>,
-    ) -> Result<Self, Self::Rejection> {
-        match gate(state, &parts.headers, INGEST) {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match gate(&Gate::from_ref(state), &parts.headers, INGEST) {
             Ok((tenant, bound)) => {
                 let org_id = if !tenant.is_empty() {
                     tenant.clone()

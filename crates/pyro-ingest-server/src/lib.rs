@@ -11,13 +11,18 @@
 //! The README shows the router served from your own runtime.
 
 pub mod adhoc;
+pub mod app;
 pub mod attime;
 pub mod auth;
+pub mod body;
+pub mod budget;
+pub mod error;
 pub mod forward;
 pub mod handlers;
-pub mod http;
-pub mod querier;
+mod log;
+pub mod metrics;
 pub mod render;
+pub mod state;
 pub mod ui;
 
 /// The README example, compiled and run as a doc test.

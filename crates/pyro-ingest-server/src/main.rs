@@ -255,7 +255,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         // Machine-readable line for scripts and tests that asked for port 0.
         println!("listening on {addr}");
         if args.retention > 0 {
-            tokio::spawn(server::http::retention_task(
+            tokio::spawn(server::app::retention_task(
                 store.clone(),
                 i64::try_from(args.retention).unwrap_or(i64::MAX),
                 std::time::Duration::from_secs(60.min(args.retention.max(1))),
@@ -272,21 +272,18 @@ fn serve(args: ServeArgs) -> ExitCode {
                 return ExitCode::from(2);
             }
         };
-        let writer = match pyro_store::Writer::spawn(
-            store.clone(),
-            4096,
-            server::http::metrics::writer_hooks(),
-        ) {
-            Ok(w) => w,
-            Err(e) => {
-                eprintln!("error: cannot start the storage writer: {e}");
-                return ExitCode::from(2);
-            }
-        };
+        let writer =
+            match pyro_store::Writer::spawn(store.clone(), 4096, server::metrics::writer_hooks()) {
+                Ok(w) => w,
+                Err(e) => {
+                    eprintln!("error: cannot start the storage writer: {e}");
+                    return ExitCode::from(2);
+                }
+            };
         if let Some(f) = &config.forward {
             f.spawn_delivery();
         }
-        let app = server::http::router(store, writer, config);
+        let app = server::app::router(store, writer, config);
         let shutdown = async {
             let ctrl_c = tokio::signal::ctrl_c();
             #[cfg(unix)]
@@ -303,13 +300,13 @@ fn serve(args: ServeArgs) -> ExitCode {
             let _ = ctrl_c.await;
             tracing::info!("shutting down");
         };
-        let conn = server::http::ConnLimits {
+        let conn = server::app::ConnLimits {
             header_timeout: std::time::Duration::from_secs(args.header_timeout_secs.max(1)),
             max_header_bytes: args.max_header_bytes,
             shutdown_grace: grace,
             half_close: false,
         };
-        server::http::serve(listener, app, conn, shutdown).await;
+        server::app::serve(listener, app, conn, shutdown).await;
         ExitCode::SUCCESS
     });
     // Parsing still running on blocking threads gets no more than the grace period either: the

@@ -58,7 +58,7 @@ pub(crate) struct ServeArgs {
     #[arg(long, default_value_t = 10_000)]
     pub(crate) max_series_per_request: usize,
     /// Most parts read from one multipart body (422 beyond).
-    #[arg(long, default_value_t = server::http::body::DEFAULT_MAX_MULTIPART_PARTS)]
+    #[arg(long, default_value_t = server::body::DEFAULT_MAX_MULTIPART_PARTS)]
     pub(crate) max_multipart_parts: usize,
     /// Keep tenants apart by `X-Scope-OrgID` (required on every request); without it the
     /// header is accepted and ignored.
@@ -110,7 +110,7 @@ pub(crate) struct ServeArgs {
     /// Most call-tree nodes one read may merge into its answer (`/render`, `/render-diff`,
     /// Grafana's querier calls); a larger answer is refused (422, or `resource_exhausted`)
     /// with a message saying to narrow the query. About 64 bytes each.
-    #[arg(long, default_value_t = server::http::DEFAULT_READ_NODES)]
+    #[arg(long, default_value_t = server::state::DEFAULT_READ_NODES)]
     pub(crate) max_read_nodes: usize,
     /// Most series one tenant may have; a write that would create more is refused (429), writes
     /// to existing series go on. 0: no limit.
@@ -143,7 +143,7 @@ pub(crate) enum AuthScope {
 pub(crate) fn config_from(
     args: &ServeArgs,
     store: Option<&std::sync::Arc<pyro_store::Store>>,
-) -> Result<server::http::Config, ExitCode> {
+) -> Result<server::state::Config, ExitCode> {
     let auth = match &args.auth_tokens {
         None => None,
         Some(path) => {
@@ -166,7 +166,7 @@ pub(crate) fn config_from(
             }
         }
     };
-    Ok(server::http::Config {
+    Ok(server::state::Config {
         auth,
         request_timeout: std::time::Duration::from_secs(args.request_timeout_secs.max(1)),
         multi_tenant: args.multi_tenant,

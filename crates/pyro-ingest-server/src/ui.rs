@@ -3,11 +3,6 @@
 //! own endpoints; [`standalone`] inlines the assets and one `/render` answer into a single file
 //! (`/render?format=html`, `convert --output html`).
 
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
-
-use crate::auth::Reader;
-
 /// The page.
 pub const INDEX_HTML: &str = include_str!("../ui/index.html");
 /// The page's script.
@@ -17,33 +12,6 @@ pub const APP_CSS: &str = include_str!("../ui/app.css");
 
 const CSS_TAG: &str = r#"<link rel="stylesheet" href="ui/app.css">"#;
 const JS_TAG: &str = r#"<script src="ui/app.js"></script>"#;
-
-/// `GET /`: the page. It asks for read access like `/render` does, so with read auth on the
-/// browser's own prompt takes the token before any data is fetched.
-pub async fn index(_: Reader) -> Response {
-    asset("text/html; charset=utf-8", INDEX_HTML)
-}
-
-/// `GET /ui/app.js`.
-pub async fn app_js() -> Response {
-    asset("text/javascript; charset=utf-8", APP_JS)
-}
-
-/// `GET /ui/app.css`.
-pub async fn app_css() -> Response {
-    asset("text/css; charset=utf-8", APP_CSS)
-}
-
-fn asset(content_type: &'static str, body: &'static str) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, content_type),
-            (header::CACHE_CONTROL, "no-cache"),
-        ],
-        body,
-    )
-        .into_response()
-}
 
 /// The page as one self-contained file showing `render_json` (a `/render` or `/render-diff`
 /// JSON answer): styles and script inlined, the answer embedded as JSON, no request needed to

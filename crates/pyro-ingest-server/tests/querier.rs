@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use prost::Message;
-use pyro_ingest_server::querier::proto::*;
+use pyro_ingest_server::handlers::querier::proto::*;
 
 const T: i64 = 1_609_459_200;
 const CPU: &str = "process_cpu:cpu:nanoseconds:cpu:nanoseconds";

@@ -266,7 +266,7 @@ impl Forwarder {
             .unwrap_or_else(|| origin.org_id.clone());
         QueueItem {
             tenant,
-            at: crate::http::now(),
+            at: crate::attime::now(),
             body: body.into(),
         }
     }

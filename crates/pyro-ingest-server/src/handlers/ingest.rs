@@ -9,12 +9,13 @@ use bytes::Bytes;
 use pyro_ingest::{ErrorKind, Format, Request};
 
 use crate::attime;
+use crate::attime::now;
 use crate::auth::Ingester;
+use crate::body::{content_encoded, decode_content_encoding, multipart_parts};
+use crate::budget::{declared_size, reserve_parse};
+use crate::error::og_error;
 use crate::forward::{Origin, Received};
-use crate::http::body::{content_encoded, decode_content_encoding, multipart_parts};
-use crate::http::budget::{declared_size, reserve_parse};
-use crate::http::error::og_error;
-use crate::http::{AppState, NotKept, keep, now};
+use crate::state::{AppState, NotKept, keep};
 use pyro_store::Write;
 
 const PARSE_FAILED: &str = "error happened while parsing request body";
@@ -109,7 +110,7 @@ pub async fn ingest(
                     tracing::debug!(name = %name, series = n, "stored");
                     StatusCode::OK.into_response()
                 }
-                Err(NotKept::QueueFull) => crate::http::budget::busy(),
+                Err(NotKept::QueueFull) => crate::budget::busy(),
                 Err(e) if e.is_series_limit() => og_error(
                     StatusCode::TOO_MANY_REQUESTS,
                     "series limit",

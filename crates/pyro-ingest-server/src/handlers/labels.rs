@@ -11,19 +11,12 @@ use axum::http::StatusCode;
 use axum::response::Response;
 
 use crate::attime;
+use crate::attime::now;
 use crate::auth::Reader;
-use crate::http::error::{json_response, og_error};
-use crate::http::{AppState, now};
-use pyro_store::{Selection, StoreError, labels_of};
-
-/// OG's 500 answer to a failed read of the store (also `/render`'s).
-pub(crate) fn storage_error(e: &StoreError) -> Response {
-    og_error(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "failed to retrieve data",
-        &e.to_string(),
-    )
-}
+use crate::error::{json_response, og_error};
+use crate::handlers::read::storage_error;
+use crate::state::AppState;
+use pyro_store::{Selection, labels_of};
 
 /// Names (`label == None`) or values of one label, for `tenant`, as `q` narrows them.
 fn answer(
@@ -52,7 +45,7 @@ fn answer(
         };
     }
     let parsed = match q.get("query").filter(|v| !v.is_empty()) {
-        Some(text) => match crate::handlers::render::parse_query(text) {
+        Some(text) => match crate::handlers::read::parse_query(text) {
             Ok(p) => Some(p),
             Err(r) => return *r,
         },

@@ -4,7 +4,11 @@
 pub mod ingest;
 pub mod labels;
 pub mod push;
+pub mod querier;
+pub(crate) mod read;
 pub mod render;
+pub mod status;
+pub mod ui;
 
 use axum::http::HeaderMap;
 

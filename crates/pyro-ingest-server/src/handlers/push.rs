@@ -7,12 +7,13 @@ use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
+use crate::attime::now;
 use crate::auth::Pusher;
+use crate::body::{content_encoded, decode_content_encoding};
+use crate::budget::{Refused, declared_size, reserve_parse};
+use crate::error::ConnectError;
 use crate::forward::{Origin, Received};
-use crate::http::body::{content_encoded, decode_content_encoding};
-use crate::http::budget::{Refused, declared_size, reserve_parse};
-use crate::http::error::ConnectError;
-use crate::http::{AppState, NotKept, keep, now};
+use crate::state::{AppState, NotKept, keep};
 use pyro_store::Write;
 
 /// The handler. Auth and tenant come from the headers ([`Pusher`]) before the body is read.
@@ -75,7 +76,7 @@ pub async fn push(
             let n = write.series.len();
             match keep(&state, write, origin).await {
                 Ok(()) => Ok(n),
-                Err(NotKept::QueueFull) => return crate::http::budget::busy(),
+                Err(NotKept::QueueFull) => return crate::budget::busy(),
                 Err(e) if e.is_series_limit() => {
                     Err(ConnectError::new("resource_exhausted", e.to_string()))
                 }

@@ -8,61 +8,23 @@ use std::sync::Arc;
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use pyro_labels::{Query as FlameQuery, SeriesName};
+use pyro_labels::SeriesName;
 use pyro_tree::StackTree;
 
-use pyro_store::{ErrorKind, Found, Meta, ReadBudget, Selection as StoreSelection, Store};
+use pyro_store::{Found, Meta, ReadBudget, Selection as StoreSelection, Store};
 
 use crate::attime;
+use crate::attime::now;
 use crate::auth::Reader;
+use crate::error::og_error;
 use crate::handlers::CancelOnDrop;
-use crate::http::error::og_error;
-use crate::http::{AppState, now};
+use crate::handlers::read::{Failure, budget, invalid, parse_query, storage_failure};
 use crate::render;
+use crate::state::AppState;
 use crate::ui;
 
 /// Most `groupBy` values one answer carries (each is a timeline in the JSON).
 pub const MAX_GROUPS: usize = 1024;
-
-/// A refused or failed request, already answered.
-type Failure = Box<Response>;
-
-fn invalid(err: &str) -> Failure {
-    Box::new(og_error(StatusCode::BAD_REQUEST, "invalid parameter", err))
-}
-
-/// A failed read: over its budget (422, the message says what to narrow), cancelled (408: its
-/// client left or its time ran out), or a storage failure (500).
-pub(crate) fn storage_failure(e: &pyro_store::StoreError) -> Failure {
-    Box::new(match e.kind() {
-        ErrorKind::Budget => og_error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "query too large",
-            e.message(),
-        ),
-        ErrorKind::Cancelled => og_error(
-            StatusCode::REQUEST_TIMEOUT,
-            "request cancelled",
-            e.message(),
-        ),
-        ErrorKind::Busy => crate::http::budget::busy(),
-        _ => crate::handlers::labels::storage_error(e),
-    })
-}
-
-/// The read budget of one request: the server's node limit, the request's cancel flag and the
-/// hook that reserves its answer's memory from the server-wide budget.
-pub(crate) fn budget<'c>(
-    state: &AppState,
-    cancel: &'c std::sync::atomic::AtomicBool,
-    reserve: pyro_store::Reserve<'c>,
-) -> ReadBudget<'c> {
-    ReadBudget {
-        max_nodes: state.config.read_nodes,
-        cancel: Some(cancel),
-        reserve: Some(reserve),
-    }
-}
 
 /// The series one selection picks, with what the answer echoes.
 struct Selection {
@@ -113,11 +75,6 @@ fn select(
             .select(tenant, StoreSelection::Query(&parsed))
             .map_err(|e| storage_failure(&e))?,
     })
-}
-
-/// A FlameQL query, or OG's 400 answer.
-pub(crate) fn parse_query(query: &str) -> Result<FlameQuery, Failure> {
-    FlameQuery::parse(query).map_err(|e| invalid(&format!("query: {e}")))
 }
 
 /// A selection read over `[st, et)`: its merged tree in OG units and what the answer echoes.
@@ -287,7 +244,7 @@ pub async fn render(
     let cancel = abandoned.0.clone();
     blocking(abandoned, move || {
         let store = &state.store;
-        let memory = crate::http::budget::ReadMemory::new(&state.inflight);
+        let memory = crate::budget::ReadMemory::new(&state.inflight);
         let reserve = |n: usize| memory.reserve(n);
         let budget = budget(&state, &cancel, &reserve);
         let selection = select(store, &tenant, &q, "")?;
@@ -372,8 +329,8 @@ pub async fn render_diff(
         let store = &state.store;
         // Each side holds its own tree: each reserves its own memory.
         let (left_memory, right_memory) = (
-            crate::http::budget::ReadMemory::new(&state.inflight),
-            crate::http::budget::ReadMemory::new(&state.inflight),
+            crate::budget::ReadMemory::new(&state.inflight),
+            crate::budget::ReadMemory::new(&state.inflight),
         );
         let (left_reserve, right_reserve) = (
             |n: usize| left_memory.reserve(n),

@@ -18,7 +18,7 @@ const MAX_REASON: usize = 300;
 
 /// The middleware.
 pub async fn log_request(
-    State(state): State<Arc<super::AppState>>,
+    State(state): State<Arc<crate::state::AppState>>,
     req: Request,
     next: Next,
 ) -> Response {

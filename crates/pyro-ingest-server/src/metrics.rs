@@ -1,11 +1,10 @@
-//! `GET /metrics` (Prometheus text format, `prometheus-client`), `GET /ready`, `GET /healthz`.
+//! The server's metrics (`prometheus-client`): request counters recorded by the request layer,
+//! values read from the store, the writer, the budget and the forward queues at each scrape, and
+//! the writer's hooks. `GET /metrics` itself is in `handlers::status`.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
@@ -14,9 +13,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use super::AppState;
-use super::budget::InFlight;
-use crate::auth::Reader;
+use crate::budget::InFlight;
 use pyro_store::{Store, Writer};
 
 type Labels = Vec<(String, String)>;
@@ -217,7 +214,7 @@ impl Collector for StoreCollector {
             c.failures.load(Ordering::Relaxed),
         )?;
         if let Some(f) = &self.forward {
-            let now = crate::http::now();
+            let now = crate::attime::now();
             let each = |g: &dyn Fn(&crate::forward::Endpoint) -> u64| -> Vec<(String, u64)> {
                 f.endpoints.iter().map(|e| (e.url.clone(), g(e))).collect()
             };
@@ -271,48 +268,6 @@ impl Collector for StoreCollector {
             )?;
         }
         Ok(())
-    }
-}
-
-/// `GET /metrics`, behind the read auth when auth is on. The numbers are the whole process's
-/// (every tenant's series and queues): a token bound to one tenant is refused (403).
-pub async fn metrics(State(state): State<Arc<AppState>>, reader: Reader) -> Response {
-    if reader.bound.is_some() {
-        return crate::http::error::json_errors(
-            StatusCode::FORBIDDEN,
-            "metrics cover every tenant: use a token not bound to a tenant",
-        );
-    }
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        state.metrics.text(),
-    )
-        .into_response()
-}
-
-/// `GET /ready`: 200 once the store is open and the writer runs.
-pub async fn ready(State(state): State<Arc<AppState>>) -> Response {
-    if state.writer.is_alive() {
-        (StatusCode::OK, "ready\n").into_response()
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "writer stopped\n").into_response()
-    }
-}
-
-/// `GET /healthz`: 200 while the database answers reads and the writer runs; 503 otherwise
-/// (while the database is reopened after an I/O error, say).
-pub async fn healthz(State(state): State<Arc<AppState>>) -> Response {
-    let store = state.store.clone();
-    let readable = tokio::task::spawn_blocking(move || store.counts().is_ok())
-        .await
-        .unwrap_or(false);
-    match (readable, state.writer.is_alive()) {
-        (true, true) => (StatusCode::OK, "ok\n").into_response(),
-        (false, _) => (StatusCode::SERVICE_UNAVAILABLE, "storage unreadable\n").into_response(),
-        (_, false) => (StatusCode::SERVICE_UNAVAILABLE, "writer stopped\n").into_response(),
     }
 }
 

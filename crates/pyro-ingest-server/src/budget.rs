@@ -11,8 +11,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::AppState;
-
 /// Budget unit: reservations are counted in KiB (a semaphore counts in `u32`).
 const UNIT: usize = 1024;
 
@@ -132,15 +130,20 @@ pub fn busy() -> Response {
 /// no more than this until its bytes come (slow senders cannot hold the budget by announcing).
 pub const BODY_FIRST_BYTES: usize = 64 << 10;
 
+/// What [`reserve_body`] needs: the server's budget and its largest body.
+#[derive(Debug, Clone)]
+pub struct BodyBudget {
+    /// The server-wide budget.
+    pub inflight: InFlight,
+    /// `Config::max_body`: no body reserves more up front.
+    pub max_body: usize,
+}
+
 /// Middleware: reserves a request's body as it arrives: [`BODY_FIRST_BYTES`] (or the announced
 /// length when smaller) before a byte is read, then each chunk as it comes, all held until the
 /// answer is ready. A body whose bytes cannot be reserved when they arrive ends the request with
 /// 503 and `Retry-After` (413 when it could never fit).
-pub async fn reserve_body(
-    State(state): State<Arc<AppState>>,
-    req: Request,
-    next: Next,
-) -> Response {
+pub async fn reserve_body(State(state): State<BodyBudget>, req: Request, next: Next) -> Response {
     let announced = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -154,7 +157,7 @@ pub async fn reserve_body(
     let first = announced
         .unwrap_or(BODY_FIRST_BYTES)
         .min(BODY_FIRST_BYTES)
-        .min(state.config.max_body);
+        .min(state.max_body);
     let held = Arc::new(std::sync::Mutex::new(BodyHeld {
         reserved: Vec::new(),
         bytes: 0,

@@ -1,14 +1,9 @@
-//! The HTTP layer: configuration, the accept loop, the router and its cross-cutting layers
-//! (body limit, request timeout); request bodies ([`body`]) and error responses ([`error`]).
-
-pub mod body;
-pub mod budget;
-pub mod error;
-pub mod log;
-pub mod metrics;
+//! The top of the server: the router with its cross-cutting layers (request log and metrics,
+//! body budget, body limit, request timeout), the accept loop and the background tasks. Nothing
+//! below imports this module.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
@@ -16,100 +11,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
-use crate::auth::{Scope, Tokens};
-use crate::handlers;
-use pyro_store::{ErrorKind, Store, StoreError, Writer};
-
-/// Server settings.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// Largest request body accepted, in bytes (413 beyond).
-    pub max_body: usize,
-    /// Per-request limits of the readers; `limits.decompressed` also bounds
-    /// `Content-Encoding: gzip` decoding and multipart parts (413 beyond).
-    pub limits: pyro_ingest::Limits,
-    /// Tokens and the endpoints they protect; `None` leaves every endpoint open.
-    pub auth: Option<(Arc<Tokens>, Scope)>,
-    /// Longest time a request may take, body included (408 beyond).
-    pub request_timeout: Duration,
-    /// Keep tenants (`X-Scope-OrgID`) apart; every request must name one.
-    pub multi_tenant: bool,
-    /// Most parts read from one multipart body (422 beyond).
-    pub max_multipart_parts: usize,
-    /// Bytes all requests together may hold at once: bodies as announced, then their gunzipped
-    /// size and parse memory (503 with `Retry-After` beyond).
-    pub max_inflight_bytes: usize,
-    /// Forwarding queues, when `--forward-to` is given.
-    pub forward: Option<Arc<crate::forward::Forwarder>>,
-    /// Most call-tree nodes one read may hold in its answer (`/render`, `/render-diff`, the
-    /// querier): a larger answer is refused with a message saying to narrow the query.
-    pub read_nodes: usize,
-}
-
-/// The default of [`Config::read_nodes`]: 4 Mi nodes (about 256 MB of tree).
-pub const DEFAULT_READ_NODES: usize = 4 << 20;
-
-/// Why an accepted request could not be kept.
-#[derive(Debug)]
-pub enum NotKept {
-    /// A forwarding queue is full: back-pressure, retry later (503).
-    QueueFull,
-    /// The store refused or failed it: [`ErrorKind::Overflow`] is the client's data (422),
-    /// anything else the server's (500).
-    Store(StoreError),
-    /// The encoding task failed (500).
-    Internal(String),
-}
-
-impl NotKept {
-    /// Whether the client's data is at fault (422), not the server.
-    pub fn is_client_error(&self) -> bool {
-        matches!(self, NotKept::Store(e) if e.kind() == ErrorKind::Overflow)
-    }
-
-    /// Whether the tenant's series limit refused it (429).
-    pub fn is_series_limit(&self) -> bool {
-        matches!(self, NotKept::Store(e) if e.kind() == ErrorKind::SeriesLimit)
-    }
-}
-
-impl std::fmt::Display for NotKept {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            NotKept::QueueFull => f.write_str("forward queue full"),
-            NotKept::Store(e) => e.fmt(f),
-            NotKept::Internal(e) => f.write_str(e),
-        }
-    }
-}
-
-/// Keeps an accepted request: queued durably on every forwarding endpoint, then stored locally
-/// (unless `--forward-only`). Returns only once both are committed.
-///
-/// # Errors
-/// A full queue or a storage failure; the request must not be acknowledged then.
-pub async fn keep(
-    state: &Arc<AppState>,
-    mut write: pyro_store::Write,
-    origin: crate::forward::Origin,
-) -> Result<(), NotKept> {
-    if let Some(f) = state.config.forward.clone() {
-        let encoder = f.clone();
-        let (item, w) = tokio::task::spawn_blocking(move || (encoder.item(&write, &origin), write))
-            .await
-            .map_err(|e| NotKept::Internal(e.to_string()))?;
-        write = w;
-        if !f.fits(item.body.len()) {
-            return Err(NotKept::QueueFull);
-        }
-        if f.only() {
-            write.series.clear();
-        }
-        // Queued in the transaction that stores it: one commit, one fsync.
-        write.outbox = Some(f.outbox(item));
-    }
-    state.writer.put(write).await.map_err(NotKept::Store)
-}
+use crate::state::{AppState, Config};
+use crate::{budget, handlers, log, metrics};
+use pyro_store::{Store, Writer};
 
 /// Connection-level limits.
 #[derive(Debug, Clone, Copy)]
@@ -124,20 +28,6 @@ pub struct ConnLimits {
     /// half-close) instead of dropping it: adhoc's agents send their last profile and exit
     /// without reading the answer.
     pub half_close: bool,
-}
-
-/// What every handler shares.
-pub struct AppState {
-    /// Request, storage and budget metrics (`/metrics`).
-    pub metrics: metrics::Metrics,
-    /// The server-wide bytes-in-flight budget.
-    pub inflight: budget::InFlight,
-    /// The store (reads).
-    pub store: Arc<Store>,
-    /// The group-commit writer (writes).
-    pub writer: Writer,
-    /// Settings.
-    pub config: Config,
 }
 
 /// Builds the router over an opened store and its group-commit writer.
@@ -159,24 +49,27 @@ pub fn router(store: Arc<Store>, writer: Writer, config: Config) -> Router {
     Router::new()
         .route("/ingest", post(handlers::ingest::ingest))
         .route("/push.v1.PusherService/Push", post(handlers::push::push))
-        .route("/", get(crate::ui::index))
-        .route("/ui/app.js", get(crate::ui::app_js))
-        .route("/ui/app.css", get(crate::ui::app_css))
+        .route("/", get(handlers::ui::index))
+        .route("/ui/app.js", get(handlers::ui::app_js))
+        .route("/ui/app.css", get(handlers::ui::app_css))
         .route("/render", get(handlers::render::render))
         .route("/render-diff", get(handlers::render::render_diff))
         .route("/labels", get(handlers::labels::labels))
         .route("/label-values", get(handlers::labels::label_values))
-        .route("/metrics", get(metrics::metrics))
-        .route("/ready", get(metrics::ready))
-        .route("/healthz", get(metrics::healthz))
-        .merge(crate::querier::routes())
+        .route("/metrics", get(handlers::status::metrics))
+        .route("/ready", get(handlers::status::ready))
+        .route("/healthz", get(handlers::status::healthz))
+        .merge(crate::handlers::querier::routes())
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             request_timeout,
         ))
         .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            budget::BodyBudget {
+                inflight: state.inflight.clone(),
+                max_body,
+            },
             budget::reserve_body,
         ))
         .layer(axum::middleware::from_fn_with_state(
@@ -243,13 +136,6 @@ async fn request_timeout(
     }
 }
 
-/// Now, in Unix seconds.
-pub fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
 /// Deletes data older than `retention_secs` every `every`, forever (`--retention`): raw slots
 /// and rollups of every tenant, then series left without data.
 pub async fn retention_task(store: Arc<Store>, retention_secs: i64, every: Duration) {
@@ -257,7 +143,7 @@ pub async fn retention_task(store: Arc<Store>, retention_secs: i64, every: Durat
     loop {
         tick.tick().await;
         let store = store.clone();
-        let cutoff = now() - retention_secs;
+        let cutoff = crate::attime::now() - retention_secs;
         match tokio::task::spawn_blocking(move || store.delete_before(cutoff)).await {
             Ok(Ok(n)) if n > 0 => tracing::info!(deleted_slots = n, "retention"),
             Ok(Ok(_)) => {}

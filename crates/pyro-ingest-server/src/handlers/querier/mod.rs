@@ -22,11 +22,11 @@ use serde::de::DeserializeOwned;
 use pyro_store::{ErrorKind, Found, ReadBudget, Store, StoreError, Typed};
 
 use crate::auth::Caller;
+use crate::body::decode_content_encoding;
+use crate::error::ConnectError;
 use crate::handlers::CancelOnDrop;
-use crate::http::AppState;
-use crate::http::body::decode_content_encoding;
-use crate::http::error::ConnectError;
 use crate::render;
+use crate::state::AppState;
 use proto::*;
 
 /// An authorized caller of the read API, refused with Connect errors.
@@ -170,12 +170,12 @@ where
     let cancel = abandoned.0.clone();
     let answer = tokio::task::spawn_blocking(move || {
         let req = decode::<Req>(&state, &headers, body)?;
-        let memory = crate::http::budget::ReadMemory::new(&state.inflight);
+        let memory = crate::budget::ReadMemory::new(&state.inflight);
         let reserve = |n: usize| memory.reserve(n);
         let ctx = Ctx {
             store: &state.store,
             tenant: &tenant,
-            budget: crate::handlers::render::budget(&state, &cancel, &reserve),
+            budget: crate::handlers::read::budget(&state, &cancel, &reserve),
         };
         method(&ctx, req)
     })
@@ -460,7 +460,7 @@ fn merged(ctx: &Ctx<'_>, hits: &[Hit], (from, until): (i64, i64)) -> Rpc<StackTr
 /// milliseconds; an open end is now).
 fn range(start: i64, end: i64) -> (i64, i64) {
     let end = if end == 0 {
-        crate::http::now().saturating_add(1) * 1000
+        crate::attime::now().saturating_add(1) * 1000
     } else {
         end
     };

@@ -1,0 +1,52 @@
+//! `GET /metrics` (Prometheus text format), `GET /ready`, `GET /healthz`.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::auth::Reader;
+use crate::state::AppState;
+
+/// `GET /metrics`, behind the read auth when auth is on. The numbers are the whole process's
+/// (every tenant's series and queues): a token bound to one tenant is refused (403).
+pub async fn metrics(State(state): State<Arc<AppState>>, reader: Reader) -> Response {
+    if reader.bound.is_some() {
+        return crate::error::json_errors(
+            StatusCode::FORBIDDEN,
+            "metrics cover every tenant: use a token not bound to a tenant",
+        );
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.text(),
+    )
+        .into_response()
+}
+
+/// `GET /ready`: 200 once the store is open and the writer runs.
+pub async fn ready(State(state): State<Arc<AppState>>) -> Response {
+    if state.writer.is_alive() {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "writer stopped\n").into_response()
+    }
+}
+
+/// `GET /healthz`: 200 while the database answers reads and the writer runs; 503 otherwise
+/// (while the database is reopened after an I/O error, say).
+pub async fn healthz(State(state): State<Arc<AppState>>) -> Response {
+    let store = state.store.clone();
+    let readable = tokio::task::spawn_blocking(move || store.counts().is_ok())
+        .await
+        .unwrap_or(false);
+    match (readable, state.writer.is_alive()) {
+        (true, true) => (StatusCode::OK, "ok\n").into_response(),
+        (false, _) => (StatusCode::SERVICE_UNAVAILABLE, "storage unreadable\n").into_response(),
+        (_, false) => (StatusCode::SERVICE_UNAVAILABLE, "writer stopped\n").into_response(),
+    }
+}
