@@ -9,8 +9,8 @@ use crate::render;
 use crate::state::Config;
 use pyro_store::{ReadBudget, Store, Writer};
 
-/// Output format of the files written after the child exits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Output format of the files written after the child exits (`--output-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputFormat {
     /// `stack value` lines (OG's breadth-first collapsed text).
     Collapsed,

@@ -7,13 +7,12 @@ use std::sync::Arc;
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
 
 use base64::Engine;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::error::{ConnectError, json_errors};
+use crate::error::{AppError, Code, ConnectError, JsonErrors};
 
 /// What a token may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,12 +32,12 @@ impl Role {
     }
 }
 
-/// Which endpoints need a token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which endpoints need a token (`--auth-scope`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Scope {
     /// `/ingest` and push only.
     Ingest,
-    /// `/render` and the label endpoints only.
+    /// `/render`, the label endpoints, the querier, the UI and `/metrics` only.
     Read,
     /// Both.
     All,
@@ -54,6 +53,56 @@ impl Scope {
         matches!(self, Scope::Read | Scope::All)
     }
 }
+
+/// A token file that cannot be used: the line at fault (the token itself is never echoed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokensError {
+    /// A line that is not `<role> <token> [<tenant>]`.
+    Shape {
+        /// 1-based line number.
+        line: usize,
+    },
+    /// A tenant longer than 150 bytes or with a `\x1f`.
+    Tenant {
+        /// 1-based line number.
+        line: usize,
+    },
+    /// A role other than `admin`, `agent`, `readonly`.
+    Role {
+        /// 1-based line number.
+        line: usize,
+        /// The role given.
+        role: String,
+    },
+    /// `sha256:` without 64 hex digits.
+    Digest {
+        /// 1-based line number.
+        line: usize,
+    },
+    /// No token at all (every endpoint the file protects would refuse all).
+    Empty,
+}
+
+impl fmt::Display for TokensError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TokensError::Shape { line } => write!(
+                f,
+                "line {line}: expected `<role> <token>` or `<role> <token> <tenant>`"
+            ),
+            TokensError::Tenant { line } => write!(f, "line {line}: invalid tenant"),
+            TokensError::Role { line, role } => write!(f, "line {line}: unknown role {role:?}"),
+            TokensError::Digest { line } => {
+                write!(f, "line {line}: sha256: must be followed by 64 hex digits")
+            }
+            TokensError::Empty => {
+                f.write_str("no token in the file (every endpoint it protects would refuse all)")
+            }
+        }
+    }
+}
+
+impl std::error::Error for TokensError {}
 
 /// The loaded tokens, kept only as SHA-256 digests.
 pub struct Tokens {
@@ -101,7 +150,7 @@ impl Tokens {
     /// # Errors
     /// The first malformed line, with its number (the token itself is never echoed), or a file
     /// without any token.
-    pub fn parse(text: &str) -> Result<Tokens, String> {
+    pub fn parse(text: &str) -> Result<Tokens, TokensError> {
         let mut entries = Vec::new();
         for (i, line) in text.lines().enumerate() {
             let line = line.trim();
@@ -111,31 +160,30 @@ impl Tokens {
             let n = i + 1;
             let mut words = line.split_whitespace();
             let (Some(role), Some(token)) = (words.next(), words.next()) else {
-                return Err(format!(
-                    "line {n}: expected `<role> <token>` or `<role> <token> <tenant>`"
-                ));
+                return Err(TokensError::Shape { line: n });
             };
             let tenant = words.next().map(str::to_owned);
             if words.next().is_some() {
-                return Err(format!(
-                    "line {n}: expected `<role> <token>` or `<role> <token> <tenant>`"
-                ));
+                return Err(TokensError::Shape { line: n });
             }
             if let Some(t) = &tenant
                 && (t.len() > 150 || t.contains('\u{1f}'))
             {
-                return Err(format!("line {n}: invalid tenant"));
+                return Err(TokensError::Tenant { line: n });
             }
             let role = match role {
                 "admin" => Role::Admin,
                 "agent" => Role::Agent,
                 "readonly" => Role::ReadOnly,
-                other => return Err(format!("line {n}: unknown role {other:?}")),
+                other => {
+                    return Err(TokensError::Role {
+                        line: n,
+                        role: other.to_owned(),
+                    });
+                }
             };
             let digest = match token.strip_prefix("sha256:") {
-                Some(hex) => parse_hex(hex).ok_or_else(|| {
-                    format!("line {n}: sha256: must be followed by 64 hex digits")
-                })?,
+                Some(hex) => parse_hex(hex).ok_or(TokensError::Digest { line: n })?,
                 None => Sha256::digest(token.as_bytes()).into(),
             };
             entries.push(Entry {
@@ -145,9 +193,7 @@ impl Tokens {
             });
         }
         if entries.is_empty() {
-            return Err(
-                "no token in the file (every endpoint it protects would refuse all)".into(),
-            );
+            return Err(TokensError::Empty);
         }
         Ok(Tokens { entries })
     }
@@ -285,40 +331,40 @@ fn sent_org_id(headers: &HeaderMap) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-/// OG's JSON answer to a refused plain-HTTP request (§7).
-fn og_refusal(r: Refused) -> Response {
-    match r {
-        Refused::Denied(Denied::InvalidCredentials) => {
-            json_errors(StatusCode::UNAUTHORIZED, "invalid credentials")
+impl Refused {
+    /// OG's JSON answer (§7), with a Basic challenge on a read's 401 (so a browser opening the
+    /// UI or `/render` asks for credentials with its own prompt; the token goes in as the
+    /// password and nothing of it is kept in the page or the URL).
+    fn og(self, challenge: bool) -> JsonErrors {
+        let (status, message) = match self {
+            Refused::Denied(Denied::InvalidCredentials) => {
+                (StatusCode::UNAUTHORIZED, "invalid credentials")
+            }
+            Refused::Denied(Denied::PermissionDenied) => {
+                (StatusCode::FORBIDDEN, "permission denied")
+            }
+            Refused::NoOrgId => (StatusCode::UNAUTHORIZED, "no org id"),
+        };
+        JsonErrors {
+            status,
+            message,
+            challenge,
         }
-        Refused::Denied(Denied::PermissionDenied) => {
-            json_errors(StatusCode::FORBIDDEN, "permission denied")
-        }
-        Refused::NoOrgId => json_errors(StatusCode::UNAUTHORIZED, "no org id"),
     }
-}
 
-/// A read refusal with `WWW-Authenticate: Basic` when it is a 401, so a browser opening the UI
-/// or `/render` asks for credentials with its own prompt (the token goes in as the password;
-/// nothing of it is kept in the page or the URL). The JSON body stays as OG's.
-fn with_basic_challenge(mut r: Response) -> Response {
-    if r.status() == axum::http::StatusCode::UNAUTHORIZED {
-        r.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            axum::http::HeaderValue::from_static(r#"Basic realm="ingest-server", charset="UTF-8""#),
-        );
+    /// The Connect answer (push, the querier).
+    fn connect(self) -> ConnectError {
+        let (code, message) = match self {
+            Refused::Denied(Denied::InvalidCredentials) => {
+                (Code::Unauthenticated, "invalid credentials")
+            }
+            Refused::Denied(Denied::PermissionDenied) => {
+                (Code::PermissionDenied, "permission denied")
+            }
+            Refused::NoOrgId => (Code::Unauthenticated, "no org id"),
+        };
+        ConnectError::new(code, message)
     }
-    r
-}
-
-/// The Connect answer to a refused push.
-fn connect_refusal(r: Refused) -> Response {
-    let (code, message) = match r {
-        Refused::Denied(Denied::InvalidCredentials) => ("unauthenticated", "invalid credentials"),
-        Refused::Denied(Denied::PermissionDenied) => ("permission_denied", "permission denied"),
-        Refused::NoOrgId => ("unauthenticated", "no org id"),
-    };
-    ConnectError::new(code, message).into_response()
 }
 
 /// An extractor for an authorized caller of an ingest (`INGEST = true`) or read endpoint, with
@@ -348,7 +394,7 @@ where
     S: Send + Sync,
     Gate: FromRef<S>,
 {
-    type Rejection = Response;
+    type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         match gate(&Gate::from_ref(state), &parts.headers, INGEST) {
@@ -370,9 +416,8 @@ where
                     bound,
                 })
             }
-            Err(r) if CONNECT => Err(connect_refusal(r)),
-            Err(r) if INGEST => Err(og_refusal(r)),
-            Err(r) => Err(with_basic_challenge(og_refusal(r))),
+            Err(r) if CONNECT => Err(r.connect().into()),
+            Err(r) => Err(r.og(!INGEST).into()),
         }
     }
 }
@@ -419,23 +464,32 @@ mod tests {
     #[test]
     fn bad_files() {
         assert_eq!(
-            Tokens::parse("admin").unwrap_err(),
+            Tokens::parse("admin").unwrap_err().to_string(),
             "line 1: expected `<role> <token>` or `<role> <token> <tenant>`"
         );
         assert_eq!(
             Tokens::parse("\nroot x").unwrap_err(),
+            TokensError::Role {
+                line: 2,
+                role: "root".into()
+            }
+        );
+        assert_eq!(
+            Tokens::parse("\nroot x").unwrap_err().to_string(),
             "line 2: unknown role \"root\""
         );
         assert_eq!(
-            Tokens::parse("agent sha256:abc").unwrap_err(),
+            Tokens::parse("agent sha256:abc").unwrap_err().to_string(),
             "line 1: sha256: must be followed by 64 hex digits"
         );
-        assert!(
-            Tokens::parse("# nothing\n\n")
-                .unwrap_err()
-                .starts_with("no token")
+        assert_eq!(
+            Tokens::parse("# nothing\n\n").unwrap_err(),
+            TokensError::Empty
         );
-        assert!(Tokens::parse("admin a b c").is_err());
+        assert_eq!(
+            Tokens::parse("admin a b c").unwrap_err(),
+            TokensError::Shape { line: 1 }
+        );
         let t = Tokens::parse("agent tok-a team-a\nagent tok-b").unwrap();
         assert_eq!(t.grant("tok-a").unwrap().tenant.as_deref(), Some("team-a"));
         assert_eq!(t.grant("tok-b").unwrap().tenant, None);

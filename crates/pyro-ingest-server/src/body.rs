@@ -3,8 +3,81 @@
 use std::collections::HashMap;
 
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+
+use crate::error::AppError;
+
+/// A request body that could not be decoded.
+#[derive(Debug)]
+pub enum BodyError {
+    /// The gunzipped body would pass its limit (413).
+    TooLarge {
+        /// The limit, in bytes.
+        max: usize,
+    },
+    /// A malformed gzip stream (400).
+    Gzip(pyro_ingest::GunzipError),
+}
+
+impl std::fmt::Display for BodyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BodyError::TooLarge { max } => {
+                write!(f, "decompressed body exceeds the limit of {max} bytes")
+            }
+            BodyError::Gzip(e) => write!(f, "gzip: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for BodyError {}
+
+/// The plain-text answer: 413 past the limit, 400 for bad gzip.
+impl From<BodyError> for AppError {
+    fn from(e: BodyError) -> AppError {
+        let status = match e {
+            BodyError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            BodyError::Gzip(_) => StatusCode::BAD_REQUEST,
+        };
+        AppError::Text(status, format!("{e}\n"))
+    }
+}
+
+/// A multipart form that could not be read.
+#[derive(Debug)]
+pub enum FormError {
+    /// The content type has no usable boundary.
+    ContentType,
+    /// The form is malformed.
+    Malformed(multer::Error),
+    /// More parts than allowed.
+    TooManyParts {
+        /// The limit.
+        max: usize,
+    },
+    /// A part over its size limit.
+    PartTooLarge {
+        /// The part's name.
+        name: String,
+        /// The limit, in bytes.
+        max: usize,
+    },
+}
+
+impl std::fmt::Display for FormError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FormError::ContentType => f.write_str("malformed multipart content type header"),
+            FormError::Malformed(e) => e.fmt(f),
+            FormError::TooManyParts { max } => write!(f, "more than {max} multipart parts"),
+            FormError::PartTooLarge { name, max } => {
+                write!(f, "multipart part {name} exceeds the limit of {max} bytes")
+            }
+        }
+    }
+}
+
+impl std::error::Error for FormError {}
 
 /// Default most parts read from one multipart body.
 pub const DEFAULT_MAX_MULTIPART_PARTS: usize = 16;
@@ -22,12 +95,12 @@ pub fn content_encoded(headers: &HeaderMap) -> bool {
 /// async workers: inflating a large body takes a while.
 ///
 /// # Errors
-/// 400 for a malformed gzip stream, 413 past `max`.
+/// A malformed gzip stream, or more than `max` bytes.
 pub fn decode_content_encoding(
     headers: &HeaderMap,
     body: Bytes,
     max: usize,
-) -> Result<Bytes, Box<Response>> {
+) -> Result<Bytes, BodyError> {
     let Some(enc) = headers.get(header::CONTENT_ENCODING) else {
         return Ok(body);
     };
@@ -38,19 +111,9 @@ pub fn decode_content_encoding(
             data = match pyro_ingest::gunzip(&data, max) {
                 Ok(out) => Bytes::from(out),
                 Err(pyro_ingest::GunzipError::TooLarge { .. }) => {
-                    return Err(Box::new(
-                        (
-                            StatusCode::PAYLOAD_TOO_LARGE,
-                            format!("decompressed body exceeds the limit of {max} bytes\n"),
-                        )
-                            .into_response(),
-                    ));
+                    return Err(BodyError::TooLarge { max });
                 }
-                Err(e) => {
-                    return Err(Box::new(
-                        (StatusCode::BAD_REQUEST, format!("gzip: {e}\n")).into_response(),
-                    ));
-                }
+                Err(e) => return Err(BodyError::Gzip(e)),
             };
         }
     }
@@ -67,17 +130,16 @@ pub async fn multipart_parts(
     body: Bytes,
     max_part: usize,
     max_parts: usize,
-) -> Result<HashMap<String, Bytes>, String> {
-    let boundary = multer::parse_boundary(content_type)
-        .map_err(|_| "malformed multipart content type header".to_owned())?;
+) -> Result<HashMap<String, Bytes>, FormError> {
+    let boundary = multer::parse_boundary(content_type).map_err(|_| FormError::ContentType)?;
     let stream = futures_util::stream::once(async move { Ok::<Bytes, std::io::Error>(body) });
     let mut mp = multer::Multipart::new(stream, boundary);
     let mut parts = HashMap::new();
     let mut count = 0;
-    while let Some(field) = mp.next_field().await.map_err(|e| e.to_string())? {
+    while let Some(field) = mp.next_field().await.map_err(FormError::Malformed)? {
         count += 1;
         if count > max_parts {
-            return Err(format!("more than {max_parts} multipart parts"));
+            return Err(FormError::TooManyParts { max: max_parts });
         }
         let Some(name) = field.name().map(str::to_owned) else {
             continue;
@@ -85,11 +147,12 @@ pub async fn multipart_parts(
         if field.file_name().is_none() {
             continue;
         }
-        let data = field.bytes().await.map_err(|e| e.to_string())?;
+        let data = field.bytes().await.map_err(FormError::Malformed)?;
         if data.len() > max_part {
-            return Err(format!(
-                "multipart part {name} exceeds the limit of {max_part} bytes"
-            ));
+            return Err(FormError::PartTooLarge {
+                name,
+                max: max_part,
+            });
         }
         if !data.is_empty() {
             parts.insert(name, data);

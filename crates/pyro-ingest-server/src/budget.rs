@@ -6,10 +6,12 @@
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{Method, StatusCode, header};
+use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+pub use crate::error::Refused;
 
 /// Budget unit: reservations are counted in KiB (a semaphore counts in `u32`).
 const UNIT: usize = 1024;
@@ -18,37 +20,11 @@ const UNIT: usize = 1024;
 /// reservation made before parsing.
 pub const PARSE_BYTES_PER_BYTE: usize = 4;
 
-/// Seconds a client is told to wait when the budget is spent.
-pub const RETRY_AFTER_SECS: u64 = 1;
-
 /// The bytes-in-flight budget.
 #[derive(Debug, Clone)]
 pub struct InFlight {
     sem: Arc<Semaphore>,
     units: usize,
-}
-
-/// Why a reservation was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refused {
-    /// Not now: other requests hold the budget (503, retry).
-    Busy,
-    /// Never: more than the whole budget (413).
-    Never,
-}
-
-impl IntoResponse for Refused {
-    fn into_response(self) -> Response {
-        match self {
-            Refused::Busy => busy(),
-            Refused::Never => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-                "request needs more memory than the server's --max-inflight-bytes\n",
-            )
-                .into_response(),
-        }
-    }
 }
 
 /// A reservation, given back when dropped.
@@ -111,19 +87,6 @@ impl InFlight {
             .saturating_sub(self.sem.available_permits())
             .saturating_mul(UNIT)
     }
-}
-
-/// The answer when the budget is spent: 503, `Retry-After`, and why.
-pub fn busy() -> Response {
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        [
-            (header::RETRY_AFTER, RETRY_AFTER_SECS.to_string()),
-            (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_owned()),
-        ],
-        "server busy: too many bytes in flight, retry later\n",
-    )
-        .into_response()
 }
 
 /// Bytes of a body reserved before any of it arrives: a request announcing a large body holds

@@ -10,7 +10,8 @@ use pyro_ingest::{Limits, Request};
 use pyro_ingest_server as server;
 
 mod serve_args;
-use serve_args::{AuthScope, ServeArgs, config_from};
+use serve_args::{ServeArgs, config_from};
+use server::auth::Scope;
 
 /// mimalloc instead of glibc's malloc: glibc returns freed memory at the top of its heap once it
 /// passes a threshold that it moves with the sizes freed so far, so whether a conversion faults
@@ -37,21 +38,11 @@ struct Cli {
     serve: ServeArgs,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum InputFormat {
-    Folded,
-    Lines,
-    Trie,
-    Tree,
-    Pprof,
-    Jfr,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum AdhocFormat {
-    Collapsed,
-    Json,
-    Pprof,
+/// `--format`: the names of the formats `pyro-ingest` reads.
+fn input_format() -> impl clap::builder::TypedValueParser<Value = pyro_ingest::Format> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(pyro_ingest::Format::READABLE.map(|f| f.as_str()))
+        .map(|name| pyro_ingest::Format::select(Some(&name), None))
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -73,7 +64,7 @@ enum Command {
     Adhoc {
         /// Format of the files written.
         #[arg(long, value_enum, default_value = "collapsed")]
-        output_format: AdhocFormat,
+        output_format: server::adhoc::OutputFormat,
         /// Address to serve on, loopback only (default: 127.0.0.1 and a free port, given to
         /// the program in PYROSCOPE_ADHOC_SERVER_ADDRESS and PYROSCOPE_SERVER_ADDRESS).
         /// Agents that read neither (pyroscope-io 1.4) send to their configured address,
@@ -93,8 +84,8 @@ enum Command {
     Convert {
         /// Body format, as `/ingest`'s `format` parameter (default: what `--content-type`
         /// selects, else sniffed from the file: gzip, pprof, JFR's `FLR\0`, else folded).
-        #[arg(long, value_enum)]
-        format: Option<InputFormat>,
+        #[arg(long, value_parser = input_format())]
+        format: Option<pyro_ingest::Format>,
         /// Content-Type the body would arrive with (e.g. `binary/octet-stream+trie`).
         #[arg(long)]
         content_type: Option<String>,
@@ -231,9 +222,9 @@ fn serve(args: ServeArgs) -> ExitCode {
             .unwrap_or_default();
         let auth = match (&args.auth_tokens, args.auth_scope) {
             (None, _) => "off".to_owned(),
-            (Some(f), None) => format!("on ({}, ingest and read)", f.display()),
-            (Some(f), Some(AuthScope::Ingest)) => format!("on ({}, ingest only)", f.display()),
-            (Some(f), Some(AuthScope::Read)) => format!("on ({}, read only)", f.display()),
+            (Some(f), Scope::All) => format!("on ({}, ingest and read)", f.display()),
+            (Some(f), Scope::Ingest) => format!("on ({}, ingest only)", f.display()),
+            (Some(f), Scope::Read) => format!("on ({}, read only)", f.display()),
         };
         let tenancy = if args.multi_tenant {
             "multi-tenant (X-Scope-OrgID)"
@@ -317,7 +308,7 @@ fn serve(args: ServeArgs) -> ExitCode {
 }
 
 fn adhoc(
-    format: AdhocFormat,
+    format: server::adhoc::OutputFormat,
     output_dir: &std::path::Path,
     listen: Option<&str>,
     command: &[String],
@@ -329,11 +320,6 @@ fn adhoc(
     let config = match config_from(&defaults, None) {
         Ok(c) => c,
         Err(code) => return code,
-    };
-    let format = match format {
-        AdhocFormat::Collapsed => server::adhoc::OutputFormat::Collapsed,
-        AdhocFormat::Json => server::adhoc::OutputFormat::Json,
-        AdhocFormat::Pprof => server::adhoc::OutputFormat::Pprof,
     };
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -405,11 +391,7 @@ fn main() -> ExitCode {
             };
             let req = Request {
                 name,
-                format: format.map(|f| {
-                    f.to_possible_value()
-                        .map(|v| v.get_name().to_owned())
-                        .unwrap_or_default()
-                }),
+                format: format.map(|f| f.as_str().to_owned()),
                 content_type,
                 units,
                 aggregation,

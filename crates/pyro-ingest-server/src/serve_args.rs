@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::ValueEnum;
 use pyro_ingest::Limits;
 use pyro_ingest_server as server;
 
@@ -43,8 +42,8 @@ pub(crate) struct ServeArgs {
     pub(crate) auth_tokens: Option<PathBuf>,
     /// With --auth-tokens: protect only ingest (`/ingest`, push) or only read (`/render`, label
     /// endpoints); both by default.
-    #[arg(long, value_enum)]
-    pub(crate) auth_scope: Option<AuthScope>,
+    #[arg(long, value_enum, default_value = "all")]
+    pub(crate) auth_scope: server::auth::Scope,
     /// Longest time to receive a request's headers, in seconds (slow clients are dropped).
     #[arg(long, default_value_t = 10)]
     pub(crate) header_timeout_secs: u64,
@@ -131,12 +130,6 @@ pub(crate) struct ServeArgs {
     pub(crate) max_inflight_bytes: usize,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-pub(crate) enum AuthScope {
-    Ingest,
-    Read,
-}
-
 /// The server configuration the flags describe (shared by `serve` and `adhoc`).
 /// The server's config from its flags; `store` is where forwarding queues live (none for
 /// adhoc, which does not forward).
@@ -149,16 +142,9 @@ pub(crate) fn config_from(
         Some(path) => {
             let tokens = std::fs::read_to_string(path)
                 .map_err(|e| e.to_string())
-                .and_then(|t| server::auth::Tokens::parse(&t));
+                .and_then(|t| server::auth::Tokens::parse(&t).map_err(|e| e.to_string()));
             match tokens {
-                Ok(t) => Some((
-                    std::sync::Arc::new(t),
-                    match args.auth_scope {
-                        None => server::auth::Scope::All,
-                        Some(AuthScope::Ingest) => server::auth::Scope::Ingest,
-                        Some(AuthScope::Read) => server::auth::Scope::Read,
-                    },
-                )),
+                Ok(t) => Some((std::sync::Arc::new(t), args.auth_scope)),
                 Err(e) => {
                     eprintln!("error: {}: {e}", path.display());
                     return Err(ExitCode::from(2));

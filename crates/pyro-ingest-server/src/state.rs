@@ -5,12 +5,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::http::StatusCode;
+
 use pyro_store::{ErrorKind, Store, StoreError, Writer};
 
 use axum::extract::FromRef;
 
 use crate::auth::{Gate, Scope, Tokens};
 use crate::budget::InFlight;
+use crate::error::{AppError, ConnectError, OgError, Refused};
 use crate::metrics::Metrics;
 
 /// Server settings.
@@ -48,21 +51,40 @@ pub enum NotKept {
     /// A forwarding queue is full: back-pressure, retry later (503).
     QueueFull,
     /// The store refused or failed it: [`ErrorKind::Overflow`] is the client's data (422),
-    /// anything else the server's (500).
+    /// the tenant's series limit 429, anything else the server's (500).
     Store(StoreError),
     /// The encoding task failed (500).
-    Internal(String),
+    Internal(tokio::task::JoinError),
 }
 
 impl NotKept {
-    /// Whether the client's data is at fault (422), not the server.
-    pub fn is_client_error(&self) -> bool {
-        matches!(self, NotKept::Store(e) if e.kind() == ErrorKind::Overflow)
+    /// OG's answer (`/ingest`).
+    pub fn og(self) -> AppError {
+        let (status, msg) = match &self {
+            NotKept::QueueFull => return Refused::Busy.into(),
+            NotKept::Store(e) if e.kind() == ErrorKind::SeriesLimit => {
+                (StatusCode::TOO_MANY_REQUESTS, "series limit")
+            }
+            NotKept::Store(e) if e.kind() == ErrorKind::Overflow => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "error happened while parsing request body",
+            ),
+            _ => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "error happened while ingesting data",
+            ),
+        };
+        OgError::new(status, msg, self.to_string()).into()
     }
 
-    /// Whether the tenant's series limit refused it (429).
-    pub fn is_series_limit(&self) -> bool {
-        matches!(self, NotKept::Store(e) if e.kind() == ErrorKind::SeriesLimit)
+    /// The Connect answer (push): the store's errors as [`ConnectError`] converts them, a full
+    /// queue the plain 503 with `Retry-After`.
+    pub fn connect(self) -> AppError {
+        match self {
+            NotKept::QueueFull => Refused::Busy.into(),
+            NotKept::Store(e) => ConnectError::from(e).into(),
+            NotKept::Internal(e) => ConnectError::from(e).into(),
+        }
     }
 }
 
@@ -71,7 +93,7 @@ impl std::fmt::Display for NotKept {
         match self {
             NotKept::QueueFull => f.write_str("forward queue full"),
             NotKept::Store(e) => e.fmt(f),
-            NotKept::Internal(e) => f.write_str(e),
+            NotKept::Internal(e) => e.fmt(f),
         }
     }
 }
@@ -90,7 +112,7 @@ pub async fn keep(
         let encoder = f.clone();
         let (item, w) = tokio::task::spawn_blocking(move || (encoder.item(&write, &origin), write))
             .await
-            .map_err(|e| NotKept::Internal(e.to_string()))?;
+            .map_err(NotKept::Internal)?;
         write = w;
         if !f.fits(item.body.len()) {
             return Err(NotKept::QueueFull);

@@ -26,7 +26,7 @@ fn meta(tenant: &str, app: &str, labels: &[(&str, &str)]) -> Meta {
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect::<BTreeMap<_, _>>(),
         units: "samples".into(),
-        aggregation: "sum".into(),
+        aggregation: pyro_ingest::Aggregation::Sum,
         sample_rate: 100,
         spy_name: "gospy".into(),
     }

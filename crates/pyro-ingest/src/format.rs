@@ -76,6 +76,16 @@ impl Format {
         }
     }
 
+    /// The formats this build reads when named by `format=` (what a CLI offers).
+    pub const READABLE: [Format; 6] = [
+        Format::Folded,
+        Format::Lines,
+        Format::Trie,
+        Format::Tree,
+        Format::Pprof,
+        Format::Jfr,
+    ];
+
     /// The format's name as `format=` spells it.
     pub fn as_str(self) -> &'static str {
         match self {

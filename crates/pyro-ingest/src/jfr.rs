@@ -16,10 +16,9 @@ pub(crate) fn read(
     let err = |e: pyro_jfr::Error, what: &str| {
         let offset = Some(e.offset() as u64);
         match e.kind() {
-            pyro_jfr::ErrorKind::LimitExceeded {
-                what: "decompressed size" | "recording size",
-                ..
-            } => Error::wrap(ErrorKind::TooLarge, what, e, offset),
+            pyro_jfr::ErrorKind::InputTooLarge { .. } => {
+                Error::wrap(ErrorKind::TooLarge, what, e, offset)
+            }
             pyro_jfr::ErrorKind::LimitExceeded { .. } => Error::wrap(
                 ErrorKind::LimitExceeded,
                 &format!("unable to parse JFR format: {what}"),

@@ -4,7 +4,7 @@ use pyro_labels::SeriesName;
 use pyro_tree::StackTree;
 
 /// How a series' values combine over time (OG's `aggregationType`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Aggregation {
     /// Values add up (the default).
     #[default]
@@ -28,6 +28,21 @@ impl Aggregation {
             Aggregation::Sum => "sum",
             Aggregation::Average => "average",
         }
+    }
+}
+
+/// Written as [`Aggregation::as_str`]; read with [`Aggregation::parse`] (any other string
+/// sums, as OG reads it).
+impl serde::Serialize for Aggregation {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Aggregation {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Ok(Aggregation::parse(&s))
     }
 }
 

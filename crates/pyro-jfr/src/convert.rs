@@ -241,7 +241,7 @@ impl<'l> Converter<'l> {
         let base = self.fed;
         self.fed += data.len();
         if data.len() > self.opts.limits.max_decompressed_size {
-            return Err(Error::limit(
+            return Err(Error::too_large(
                 "recording size",
                 self.opts.limits.max_decompressed_size,
                 base,
@@ -613,7 +613,7 @@ pub fn read_into<'s, S: StackSink<'s>>(
     mut sink: S,
 ) -> Result<()> {
     if data.len() > opts.limits.max_decompressed_size {
-        return Err(Error::limit(
+        return Err(Error::too_large(
             "recording size",
             opts.limits.max_decompressed_size,
             0,

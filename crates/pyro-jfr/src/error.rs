@@ -47,7 +47,16 @@ pub enum ErrorKind {
     InvalidLabel(String),
     /// Summing values overflows `u64`.
     SumOverflow,
-    /// A documented limit was exceeded.
+    /// The input (the recording, or what its gzip inflates to) is larger than
+    /// `Limits::max_decompressed_size`: the caller's size limit, not a property of its contents.
+    InputTooLarge {
+        /// `recording size` or `decompressed size`.
+        what: &'static str,
+        /// The limit, in bytes.
+        max: usize,
+    },
+    /// A documented limit on the recording's contents was exceeded (stack depth, series,
+    /// metadata size, …).
     LimitExceeded {
         /// Which limit.
         what: &'static str,
@@ -69,6 +78,11 @@ impl Error {
     #[cold]
     pub(crate) fn limit(what: &'static str, max: usize, offset: usize) -> Self {
         Error::new(ErrorKind::LimitExceeded { what, max }, offset, what)
+    }
+
+    #[cold]
+    pub(crate) fn too_large(what: &'static str, max: usize, offset: usize) -> Self {
+        Error::new(ErrorKind::InputTooLarge { what, max }, offset, what)
     }
 
     /// Moves the offset by `base` (errors found in a chunk are relative to the chunk).
@@ -111,7 +125,7 @@ impl fmt::Display for ErrorKind {
             ErrorKind::Labels(e) => write!(f, "invalid labels snapshot: {e}"),
             ErrorKind::InvalidLabel(e) => f.write_str(e),
             ErrorKind::SumOverflow => f.write_str("sum of values does not fit in 64 bits"),
-            ErrorKind::LimitExceeded { what, max } => {
+            ErrorKind::InputTooLarge { what, max } | ErrorKind::LimitExceeded { what, max } => {
                 write!(f, "{what} exceeds the limit of {max}")
             }
         }

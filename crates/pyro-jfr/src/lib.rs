@@ -96,7 +96,7 @@ pub fn decode<'a>(data: &'a [u8], limits: &Limits) -> Result<Cow<'a, [u8]>> {
     match pyro_tree::gzip::gunzip(data, max) {
         Ok(out) => Ok(Cow::Owned(out)),
         Err(pyro_tree::gzip::GunzipError::TooLarge { .. }) => {
-            Err(Error::limit("decompressed size", max, 0))
+            Err(Error::too_large("decompressed size", max, 0))
         }
         Err(e) => Err(Error::new(ErrorKind::Gzip(e.to_string()), 0, "gzip")),
     }

@@ -235,7 +235,7 @@ fn malformed_chunks() {
     let e = err(&good, Limits::default().max_decompressed_size(10));
     assert!(matches!(
         e.kind(),
-        ErrorKind::LimitExceeded {
+        ErrorKind::InputTooLarge {
             what: "recording size",
             ..
         }

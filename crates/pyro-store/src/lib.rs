@@ -146,7 +146,7 @@ pub struct Meta {
     /// `units` as uploaded.
     pub units: String,
     /// `aggregationType`.
-    pub aggregation: String,
+    pub aggregation: pyro_ingest::Aggregation,
     /// `sampleRate`.
     pub sample_rate: u32,
     /// `spyName`.
@@ -161,7 +161,7 @@ impl Meta {
             app: series.name.app().to_owned(),
             labels: series.name.labels().clone(),
             units: series.units.clone(),
-            aggregation: series.aggregation.as_str().to_owned(),
+            aggregation: series.aggregation,
             sample_rate: series.sample_rate,
             spy_name: series.spy_name.clone(),
         }
@@ -186,7 +186,7 @@ impl Meta {
 
     /// Whether reads average it (`aggregationType` `average` or `avg`).
     pub fn averaged(&self) -> bool {
-        matches!(self.aggregation.as_str(), "average" | "avg")
+        self.aggregation == pyro_ingest::Aggregation::Average
     }
 }
 

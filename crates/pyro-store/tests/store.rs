@@ -28,7 +28,7 @@ fn meta(app: &str, units: &str, rate: u32) -> Meta {
         app: app.into(),
         units: units.into(),
         sample_rate: rate,
-        aggregation: "sum".into(),
+        aggregation: pyro_ingest::Aggregation::Sum,
         spy_name: "test".into(),
         ..Meta::default()
     }

@@ -417,10 +417,44 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 enum Outcome {
     Delivered,
     /// The upstream could not be reached or did not answer in time: retried without end.
-    Retry(String),
+    Retry(Unreached),
     /// The upstream answered with an error that may pass (5xx, 429, 408): retried, counted.
-    Failed(String),
-    Refused(String),
+    Failed(Answer),
+    /// The upstream refused the request for good (another 4xx), or it could not be built.
+    Refused(Answer),
+}
+
+/// Why an attempt got no answer.
+#[derive(Debug)]
+enum Unreached {
+    TimedOut,
+    Client(hyper_util::client::legacy::Error),
+}
+
+impl std::fmt::Display for Unreached {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unreached::TimedOut => f.write_str("timed out"),
+            Unreached::Client(e) => e.fmt(f),
+        }
+    }
+}
+
+/// An upstream's error answer: its status and the start of its body (kept with a
+/// dead-lettered request).
+#[derive(Debug)]
+enum Answer {
+    Status { status: u16, body: String },
+    BadRequest(axum::http::Error),
+}
+
+impl std::fmt::Display for Answer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Answer::Status { status, body } => write!(f, "{status}: {body}"),
+            Answer::BadRequest(e) => write!(f, "bad request: {e}"),
+        }
+    }
 }
 
 type Client = hyper_util::client::legacy::Client<
@@ -443,10 +477,10 @@ async fn attempt(f: &Forwarder, e: &Endpoint, client: &Client, item: &Item) -> O
     }
     let req = match req.body(axum::body::Body::from(item.body.clone())) {
         Ok(r) => r,
-        Err(err) => return Outcome::Refused(format!("bad request: {err}")),
+        Err(err) => return Outcome::Refused(Answer::BadRequest(err)),
     };
     let sent = tokio::time::timeout(f.config.timeout, async {
-        let resp = client.request(req).await.map_err(|e| e.to_string())?;
+        let resp = client.request(req).await.map_err(Unreached::Client)?;
         let status = resp.status().as_u16();
         let body = resp
             .into_body()
@@ -454,20 +488,22 @@ async fn attempt(f: &Forwarder, e: &Endpoint, client: &Client, item: &Item) -> O
             .await
             .map(|b| b.to_bytes())
             .unwrap_or_default();
-        Ok::<_, String>((
+        Ok::<_, Unreached>(Answer::Status {
             status,
-            String::from_utf8_lossy(&body[..body.len().min(500)]).into_owned(),
-        ))
+            body: String::from_utf8_lossy(&body[..body.len().min(500)]).into_owned(),
+        })
     })
     .await;
     match sent {
-        Err(_) => Outcome::Retry("timed out".into()),
+        Err(_) => Outcome::Retry(Unreached::TimedOut),
         Ok(Err(err)) => Outcome::Retry(err),
-        Ok(Ok((s, _))) if (200..300).contains(&s) => Outcome::Delivered,
-        Ok(Ok((s, body))) if s >= 500 || s == 429 || s == 408 => {
-            Outcome::Failed(format!("{s}: {body}"))
+        Ok(Ok(Answer::Status { status, .. })) if (200..300).contains(&status) => Outcome::Delivered,
+        Ok(Ok(a @ Answer::Status { status, .. }))
+            if status >= 500 || status == 429 || status == 408 =>
+        {
+            Outcome::Failed(a)
         }
-        Ok(Ok((s, body))) => Outcome::Refused(format!("{s}: {body}")),
+        Ok(Ok(a)) => Outcome::Refused(a),
     }
 }
 
@@ -540,7 +576,7 @@ async fn deliver(f: Arc<Forwarder>, e: Arc<Endpoint>) {
                     attempts.remove(&item.seq);
                     e.stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
                     tracing::error!(endpoint = %e.url, error = %why, seq = item.seq, "upstream refused a request for good; dead-lettered");
-                    done.push((item, Some(why)));
+                    done.push((item, Some(why.to_string())));
                 }
                 Outcome::Failed(why) => {
                     let n = attempts.entry(item.seq).or_insert(0);
@@ -556,12 +592,12 @@ async fn deliver(f: Arc<Forwarder>, e: Arc<Endpoint>) {
                         done.push((item, Some(why)));
                     } else {
                         e.stats.retried.fetch_add(1, Ordering::Relaxed);
-                        retry.get_or_insert((why, item.seq));
+                        retry.get_or_insert((why.to_string(), item.seq));
                     }
                 }
                 Outcome::Retry(why) => {
                     e.stats.retried.fetch_add(1, Ordering::Relaxed);
-                    retry.get_or_insert((why, item.seq));
+                    retry.get_or_insert((why.to_string(), item.seq));
                 }
             }
         }

@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use pyro_ingest::{ErrorKind, Format, Request};
 
@@ -13,7 +12,7 @@ use crate::attime::now;
 use crate::auth::Ingester;
 use crate::body::{content_encoded, decode_content_encoding, multipart_parts};
 use crate::budget::{declared_size, reserve_parse};
-use crate::error::og_error;
+use crate::error::{AppError, OgError};
 use crate::forward::{Origin, Received};
 use crate::state::{AppState, NotKept, keep};
 use pyro_store::Write;
@@ -27,23 +26,17 @@ pub async fn ingest(
     Query(q): Query<Vec<(String, String)>>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
+) -> Result<StatusCode, AppError> {
     // Content-Encoding: the inflated body is reserved (as its trailer declares it) first, and
     // inflated off the async workers.
     let (body, _inflated) = if content_encoded(&headers) {
         let max = declared_size(&body, state.config.limits.decompressed);
-        let reserved = match state.inflight.try_reserve(max) {
-            Ok(r) => r,
-            Err(refused) => return refused.into_response(),
-        };
+        let reserved = state.inflight.try_reserve(max)?;
         let headers = headers.clone();
-        match tokio::task::spawn_blocking(move || decode_content_encoding(&headers, body, max))
-            .await
-        {
-            Ok(Ok(b)) => (b, Some(reserved)),
-            Ok(Err(r)) => return *r,
-            Err(e) => return internal(&e),
-        }
+        let body =
+            tokio::task::spawn_blocking(move || decode_content_encoding(&headers, body, max))
+                .await??;
+        (body, Some(reserved))
     } else {
         (body, None)
     };
@@ -61,10 +54,8 @@ pub async fn ingest(
         .iter()
         .find(|(k, _)| k == "from")
         .map_or(now, |(_, v)| attime::parse(v, now));
-    match split_form(&state, &mut req).await {
-        Ok(true) => {}
-        Ok(false) => return StatusCode::OK.into_response(),
-        Err(r) => return *r,
+    if !split_form(&state, &mut req).await? {
+        return Ok(StatusCode::OK);
     }
     // Parse memory, from the parts' declared inflated sizes; no gunzip inflates past them.
     let parts = [
@@ -74,17 +65,14 @@ pub async fn ingest(
         req.sample_type_config.as_ref(),
     ];
     let held = req.body.len();
-    let (parse_budget, limits) = match reserve_parse(
+    let (parse_budget, limits) = reserve_parse(
         &state.inflight,
         &state.config.limits,
         held,
         parts.into_iter().flatten().map(|b| &b[..]),
-    ) {
-        Ok(r) => r,
-        Err(refused) => return refused.into_response(),
-    };
+    )?;
     let forwarding = state.config.forward.is_some();
-    let parsed = tokio::task::spawn_blocking(move || {
+    let (name, write, origin) = tokio::task::spawn_blocking(move || {
         let _parse_budget = parse_budget;
         let (series, facts) = pyro_ingest::decode_with_facts(&req, &limits)?;
         let write = Write::new(&tenant, from, series);
@@ -101,56 +89,30 @@ pub async fn ingest(
         }
         Ok::<_, pyro_ingest::Error>((req.name.clone(), write, origin))
     })
-    .await;
-    match parsed {
-        Ok(Ok((name, write, origin))) => {
-            let n = write.series.len();
-            match keep(&state, write, origin).await {
-                Ok(()) => {
-                    tracing::debug!(name = %name, series = n, "stored");
-                    StatusCode::OK.into_response()
-                }
-                Err(NotKept::QueueFull) => crate::budget::busy(),
-                Err(e) if e.is_series_limit() => og_error(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "series limit",
-                    &e.to_string(),
-                ),
-                Err(e) if e.is_client_error() => og_error(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    PARSE_FAILED,
-                    &e.to_string(),
-                ),
-                Err(e) => og_error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "error happened while ingesting data",
-                    &e.to_string(),
-                ),
-            }
-        }
-        Ok(Err(e)) => match e.kind() {
-            ErrorKind::Name => og_error(StatusCode::BAD_REQUEST, "invalid parameter", e.message()),
-            ErrorKind::TooLarge => {
-                og_error(StatusCode::PAYLOAD_TOO_LARGE, PARSE_FAILED, e.message())
-            }
-            _ => og_error(StatusCode::UNPROCESSABLE_ENTITY, PARSE_FAILED, e.message()),
-        },
-        Err(e) => internal(&e),
-    }
+    .await?
+    .map_err(og_parse)?;
+    let n = write.series.len();
+    keep(&state, write, origin).await.map_err(NotKept::og)?;
+    tracing::debug!(name = %name, series = n, "stored");
+    Ok(StatusCode::OK)
 }
 
-fn internal(e: &tokio::task::JoinError) -> Response {
-    og_error(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "internal error",
-        &e.to_string(),
-    )
+/// OG's answer to a body that does not parse: a bad name 400, over a size limit 413, else 422.
+fn og_parse(e: pyro_ingest::Error) -> AppError {
+    let status = match e.kind() {
+        ErrorKind::Name => {
+            return OgError::invalid(e.message()).into();
+        }
+        ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    };
+    OgError::new(status, PARSE_FAILED, e.message()).into()
 }
 
 /// Replaces a multipart body by its parts: the JFR form's `jfr` and `labels`, the pprof form's
 /// `profile`, `prev_profile` and `sample_type_config`. `Ok(false)` when a pprof form has no
 /// `profile` (nothing to ingest: OG answers 200).
-async fn split_form(state: &AppState, req: &mut Request) -> Result<bool, Box<Response>> {
+async fn split_form(state: &AppState, req: &mut Request) -> Result<bool, OgError> {
     let is_form = req
         .content_type
         .as_deref()
@@ -166,14 +128,20 @@ async fn split_form(state: &AppState, req: &mut Request) -> Result<bool, Box<Res
         state.config.max_multipart_parts,
     )
     .await
-    .map_err(|e| Box::new(og_error(StatusCode::UNPROCESSABLE_ENTITY, PARSE_FAILED, &e)))?;
+    .map_err(|e| {
+        OgError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            PARSE_FAILED,
+            e.to_string(),
+        )
+    })?;
     if format == Format::Jfr {
         let Some(jfr) = parts.remove("jfr") else {
-            return Err(Box::new(og_error(
+            return Err(OgError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 PARSE_FAILED,
                 "jfr field is required",
-            )));
+            ));
         };
         req.body = jfr;
         req.jfr_labels = parts.remove("labels");

@@ -7,14 +7,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 
 use crate::attime;
 use crate::attime::now;
 use crate::auth::Reader;
-use crate::error::{json_response, og_error};
-use crate::handlers::read::storage_error;
+use crate::error::{AppError, OgError, json_response};
+use crate::handlers::read::{og_read, parse_query};
 use crate::state::AppState;
 use pyro_store::{Selection, labels_of};
 
@@ -24,7 +23,7 @@ fn answer(
     tenant: &str,
     q: &BTreeMap<String, String>,
     label: Option<&str>,
-) -> Response {
+) -> Result<Response, AppError> {
     let narrowed = ["query", "from", "until"]
         .iter()
         .any(|k| q.contains_key(*k));
@@ -39,16 +38,10 @@ fn answer(
             }),
             Some(l) => state.store.label_values(tenant, l),
         };
-        return match out {
-            Ok(v) => json_response(&v),
-            Err(e) => storage_error(&e),
-        };
+        return Ok(json_response(&out.map_err(og_read)?));
     }
     let parsed = match q.get("query").filter(|v| !v.is_empty()) {
-        Some(text) => match crate::handlers::read::parse_query(text) {
-            Ok(p) => Some(p),
-            Err(r) => return *r,
-        },
+        Some(text) => Some(parse_query(text)?),
         None => None,
     };
     let selection = match &parsed {
@@ -58,22 +51,18 @@ fn answer(
     let now = now();
     let from = q.get("from").map_or(0, |v| attime::parse(v, now));
     let until = q.get("until").map_or(now, |v| attime::parse(v, now));
-    let found = match state.store.select(tenant, selection) {
-        Ok(f) => f,
-        Err(e) => return storage_error(&e),
-    };
+    let found = state.store.select(tenant, selection).map_err(og_read)?;
     let mut kept = Vec::with_capacity(found.len());
     for f in found {
-        match state
+        if state
             .store
             .has_data(tenant, f.id, from, until.saturating_add(1))
+            .map_err(og_read)?
         {
-            Ok(true) => kept.push(f),
-            Ok(false) => {}
-            Err(e) => return storage_error(&e),
+            kept.push(f);
         }
     }
-    json_response(&labels_of(&kept, label))
+    Ok(json_response(&labels_of(&kept, label)))
 }
 
 /// `/labels`: every label name of the tenant's series, `__name__` included.
@@ -81,16 +70,8 @@ pub async fn labels(
     State(state): State<Arc<AppState>>,
     Reader { tenant, .. }: Reader,
     Query(q): Query<BTreeMap<String, String>>,
-) -> Response {
-    tokio::task::spawn_blocking(move || answer(&state, &tenant, &q, None))
-        .await
-        .unwrap_or_else(|e| {
-            og_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal error",
-                &e.to_string(),
-            )
-        })
+) -> Result<Response, AppError> {
+    tokio::task::spawn_blocking(move || answer(&state, &tenant, &q, None)).await?
 }
 
 /// `/label-values?label=…`: every value of one label (`__name__`: app names).
@@ -98,21 +79,9 @@ pub async fn label_values(
     State(state): State<Arc<AppState>>,
     Reader { tenant, .. }: Reader,
     Query(q): Query<BTreeMap<String, String>>,
-) -> Response {
+) -> Result<Response, AppError> {
     let Some(label) = q.get("label").cloned() else {
-        return og_error(
-            StatusCode::BAD_REQUEST,
-            "invalid parameter",
-            "label is required",
-        );
+        return Err(OgError::invalid("label is required").into());
     };
-    tokio::task::spawn_blocking(move || answer(&state, &tenant, &q, Some(&label)))
-        .await
-        .unwrap_or_else(|e| {
-            og_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal error",
-                &e.to_string(),
-            )
-        })
+    tokio::task::spawn_blocking(move || answer(&state, &tenant, &q, Some(&label))).await?
 }

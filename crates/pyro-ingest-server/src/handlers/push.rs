@@ -10,19 +10,21 @@ use bytes::Bytes;
 use crate::attime::now;
 use crate::auth::Pusher;
 use crate::body::{content_encoded, decode_content_encoding};
-use crate::budget::{Refused, declared_size, reserve_parse};
-use crate::error::ConnectError;
+use crate::budget::{declared_size, reserve_parse};
+use crate::error::{AppError, Code, ConnectError};
 use crate::forward::{Origin, Received};
 use crate::state::{AppState, NotKept, keep};
 use pyro_store::Write;
 
 /// The handler. Auth and tenant come from the headers ([`Pusher`]) before the body is read.
+/// Failures are Connect errors, except the memory budget's plain 503/413 and a bad
+/// `Content-Encoding`'s plain 400/413.
 pub async fn push(
     State(state): State<Arc<AppState>>,
     Pusher { tenant, org_id, .. }: Pusher,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
+) -> Result<Response, AppError> {
     let content_type = super::content_type(&headers).unwrap_or_default();
     let k6 = super::k6_from(&headers);
     let user_agent = headers
@@ -34,25 +36,23 @@ pub async fn push(
     let abandoned = super::CancelOnDrop::new();
     let cancel = abandoned.0.clone();
     let forwarding = state.config.forward.is_some();
-    let parsed = tokio::task::spawn_blocking(move || {
+    let (write, origin) = tokio::task::spawn_blocking(move || {
         let limits = &state2.config.limits;
         let max = declared_size(&body, limits.decompressed);
         let _inflated = if content_encoded(&headers) {
-            Some(state2.inflight.try_reserve(max).map_err(refusal)?)
+            Some(state2.inflight.try_reserve(max)?)
         } else {
             None
         };
-        let body = decode_content_encoding(&headers, body, max).map_err(Err)?;
-        let req =
-            pyro_ingest::push::decode(&ct, body).map_err(|e| Ok(ConnectError::from_ingest(&e)))?;
+        let body = decode_content_encoding(&headers, body, max)?;
+        let req = pyro_ingest::push::decode(&ct, body).map_err(ConnectError::from)?;
         let samples = req.series.iter().flat_map(|s| &s.samples);
         let (_parse_budget, limits) = reserve_parse(
             &state2.inflight,
             limits,
             max,
             samples.map(|s| &s.raw_profile[..]),
-        )
-        .map_err(refusal)?;
+        )?;
         let (series, start) = pyro_ingest::push::to_series_cancellable(
             &req,
             &k6,
@@ -61,51 +61,27 @@ pub async fn push(
             now(),
             Some(&cancel),
         )
-        .map_err(|e| Ok(ConnectError::from_ingest(&e)))?;
+        .map_err(ConnectError::from)?;
         let mut write = Write::new(&tenant, start, series);
         let origin = Origin {
             received: forwarding.then(|| Received::push(&req, &k6)),
             org_id,
         };
-        write.ids = sample_ids(&req).map_err(Ok)?;
-        Ok::<_, Result<ConnectError, Box<Response>>>((write, origin))
+        write.ids = sample_ids(&req)?;
+        Ok::<_, AppError>((write, origin))
     })
-    .await;
-    let result = match parsed {
-        Ok(Ok((write, origin))) => {
-            let n = write.series.len();
-            match keep(&state, write, origin).await {
-                Ok(()) => Ok(n),
-                Err(NotKept::QueueFull) => return crate::budget::busy(),
-                Err(e) if e.is_series_limit() => {
-                    Err(ConnectError::new("resource_exhausted", e.to_string()))
-                }
-                Err(e) if e.is_client_error() => {
-                    Err(ConnectError::new("invalid_argument", e.to_string()))
-                }
-                Err(e) => Err(ConnectError::new("internal", e.to_string())),
-            }
-        }
-        Ok(Err(Ok(e))) => Err(e),
-        Ok(Err(Err(response))) => return *response,
-        Err(e) => Err(ConnectError::new("internal", e.to_string())),
-    };
-    let response = match &result {
-        Ok(_) if content_type.starts_with("application/json") => {
-            ([(header::CONTENT_TYPE, "application/json")], "{}").into_response()
-        }
-        Ok(_) => ([(header::CONTENT_TYPE, "application/proto")], "").into_response(),
-        Err(e) => e.clone().into_response(),
-    };
-    if let Ok(n) = result {
-        tracing::debug!(series = n, "stored");
-    }
-    response
-}
-
-/// A budget refusal as the blocking task's error: the plain 503/413 answer.
-fn refusal(r: Refused) -> Result<ConnectError, Box<Response>> {
-    Err(Box::new(r.into_response()))
+    .await
+    .map_err(ConnectError::from)??;
+    let n = write.series.len();
+    keep(&state, write, origin)
+        .await
+        .map_err(NotKept::connect)?;
+    tracing::debug!(series = n, "stored");
+    Ok(if content_type.starts_with("application/json") {
+        ([(header::CONTENT_TYPE, "application/json")], "{}").into_response()
+    } else {
+        ([(header::CONTENT_TYPE, "application/proto")], "").into_response()
+    })
 }
 
 /// Longest push sample ID kept (Grafana Pyroscope's are UUIDs; this server's forwarder sends
@@ -141,7 +117,7 @@ fn sample_ids(req: &pyro_ingest::push::PushRequest) -> Result<Vec<String>, Conne
         for x in s.samples.iter().filter(|x| !x.id.is_empty()) {
             if x.id.len() > MAX_SAMPLE_ID_BYTES {
                 return Err(ConnectError::new(
-                    "invalid_argument",
+                    Code::InvalidArgument,
                     format!("sample ID longer than {MAX_SAMPLE_ID_BYTES} bytes"),
                 ));
             }

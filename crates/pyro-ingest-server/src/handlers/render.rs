@@ -16,9 +16,9 @@ use pyro_store::{Found, Meta, ReadBudget, Selection as StoreSelection, Store};
 use crate::attime;
 use crate::attime::now;
 use crate::auth::Reader;
-use crate::error::og_error;
+use crate::error::{AppError, OgError};
 use crate::handlers::CancelOnDrop;
-use crate::handlers::read::{Failure, budget, invalid, parse_query, storage_failure};
+use crate::handlers::read::{blocking, budget, og_read, parse_query};
 use crate::render;
 use crate::state::AppState;
 use crate::ui;
@@ -40,7 +40,7 @@ fn select(
     tenant: &str,
     q: &HashMap<String, String>,
     prefix: &str,
-) -> Result<Selection, Failure> {
+) -> Result<Selection, AppError> {
     let key = |k: &str| {
         if prefix.is_empty() {
             k.to_owned()
@@ -51,21 +51,22 @@ fn select(
         }
     };
     if let Some(name) = q.get(&key("name")).filter(|n| !n.is_empty()) {
-        let parsed = SeriesName::parse(name).map_err(|e| invalid(&format!("name: {e}")))?;
+        let parsed = SeriesName::parse(name).map_err(|e| OgError::invalid(format!("name: {e}")))?;
         return Ok(Selection {
             app: parsed.app().to_owned(),
             query: parsed.to_string(),
             series: store
                 .select(tenant, StoreSelection::Key(&parsed))
-                .map_err(|e| storage_failure(&e))?,
+                .map_err(og_read)?,
         });
     }
     let Some(query) = q.get(&key("query")) else {
-        return Err(invalid(&format!(
+        return Err(OgError::invalid(format!(
             "'{}' or '{}' parameter is required",
             key("query"),
             key("name")
-        )));
+        ))
+        .into());
     };
     let parsed = parse_query(query)?;
     Ok(Selection {
@@ -73,7 +74,7 @@ fn select(
         query: parsed.to_string(),
         series: store
             .select(tenant, StoreSelection::Query(&parsed))
-            .map_err(|e| storage_failure(&e))?,
+            .map_err(og_read)?,
     })
 }
 
@@ -94,10 +95,9 @@ impl Loaded {
         selection: Selection,
         range: (i64, i64),
         budget: &ReadBudget<'_>,
-    ) -> Result<Loaded, Failure> {
+    ) -> Result<Loaded, AppError> {
         let refs: Vec<&Found> = selection.series.iter().collect();
-        let (tree, meta) =
-            render::merged(store, tenant, &refs, range, budget).map_err(|e| storage_failure(&e))?;
+        let (tree, meta) = render::merged(store, tenant, &refs, range, budget).map_err(og_read)?;
         Ok(Loaded {
             series: selection.series,
             tree,
@@ -122,7 +122,7 @@ impl Loaded {
         tenant: &str,
         series: &[&Found],
         budget: &ReadBudget<'_>,
-    ) -> Result<render::Timeline, Failure> {
+    ) -> Result<render::Timeline, AppError> {
         render::timeline(
             store,
             tenant,
@@ -131,7 +131,7 @@ impl Loaded {
             self.meta.typed().scale,
             budget,
         )
-        .map_err(|e| storage_failure(&e))
+        .map_err(og_read)
     }
 
     /// The timeline of the whole selection.
@@ -140,7 +140,7 @@ impl Loaded {
         store: &Store,
         tenant: &str,
         budget: &ReadBudget<'_>,
-    ) -> Result<render::Timeline, Failure> {
+    ) -> Result<render::Timeline, AppError> {
         let all: Vec<&Found> = self.series.iter().collect();
         self.timeline(store, tenant, &all, budget)
     }
@@ -153,7 +153,7 @@ impl Loaded {
         tenant: &str,
         group_by: Option<&str>,
         budget: &ReadBudget<'_>,
-    ) -> Result<BTreeMap<String, render::Timeline>, Failure> {
+    ) -> Result<BTreeMap<String, render::Timeline>, AppError> {
         let Some(g) = group_by else {
             return Ok(BTreeMap::new());
         };
@@ -166,9 +166,10 @@ impl Loaded {
                 .push(f);
         }
         if by.len() > MAX_GROUPS {
-            return Err(invalid(&format!(
+            return Err(OgError::invalid(format!(
                 "groupBy: more than {MAX_GROUPS} values in range; narrow the query"
-            )));
+            ))
+            .into());
         }
         by.into_iter()
             .map(|(g, s)| Ok((g, self.timeline(store, tenant, &s, budget)?)))
@@ -198,25 +199,6 @@ fn range(q: &HashMap<String, String>, from_key: &str, until_key: &str) -> (i64, 
     render::normalize(from, until)
 }
 
-/// Runs `f` on the blocking pool and answers with its response or its failure; `abandoned` is
-/// held meanwhile, so a dropped request (its client left, or it timed out) cancels the read.
-async fn blocking(
-    abandoned: CancelOnDrop,
-    f: impl FnOnce() -> Result<Response, Failure> + Send + 'static,
-) -> Response {
-    let answer = tokio::task::spawn_blocking(f).await;
-    drop(abandoned);
-    match answer {
-        Ok(Ok(r)) => r,
-        Ok(Err(r)) => *r,
-        Err(e) => og_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal error",
-            &e.to_string(),
-        ),
-    }
-}
-
 fn with_type(content_type: &'static str, body: impl IntoResponse) -> Response {
     ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }
@@ -226,17 +208,13 @@ pub async fn render(
     State(state): State<Arc<AppState>>,
     Reader { tenant, .. }: Reader,
     Query(q): Query<HashMap<String, String>>,
-) -> Response {
+) -> Result<Response, AppError> {
     let format = q.get("format").cloned().unwrap_or_default();
     if !matches!(
         format.as_str(),
         "" | "json" | "collapsed" | "pprof" | "svg" | "html"
     ) {
-        return og_error(
-            StatusCode::BAD_REQUEST,
-            "invalid parameter",
-            "unknown format",
-        );
+        return Err(OgError::invalid("unknown format").into());
     }
     let max_nodes = max_nodes(&q);
     let (st, et) = range(&q, "from", "until");
@@ -311,14 +289,10 @@ pub async fn render_diff(
     State(state): State<Arc<AppState>>,
     Reader { tenant, .. }: Reader,
     Query(q): Query<HashMap<String, String>>,
-) -> Response {
+) -> Result<Response, AppError> {
     let format = q.get("format").cloned().unwrap_or_else(|| "json".into());
     if !matches!(format.as_str(), "json" | "html") {
-        return og_error(
-            StatusCode::BAD_REQUEST,
-            "invalid parameter",
-            "unknown format",
-        );
+        return Err(OgError::invalid("unknown format").into());
     }
     let max_nodes = max_nodes(&q);
     let left_range = range(&q, "leftFrom", "leftUntil");
@@ -348,7 +322,7 @@ pub async fn render_diff(
             store: &Store,
             tenant: &str,
             budget: &ReadBudget<'_>,
-        ) -> Result<render::Side<'l>, Failure> {
+        ) -> Result<render::Side<'l>, AppError> {
             Ok(render::Side {
                 tree: &l.tree,
                 meta: &l.meta,

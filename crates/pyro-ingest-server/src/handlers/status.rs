@@ -7,25 +7,29 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::auth::Reader;
+use crate::error::JsonErrors;
 use crate::state::AppState;
 
 /// `GET /metrics`, behind the read auth when auth is on. The numbers are the whole process's
 /// (every tenant's series and queues): a token bound to one tenant is refused (403).
-pub async fn metrics(State(state): State<Arc<AppState>>, reader: Reader) -> Response {
+pub async fn metrics(
+    State(state): State<Arc<AppState>>,
+    reader: Reader,
+) -> Result<Response, JsonErrors> {
     if reader.bound.is_some() {
-        return crate::error::json_errors(
+        return Err(JsonErrors::new(
             StatusCode::FORBIDDEN,
             "metrics cover every tenant: use a token not bound to a tenant",
-        );
+        ));
     }
-    (
+    Ok((
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
         state.metrics.text(),
     )
-        .into_response()
+        .into_response())
 }
 
 /// `GET /ready`: 200 once the store is open and the writer runs.

@@ -19,11 +19,11 @@ use pyro_tree::StackTree;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use pyro_store::{ErrorKind, Found, ReadBudget, Store, StoreError, Typed};
+use pyro_store::{Found, ReadBudget, Store, Typed};
 
 use crate::auth::Caller;
 use crate::body::decode_content_encoding;
-use crate::error::ConnectError;
+use crate::error::{Code, ConnectError};
 use crate::handlers::CancelOnDrop;
 use crate::render;
 use crate::state::AppState;
@@ -94,14 +94,14 @@ fn decode<T: Message + DeserializeOwned + Default>(
 ) -> Rpc<T> {
     if body.len() > MAX_REQUEST_BYTES {
         return Err(ConnectError::new(
-            "resource_exhausted",
+            Code::ResourceExhausted,
             format!("request larger than {MAX_REQUEST_BYTES} bytes"),
         ));
     }
     let max = state.config.limits.decompressed.min(MAX_REQUEST_BYTES);
     let body = decode_content_encoding(headers, body, max).map_err(|_| {
         ConnectError::new(
-            "invalid_argument",
+            Code::InvalidArgument,
             format!("bad request body encoding, or larger than {max} bytes once decoded"),
         )
     })?;
@@ -110,10 +110,10 @@ fn decode<T: Message + DeserializeOwned + Default>(
             return Ok(T::default());
         }
         serde_json::from_slice(&body)
-            .map_err(|e| ConnectError::new("invalid_argument", format!("decoding JSON: {e}")))
+            .map_err(|e| ConnectError::new(Code::InvalidArgument, format!("decoding JSON: {e}")))
     } else {
         T::decode(body)
-            .map_err(|e| ConnectError::new("invalid_argument", format!("decoding proto: {e}")))
+            .map_err(|e| ConnectError::new(Code::InvalidArgument, format!("decoding proto: {e}")))
     }
 }
 
@@ -140,17 +140,14 @@ async fn run<Req, Resp>(
     headers: HeaderMap,
     body: Bytes,
     method: fn(&Ctx<'_>, Req) -> Rpc<Resp>,
-) -> Response
+) -> Rpc<Response>
 where
     Req: Message + DeserializeOwned + Default + Send + 'static,
     Resp: Message + Serialize + Send + 'static,
 {
     let json = is_json(&headers);
-    let answer = blocking(state, tenant, headers, body, method).await;
-    match answer {
-        Ok(resp) => encode(json, &resp),
-        Err(e) => e.into_response(),
-    }
+    let resp = blocking(state, tenant, headers, body, method).await?;
+    Ok(encode(json, &resp))
 }
 
 /// Decodes a request and runs `method` on the blocking pool under the request's read budget
@@ -180,7 +177,7 @@ where
         method(&ctx, req)
     })
     .await
-    .unwrap_or_else(|e| Err(ConnectError::new("internal", e.to_string())));
+    .unwrap_or_else(|e| Err(e.into()));
     drop(abandoned);
     answer
 }
@@ -190,18 +187,6 @@ pub struct Ctx<'a> {
     store: &'a Store,
     tenant: &'a str,
     budget: ReadBudget<'a>,
-}
-
-/// A storage failure as a Connect error: over the read budget `resource_exhausted`, cancelled
-/// `canceled`, else `internal`.
-fn internal(e: StoreError) -> ConnectError {
-    let code = match e.kind() {
-        ErrorKind::Budget => "resource_exhausted",
-        ErrorKind::Cancelled => "canceled",
-        ErrorKind::Busy => "unavailable",
-        _ => "internal",
-    };
-    ConnectError::new(code, e.to_string())
 }
 
 /// A profile type as the querier API states it.
@@ -222,13 +207,13 @@ fn selector(text: &str) -> Rpc<Query> {
     let t = if t.is_empty() { "{}" } else { t };
     if !t.starts_with('{') {
         return Err(ConnectError::new(
-            "invalid_argument",
+            Code::InvalidArgument,
             format!("invalid label selector {t:?}: expected {{label=\"value\", …}}"),
         ));
     }
     Query::parse(&format!("selector{t}")).map_err(|e| {
         ConnectError::new(
-            "invalid_argument",
+            Code::InvalidArgument,
             format!("invalid label selector {t:?}: {e}"),
         )
     })
@@ -292,9 +277,9 @@ fn matching(
     for f in ctx
         .store
         .select_typed(ctx.tenant, type_id, service)
-        .map_err(internal)?
+        .map_err(ConnectError::from)?
     {
-        ctx.budget.check_cancelled().map_err(internal)?;
+        ctx.budget.check_cancelled().map_err(ConnectError::from)?;
         let typed = f.meta.typed();
         let hit = Hit { found: f, typed };
         let matches = |m: &Matcher| m.matches(hit.get(m.key()).as_deref());
@@ -305,7 +290,7 @@ fn matching(
             && !ctx
                 .store
                 .has_data(ctx.tenant, hit.found.id, from, until)
-                .map_err(internal)?
+                .map_err(ConnectError::from)?
         {
             continue;
         }
@@ -320,7 +305,7 @@ fn matching(
 fn selected_by(ctx: &Ctx<'_>, matchers: &[String], start: i64, end: i64) -> Rpc<Vec<Hit>> {
     if matchers.len() > MAX_SELECTORS {
         return Err(ConnectError::new(
-            "invalid_argument",
+            Code::InvalidArgument,
             format!("more than {MAX_SELECTORS} label selectors in one request"),
         ));
     }
@@ -332,7 +317,7 @@ fn selected_by(ctx: &Ctx<'_>, matchers: &[String], start: i64, end: i64) -> Rpc<
         regexes += q.matchers().iter().filter(|m| m.op().is_regex()).count();
         if regexes > pyro_labels::MAX_REGEX_MATCHERS {
             return Err(ConnectError::new(
-                "invalid_argument",
+                Code::InvalidArgument,
                 format!(
                     "more than {} regex matchers in one request",
                     pyro_labels::MAX_REGEX_MATCHERS
@@ -355,7 +340,7 @@ fn check_type_id(id: &str) -> Rpc<()> {
         Ok(())
     } else {
         Err(ConnectError::new(
-            "invalid_argument",
+            Code::InvalidArgument,
             format!(
                 "invalid profile type id {id:?}: expected name:type:unit:period_type:period_unit"
             ),
@@ -433,7 +418,7 @@ fn merged(ctx: &Ctx<'_>, hits: &[Hit], (from, until): (i64, i64)) -> Rpc<StackTr
             let m = ctx
                 .store
                 .merge_range(ctx.tenant, h.found.id, from, until, &ctx.budget)
-                .map_err(internal)?;
+                .map_err(ConnectError::from)?;
             let tree = if m.writes > 1 {
                 m.tree.divide(m.writes)
             } else {
@@ -450,7 +435,7 @@ fn merged(ctx: &Ctx<'_>, hits: &[Hit], (from, until): (i64, i64)) -> Rpc<StackTr
                     &ctx.budget,
                     &mut answer,
                 )
-                .map_err(internal)?;
+                .map_err(ConnectError::from)?;
         }
     }
     Ok(answer.tree)
@@ -516,7 +501,7 @@ fn select_series_of(ctx: &Ctx<'_>, req: SelectSeriesRequest) -> Rpc<SelectSeries
     let n = span / step + i64::from(span % step != 0);
     if n > MAX_POINTS as i64 {
         return Err(ConnectError::new(
-            "invalid_argument",
+            Code::InvalidArgument,
             format!("more than {MAX_POINTS} points per series: raise the step or narrow the range"),
         ));
     }
@@ -541,7 +526,7 @@ fn select_series_of(ctx: &Ctx<'_>, req: SelectSeriesRequest) -> Rpc<SelectSeries
                 &ctx.budget,
                 buckets,
             )
-            .map_err(internal)?;
+            .map_err(ConnectError::from)?;
     }
     Ok(SelectSeriesResponse {
         series: groups
@@ -590,7 +575,10 @@ fn get_profile_stats_of(
     ctx: &Ctx<'_>,
     _req: GetProfileStatsRequest,
 ) -> Rpc<GetProfileStatsResponse> {
-    let range = ctx.store.time_range(ctx.tenant).map_err(internal)?;
+    let range = ctx
+        .store
+        .time_range(ctx.tenant)
+        .map_err(ConnectError::from)?;
     Ok(GetProfileStatsResponse {
         data_ingested: range.is_some(),
         oldest_profile_time: range.map_or(0, |r| r.0 * 1000),
@@ -610,7 +598,7 @@ macro_rules! handler {
             QueryReader { tenant, .. }: QueryReader,
             headers: HeaderMap,
             body: Bytes,
-        ) -> Response {
+        ) -> Result<Response, ConnectError> {
             run::<$req, $resp>(state, tenant, headers, body, $method).await
         }
     };
@@ -660,17 +648,13 @@ pub async fn select_merge_profile(
     QueryReader { tenant, .. }: QueryReader,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
+) -> Result<Response, ConnectError> {
     if is_json(&headers) {
-        return ConnectError::new(
-            "invalid_argument",
+        return Err(ConnectError::new(
+            Code::InvalidArgument,
             "SelectMergeProfile answers a pprof profile: use application/proto",
-        )
-        .into_response();
+        ));
     }
-    let answer = blocking(state, tenant, headers, body, select_merge_profile_of).await;
-    match answer {
-        Ok(p) => ([(header::CONTENT_TYPE, "application/proto")], p.0).into_response(),
-        Err(e) => e.into_response(),
-    }
+    let p = blocking(state, tenant, headers, body, select_merge_profile_of).await?;
+    Ok(([(header::CONTENT_TYPE, "application/proto")], p.0).into_response())
 }
