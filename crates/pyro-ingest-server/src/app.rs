@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use crate::state::{AppState, Config};
-use crate::{budget, handlers, log, metrics};
+use crate::{budget, handlers, metrics, trace};
 use pyro_store::{Store, Writer};
 
 /// Connection-level limits.
@@ -35,12 +35,12 @@ pub fn router(store: Arc<Store>, writer: Writer, config: Config) -> Router {
     let max_body = config.max_body;
     let inflight = budget::InFlight::new(config.max_inflight_bytes);
     let state = Arc::new(AppState {
-        metrics: metrics::Metrics::new(
+        metrics: Arc::new(metrics::Metrics::new(
             store.clone(),
             writer.clone(),
             inflight.clone(),
             config.forward.clone(),
-        ),
+        )),
         inflight,
         store,
         writer,
@@ -62,7 +62,7 @@ pub fn router(store: Arc<Store>, writer: Writer, config: Config) -> Router {
         .merge(crate::handlers::querier::routes())
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            state.config.request_timeout,
             request_timeout,
         ))
         .layer(axum::middleware::from_fn_with_state(
@@ -72,10 +72,8 @@ pub fn router(store: Arc<Store>, writer: Writer, config: Config) -> Router {
             },
             budget::reserve_body,
         ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            log::log_request,
-        ))
+        .layer(axum::middleware::from_fn(trace::annotate))
+        .layer(trace::layer(state.metrics.clone()))
         .with_state(state)
 }
 
@@ -126,11 +124,11 @@ pub async fn serve(
 
 /// Answers 408 when a request (body included) takes longer than the configured timeout.
 async fn request_timeout(
-    State(state): State<Arc<AppState>>,
+    State(timeout): State<Duration>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    match tokio::time::timeout(state.config.request_timeout, next.run(req)).await {
+    match tokio::time::timeout(timeout, next.run(req)).await {
         Ok(r) => r,
         Err(_) => (StatusCode::REQUEST_TIMEOUT, "request timed out\n").into_response(),
     }

@@ -19,10 +19,10 @@ pub mod budget;
 pub mod error;
 pub mod forward;
 pub mod handlers;
-mod log;
 pub mod metrics;
 pub mod render;
 pub mod state;
+pub mod trace;
 pub mod ui;
 
 /// The README example, compiled and run as a doc test.

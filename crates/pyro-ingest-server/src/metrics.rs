@@ -44,14 +44,14 @@ impl Metrics {
         let requests = Family::<Labels, Counter>::default();
         registry.register(
             "pyro_requests",
-            "Requests by endpoint, format and status",
+            "Requests by route, format and status",
             requests.clone(),
         );
         let request_seconds =
             Family::<Labels, Histogram>::new_with_constructor(request_buckets as fn() -> Histogram);
         registry.register(
             "pyro_request_duration_seconds",
-            "Request latency by endpoint",
+            "Request latency by route",
             request_seconds.clone(),
         );
         let received_bytes = Counter::default();
@@ -79,17 +79,18 @@ impl Metrics {
         }
     }
 
-    /// Records one finished request.
-    pub fn record(&self, endpoint: &str, format: &str, status: u16, seconds: f64, bytes: u64) {
+    /// Records one finished request under its `route` (the router's path pattern, e.g.
+    /// `/render`; `unmatched` for a 404).
+    pub fn record(&self, route: &str, format: &str, status: u16, seconds: f64, bytes: u64) {
         self.requests
             .get_or_create(&vec![
-                ("endpoint".to_owned(), endpoint.to_owned()),
+                ("route".to_owned(), route.to_owned()),
                 ("format".to_owned(), format.to_owned()),
                 ("status".to_owned(), status.to_string()),
             ])
             .inc();
         self.request_seconds
-            .get_or_create(&vec![("endpoint".to_owned(), endpoint.to_owned())])
+            .get_or_create(&vec![("route".to_owned(), route.to_owned())])
             .observe(seconds);
         self.received_bytes.inc_by(bytes);
     }

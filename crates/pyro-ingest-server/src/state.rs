@@ -129,7 +129,7 @@ pub async fn keep(
 /// What every handler shares.
 pub struct AppState {
     /// Request, storage and budget metrics (`/metrics`).
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     /// The server-wide bytes-in-flight budget.
     pub inflight: InFlight,
     /// The store (reads).

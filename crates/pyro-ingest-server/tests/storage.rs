@@ -287,14 +287,14 @@ fn operations_endpoints() {
     assert_eq!(resp.status().as_u16(), 200);
     let text = resp.body_mut().read_to_string().unwrap();
     for want in [
-        r#"pyro_requests_total{endpoint="ingest",format="folded",status="200"} 1"#,
-        r#"pyro_requests_total{endpoint="ingest",format="folded",status="422"} 1"#,
+        r#"pyro_requests_total{route="/ingest",format="folded",status="200"} 1"#,
+        r#"pyro_requests_total{route="/ingest",format="folded",status="422"} 1"#,
         "pyro_received_bytes_total 12",
         "pyro_series 1",
         "pyro_deltas 1",
         "pyro_write_queue 0",
         "pyro_commit_duration_seconds_count 1",
-        r#"pyro_request_duration_seconds_count{endpoint="ingest"} 2"#,
+        r#"pyro_request_duration_seconds_count{route="/ingest"} 2"#,
         "pyro_compactions_total 0",
         "# TYPE pyro_storage_bytes gauge",
     ] {
