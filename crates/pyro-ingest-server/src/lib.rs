@@ -1,12 +1,15 @@
 //! `pyro-ingest-server`: Pyroscope's ingestion API over the `pyro-*` crates, and the CLI
 //! (binary `ingest-server`).
 //!
-//! The data flow, one module per step: [`http`] (accept loop, body decoding, error responses),
-//! [`auth`] (token and tenant from the headers, before any body byte), [`handlers`] (one small
-//! module per endpoint family, each calling [`pyro_ingest`] or the store), `pyro_store` (redb,
-//! group commit, rollups, retention), [`render`] (merged trees as OG's JSON, collapsed text, pprof, SVG)
-//! and [`ui`] (the flamegraph UI, embedded in the binary).
-//! Every profile byte is parsed by the library crates.
+//! One-way layers, top down (`ARCHITECTURE.md`; `tests/layers.rs` checks that no file imports
+//! one above it): [`adhoc`] and [`app`] (the router, its layers, the accept loop), [`trace`]
+//! (request log and metrics), [`handlers`] (one module per endpoint family: extract, call one
+//! library function, answer), [`state`] (what handlers share, [`state::keep`]), [`auth`]
+//! (token and tenant from the headers, before any body byte), [`metrics`], [`budget`] (bytes
+//! in flight), [`body`] (`Content-Encoding`, multipart), [`forward`] (durable forwarding to
+//! Grafana Pyroscope), [`render`] (merged trees as OG's JSON, pprof, SVG), [`ui`] (the embedded
+//! page), [`error`] (the error answers of each protocol) and [`attime`] (times).
+//! Every profile byte is parsed by the library crates; the store is `pyro_store`.
 //!
 //! The README shows the router served from your own runtime.
 

@@ -172,3 +172,49 @@ pub fn collapsed(s: &Server, query: &str) -> String {
     assert_eq!(status, 200, "{body}");
     body
 }
+
+/// A tiny pprof: samples/count, stack main -> work, value 3.
+pub fn tiny_pprof() -> Vec<u8> {
+    let mut p = vec![
+        0x0a, 0x04, 0x08, 0x01, 0x10, 0x02, 0x12, 0x06, 0x0a, 0x02, 0x02, 0x01, 0x10, 0x03, 0x22,
+        0x06, 0x08, 0x01, 0x22, 0x02, 0x08, 0x01, 0x22, 0x06, 0x08, 0x02, 0x22, 0x02, 0x08, 0x02,
+        0x2a, 0x04, 0x08, 0x01, 0x10, 0x03, 0x2a, 0x04, 0x08, 0x02, 0x10, 0x04,
+    ];
+    for s in ["", "samples", "count", "main", "work"] {
+        p.push(0x32);
+        p.push(s.len() as u8);
+        p.extend_from_slice(s.as_bytes());
+    }
+    p
+}
+
+/// A push request of one series (`service_name`, `__name__=process_cpu`, `extra`) with one
+/// sample of `profile`, ID `x`.
+pub fn push_body(service: &str, extra: &[(&str, &str)], profile: Vec<u8>) -> Vec<u8> {
+    use prost::Message;
+    use pyro_ingest::push::{LabelPair, PushRequest, RawProfileSeries, RawSample};
+    let mut labels = vec![
+        LabelPair {
+            name: "service_name".into(),
+            value: service.into(),
+        },
+        LabelPair {
+            name: "__name__".into(),
+            value: "process_cpu".into(),
+        },
+    ];
+    labels.extend(extra.iter().map(|(n, v)| LabelPair {
+        name: (*n).into(),
+        value: (*v).into(),
+    }));
+    PushRequest {
+        series: vec![RawProfileSeries {
+            labels,
+            samples: vec![RawSample {
+                raw_profile: profile.into(),
+                id: "x".into(),
+            }],
+        }],
+    }
+    .encode_to_vec()
+}
