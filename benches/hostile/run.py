@@ -4,6 +4,7 @@ good requests keep flowing. Prints each case's status, wall time, server CPU tim
 server's peak RSS during it (VmHWM, reset before each case).
 
     python3 benches/hostile/run.py            # builds with cargo, then runs every case
+    python3 benches/hostile/run.py --bin PATH # runs every case against another binary
 """
 import concurrent.futures as cf
 import gzip
@@ -16,6 +17,7 @@ import urllib.error
 import urllib.request
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BIN = os.path.join(ROOT, "target/release/ingest-server")
 
 
 def varint(v):
@@ -73,7 +75,7 @@ class Server:
     def __init__(self, extra=()):
         self.dir = tempfile.mkdtemp(prefix="hostile-")
         self.p = subprocess.Popen(
-            [os.path.join(ROOT, "target/release/ingest-server"), "serve", "--listen",
+            [BIN, "serve", "--listen",
              "127.0.0.1:0", "--data-dir", self.dir, *extra],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         line = self.p.stdout.readline().decode()
@@ -219,9 +221,12 @@ def cases(s):
 
 
 def main():
-    subprocess.run(["cargo", "build", "--release", "-q", "-p", "pyro-ingest-server"], cwd=ROOT,
-                   check=True)
-    global BOMB, BIG_FOLDED, LABELLED
+    global BIN, BOMB, BIG_FOLDED, LABELLED
+    if "--bin" in sys.argv:
+        BIN = os.path.abspath(sys.argv[sys.argv.index("--bin") + 1])
+    else:
+        subprocess.run(["cargo", "build", "--release", "-q", "-p", "pyro-ingest-server"],
+                       cwd=ROOT, check=True)
     BOMB = gzip_bomb()
     LABELLED = labelled_pprof()
     BIG_FOLDED = b"".join(b"main;mod%d;fn%d;leaf%d %d\n" % (i % 97, i, i * 7, i)
