@@ -30,6 +30,86 @@ impl OutputFormat {
     }
 }
 
+/// Why adhoc could not run or write its files.
+#[derive(Debug)]
+pub enum AdhocError {
+    /// No command was given.
+    NoCommand,
+    /// `--listen` is not an address.
+    BadAddress {
+        /// What was given.
+        bind: String,
+        /// Why it does not parse.
+        source: std::net::AddrParseError,
+    },
+    /// `--listen` is not a loopback address.
+    NotLoopback(String),
+    /// The address cannot be bound.
+    Bind {
+        /// What was given.
+        bind: String,
+        /// The bind failure.
+        source: std::io::Error,
+    },
+    /// A file or directory cannot be written.
+    File {
+        /// The path.
+        path: PathBuf,
+        /// The failure.
+        source: std::io::Error,
+    },
+    /// The temporary store failed.
+    Store(pyro_store::StoreError),
+    /// The index cannot be encoded.
+    Json(serde_json::Error),
+    /// The writer, the signal handlers or the wait for the child failed.
+    Io(std::io::Error),
+}
+
+impl std::fmt::Display for AdhocError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AdhocError::NoCommand => f.write_str("adhoc needs a command to run"),
+            AdhocError::BadAddress { bind, source } => {
+                write!(
+                    f,
+                    "--listen {bind}: {source} (expected e.g. 127.0.0.1:4040)"
+                )
+            }
+            AdhocError::NotLoopback(bind) => write!(
+                f,
+                "--listen {bind}: adhoc serves on a loopback address only (127.0.0.1 or [::1])"
+            ),
+            AdhocError::Bind { bind, source } => write!(f, "--listen {bind}: {source}"),
+            AdhocError::File { path, source } => write!(f, "{}: {source}", path.display()),
+            AdhocError::Store(e) => e.fmt(f),
+            AdhocError::Json(e) => e.fmt(f),
+            AdhocError::Io(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for AdhocError {}
+
+impl From<pyro_store::StoreError> for AdhocError {
+    fn from(e: pyro_store::StoreError) -> Self {
+        AdhocError::Store(e)
+    }
+}
+
+impl From<std::io::Error> for AdhocError {
+    fn from(e: std::io::Error) -> Self {
+        AdhocError::Io(e)
+    }
+}
+
+fn file_error(path: &Path) -> impl FnOnce(std::io::Error) -> AdhocError + '_ {
+    move |source| AdhocError::File {
+        path: path.to_owned(),
+        source,
+    }
+}
+
 /// Longest part of a file name taken from the app name.
 pub const MAX_STEM: usize = 64;
 
@@ -74,31 +154,27 @@ pub fn write_outputs(
     dir: &Path,
     format: OutputFormat,
     stamp: i64,
-) -> Result<Vec<PathBuf>, String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+) -> Result<Vec<PathBuf>, AdhocError> {
+    std::fs::create_dir_all(dir).map_err(file_error(dir))?;
     let mut out = Vec::new();
     let mut index = Vec::new();
     let ts = crate::attime::rfc3339(stamp)
         .replace([':', 'T'], "-")
         .replace('Z', "");
-    let found = store
-        .select("", pyro_store::Selection::All)
-        .map_err(|e| e.to_string())?;
+    let found = store.select("", pyro_store::Selection::All)?;
     let budget = ReadBudget::default();
     for f in found {
-        let (st, et) = match store.time_range_of("", f.id).map_err(|e| e.to_string())? {
+        let (st, et) = match store.time_range_of("", f.id)? {
             Some((a, b)) => (a, b + pyro_store::SLOT_SECONDS),
             None => (stamp, stamp),
         };
-        let (tree, meta) =
-            render::merged(store, "", &[&f], (st, et), &budget).map_err(|e| e.to_string())?;
+        let (tree, meta) = render::merged(store, "", &[&f], (st, et), &budget)?;
         let name = f.name.clone();
         let bytes = match format {
             OutputFormat::Collapsed => tree.to_collapsed_bfs().into_bytes(),
             OutputFormat::Pprof => render::pprof(&tree, &meta),
             OutputFormat::Json => {
-                let tl = render::timeline(store, "", &[&f], (st, et), meta.typed().scale, &budget)
-                    .map_err(|e| e.to_string())?;
+                let tl = render::timeline(store, "", &[&f], (st, et), meta.typed().scale, &budget)?;
                 let groups = std::collections::BTreeMap::from([("*".to_owned(), tl.clone())]);
                 let text = name.to_string();
                 render::json(
@@ -118,7 +194,7 @@ pub fn write_outputs(
         };
         let file = format!("{}-{ts}.{}", file_stem(&name), format.ext());
         let path = dir.join(&file);
-        std::fs::write(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+        std::fs::write(&path, bytes).map_err(file_error(&path))?;
         index.push(IndexEntry {
             file,
             series: name.to_string(),
@@ -136,8 +212,8 @@ pub fn write_outputs(
             .unwrap_or_default();
         all.retain(|e| !index.iter().any(|n| n.file == e.file));
         all.extend(index);
-        let text = serde_json::to_string_pretty(&all).map_err(|e| e.to_string())?;
-        std::fs::write(&path, text + "\n").map_err(|e| format!("{}: {e}", path.display()))?;
+        let text = serde_json::to_string_pretty(&all).map_err(AdhocError::Json)?;
+        std::fs::write(&path, text + "\n").map_err(file_error(&path))?;
     }
     Ok(out)
 }
@@ -184,30 +260,31 @@ pub async fn run(
     format: OutputFormat,
     config: Config,
     listen: Option<&str>,
-) -> Result<i32, String> {
-    let (program, args) = command
-        .split_first()
-        .ok_or("adhoc needs a command to run")?;
+) -> Result<i32, AdhocError> {
+    let (program, args) = command.split_first().ok_or(AdhocError::NoCommand)?;
     let bind = listen.unwrap_or("127.0.0.1:0");
-    let loopback = bind
-        .parse::<std::net::SocketAddr>()
-        .map_err(|e| format!("--listen {bind}: {e} (expected e.g. 127.0.0.1:4040)"))?;
+    let loopback =
+        bind.parse::<std::net::SocketAddr>()
+            .map_err(|source| AdhocError::BadAddress {
+                bind: bind.to_owned(),
+                source,
+            })?;
     if !loopback.ip().is_loopback() {
-        return Err(format!(
-            "--listen {bind}: adhoc serves on a loopback address only (127.0.0.1 or [::1])"
-        ));
+        return Err(AdhocError::NotLoopback(bind.to_owned()));
     }
     let data_dir = std::env::temp_dir().join(format!("pyro-adhoc-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data_dir);
     // The temporary store goes away on every path out of here.
     let _cleanup = RemoveOnDrop(data_dir.clone());
-    let store = Arc::new(Store::open(&data_dir).map_err(|e| e.to_string())?);
-    let writer = Writer::spawn(store.clone(), 1024, pyro_store::WriterHooks::default())
-        .map_err(|e| e.to_string())?;
+    let store = Arc::new(Store::open(&data_dir)?);
+    let writer = Writer::spawn(store.clone(), 1024, pyro_store::WriterHooks::default())?;
     let listener = tokio::net::TcpListener::bind(loopback)
         .await
-        .map_err(|e| format!("--listen {bind}: {e}"))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        .map_err(|source| AdhocError::Bind {
+            bind: bind.to_owned(),
+            source,
+        })?;
+    let addr = listener.local_addr()?;
     let activity = Arc::new(Activity::default());
     let counted = activity.clone();
     let app = server::router(store.clone(), writer, config).layer(axum::middleware::from_fn(
@@ -307,19 +384,19 @@ impl Drop for RemoveOnDrop {
 }
 
 #[cfg(unix)]
-async fn wait_forwarding_signals(child: &mut tokio::process::Child) -> Result<i32, String> {
+async fn wait_forwarding_signals(child: &mut tokio::process::Child) -> std::io::Result<i32> {
     use nix::sys::signal::{Signal, kill};
     use nix::unistd::Pid;
     use std::os::unix::process::ExitStatusExt;
     use tokio::signal::unix::{SignalKind, signal};
 
-    let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
-    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate())?;
     let pid = child.id().map(|p| Pid::from_raw(p as i32));
     loop {
         tokio::select! {
             status = child.wait() => {
-                let status = status.map_err(|e| e.to_string())?;
+                let status = status?;
                 return Ok(status
                     .code()
                     .or_else(|| status.signal().map(|s| 128 + s))
@@ -340,7 +417,7 @@ async fn wait_forwarding_signals(child: &mut tokio::process::Child) -> Result<i3
 }
 
 #[cfg(not(unix))]
-async fn wait_forwarding_signals(child: &mut tokio::process::Child) -> Result<i32, String> {
-    let status = child.wait().await.map_err(|e| e.to_string())?;
+async fn wait_forwarding_signals(child: &mut tokio::process::Child) -> std::io::Result<i32> {
+    let status = child.wait().await?;
     Ok(status.code().unwrap_or(1))
 }
