@@ -231,6 +231,7 @@ fn grafana_reads_what_render_reads() {
             group_by: vec!["env".into()],
             step: 10.0,
             aggregation: None,
+            limit: None,
         },
         &[],
     )
@@ -474,5 +475,98 @@ fn merges_across_formats_add_like_with_like() {
     assert_eq!(total(r#"{service_name="java"}"#), java_ns);
     assert_eq!(total("{}"), 490_000_000 + 20_000_000 + java_ns);
     drop(s);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `SelectSeries` as Grafana Pyroscope answers it: `limit` keeps the top series by the sum of
+/// their points, largest first (`TopSeries`, pkg/model/timeseries/top.go, which its query
+/// frontend applies to every answer); `aggregation` AVERAGE divides a step's sum by the profiles
+/// in it (`avgAggregator`, pkg/model/timeseries/aggregator.go); selectors are Prometheus'
+/// (`{env!=""}` needs the label, `{env=""}` is its absence); JSON requests may use the proto
+/// field names, as protojson accepts them.
+#[test]
+fn select_series_top_average_and_selectors() {
+    let dir = temp_dir("querier-top");
+    let s = Server::start(&dir, &[]);
+    // prod: two uploads in one 10-s step (3 + 5 samples); test: one of 7; dev: one of 2; and a
+    // series without `env` (100).
+    for (name, from, body) in [
+        ("web.cpu%7Benv%3Dprod%7D", T + 1, "main;work 3\n"),
+        ("web.cpu%7Benv%3Dprod%7D", T + 3, "main;work 5\n"),
+        ("web.cpu%7Benv%3Dtest%7D", T + 1, "main;work 7\n"),
+        ("web.cpu%7Benv%3Ddev%7D", T + 1, "main;work 2\n"),
+        ("web.cpu", T + 1, "main;idle 100\n"),
+    ] {
+        let url = s.url(&format!("/ingest?name={name}&from={from}"));
+        assert_eq!(post(&url, None, &[], body.as_bytes()).0, 200);
+    }
+    let ms = 10_000_000.0; // one sample at 100 Hz, in nanoseconds
+    let query = |extra: &str| {
+        let body = format!(
+            r#"{{"profile_typeID":"{CPU}","label_selector":"{{service_name=\"web\",env!=\"\"}}","start":"{}","end":"{}","group_by":["env"],"step":10{extra}}}"#,
+            T * 1000,
+            (T + 10) * 1000
+        );
+        let (status, v) = rpc_json(&s, "SelectSeries", &body);
+        assert_eq!(status, 200, "{v}");
+        v["series"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| {
+                (
+                    x["labels"][0]["value"].as_str().unwrap().to_owned(),
+                    x["points"][0]["value"].as_f64().unwrap() / ms,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let s3 = |v: &[(&str, f64)]| {
+        v.iter()
+            .map(|(l, x)| ((*l).to_owned(), *x))
+            .collect::<Vec<_>>()
+    };
+    // Largest first, every series without a limit.
+    assert_eq!(query(""), s3(&[("prod", 8.0), ("test", 7.0), ("dev", 2.0)]));
+    assert_eq!(query(r#","limit":2"#), s3(&[("prod", 8.0), ("test", 7.0)]));
+    assert_eq!(
+        query(r#","limit":"2","aggregation":"TIME_SERIES_AGGREGATION_TYPE_AVERAGE""#),
+        s3(&[("test", 7.0), ("prod", 4.0)])
+    );
+    assert_eq!(
+        query(r#","aggregation":1"#),
+        s3(&[("test", 7.0), ("prod", 4.0), ("dev", 2.0)])
+    );
+    // The protobuf request says the same.
+    let ts: SelectSeriesResponse = rpc(
+        &s,
+        "SelectSeries",
+        &SelectSeriesRequest {
+            profile_type_id: CPU.into(),
+            label_selector: r#"{service_name="web", env=""}"#.into(),
+            start: T * 1000,
+            end: (T + 10) * 1000,
+            group_by: vec![],
+            step: 10.0,
+            aggregation: Some(1),
+            limit: Some(1),
+        },
+        &[],
+    )
+    .unwrap();
+    assert_eq!(ts.series.len(), 1);
+    assert_eq!(ts.series[0].points[0].value, 100.0 * ms);
+    // A flame graph over the same selector: only the series without `env`.
+    let (status, fg) = rpc_json(
+        &s,
+        "SelectMergeStacktraces",
+        &format!(
+            r#"{{"profile_typeID":"{CPU}","label_selector":"{{env=\"\"}}","start":"{}","end":"{}"}}"#,
+            T * 1000,
+            (T + 10) * 1000
+        ),
+    );
+    assert_eq!(status, 200, "{fg}");
+    assert_eq!(fg["flamegraph"]["total"], "1000000000");
     std::fs::remove_dir_all(&dir).unwrap();
 }

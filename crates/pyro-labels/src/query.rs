@@ -63,6 +63,10 @@ pub struct Matcher {
     value: String,
     op: MatchOp,
     regex: Option<Regex>,
+    /// Prometheus semantics ([`Selector`]): a missing label is the empty value, regexes match
+    /// the whole value. OG's ([`Query`]): a missing label matches negations only, regexes match
+    /// anywhere.
+    prometheus: bool,
 }
 
 impl PartialEq for Matcher {
@@ -88,7 +92,15 @@ impl Matcher {
     /// Whether a label value satisfies the matcher; `None` is a series without the label, which
     /// only negations accept. Regexes match anywhere in the value, as Go's `regexp.Match` does
     /// in OG.
+    /// With [`Selector`]'s Prometheus semantics a missing label is the empty value, so
+    /// `k=""` selects the series without `k` and `k!=""` those with it, and regexes are
+    /// anchored at both ends.
     pub fn matches(&self, value: Option<&str>) -> bool {
+        let value = if self.prometheus {
+            Some(value.unwrap_or(""))
+        } else {
+            value
+        };
         match (self.op, value) {
             (MatchOp::Equal, Some(v)) => v == self.value,
             (MatchOp::NotEqual, Some(v)) => v != self.value,
@@ -406,6 +418,7 @@ fn parse_matcher(s: &str, base: usize) -> Result<Matcher> {
         value: value.to_owned(),
         op,
         regex,
+        prometheus: false,
     })
 }
 
@@ -416,5 +429,265 @@ fn regex_message(e: &regex::Error) -> String {
             "error parsing regexp: {}",
             other.to_string().lines().last().unwrap_or("")
         ),
+    }
+}
+
+/// A Prometheus label selector, as Grafana Pyroscope's querier reads `label_selector` and
+/// `matchers` (Prometheus' `parser.ParseMetricSelector`): `{k="v", k!="v", k=~"re", k!~"re"}`,
+/// optionally after a metric name (`name{…}` is `{__name__="name", …}`); values double-quoted
+/// (Go escapes), single-quoted or in backticks; empty values allowed; a trailing comma allowed.
+/// Matching follows Prometheus: a missing label is the empty value and regexes match the whole
+/// value (`^(?:re)$`). Bounded as [`Query`] is ([`MAX_MATCHERS`], [`MAX_REGEX_MATCHERS`],
+/// [`MAX_REGEX_PATTERN_BYTES`]).
+///
+/// ```
+/// use pyro_labels::Selector;
+///
+/// let s = Selector::parse(r#"{service_name="api", region!="", pod=~"web-.*"}"#)?;
+/// let labels = |k: &str| match k {
+///     "service_name" => Some("api"),
+///     "region" => Some("eu"),
+///     "pod" => Some("web-1"),
+///     _ => None,
+/// };
+/// assert!(s.matches(labels));
+/// // `region!=""` needs the label; `pod=~"web-.*"` is anchored.
+/// assert!(!s.matches(|k| if k == "region" { None } else { labels(k) }));
+/// assert!(!s.matches(|k| if k == "pod" { Some("my-web-1") } else { labels(k) }));
+/// # Ok::<(), pyro_labels::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Selector {
+    matchers: Vec<Matcher>,
+}
+
+impl Selector {
+    /// Parses a selector; an empty text selects everything.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidMatchersSyntax`] (with the byte offset) for anything that is not a
+    /// selector, [`ErrorKind::InvalidTagValueSyntax`] for a bad string,
+    /// [`ErrorKind::InvalidRegex`], [`ErrorKind::QueryTooLarge`].
+    pub fn parse(input: &str) -> Result<Selector> {
+        let mut p = SelParser {
+            s: input,
+            b: input.as_bytes(),
+            i: 0,
+        };
+        let mut matchers = Vec::new();
+        let (mut regexes, mut pattern_bytes) = (0usize, 0usize);
+        p.ws();
+        if p.i == p.b.len() {
+            return Ok(Selector { matchers });
+        }
+        if p.peek() != Some(b'{') {
+            let at = p.i;
+            let name = p.ident().ok_or_else(|| p.syntax(at))?;
+            matchers.push(Matcher {
+                key: NAME_LABEL.to_owned(),
+                value: name.to_owned(),
+                op: MatchOp::Equal,
+                regex: None,
+                prometheus: true,
+            });
+            p.ws();
+            if p.i == p.b.len() {
+                return Ok(Selector { matchers });
+            }
+        }
+        if p.peek() != Some(b'{') {
+            return Err(p.syntax(p.i));
+        }
+        p.i += 1;
+        loop {
+            p.ws();
+            if p.peek() == Some(b'}') {
+                p.i += 1;
+                break;
+            }
+            let at = p.i;
+            if matchers.len() == MAX_MATCHERS {
+                return Err(too_large("matchers", MAX_MATCHERS, at));
+            }
+            let key = match p.peek() {
+                Some(b'"') => p.string()?,
+                _ => p.ident().ok_or_else(|| p.syntax(at))?.to_owned(),
+            };
+            p.ws();
+            let op = match (p.peek(), p.b.get(p.i + 1)) {
+                (Some(b'='), Some(b'~')) => (MatchOp::EqualRegex, 2),
+                (Some(b'!'), Some(b'~')) => (MatchOp::NotEqualRegex, 2),
+                (Some(b'!'), Some(b'=')) => (MatchOp::NotEqual, 2),
+                (Some(b'='), _) => (MatchOp::Equal, 1),
+                _ => return Err(p.syntax(p.i)),
+            };
+            p.i += op.1;
+            let op = op.0;
+            p.ws();
+            let value_at = p.i;
+            let value = p.string()?;
+            let regex = if op.is_regex() {
+                regexes += 1;
+                pattern_bytes += value.len();
+                if regexes > MAX_REGEX_MATCHERS {
+                    return Err(too_large("regex matchers", MAX_REGEX_MATCHERS, at));
+                }
+                if pattern_bytes > MAX_REGEX_PATTERN_BYTES {
+                    return Err(too_large(
+                        "bytes of regex patterns",
+                        MAX_REGEX_PATTERN_BYTES,
+                        value_at,
+                    ));
+                }
+                Some(
+                    RegexBuilder::new(&format!("^(?:{value})$"))
+                        .size_limit(MAX_REGEX_SIZE)
+                        .nest_limit(MAX_REGEX_NESTING)
+                        .build()
+                        .map_err(|e| {
+                            Error::new(
+                                ErrorKind::InvalidRegex {
+                                    pattern: value.clone(),
+                                    message: regex_message(&e),
+                                },
+                                Some(value_at),
+                            )
+                        })?,
+                )
+            } else {
+                None
+            };
+            matchers.push(Matcher {
+                key,
+                value,
+                op,
+                regex,
+                prometheus: true,
+            });
+            p.ws();
+            match p.peek() {
+                Some(b',') => p.i += 1,
+                Some(b'}') => {}
+                _ => return Err(p.syntax(p.i)),
+            }
+        }
+        p.ws();
+        if p.i != p.b.len() {
+            return Err(p.syntax(p.i));
+        }
+        Ok(Selector { matchers })
+    }
+
+    /// The matchers, in the order written.
+    pub fn matchers(&self) -> &[Matcher] {
+        &self.matchers
+    }
+
+    /// Whether a series whose labels `get` returns satisfies every matcher.
+    pub fn matches<'a>(&self, get: impl Fn(&str) -> Option<&'a str>) -> bool {
+        self.matchers.iter().all(|m| m.matches(get(&m.key)))
+    }
+}
+
+impl std::str::FromStr for Selector {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Self::parse(s)
+    }
+}
+
+/// The cursor of [`Selector::parse`].
+struct SelParser<'s> {
+    s: &'s str,
+    b: &'s [u8],
+    i: usize,
+}
+
+impl<'s> SelParser<'s> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    fn ws(&mut self) {
+        while self.peek().is_some_and(|c| c.is_ascii_whitespace()) {
+            self.i += 1;
+        }
+    }
+
+    /// A label or metric name: `[A-Za-z_:][A-Za-z0-9_:.]*`.
+    fn ident(&mut self) -> Option<&'s str> {
+        let start = self.i;
+        while let Some(c) = self.peek() {
+            let ok = c.is_ascii_alphabetic()
+                || c == b'_'
+                || c == b':'
+                || (self.i > start && (c.is_ascii_digit() || c == b'.'));
+            if !ok {
+                break;
+            }
+            self.i += 1;
+        }
+        (self.i > start).then(|| &self.s[start..self.i])
+    }
+
+    #[cold]
+    fn syntax(&self, at: usize) -> Error {
+        Error::new(
+            ErrorKind::InvalidMatchersSyntax {
+                text: self.s.to_owned(),
+            },
+            Some(at),
+        )
+    }
+
+    /// A quoted string: `"…"` and `'…'` with Go's escapes, or a raw `` `…` ``.
+    fn string(&mut self) -> Result<String> {
+        let start = self.i;
+        let bad = |at: usize| value_err(&self.s[start..], at);
+        let Some(quote) = self.peek().filter(|q| matches!(q, b'"' | b'\'' | b'`')) else {
+            return Err(bad(start));
+        };
+        self.i += 1;
+        let mut out = String::new();
+        loop {
+            let rest = &self.s[self.i..];
+            let Some(c) = rest.chars().next() else {
+                return Err(bad(start));
+            };
+            self.i += c.len_utf8();
+            if c as u32 == u32::from(quote) {
+                return Ok(out);
+            }
+            if c != '\\' || quote == b'`' {
+                out.push(c);
+                continue;
+            }
+            let Some(e) = self.s[self.i..].chars().next() else {
+                return Err(bad(start));
+            };
+            self.i += e.len_utf8();
+            match e {
+                'n' => out.push('\n'),
+                't' => out.push('\t'),
+                'r' => out.push('\r'),
+                'a' => out.push('\u{7}'),
+                'b' => out.push('\u{8}'),
+                'f' => out.push('\u{c}'),
+                'v' => out.push('\u{b}'),
+                '\\' | '"' | '\'' => out.push(e),
+                'x' | 'u' | 'U' => {
+                    let n = match e {
+                        'x' => 2,
+                        'u' => 4,
+                        _ => 8,
+                    };
+                    let hex = self.s.get(self.i..self.i + n).ok_or_else(|| bad(self.i))?;
+                    let v = u32::from_str_radix(hex, 16).map_err(|_| bad(self.i))?;
+                    self.i += n;
+                    out.push(char::from_u32(v).ok_or_else(|| bad(self.i))?);
+                }
+                _ => return Err(bad(self.i)),
+            }
+        }
     }
 }

@@ -518,3 +518,64 @@ fn two_brace_groups_merge() {
     assert!(n("svc{a=1}.cpu{b=2}{c=3}").is_err());
     assert_eq!(n("svc.cpu{a=1}").unwrap(), "svc.cpu{a=1}");
 }
+
+/// Grafana Pyroscope's selectors (Prometheus' `ParseMetricSelector`): what Grafana builds
+/// parses, empty values mean "no such label", regexes are anchored.
+#[cfg(feature = "query")]
+#[test]
+fn prometheus_selectors() {
+    use pyro_labels::{ErrorKind, MatchOp, Selector};
+    let labels = [("service_name", "api"), ("env", "prod"), ("pod", "web-1")];
+    let get = |k: &str| labels.iter().find(|(n, _)| *n == k).map(|(_, v)| *v);
+    let yes = |s: &str| Selector::parse(s).unwrap().matches(get);
+    assert!(yes(""));
+    assert!(yes("{}"));
+    assert!(yes(r#"{env!=""}"#));
+    assert!(!yes(r#"{region!=""}"#));
+    assert!(yes(r#"{region=""}"#));
+    assert!(!yes(r#"{env=""}"#));
+    assert!(yes(r#"{pod=~"web-.*"}"#));
+    assert!(!yes(r#"{pod=~"web"}"#), "anchored");
+    assert!(yes(r#"{pod!~"web"}"#));
+    assert!(
+        yes(r#"{region=~".*"}"#),
+        "a missing label is the empty value"
+    );
+    assert!(!yes(r#"{region=~".+"}"#));
+    assert!(yes(
+        r#"{ service_name = "api" , env='prod', pod=`web-1`, }"#
+    ));
+    assert!(yes(r#"{service_name="\x61p\u0069"}"#));
+    assert!(yes(r#"{"service_name"="api"}"#));
+    let s = Selector::parse(r#"process_cpu{env="prod"}"#).unwrap();
+    assert_eq!(s.matchers()[0].key(), "__name__");
+    assert_eq!(s.matchers()[0].value(), "process_cpu");
+    assert_eq!(s.matchers()[1].op(), MatchOp::Equal);
+    for (bad, at) in [
+        (r#"{env="prod""#, 11),
+        (r#"{env=prod}"#, 5),
+        (r#"{env~"x"}"#, 4),
+        (r#"{="x"}"#, 1),
+        (r#"{env="x"} y"#, 10),
+        (r#"{env="\q"}"#, 8),
+    ] {
+        let e = Selector::parse(bad).unwrap_err();
+        assert_eq!(e.offset(), Some(at), "{bad}: {e}");
+        assert!(
+            matches!(
+                e.kind(),
+                ErrorKind::InvalidMatchersSyntax { .. } | ErrorKind::InvalidTagValueSyntax { .. }
+            ),
+            "{bad}: {e:?}"
+        );
+    }
+    assert!(matches!(
+        Selector::parse(r#"{a=~"("}"#).unwrap_err().kind(),
+        ErrorKind::InvalidRegex { .. }
+    ));
+    let many: String = (0..17).map(|i| format!("l{i}=~\"x\",")).collect();
+    assert!(matches!(
+        Selector::parse(&format!("{{{many}}}")).unwrap_err().kind(),
+        ErrorKind::QueryTooLarge { .. }
+    ));
+}

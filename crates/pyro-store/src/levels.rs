@@ -372,6 +372,8 @@ impl Store {
     /// [`Store::totals`] with every bucket exact: bucket `j` holds the slots that start in
     /// `[origin + j·width, origin + (j+1)·width)` (within `[from, until)`), each bucket read
     /// through the levels on its own (a few dozen entry headers per bucket whatever its width).
+    /// `out[j] += (total, writes)`: the writes (uploads) merged into the bucket's entries, what
+    /// an average over the bucket divides by.
     ///
     /// # Errors
     /// A storage failure, a corrupt entry or a cancelled read.
@@ -393,9 +395,9 @@ impl Store {
                 let lo = origin.saturating_add(width.saturating_mul(j as i64));
                 let (lo, hi) = (lo.max(from), lo.saturating_add(width).min(until));
                 walk.cover(LEVELS - 1, lo, hi, &mut |_, _, bytes| {
-                    let (_, total) = codec::header(bytes)?;
+                    let (writes, total) = codec::header(bytes)?;
                     b.0 = b.0.saturating_add(total);
-                    b.1 += 1;
+                    b.1 = b.1.saturating_add(writes.max(1));
                     Ok(())
                 })?;
             }

@@ -233,18 +233,22 @@ fn totals_come_from_the_levels() {
             )
             .unwrap();
         out.into_iter()
-            .map(|b| b.0 / 10_000_000)
+            .map(|b| (b.0 / 10_000_000, b.1))
             .collect::<Vec<_>>()
     };
-    let naive: Vec<u64> = (0..7)
+    // Totals and the number of writes (what an average divides by) of each bucket.
+    let naive: Vec<(u64, u64)> = (0..7)
         .map(|j| {
-            (0..600i64)
+            let writes: Vec<i64> = (0..600i64)
                 .filter(|i| {
                     let s = T0 + i * 10;
                     s >= T0 + 123 + j * 900 && s < (T0 + 123 + (j + 1) * 900).min(T0 + 6000)
                 })
-                .map(|i| 1 + (i as u64 % 3))
-                .sum()
+                .collect();
+            (
+                writes.iter().map(|&i| 1 + (i as u64 % 3)).sum(),
+                writes.len() as u64,
+            )
         })
         .collect();
     assert_eq!(exact(&store), naive);

@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use prost::Message;
-use pyro_labels::{Matcher, Query};
+use pyro_labels::{Matcher, Selector};
 use pyro_tree::StackTree;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -201,17 +201,11 @@ fn proto_type(t: &pyro_store::ProfileType) -> ProfileType {
     }
 }
 
-/// A Prometheus-style selector, `{service_name="x", env=~"p.*"}` (empty: every series).
-fn selector(text: &str) -> Rpc<Query> {
+/// A Prometheus selector, `{service_name="x", env=~"p.*", pod!=""}` (empty: every series), read
+/// with Prometheus' semantics as Grafana Pyroscope does ([`Selector`]).
+fn selector(text: &str) -> Rpc<Selector> {
     let t = text.trim();
-    let t = if t.is_empty() { "{}" } else { t };
-    if !t.starts_with('{') {
-        return Err(ConnectError::new(
-            Code::InvalidArgument,
-            format!("invalid label selector {t:?}: expected {{label=\"value\", …}}"),
-        ));
-    }
-    Query::parse(&format!("selector{t}")).map_err(|e| {
+    Selector::parse(t).map_err(|e| {
         ConnectError::new(
             Code::InvalidArgument,
             format!("invalid label selector {t:?}: {e}"),
@@ -256,7 +250,7 @@ impl Hit {
 fn matching(
     ctx: &Ctx<'_>,
     type_id: Option<&str>,
-    selectors: &[Query],
+    selectors: &[Selector],
     from: i64,
     until: i64,
 ) -> Rpc<Vec<Hit>> {
@@ -266,7 +260,11 @@ fn matching(
         .filter_map(|s| {
             s.matchers()
                 .iter()
-                .find(|m| m.key() == SERVICE_NAME && m.op() == pyro_labels::MatchOp::Equal)
+                .find(|m| {
+                    m.key() == SERVICE_NAME
+                        && m.op() == pyro_labels::MatchOp::Equal
+                        && !m.value().is_empty()
+                })
                 .map(|m| m.value())
         })
         .collect();
@@ -310,7 +308,7 @@ fn selected_by(ctx: &Ctx<'_>, matchers: &[String], start: i64, end: i64) -> Rpc<
         ));
     }
     // Compiled one by one, stopping as soon as the regexes of all of them pass the bound.
-    let mut sel: Vec<Query> = Vec::with_capacity(matchers.len());
+    let mut sel: Vec<Selector> = Vec::with_capacity(matchers.len());
     let mut regexes = 0;
     for m in matchers {
         let q = selector(m)?;
@@ -506,15 +504,18 @@ fn select_series_of(ctx: &Ctx<'_>, req: SelectSeriesRequest) -> Rpc<SelectSeries
         ));
     }
     let n = usize::try_from(n).unwrap_or(0);
-    // Group labels → (total, entries) per step.
+    // Group labels (sorted by name, as Grafana Pyroscope keeps label sets) → (total, writes)
+    // per step.
     type Buckets = Vec<(u64, u64)>;
     let mut groups: BTreeMap<Vec<(String, String)>, Buckets> = BTreeMap::new();
     for h in &hits {
-        let key: Vec<(String, String)> = req
+        let mut key: Vec<(String, String)> = req
             .group_by
             .iter()
             .filter_map(|g| h.get(g).map(|v| (g.clone(), v)))
             .collect();
+        key.sort();
+        key.dedup();
         let buckets = groups.entry(key).or_insert_with(|| vec![(0, 0); n]);
         ctx.store
             .totals_exact(
@@ -528,28 +529,65 @@ fn select_series_of(ctx: &Ctx<'_>, req: SelectSeriesRequest) -> Rpc<SelectSeries
             )
             .map_err(ConnectError::from)?;
     }
+    // GP's aggregators (pkg/model/timeseries/aggregator.go): a step's point is the sum of the
+    // profiles in it, or with AVERAGE their sum over their number.
+    let average = req.aggregation == Some(1);
+    let series = groups
+        .into_iter()
+        .map(|(labels, buckets)| Series {
+            labels: labels
+                .into_iter()
+                .map(|(name, value)| LabelPair { name, value })
+                .collect(),
+            points: buckets
+                .into_iter()
+                .enumerate()
+                .filter(|(_, (_, writes))| *writes > 0)
+                .map(|(j, (total, writes))| Point {
+                    value: if average {
+                        total as f64 / writes as f64
+                    } else {
+                        total as f64
+                    },
+                    timestamp: origin
+                        .saturating_add((j as i64).saturating_mul(step))
+                        .saturating_mul(1000),
+                })
+                .collect(),
+        })
+        .collect();
     Ok(SelectSeriesResponse {
-        series: groups
-            .into_iter()
-            .map(|(labels, buckets)| Series {
-                labels: labels
-                    .into_iter()
-                    .map(|(name, value)| LabelPair { name, value })
-                    .collect(),
-                points: buckets
-                    .into_iter()
-                    .enumerate()
-                    .filter(|(_, (_, entries))| *entries > 0)
-                    .map(|(j, (total, _))| Point {
-                        value: total as f64,
-                        timestamp: origin
-                            .saturating_add((j as i64).saturating_mul(step))
-                            .saturating_mul(1000),
-                    })
-                    .collect(),
-            })
-            .collect(),
+        series: top_series(series, req.limit.unwrap_or(0)),
     })
+}
+
+/// Grafana Pyroscope's `TopSeries` (pkg/model/timeseries/top.go, applied by its query frontend
+/// to every `SelectSeries` answer): series by the sum of their points, largest first, ties by
+/// their labels (`CompareLabelPairs`: pair by pair, name then value, then the shorter set
+/// first); the first `k` when `k > 0`.
+fn top_series(series: Vec<Series>, k: i64) -> Vec<Series> {
+    let mut summed: Vec<(f64, Series)> = series
+        .into_iter()
+        .map(|s| (s.points.iter().map(|p| p.value).sum(), s))
+        .collect();
+    summed.sort_by(|(a, x), (b, y)| {
+        b.total_cmp(a).then_with(|| {
+            let pairs = |s: &Series| {
+                s.labels
+                    .iter()
+                    .map(|l| (l.name.clone(), l.value.clone()))
+                    .collect::<Vec<_>>()
+            };
+            pairs(x).cmp(&pairs(y))
+        })
+    });
+    let mut out: Vec<Series> = summed.into_iter().map(|(_, s)| s).collect();
+    if let Ok(k) = usize::try_from(k)
+        && k > 0
+    {
+        out.truncate(k);
+    }
+    out
 }
 
 /// `SelectMergeProfile`'s answer is a pprof profile of the type, values in its unit.

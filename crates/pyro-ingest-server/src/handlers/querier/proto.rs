@@ -53,6 +53,41 @@ mod opt_i64_json {
     }
 }
 
+/// `optional types.v1.TimeSeriesAggregationType` in proto3 JSON: the enum's name or number.
+mod aggregation_json {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    const NAMES: [&str; 2] = [
+        "TIME_SERIES_AGGREGATION_TYPE_SUM",
+        "TIME_SERIES_AGGREGATION_TYPE_AVERAGE",
+    ];
+
+    pub fn serialize<S: Serializer>(v: &Option<i32>, s: S) -> Result<S::Ok, S::Error> {
+        match v.and_then(|v| NAMES.get(usize::try_from(v).ok()?)) {
+            Some(name) => s.serialize_str(name),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i32>, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum N {
+            S(String),
+            I(i32),
+        }
+        match Option::<N>::deserialize(d)? {
+            None => Ok(None),
+            Some(N::I(i)) => Ok(Some(i)),
+            Some(N::S(s)) => NAMES
+                .iter()
+                .position(|n| *n == s)
+                .map(|i| Some(i as i32))
+                .ok_or_else(|| serde::de::Error::custom(format!("unknown aggregation {s:?}"))),
+        }
+    }
+}
+
 /// `types.v1.LabelPair`.
 #[derive(Clone, PartialEq, Message, Serialize, Deserialize)]
 #[serde(default)]
@@ -207,7 +242,7 @@ pub struct SeriesRequest {
     pub matchers: Vec<String>,
     /// Label names to return (all when empty).
     #[prost(string, repeated, tag = "2")]
-    #[serde(rename = "labelNames")]
+    #[serde(rename = "labelNames", alias = "label_names")]
     pub label_names: Vec<String>,
     /// Unix milliseconds.
     #[prost(int64, tag = "3")]
@@ -236,11 +271,11 @@ pub struct SeriesResponse {
 pub struct SelectMergeStacktracesRequest {
     /// Profile type id.
     #[prost(string, tag = "1")]
-    #[serde(rename = "profileTypeID")]
+    #[serde(rename = "profileTypeID", alias = "profile_typeID")]
     pub profile_type_id: String,
     /// Label selector, `{service_name="x"}`.
     #[prost(string, tag = "2")]
-    #[serde(rename = "labelSelector")]
+    #[serde(rename = "labelSelector", alias = "label_selector")]
     pub label_selector: String,
     /// Unix milliseconds.
     #[prost(int64, tag = "3")]
@@ -252,7 +287,7 @@ pub struct SelectMergeStacktracesRequest {
     pub end: i64,
     /// Most nodes.
     #[prost(int64, optional, tag = "5")]
-    #[serde(rename = "maxNodes", with = "opt_i64_json")]
+    #[serde(rename = "maxNodes", alias = "max_nodes", with = "opt_i64_json")]
     pub max_nodes: Option<i64>,
 }
 
@@ -300,11 +335,11 @@ pub struct SelectMergeStacktracesResponse {
 pub struct SelectSeriesRequest {
     /// Profile type id.
     #[prost(string, tag = "1")]
-    #[serde(rename = "profileTypeID")]
+    #[serde(rename = "profileTypeID", alias = "profile_typeID")]
     pub profile_type_id: String,
     /// Label selector.
     #[prost(string, tag = "2")]
-    #[serde(rename = "labelSelector")]
+    #[serde(rename = "labelSelector", alias = "label_selector")]
     pub label_selector: String,
     /// Unix milliseconds.
     #[prost(int64, tag = "3")]
@@ -316,15 +351,19 @@ pub struct SelectSeriesRequest {
     pub end: i64,
     /// Labels to group by.
     #[prost(string, repeated, tag = "5")]
-    #[serde(rename = "groupBy")]
+    #[serde(rename = "groupBy", alias = "group_by")]
     pub group_by: Vec<String>,
     /// Step, seconds.
     #[prost(double, tag = "6")]
     pub step: f64,
-    /// 0 sum, 1 average.
+    /// `types.v1.TimeSeriesAggregationType`: 0 sum (the default), 1 average.
     #[prost(int32, optional, tag = "7")]
-    #[serde(skip)]
+    #[serde(with = "aggregation_json")]
     pub aggregation: Option<i32>,
+    /// Keep the top `limit` series by total value (0 or none: all).
+    #[prost(int64, optional, tag = "9")]
+    #[serde(with = "opt_i64_json")]
+    pub limit: Option<i64>,
 }
 
 /// `querier.v1.SelectSeriesResponse`.
