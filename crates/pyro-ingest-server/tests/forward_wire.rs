@@ -358,7 +358,8 @@ fn every_format_arrives_as_grafana_pyroscope_would_store_it() {
     assert_eq!(s.samples[0].raw_profile, cpu, "the body as received");
     assert!(!s.samples[0].id.is_empty());
 
-    // 3. a plain pprof without a time: the same profile, its time set to `from`.
+    // 3. a plain pprof without a time: the same profile, its time set to `from`; no spy name
+    // sent is `pyroscope_spy=unknown` (GP's ingest handler's default).
     let heap = pprof(
         &[("inuse_space", "bytes"), ("alloc_space", "bytes")],
         None,
@@ -373,6 +374,7 @@ fn every_format_arrives_as_grafana_pyroscope_would_store_it() {
         map(&[
             ("__name__", "memory"),
             ("__delta__", "false"),
+            ("pyroscope_spy", "unknown"),
             ("service_name", "heapapp"),
             ("cluster", "eu1"),
         ])
@@ -401,6 +403,7 @@ fn every_format_arrives_as_grafana_pyroscope_would_store_it() {
     let memory = map(&[
         ("__name__", "memory"),
         ("__delta__", "false"),
+        ("pyroscope_spy", "unknown"),
         ("service_name", "goheap"),
         ("cluster", "eu1"),
     ]);
@@ -611,6 +614,100 @@ fn bound_tokens_name_their_tenant_upstream_in_a_single_tenant_gateway() {
             Some("team-a".to_owned()),
             Some("team-c".to_owned())
         ]
+    );
+    drop(gw);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// What Grafana Pyroscope's `/ingest` does to a pprof upload before storing it
+/// (`ParseToPprof` and `createLabels`, pkg/og/convert/pprof/profile.go), done by the gateway
+/// before it pushes: .NET function ids and sample type names, scripting function names, the
+/// upload's own `service_name` kept.
+#[test]
+fn pprof_uploads_are_repaired_as_grafana_pyroscope_ingest_repairs_them() {
+    let dir = temp_dir("fwd-repair");
+    let rx = Receiver::start();
+    let gw = Server::start(&dir, &["--forward-to", &rx.url, "--forward-only"]);
+
+    // .NET: every function id 0, as many functions as locations, `-` in the sample type.
+    let mut dotnet = Profile::decode(
+        &pprof(
+            &[("inuse-space", "bytes")],
+            None,
+            FROM * 1_000_000_000,
+            &[(&["Alloc", "Main"], &[64])],
+        )[..],
+    )
+    .unwrap();
+    for f in &mut dotnet.function {
+        f.id = 0;
+    }
+    let body = dotnet.encode_to_vec();
+    ingest(
+        &gw,
+        "name=netapp&format=pprof&spyName=dotnetspy",
+        None,
+        &body,
+    );
+    let got = rx.wait(1);
+    let p = profile(&got[0].1.series[0].samples[0]);
+    // FixFunctionIDForBrokenDotnet: function i takes location i's id; fixSampleTypes.
+    let ids: Vec<(u64, u64)> = p
+        .function
+        .iter()
+        .zip(&p.location)
+        .map(|(f, l)| (f.id, l.id))
+        .collect();
+    assert_eq!(ids, [(1, 1), (2, 2)]);
+    assert_eq!(types(&p), ["inuse_space:bytes"]);
+    assert_eq!(
+        stacks(&p),
+        BTreeMap::from([("Main;Alloc".to_owned(), vec![64])])
+    );
+
+    // pyspy: functions become `<file> <name>`, except in files with an absolute path.
+    let mut py = Profile::decode(
+        &pprof(
+            &[("cpu", "nanoseconds")],
+            Some(10_000_000),
+            FROM * 1_000_000_000,
+            &[(&["work", "run"], &[30_000_000])],
+        )[..],
+    )
+    .unwrap();
+    py.string_table.push("main.py".into());
+    py.string_table
+        .push("/usr/lib/python3.12/threading.py".into());
+    let n = py.string_table.len() as i64;
+    py.function[0].filename = n - 2; // work
+    py.function[1].filename = n - 1; // run
+    let py = gzip(&py.encode_to_vec());
+    ingest(
+        &gw,
+        "name=pyapp%7Bservice_name%3Dcheckout%7D&format=pprof&spyName=pyspy",
+        None,
+        &py,
+    );
+    let got = rx.wait(2);
+    let s = &got[1].1.series[0];
+    let p = profile(&s.samples[0]);
+    assert_eq!(
+        stacks(&p),
+        BTreeMap::from([("run;main.py work".to_owned(), vec![30_000_000])])
+    );
+    // The old functions stay; the new one has the next id and the old one's file.
+    assert_eq!(p.function.len(), 3);
+    assert_eq!(p.function[2].id, 3);
+    assert_eq!(p.function[2].filename, n - 2);
+    // createLabels: the upload's own service_name is kept, not the app name.
+    assert_eq!(
+        labels(s),
+        map(&[
+            ("__name__", "process_cpu"),
+            ("__delta__", "false"),
+            ("pyroscope_spy", "pyspy"),
+            ("service_name", "checkout"),
+        ])
     );
     drop(gw);
     std::fs::remove_dir_all(&dir).unwrap();

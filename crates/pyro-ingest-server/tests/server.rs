@@ -389,17 +389,31 @@ fn push_v1_proto_json_gzip_and_k6() {
         get(&s.url("/label-values?label=k6_scenario")).1,
         r#"["default"]"#
     );
-    // errors are Connect JSON
+    // No service_name: `unknown_service`, as Grafana Pyroscope's distributor names it
+    // (pkg/distributor/distributor.go, AttrServiceNameFallback).
     let (status, resp) = post(
         &url,
         Some("application/proto"),
         &[],
         &push_body("", &[], tiny_pprof()),
     );
+    assert_eq!(status, 200, "{resp}");
+    assert!(
+        get(&s.url("/label-values?label=__name__"))
+            .1
+            .contains(r#""unknown_service.cpu""#)
+    );
+    // errors are Connect JSON
+    let (status, resp) = post(
+        &url,
+        Some("application/proto"),
+        &[],
+        &push_body("my app", &[], tiny_pprof()),
+    );
     assert_eq!(status, 400);
     assert_eq!(
         resp,
-        r#"{"code":"invalid_argument","message":"service_name: application name is required"}"#
+        r#"{"code":"invalid_argument","message":"service_name: invalid application name: my app: character is not allowed: ' '"}"#
     );
     let (status, resp) = post(&url, Some("text/plain"), &[], b"x");
     assert_eq!(status, 400);

@@ -128,12 +128,17 @@ pub fn decode(content_type: &str, body: Bytes) -> Result<PushRequest> {
     }
 }
 
+/// The service of a push series without `service_name` (Grafana Pyroscope's
+/// `AttrServiceNameFallback`, set by its distributor, pkg/distributor/distributor.go).
+pub const UNKNOWN_SERVICE: &str = "unknown_service";
+
 /// The legacy series name of a push series: `service_name` (which may carry `{k=v}`, as
-/// pyroscope-io 1.x sends) plus every other label except `__name__` and other `__…` labels;
-/// `extra` (k6 labels) are added last and win.
+/// pyroscope-io 1.x sends; [`UNKNOWN_SERVICE`] when it is missing or empty, as Grafana
+/// Pyroscope's distributor names such a series) plus every other label except `__name__` and
+/// other `__…` labels; `extra` (k6 labels) are added last and win.
 ///
 /// # Errors
-/// [`ErrorKind::Name`]: no `service_name`, or an invalid name or label.
+/// [`ErrorKind::Name`]: an invalid name or label.
 pub fn series_name(
     labels: &[LabelPair],
     extra: &[(String, String)],
@@ -144,10 +149,10 @@ pub fn series_name(
     let service = labels
         .iter()
         .rev()
-        .find(|l| l.name == "service_name")
-        .ok_or_else(|| Error::new(ErrorKind::Name, "service_name label is required"))?;
-    let mut name = SeriesName::parse_with(&service.value, limits)
-        .map_err(|e| name_err(e, "service_name: "))?;
+        .find(|l| l.name == "service_name" && !l.value.is_empty())
+        .map_or(UNKNOWN_SERVICE, |l| l.value.as_str());
+    let mut name =
+        SeriesName::parse_with(service, limits).map_err(|e| name_err(e, "service_name: "))?;
     for l in labels {
         if l.name == "service_name" || l.name.starts_with("__") {
             continue;

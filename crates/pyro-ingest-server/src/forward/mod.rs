@@ -7,6 +7,8 @@
 //! task per endpoint that retries network errors, 5xx and 429 with exponential backoff and
 //! jitter, and moves a request the upstream refuses for good (other 4xx) to a dead-letter table.
 
+pub mod repair;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -92,20 +94,31 @@ pub enum Received {
 }
 
 impl Received {
-    /// A pprof `/ingest` request as Grafana Pyroscope's adapter would push it: `None` when it
-    /// has a `prev_profile` (Grafana Pyroscope refuses cumulative pairs; the series computed
-    /// here are forwarded instead) or a name that does not parse.
-    pub fn pprof(req: &pyro_ingest::Request, facts: &pyro_ingest::PprofFacts) -> Option<Received> {
+    /// A pprof `/ingest` request as Grafana Pyroscope's adapter would push it, repaired as its
+    /// `/ingest` repairs it ([`repair::Repairs`]; `max`: the most its gzip may inflate to):
+    /// `None` when it has a `prev_profile` (Grafana Pyroscope refuses cumulative pairs; the
+    /// series computed here are forwarded instead) or a name that does not parse.
+    pub fn pprof(
+        req: &pyro_ingest::Request,
+        facts: &pyro_ingest::PprofFacts,
+        max: usize,
+    ) -> Option<Received> {
         if req.prev_profile.is_some() {
             return None;
         }
         let name = pyro_labels::SeriesName::parse(&req.name).ok()?;
+        // GP's `createLabels` (pkg/og/convert/pprof/profile.go): the upload's own
+        // `service_name` label is kept, else the app name is the service.
+        let own_service = name.get("service_name").is_some()
+            || req.extra_labels.iter().any(|(k, _)| k == "service_name");
         let mut labels = vec![
             pair("__name__", &facts.metric_name),
             pair("__delta__", "false"),
-            pair("service_name", name.app()),
+            spy_label(req.spy_name()),
         ];
-        labels.extend(spy_label(req.spy_name()));
+        if !own_service {
+            labels.push(pair("service_name", name.app()));
+        }
         let extra = req
             .extra_labels
             .iter()
@@ -116,13 +129,21 @@ impl Received {
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .filter(|(k, _)| !req.extra_labels.iter().any(|(e, _)| e == k));
         for (k, v) in own.chain(extra) {
-            if passed_on(k) && k != "service_name" {
+            if passed_on(k) {
                 labels.push(pair(k, v));
             }
         }
         const YEAR_1971_NANOS: i64 = 365 * 86_400 * 1_000_000_000;
+        let repairs = repair::Repairs::of(req.spy_name(), req.sample_type_config.as_deref());
+        let body = if repairs.any() {
+            repairs
+                .apply(&req.body, max)
+                .map_or_else(|| req.body.clone(), bytes::Bytes::from)
+        } else {
+            req.body.clone()
+        };
         Some(Received::Pprof {
-            body: req.body.clone(),
+            body,
             labels,
             fix_time: facts.time_nanos < YEAR_1971_NANOS,
         })
@@ -147,9 +168,14 @@ fn passed_on(name: &str) -> bool {
     !name.starts_with("__") || name == "__session_id__"
 }
 
-/// `pyroscope_spy`, unless the spy is unnamed (`unknown`).
-fn spy_label(spy: &str) -> Option<LabelPair> {
-    (!spy.is_empty() && spy != "unknown").then(|| pair("pyroscope_spy", spy))
+/// `pyroscope_spy`: `unknown` when the client named none, as Grafana Pyroscope's `/ingest`
+/// handler defaults it (pkg/ingester/pyroscope/ingest_handler.go) before its adapter and its
+/// pprof conversion label the series with it.
+fn spy_label(spy: &str) -> LabelPair {
+    pair(
+        "pyroscope_spy",
+        if spy.is_empty() { "unknown" } else { spy },
+    )
 }
 
 fn pair(name: &str, value: &str) -> LabelPair {
@@ -356,7 +382,7 @@ impl Forwarder {
             pair("__name__", &typed.profile_type.name),
             pair("__delta__", "false"),
         ];
-        labels.extend(spy_label(&s.meta.spy_name));
+        labels.push(spy_label(&s.meta.spy_name));
         let mut has_service = false;
         for (k, v) in s.meta.labels.iter().filter(|(k, _)| passed_on(k)) {
             has_service |= k == "service_name";

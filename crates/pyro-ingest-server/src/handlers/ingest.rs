@@ -82,7 +82,9 @@ pub async fn ingest(
         };
         if forwarding {
             origin.received = match facts {
-                Some(pyro_ingest::Facts::Pprof(f)) => Received::pprof(&req, &f),
+                Some(pyro_ingest::Facts::Pprof(f)) => {
+                    Received::pprof(&req, &f, limits.decompressed)
+                }
                 Some(pyro_ingest::Facts::Jfr { event }) => Some(Received::Jfr { event }),
                 None => None,
             };
