@@ -59,6 +59,8 @@ pub fn router(store: Arc<Store>, writer: Writer, config: Config) -> Router {
         .route("/metrics", get(handlers::status::metrics))
         .route("/ready", get(handlers::status::ready))
         .route("/healthz", get(handlers::status::healthz))
+        .route("/api/v1/status/buildinfo", get(handlers::status::buildinfo))
+        .route("/pyroscope/render", get(handlers::querier::http::render))
         .merge(crate::handlers::querier::routes())
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn_with_state(

@@ -570,3 +570,91 @@ fn select_series_top_average_and_selectors() {
     assert_eq!(fg["flamegraph"]["total"], "1000000000");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `/pyroscope/render` as Grafana Pyroscope's `Render` answers (pkg/querier/http.go): the
+/// flame graph of `SelectMergeStacktraces` exported as OG's flamebearer (`ExportToFlamebearer`,
+/// pkg/model/flamegraph.go: CPU is `samples` at 10⁹ Hz), the timeline of `SelectSeries` at
+/// `CalcPointInterval`'s step (15 s for an hour) through `timeline.New` (one series: its
+/// points; several: zeros), `groups` per `groupBy` value; errors as Connect JSON.
+#[test]
+fn pyroscope_render_is_grafana_pyroscopes() {
+    let dir = temp_dir("gp-render");
+    let s = Server::start(&dir, &[]);
+    ingest(
+        &s,
+        "web.cpu%7Benv%3Dprod%7D",
+        "folded",
+        b"main;work 3\nmain;idle 1\n",
+    );
+    ingest(&s, "web.cpu%7Benv%3Ddev%7D", "folded", b"main;work 5\n");
+    let q = format!(
+        "/pyroscope/render?query={}&from={T}&until={}",
+        "process_cpu:cpu:nanoseconds:cpu:nanoseconds%7Bservice_name%3D%22web%22%7D",
+        T + 3600
+    );
+    let (status, body) = get(&s.url(&q));
+    assert_eq!(status, 200, "{body}");
+    assert!(body.ends_with("}\n"), "Go's encoder ends with a newline");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let mut zeros = vec![0u64; 240];
+    zeros[0] = 90_000_000;
+    assert_eq!(
+        v,
+        serde_json::json!({
+            "version": 1,
+            "flamebearer": {
+                "names": ["total", "main", "work", "idle"],
+                "levels": [[0, 90000000, 0, 0], [0, 90000000, 0, 1], [0, 10000000, 10000000, 3, 0, 80000000, 80000000, 2]],
+                "numTicks": 90000000,
+                "maxSelf": 80000000
+            },
+            "metadata": {"format": "single", "spyName": "", "sampleRate": 1000000000, "units": "samples", "name": "cpu"},
+            "timeline": {"startTime": T, "samples": zeros, "durationDelta": 15, "watermarks": null},
+            "groups": null,
+            "heatmap": null
+        })
+    );
+    // groupBy: a timeline per value; the whole timeline of several series is empty (GP reads
+    // it only when SelectSeries answers one series).
+    let (status, body) = get(&s.url(&format!("{q}&groupBy=env")));
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(
+        v["timeline"]["samples"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|x| x == 0)
+    );
+    assert_eq!(v["groups"]["prod"]["samples"][0], 40_000_000);
+    assert_eq!(v["groups"]["dev"]["samples"][0], 50_000_000);
+    assert_eq!(v["groups"].as_object().unwrap().len(), 2);
+    // A memory type: its unit, sample rate 100.
+    ingest(&s, "web.alloc_space", "folded", b"main;alloc 100\n");
+    let (_, body) = get(&s.url(&format!(
+        "/pyroscope/render?query=memory:alloc_space:bytes:space:bytes%7B%7D&from={T}&until={}",
+        T + 60
+    )));
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        v["metadata"],
+        serde_json::json!({"format": "single", "spyName": "", "sampleRate": 100, "units": "bytes", "name": "alloc_space"})
+    );
+    assert_eq!(v["flamebearer"]["numTicks"], 100);
+    // GP's errors.
+    for (query, message) in [
+        ("", r#""query" is required"#),
+        (
+            "query=%7Bservice_name%3D%22web%22%7D",
+            r#""query" must contain a profile-type selection"#,
+        ),
+        ("query=process_cpu%7B%7D", r#"failed to parse "query""#),
+    ] {
+        let (status, body) = get(&s.url(&format!("/pyroscope/render?{query}")));
+        assert_eq!(status, 400, "{query}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["code"], "invalid_argument");
+        assert_eq!(v["message"], message);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -617,3 +617,34 @@ async fn requests_are_counted_by_route() {
     }
     assert!(!m.contains(r#"route="/no/such/path""#));
 }
+
+/// Grafana Pyroscope's calls this server does not serve answer a Connect `unimplemented` with
+/// the reason; `/api/v1/status/buildinfo` answers as GP's status service (pkg/pyroscope/modules.go
+/// `GetBuildInfo`, through grpc-gateway: every field written).
+#[tokio::test]
+async fn unserved_calls_say_so_and_buildinfo() {
+    let app = App::new("unserved", defaults());
+    for path in [
+        "/querier.v1.QuerierService/SelectMergeSpanProfile",
+        "/querier.v1.QuerierService/SelectHeatmap",
+        "/querier.v1.QuerierService/AnalyzeQuery",
+        "/settings.v1.SettingsService/Set",
+        "/settings.v1.RecordingRulesService/ListRecordingRules",
+    ] {
+        let a = app
+            .post(path, &[("content-type", "application/json")], "{}")
+            .await;
+        assert_eq!(a.status, 404, "{path}");
+        let v: serde_json::Value = serde_json::from_str(&a.body).unwrap();
+        assert_eq!(v["code"], "unimplemented", "{path}");
+        assert!(!v["message"].as_str().unwrap().is_empty());
+    }
+    let b = app.get("/api/v1/status/buildinfo", &[]).await;
+    assert_eq!(b.status, 200);
+    let v: serde_json::Value = serde_json::from_str(&b.body).unwrap();
+    assert_eq!(v["status"], "success");
+    assert_eq!(v["data"]["version"], env!("CARGO_PKG_VERSION"));
+    for k in ["revision", "branch", "buildUser", "buildDate", "goVersion"] {
+        assert!(v["data"][k].is_string(), "{k}");
+    }
+}

@@ -583,9 +583,63 @@ impl Selector {
         &self.matchers
     }
 
+    /// The selector without the matchers of label `key` (`__name__` of `name{…}`, say).
+    pub fn without(&self, key: &str) -> Selector {
+        Selector {
+            matchers: self
+                .matchers
+                .iter()
+                .filter(|m| m.key != key)
+                .cloned()
+                .collect(),
+        }
+    }
+
     /// Whether a series whose labels `get` returns satisfies every matcher.
     pub fn matches<'a>(&self, get: impl Fn(&str) -> Option<&'a str>) -> bool {
         self.matchers.iter().all(|m| m.matches(get(&m.key)))
+    }
+}
+
+/// `{k="v", …}` with Go escapes, which [`Selector::parse`] reads back to the same matchers.
+impl fmt::Display for Selector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let quoted = |s: &str| {
+            let mut out = String::with_capacity(s.len() + 2);
+            out.push('"');
+            for c in s.chars() {
+                match c {
+                    '"' => out.push_str("\\\""),
+                    '\\' => out.push_str("\\\\"),
+                    '\n' => out.push_str("\\n"),
+                    c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                        out.push_str(&format!("\\x{:02x}", c as u32));
+                    }
+                    c => out.push(c),
+                }
+            }
+            out.push('"');
+            out
+        };
+        f.write_str("{")?;
+        for (i, m) in self.matchers.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            let plain = m.key.bytes().enumerate().all(|(i, c)| {
+                c.is_ascii_alphabetic()
+                    || c == b'_'
+                    || c == b':'
+                    || (i > 0 && (c.is_ascii_digit() || c == b'.'))
+            }) && !m.key.is_empty();
+            if plain {
+                f.write_str(&m.key)?;
+            } else {
+                f.write_str(&quoted(&m.key))?;
+            }
+            write!(f, "{}{}", m.op.as_str(), quoted(&m.value))?;
+        }
+        f.write_str("}")
     }
 }
 

@@ -54,3 +54,21 @@ pub async fn healthz(State(state): State<Arc<AppState>>) -> Response {
         (_, false) => (StatusCode::SERVICE_UNAVAILABLE, "writer stopped\n").into_response(),
     }
 }
+
+/// `GET /api/v1/status/buildinfo`, as Grafana Pyroscope's status service answers it (its
+/// grpc-gateway JSON, every field written): `status` and the build's `version`; fields that
+/// describe a Go build (`revision`, `branch`, `buildUser`, `buildDate`, `goVersion`) are
+/// empty. Open, as in Grafana Pyroscope.
+pub async fn buildinfo() -> Response {
+    crate::error::json_response(&serde_json::json!({
+        "status": "success",
+        "data": {
+            "version": env!("CARGO_PKG_VERSION"),
+            "revision": "",
+            "branch": "",
+            "buildUser": "",
+            "buildDate": "",
+            "goVersion": "",
+        }
+    }))
+}

@@ -4,6 +4,7 @@
 //! the same merge as `/render`; series get the profile type ids Grafana Pyroscope's legacy ingest
 //! adapter gives them ([`pyro_store::types`]) and `service_name` is the app name without its type.
 
+pub mod http;
 pub mod proto;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -41,7 +42,7 @@ type Rpc<T> = Result<T, ConnectError>;
 pub fn routes() -> axum::Router<Arc<AppState>> {
     use axum::routing::post;
     let p = |m: &str| format!("/querier.v1.QuerierService/{m}");
-    axum::Router::new()
+    let mut router = axum::Router::new()
         .route(&p("ProfileTypes"), post(profile_types))
         .route(&p("LabelNames"), post(label_names))
         .route(&p("LabelValues"), post(label_values))
@@ -50,7 +51,56 @@ pub fn routes() -> axum::Router<Arc<AppState>> {
         .route(&p("SelectSeries"), post(select_series))
         .route(&p("SelectMergeProfile"), post(select_merge_profile))
         .route(&p("GetProfileStats"), post(get_profile_stats))
-        .route("/settings.v1.SettingsService/Get", post(settings_get))
+        .route("/settings.v1.SettingsService/Get", post(settings_get));
+    // Methods of Grafana Pyroscope's API this server does not serve: a Connect `unimplemented`
+    // with the reason (Grafana shows the message), not a bare 404.
+    let not_served: [(&str, &'static str); 9] = [
+        (
+            "/querier.v1.QuerierService/SelectMergeSpanProfile",
+            "span profiles are not kept: ingest-server stores no span_id per sample",
+        ),
+        (
+            "/querier.v1.QuerierService/SelectHeatmap",
+            "SelectHeatmap is not implemented (as in Grafana Pyroscope's querier)",
+        ),
+        (
+            "/querier.v1.QuerierService/AnalyzeQuery",
+            "AnalyzeQuery is not implemented by ingest-server",
+        ),
+        (
+            "/settings.v1.SettingsService/Set",
+            "settings are not stored by ingest-server",
+        ),
+        (
+            "/settings.v1.SettingsService/Delete",
+            "settings are not stored by ingest-server",
+        ),
+        (
+            "/settings.v1.RecordingRulesService/GetRecordingRule",
+            "recording rules are not supported by ingest-server",
+        ),
+        (
+            "/settings.v1.RecordingRulesService/ListRecordingRules",
+            "recording rules are not supported by ingest-server",
+        ),
+        (
+            "/settings.v1.RecordingRulesService/UpsertRecordingRule",
+            "recording rules are not supported by ingest-server",
+        ),
+        (
+            "/settings.v1.RecordingRulesService/DeleteRecordingRule",
+            "recording rules are not supported by ingest-server",
+        ),
+    ];
+    for (path, why) in not_served {
+        router = router.route(
+            path,
+            post(move |_: QueryReader| async move {
+                Err::<(), _>(ConnectError::new(Code::Unimplemented, why))
+            }),
+        );
+    }
+    router
 }
 
 /// `settings.v1.SettingsService/Get`, which Grafana's profiles views read at start: no settings
@@ -163,10 +213,24 @@ where
     Req: Message + DeserializeOwned + Default + Send + 'static,
     Resp: Send + 'static,
 {
+    let decoding = state.clone();
+    run_in(state, tenant, move |ctx| {
+        let req = decode::<Req>(&decoding, &headers, body)?;
+        method(ctx, req)
+    })
+    .await
+}
+
+/// Runs `f` on the blocking pool with a [`Ctx`] under the request's read budget (its answer's
+/// memory reserved from the server's, cancelled when the request is dropped).
+async fn run_in<T: Send + 'static>(
+    state: Arc<AppState>,
+    tenant: String,
+    f: impl FnOnce(&Ctx<'_>) -> Rpc<T> + Send + 'static,
+) -> Rpc<T> {
     let abandoned = CancelOnDrop::new();
     let cancel = abandoned.0.clone();
     let answer = tokio::task::spawn_blocking(move || {
-        let req = decode::<Req>(&state, &headers, body)?;
         let memory = crate::budget::ReadMemory::new(&state.inflight);
         let reserve = |n: usize| memory.reserve(n);
         let ctx = Ctx {
@@ -174,7 +238,7 @@ where
             tenant: &tenant,
             budget: crate::handlers::read::budget(&state, &cancel, &reserve),
         };
-        method(&ctx, req)
+        f(&ctx)
     })
     .await
     .unwrap_or_else(|e| Err(e.into()));
