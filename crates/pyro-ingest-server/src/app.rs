@@ -61,6 +61,10 @@ pub fn router(store: Arc<Store>, writer: Writer, config: Config) -> Router {
         .route("/healthz", get(handlers::status::healthz))
         .route("/api/v1/status/buildinfo", get(handlers::status::buildinfo))
         .route("/pyroscope/render", get(handlers::querier::http::render))
+        .route(
+            "/pyroscope/render-diff",
+            get(handlers::querier::http::render_diff),
+        )
         .merge(crate::handlers::querier::routes())
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn_with_state(

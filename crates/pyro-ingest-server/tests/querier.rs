@@ -658,3 +658,130 @@ fn pyroscope_render_is_grafana_pyroscopes() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `Diff` and `/pyroscope/render-diff` as Grafana Pyroscope answers them: the trees combined
+/// and laid out by `NewFlamegraphDiff` (pkg/model/flamegraph_diff.go, whose own tests are
+/// ported beside the implementation), exported by `ExportDiffToFlamebearer`.
+#[test]
+fn diff_and_render_diff_are_grafana_pyroscopes() {
+    let dir = temp_dir("gp-diff");
+    let s = Server::start(&dir, &[]);
+    ingest(
+        &s,
+        "web.cpu%7Benv%3Dprod%7D",
+        "folded",
+        b"main;work 3\nmain;idle 1\n",
+    );
+    ingest(&s, "web.cpu%7Benv%3Ddev%7D", "folded", b"main;work 5\n");
+    let side = |env: &str| SelectMergeStacktracesRequest {
+        profile_type_id: CPU.into(),
+        label_selector: format!(r#"{{service_name="web", env="{env}"}}"#),
+        start: T * 1000,
+        end: (T + 10) * 1000,
+        max_nodes: None,
+    };
+    let d: DiffResponse = rpc(
+        &s,
+        "Diff",
+        &DiffRequest {
+            left: Some(side("prod")),
+            right: Some(side("dev")),
+        },
+        &[],
+    )
+    .unwrap();
+    let fg = d.flamegraph.unwrap();
+    let e7 = 10_000_000;
+    assert_eq!(fg.names, ["total", "main", "work", "idle"]);
+    assert_eq!(
+        fg.levels
+            .iter()
+            .map(|l| l.values.clone())
+            .collect::<Vec<_>>(),
+        [
+            vec![0, 4 * e7, 0, 0, 5 * e7, 0, 0],
+            vec![0, 4 * e7, 0, 0, 5 * e7, 0, 1],
+            vec![
+                0,
+                e7,
+                e7,
+                0,
+                0,
+                0,
+                3,
+                0,
+                3 * e7,
+                3 * e7,
+                0,
+                5 * e7,
+                5 * e7,
+                2
+            ],
+        ]
+    );
+    assert_eq!(
+        (fg.total, fg.max_self, fg.left_ticks, fg.right_ticks),
+        (9 * e7, 5 * e7, 4 * e7, 5 * e7)
+    );
+    let q = |env: &str| {
+        format!(
+            "process_cpu:cpu:nanoseconds:cpu:nanoseconds%7Bservice_name%3D%22web%22,env%3D%22{env}%22%7D"
+        )
+    };
+    let url = format!(
+        "/pyroscope/render-diff?leftQuery={}&leftFrom={T}&leftUntil={}&rightQuery={}&rightFrom={T}&rightUntil={}",
+        q("prod"),
+        T + 10,
+        q("dev"),
+        T + 10
+    );
+    let (status, body) = get(&s.url(&url));
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({
+            "version": 1,
+            "flamebearer": {
+                "names": ["total", "main", "work", "idle"],
+                "levels": [
+                    [0, 4 * e7, 0, 0, 5 * e7, 0, 0],
+                    [0, 4 * e7, 0, 0, 5 * e7, 0, 1],
+                    [0, e7, e7, 0, 0, 0, 3, 0, 3 * e7, 3 * e7, 0, 5 * e7, 5 * e7, 2]
+                ],
+                "numTicks": 9 * e7,
+                "maxSelf": 5 * e7
+            },
+            "metadata": {"format": "double", "spyName": "", "sampleRate": 1000000000, "units": "samples", "name": "cpu"},
+            "timeline": null,
+            "groups": null,
+            "heatmap": null,
+            "leftTicks": 4 * e7,
+            "rightTicks": 5 * e7
+        })
+    );
+    // Different profile types, and GP's node limits.
+    let (status, body) =
+        get(&s.url(&url.replace(&q("dev"), "memory:alloc_space:bytes:space:bytes%7B%7D")));
+    assert_eq!(status, 400);
+    assert!(body.contains("profile types must match"), "{body}");
+    let mut big = side("dev");
+    big.max_nodes = Some(2 << 20);
+    let e = rpc::<_, DiffResponse>(
+        &s,
+        "Diff",
+        &DiffRequest {
+            left: Some(side("prod")),
+            right: Some(big),
+        },
+        &[],
+    )
+    .unwrap_err();
+    assert_eq!(e.0, 400);
+    assert!(
+        e.1.contains("max flamegraph nodes limit 2097152 is greater than allowed 1048576"),
+        "{}",
+        e.1
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -103,13 +103,57 @@ pub fn point_interval(from_ms: i64, until_ms: i64) -> f64 {
 
 /// OG's flamebearer profile as GP's `Render` writes it (Go's field order).
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct Profile {
     version: u32,
     flamebearer: Flamebearer,
     metadata: Metadata,
-    timeline: Timeline,
+    timeline: Option<Timeline>,
     groups: Option<BTreeMap<String, Timeline>>,
     heatmap: Option<()>,
+    /// `omitempty` in Go: written when not 0 (diffs).
+    #[serde(skip_serializing_if = "is_zero")]
+    left_ticks: i64,
+    /// See `left_ticks`.
+    #[serde(skip_serializing_if = "is_zero")]
+    right_ticks: i64,
+}
+
+fn is_zero(v: &i64) -> bool {
+    *v == 0
+}
+
+/// A request's selection as GP's `parseSelectProfilesRequest` reads it from `query`, `from`,
+/// `until` (or their `left…`/`right…` names), `max-nodes` and `maxNodes`.
+fn parse_select(
+    q: &[(String, String)],
+    [query, from, until]: [&str; 3],
+) -> Rpc<(SelectMergeStacktracesRequest, ProfileType)> {
+    let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let (selector, profile_type) = parse_query(query, q)?;
+    let now = crate::attime::now();
+    let start = get(from).map_or(now, |v| crate::attime::parse(v, now)) * 1000;
+    let end = get(until).map_or(now, |v| crate::attime::parse(v, now)) * 1000;
+    // GP's `Atoi` of `max-nodes`, then `maxNodes`; 0 is the querier's default.
+    let mut max_nodes = 0;
+    for k in ["max-nodes", "maxNodes"] {
+        if let Some(n) = get(k)
+            .and_then(|v| v.parse::<i64>().ok())
+            .filter(|n| *n != 0)
+        {
+            max_nodes = n;
+        }
+    }
+    Ok((
+        SelectMergeStacktracesRequest {
+            profile_type_id: profile_type.id.clone(),
+            label_selector: selector,
+            start,
+            end,
+            max_nodes: Some(max_nodes),
+        },
+        profile_type,
+    ))
 }
 
 #[derive(Serialize)]
@@ -223,20 +267,8 @@ pub async fn render(
             "format=dot is not implemented by ingest-server: use format=json",
         ));
     }
-    let (selector, profile_type) = parse_query("query", &q)?;
-    let now = crate::attime::now();
-    let start = get("from").map_or(now, |v| crate::attime::parse(v, now)) * 1000;
-    let end = get("until").map_or(now, |v| crate::attime::parse(v, now)) * 1000;
-    // GP's `Atoi` of `max-nodes`, then `maxNodes`; 0 is the querier's default.
-    let mut max_nodes = 0;
-    for k in ["max-nodes", "maxNodes"] {
-        if let Some(n) = get(k)
-            .and_then(|v| v.parse::<i64>().ok())
-            .filter(|n| *n != 0)
-        {
-            max_nodes = n;
-        }
-    }
+    let (flame_req, profile_type) = parse_select(&q, ["query", "from", "until"])?;
+    let (start, end) = (flame_req.start, flame_req.end);
     let group_by: Vec<String> = q
         .iter()
         .filter(|(k, _)| k == "groupBy")
@@ -247,16 +279,9 @@ pub async fn render(
         _ => 0,
     };
     let step = point_interval(start, end);
-    let flame_req = SelectMergeStacktracesRequest {
-        profile_type_id: profile_type.id.clone(),
-        label_selector: selector.clone(),
-        start,
-        end,
-        max_nodes: Some(max_nodes),
-    };
     let series_req = SelectSeriesRequest {
         profile_type_id: profile_type.id.clone(),
-        label_selector: selector,
+        label_selector: flame_req.label_selector.clone(),
         start,
         end,
         group_by: group_by.clone(),
@@ -293,9 +318,60 @@ pub async fn render(
         version: 1,
         flamebearer,
         metadata,
-        timeline: timeline(only, start, end, step_sec),
+        timeline: Some(timeline(only, start, end, step_sec)),
         groups,
         heatmap: None,
+        left_ticks: 0,
+        right_ticks: 0,
+    };
+    let mut body = serde_json::to_vec(&profile).unwrap_or_default();
+    body.push(b'\n');
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// `GET /pyroscope/render-diff`: GP's `RenderDiff` (pkg/querier/http.go): `leftQuery`,
+/// `leftFrom`, `leftUntil` against `rightQuery`, `rightFrom`, `rightUntil` (one profile type),
+/// compared by the querier's `Diff` and exported as a `double` flamebearer
+/// (`ExportDiffToFlamebearer`, pkg/model/flamegraph.go).
+pub async fn render_diff(
+    State(state): State<Arc<AppState>>,
+    QueryReader { tenant, .. }: QueryReader,
+    UrlQuery(q): UrlQuery<Vec<(String, String)>>,
+) -> Result<Response, ConnectError> {
+    let (left, left_type) = parse_select(&q, ["leftQuery", "leftFrom", "leftUntil"])?;
+    let (right, right_type) = parse_select(&q, ["rightQuery", "rightFrom", "rightUntil"])?;
+    if left_type.id != right_type.id {
+        return Err(ConnectError::new(
+            Code::InvalidArgument,
+            "profile types must match",
+        ));
+    }
+    let req = super::proto::DiffRequest {
+        left: Some(left),
+        right: Some(right),
+    };
+    let diff = super::run_in(state, tenant, move |ctx: &Ctx<'_>| super::diff_of(ctx, req))
+        .await?
+        .flamegraph
+        .unwrap_or_default();
+    let (left_ticks, right_ticks) = (diff.left_ticks, diff.right_ticks);
+    let single = FlameGraph {
+        names: diff.names,
+        levels: diff.levels,
+        total: diff.total,
+        max_self: diff.max_self,
+    };
+    let (flamebearer, mut metadata) = flamebearer_of(single, &left_type);
+    metadata.format = "double";
+    let profile = Profile {
+        version: 1,
+        flamebearer,
+        metadata,
+        timeline: None,
+        groups: None,
+        heatmap: None,
+        left_ticks,
+        right_ticks,
     };
     let mut body = serde_json::to_vec(&profile).unwrap_or_default();
     body.push(b'\n');

@@ -4,6 +4,7 @@
 //! the same merge as `/render`; series get the profile type ids Grafana Pyroscope's legacy ingest
 //! adapter gives them ([`pyro_store::types`]) and `service_name` is the app name without its type.
 
+pub mod diff;
 pub mod http;
 pub mod proto;
 
@@ -51,6 +52,7 @@ pub fn routes() -> axum::Router<Arc<AppState>> {
         .route(&p("SelectSeries"), post(select_series))
         .route(&p("SelectMergeProfile"), post(select_merge_profile))
         .route(&p("GetProfileStats"), post(get_profile_stats))
+        .route(&p("Diff"), post(diff))
         .route("/settings.v1.SettingsService/Get", post(settings_get));
     // Methods of Grafana Pyroscope's API this server does not serve: a Connect `unimplemented`
     // with the reason (Grafana shows the message), not a bare 404.
@@ -654,6 +656,59 @@ fn top_series(series: Vec<Series>, k: i64) -> Vec<Series> {
     out
 }
 
+/// Grafana Pyroscope's flame graph node limits (`querier.max-flamegraph-nodes-default` and
+/// `-max`).
+pub const GP_MAX_NODES_DEFAULT: i64 = 8 << 10;
+/// See [`GP_MAX_NODES_DEFAULT`].
+pub const GP_MAX_NODES_MAX: i64 = 1 << 20;
+
+/// GP's `ValidateMaxNodes` (pkg/validation/validate.go): 0 is the default, past the maximum or
+/// negative is refused.
+fn validate_max_nodes(n: i64) -> Rpc<i64> {
+    if n == 0 {
+        return Ok(GP_MAX_NODES_DEFAULT);
+    }
+    if n > GP_MAX_NODES_MAX {
+        return Err(ConnectError::new(
+            Code::InvalidArgument,
+            format!("max flamegraph nodes limit {n} is greater than allowed {GP_MAX_NODES_MAX}"),
+        ));
+    }
+    if n < 0 {
+        return Err(ConnectError::new(
+            Code::InvalidArgument,
+            format!("max flamegraph nodes limit must be set (max allowed {GP_MAX_NODES_MAX})"),
+        ));
+    }
+    Ok(n)
+}
+
+/// `Diff`: both selections merged and compared as GP's query frontend does (`Diff`,
+/// pkg/frontend/frontend_diff.go): the larger of the two `max_nodes`, validated, then
+/// [`diff::flamegraph_diff`].
+pub(crate) fn diff_of(ctx: &Ctx<'_>, req: DiffRequest) -> Rpc<DiffResponse> {
+    let left = req.left.unwrap_or_default();
+    let right = req.right.unwrap_or_default();
+    let max_nodes = validate_max_nodes(
+        left.max_nodes
+            .unwrap_or(0)
+            .max(right.max_nodes.unwrap_or(0)),
+    )?;
+    let tree = |r: &SelectMergeStacktracesRequest| -> Rpc<StackTree<'static>> {
+        let range = range(r.start, r.end);
+        let hits = selected(ctx, &r.profile_type_id, &r.label_selector, range)?;
+        merged(ctx, &hits, range)
+    };
+    let (l, r) = (tree(&left)?, tree(&right)?);
+    Ok(DiffResponse {
+        flamegraph: Some(diff::flamegraph_diff(
+            &l,
+            &r,
+            usize::try_from(max_nodes).unwrap_or(0),
+        )),
+    })
+}
+
 /// `SelectMergeProfile`'s answer is a pprof profile of the type, values in its unit.
 fn select_merge_profile_of(ctx: &Ctx<'_>, req: SelectMergeStacktracesRequest) -> Rpc<RawProfile> {
     let range = range(req.start, req.end);
@@ -737,6 +792,7 @@ handler!(
     SelectSeriesResponse,
     select_series_of
 );
+handler!(diff, DiffRequest, DiffResponse, diff_of);
 handler!(
     get_profile_stats,
     GetProfileStatsRequest,

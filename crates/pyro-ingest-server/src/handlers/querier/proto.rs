@@ -320,6 +320,56 @@ pub struct FlameGraph {
     pub max_self: i64,
 }
 
+/// `querier.v1.DiffRequest`.
+#[derive(Clone, PartialEq, Message, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DiffRequest {
+    /// The left (base) selection.
+    #[prost(message, optional, tag = "1")]
+    pub left: Option<SelectMergeStacktracesRequest>,
+    /// The right selection.
+    #[prost(message, optional, tag = "2")]
+    pub right: Option<SelectMergeStacktracesRequest>,
+}
+
+/// `querier.v1.FlameGraphDiff`: levels of seven numbers per node (left x offset delta, left
+/// total, left self, right x offset delta, right total, right self, name index).
+#[derive(Clone, PartialEq, Message, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FlameGraphDiff {
+    /// Names.
+    #[prost(string, repeated, tag = "1")]
+    pub names: Vec<String>,
+    /// Levels.
+    #[prost(message, repeated, tag = "2")]
+    pub levels: Vec<Level>,
+    /// Both totals.
+    #[prost(int64, tag = "3")]
+    #[serde(with = "i64_json")]
+    pub total: i64,
+    /// Largest self value on either side.
+    #[prost(int64, tag = "4")]
+    #[serde(rename = "maxSelf", with = "i64_json")]
+    pub max_self: i64,
+    /// The left total.
+    #[prost(int64, tag = "5")]
+    #[serde(rename = "leftTicks", with = "i64_json")]
+    pub left_ticks: i64,
+    /// The right total.
+    #[prost(int64, tag = "6")]
+    #[serde(rename = "rightTicks", with = "i64_json")]
+    pub right_ticks: i64,
+}
+
+/// `querier.v1.DiffResponse`.
+#[derive(Clone, PartialEq, Message, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DiffResponse {
+    /// The diff flame graph.
+    #[prost(message, optional, tag = "1")]
+    pub flamegraph: Option<FlameGraphDiff>,
+}
+
 /// `querier.v1.SelectMergeStacktracesResponse`.
 #[derive(Clone, PartialEq, Message, Serialize, Deserialize)]
 #[serde(default)]
