@@ -473,7 +473,71 @@ fn merges_across_formats_add_like_with_like() {
     assert_eq!(total(r#"{service_name="svc"}"#), 490_000_000);
     assert_eq!(total(r#"{service_name="other"}"#), 20_000_000);
     assert_eq!(total(r#"{service_name="java"}"#), java_ns);
-    assert_eq!(total("{}"), 490_000_000 + 20_000_000 + java_ns);
+    let all = 490_000_000 + 20_000_000 + java_ns;
+    assert_eq!(total("{}"), all);
+    // Every other call Grafana makes says the same total.
+    let req = SelectMergeStacktracesRequest {
+        profile_type_id: CPU.into(),
+        label_selector: "{}".into(),
+        start,
+        end,
+        max_nodes: Some(-1),
+    };
+    let mut resp = agent()
+        .post(&s.url("/querier.v1.QuerierService/SelectMergeProfile"))
+        .header("Content-Type", "application/proto")
+        .send(&req.encode_to_vec()[..])
+        .unwrap();
+    let profile =
+        pyro_pprof::model::Profile::decode(&resp.body_mut().read_to_vec().unwrap()[..]).unwrap();
+    let pprof_total: i64 = profile.sample.iter().map(|x| x.value[0]).sum();
+    assert_eq!(pprof_total, all, "SelectMergeProfile");
+    let ts: SelectSeriesResponse = rpc(
+        &s,
+        "SelectSeries",
+        &SelectSeriesRequest {
+            profile_type_id: CPU.into(),
+            label_selector: "{}".into(),
+            start,
+            end,
+            group_by: vec![],
+            step: 10.0,
+            aggregation: None,
+            limit: None,
+        },
+        &[],
+    )
+    .unwrap();
+    let series_total: f64 = ts
+        .series
+        .iter()
+        .flat_map(|x| &x.points)
+        .map(|p| p.value)
+        .sum();
+    assert_eq!(series_total, all as f64, "SelectSeries");
+    // (GP's Diff refuses an unlimited `max_nodes`: the default.)
+    let req = SelectMergeStacktracesRequest {
+        max_nodes: None,
+        ..req
+    };
+    let d: DiffResponse = rpc(
+        &s,
+        "Diff",
+        &DiffRequest {
+            left: Some(req.clone()),
+            right: Some(req),
+        },
+        &[],
+    )
+    .unwrap();
+    let fg = d.flamegraph.unwrap();
+    assert_eq!((fg.left_ticks, fg.right_ticks), (all, all), "Diff");
+    let (_, body) = get(&s.url(&format!(
+        "/pyroscope/render?query={CPU}%7B%7D&from={T}&until={}",
+        T + 10
+    )));
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["flamebearer"]["numTicks"], all, "/pyroscope/render");
     drop(s);
     std::fs::remove_dir_all(&dir).unwrap();
 }
