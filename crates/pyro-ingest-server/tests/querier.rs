@@ -849,3 +849,44 @@ fn diff_and_render_diff_are_grafana_pyroscopes() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `SelectMergeProfile` asked in JSON (Profiles Drilldown's function details) answers the same
+/// profile as protojson (`google.v1.Profile`: 64-bit integers as strings, defaults left out).
+#[test]
+fn select_merge_profile_in_json() {
+    let dir = temp_dir("gp-pprof-json");
+    let s = Server::start(&dir, &[]);
+    ingest(&s, "web.cpu", "folded", b"main;work 3\nmain;idle 1\n");
+    let body = format!(
+        r#"{{"profile_typeID":"{CPU}","label_selector":"{{}}","start":"{}","end":"{}"}}"#,
+        T * 1000,
+        (T + 10) * 1000
+    );
+    let (status, v) = rpc_json(&s, "SelectMergeProfile", &body);
+    assert_eq!(status, 200, "{v}");
+    let strings: Vec<&str> = v["stringTable"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap())
+        .collect();
+    let at = |i: &serde_json::Value| strings[i.as_str().unwrap().parse::<usize>().unwrap()];
+    assert_eq!(at(&v["sampleType"][0]["type"]), "cpu");
+    assert_eq!(at(&v["sampleType"][0]["unit"]), "nanoseconds");
+    assert_eq!(v["period"], "10000000");
+    let total: i64 = v["sample"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["value"][0].as_str().unwrap().parse::<i64>().unwrap())
+        .sum();
+    assert_eq!(total, 40_000_000);
+    let names: std::collections::BTreeSet<&str> = v["function"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| at(&f["name"]))
+        .collect();
+    assert_eq!(names, ["idle", "main", "work"].into_iter().collect());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -6,6 +6,7 @@
 
 pub mod diff;
 pub mod http;
+pub mod pprof_json;
 pub mod proto;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -800,19 +801,24 @@ handler!(
     get_profile_stats_of
 );
 
-/// `SelectMergeProfile`: the pprof bytes are the protobuf answer; JSON callers get 400.
+/// `SelectMergeProfile`: a pprof profile, as protobuf bytes or, for a JSON request, as
+/// protojson ([`pprof_json`], what Grafana's Profiles Drilldown reads function details from).
 pub async fn select_merge_profile(
     State(state): State<Arc<AppState>>,
     QueryReader { tenant, .. }: QueryReader,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ConnectError> {
-    if is_json(&headers) {
-        return Err(ConnectError::new(
-            Code::InvalidArgument,
-            "SelectMergeProfile answers a pprof profile: use application/proto",
-        ));
-    }
+    let json = is_json(&headers);
     let p = blocking(state, tenant, headers, body, select_merge_profile_of).await?;
+    if json {
+        let profile = pyro_pprof::model::Profile::decode(&p.0[..])
+            .map_err(|e| ConnectError::new(Code::Internal, e.to_string()))?;
+        return Ok((
+            [(header::CONTENT_TYPE, "application/json")],
+            pprof_json::to_json(&profile).to_string(),
+        )
+            .into_response());
+    }
     Ok(([(header::CONTENT_TYPE, "application/proto")], p.0).into_response())
 }
