@@ -59,6 +59,18 @@ enum OutputFormat {
 enum Command {
     /// Serve Pyroscope's ingestion API (the default with no subcommand).
     Serve(ServeArgs),
+    /// List the forwarding queues' dead letters (requests the upstream refused, kept failing
+    /// on, or that were older than --forward-max-age when their turn came) and export them as
+    /// pprof files with an index.json saying how to send each one again. Run it while the
+    /// server is stopped (the store is opened here).
+    DeadLetters {
+        /// The server's data directory.
+        #[arg(long, default_value = "./data")]
+        data_dir: PathBuf,
+        /// Write each dead letter's profiles under this directory, with an index.json.
+        #[arg(long)]
+        export: Option<PathBuf>,
+    },
     /// Run CMD with `PYROSCOPE_ADHOC_SERVER_ADDRESS` pointing at a server on 127.0.0.1 and a
     /// random port; when it exits, write one file per series it uploaded and exit with its code.
     Adhoc {
@@ -165,6 +177,31 @@ fn read_input(path: &PathBuf) -> std::io::Result<Vec<u8>> {
     }
 }
 
+fn dead_letters(data_dir: &std::path::Path, export: Option<&std::path::Path>) -> ExitCode {
+    if !data_dir.join(pyro_store::FILE_NAME).exists() {
+        eprintln!("error: no store in {}", data_dir.display());
+        return ExitCode::from(2);
+    }
+    let store = match pyro_store::Store::open(data_dir) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!(
+                "error: cannot open the store in {} (is the server still running?): {e}",
+                data_dir.display()
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    match server::forward::dead::report(&store, export, &mut out) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 fn serve(args: ServeArgs) -> ExitCode {
     tracing_subscriber::fmt()
         .with_target(false)
@@ -235,12 +272,30 @@ fn serve(args: ServeArgs) -> ExitCode {
             0 => "keep everything".to_owned(),
             s => format!("{s} s"),
         };
+        let forward = if args.forward_to.is_empty() {
+            "off".to_owned()
+        } else {
+            format!(
+                "to {} ({}; {})",
+                args.forward_to.join(", "),
+                if args.forward_only {
+                    "forward only, nothing stored here"
+                } else {
+                    "and stored here"
+                },
+                match args.forward_max_age {
+                    0 => "no age limit".to_owned(),
+                    s => format!("requests queued over {s} s dead-lettered unsent"),
+                }
+            )
+        };
         tracing::info!(
             listen = %addr,
             data_dir = %args.data_dir.display(),
             auth,
             tenancy,
             retention,
+            forward,
             "serving"
         );
         // Machine-readable line for scripts and tests that asked for port 0.
@@ -345,6 +400,7 @@ fn main() -> ExitCode {
     let command = cli.command.unwrap_or(Command::Serve(cli.serve));
     match command {
         Command::Serve(args) => serve(args),
+        Command::DeadLetters { data_dir, export } => dead_letters(&data_dir, export.as_deref()),
         Command::Adhoc {
             output_format,
             output_dir,

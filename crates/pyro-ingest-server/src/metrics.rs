@@ -262,6 +262,13 @@ impl Collector for StoreCollector {
             )?;
             per_endpoint(
                 &mut enc,
+                "pyro_forward_expired",
+                "Requests dead-lettered unsent: older than --forward-max-age when their turn came",
+                true,
+                &each(&|e| e.stats.expired.load(Ordering::Relaxed)),
+            )?;
+            per_endpoint(
+                &mut enc,
                 "pyro_forward_dead_lettered",
                 "Requests refused for good upstream and dead-lettered",
                 true,

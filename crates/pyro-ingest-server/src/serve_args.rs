@@ -96,6 +96,12 @@ pub(crate) struct ServeArgs {
     /// not hold back the queue behind it. Network errors (upstream down) are retried forever.
     #[arg(long, default_value_t = server::forward::DEFAULT_MAX_ATTEMPTS)]
     pub(crate) forward_max_attempts: u32,
+    /// The upstream's ingestion window (Grafana Pyroscope refuses profiles older than 1 h by
+    /// default): a forwarded request queued longer ago when its turn comes (after an outage) is
+    /// moved to the dead letters unsent, counted (`pyro_forward_expired_total`) and logged, for
+    /// `ingest-server dead-letters --export`. Seconds or `30m`, `1h`, `2d`; `0` sends everything.
+    #[arg(long, default_value = "1h", value_parser = pyro_store::parse_retention)]
+    pub(crate) forward_max_age: u64,
     /// Keep only the forwarding queue: nothing is stored locally.
     #[arg(long)]
     pub(crate) forward_only: bool,
@@ -244,6 +250,8 @@ fn forward_from(
         queue_bytes: args.forward_queue_bytes,
         only: args.forward_only,
         max_attempts: args.forward_max_attempts.max(1),
+        max_age: (args.forward_max_age > 0)
+            .then(|| std::time::Duration::from_secs(args.forward_max_age)),
     };
     std::fs::create_dir_all(&args.data_dir).map_err(|e| fail(e.to_string()))?;
     server::forward::Forwarder::open(store.clone(), &args.data_dir, config)

@@ -356,3 +356,129 @@ fn queues_follow_their_urls_when_forward_to_changes() {
         std::fs::remove_dir_all(&d).unwrap();
     }
 }
+
+/// After an outage longer than the upstream's window (`--forward-max-age`), queued requests are
+/// not sent to be refused: they become dead letters, counted and logged once per round, and
+/// `ingest-server dead-letters --export` writes their profiles with the query that sends each
+/// again; a request the upstream refused is listed with the upstream's answer.
+#[test]
+fn requests_past_the_upstream_window_are_kept_for_export() {
+    let dir = temp_dir("fwd-max-age");
+    let down = format!("http://127.0.0.1:{}", free_port());
+    let mut gw = Server::start_logged(
+        &dir,
+        &[
+            "--forward-to",
+            &down,
+            "--forward-max-age",
+            "1",
+            "--forward-only",
+        ],
+    );
+    ingest(&gw, "late.cpu%7Benv%3Dprod%7D", b"main;work 3\n");
+    ingest(&gw, "late.cpu%7Benv%3Dprod%7D", b"main;idle 2\n");
+    wait_for("two expired requests", || {
+        get(&gw.url("/metrics")).1.contains(&format!(
+            "pyro_forward_expired_total{{endpoint=\"{down}\"}} 2"
+        ))
+    });
+    let metrics = get(&gw.url("/metrics")).1;
+    assert!(metrics.contains(&format!(
+        "pyro_forward_queue_requests{{endpoint=\"{down}\"}} 0"
+    )));
+    assert!(metrics.contains(&format!(
+        "pyro_forward_dead_lettered_total{{endpoint=\"{down}\"}} 2"
+    )));
+    let log = gw.stop_log();
+    assert!(
+        log.contains("--forward-max-age") && log.contains("dead-letters"),
+        "{log}"
+    );
+    assert!(
+        log.contains("requests queued over 1 s dead-lettered unsent"),
+        "the start line says where and how it forwards: {log}"
+    );
+    drop(gw);
+
+    let export = dir.join("export");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ingest-server"))
+        .args(["dead-letters", "--data-dir"])
+        .arg(&dir)
+        .arg("--export")
+        .arg(&export)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("{down}: 2 dead letters, 0 requests queued")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("older than --forward-max-age (1 s)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("exported 2 profiles of 2 dead letters"),
+        "{stdout}"
+    );
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(export.join("index.json")).unwrap()).unwrap();
+    let entries = index.as_array().unwrap();
+    assert_eq!(entries.len(), 2);
+    let mut stacks = Vec::new();
+    for e in entries {
+        assert_eq!(e["endpoint"], down.as_str());
+        assert_eq!(e["labels"]["service_name"], "late");
+        assert_eq!(e["labels"]["env"], "prod");
+        assert_eq!(
+            e["ingest"],
+            "/ingest?name=late%7Benv%3Dprod%7D&format=pprof&spyName=unknown"
+        );
+        let bytes = std::fs::read(export.join(e["file"].as_str().unwrap())).unwrap();
+        let mut raw = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(&bytes[..]), &mut raw)
+            .unwrap();
+        let p = pyro_pprof::model::Profile::decode(&raw[..]).unwrap();
+        let name = |id: u64| {
+            let f = p.function.iter().find(|f| f.id == id).unwrap();
+            p.string_table[f.name as usize].clone()
+        };
+        for s in &p.sample {
+            let frames: Vec<String> = s
+                .location_id
+                .iter()
+                .rev()
+                .map(|l| name(p.location.iter().find(|x| x.id == *l).unwrap().line[0].function_id))
+                .collect();
+            stacks.push((frames.join(";"), s.value[0]));
+        }
+    }
+    stacks.sort();
+    assert_eq!(
+        stacks,
+        [
+            ("main;idle".to_owned(), 20_000_000),
+            ("main;work".to_owned(), 30_000_000)
+        ]
+    );
+    // The export's own query sends a file again, here to a server of our own.
+    let target_dir = temp_dir("fwd-max-age-target");
+    let target = Server::start(&target_dir, &[]);
+    let e = &entries[0];
+    let url = target.url(&format!("{}&from={}", e["ingest"].as_str().unwrap(), T + 1));
+    let body = std::fs::read(export.join(e["file"].as_str().unwrap())).unwrap();
+    assert_eq!(post(&url, None, &[], &body).0, 200);
+    assert!(
+        get(&target.url("/label-values?label=env"))
+            .1
+            .contains("prod")
+    );
+    drop(target);
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_dir_all(&target_dir).unwrap();
+}

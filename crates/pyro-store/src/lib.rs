@@ -190,6 +190,9 @@ impl Meta {
     }
 }
 
+/// The store's file in its data directory.
+pub const FILE_NAME: &str = "pyro.redb";
+
 /// Opens (or creates) the database at `path` with its tables, migrating older formats. redb
 /// panics on some truncated files; such a panic is reported like any other corrupt file (the
 /// default panic hook still prints it).
@@ -253,7 +256,7 @@ impl Store {
     /// The directory cannot be created or the database cannot be opened.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| io(format_args!("{}: {e}", dir.display())))?;
-        let path = dir.join("pyro.redb");
+        let path = dir.join(FILE_NAME);
         if let Ok(m) = std::fs::metadata(&path)
             && m.len() == 0
         {

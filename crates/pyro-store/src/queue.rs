@@ -184,6 +184,43 @@ pub fn list(store: &Store) -> Result<Vec<QueueInfo>, StoreError> {
     Ok(out)
 }
 
+/// A request moved to a queue's dead letters, and why (the upstream's answer, or its age).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// The request as it was queued.
+    pub item: Item,
+    /// Why it was not delivered.
+    pub why: String,
+}
+
+/// The dead letters of queue `name` (see [`list`]), oldest first.
+///
+/// # Errors
+/// A storage failure or a corrupt entry.
+pub fn dead_letters(store: &Store, name: &str) -> Result<Vec<DeadLetter>, StoreError> {
+    let n = Names::of(name);
+    let tx = store.begin_read()?;
+    let dead = match tx.open_table(TableDefinition::<u64, &[u8]>::new(&n.dead)) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    let why = tx.open_table(TableDefinition::<u64, &str>::new(&n.dead_why))?;
+    let mut out = Vec::new();
+    for entry in dead.iter()? {
+        let (seq, bytes) = entry?;
+        let seq = seq.value();
+        out.push(DeadLetter {
+            item: decode(seq, bytes.value())?,
+            why: why
+                .get(seq)?
+                .map(|g| g.value().to_owned())
+                .unwrap_or_default(),
+        });
+    }
+    Ok(out)
+}
+
 /// One queue, named `<n>`: tables `forward_queue_<n>` (seq → item), `forward_dead_<n>` and
 /// `forward_dead_why_<n>` (dead letters and the upstream's message), and counters
 /// `forward_next_<n>`, `forward_bytes_<n>` in the store's `meta` table.

@@ -7,6 +7,7 @@
 //! task per endpoint that retries network errors, 5xx and 429 with exponential backoff and
 //! jitter, and moves a request the upstream refuses for good (other 4xx) to a dead-letter table.
 
+pub mod dead;
 pub mod repair;
 
 use std::sync::Arc;
@@ -41,7 +42,15 @@ pub struct ForwardConfig {
     /// Attempts at one request answered with an error that may pass before it is
     /// dead-lettered (0 is taken as 1).
     pub max_attempts: u32,
+    /// The upstream's ingestion window (`--forward-max-age`): a request queued longer ago when
+    /// its turn comes is moved to the dead letters instead of sent (the upstream would refuse
+    /// it), counted, and named in the log; `None` sends everything.
+    pub max_age: Option<Duration>,
 }
+
+/// The default of [`ForwardConfig::max_age`]: Grafana Pyroscope's default ingestion window
+/// (`validation.reject-older-than`, 1 h).
+pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(3600);
 
 /// The default of [`ForwardConfig::max_attempts`]: with the backoff, about 16 s of retries.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 8;
@@ -55,6 +64,8 @@ pub struct Stats {
     pub retried: AtomicU64,
     /// Requests moved to the dead-letter table.
     pub dead_lettered: AtomicU64,
+    /// Requests moved to the dead-letter table unsent: older than the upstream's window.
+    pub expired: AtomicU64,
 }
 
 /// One endpoint: its queue, its counters.
@@ -571,6 +582,43 @@ async fn deliver(f: Arc<Forwarder>, e: Arc<Endpoint>) {
             }
         };
         let mut done: Vec<(Item, Option<String>)> = Vec::new();
+        // Older than the upstream's window: it would refuse them. Kept as dead letters to export
+        // (`ingest-server dead-letters --export`), named in the log once per round.
+        let items = match f.config.max_age {
+            Some(max_age) => {
+                let now = crate::attime::now();
+                let limit = i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX);
+                let (old, fresh): (Vec<Item>, Vec<Item>) = items
+                    .into_iter()
+                    .partition(|i| now.saturating_sub(i.queued_at) > limit);
+                if let Some(oldest) = old.iter().map(|i| i.queued_at).min() {
+                    let why = format!(
+                        "older than --forward-max-age ({} s) when its turn came: the upstream \
+                         would refuse it",
+                        max_age.as_secs()
+                    );
+                    tracing::warn!(
+                        endpoint = %e.url,
+                        requests = old.len(),
+                        oldest_age_s = now.saturating_sub(oldest),
+                        "forward: requests older than --forward-max-age moved to the dead \
+                         letters; list and export them with `ingest-server dead-letters`"
+                    );
+                    e.stats
+                        .expired
+                        .fetch_add(old.len() as u64, Ordering::Relaxed);
+                    e.stats
+                        .dead_lettered
+                        .fetch_add(old.len() as u64, Ordering::Relaxed);
+                    for item in old {
+                        attempts.remove(&item.seq);
+                        done.push((item, Some(why.clone())));
+                    }
+                }
+                fresh
+            }
+            None => items,
+        };
         let mut retry = None;
         // A sliding window: a new delivery starts as soon as one ends, until a failure that
         // may pass stops new starts.
