@@ -395,6 +395,8 @@ pub fn pprof(tree: &StackTree<'_>, meta: &Meta) -> Vec<u8> {
     let t = PprofType {
         sample_type: (suffix.to_owned(), typed.profile_type.sample_unit.clone()),
         period: typed.period,
+        period_type: None,
+        default_sample_type: false,
         scale: typed.scale,
     };
     pprof_as(tree, &t)
@@ -405,8 +407,13 @@ pub fn pprof(tree: &StackTree<'_>, meta: &Meta) -> Vec<u8> {
 pub struct PprofType {
     /// Sample type and unit (`cpu`, `nanoseconds`).
     pub sample_type: (String, String),
-    /// Period in nanoseconds, with period type `cpu/nanoseconds`.
+    /// Period in nanoseconds, with period type `cpu/nanoseconds` unless `period_type` says
+    /// otherwise.
     pub period: Option<i64>,
+    /// The period type and unit, when not `cpu/nanoseconds` of a `period`.
+    pub period_type: Option<(String, String)>,
+    /// Name the sample type as the default one (`default_sample_type`).
+    pub default_sample_type: bool,
     /// Factor applied to every value.
     pub scale: u64,
 }
@@ -419,8 +426,47 @@ impl PprofType {
         PprofType {
             sample_type: (t.sample_type.clone(), t.sample_unit.clone()),
             period: typed.period,
+            period_type: None,
+            default_sample_type: false,
             scale: 1,
         }
+    }
+
+    /// A merged profile as Grafana Pyroscope's `SelectMergeProfile` answers it
+    /// (`SetProfileMetadata`, pkg/pprof/pprof.go): the type's sample type (the default one) and
+    /// period type, and its guess of the period (`process_cpu` 10⁹, `memory` 512 KiB, else 1).
+    pub fn of_merge(t: &pyro_store::ProfileType) -> PprofType {
+        PprofType {
+            sample_type: (t.sample_type.clone(), t.sample_unit.clone()),
+            period: Some(gp_period(&t.name)),
+            period_type: Some((t.period_type.clone(), t.period_unit.clone())),
+            default_sample_type: true,
+            scale: 1,
+        }
+    }
+
+    /// A JFR series as grafana/jfr-parser builds its pprof: the period type of its profile type
+    /// (`cpu/nanoseconds`, `wall/nanoseconds`, `space/bytes`, `mutex/count`, `block/count`,
+    /// `objects/count`; spec §10 of the JFR notes), with the sample period for CPU and wall.
+    pub fn of_jfr(typed: &Typed) -> PprofType {
+        let t = &typed.profile_type;
+        let period_type = (!t.period_type.is_empty() && !t.period_unit.is_empty())
+            .then(|| (t.period_type.clone(), t.period_unit.clone()));
+        PprofType {
+            period: typed.period.or_else(|| Some(gp_period(&t.name))),
+            period_type,
+            ..PprofType::of(typed)
+        }
+    }
+}
+
+/// Grafana Pyroscope's period of a merged profile by metric (`SetProfileMetadata`), which
+/// jfr-parser's allocation (512 KiB) and lock (1) profiles carry too.
+fn gp_period(metric: &str) -> i64 {
+    match metric {
+        "process_cpu" => 1_000_000_000,
+        "memory" => 512 * 1024,
+        _ => 1,
     }
 }
 
@@ -444,11 +490,19 @@ pub fn pprof_as(tree: &StackTree<'_>, t: &PprofType) -> Vec<u8> {
         }],
         ..Default::default()
     };
-    if let Some(period) = period {
-        strings.push("cpu".into());
-        strings.push("nanoseconds".into());
+    let period_type = match (&t.period_type, period) {
+        (Some((ty, unit)), _) => Some((ty.clone(), unit.clone())),
+        (None, Some(_)) => Some(("cpu".to_owned(), "nanoseconds".to_owned())),
+        (None, None) => None,
+    };
+    if let Some((ty, unit)) = period_type {
+        strings.push(ty);
+        strings.push(unit);
         p.period_type = Some(ValueType { r#type: 3, unit: 4 });
-        p.period = period;
+        p.period = period.unwrap_or(0);
+    }
+    if t.default_sample_type {
+        p.default_sample_type = 1;
     }
     tree.for_each_stack(|frames, value| {
         let mut location_id = Vec::with_capacity(frames.len());

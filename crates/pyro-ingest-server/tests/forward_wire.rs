@@ -712,3 +712,62 @@ fn pprof_uploads_are_repaired_as_grafana_pyroscope_ingest_repairs_them() {
     drop(gw);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// JFR allocation and lock series go upstream with the period type of their profile type, as
+/// grafana/jfr-parser builds them for GP's own `/ingest` (`space/bytes` and period 512 KiB for
+/// allocations, `…/count` and period 1 for locks), so GP gives them the profile type ids its
+/// JFR testdata names (`memory:alloc_in_new_tlab_bytes:bytes:space:bytes`,
+/// pkg/og/convert/jfr/testdata), not ids with empty period parts. Lock events are OG's merged
+/// `lock_count`/`lock_duration` (monitor enter and park together), which GP's adapter names
+/// `block` (`convertMetadata`); jfr-parser would split monitor enters off as `mutex` (README).
+#[test]
+fn jfr_memory_and_lock_series_keep_jfr_parsers_profile_types() {
+    let dir = temp_dir("fwd-jfr-types");
+    let rx = Receiver::start();
+    let gw = Server::start(&dir, &["--forward-to", &rx.url, "--forward-only"]);
+    let rec = pyro_jfr::synth::Recording::new()
+        .setting("event", "itimer")
+        .execution_sample(&["App.main", "App.work"], "STATE_RUNNABLE", 0)
+        .allocation(&["App.main", "App.alloc"], 4096, 0)
+        .monitor_enter(&["App.main", "App.lock"], 1000, 0)
+        .build();
+    ingest(&gw, "name=shop&format=jfr&spyName=javaspy", None, &rec);
+    let got = rx.wait(1);
+    let mut ids: Vec<String> = got[0]
+        .1
+        .series
+        .iter()
+        .map(|s| {
+            let l = labels(s);
+            let p = profile(&s.samples[0]);
+            let st = |i: i64| p.string_table[i as usize].clone();
+            let (pt, pu) = p
+                .period_type
+                .as_ref()
+                .map_or((String::new(), String::new()), |v| {
+                    (st(v.r#type), st(v.unit))
+                });
+            let t = &p.sample_type[0];
+            format!(
+                "{}:{}:{}:{pt}:{pu} period={}",
+                l["__name__"],
+                st(t.r#type),
+                st(t.unit),
+                p.period
+            )
+        })
+        .collect();
+    ids.sort();
+    assert_eq!(
+        ids,
+        [
+            "block:contentions:count:block:count period=1",
+            "block:delay:nanoseconds:block:count period=1",
+            "memory:alloc_in_new_tlab_bytes:bytes:space:bytes period=524288",
+            "memory:alloc_in_new_tlab_objects:count:space:bytes period=524288",
+            "process_cpu:cpu:nanoseconds:cpu:nanoseconds period=10000000",
+        ]
+    );
+    drop(gw);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

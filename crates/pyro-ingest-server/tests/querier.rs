@@ -851,7 +851,8 @@ fn diff_and_render_diff_are_grafana_pyroscopes() {
 }
 
 /// `SelectMergeProfile` asked in JSON (Profiles Drilldown's function details) answers the same
-/// profile as protojson (`google.v1.Profile`: 64-bit integers as strings, defaults left out).
+/// profile as protojson (`google.v1.Profile`: 64-bit integers as strings, defaults left out),
+/// with GP's metadata.
 #[test]
 fn select_merge_profile_in_json() {
     let dir = temp_dir("gp-pprof-json");
@@ -873,7 +874,12 @@ fn select_merge_profile_in_json() {
     let at = |i: &serde_json::Value| strings[i.as_str().unwrap().parse::<usize>().unwrap()];
     assert_eq!(at(&v["sampleType"][0]["type"]), "cpu");
     assert_eq!(at(&v["sampleType"][0]["unit"]), "nanoseconds");
-    assert_eq!(v["period"], "10000000");
+    // GP's `SetProfileMetadata` (pkg/pprof/pprof.go): the type's period type, its guess of the
+    // period for `process_cpu`, the sample type as the default one.
+    assert_eq!(at(&v["periodType"]["type"]), "cpu");
+    assert_eq!(at(&v["periodType"]["unit"]), "nanoseconds");
+    assert_eq!(v["period"], "1000000000");
+    assert_eq!(at(&v["defaultSampleType"]), "cpu");
     let total: i64 = v["sample"]
         .as_array()
         .unwrap()

@@ -347,15 +347,17 @@ impl Forwarder {
             }
             Some(Received::Push(series)) => series.clone(),
             Some(Received::Jfr { .. }) | None => {
-                let event = match &origin.received {
-                    Some(Received::Jfr { event }) => event.as_deref().filter(|e| !e.is_empty()),
-                    _ => None,
+                let (jfr, event) = match &origin.received {
+                    Some(Received::Jfr { event }) => {
+                        (true, event.as_deref().filter(|e| !e.is_empty()))
+                    }
+                    _ => (false, None),
                 };
                 write
                     .series
                     .iter()
                     .map(|s| {
-                        let mut series = self.series(s, write.start);
+                        let mut series = self.series(s, write.start, jfr);
                         series.labels.extend(event.map(|e| pair("jfr_event", e)));
                         series
                     })
@@ -386,8 +388,10 @@ impl Forwarder {
     }
 
     /// One parsed series as Grafana Pyroscope's adapter pushes it: labels per its
-    /// `convertMetadata`/`Put`, the tree as a gzipped pprof.
-    fn series(&self, s: &OwnedSeries, start: i64) -> RawProfileSeries {
+    /// `convertMetadata`/`Put`, the tree as a gzipped pprof; a JFR series (`jfr`) as
+    /// jfr-parser builds it, with its profile type's period type (`space/bytes`, `mutex/count`,
+    /// …), so GP gives it the same profile type id as from its own `/ingest`.
+    fn series(&self, s: &OwnedSeries, start: i64, jfr: bool) -> RawProfileSeries {
         let typed = &s.typed;
         let mut labels = vec![
             pair("__name__", &typed.profile_type.name),
@@ -405,7 +409,12 @@ impl Forwarder {
             labels.push(pair("app_name", &typed.service));
         }
         // The tree is in the type's unit already (CPU samples scaled to nanoseconds).
-        let mut pprof = crate::render::pprof_as(&s.tree, &crate::render::PprofType::of(typed));
+        let t = if jfr {
+            crate::render::PprofType::of_jfr(typed)
+        } else {
+            crate::render::PprofType::of(typed)
+        };
+        let mut pprof = crate::render::pprof_as(&s.tree, &t);
         set_time(&mut pprof, start);
         RawProfileSeries {
             labels,

@@ -715,17 +715,16 @@ fn select_merge_profile_of(ctx: &Ctx<'_>, req: SelectMergeStacktracesRequest) ->
     let range = range(req.start, req.end);
     let hits = selected(ctx, &req.profile_type_id, &req.label_selector, range)?;
     let tree = merged(ctx, &hits, range)?;
-    let t = match hits.last() {
-        Some(h) => render::PprofType::of(&h.typed),
-        None => {
-            let id: Vec<&str> = req.profile_type_id.split(':').collect();
-            render::PprofType {
-                sample_type: (id[1].to_owned(), id[2].to_owned()),
-                period: None,
-                scale: 1,
-            }
-        }
-    };
+    // GP's answer names the requested type (`SetProfileMetadata`), whatever the series.
+    let id: Vec<&str> = req.profile_type_id.split(':').collect();
+    let t = render::PprofType::of_merge(&pyro_store::ProfileType {
+        id: req.profile_type_id.clone(),
+        name: id[0].to_owned(),
+        sample_type: id[1].to_owned(),
+        sample_unit: id[2].to_owned(),
+        period_type: id[3].to_owned(),
+        period_unit: id[4].to_owned(),
+    });
     Ok(RawProfile(render::pprof_as(&tree, &t)))
 }
 
