@@ -896,3 +896,57 @@ fn select_merge_profile_in_json() {
     assert_eq!(names, ["idle", "main", "work"].into_iter().collect());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `AnalyzeQuery` (Grafana's query analysis) says what a query reads here, in GP's message: the
+/// matching series, the uploads in range and the bytes of the entries that hold them.
+#[test]
+fn analyze_query_counts_what_a_query_reads() {
+    let dir = temp_dir("gp-analyze");
+    let s = Server::start(&dir, &[]);
+    for (name, from) in [
+        ("web.cpu%7Benv%3Dprod%7D", T + 1),
+        ("web.cpu%7Benv%3Dprod%7D", T + 11),
+        ("web.cpu%7Benv%3Ddev%7D", T + 1),
+        ("db.cpu", T + 1),
+    ] {
+        let url = s.url(&format!("/ingest?name={name}&from={from}"));
+        assert_eq!(post(&url, None, &[], b"main;work 3\n").0, 200);
+    }
+    let analyze = |query: &str| -> AnalyzeQueryResponse {
+        rpc(
+            &s,
+            "AnalyzeQuery",
+            &AnalyzeQueryRequest {
+                start: T * 1000,
+                end: (T + 60) * 1000,
+                query: query.into(),
+            },
+            &[],
+        )
+        .unwrap()
+    };
+    let a = analyze(&format!(r#"{CPU}{{service_name="web"}}"#));
+    let scope = &a.query_scopes[0];
+    assert_eq!(scope.component_type, "Embedded storage");
+    assert_eq!((scope.series_count, scope.profile_count), (2, 3));
+    assert_eq!(scope.block_count, 3);
+    assert!(scope.profile_bytes > 0);
+    let impact = a.query_impact.unwrap();
+    assert_eq!(impact.total_queried_series, 2);
+    assert_eq!(impact.total_bytes_in_time_range, scope.profile_bytes);
+    let all = analyze(&format!("{CPU}{{}}"));
+    assert_eq!(all.query_scopes[0].series_count, 3);
+    let (status, v) = rpc_json(
+        &s,
+        "AnalyzeQuery",
+        &format!(
+            r#"{{"start":"{}","end":"{}","query":"{CPU}{{env=\"dev\"}}"}}"#,
+            T * 1000,
+            (T + 60) * 1000
+        ),
+    );
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["queryScopes"][0]["seriesCount"], "1");
+    assert_eq!(v["queryImpact"]["totalQueriedSeries"], "1");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

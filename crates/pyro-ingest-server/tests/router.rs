@@ -627,7 +627,6 @@ async fn unserved_calls_say_so_and_buildinfo() {
     for path in [
         "/querier.v1.QuerierService/SelectMergeSpanProfile",
         "/querier.v1.QuerierService/SelectHeatmap",
-        "/querier.v1.QuerierService/AnalyzeQuery",
         "/settings.v1.SettingsService/Set",
         "/settings.v1.RecordingRulesService/ListRecordingRules",
     ] {

@@ -427,6 +427,35 @@ impl Store {
         })
     }
 
+    /// What a read of series `id` of `tenant` over the slots that start in `[from, until)`
+    /// touches: the entries (raw and rolled up) the levels cover it with, the writes merged in
+    /// them and their bytes (entry headers only are read).
+    ///
+    /// # Errors
+    /// A storage failure, a corrupt entry or a cancelled read.
+    pub fn range_stats(
+        &self,
+        tenant: &str,
+        id: u64,
+        (from, until): (i64, i64),
+        budget: &ReadBudget<'_>,
+    ) -> Result<RangeStats, StoreError> {
+        let mut stats = RangeStats::default();
+        self.walk(tenant, id, |walk| {
+            walk.cover(LEVELS - 1, from, until, &mut |_, _, bytes| {
+                if stats.entries.is_multiple_of(1024) {
+                    budget.check_cancelled()?;
+                }
+                let (writes, _) = codec::header(bytes)?;
+                stats.entries += 1;
+                stats.writes = stats.writes.saturating_add(writes);
+                stats.bytes = stats.bytes.saturating_add(bytes.len() as u64);
+                Ok(())
+            })
+        })?;
+        Ok(stats)
+    }
+
     /// Whether series `id` of `tenant` has data in a slot that starts in `[from, until)`.
     ///
     /// # Errors
@@ -450,6 +479,17 @@ impl Store {
                 .is_some(),
         )
     }
+}
+
+/// What [`Store::range_stats`] found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RangeStats {
+    /// Entries read (raw slots and rollups).
+    pub entries: u64,
+    /// Writes (uploads) merged in them.
+    pub writes: u64,
+    /// Their stored bytes.
+    pub bytes: u64,
 }
 
 #[cfg(test)]

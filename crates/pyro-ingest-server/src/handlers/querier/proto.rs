@@ -27,6 +27,28 @@ mod i64_json {
     }
 }
 
+/// `uint64` in proto3 JSON: a string (a number is read too).
+mod u64_json {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&v.to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum N {
+            S(String),
+            I(u64),
+        }
+        match N::deserialize(d)? {
+            N::I(i) => Ok(i),
+            N::S(s) => s.parse().map_err(serde::de::Error::custom),
+        }
+    }
+}
+
 /// `optional int64` in proto3 JSON.
 mod opt_i64_json {
     use serde::{Deserialize, Deserializer, Serializer};
@@ -318,6 +340,93 @@ pub struct FlameGraph {
     #[prost(int64, tag = "4")]
     #[serde(rename = "maxSelf", with = "i64_json")]
     pub max_self: i64,
+}
+
+/// `querier.v1.AnalyzeQueryRequest`.
+#[derive(Clone, PartialEq, Message, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AnalyzeQueryRequest {
+    /// Unix milliseconds.
+    #[prost(int64, tag = "2")]
+    #[serde(with = "i64_json")]
+    pub start: i64,
+    /// Unix milliseconds.
+    #[prost(int64, tag = "3")]
+    #[serde(with = "i64_json")]
+    pub end: i64,
+    /// `<profile type id>{selector}`.
+    #[prost(string, tag = "4")]
+    pub query: String,
+}
+
+/// `querier.v1.QueryScope`: what one kind of component reads for a query.
+#[derive(Clone, PartialEq, Message, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct QueryScope {
+    /// The component.
+    #[prost(string, tag = "1")]
+    pub component_type: String,
+    /// How many of them.
+    #[prost(uint64, tag = "2")]
+    #[serde(with = "u64_json")]
+    pub component_count: u64,
+    /// Blocks (here: stored entries, raw and rolled up).
+    #[prost(uint64, tag = "3")]
+    #[serde(with = "u64_json")]
+    pub block_count: u64,
+    /// Series.
+    #[prost(uint64, tag = "4")]
+    #[serde(with = "u64_json")]
+    pub series_count: u64,
+    /// Profiles (uploads).
+    #[prost(uint64, tag = "5")]
+    #[serde(with = "u64_json")]
+    pub profile_count: u64,
+    /// Samples.
+    #[prost(uint64, tag = "6")]
+    #[serde(with = "u64_json")]
+    pub sample_count: u64,
+    /// Index bytes.
+    #[prost(uint64, tag = "7")]
+    #[serde(with = "u64_json")]
+    pub index_bytes: u64,
+    /// Profile bytes.
+    #[prost(uint64, tag = "8")]
+    #[serde(with = "u64_json")]
+    pub profile_bytes: u64,
+    /// Symbol bytes.
+    #[prost(uint64, tag = "9")]
+    #[serde(with = "u64_json")]
+    pub symbol_bytes: u64,
+}
+
+/// `querier.v1.QueryImpact`.
+#[derive(Clone, PartialEq, Message, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct QueryImpact {
+    /// Bytes read in the range.
+    #[prost(uint64, tag = "2")]
+    #[serde(with = "u64_json")]
+    pub total_bytes_in_time_range: u64,
+    /// Series read.
+    #[prost(uint64, tag = "3")]
+    #[serde(with = "u64_json")]
+    pub total_queried_series: u64,
+    /// Whether replicas are deduplicated (never here).
+    #[prost(bool, tag = "4")]
+    pub deduplication_needed: bool,
+}
+
+/// `querier.v1.AnalyzeQueryResponse`.
+#[derive(Clone, PartialEq, Message, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct AnalyzeQueryResponse {
+    /// What each kind of component reads.
+    #[prost(message, repeated, tag = "1")]
+    pub query_scopes: Vec<QueryScope>,
+    /// The summary.
+    #[prost(message, optional, tag = "2")]
+    pub query_impact: Option<QueryImpact>,
 }
 
 /// `querier.v1.DiffRequest`.
