@@ -950,3 +950,202 @@ fn analyze_query_counts_what_a_query_reads() {
     assert_eq!(v["queryImpact"]["totalQueriedSeries"], "1");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A pprof whose samples carry `span_id` labels (as pyroscope-otel sends): `(stack, value,
+/// span)` in `cpu/nanoseconds` at a 10 ms period.
+fn pprof_with_spans(samples: &[(&[&str], i64, Option<&str>)]) -> Vec<u8> {
+    use pyro_pprof::model::{Function, Label, Line, Location, Mapping, Profile, Sample, ValueType};
+    let mut strings: Vec<String> = vec![String::new()];
+    let id = |s: &str, strings: &mut Vec<String>| -> i64 {
+        match strings.iter().position(|x| x == s) {
+            Some(i) => i as i64,
+            None => {
+                strings.push(s.to_owned());
+                strings.len() as i64 - 1
+            }
+        }
+    };
+    let (cpu, ns) = (id("cpu", &mut strings), id("nanoseconds", &mut strings));
+    let mut p = Profile {
+        sample_type: vec![ValueType {
+            r#type: cpu,
+            unit: ns,
+        }],
+        period_type: Some(ValueType {
+            r#type: cpu,
+            unit: ns,
+        }),
+        period: 10_000_000,
+        time_nanos: (T + 1) * 1_000_000_000,
+        mapping: vec![Mapping {
+            id: 1,
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    for (frames, value, span) in samples {
+        let mut location_id = Vec::new();
+        for f in frames.iter().rev() {
+            let name = id(f, &mut strings);
+            let fid = match p.function.iter().find(|x| x.name == name) {
+                Some(x) => x.id,
+                None => {
+                    let fid = p.function.len() as u64 + 1;
+                    p.function.push(Function {
+                        id: fid,
+                        name,
+                        ..Default::default()
+                    });
+                    p.location.push(Location {
+                        id: fid,
+                        mapping_id: 1,
+                        line: vec![Line {
+                            function_id: fid,
+                            line: 0,
+                        }],
+                        ..Default::default()
+                    });
+                    fid
+                }
+            };
+            location_id.push(fid);
+        }
+        let label = span
+            .map(|s| Label {
+                key: id("span_id", &mut strings),
+                str: id(s, &mut strings),
+                ..Default::default()
+            })
+            .into_iter()
+            .collect();
+        p.sample.push(Sample {
+            location_id,
+            value: vec![*value],
+            label,
+        });
+    }
+    p.string_table = strings;
+    p.encode_to_vec()
+}
+
+/// `SelectMergeSpanProfile` (Grafana's trace to profiles): the samples pyroscope-otel labelled
+/// with a span id are kept per sample, never as series labels, and a span selection merges
+/// exactly theirs (GP's `NewSpanSelector`: 16 hex digits, any case).
+#[test]
+fn span_profiles_are_kept_per_sample() {
+    let dir = temp_dir("gp-spans");
+    let s = Server::start(&dir, &[]);
+    let (a, b) = ("9a517183f26a089d", "5a4fe264a9c987fe");
+    let e7 = 10_000_000;
+    let body = pprof_with_spans(&[
+        (&["main", "handle", "query"], 3 * e7, Some(a)),
+        (&["main", "handle", "render"], 2 * e7, Some(a)),
+        (&["main", "handle", "query"], 5 * e7, Some(b)),
+        (&["main", "gc"], 7 * e7, None),
+        (&["main", "bad"], e7, Some("not-a-span")),
+    ]);
+    for path in [
+        "/ingest?name=api&format=pprof&from=1609459201",
+        "/ingest?name=web&format=pprof&from=1609459201",
+    ] {
+        let (status, msg) = post(&s.url(path), None, &[], &body);
+        assert_eq!(status, 200, "{msg}");
+    }
+    // The same profile pushed (push.v1): the same spans.
+    let push = {
+        use pyro_ingest::push::{LabelPair, PushRequest, RawProfileSeries, RawSample};
+        PushRequest {
+            series: vec![RawProfileSeries {
+                labels: vec![
+                    LabelPair {
+                        name: "service_name".into(),
+                        value: "pushed".into(),
+                    },
+                    LabelPair {
+                        name: "__name__".into(),
+                        value: "process_cpu".into(),
+                    },
+                ],
+                samples: vec![RawSample {
+                    raw_profile: body.clone().into(),
+                    id: String::new(),
+                }],
+            }],
+        }
+        .encode_to_vec()
+    };
+    let (status, msg) = post(
+        &s.url("/push.v1.PusherService/Push"),
+        Some("application/proto"),
+        &[],
+        &push,
+    );
+    assert_eq!(status, 200, "{msg}");
+    // No series per span: the span label is not a series label.
+    assert_eq!(get(&s.url("/label-values?label=span_id")).1, "[]");
+    assert_eq!(
+        get(&s.url("/label-values?label=__name__")).1,
+        r#"["api.cpu","pushed.cpu","web.cpu"]"#
+    );
+    let spans = |selector: &str, ids: &[&str]| -> Result<(i64, Vec<String>), (u16, String)> {
+        let r: SelectMergeSpanProfileResponse = rpc(
+            &s,
+            "SelectMergeSpanProfile",
+            &SelectMergeSpanProfileRequest {
+                profile_type_id: CPU.into(),
+                label_selector: selector.into(),
+                span_selector: ids.iter().map(|x| (*x).to_owned()).collect(),
+                start: T * 1000,
+                end: (T + 10) * 1000,
+                max_nodes: None,
+                format: 0,
+            },
+            &[],
+        )?;
+        let fg = r.flamegraph.unwrap();
+        let mut names = fg.names.clone();
+        names.sort();
+        Ok((fg.total, names))
+    };
+    let api = r#"{service_name="api"}"#;
+    assert_eq!(
+        spans(api, &[a]).unwrap(),
+        (
+            5 * e7,
+            vec!["handle", "main", "query", "render", "total"]
+                .into_iter()
+                .map(String::from)
+                .collect()
+        )
+    );
+    assert_eq!(spans(api, &[b]).unwrap().0, 5 * e7);
+    assert_eq!(
+        spans(api, &[a, &b.to_ascii_uppercase()]).unwrap().0,
+        10 * e7
+    );
+    assert_eq!(spans(r#"{service_name="pushed"}"#, &[a]).unwrap().0, 5 * e7);
+    assert_eq!(spans("{}", &[a, b]).unwrap().0, 30 * e7, "every service");
+    assert_eq!(spans(api, &["0000000000000001"]).unwrap().0, 0);
+    assert_eq!(spans(api, &[]).unwrap().0, 0);
+    // The whole series is every sample, spans or not.
+    let fg: SelectMergeStacktracesResponse = rpc(
+        &s,
+        "SelectMergeStacktraces",
+        &SelectMergeStacktracesRequest {
+            profile_type_id: CPU.into(),
+            label_selector: api.into(),
+            start: T * 1000,
+            end: (T + 10) * 1000,
+            max_nodes: None,
+        },
+        &[],
+    )
+    .unwrap();
+    assert_eq!(fg.flamegraph.unwrap().total, 18 * e7);
+    // GP's span selector errors.
+    let e = spans(api, &["9a51"]).unwrap_err();
+    assert_eq!(e.0, 400);
+    assert!(e.1.contains("invalid span id length"), "{}", e.1);
+    assert_eq!(spans(api, &["9a517183f26a089g"]).unwrap_err().0, 400);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -123,6 +123,7 @@ fn appends_and_compaction() {
                 sample_rate: 100,
                 spy_name: "x".into(),
                 tree: t,
+                spans: Vec::new(),
             }],
         )
     };

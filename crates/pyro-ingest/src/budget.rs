@@ -35,7 +35,7 @@ impl Budget {
     }
 
     /// Nodes the next profile may build.
-    fn left(&self) -> usize {
+    pub(crate) fn left(&self) -> usize {
         self.nodes().saturating_sub(self.spent)
     }
 
@@ -57,7 +57,12 @@ impl Budget {
 
     /// Spends the nodes and series of what a profile produced.
     pub(crate) fn spend(&mut self, produced: &[Series<'_>]) -> Result<()> {
-        let nodes: usize = produced.iter().map(|s| s.tree.node_count()).sum();
+        let nodes: usize = produced
+            .iter()
+            .map(|s| {
+                s.tree.node_count() + s.spans.iter().map(|(_, t)| t.node_count()).sum::<usize>()
+            })
+            .sum();
         self.spent = self.spent.saturating_add(nodes);
         if self.spent > self.nodes() {
             return Err(Error::new(

@@ -72,6 +72,7 @@ pub(crate) fn read(
             sample_rate: s.sample_rate,
             spy_name: spy_name.to_owned(),
             tree: s.tree,
+            spans: Vec::new(),
         })
         .collect();
     Ok((series, event))

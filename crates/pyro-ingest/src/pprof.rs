@@ -147,10 +147,42 @@ pub(crate) fn series(
     let p = pyro_pprof::Profile::parse(&buf, &plimits).map_err(|e| parse_err(e, ""))?;
     let series = pyro_pprof::to_series(&p, name, types, prev.as_ref(), &plimits)
         .map_err(|e| parse_err(e, ""))?;
+    // Samples with a span id, per series and span (a profile of delta values only: a cumulative
+    // pair's spans would need diffing). A profile of more spans than the label-set limit keeps
+    // its series and loses its span data.
+    let mut by_span: std::collections::BTreeMap<(String, String), pyro_tree::StackTree<'static>> =
+        std::collections::BTreeMap::new();
+    if prev.is_none() {
+        // Bounded by what the request's node budget has left beside the series themselves.
+        let series_nodes: usize = series.iter().map(|s| s.tree.node_count()).sum();
+        let slimits = budget
+            .pprof()
+            .max_tree_nodes(budget.left().saturating_sub(series_nodes));
+        for s in pyro_pprof::to_span_trees(&p, name, types, &slimits).unwrap_or_default() {
+            // GP reads span ids as 8 bytes in 16 hex digits (`NewSpanSelector`); others are
+            // not span ids it could select.
+            if s.span_id.len() != 16 || !s.span_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+                continue;
+            }
+            let tree = s.tree.into_owned();
+            match by_span.entry((s.series, s.span_id.to_ascii_lowercase())) {
+                std::collections::btree_map::Entry::Occupied(mut e) => e.get_mut().merge(&tree),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(tree);
+                }
+            }
+        }
+    }
+    let mut spans: std::collections::HashMap<String, Vec<(String, pyro_tree::StackTree<'static>)>> =
+        std::collections::HashMap::new();
+    for ((series, span), tree) in by_span {
+        spans.entry(series).or_default().push((span, tree));
+    }
     // The series outlive the decompressed buffer, so their trees own their names.
     let series: Vec<Series<'static>> = series
         .into_iter()
         .map(|s| Series {
+            spans: spans.remove(&s.name.key()).unwrap_or_default(),
             name: s.name,
             units: s.units,
             aggregation: Aggregation::parse(&s.aggregation),

@@ -265,16 +265,18 @@ fn as_samples(s: &mut Series<'static>, hz: Option<u32>) {
         return;
     }
     let period = u64::from(1_000_000_000 / hz);
-    let whole = s.tree.node_ids().all(|n| {
-        s.tree
-            .node_values(n)
-            .is_some_and(|(own, _)| own % period == 0)
-    });
-    if !whole {
+    let whole = |t: &pyro_tree::StackTree<'_>| {
+        t.node_ids()
+            .all(|n| t.node_values(n).is_some_and(|(own, _)| own % period == 0))
+    };
+    if !whole(&s.tree) || !s.spans.iter().all(|(_, t)| whole(t)) {
         return;
     }
     let tree = std::mem::take(&mut s.tree);
     s.tree = tree.divide(period);
+    for (_, t) in &mut s.spans {
+        *t = std::mem::take(t).divide(period);
+    }
     s.units = "samples".to_owned();
     s.sample_rate = hz;
 }

@@ -62,6 +62,9 @@ pub struct Series<'a> {
     pub spy_name: String,
     /// The stacks.
     pub tree: StackTree<'a>,
+    /// The samples of `tree` that carried a span id (pprof's `span_id` sample label, as
+    /// pyroscope-otel sets it), per span: kept beside the series, never as series labels.
+    pub spans: Vec<(String, StackTree<'a>)>,
 }
 
 impl Series<'_> {
@@ -74,6 +77,11 @@ impl Series<'_> {
             sample_rate: self.sample_rate,
             spy_name: self.spy_name,
             tree: self.tree.into_owned(),
+            spans: self
+                .spans
+                .into_iter()
+                .map(|(id, t)| (id, t.into_owned()))
+                .collect(),
         }
     }
 }

@@ -49,5 +49,6 @@ pub(crate) fn read<'a>(
         sample_rate: req.sample_rate(),
         spy_name: req.spy_name().to_owned(),
         tree,
+        spans: Vec::new(),
     }])
 }

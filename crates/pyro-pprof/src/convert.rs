@@ -150,6 +150,7 @@ fn decode_sample<'a>(
     base: usize,
     s: &mut Scratch,
     limits: &Limits,
+    keep: Option<&str>,
 ) -> Result<Locs<'a>> {
     s.locs.clear();
     s.values.clear();
@@ -228,7 +229,7 @@ fn decode_sample<'a>(
                     }
                 }
                 // Numeric labels (str == 0) do not split series.
-                if str_ != 0 && !EXCLUDED_LABELS.contains(&p.string(key as usize)) {
+                if str_ != 0 && !excluded(p.string(key as usize), keep) {
                     if s.labels.len() >= limits.max_sample_labels {
                         return Err(Error::limit(
                             "labels per sample",
@@ -245,6 +246,12 @@ fn decode_sample<'a>(
     }
     canonical(&mut s.labels);
     Ok(locs)
+}
+
+/// Whether a sample label is left out of series keys: [`EXCLUDED_LABELS`], except `keep`.
+#[inline]
+fn excluded(name: &str, keep: Option<&str>) -> bool {
+    EXCLUDED_LABELS.contains(&name) && Some(name) != keep
 }
 
 /// Makes a sample's labels a canonical label set: sorted by key, the last duplicate wins.
@@ -273,13 +280,13 @@ struct Plain {
 }
 
 impl Plain {
-    fn new(p: &Profile<'_>, limits: &Limits) -> Plain {
+    fn new(p: &Profile<'_>, limits: &Limits, keep: Option<&str>) -> Plain {
         Plain {
             max_values: limits.max_sample_types,
             max_labels: limits.max_sample_labels,
             nstrings: p.strings.len(),
             excluded: (0..p.strings.len())
-                .filter(|&i| EXCLUDED_LABELS.contains(&p.strings[i]))
+                .filter(|&i| excluded(p.strings[i], keep))
                 .collect(),
         }
     }
@@ -346,12 +353,16 @@ fn plain_sample<'a>(buf: &'a [u8], s: &mut Scratch, c: &Plain) -> Option<&'a [u8
 }
 
 /// Decodes every sample and aggregates it into a [`Forest`].
-fn aggregate<'a>(p: &Profile<'a>, limits: &Limits) -> Result<(Forest<'a>, Frames)> {
+fn aggregate<'a>(
+    p: &Profile<'a>,
+    limits: &Limits,
+    keep: Option<&str>,
+) -> Result<(Forest<'a>, Frames)> {
     let ntypes = p.sample_types.len();
     let frames = Frames::new(p);
     let mut forest = Forest::new(ntypes, p.samples.len(), limits);
     let mut s = Scratch::default();
-    let plain = Plain::new(p, limits);
+    let plain = Plain::new(p, limits, keep);
     for (i, &(buf, base)) in p.samples.iter().enumerate() {
         let within = |e: Error| e.within(&format!("Profile.sample[{i}]"));
         let locs = match plain_sample(buf, &mut s, &plain) {
@@ -360,7 +371,7 @@ fn aggregate<'a>(p: &Profile<'a>, limits: &Limits) -> Result<(Forest<'a>, Frames
                 base: 0,
                 at: 0,
             },
-            None => decode_sample(p, buf, base, &mut s, limits).map_err(within)?,
+            None => decode_sample(p, buf, base, &mut s, limits, keep).map_err(within)?,
         };
         if s.values.len() != ntypes {
             return Err(Error::new(
@@ -392,8 +403,8 @@ fn aggregate<'a>(p: &Profile<'a>, limits: &Limits) -> Result<(Forest<'a>, Frames
                             // Malformed, too deep, or zero: the general decoder has the exact
                             // error (the fast reader kept no offsets).
                             let mut again = Scratch::default();
-                            let locs =
-                                decode_sample(p, buf, base, &mut again, limits).map_err(within)?;
+                            let locs = decode_sample(p, buf, base, &mut again, limits, keep)
+                                .map_err(within)?;
                             if let Locs::Packed { bytes, base, at } = locs {
                                 decode_locs(bytes, base, at, &mut again.locs, limits)
                                     .map_err(within)?;
@@ -422,8 +433,12 @@ fn aggregate<'a>(p: &Profile<'a>, limits: &Limits) -> Result<(Forest<'a>, Frames
 type SeriesTrees<'a> = (Vec<(usize, u32, StackTree<'a>)>, Vec<Vec<(usize, usize)>>);
 
 /// Every (sample type, label set) tree of a profile with a non-zero total.
-fn series_trees<'a>(p: &Profile<'a>, limits: &Limits) -> Result<SeriesTrees<'a>> {
-    let (forest, frames) = aggregate(p, limits)?;
+fn series_trees<'a>(
+    p: &Profile<'a>,
+    limits: &Limits,
+    keep: Option<&str>,
+) -> Result<SeriesTrees<'a>> {
+    let (forest, frames) = aggregate(p, limits, keep)?;
     let locs = forest.resolve(p, &frames, limits)?;
     let trees = forest.trees(p, &frames, locs, limits)?;
     Ok((trees, forest.label_sets))
@@ -457,11 +472,11 @@ pub fn to_series<'a>(
     limits: &Limits,
 ) -> Result<Vec<Series<'a>>> {
     let plans = plans(p, types);
-    let (trees, label_sets) = series_trees(p, limits)?;
+    let (trees, label_sets) = series_trees(p, limits, None)?;
     let keys = type_keys(p);
     let prev_trees = match prev {
         Some(pp) if plans.iter().any(|pl| pl.config.cumulative) => {
-            let (ptrees, plabel_sets) = series_trees(pp, limits)?;
+            let (ptrees, plabel_sets) = series_trees(pp, limits, None)?;
             let pkeys = type_keys(pp);
             let mut by_key = std::collections::HashMap::new();
             for (t, l, tree) in ptrees {
@@ -514,6 +529,76 @@ pub fn to_series<'a>(
         }
     }
     Ok(out.into_values().collect())
+}
+
+/// The label pyroscope-otel puts on the samples of a (root) span: its id, 16 hex digits.
+pub const SPAN_ID: &str = "span_id";
+
+/// The samples of one span in one series: what Grafana Pyroscope keeps per sample to answer
+/// `SelectMergeSpanProfile` (trace to profiles).
+#[derive(Debug)]
+pub struct SpanTree<'a> {
+    /// The key of the series (as [`to_series`] names it) the samples belong to.
+    pub series: String,
+    /// The span id.
+    pub span_id: String,
+    /// The span's stacks.
+    pub tree: StackTree<'a>,
+}
+
+/// The samples of `p` that carry a [`SPAN_ID`] label, per series (named as [`to_series`] names
+/// them, without the span label) and span: what [`to_series`] leaves out of series keys, for a
+/// store that keeps span ids per sample rather than one series per span. Empty when no sample
+/// has a span id (the profile's string table is checked first).
+///
+/// # Errors
+/// As [`to_series`]; a profile of more spans than the limit of label sets
+/// ([`Limits::max_label_sets`](crate::Limits)) is an error, which a caller may take as "no span
+/// data" since [`to_series`] read the same profile.
+pub fn to_span_trees<'a>(
+    p: &Profile<'a>,
+    request: &SeriesName,
+    types: &SampleTypes,
+    limits: &Limits,
+) -> Result<Vec<SpanTree<'a>>> {
+    if !p.strings.contains(&SPAN_ID) {
+        return Ok(Vec::new());
+    }
+    let plans = plans(p, types);
+    let (trees, label_sets) = series_trees(p, limits, Some(SPAN_ID))?;
+    let mut out: std::collections::BTreeMap<(String, String), StackTree<'a>> =
+        std::collections::BTreeMap::new();
+    for (t, l, tree) in trees {
+        let mut labels = label_strings(p, &label_sets[l as usize]);
+        let Some(at) = labels.iter().position(|(k, _)| k == SPAN_ID) else {
+            continue;
+        };
+        let (_, span) = labels.remove(at);
+        if tree.is_empty() || span.is_empty() {
+            continue;
+        }
+        let mut name = request.clone();
+        name.merge(
+            labels.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            Precedence::KeepExisting,
+        )
+        .map_err(label_error)?;
+        let name = name.with_suffix(&plans[t].suffix);
+        match out.entry((name.key(), span)) {
+            std::collections::btree_map::Entry::Occupied(mut e) => e.get_mut().merge(&tree),
+            std::collections::btree_map::Entry::Vacant(e) => {
+                e.insert(tree);
+            }
+        }
+    }
+    Ok(out
+        .into_iter()
+        .map(|((series, span_id), tree)| SpanTree {
+            series,
+            span_id,
+            tree,
+        })
+        .collect())
 }
 
 /// How a sample type is matched with the previous profile's: its name and which occurrence of
@@ -596,7 +681,7 @@ pub fn read_into<'a, S: pyro_tree::StackSink<'a>>(
     for (i, &(buf, base)) in p.samples.iter().enumerate() {
         let within = |e: Error| e.within(&format!("Profile.sample[{i}]"));
         if let Locs::Packed { bytes, base, at } =
-            decode_sample(p, buf, base, &mut s, limits).map_err(within)?
+            decode_sample(p, buf, base, &mut s, limits, None).map_err(within)?
         {
             decode_locs(bytes, base, at, &mut s.locs, limits).map_err(within)?;
         }

@@ -45,7 +45,9 @@ mod wire;
 
 use std::borrow::Cow;
 
-pub use convert::{EXCLUDED_LABELS, Series, read_into, to_series};
+pub use convert::{
+    EXCLUDED_LABELS, SPAN_ID, Series, SpanTree, read_into, to_series, to_span_trees,
+};
 pub use error::{Error, ErrorKind, Result};
 pub use limits::{
     DEFAULT_MAX_DECOMPRESSED_SIZE, DEFAULT_MAX_LABEL_SETS, DEFAULT_MAX_SAMPLE_LABELS,

@@ -427,6 +427,65 @@ impl Store {
         })
     }
 
+    /// Merges the samples of series `id` of `tenant` that carried one of `spans` (span ids) in
+    /// the slots that start in `[from, until)` into `into`: what `SelectMergeSpanProfile`
+    /// answers. Span samples are kept per write (no rollups); the read is bounded by `budget`.
+    ///
+    /// # Errors
+    /// A storage failure, a corrupt entry, an answer larger than `budget` or a cancelled read.
+    pub fn merge_spans(
+        &self,
+        tenant: &str,
+        id: u64,
+        (from, until): (i64, i64),
+        spans: &std::collections::HashSet<&str>,
+        budget: &ReadBudget<'_>,
+        into: &mut Merged,
+    ) -> Result<(), StoreError> {
+        let (lo, hi) = (from.max(0) as u64, until.max(0) as u64);
+        if lo >= hi || spans.is_empty() {
+            return Ok(());
+        }
+        let tx = self.begin_read()?;
+        let table = tx.open_table(crate::SPANS)?;
+        let syms = tx.open_table(crate::stacks::SYMBOLS)?;
+        let nodes = tx.open_table(crate::stacks::NODES)?;
+        // Values by node id, per partition.
+        let mut parts: std::collections::BTreeMap<u64, (Vec<u64>, u64)> =
+            std::collections::BTreeMap::new();
+        let mut n = 0u32;
+        for item in table.range((tenant, id, lo, "", 0)..(tenant, id, hi, "", 0))? {
+            let (k, v) = item?;
+            n = n.wrapping_add(1);
+            if n.is_multiple_of(1024) {
+                budget.check_cancelled()?;
+            }
+            let (_, _, slot, span, _) = k.value();
+            if !spans.contains(span) {
+                continue;
+            }
+            let part = partition_of(slot as i64) as u64;
+            let (values, writes) = parts.entry(part).or_default();
+            *writes += codec::add_into(v.value(), values, codec::MAX_NODE_IDS)?;
+        }
+        for (part, (values, writes)) in parts {
+            if let Some(reserve) = budget.reserve {
+                reserve(into.tree.node_count().saturating_add(values.len()))?;
+            }
+            let shape = Shape::load(&syms, &nodes, (tenant, id, part))?;
+            if values.len() > shape.len() {
+                return Err(crate::error::corrupt("node id past the stack table"));
+            }
+            let room = budget.max_nodes.saturating_sub(into.tree.node_count()) + 1;
+            let tree = shape.tree(&values, room)?;
+            into.tree.merge(&tree);
+            budget.check_tree(&into.tree)?;
+            into.writes += writes;
+            into.entries += 1;
+        }
+        Ok(())
+    }
+
     /// What a read of series `id` of `tenant` over the slots that start in `[from, until)`
     /// touches: the entries (raw and rolled up) the levels cover it with, the writes merged in
     /// them and their bytes (entry headers only are read).

@@ -126,6 +126,10 @@ pub(crate) const DELTAS: TableDefinition<(&str, u64, u64, u64), &[u8]> =
 /// (tenant, series id, level, window start) → entry: the merge of the window at that level.
 pub(crate) const ROLLUPS: TableDefinition<(&str, u64, u64, u64), &[u8]> =
     TableDefinition::new("rollups");
+/// (tenant, series id, slot, span id, sequence) → entry ([`codec`]): the samples of a write that
+/// carried that span id, node ids of the series' stack table (trace to profiles).
+pub(crate) const SPANS: TableDefinition<(&str, u64, u64, &str, u64), &[u8]> =
+    TableDefinition::new("spans");
 /// (level, window start, tenant, series id): windows whose rollup is to be (re)built.
 pub(crate) const DIRTY: TableDefinition<(u64, u64, &str, u64), ()> =
     TableDefinition::new("rollup_dirty");

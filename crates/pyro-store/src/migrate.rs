@@ -132,11 +132,11 @@ pub(crate) fn create_and_migrate(db: &Database) -> Result<bool, StoreError> {
 }
 
 /// Every table of this format, by name (what [`Tables::open`] and the stack tables create).
-fn tables() -> [String; 14] {
+fn tables() -> [String; 15] {
     use crate::stacks::{NODES, SYMBOLS};
     use crate::{
         DELTAS, DIRTY, LABEL_NAMES, LABEL_VALUES, META, POSTINGS, ROLLUPS, SEEN, SEEN_AT, SERIES,
-        SERIES_KEY, TYPE_POSTINGS,
+        SERIES_KEY, SPANS, TYPE_POSTINGS,
     };
     [
         META.name().to_owned(),
@@ -153,6 +153,7 @@ fn tables() -> [String; 14] {
         DIRTY.name().to_owned(),
         SYMBOLS.name().to_owned(),
         NODES.name().to_owned(),
+        SPANS.name().to_owned(),
     ]
 }
 

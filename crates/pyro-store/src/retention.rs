@@ -85,6 +85,20 @@ impl Store {
                         .range((tenant, id, 0, 0)..=(tenant, id, u64::MAX, u64::MAX))?
                         .next()
                         .is_some();
+                    // Span samples of the deleted slots; all of them when the series goes.
+                    let span_until = if has_data { before as u64 } else { u64::MAX };
+                    let mut old_spans: Vec<(u64, String, u64)> = Vec::new();
+                    for item in t
+                        .spans
+                        .range((tenant, id, 0, "", 0)..(tenant, id, span_until, "", 0))?
+                    {
+                        let (k, _) = item?;
+                        let (_, _, slot, span, seq) = k.value();
+                        old_spans.push((slot, span.to_owned(), seq));
+                    }
+                    for (slot, span, seq) in old_spans {
+                        t.spans.remove((tenant, id, slot, span.as_str(), seq))?;
+                    }
                     // Stack tables of partitions wholly before `before`; all of them when the
                     // series goes. Partitions are found by seeking from one to the next.
                     let mut from = 0u64;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use pyro_tree::StackTree;
 use redb::ReadableTable;
 
+use crate::SPANS;
 use crate::error::{ErrorKind, StoreError};
 use crate::levels::{LEVELS, level_width, slot_of};
 use crate::queue::{Queue, QueueItem};
@@ -29,6 +30,8 @@ pub struct OwnedSeries {
     pub typed: Typed,
     /// Its stacks, values in the profile type's unit (CPU samples × [`Typed::scale`]).
     pub tree: StackTree<'static>,
+    /// The samples of `tree` that carried a span id, per span, in the same unit.
+    pub spans: Vec<(String, StackTree<'static>)>,
     /// Hash of `meta` (a known series whose metadata did not change touches only the deltas).
     meta_hash: u64,
 }
@@ -46,7 +49,21 @@ impl OwnedSeries {
             key,
             meta,
             tree,
+            spans: Vec::new(),
         }
+    }
+
+    /// The series with its span trees (span id, the samples that carried it), converted to its
+    /// profile type's unit as its tree is.
+    pub fn with_spans(mut self, spans: Vec<(String, StackTree<'static>)>) -> OwnedSeries {
+        self.spans = spans
+            .into_iter()
+            .map(|(id, mut t)| {
+                t.multiply(self.typed.scale);
+                (id, t)
+            })
+            .collect();
+        self
     }
 }
 
@@ -93,7 +110,15 @@ impl Write {
         Write {
             series: series
                 .into_iter()
-                .map(|s| OwnedSeries::new(s.name.key(), Meta::of(tenant, &s), s.tree.into_owned()))
+                .map(|s| {
+                    let meta = Meta::of(tenant, &s);
+                    let spans = s
+                        .spans
+                        .into_iter()
+                        .map(|(id, t)| (id, t.into_owned()))
+                        .collect();
+                    OwnedSeries::new(s.name.key(), meta, s.tree.into_owned()).with_spans(spans)
+                })
                 .collect(),
             ..Write::at(tenant, start)
         }
@@ -371,6 +396,24 @@ impl Store {
                     })?;
                     t.deltas
                         .insert((w.tenant.as_str(), id, slot as u64, seq), delta.as_slice())?;
+                    // Span samples: node ids of the same stack table (their stacks are the
+                    // series' own, interned above).
+                    for (span, tree) in &s.spans {
+                        let ix = of_tenant(&mut cache.stacks, &w.tenant)
+                            .get_mut(&(id, part))
+                            .ok_or_else(|| crate::error::corrupt("stack index gone"))?;
+                        let before = ix.len();
+                        let v =
+                            ix.intern(tree, &mut t.syms, &mut t.nodes, (&w.tenant, id, part))?;
+                        cache.stacks_len += ix.len() - before;
+                        let entry = codec::encode(1, &v).ok_or_else(|| {
+                            StoreError::new(ErrorKind::Overflow, "values overflow 64 bits")
+                        })?;
+                        t.spans.insert(
+                            (w.tenant.as_str(), id, slot as u64, span.as_str(), seq),
+                            entry.as_slice(),
+                        )?;
+                    }
                     if slot < until[1] {
                         t.invalidate(&w.tenant, id, slot, &until)?;
                     }
@@ -415,6 +458,7 @@ pub(crate) struct Tables<'t> {
     pub(crate) seen_at: redb::Table<'t, (u64, &'static str, &'static str), ()>,
     pub(crate) syms: redb::Table<'t, (&'static str, u64, u64, u64), &'static str>,
     pub(crate) nodes: redb::Table<'t, (&'static str, u64, u64, u64), &'static [u8]>,
+    pub(crate) spans: redb::Table<'t, (&'static str, u64, u64, &'static str, u64), &'static [u8]>,
 }
 
 impl<'t> Tables<'t> {
@@ -434,6 +478,7 @@ impl<'t> Tables<'t> {
             seen_at: tx.open_table(SEEN_AT)?,
             syms: tx.open_table(SYMBOLS)?,
             nodes: tx.open_table(NODES)?,
+            spans: tx.open_table(SPANS)?,
         })
     }
 

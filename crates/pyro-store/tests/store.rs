@@ -529,3 +529,71 @@ fn sample_ids_are_remembered_then_forgotten() {
     drop(store);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Span samples are kept beside their write (in the profile type's unit), merged by span id,
+/// survive compaction and rollups, and go with their slots under retention.
+#[test]
+fn span_samples_are_kept_and_retained_with_their_slots() {
+    let dir = temp("spans");
+    let store = Store::open(&dir).unwrap();
+    let m = meta("app.cpu", "samples", 100);
+    let key = m.name().unwrap().key();
+    for (at, span, stacks) in [
+        (T0, "aaaaaaaaaaaaaaaa", &[("main;a", 2u64)][..]),
+        (T0 + 10, "bbbbbbbbbbbbbbbb", &[("main;b", 3)][..]),
+        (T0 + 2_000_000, "aaaaaaaaaaaaaaaa", &[("main;c", 4)][..]),
+    ] {
+        let w = Write {
+            series: vec![
+                OwnedSeries::new(
+                    key.clone(),
+                    m.clone(),
+                    tree(&[("main;a", 2), ("main;b", 3), ("main;c", 4), ("main;x", 1)]),
+                )
+                .with_spans(vec![(span.to_owned(), tree(stacks))]),
+            ],
+            ..Write::at("", at)
+        };
+        for r in store.put_batch(vec![w]) {
+            r.unwrap();
+        }
+    }
+    let id = id_of(&store, "app.cpu");
+    store
+        .roll(T0 + 10_000_000, &AtomicBool::new(false))
+        .unwrap();
+    let read = |store: &Store, ids: &[&str]| {
+        let set: std::collections::HashSet<&str> = ids.iter().copied().collect();
+        let mut m = pyro_store::Merged::default();
+        store
+            .merge_spans(
+                "",
+                id,
+                (0, T0 + 3_000_000),
+                &set,
+                &ReadBudget::default(),
+                &mut m,
+            )
+            .unwrap();
+        folded(&m.tree)
+    };
+    let e7 = 10_000_000;
+    assert_eq!(
+        read(&store, &["aaaaaaaaaaaaaaaa"]),
+        BTreeMap::from([("main;a".to_owned(), 2 * e7), ("main;c".to_owned(), 4 * e7)])
+    );
+    assert_eq!(
+        read(&store, &["bbbbbbbbbbbbbbbb"]),
+        BTreeMap::from([("main;b".to_owned(), 3 * e7)])
+    );
+    // Retention drops the span samples of the slots it deletes, and keeps the rest.
+    store.delete_before(T0 + 1_000_000).unwrap();
+    assert_eq!(
+        read(&store, &["aaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbb"]),
+        BTreeMap::from([("main;c".to_owned(), 4 * e7)])
+    );
+    store.delete_before(T0 + 3_000_000).unwrap();
+    assert!(store.select("", Selection::All).unwrap().is_empty());
+    drop(store);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -54,15 +54,15 @@ pub fn routes() -> axum::Router<Arc<AppState>> {
         .route(&p("SelectMergeProfile"), post(select_merge_profile))
         .route(&p("GetProfileStats"), post(get_profile_stats))
         .route(&p("Diff"), post(diff))
+        .route(
+            &p("SelectMergeSpanProfile"),
+            post(select_merge_span_profile),
+        )
         .route(&p("AnalyzeQuery"), post(analyze_query))
         .route("/settings.v1.SettingsService/Get", post(settings_get));
     // Methods of Grafana Pyroscope's API this server does not serve: a Connect `unimplemented`
     // with the reason (Grafana shows the message), not a bare 404.
-    let not_served: [(&str, &'static str); 8] = [
-        (
-            "/querier.v1.QuerierService/SelectMergeSpanProfile",
-            "span profiles are not kept: ingest-server stores no span_id per sample",
-        ),
+    let not_served: [(&str, &'static str); 7] = [
         (
             "/querier.v1.QuerierService/SelectHeatmap",
             "SelectHeatmap is not implemented (as in Grafana Pyroscope's querier)",
@@ -521,26 +521,75 @@ fn select_merge_stacktraces_of(
     let range = range(req.start, req.end);
     let hits = selected(ctx, &req.profile_type_id, &req.label_selector, range)?;
     let tree = merged(ctx, &hits, range)?;
-    let max_nodes = match req.max_nodes {
+    Ok(SelectMergeStacktracesResponse {
+        flamegraph: Some(flame_graph(&tree, req.max_nodes)),
+    })
+}
+
+/// A merged tree as the querier's flame graph, truncated to `max_nodes` (0 or none: the
+/// default; negative: no truncation).
+fn flame_graph(tree: &StackTree<'_>, max_nodes: Option<i64>) -> FlameGraph {
+    let max_nodes = match max_nodes {
         Some(n) if n < 0 => None,
         Some(n) if n > 0 => Some(n as usize),
         _ => Some(render::DEFAULT_MAX_NODES),
     };
     let fb = tree.flamebearer(max_nodes);
     let i = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-    Ok(SelectMergeStacktracesResponse {
-        flamegraph: Some(FlameGraph {
-            names: fb.names.iter().map(|n| (*n).to_owned()).collect(),
-            levels: fb
-                .levels
-                .iter()
-                .map(|l| Level {
-                    values: l.iter().map(|&v| i(v)).collect(),
-                })
-                .collect(),
-            total: i(fb.num_ticks),
-            max_self: i(fb.max_self),
-        }),
+    FlameGraph {
+        names: fb.names.iter().map(|n| (*n).to_owned()).collect(),
+        levels: fb
+            .levels
+            .iter()
+            .map(|l| Level {
+                values: l.iter().map(|&v| i(v)).collect(),
+            })
+            .collect(),
+        total: i(fb.num_ticks),
+        max_self: i(fb.max_self),
+    }
+}
+
+/// `SelectMergeSpanProfile` (trace to profiles): the samples of the selected series that
+/// carried one of the span ids (GP's `NewSpanSelector`: 16 hex digits each), merged.
+fn select_merge_span_profile_of(
+    ctx: &Ctx<'_>,
+    req: SelectMergeSpanProfileRequest,
+) -> Rpc<SelectMergeSpanProfileResponse> {
+    if req.format == 2 {
+        return Err(ConnectError::new(
+            Code::Unimplemented,
+            "the tree format is not served: ask for a flame graph",
+        ));
+    }
+    let mut spans = std::collections::HashSet::new();
+    for s in &req.span_selector {
+        if s.len() != 16 {
+            return Err(ConnectError::new(
+                Code::InvalidArgument,
+                format!("invalid span id length: {s:?}"),
+            ));
+        }
+        if !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(ConnectError::new(
+                Code::InvalidArgument,
+                format!("invalid span id: {s:?}"),
+            ));
+        }
+        spans.insert(s.to_ascii_lowercase());
+    }
+    let spans: std::collections::HashSet<&str> = spans.iter().map(String::as_str).collect();
+    let range = range(req.start, req.end);
+    let hits = selected(ctx, &req.profile_type_id, &req.label_selector, range)?;
+    let mut m = pyro_store::Merged::default();
+    for h in &hits {
+        ctx.store
+            .merge_spans(ctx.tenant, h.found.id, range, &spans, &ctx.budget, &mut m)
+            .map_err(ConnectError::from)?;
+    }
+    Ok(SelectMergeSpanProfileResponse {
+        flamegraph: Some(flame_graph(&m.tree, req.max_nodes)),
+        tree: Vec::new(),
     })
 }
 
@@ -839,6 +888,12 @@ handler!(
     select_series_of
 );
 handler!(diff, DiffRequest, DiffResponse, diff_of);
+handler!(
+    select_merge_span_profile,
+    SelectMergeSpanProfileRequest,
+    SelectMergeSpanProfileResponse,
+    select_merge_span_profile_of
+);
 handler!(
     analyze_query,
     AnalyzeQueryRequest,

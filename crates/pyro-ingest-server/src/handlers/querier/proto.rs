@@ -342,6 +342,53 @@ pub struct FlameGraph {
     pub max_self: i64,
 }
 
+/// `querier.v1.SelectMergeSpanProfileRequest`.
+#[derive(Clone, PartialEq, Message, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SelectMergeSpanProfileRequest {
+    /// Profile type id.
+    #[prost(string, tag = "1")]
+    #[serde(rename = "profileTypeID", alias = "profile_typeID")]
+    pub profile_type_id: String,
+    /// Label selector.
+    #[prost(string, tag = "2")]
+    #[serde(rename = "labelSelector", alias = "label_selector")]
+    pub label_selector: String,
+    /// Span ids, 16 hex digits each.
+    #[prost(string, repeated, tag = "3")]
+    #[serde(rename = "spanSelector", alias = "span_selector")]
+    pub span_selector: Vec<String>,
+    /// Unix milliseconds.
+    #[prost(int64, tag = "4")]
+    #[serde(with = "i64_json")]
+    pub start: i64,
+    /// Unix milliseconds.
+    #[prost(int64, tag = "5")]
+    #[serde(with = "i64_json")]
+    pub end: i64,
+    /// Most nodes in the answer.
+    #[prost(int64, optional, tag = "6")]
+    #[serde(rename = "maxNodes", alias = "max_nodes", with = "opt_i64_json")]
+    pub max_nodes: Option<i64>,
+    /// `querier.v1.ProfileFormat`: 0 or 1 flame graph, 2 tree (not served).
+    #[prost(int32, tag = "7")]
+    #[serde(skip)]
+    pub format: i32,
+}
+
+/// `querier.v1.SelectMergeSpanProfileResponse`.
+#[derive(Clone, PartialEq, Message, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SelectMergeSpanProfileResponse {
+    /// The flame graph.
+    #[prost(message, optional, tag = "1")]
+    pub flamegraph: Option<FlameGraph>,
+    /// Pyroscope tree bytes (not served).
+    #[prost(bytes = "vec", tag = "2")]
+    #[serde(skip)]
+    pub tree: Vec<u8>,
+}
+
 /// `querier.v1.AnalyzeQueryRequest`.
 #[derive(Clone, PartialEq, Message, Serialize, Deserialize)]
 #[serde(default)]
