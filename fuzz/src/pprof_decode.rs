@@ -32,6 +32,23 @@ pub fn run(data: &[u8]) {
             assert_eq!(sum, s.tree.total());
             assert!(s.name.app().starts_with("fuzz.app."));
         }
+        // Span samples are a part of their series: each span's series exists, and every
+        // span's stacks add up to no more than the series' own.
+        if let Ok(spans) = pyro_pprof::to_span_trees(&p, &name, &SampleTypes::default(), &limits) {
+            let mut per_series: std::collections::HashMap<&str, u64> =
+                std::collections::HashMap::new();
+            for sp in &spans {
+                assert!(!sp.tree.overflowed());
+                *per_series.entry(sp.series.as_str()).or_default() += sp.tree.total();
+            }
+            for (key, total) in per_series {
+                let s = series
+                    .iter()
+                    .find(|s| s.name.key() == key)
+                    .unwrap_or_else(|| panic!("span of a series not read: {key}"));
+                assert!(total <= s.tree.total(), "{key}: {total} > {}", s.tree.total());
+            }
+        }
         // Diffing a profile against itself leaves nothing cumulative.
         let again = to_series(&p, &name, &SampleTypes::default(), Some(&p), &limits)
             .expect("converted once, converts again");
