@@ -46,7 +46,11 @@ pub fn run(data: &[u8]) {
                     .iter()
                     .find(|s| s.name.key() == key)
                     .unwrap_or_else(|| panic!("span of a series not read: {key}"));
-                assert!(total <= s.tree.total(), "{key}: {total} > {}", s.tree.total());
+                assert!(
+                    total <= s.tree.total(),
+                    "{key}: {total} > {}",
+                    s.tree.total()
+                );
             }
         }
         // Diffing a profile against itself leaves nothing cumulative.

@@ -17,26 +17,7 @@ fn with_reason(mut r: Response, reason: String) -> Response {
     r
 }
 
-/// Go's `%q` of a string: double-quoted with `"`, `\` and control characters escaped.
-pub fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
+pub use pyro_labels::go_quote;
 
 /// An error of an OG endpoint (`/ingest`, `/render`, the label endpoints): its status and OG's
 /// plain-text body `<msg>: %q\n`.

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use prost::Message;
 use pyro_ingest::push::{LabelPair, PushRequest, RawProfileSeries, RawSample};
-use pyro_pprof::model::{Function, Line, Location, Mapping, Profile, Sample, ValueType};
+use pyro_pprof::model::Profile;
 
 const FROM: i64 = 1_609_459_201;
 
@@ -184,68 +184,8 @@ fn pprof(
     time_nanos: i64,
     samples: &[(&[&str], &[i64])],
 ) -> Vec<u8> {
-    let mut strings: Vec<String> = vec![String::new()];
-    let id = |s: &str, strings: &mut Vec<String>| -> i64 {
-        match strings.iter().position(|x| x == s) {
-            Some(i) => i as i64,
-            None => {
-                strings.push(s.to_owned());
-                strings.len() as i64 - 1
-            }
-        }
-    };
-    let mut p = Profile {
-        time_nanos,
-        mapping: vec![Mapping {
-            id: 1,
-            ..Default::default()
-        }],
-        ..Default::default()
-    };
-    for (t, u) in sample_types {
-        let (t, u) = (id(t, &mut strings), id(u, &mut strings));
-        p.sample_type.push(ValueType { r#type: t, unit: u });
-    }
-    if let Some(period) = period {
-        let (t, u) = (id("cpu", &mut strings), id("nanoseconds", &mut strings));
-        p.period_type = Some(ValueType { r#type: t, unit: u });
-        p.period = period;
-    }
-    for (frames, values) in samples {
-        let mut location_id = Vec::new();
-        for f in *frames {
-            let name = id(f, &mut strings);
-            let fid = match p.function.iter().find(|x| x.name == name) {
-                Some(x) => x.id,
-                None => {
-                    let fid = p.function.len() as u64 + 1;
-                    p.function.push(Function {
-                        id: fid,
-                        name,
-                        ..Default::default()
-                    });
-                    p.location.push(Location {
-                        id: fid,
-                        mapping_id: 1,
-                        line: vec![Line {
-                            function_id: fid,
-                            line: 0,
-                        }],
-                        ..Default::default()
-                    });
-                    fid
-                }
-            };
-            location_id.push(fid);
-        }
-        p.sample.push(Sample {
-            location_id,
-            value: values.to_vec(),
-            label: vec![],
-        });
-    }
-    p.string_table = strings;
-    p.encode_to_vec()
+    let samples: Vec<_> = samples.iter().map(|(f, v)| (*f, *v, &[][..])).collect();
+    pprof_profile(sample_types, period, time_nanos, &samples).encode_to_vec()
 }
 
 /// A series' labels, sample types and stacks (its one sample's profile).

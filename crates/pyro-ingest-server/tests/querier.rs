@@ -951,81 +951,28 @@ fn analyze_query_counts_what_a_query_reads() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// A pprof whose samples carry `span_id` labels (as pyroscope-otel sends): `(stack, value,
-/// span)` in `cpu/nanoseconds` at a 10 ms period.
+/// A pprof whose samples carry `span_id` labels (as pyroscope-otel sends): `(stack root first,
+/// value, span)` in `cpu/nanoseconds` at a 10 ms period.
 fn pprof_with_spans(samples: &[(&[&str], i64, Option<&str>)]) -> Vec<u8> {
-    use pyro_pprof::model::{Function, Label, Line, Location, Mapping, Profile, Sample, ValueType};
-    let mut strings: Vec<String> = vec![String::new()];
-    let id = |s: &str, strings: &mut Vec<String>| -> i64 {
-        match strings.iter().position(|x| x == s) {
-            Some(i) => i as i64,
-            None => {
-                strings.push(s.to_owned());
-                strings.len() as i64 - 1
-            }
-        }
-    };
-    let (cpu, ns) = (id("cpu", &mut strings), id("nanoseconds", &mut strings));
-    let mut p = Profile {
-        sample_type: vec![ValueType {
-            r#type: cpu,
-            unit: ns,
-        }],
-        period_type: Some(ValueType {
-            r#type: cpu,
-            unit: ns,
-        }),
-        period: 10_000_000,
-        time_nanos: (T + 1) * 1_000_000_000,
-        mapping: vec![Mapping {
-            id: 1,
-            ..Default::default()
-        }],
-        ..Default::default()
-    };
-    for (frames, value, span) in samples {
-        let mut location_id = Vec::new();
-        for f in frames.iter().rev() {
-            let name = id(f, &mut strings);
-            let fid = match p.function.iter().find(|x| x.name == name) {
-                Some(x) => x.id,
-                None => {
-                    let fid = p.function.len() as u64 + 1;
-                    p.function.push(Function {
-                        id: fid,
-                        name,
-                        ..Default::default()
-                    });
-                    p.location.push(Location {
-                        id: fid,
-                        mapping_id: 1,
-                        line: vec![Line {
-                            function_id: fid,
-                            line: 0,
-                        }],
-                        ..Default::default()
-                    });
-                    fid
-                }
-            };
-            location_id.push(fid);
-        }
-        let label = span
-            .map(|s| Label {
-                key: id("span_id", &mut strings),
-                str: id(s, &mut strings),
-                ..Default::default()
-            })
-            .into_iter()
-            .collect();
-        p.sample.push(Sample {
-            location_id,
-            value: vec![*value],
-            label,
-        });
-    }
-    p.string_table = strings;
-    p.encode_to_vec()
+    let frames: Vec<Vec<&str>> = samples
+        .iter()
+        .map(|(f, _, _)| f.iter().rev().copied().collect())
+        .collect();
+    let values: Vec<[i64; 1]> = samples.iter().map(|(_, v, _)| [*v]).collect();
+    let labels: Vec<Vec<(&str, &str)>> = samples
+        .iter()
+        .map(|(_, _, span)| span.map(|s| ("span_id", s)).into_iter().collect())
+        .collect();
+    let samples: Vec<TestSample<'_>> = (0..samples.len())
+        .map(|i| (&frames[i][..], &values[i][..], &labels[i][..]))
+        .collect();
+    pprof_profile(
+        &[("cpu", "nanoseconds")],
+        Some(10_000_000),
+        (T + 1) * 1_000_000_000,
+        &samples,
+    )
+    .encode_to_vec()
 }
 
 /// `SelectMergeSpanProfile` (Grafana's trace to profiles): the samples pyroscope-otel labelled

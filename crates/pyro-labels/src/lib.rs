@@ -38,7 +38,7 @@ pub use name::{
 #[cfg(feature = "query")]
 pub use query::{
     MAX_MATCHERS, MAX_REGEX_MATCHERS, MAX_REGEX_NESTING, MAX_REGEX_PATTERN_BYTES, MAX_REGEX_SIZE,
-    MatchOp, Matcher, Query, Selector,
+    MatchOp, Matcher, Query, Selector, go_quote,
 };
 
 /// The README example, compiled and run as a doc test.

@@ -396,21 +396,9 @@ fn parse_matcher(s: &str, base: usize) -> Result<Matcher> {
         ));
     }
     let regex = match op {
-        MatchOp::EqualRegex | MatchOp::NotEqualRegex => Some(
-            RegexBuilder::new(value)
-                .size_limit(MAX_REGEX_SIZE)
-                .nest_limit(MAX_REGEX_NESTING)
-                .build()
-                .map_err(|e| {
-                    Error::new(
-                        ErrorKind::InvalidRegex {
-                            pattern: value.to_owned(),
-                            message: regex_message(&e),
-                        },
-                        Some(base + offset_in(s, value)),
-                    )
-                })?,
-        ),
+        MatchOp::EqualRegex | MatchOp::NotEqualRegex => {
+            Some(compile(value, value, base + offset_in(s, value))?)
+        }
         _ => None,
     };
     Ok(Matcher {
@@ -420,6 +408,24 @@ fn parse_matcher(s: &str, base: usize) -> Result<Matcher> {
         regex,
         prometheus: false,
     })
+}
+
+/// `pattern` compiled within the regex limits; an error names `value` (the pattern as written)
+/// at byte `at`.
+fn compile(pattern: &str, value: &str, at: usize) -> Result<Regex> {
+    RegexBuilder::new(pattern)
+        .size_limit(MAX_REGEX_SIZE)
+        .nest_limit(MAX_REGEX_NESTING)
+        .build()
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidRegex {
+                    pattern: value.to_owned(),
+                    message: regex_message(&e),
+                },
+                Some(at),
+            )
+        })
 }
 
 fn regex_message(e: &regex::Error) -> String {
@@ -539,21 +545,7 @@ impl Selector {
                         value_at,
                     ));
                 }
-                Some(
-                    RegexBuilder::new(&format!("^(?:{value})$"))
-                        .size_limit(MAX_REGEX_SIZE)
-                        .nest_limit(MAX_REGEX_NESTING)
-                        .build()
-                        .map_err(|e| {
-                            Error::new(
-                                ErrorKind::InvalidRegex {
-                                    pattern: value.clone(),
-                                    message: regex_message(&e),
-                                },
-                                Some(value_at),
-                            )
-                        })?,
-                )
+                Some(compile(&format!("^(?:{value})$"), &value, value_at)?)
             } else {
                 None
             };
@@ -604,23 +596,7 @@ impl Selector {
 /// `{k="v", …}` with Go escapes, which [`Selector::parse`] reads back to the same matchers.
 impl fmt::Display for Selector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let quoted = |s: &str| {
-            let mut out = String::with_capacity(s.len() + 2);
-            out.push('"');
-            for c in s.chars() {
-                match c {
-                    '"' => out.push_str("\\\""),
-                    '\\' => out.push_str("\\\\"),
-                    '\n' => out.push_str("\\n"),
-                    c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                        out.push_str(&format!("\\x{:02x}", c as u32));
-                    }
-                    c => out.push(c),
-                }
-            }
-            out.push('"');
-            out
-        };
+        let quoted = go_quote;
         f.write_str("{")?;
         for (i, m) in self.matchers.iter().enumerate() {
             if i > 0 {
@@ -744,4 +720,27 @@ impl<'s> SelParser<'s> {
             }
         }
     }
+}
+
+/// Go's `%q` of a string (what OG and Grafana Pyroscope quote values with in messages, and what
+/// [`Selector::parse`] reads back): double-quoted, with `"`, `\`, `\n`, `\r`, `\t` and other
+/// control characters escaped.
+pub fn go_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }

@@ -263,15 +263,14 @@ where
                         .map_or(0, |(k, _)| k.value().3 as usize);
                     reserve(into.tree.node_count().saturating_add(last + 1))?;
                 }
-                let shape =
-                    Shape::load(self.syms, self.nodes, (self.tenant, self.id, part as u64))?;
-                if values.len() > shape.len() {
-                    return Err(crate::error::corrupt("node id past the stack table"));
-                }
-                let room = budget.max_nodes.saturating_sub(into.tree.node_count()) + 1;
-                let tree = shape.tree(&values, room)?;
-                into.tree.merge(&tree);
-                budget.check_tree(&into.tree)?;
+                merge_partition(
+                    self.syms,
+                    self.nodes,
+                    (self.tenant, self.id, part as u64),
+                    &values,
+                    budget,
+                    into,
+                )?;
                 into.writes += writes;
                 into.entries += entries;
             }
@@ -279,6 +278,30 @@ where
         }
         Ok(())
     }
+}
+
+/// Builds the tree of `values` (by node id) with the stack table of partition `key` and merges
+/// it into `into`, within the budget's node limit.
+fn merge_partition<S, N>(
+    syms: &S,
+    nodes: &N,
+    key: (&str, u64, u64),
+    values: &[u64],
+    budget: &ReadBudget<'_>,
+    into: &mut Merged,
+) -> Result<(), StoreError>
+where
+    S: ReadableTable<(&'static str, u64, u64, u64), &'static str>,
+    N: ReadableTable<(&'static str, u64, u64, u64), &'static [u8]>,
+{
+    let shape = Shape::load(syms, nodes, key)?;
+    if values.len() > shape.len() {
+        return Err(crate::error::corrupt("node id past the stack table"));
+    }
+    let room = budget.max_nodes.saturating_sub(into.tree.node_count()) + 1;
+    let tree = shape.tree(values, room)?;
+    into.tree.merge(&tree);
+    budget.check_tree(&into.tree)
 }
 
 /// Seconds of a millisecond bound: the first second a slot may start at and be inside
@@ -472,14 +495,7 @@ impl Store {
             if let Some(reserve) = budget.reserve {
                 reserve(into.tree.node_count().saturating_add(values.len()))?;
             }
-            let shape = Shape::load(&syms, &nodes, (tenant, id, part))?;
-            if values.len() > shape.len() {
-                return Err(crate::error::corrupt("node id past the stack table"));
-            }
-            let room = budget.max_nodes.saturating_sub(into.tree.node_count()) + 1;
-            let tree = shape.tree(&values, room)?;
-            into.tree.merge(&tree);
-            budget.check_tree(&into.tree)?;
+            merge_partition(&syms, &nodes, (tenant, id, part), &values, budget, into)?;
             into.writes += writes;
             into.entries += 1;
         }

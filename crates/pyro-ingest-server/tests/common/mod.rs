@@ -218,3 +218,87 @@ pub fn push_body(service: &str, extra: &[(&str, &str)], profile: Vec<u8>) -> Vec
     }
     .encode_to_vec()
 }
+
+/// One sample of [`pprof_profile`]: leaf-first frame names, one value per type, string labels.
+pub type TestSample<'a> = (&'a [&'a str], &'a [i64], &'a [(&'a str, &'a str)]);
+
+/// A pprof: `types` (`type`, `unit`), an optional cpu/nanoseconds period, `time_nanos`, and
+/// samples.
+pub fn pprof_profile(
+    sample_types: &[(&str, &str)],
+    period: Option<i64>,
+    time_nanos: i64,
+    samples: &[TestSample<'_>],
+) -> pyro_pprof::model::Profile {
+    use pyro_pprof::model::{Function, Label, Line, Location, Mapping, Profile, Sample, ValueType};
+    let mut strings: Vec<String> = vec![String::new()];
+    let id = |s: &str, strings: &mut Vec<String>| -> i64 {
+        match strings.iter().position(|x| x == s) {
+            Some(i) => i as i64,
+            None => {
+                strings.push(s.to_owned());
+                strings.len() as i64 - 1
+            }
+        }
+    };
+    let mut p = Profile {
+        time_nanos,
+        mapping: vec![Mapping {
+            id: 1,
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    for (t, u) in sample_types {
+        let (t, u) = (id(t, &mut strings), id(u, &mut strings));
+        p.sample_type.push(ValueType { r#type: t, unit: u });
+    }
+    if let Some(period) = period {
+        let (t, u) = (id("cpu", &mut strings), id("nanoseconds", &mut strings));
+        p.period_type = Some(ValueType { r#type: t, unit: u });
+        p.period = period;
+    }
+    for (frames, values, labels) in samples {
+        let mut location_id = Vec::new();
+        for f in *frames {
+            let name = id(f, &mut strings);
+            let fid = match p.function.iter().find(|x| x.name == name) {
+                Some(x) => x.id,
+                None => {
+                    let fid = p.function.len() as u64 + 1;
+                    p.function.push(Function {
+                        id: fid,
+                        name,
+                        ..Default::default()
+                    });
+                    p.location.push(Location {
+                        id: fid,
+                        mapping_id: 1,
+                        line: vec![Line {
+                            function_id: fid,
+                            line: 0,
+                        }],
+                        ..Default::default()
+                    });
+                    fid
+                }
+            };
+            location_id.push(fid);
+        }
+        let label = labels
+            .iter()
+            .map(|(k, v)| Label {
+                key: id(k, &mut strings),
+                str: id(v, &mut strings),
+                ..Default::default()
+            })
+            .collect();
+        p.sample.push(Sample {
+            location_id,
+            value: values.to_vec(),
+            label,
+        });
+    }
+    p.string_table = strings;
+    p
+}
