@@ -147,6 +147,25 @@ def labelled_pprof(sets=10_000, labels=30, value_len=2048):
     return gzip.compress(out)
 
 
+def span_pprof(spans=50_000, depth=200):
+    """A gzipped pprof of one `depth`-frame stack sampled once in each of `spans` spans (every
+    sample its own `span_id`): a tiny series, a span tree per span."""
+    strings = [b"", b"cpu", b"nanoseconds", b"span_id"] + [b"f%d" % i for i in range(depth)]
+    locs = b"".join(field(4, vfield(1, i + 1) + field(4, vfield(1, i + 1)))
+                    for i in range(depth))
+    funcs = b"".join(field(5, vfield(1, i + 1) + vfield(2, 4 + i)) for i in range(depth))
+    stack = field(1, b"".join(varint(depth - i) for i in range(depth)))
+    base = len(strings)
+    samples = []
+    for k in range(spans):
+        strings.append(b"%016x" % (k + 1))
+        label = field(3, vfield(1, 3) + vfield(2, base + k))
+        samples.append(field(2, stack + field(2, varint(10_000_000)) + label))
+    out = field(1, vfield(1, 1) + vfield(2, 2)) + b"".join(samples) + locs + funcs
+    out += b"".join(field(6, x) for x in strings)
+    return gzip.compress(out)
+
+
 def push_with_id(sample_id):
     """A push.v1 request of one series (service `p`) with one tiny pprof and `sample_id`."""
     pprof = field(1, vfield(1, 1) + vfield(2, 2)) + field(6, b"") + field(6, b"samples") \
@@ -214,6 +233,8 @@ def cases(s):
          lambda: request(s.url(f"/render?query=big.cpu&{T0}&format=pprof"))),
         ("ingest while 16 clients trickle 64 MiB bodies",
          lambda: during_trickle(s)),
+        ("pprof: 50k span ids on one 200-frame stack (spans dropped)",
+         lambda: request(s.url(f"/ingest?name=spans&format=pprof&{T0}"), SPANS)),
         ("push: a 1 MiB sample ID",
          lambda: request(s.url("/push.v1.PusherService/Push"), push_with_id(b"x" * (1 << 20)),
                          {"Content-Type": "application/proto"})),
@@ -221,7 +242,7 @@ def cases(s):
 
 
 def main():
-    global BIN, BOMB, BIG_FOLDED, LABELLED
+    global BIN, BOMB, BIG_FOLDED, LABELLED, SPANS
     if "--bin" in sys.argv:
         BIN = os.path.abspath(sys.argv[sys.argv.index("--bin") + 1])
     else:
@@ -229,6 +250,7 @@ def main():
                        cwd=ROOT, check=True)
     BOMB = gzip_bomb()
     LABELLED = labelled_pprof()
+    SPANS = span_pprof()
     BIG_FOLDED = b"".join(b"main;mod%d;fn%d;leaf%d %d\n" % (i % 97, i, i * 7, i)
                           for i in range(1_500_000))
     s = Server()
