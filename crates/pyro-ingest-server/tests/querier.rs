@@ -1096,3 +1096,74 @@ fn span_profiles_are_kept_per_sample() {
     assert_eq!(spans(api, &["9a517183f26a089g"]).unwrap_err().0, 400);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `SelectHeatmap` (GP's query frontend, pkg/frontend/readpath/queryfrontend/query_heatmap.go
+/// with `RangeHeatmap`, pkg/model/heatmap/range.go): a point per upload (or per span of an
+/// upload), grouped by `group_by`, 20 value buckets between the smallest and largest point,
+/// slots ending at `start + k·step`; `limit` keeps the series with the most points.
+#[test]
+fn select_heatmap_counts_uploads_by_time_and_value() {
+    let dir = temp_dir("gp-heatmap");
+    let s = Server::start(&dir, &[]);
+    // prod: uploads of 1, 1 and 20 samples in three 10-s slots; dev: one of 11.
+    for (name, from, body) in [
+        ("web.cpu%7Benv%3Dprod%7D", T + 1, "main;work 1\n"),
+        ("web.cpu%7Benv%3Dprod%7D", T + 11, "main;work 1\n"),
+        ("web.cpu%7Benv%3Dprod%7D", T + 21, "main;work 20\n"),
+        ("web.cpu%7Benv%3Ddev%7D", T + 1, "main;work 11\n"),
+    ] {
+        let url = s.url(&format!("/ingest?name={name}&from={from}"));
+        assert_eq!(post(&url, None, &[], body.as_bytes()).0, 200);
+    }
+    let heatmap = |extra: &str| {
+        let body = format!(
+            r#"{{"profile_typeID":"{CPU}","label_selector":"{{service_name=\"web\"}}","start":"{}","end":"{}","step":10,"group_by":["env"],"query_type":"HEATMAP_QUERY_TYPE_INDIVIDUAL"{extra}}}"#,
+            T * 1000,
+            (T + 30) * 1000
+        );
+        let (status, v) = rpc_json(&s, "SelectHeatmap", &body);
+        assert_eq!(status, 200, "{v}");
+        v
+    };
+    let v = heatmap("");
+    let series = v["series"].as_array().unwrap();
+    assert_eq!(series.len(), 2);
+    // Groups in label order: dev, then prod.
+    assert_eq!(series[0]["labels"][0]["value"], "dev");
+    assert_eq!(series[1]["labels"][0]["value"], "prod");
+    // Values 1e7 … 2e8 ns in 20 buckets of 9.5e6: 1e7 in bucket 0, 1.1e8 in bucket 10,
+    // 2e8 in the last; uploads at T+1 (slot T) end in the slot ending at T (start), T+10 and
+    // T+20 in the slots ending there.
+    let slots = |i: usize| -> Vec<(String, usize)> {
+        series[i]["slots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| {
+                let counts = x["counts"].as_array().unwrap();
+                let at = counts.iter().position(|c| c != 0).unwrap();
+                (x["timestamp"].as_str().unwrap().to_owned(), at)
+            })
+            .collect()
+    };
+    let ms = |t: i64| (t * 1000).to_string();
+    assert_eq!(slots(0), [(ms(T), 10)]);
+    assert_eq!(slots(1), [(ms(T), 0), (ms(T + 10), 0), (ms(T + 20), 19)]);
+    assert_eq!(series[1]["slots"][0]["yMin"][1], 19_500_000.0);
+    // limit 1: the series with the most points.
+    let v = heatmap(r#","limit":1"#);
+    assert_eq!(v["series"].as_array().unwrap().len(), 1);
+    assert_eq!(v["series"][0]["labels"][0]["value"], "prod");
+    // GP's validation.
+    let (status, v) = rpc_json(
+        &s,
+        "SelectHeatmap",
+        &format!(r#"{{"profile_typeID":"{CPU}","start":"2","end":"1","step":10,"query_type":1}}"#),
+    );
+    assert_eq!(status, 400);
+    assert_eq!(
+        v["message"],
+        "start time must be before end time, got start=2 end=1"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

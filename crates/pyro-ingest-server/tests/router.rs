@@ -625,7 +625,6 @@ async fn requests_are_counted_by_route() {
 async fn unserved_calls_say_so_and_buildinfo() {
     let app = App::new("unserved", defaults());
     for path in [
-        "/querier.v1.QuerierService/SelectHeatmap",
         "/settings.v1.SettingsService/Set",
         "/settings.v1.RecordingRulesService/ListRecordingRules",
     ] {

@@ -502,6 +502,68 @@ impl Store {
         Ok(())
     }
 
+    /// The uploads of series `id` of `tenant` in the slots that start in `[from, until)`, as
+    /// stored (raw entries, entry headers only): `(slot, writes, total)` each, slot order. An
+    /// entry compaction made of several writes is one row with their count.
+    ///
+    /// # Errors
+    /// A storage failure, a corrupt entry or a cancelled read.
+    pub fn uploads(
+        &self,
+        tenant: &str,
+        id: u64,
+        (from, until): (i64, i64),
+        budget: &ReadBudget<'_>,
+    ) -> Result<Vec<(i64, u64, u64)>, StoreError> {
+        let (lo, hi) = (from.max(0) as u64, until.max(0) as u64);
+        let mut out = Vec::new();
+        if lo >= hi {
+            return Ok(out);
+        }
+        let tx = self.begin_read()?;
+        let t = tx.open_table(DELTAS)?;
+        for item in t.range((tenant, id, lo, 0)..(tenant, id, hi, 0))? {
+            let (k, v) = item?;
+            if out.len().is_multiple_of(1024) {
+                budget.check_cancelled()?;
+            }
+            let (writes, total) = codec::header(v.value())?;
+            out.push((k.value().2 as i64, writes, total));
+        }
+        Ok(out)
+    }
+
+    /// The span samples of series `id` of `tenant` in the slots that start in `[from, until)`:
+    /// `(slot, span id, total)` each (entry headers only).
+    ///
+    /// # Errors
+    /// A storage failure, a corrupt entry or a cancelled read.
+    pub fn span_uploads(
+        &self,
+        tenant: &str,
+        id: u64,
+        (from, until): (i64, i64),
+        budget: &ReadBudget<'_>,
+    ) -> Result<Vec<(i64, String, u64)>, StoreError> {
+        let (lo, hi) = (from.max(0) as u64, until.max(0) as u64);
+        let mut out = Vec::new();
+        if lo >= hi {
+            return Ok(out);
+        }
+        let tx = self.begin_read()?;
+        let t = tx.open_table(crate::SPANS)?;
+        for item in t.range((tenant, id, lo, "", 0)..(tenant, id, hi, "", 0))? {
+            let (k, v) = item?;
+            if out.len().is_multiple_of(1024) {
+                budget.check_cancelled()?;
+            }
+            let (_, total) = codec::header(v.value())?;
+            let (_, _, slot, span, _) = k.value();
+            out.push((slot as i64, span.to_owned(), total));
+        }
+        Ok(out)
+    }
+
     /// What a read of series `id` of `tenant` over the slots that start in `[from, until)`
     /// touches: the entries (raw and rolled up) the levels cover it with, the writes merged in
     /// them and their bytes (entry headers only are read).

@@ -5,6 +5,7 @@
 //! adapter gives them ([`pyro_store::types`]) and `service_name` is the app name without its type.
 
 pub mod diff;
+pub mod heatmap;
 pub mod http;
 pub mod pprof_json;
 pub mod proto;
@@ -54,6 +55,7 @@ pub fn routes() -> axum::Router<Arc<AppState>> {
         .route(&p("SelectMergeProfile"), post(select_merge_profile))
         .route(&p("GetProfileStats"), post(get_profile_stats))
         .route(&p("Diff"), post(diff))
+        .route(&p("SelectHeatmap"), post(select_heatmap))
         .route(
             &p("SelectMergeSpanProfile"),
             post(select_merge_span_profile),
@@ -62,11 +64,7 @@ pub fn routes() -> axum::Router<Arc<AppState>> {
         .route("/settings.v1.SettingsService/Get", post(settings_get));
     // Methods of Grafana Pyroscope's API this server does not serve: a Connect `unimplemented`
     // with the reason (Grafana shows the message), not a bare 404.
-    let not_served: [(&str, &'static str); 7] = [
-        (
-            "/querier.v1.QuerierService/SelectHeatmap",
-            "SelectHeatmap is not implemented (as in Grafana Pyroscope's querier)",
-        ),
+    let not_served: [(&str, &'static str); 6] = [
         (
             "/settings.v1.SettingsService/Set",
             "settings are not stored by ingest-server",
@@ -888,6 +886,12 @@ handler!(
     select_series_of
 );
 handler!(diff, DiffRequest, DiffResponse, diff_of);
+handler!(
+    select_heatmap,
+    SelectHeatmapRequest,
+    SelectHeatmapResponse,
+    heatmap::select_heatmap_of
+);
 handler!(
     select_merge_span_profile,
     SelectMergeSpanProfileRequest,

@@ -75,6 +75,43 @@ mod opt_i64_json {
     }
 }
 
+/// `querier.v1.HeatmapQueryType` in proto3 JSON: the enum's name or number.
+mod heatmap_type_json {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    const NAMES: [&str; 3] = [
+        "HEATMAP_QUERY_TYPE_UNSPECIFIED",
+        "HEATMAP_QUERY_TYPE_INDIVIDUAL",
+        "HEATMAP_QUERY_TYPE_SPAN",
+    ];
+
+    pub fn serialize<S: Serializer>(v: &i32, s: S) -> Result<S::Ok, S::Error> {
+        match usize::try_from(*v).ok().and_then(|i| NAMES.get(i)) {
+            Some(name) => s.serialize_str(name),
+            None => s.serialize_i32(*v),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i32, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum N {
+            S(String),
+            I(i32),
+        }
+        match N::deserialize(d)? {
+            N::I(i) => Ok(i),
+            N::S(s) => NAMES
+                .iter()
+                .position(|n| *n == s)
+                .map(|i| i as i32)
+                .ok_or_else(|| {
+                    serde::de::Error::custom(format!("unknown heatmap query type {s:?}"))
+                }),
+        }
+    }
+}
+
 /// `optional types.v1.TimeSeriesAggregationType` in proto3 JSON: the enum's name or number.
 mod aggregation_json {
     use serde::{Deserialize, Deserializer, Serializer};
@@ -387,6 +424,84 @@ pub struct SelectMergeSpanProfileResponse {
     #[prost(bytes = "vec", tag = "2")]
     #[serde(skip)]
     pub tree: Vec<u8>,
+}
+
+/// `querier.v1.SelectHeatmapRequest`.
+#[derive(Clone, PartialEq, Message, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SelectHeatmapRequest {
+    /// Profile type id.
+    #[prost(string, tag = "1")]
+    #[serde(rename = "profileTypeID", alias = "profile_typeID")]
+    pub profile_type_id: String,
+    /// Label selector.
+    #[prost(string, tag = "2")]
+    #[serde(rename = "labelSelector", alias = "label_selector")]
+    pub label_selector: String,
+    /// Unix milliseconds.
+    #[prost(int64, tag = "3")]
+    #[serde(with = "i64_json")]
+    pub start: i64,
+    /// Unix milliseconds.
+    #[prost(int64, tag = "4")]
+    #[serde(with = "i64_json")]
+    pub end: i64,
+    /// Step, seconds.
+    #[prost(double, tag = "5")]
+    pub step: f64,
+    /// Labels to group by.
+    #[prost(string, repeated, tag = "6")]
+    #[serde(rename = "groupBy", alias = "group_by")]
+    pub group_by: Vec<String>,
+    /// `querier.v1.HeatmapQueryType`: 1 individual profiles, 2 span profiles.
+    #[prost(int32, tag = "7")]
+    #[serde(rename = "queryType", alias = "query_type", with = "heatmap_type_json")]
+    pub query_type: i32,
+    /// `types.v1.ExemplarType` (exemplars are not answered).
+    #[prost(int32, tag = "8")]
+    #[serde(skip)]
+    pub exemplar_type: i32,
+    /// Keep the top `limit` series by their counts.
+    #[prost(int64, optional, tag = "9")]
+    #[serde(with = "opt_i64_json")]
+    pub limit: Option<i64>,
+}
+
+/// `types.v1.HeatmapSlot`: the counts of the value buckets of one time step.
+#[derive(Clone, PartialEq, Message, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct HeatmapSlot {
+    /// Unix milliseconds of the step's right edge.
+    #[prost(int64, tag = "1")]
+    #[serde(with = "i64_json")]
+    pub timestamp: i64,
+    /// Each bucket's smallest value.
+    #[prost(double, repeated, tag = "2")]
+    pub y_min: Vec<f64>,
+    /// Each bucket's count.
+    #[prost(int32, repeated, tag = "3")]
+    pub counts: Vec<i32>,
+}
+
+/// `types.v1.HeatmapSeries`.
+#[derive(Clone, PartialEq, Message, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HeatmapSeries {
+    /// The group-by labels.
+    #[prost(message, repeated, tag = "1")]
+    pub labels: Vec<LabelPair>,
+    /// The steps with data.
+    #[prost(message, repeated, tag = "2")]
+    pub slots: Vec<HeatmapSlot>,
+}
+
+/// `querier.v1.SelectHeatmapResponse`.
+#[derive(Clone, PartialEq, Message, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SelectHeatmapResponse {
+    /// One series per group.
+    #[prost(message, repeated, tag = "1")]
+    pub series: Vec<HeatmapSeries>,
 }
 
 /// `querier.v1.AnalyzeQueryRequest`.
