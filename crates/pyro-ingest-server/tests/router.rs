@@ -541,6 +541,14 @@ async fn headers() {
     assert_eq!(page.status, 200);
     assert_eq!(page.header("content-type"), "text/html; charset=utf-8");
     assert_eq!(page.header("cache-control"), "no-cache");
+    // The UI's security headers: its own script, styles and requests only, never framed.
+    assert_eq!(
+        page.header("content-security-policy"),
+        pyro_ingest_server::ui::PAGE_CSP
+    );
+    assert_eq!(page.header("x-content-type-options"), "nosniff");
+    assert_eq!(page.header("x-frame-options"), "DENY");
+    assert_eq!(page.header("referrer-policy"), "no-referrer");
     assert_eq!(
         app.get("/ui/app.js", &[]).await.header("content-type"),
         "text/javascript; charset=utf-8"
@@ -580,6 +588,18 @@ async fn headers() {
         .await;
     assert_eq!(pair(&push), (200, "{}"));
     assert_eq!(push.header("content-type"), "application/json");
+    let html = app
+        .get(&format!("/render?query=h.cpu&{T0}&format=html"), &[])
+        .await;
+    assert_eq!(
+        html.header("content-security-policy"),
+        pyro_ingest_server::ui::standalone_csp()
+    );
+    assert!(
+        html.header("content-security-policy")
+            .contains("script-src 'sha256-")
+    );
+    assert_eq!(html.header("x-frame-options"), "DENY");
     let svg = app
         .get(&format!("/render?query=h.cpu&{T0}&format=svg"), &[])
         .await;

@@ -272,7 +272,7 @@ pub async fn render(
                     max_nodes,
                 );
                 if format == "html" {
-                    with_type("text/html; charset=utf-8", ui::standalone(&json))
+                    crate::handlers::ui::standalone_page(ui::standalone(&json))
                 } else {
                     with_type("application/json", json)
                 }
@@ -338,7 +338,7 @@ pub async fn render_diff(
             max_nodes,
         );
         Ok(if format == "html" {
-            with_type("text/html; charset=utf-8", ui::standalone(&json))
+            crate::handlers::ui::standalone_page(ui::standalone(&json))
         } else {
             with_type("application/json", json)
         })
