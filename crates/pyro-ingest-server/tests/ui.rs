@@ -778,3 +778,93 @@ fn svg_and_html_renders_and_render_diff() {
     let (status, _) = get(&s.url(&format!("/render?query={q}&format=png")));
     assert_eq!(status, 400);
 }
+
+/// Issue 31, item 1 (and the microsecond unit of item 6): an empty server, a range without data
+/// and an unknown series each say what is missing and what to do, in the status line, instead of
+/// a raw 400 or a blank area; a series in microseconds reads as time.
+#[test]
+fn empty_states_say_what_to_do() {
+    let browser = match Browser::start() {
+        Ok(b) => b,
+        Err(why) => {
+            assert!(
+                std::env::var("CI").is_err(),
+                "CI must run the browser test: {why}"
+            );
+            eprintln!("skipped: the browser test needs chromium and chromedriver ({why})");
+            return;
+        }
+    };
+    let dir = temp_dir("ui-empty");
+    let s = Server::start(&dir, &[]);
+    let status = "return document.getElementById('status').textContent";
+    let class = "return document.getElementById('status').className";
+    browser.goto(&s.url("/"));
+    let text = browser.wait_for(
+        "the empty-server message",
+        &format!("const t = (() => {{ {status} }})(); return t.startsWith('No profiles') && t"),
+    );
+    assert!(
+        text.as_str().unwrap().contains("/ingest?name=myapp.cpu"),
+        "{text}"
+    );
+    assert_eq!(browser.js(class), "");
+    // Data, but only long ago.
+    let (code, msg) = post(
+        &s.url("/ingest?name=old.cpu&from=1609459200"),
+        None,
+        &[],
+        b"main;work 3\n",
+    );
+    assert_eq!(code, 200, "{msg}");
+    browser.goto(&s.url(&format!(
+        "/?query={}&from=now-1h&until=now",
+        enc("old.cpu{}")
+    )));
+    let text = browser.wait_for(
+        "the empty-range message",
+        &format!("const t = (() => {{ {status} }})(); return t.startsWith('No data') && t"),
+    );
+    assert_eq!(
+        text,
+        "No data for old.cpu between now-1h and now (times in UTC): widen the range (e.g. from \
+         now-7d) or pick another series."
+    );
+    // A series the server does not have.
+    browser.goto(&s.url(&format!(
+        "/?query={}&from=now-1h&until=now",
+        enc("ghost.cpu{}")
+    )));
+    let text = browser.wait_for(
+        "the unknown-series message",
+        &format!("const t = (() => {{ {status} }})(); return t.startsWith('No series') && t"),
+    );
+    assert_eq!(
+        text,
+        "No series named ghost.cpu is stored: pick one of the 1 in the list."
+    );
+    assert_eq!(browser.js(class), "error");
+    // Microseconds read as time (17,830,000 µs is 17.83 s).
+    ingest(
+        &s,
+        "micro.cpu",
+        "&units=microseconds",
+        "main;work 17830000\n",
+    );
+    browser.goto(&s.url(&format!(
+        "/?query={}&from=now-1h&until=now",
+        enc("micro.cpu{}")
+    )));
+    browser.wait_for(
+        "the function table",
+        "return document.querySelectorAll('#fn-table tbody tr').length",
+    );
+    let table = browser.table();
+    assert!(
+        table
+            .iter()
+            .any(|r| r[0] == "work" && r[1] == "17.83 s (100.00%)"),
+        "{table:?}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -65,6 +65,9 @@ function formatter(meta) {
   if (units === 'samples' && rate > 0) return (v) => duration(v / rate);
   if (units === 'bytes') return (v) => scaled(v, 1024, ['B', 'KiB', 'MiB', 'GiB', 'TiB']);
   if (units === 'nanoseconds' || units === 'lock_nanoseconds') return (v) => duration(v / 1e9);
+  if (units === 'microseconds') return (v) => duration(v / 1e6);
+  if (units === 'milliseconds') return (v) => duration(v / 1e3);
+  if (units === 'seconds') return (v) => duration(v);
   const noun = units === 'samples' ? 'samples' : units.replace(/^lock_/, '');
   return (v) => scaled(v, 1000, ['', 'k', 'M', 'G', 'T']).trim() + ' ' + noun;
 }
@@ -522,8 +525,14 @@ function show(data) {
   const total = double
     ? `left ${fmt(data.leftTicks)} · right ${fmt(data.rightTicks)}`
     : fmt(data.flamebearer.numTicks);
-  status(`${total} · ${g.n.toLocaleString('en-US')} nodes · flamegraph drawn in ${drawMs.toFixed(1)} ms, ` +
-    `page ready in ${(performance.now() - t0).toFixed(1)} ms`);
+  const ticks = double ? data.leftTicks + data.rightTicks : data.flamebearer.numTicks;
+  if (!ticks) {
+    status(`No data for ${splitQuery(state.query).app} between ${state.from} and ${state.until} ` +
+      '(times in UTC): widen the range (e.g. from now-7d) or pick another series.');
+  } else {
+    status(`${total} · ${g.n.toLocaleString('en-US')} nodes · flamegraph drawn in ${drawMs.toFixed(1)} ms, ` +
+      `page ready in ${(performance.now() - t0).toFixed(1)} ms`);
+  }
   if (!double && data.timeline) timeline.set(data.timeline, fmt);
 }
 
@@ -600,10 +609,21 @@ async function loadApps() {
   const { app } = splitQuery(state.query);
   const names = apps.includes(app) || !app ? apps : [app, ...apps];
   sel.replaceChildren(...names.map((a) => new Option(a, a)));
-  if (!state.query && names.length) state.query = joinQuery(names[0], []);
+  if (!names.length) {
+    // An empty server: say how data gets here instead of asking for a series that cannot exist.
+    status('No profiles stored yet. Point an agent at this server (its server address is ' +
+      `${location.origin}), or send one: curl --data-binary 'main;work 10' ` +
+      `'${location.origin}/ingest?name=myapp.cpu', then reload.`);
+    return;
+  }
+  if (!state.query) state.query = joinQuery(names[0], []);
   sel.value = splitQuery(state.query).app;
   renderFilters();
   await loadLabelNames();
+  if (app && !apps.includes(app)) {
+    status(`No series named ${app} is stored: pick one of the ${apps.length} in the list.`, true);
+    return false;
+  }
 }
 
 function labelScope() {
@@ -775,5 +795,5 @@ if (preload) {
   show(data);
 } else {
   wire();
-  loadApps().then(load).catch((e) => status(String(e.message || e), true));
+  loadApps().then((ok) => (ok === false ? null : load())).catch((e) => status(String(e.message || e), true));
 }
