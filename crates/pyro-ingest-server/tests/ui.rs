@@ -868,3 +868,71 @@ fn empty_states_say_what_to_do() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Issue 31, items 4 and 6 (part): on a phone (390×844) the flamegraph gets the width and the
+/// table goes below it; the status line stays in view on a page taller than the screen; the
+/// timeline says its times are UTC.
+#[test]
+fn phones_status_in_view_and_utc_timeline() {
+    let browser = match Browser::start() {
+        Ok(b) => b,
+        Err(why) => {
+            assert!(
+                std::env::var("CI").is_err(),
+                "CI must run the browser test: {why}"
+            );
+            eprintln!("skipped: the browser test needs chromium and chromedriver ({why})");
+            return;
+        }
+    };
+    let dir = temp_dir("ui-phone");
+    let s = Server::start(&dir, &[]);
+    let stacks: String = (0..60).map(|i| format!("main;f{i} {}\n", i + 1)).collect();
+    ingest(&s, "phone.cpu", "&sampleRate=100", &stacks);
+    browser.session_call(
+        "POST",
+        "/window/rect",
+        Some(json!({"width": 390, "height": 844})),
+    );
+    browser.goto(&s.url(&format!(
+        "/?query={}&from=now-1h&until=now",
+        enc("phone.cpu{}")
+    )));
+    browser.wait_for(
+        "the function table",
+        "return document.querySelectorAll('#fn-table tbody tr').length",
+    );
+    let layout = browser.js(
+        "const w = (id) => document.getElementById(id).getBoundingClientRect();
+         return {inner: innerWidth, flame: w('flame').width, table: w('table-box').width,
+                 tableTop: w('table-box').top, flameBottom: w('flame-box').bottom,
+                 status: w('status').bottom, height: innerHeight,
+                 page: document.documentElement.scrollHeight};",
+    );
+    let f = |k: &str| layout[k].as_f64().unwrap();
+    assert!(f("inner") <= 400.0, "{layout}");
+    // The whole width but the margins and the scroll bar (it had 76 px).
+    assert!(
+        f("flame") >= f("inner") - 40.0,
+        "the flamegraph takes the width: {layout}"
+    );
+    assert!(
+        f("table") <= f("inner"),
+        "the table fits the width: {layout}"
+    );
+    assert!(
+        f("tableTop") >= f("flameBottom"),
+        "the table is below: {layout}"
+    );
+    assert!(
+        f("page") > f("height"),
+        "the page is taller than the screen: {layout}"
+    );
+    assert!(
+        f("status") <= f("height") + 1.0,
+        "the status line is in view: {layout}"
+    );
+    let label = browser.js("return document.getElementById('timeline').getAttribute('aria-label')");
+    assert!(label.as_str().unwrap().ends_with(" UTC"), "{label}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

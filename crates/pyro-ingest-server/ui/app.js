@@ -438,12 +438,16 @@ class Timeline {
     });
     ctx.fillStyle = '#6b7280';
     ctx.font = '10px system-ui, sans-serif';
+    const labels = [];
     for (let k = 0; k <= 4; k++) {
       const t = new Date((tl.startTime + (k / 4) * this.span()) * 1000);
-      const label = t.toISOString().slice(5, 16).replace('T', ' ');
+      // Times are UTC, and the last label says so.
+      const label = t.toISOString().slice(5, 16).replace('T', ' ') + (k === 4 ? ' UTC' : '');
+      labels.push(label);
       ctx.textAlign = k === 0 ? 'left' : k === 4 ? 'right' : 'center';
       ctx.fillText(label, (k / 4) * w, h - 2);
     }
+    c.setAttribute('aria-label', `timeline from ${labels[0]} to ${labels[4]}`);
     if (this.drag) {
       ctx.fillStyle = 'rgba(47,111,235,.2)';
       ctx.fillRect(Math.min(...this.drag), 0, Math.abs(this.drag[1] - this.drag[0]), h - 12);
