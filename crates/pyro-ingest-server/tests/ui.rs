@@ -936,3 +936,50 @@ fn phones_status_in_view_and_utc_timeline() {
     assert!(label.as_str().unwrap().ends_with(" UTC"), "{label}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Issue 31, item 2: a profile cut to the node limit says how much of it is in `other` and how
+/// to see it; the Nodes control raises the limit (and stays in the URL).
+#[test]
+fn truncation_is_announced_and_the_limit_can_be_raised() {
+    let browser = match Browser::start() {
+        Ok(b) => b,
+        Err(why) => {
+            assert!(
+                std::env::var("CI").is_err(),
+                "CI must run the browser test: {why}"
+            );
+            eprintln!("skipped: the browser test needs chromium and chromedriver ({why})");
+            return;
+        }
+    };
+    let dir = temp_dir("ui-nodes");
+    let s = Server::start(&dir, &[]);
+    // 10,000 distinct leaves of distinct values: more than the 8,192 nodes drawn by default.
+    let stacks: String = (0..10_000)
+        .map(|i| format!("main;mod{};fn{i} {}\n", i % 10, i + 1))
+        .collect();
+    ingest(&s, "deep.cpu", "&sampleRate=100", &stacks);
+    browser.goto(&s.url(&format!(
+        "/?query={}&from=now-1h&until=now",
+        enc("deep.cpu{}")
+    )));
+    let status = browser.wait_for(
+        "the truncation notice",
+        "const t = document.getElementById('status').textContent; return t.includes('\"other\"') && t",
+    );
+    let text = status.as_str().unwrap();
+    assert!(
+        text.contains(
+            "of the total is in \"other\" (nodes past the 8,192 drawn): raise Nodes to see it"
+        ),
+        "{text}"
+    );
+    browser.js("const s = document.getElementById('max-nodes'); s.value = '-1'; s.onchange();");
+    browser.wait_for(
+        "the whole profile",
+        "const t = document.getElementById('status').textContent; return t.includes('10,012 nodes') && !t.includes('\"other\"')",
+    );
+    let url = browser.js("return location.search");
+    assert!(url.as_str().unwrap().contains("maxNodes=-1"), "{url}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -534,8 +534,16 @@ function show(data) {
     status(`No data for ${splitQuery(state.query).app} between ${state.from} and ${state.until} ` +
       '(times in UTC): widen the range (e.g. from now-7d) or pick another series.');
   } else {
+    // Nodes past the limit are merged into `other` frames: say how much, and how to see them.
+    const other = g.names.indexOf('other');
+    let merged = 0;
+    if (other >= 0) for (let i = 1; i < g.n; i++) if (g.name[i] === other) merged += g.total[i];
+    const cut = merged > 0
+      ? ` · ${pct(merged / (g.total[0] || 1))} of the total is in "other" (nodes past the ` +
+        `${$('max-nodes').selectedOptions[0].textContent} drawn): raise Nodes to see it`
+      : '';
     status(`${total} · ${g.n.toLocaleString('en-US')} nodes · flamegraph drawn in ${drawMs.toFixed(1)} ms, ` +
-      `page ready in ${(performance.now() - t0).toFixed(1)} ms`);
+      `page ready in ${(performance.now() - t0).toFixed(1)} ms${cut}`);
   }
   if (!double && data.timeline) timeline.set(data.timeline, fmt);
 }
@@ -799,5 +807,11 @@ if (preload) {
   show(data);
 } else {
   wire();
+  const nodes = $('max-nodes');
+  if (state.maxNodes && ![...nodes.options].some((o) => o.value === state.maxNodes)) {
+    nodes.add(new Option(Number(state.maxNodes).toLocaleString('en-US'), state.maxNodes));
+  }
+  nodes.value = state.maxNodes;
+  nodes.onchange = () => { state.maxNodes = nodes.value; load(); };
   loadApps().then((ok) => (ok === false ? null : load())).catch((e) => status(String(e.message || e), true));
 }
