@@ -983,3 +983,95 @@ fn truncation_is_announced_and_the_limit_can_be_raised() {
     assert!(url.as_str().unwrap().contains("maxNodes=-1"), "{url}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Issue 31, item 6 (part): frames are coloured by package from a fixed palette (two classes of
+/// one package alike, another package apart, read from the canvas pixels); a cut label keeps
+/// the end of the name (the function); a 10 KB frame name does not make a tooltip taller than
+/// 40 % of the screen; Back undoes a change of view.
+#[test]
+fn package_colours_labels_tooltips_and_back() {
+    let browser = match Browser::start() {
+        Ok(b) => b,
+        Err(why) => {
+            assert!(
+                std::env::var("CI").is_err(),
+                "CI must run the browser test: {why}"
+            );
+            eprintln!("skipped: the browser test needs chromium and chromedriver ({why})");
+            return;
+        }
+    };
+    let dir = temp_dir("ui-colours");
+    let s = Server::start(&dir, &[]);
+    let huge = format!("gen.{}", "X".repeat(10_000));
+    ingest(
+        &s,
+        "colours.cpu",
+        "&sampleRate=100",
+        &format!("com.shop.Cart.add 40\ncom.shop.Order.pay 40\norg.db.Pool.get 40\n{huge} 5\n"),
+    );
+    browser.goto(&s.url(&format!(
+        "/?query={}&from=now-1h&until=now",
+        enc("colours.cpu{}")
+    )));
+    browser.wait_for(
+        "the function table",
+        "return document.querySelectorAll('#fn-table tbody tr').length",
+    );
+    // The colour in the middle of a frame's box on the canvas.
+    let pixel = |name: &str| -> Vec<u64> {
+        let v = browser.js(&format!(
+            "const i = flame.find('{name}'); const b = flame.box(i); const c = document.getElementById('flame');
+             const r = window.devicePixelRatio || 1;
+             const d = c.getContext('2d').getImageData(Math.round((b.x + 2) * r), Math.round((b.y + 2) * r), 1, 1).data;
+             return [d[0], d[1], d[2]];"
+        ));
+        serde_json::from_value(v).unwrap()
+    };
+    let (cart, order, pool) = (
+        pixel("com.shop.Cart.add"),
+        pixel("com.shop.Order.pay"),
+        pixel("org.db.Pool.get"),
+    );
+    // Pixels read back through the canvas may differ by a unit of rounding.
+    let near = |a: &[u64], b: &[u64]| a.iter().zip(b).all(|(x, y)| x.abs_diff(*y) <= 3);
+    assert!(
+        near(&cart, &order),
+        "one package, one colour: {cart:?} {order:?}"
+    );
+    assert!(
+        !near(&cart, &pool),
+        "another package, another colour: {cart:?} {pool:?}"
+    );
+    let colour = |name: &str| browser.js(&format!("return flame.color(flame.find('{name}'))"));
+    assert_eq!(colour("com.shop.Cart.add"), colour("com.shop.Order.pay"));
+    assert_ne!(colour("com.shop.Cart.add"), colour("org.db.Pool.get"));
+    assert_eq!(
+        browser.js("return Flame.label('com.example.service.Checkout.submitOrder', 14)"),
+        "…submitOrder"
+    );
+    // The huge frame's tooltip.
+    let height = browser.js(&format!(
+        "const i = flame.find('{huge}'); const b = flame.box(i);
+         flame.hover({{offsetX: b.x + 1, offsetY: b.y + 2}});
+         const t = document.getElementById('tooltip');
+         return [t.hidden, t.getBoundingClientRect().height, innerHeight];"
+    ));
+    assert_eq!(height[0], false);
+    assert!(
+        height[1].as_f64().unwrap() <= 0.4 * height[2].as_f64().unwrap() + 1.0,
+        "{height}"
+    );
+    // Back undoes a change of view.
+    browser.click("#views button[data-view=tags]");
+    browser.wait_for(
+        "the tags view",
+        "return location.search.includes('view=tags')",
+    );
+    browser.js("history.back()");
+    browser.wait_for(
+        "the flamegraph view again",
+        "return location.search.includes('view=single') && !document.querySelector('#views button[data-view=tags]').classList.contains('active')",
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

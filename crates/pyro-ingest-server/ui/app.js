@@ -122,6 +122,11 @@ function flatten(fb, double) {
   return g;
 }
 
+// Flame colours: 16 light hues around the wheel (text stays readable on each), by package.
+const PALETTE = [
+  '#f4a77c', '#f6c26b', '#e7d36d', '#b9d77a', '#8fd19e', '#7fd3c2', '#7cc8e6', '#8fb3f0',
+  '#a9a3f2', '#c79bef', '#e59ad9', '#f09bb5', '#f3b49a', '#d9c29a', '#b8c7a4', '#a3c1c9',
+];
 const ROW = 18;
 
 class Flame {
@@ -179,15 +184,48 @@ class Flame {
     }
     if (m === 1) return '#e0479e';
     const n = g.name[i];
-    return this.palette[n] || (this.palette[n] = Flame.warm(g.names[n]));
+    return this.palette[n] || (this.palette[n] = Flame.colorOf(g.names[n]));
   }
 
-  /** A warm colour for a frame, by its package (the part before the last `.`, `:` or `/`). */
-  static warm(name) {
-    const pkg = (name || '').replace(/[.:/][^.:/]*$/, '') || name || '';
+  /**
+   * The package of a frame name, what its colour follows (as OG's and Grafana's flame graphs
+   * colour by package): Java `com/x/y/Class.method` or `com.x.y.Class.method` → `com/x/y`;
+   * Go `net/http.(*conn).serve` → `net/http`; `a::b::f` → `a::b`; `file.py:10 - f` → `file.py`;
+   * else the name up to its last `.`.
+   */
+  static packageOf(name) {
+    name = name || '';
+    const go = /^([\w.\-]+(?:\/[\w.\-]+)*)\.(?:\(|[\w]+$|[\w]+\.)/.exec(name);
+    const slash = name.lastIndexOf('/');
+    if (slash >= 0 && /^[A-Z][\w$]*\.[\w$<>]+$/.test(name.slice(slash + 1))) return name.slice(0, slash);
+    if (slash >= 0 && go) return go[1];
+    const cls = /^((?:[a-z_][\w]*\.)+)[A-Z][\w$]*\.[\w$<>]+$/.exec(name);
+    if (cls) return cls[1].slice(0, -1);
+    const rust = name.lastIndexOf('::');
+    if (rust > 0) return name.slice(0, rust);
+    const py = /^(\S+\.py)\b/.exec(name);
+    if (py) return py[1];
+    const dot = name.lastIndexOf('.');
+    return dot > 0 ? name.slice(0, dot) : name;
+  }
+
+  /** A colour of a fixed palette of well-separated hues, the same for every frame of a package. */
+  static colorOf(name) {
+    const pkg = Flame.packageOf(name);
     let h = 0;
     for (let c = 0; c < pkg.length; c++) h = (h * 31 + pkg.charCodeAt(c)) >>> 0;
-    return `hsl(${15 + (h % 40)},${70 + (h >> 8) % 20}%,${58 + (h >> 16) % 12}%)`;
+    return PALETTE[h % PALETTE.length];
+  }
+
+  /** The text of a frame label that fits `chars` characters: the end of the name (the
+   * function) is kept, its start (the package) cut. */
+  static label(name, chars) {
+    if (name.length <= chars) return name;
+    let tail = name.slice(name.length - Math.max(chars - 1, 1));
+    // Start at a segment of the name rather than inside one.
+    const k = tail.search(/[.:/]/);
+    if (k >= 0 && k < tail.length - 1) tail = tail.slice(k + 1);
+    return '…' + tail;
   }
 
   draw() {
@@ -223,8 +261,7 @@ class Flame {
         ctx.fillRect(left, d * ROW, Math.max(width - 0.5, 0.3), ROW - 1);
         if (width > 28) {
           const name = i === 0 ? 'total' : g.names[g.name[i]];
-          const chars = Math.floor((width - 6) / 6.6);
-          const text = name.length > chars ? name.slice(0, Math.max(chars - 1, 1)) + '…' : name;
+          const text = Flame.label(name, Math.floor((width - 6) / 6.6));
           ctx.fillStyle = style = '#111';
           ctx.fillText(text, left + 3, d * ROW + ROW / 2);
         }
@@ -275,7 +312,9 @@ class Flame {
     const i = this.nodeAtPoint(e.offsetX, e.offsetY);
     if (i < 0) { this.tooltip.hidden = true; return; }
     const g = this.g, fmt = this.fmt;
-    const name = i === 0 ? 'total' : g.names[g.name[i]];
+    const full = i === 0 ? 'total' : g.names[g.name[i]];
+    // A huge name (generated code) would make a tooltip taller than the screen.
+    const name = full.length > 300 ? full.slice(0, 150) + ' … ' + full.slice(-140) : full;
     let text;
     if (g.double) {
       const lt = this.data.leftTicks || 1, rt = this.data.rightTicks || 1;
@@ -472,11 +511,29 @@ function status(text, error) {
   $('status').className = error ? 'error' : '';
 }
 
+let saved = false;
 function saveUrl() {
   const p = new URLSearchParams();
   for (const [k, v] of Object.entries(state)) if (v) p.set(k, v);
-  history.replaceState(null, '', '?' + p.toString());
+  const url = '?' + p.toString();
+  const prev = new URLSearchParams(location.search);
+  // A new view, series, range or node limit is a step Back undoes (typing a search is not);
+  // the first save only writes the defaults in.
+  const step = saved && ['query', 'from', 'until', 'view', 'maxNodes', 'groupBy']
+    .some((k) => (prev.get(k) || '') !== (p.get(k) || ''));
+  saved = true;
+  if (url === location.search) return;
+  if (step) history.pushState(null, '', url); else history.replaceState(null, '', url);
 }
+
+// Back and Forward restore the view the URL names.
+window.addEventListener('popstate', () => {
+  const p = new URLSearchParams(location.search);
+  for (const [k, d] of Object.entries(DEFAULTS)) state[k] = p.get(k) || d;
+  $('max-nodes').value = state.maxNodes;
+  $('search').value = state.search;
+  load();
+});
 
 async function getJson(url) {
   const r = await fetch(url, { headers: { Accept: 'application/json' } });
