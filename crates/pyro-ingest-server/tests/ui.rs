@@ -1075,3 +1075,61 @@ fn package_colours_labels_tooltips_and_back() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Issue 31, item 5: the series picker groups types under their service, marks series without
+/// data in the range, filters by a search box, and first opens a CPU profile with recent data
+/// (not the alphabetically first series).
+#[test]
+fn the_series_picker_groups_marks_and_searches() {
+    let browser = match Browser::start() {
+        Ok(b) => b,
+        Err(why) => {
+            assert!(
+                std::env::var("CI").is_err(),
+                "CI must run the browser test: {why}"
+            );
+            eprintln!("skipped: the browser test needs chromium and chromedriver ({why})");
+            return;
+        }
+    };
+    let dir = temp_dir("ui-picker");
+    let s = Server::start(&dir, &[]);
+    ingest(&s, "api.alloc_space", "&units=bytes", "main;alloc 100\n");
+    ingest(&s, "api.cpu", "&sampleRate=100", "main;work 3\n");
+    let (code, msg) = post(
+        &s.url("/ingest?name=db.cpu&from=1609459200"),
+        None,
+        &[],
+        b"main;query 3\n",
+    );
+    assert_eq!(code, 200, "{msg}");
+    browser.goto(&s.url("/"));
+    browser.wait_for(
+        "the function table",
+        "return document.querySelectorAll('#fn-table tbody tr').length",
+    );
+    assert_eq!(
+        browser.js("return document.getElementById('app').value"),
+        "api.cpu"
+    );
+    let groups = browser.js(
+        "return Array.from(document.querySelectorAll('#app optgroup')).map(g =>
+           [g.label, Array.from(g.children).map(o => o.textContent)]);",
+    );
+    assert_eq!(
+        groups,
+        json!([
+            ["api", ["alloc_space", "cpu"]],
+            ["db", ["cpu (no data in range)"]]
+        ])
+    );
+    browser.type_into("#series-search", "db");
+    let groups = browser
+        .js("return Array.from(document.querySelectorAll('#app optgroup')).map(g => g.label);");
+    // The selected series stays listed; the others are filtered.
+    assert_eq!(groups, json!(["api", "db"]));
+    let options = browser
+        .js("return Array.from(document.querySelectorAll('#app option')).map(o => o.value);");
+    assert_eq!(options, json!(["api.cpu", "db.cpu"]));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

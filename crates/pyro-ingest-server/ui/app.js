@@ -673,26 +673,67 @@ async function load() {
 // Series picker and label filter.
 
 async function loadApps() {
-  const apps = await getJson('label-values?label=__name__');
-  const sel = $('app');
+  const range = new URLSearchParams({ label: '__name__', from: state.from, until: state.until });
+  const [apps, recent] = await Promise.all([
+    getJson('label-values?label=__name__'),
+    getJson('label-values?' + range).catch(() => []),
+  ]);
   const { app } = splitQuery(state.query);
   const names = apps.includes(app) || !app ? apps : [app, ...apps];
-  sel.replaceChildren(...names.map((a) => new Option(a, a)));
   if (!names.length) {
     // An empty server: say how data gets here instead of asking for a series that cannot exist.
+    $('app').replaceChildren();
     status('No profiles stored yet. Point an agent at this server (its server address is ' +
       `${location.origin}), or send one: curl --data-binary 'main;work 10' ` +
       `'${location.origin}/ingest?name=myapp.cpu', then reload.`);
     return;
   }
-  if (!state.query) state.query = joinQuery(names[0], []);
-  sel.value = splitQuery(state.query).app;
+  fillSeries(names, new Set(recent));
+  if (!state.query) {
+    // First a CPU profile with data in range, else any series with data, else the first.
+    const cpu = (n) => /\.(cpu|itimer)$/.test(n);
+    const pick = names.find((n) => cpu(n) && recent.includes(n)) ||
+      names.find((n) => recent.includes(n)) || names.find(cpu) || names[0];
+    state.query = joinQuery(pick, []);
+  }
+  $('app').value = splitQuery(state.query).app;
   renderFilters();
   await loadLabelNames();
   if (app && !apps.includes(app)) {
     status(`No series named ${app} is stored: pick one of the ${apps.length} in the list.`, true);
     return false;
   }
+}
+
+/**
+ * The series picker: one group per service (the app name without its type), its types as
+ * options, those without data in the range marked; the search box above keeps the matching
+ * ones.
+ */
+function fillSeries(names, recent) {
+  const needle = $('series-search').value.trim().toLowerCase();
+  const groups = new Map();
+  for (const n of names) {
+    if (needle && !n.toLowerCase().includes(needle) && n !== splitQuery(state.query).app) continue;
+    const dot = n.lastIndexOf('.');
+    const svc = dot > 0 ? n.slice(0, dot) : n;
+    if (!groups.has(svc)) groups.set(svc, []);
+    groups.get(svc).push(n);
+  }
+  const sel = $('app');
+  sel.replaceChildren(...[...groups].map(([svc, list]) => {
+    const g = document.createElement('optgroup');
+    g.label = svc;
+    g.append(...list.map((n) => {
+      const type = n.length > svc.length ? n.slice(svc.length + 1) : n;
+      const o = new Option(recent.has(n) ? type : `${type} (no data in range)`, n);
+      o.title = n;
+      return o;
+    }));
+    return g;
+  }));
+  sel.value = splitQuery(state.query).app;
+  fillSeries.last = [names, recent];
 }
 
 function labelScope() {
@@ -800,6 +841,7 @@ function wire() {
   $('search').value = state.search;
   $('search').addEventListener('input', applySearch);
   if (document.body.classList.contains('preloaded')) return;
+  $('series-search').oninput = () => { if (fillSeries.last) fillSeries(...fillSeries.last); };
   $('app').onchange = () => {
     state.query = joinQuery($('app').value, []);
     state.leftQuery = state.rightQuery = '';
