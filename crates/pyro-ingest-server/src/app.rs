@@ -56,6 +56,7 @@ pub fn router(store: Arc<Store>, writer: Writer, config: Config) -> Router {
         .route("/render-diff", get(handlers::render::render_diff))
         .route("/labels", get(handlers::labels::labels))
         .route("/label-values", get(handlers::labels::label_values))
+        .route("/label-spans", get(handlers::labels::label_spans))
         .route("/metrics", get(handlers::status::metrics))
         .route("/ready", get(handlers::status::ready))
         .route("/healthz", get(handlers::status::healthz))

@@ -1133,3 +1133,106 @@ fn the_series_picker_groups_marks_and_searches() {
     assert_eq!(options, json!(["api.cpu", "db.cpu"]));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Issue 31, the test-run view: k6 runs (their profiles carry `k6_test_run_id` from W3C
+/// baggage) listed newest first with their span; a run opens over exactly its span, breaks down
+/// by scenario, and compares with the previous run in one click.
+#[test]
+fn k6_test_runs_are_listed_opened_and_compared() {
+    let browser = match Browser::start() {
+        Ok(b) => b,
+        Err(why) => {
+            assert!(
+                std::env::var("CI").is_err(),
+                "CI must run the browser test: {why}"
+            );
+            eprintln!("skipped: the browser test needs chromium and chromedriver ({why})");
+            return;
+        }
+    };
+    let dir = temp_dir("ui-runs");
+    let s = Server::start(&dir, &[]);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let (r1, r2) = (now - 3 * 3600, now - 3600);
+    let (r1, r2) = (r1 - r1 % 10, r2 - r2 % 10);
+    // r1: one upload; r2: two uploads 60 s apart, two scenarios.
+    for (run, at, scenario, body) in [
+        ("r1", r1, "browse", "main;render 5\n"),
+        ("r2", r2, "browse", "main;render 2\n"),
+        ("r2", r2 + 60, "checkout", "main;pay 7\n"),
+    ] {
+        let name = enc(&format!(
+            "load.cpu{{k6_test_run_id={run},k6_scenario={scenario},k6_name=GET /}}"
+        ));
+        let (code, msg) = post(
+            &s.url(&format!("/ingest?name={name}&from={at}&sampleRate=100")),
+            None,
+            &[],
+            body.as_bytes(),
+        );
+        assert_eq!(code, 200, "{msg}");
+    }
+    browser.goto(&s.url(&format!("/?query={}&view=runs", enc("load.cpu{}"))));
+    browser.wait_for(
+        "the runs",
+        "return document.querySelectorAll('#run-table tbody tr').length === 2",
+    );
+    let rows = browser.js(
+        "return Array.from(document.querySelectorAll('#run-table tbody tr')).map(tr =>
+           Array.from(tr.cells).slice(0, 3).map(td => td.textContent));",
+    );
+    let iso = |t: i64| {
+        pyro_ingest_server::attime::rfc3339(t)
+            .trim_end_matches('Z')
+            .replace('T', " ")
+    };
+    assert_eq!(
+        rows,
+        json!([["r2", iso(r2), "70 s"], ["r1", iso(r1), "10 s"]])
+    );
+    // Open r2 by scenario: exactly its span, its filter, the scenario breakdown.
+    browser.click("#run-table tbody tr[data-run=r2] button[data-action='by scenario']");
+    browser.wait_for(
+        "the scenario breakdown",
+        "return document.querySelectorAll('#tag-table tbody tr').length === 2",
+    );
+    let url = browser.js("return new URLSearchParams(location.search).toString()");
+    let url = url.as_str().unwrap();
+    assert!(
+        url.contains(&format!("from={r2}")) && url.contains(&format!("until={}", r2 + 70)),
+        "{url}"
+    );
+    assert!(
+        url.contains("view=tags") && url.contains("groupBy=k6_scenario"),
+        "{url}"
+    );
+    assert!(url.contains("k6_test_run_id%3D%22r2%22"), "{url}");
+    let tags = browser.js(
+        "return Array.from(document.querySelectorAll('#tag-table tbody tr')).map(tr => tr.cells[0].textContent);",
+    );
+    assert_eq!(tags, json!(["checkout", "browse"]));
+    // Back to the runs; compare r2 with the previous run in one click.
+    browser.goto(&s.url(&format!("/?query={}&view=runs", enc("load.cpu{}"))));
+    browser.wait_for(
+        "the runs",
+        "return document.querySelectorAll('#run-table tbody tr').length === 2",
+    );
+    browser.click("#run-table tbody tr[data-run=r2] button[data-action='vs previous run']");
+    let status = browser.wait_for(
+        "the diff",
+        "const t = document.getElementById('status').textContent; return t.startsWith('left') && t",
+    );
+    assert!(
+        status
+            .as_str()
+            .unwrap()
+            .starts_with("left 50 ms · right 90 ms"),
+        "{status}"
+    );
+    let left = browser.js("return document.getElementById('left-query').value");
+    assert_eq!(left, "load.cpu{k6_test_run_id=\"r1\"}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -652,9 +652,14 @@ async function load() {
   for (const b of document.querySelectorAll('#views button')) b.classList.toggle('active', b.dataset.view === state.view);
   $('diff-controls').hidden = state.view !== 'diff';
   $('tags').hidden = state.view !== 'tags';
+  $('runs').hidden = state.view !== 'runs';
   if (!state.query) return;
   status('loading…');
   try {
+    if (state.view === 'runs') {
+      await loadRuns();
+      return;
+    }
     if (state.view === 'diff') {
       fillDiffDefaults();
       show(await getJson('render-diff?' + diffParams('json')));
@@ -798,6 +803,70 @@ async function loadTags() {
     share.append(bar, ' ' + pct(v / sum));
     if (value !== '') tr.onclick = () => { addFilter(state.groupBy, value); state.view = 'single'; load(); };
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Test runs: the k6 runs whose profiles carry `k6_test_run_id` (from W3C baggage), newest first,
+// each opened over exactly its span, broken down by scenario or request, or compared.
+
+const RUN = 'k6_test_run_id';
+
+async function loadRuns() {
+  const { app } = splitQuery(state.query);
+  const spans = await getJson('label-spans?' + new URLSearchParams({ label: RUN, query: joinQuery(app, []) }));
+  const body = $('run-table').tBodies[0];
+  body.replaceChildren();
+  $('runs-note').textContent = spans.length ? '' :
+    `No k6 test runs in ${app}: a run appears here when k6 sends its profiles with W3C baggage ` +
+    '(k6_test_run_id), e.g. with the pyroscope k6 extension.';
+  const iso = (t) => new Date(t * 1000).toISOString().slice(0, 19).replace('T', ' ');
+  const secs = (d) => (d < 120 ? `${d} s` : d < 7200 ? `${Math.round(d / 60)} min` : `${(d / 3600).toFixed(1)} h`);
+  spans.forEach((run, i) => {
+    const tr = body.insertRow();
+    tr.dataset.run = run.value;
+    tr.insertCell().textContent = run.value;
+    tr.insertCell().textContent = iso(run.from);
+    tr.insertCell().textContent = secs(run.until - run.from);
+    const button = (cell, text, action) => {
+      const b = document.createElement('button');
+      b.type = 'button'; b.textContent = text; b.dataset.action = text;
+      b.onclick = action;
+      cell.append(b, ' ');
+    };
+    const open = tr.insertCell();
+    button(open, 'flamegraph', () => openRun(run, 'single'));
+    button(open, 'by scenario', () => openRun(run, 'tags', 'k6_scenario'));
+    button(open, 'by request', () => openRun(run, 'tags', 'k6_name'));
+    const compare = tr.insertCell();
+    const prev = spans[i + 1];
+    if (prev) button(compare, 'vs previous run', () => compareRuns(app, prev, run));
+    button(compare, 'vs the span before', () => {
+      const d = run.until - run.from;
+      compareRuns(app, { value: '', from: run.from - d, until: run.from }, run);
+    });
+  });
+  status(`${spans.length} test run${spans.length === 1 ? '' : 's'} in ${app}`);
+}
+
+function openRun(run, view, groupBy) {
+  state.from = String(run.from);
+  state.until = String(run.until);
+  addFilter(RUN, run.value);
+  state.view = view;
+  if (groupBy) state.groupBy = groupBy;
+  load();
+}
+
+/** The diff of run `right` against `left` (a run, or with an empty value the whole series). */
+function compareRuns(app, left, right) {
+  const q = (r) => joinQuery(app, r.value ? [`${RUN}=${quote(r.value)}`] : []);
+  Object.assign(state, {
+    view: 'diff',
+    leftQuery: q(left), leftFrom: String(left.from), leftUntil: String(left.until),
+    rightQuery: q(right), rightFrom: String(right.from), rightUntil: String(right.until),
+  });
+  for (const k of DIFF_KEYS) diffInput(k).value = state[k];
+  load();
 }
 
 // ---------------------------------------------------------------------------------------------

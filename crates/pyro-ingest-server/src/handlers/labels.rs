@@ -85,3 +85,56 @@ pub async fn label_values(
     };
     tokio::task::spawn_blocking(move || answer(&state, &tenant, &q, Some(&label))).await?
 }
+
+/// One value of a label with the time span of the data of the series that carry it.
+#[derive(Debug, serde::Serialize)]
+struct Span {
+    value: String,
+    /// First slot with data (Unix seconds).
+    from: i64,
+    /// End of the last slot with data (Unix seconds).
+    until: i64,
+}
+
+/// `/label-spans?label=…[&query=…]`: each value of one label (of the series `query` selects)
+/// with the time span of their data, newest first: what the UI lists k6 test runs
+/// (`k6_test_run_id`) with, each opened over exactly its span.
+pub async fn label_spans(
+    State(state): State<Arc<AppState>>,
+    Reader { tenant, .. }: Reader,
+    Query(q): Query<BTreeMap<String, String>>,
+) -> Result<Response, AppError> {
+    let Some(label) = q.get("label").cloned() else {
+        return Err(OgError::invalid("label is required").into());
+    };
+    tokio::task::spawn_blocking(move || -> Result<Response, AppError> {
+        let parsed = match q.get("query").filter(|v| !v.is_empty()) {
+            Some(text) => Some(parse_query(text)?),
+            None => None,
+        };
+        let selection = match &parsed {
+            Some(p) => Selection::Query(p),
+            None => Selection::All,
+        };
+        let mut spans: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+        for f in state.store.select(&tenant, selection).map_err(og_read)? {
+            let Some(value) = f.name.get(&label) else {
+                continue;
+            };
+            if let Some((first, last)) =
+                state.store.time_range_of(&tenant, f.id).map_err(og_read)?
+            {
+                let until = last + pyro_store::SLOT_SECONDS;
+                let e = spans.entry(value.to_owned()).or_insert((first, until));
+                *e = (e.0.min(first), e.1.max(until));
+            }
+        }
+        let mut out: Vec<Span> = spans
+            .into_iter()
+            .map(|(value, (from, until))| Span { value, from, until })
+            .collect();
+        out.sort_by(|a, b| b.until.cmp(&a.until).then_with(|| a.value.cmp(&b.value)));
+        Ok(json_response(&out))
+    })
+    .await?
+}
