@@ -1236,3 +1236,105 @@ fn k6_test_runs_are_listed_opened_and_compared() {
     assert_eq!(left, "load.cpu{k6_test_run_id=\"r1\"}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Issue 31, item 3: a right click on a frame opens a menu: focus on its subtree (drawn alone,
+/// on top), collapse it (its descendants hidden, then shown again), the sandwich view of its
+/// function (callers and callees, each merged), a search for it.
+#[test]
+fn frame_menu_focus_collapse_and_sandwich() {
+    let browser = match Browser::start() {
+        Ok(b) => b,
+        Err(why) => {
+            assert!(
+                std::env::var("CI").is_err(),
+                "CI must run the browser test: {why}"
+            );
+            eprintln!("skipped: the browser test needs chromium and chromedriver ({why})");
+            return;
+        }
+    };
+    let dir = temp_dir("ui-menu");
+    let s = Server::start(&dir, &[]);
+    ingest(
+        &s,
+        "menu.cpu",
+        "&sampleRate=100",
+        "main;handle;parse;alloc 10\nmain;handle;render 20\nmain;batch;parse;alloc 30\nmain;batch;parse 5\n",
+    );
+    browser.goto(&s.url(&format!(
+        "/?query={}&from=now-1h&until=now",
+        enc("menu.cpu{}")
+    )));
+    browser.wait_for(
+        "the function table",
+        "return document.querySelectorAll('#fn-table tbody tr').length",
+    );
+    // Right click on a frame (the first `handle`) opens the menu.
+    let menu = |name: &str| -> Value {
+        browser.js(&format!(
+            "const i = flame.find('{name}'); const b = flame.box(i); const c = document.getElementById('flame');
+             const r = c.getBoundingClientRect();
+             c.dispatchEvent(new MouseEvent('contextmenu', {{clientX: r.left + b.x + 2, clientY: r.top + b.y + 2, bubbles: true, cancelable: true}}));
+             return Array.from(document.querySelectorAll('#menu button')).map(b => b.dataset.action);"
+        ))
+    };
+    assert_eq!(
+        menu("handle"),
+        json!(["focus", "collapse", "sandwich", "search"])
+    );
+    browser.screenshot("9-menu");
+    // Focus: `handle` on the top row, its parent not drawn, the canvas as tall as its subtree.
+    browser.click("#menu button[data-action=focus]");
+    let focus = browser.js(
+        "return [flame.box(flame.find('handle')).y, flame.nodeAtPoint(2, 2) === flame.find('handle'),
+                 document.getElementById('flame').clientHeight];",
+    );
+    assert_eq!(focus, json!([0, true, 3 * 18]));
+    browser.click("#reset");
+    // Collapse `batch`: its descendants are hidden, then shown again.
+    menu("batch");
+    browser.click("#menu button[data-action=collapse]");
+    let hidden = "const p = flame.g.parent; const b = flame.find('batch');
+         let n = 0; for (let i = 0; i < flame.g.n; i++) { let q = p[i]; while (q > 0 && q !== b) q = p[q]; if (q === b && flame.isHidden(i)) n++; }
+         return n;";
+    assert_eq!(browser.js(hidden), json!(2));
+    menu("batch");
+    browser.click("#menu button[data-action=collapse]");
+    assert_eq!(browser.js(hidden), json!(0));
+    // Sandwich of `parse`: callers handle and batch under it (merged paths to main), callees
+    // alloc (10 + 30) with parse's own 5.
+    menu("parse");
+    browser.click("#menu button[data-action=sandwich]");
+    browser.wait_for(
+        "the sandwich",
+        "return !document.getElementById('sandwich').hidden",
+    );
+    browser.screenshot("10-sandwich");
+    let tree = |flame: &str| -> Value {
+        browser.js(&format!(
+            "const g = {flame}.g; const out = [];
+             for (let i = 0; i < g.n; i++) out.push([g.level[i], g.names[g.name[i]], g.total[i], g.self[i]]);
+             return out;"
+        ))
+    };
+    assert_eq!(
+        tree("callersFlame"),
+        json!([
+            [0, "parse", 45, 0],
+            [1, "batch", 35, 0],
+            [1, "handle", 10, 0],
+            [2, "main", 35, 35],
+            [2, "main", 10, 10]
+        ])
+    );
+    assert_eq!(
+        tree("calleesFlame"),
+        json!([[0, "parse", 45, 5], [1, "alloc", 40, 40]])
+    );
+    browser.click("#sandwich-close");
+    assert_eq!(
+        browser.js("return document.getElementById('sandwich').hidden"),
+        json!(true)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -143,6 +143,13 @@ class Flame {
       const i = this.nodeAtPoint(e.offsetX, e.offsetY);
       if (i >= 0) this.setZoom(i);
     });
+    canvas.addEventListener('contextmenu', (e) => {
+      const i = this.nodeAtPoint(e.offsetX, e.offsetY);
+      if (i < 0 || !this.onMenu) return;
+      e.preventDefault();
+      this.tooltip.hidden = true;
+      this.onMenu(i, e);
+    });
     window.addEventListener('resize', () => this.draw());
   }
 
@@ -153,11 +160,43 @@ class Flame {
     this.fmt = formatter(meta);
     this.palette = [];
     this.zoom = 0;
+    this.focus = false;
+    this.collapsed = new Set();
+    this.hidden = null;
     this.draw();
     this.onZoom && this.onZoom(0);
   }
 
+  /** Draws node `i`'s subtree alone, `i` on the top row (its ancestors are not drawn). */
+  setFocus(i) {
+    this.focus = i > 0;
+    this.setZoom(i);
+  }
+
+  /** Rows not drawn above the top: the focused node's depth. */
+  top() {
+    return this.focus ? this.g.level[this.zoom] : 0;
+  }
+
+  /** Hides (or shows again) the descendants of node `i`. */
+  toggleCollapse(i) {
+    if (this.collapsed.has(i)) this.collapsed.delete(i); else this.collapsed.add(i);
+    const g = this.g;
+    this.hidden = this.collapsed.size ? new Uint8Array(g.n) : null;
+    // Levels are in order, so a parent is decided before its children.
+    if (this.hidden) {
+      for (let k = 1; k < g.n; k++) {
+        const p = g.parent[k];
+        if (this.hidden[p] || this.collapsed.has(p)) this.hidden[k] = 1;
+      }
+    }
+    this.draw();
+  }
+
+  isHidden(i) { return !!(this.hidden && this.hidden[i]); }
+
   setZoom(i) {
+    if (i === 0) this.focus = false;
     this.zoom = i;
     this.onZoom && this.onZoom(i);
     this.draw();
@@ -235,7 +274,8 @@ class Flame {
     const dpr = window.devicePixelRatio || 1;
     const w = c.clientWidth || c.parentElement.clientWidth || 800;
     const levels = g.levelStart.length - 1;
-    const h = levels * ROW;
+    const top = this.top();
+    const h = (levels - top) * ROW;
     c.style.height = h + 'px';
     c.width = Math.round(w * dpr);
     c.height = Math.round(h * dpr);
@@ -248,8 +288,11 @@ class Flame {
     const scale = w / span;
     const zl = g.level[this.zoom];
     let style = '';
-    for (let d = 0; d < levels; d++) {
+    const hidden = this.hidden;
+    for (let d = top; d < levels; d++) {
+      const y = (d - top) * ROW;
       for (let i = g.levelStart[d]; i < g.levelStart[d + 1]; i++) {
+        if (hidden && hidden[i]) continue;
         let left = (g.x[i] - x0) * scale;
         let width = g.total[i] * scale;
         if (left + width < 0 || left >= w || width < 0.3) continue;
@@ -258,12 +301,13 @@ class Flame {
         width = Math.min(width, w - left);
         const color = this.color(i);
         if (color !== style) { ctx.fillStyle = color; style = color; }
-        ctx.fillRect(left, d * ROW, Math.max(width - 0.5, 0.3), ROW - 1);
+        ctx.fillRect(left, y, Math.max(width - 0.5, 0.3), ROW - 1);
         if (width > 28) {
           const name = i === 0 ? 'total' : g.names[g.name[i]];
-          const text = Flame.label(name, Math.floor((width - 6) / 6.6));
+          const mark = this.collapsed.has(i) ? '▸ ' : '';
+          const text = mark + Flame.label(name, Math.floor((width - 6) / 6.6) - mark.length);
           ctx.fillStyle = style = '#111';
-          ctx.fillText(text, left + 3, d * ROW + ROW / 2);
+          ctx.fillText(text, left + 3, y + ROW / 2);
         }
       }
     }
@@ -273,7 +317,7 @@ class Flame {
   nodeAtPoint(px, py) {
     const g = this.g;
     if (!g) return -1;
-    const d = Math.floor(py / ROW);
+    const d = Math.floor(py / ROW) + this.top();
     if (d < 0 || d >= g.levelStart.length - 1) return -1;
     if (d < g.level[this.zoom]) {
       for (let i = this.zoom; i >= 0; i = g.parent[i]) if (g.level[i] === d) return i;
@@ -286,7 +330,7 @@ class Flame {
       const mid = (lo + hi) >> 1;
       if (g.x[mid] + g.total[mid] <= tick) lo = mid + 1;
       else if (g.x[mid] > tick) hi = mid - 1;
-      else return mid;
+      else return this.isHidden(mid) ? -1 : mid;
     }
     return -1;
   }
@@ -298,7 +342,7 @@ class Flame {
     const w = this.canvas.clientWidth;
     const left = Math.max(0, ((g.x[i] - x0) / span) * w);
     const right = Math.min(w, ((g.x[i] + g.total[i] - x0) / span) * w);
-    return { x: left, y: g.level[i] * ROW, w: Math.max(0, right - left), h: ROW - 1 };
+    return { x: left, y: (g.level[i] - this.top()) * ROW, w: Math.max(0, right - left), h: ROW - 1 };
   }
 
   /** The first node named `name` (breadth first). */
@@ -495,9 +539,125 @@ class Timeline {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Sandwich: the callers and the callees of one function, each merged into a tree of its own.
+
+/** Each node's children, by node id (computed once per graph). */
+function kidsOf(g) {
+  if (g.kids) return g.kids;
+  const kids = Array.from({ length: g.n }, () => []);
+  for (let i = 1; i < g.n; i++) kids[g.parent[i]].push(i);
+  return (g.kids = kids);
+}
+
+/**
+ * The callers (`F` at the root, each path above an occurrence of `F` merged below it) and the
+ * callees (the subtrees under every outermost occurrence of `F`, merged) of function `fname`.
+ */
+function sandwich(g, fname) {
+  const kids = kidsOf(g);
+  const node = (name) => ({ name, total: 0, self: 0, children: new Map() });
+  const child = (p, name) => {
+    let c = p.children.get(name);
+    if (!c) p.children.set(name, (c = node(name)));
+    return c;
+  };
+  const callees = node(fname), callers = node(fname);
+  const nameOf = (i) => g.names[g.name[i]];
+  const addSub = (into, i) => {
+    into.total += g.total[i];
+    into.self += g.self[i];
+    for (const k of kids[i]) addSub(child(into, nameOf(k)), k);
+  };
+  for (let i = 1; i < g.n; i++) {
+    if (nameOf(i) !== fname) continue;
+    let nested = false;
+    for (let p = g.parent[i]; p > 0; p = g.parent[p]) if (nameOf(p) === fname) { nested = true; break; }
+    if (nested) continue;
+    addSub(callees, i);
+    const t = g.total[i];
+    callers.total += t;
+    let at = callers;
+    for (let p = g.parent[i]; p > 0; p = g.parent[p]) {
+      at = child(at, nameOf(p));
+      at.total += t;
+    }
+    at.self += t;
+  }
+  return { callers, callees };
+}
+
+/** A tree `{name, total, self, children}` as OG's single flamebearer (what `flatten` reads). */
+function toFlamebearer(root) {
+  const names = [], index = new Map();
+  const nameId = (n) => {
+    if (!index.has(n)) { index.set(n, names.length); names.push(n); }
+    return index.get(n);
+  };
+  const levels = [];
+  const walk = (nd, d, x) => {
+    (levels[d] = levels[d] || []).push([x, nd.total, nd.self, nameId(nd.name)]);
+    let cx = x;
+    for (const c of [...nd.children.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+      walk(c, d + 1, cx);
+      cx += c.total;
+    }
+  };
+  walk(root, 0, 0);
+  let maxSelf = 0;
+  const out = levels.map((l) => {
+    l.sort((a, b) => a[0] - b[0]);
+    let end = 0;
+    const v = [];
+    for (const [x, t, self, n] of l) { v.push(x - end, t, self, n); end = x + t; maxSelf = Math.max(maxSelf, self); }
+    return v;
+  });
+  return { names, levels: out, numTicks: root.total, maxSelf };
+}
+
+// ---------------------------------------------------------------------------------------------
 // The page.
 
 const flame = new Flame($('flame'), $('tooltip'));
+const callersFlame = new Flame($('callers'), $('callers-tip'));
+const calleesFlame = new Flame($('callees'), $('callees-tip'));
+
+function showSandwich(name) {
+  if (!current) return;
+  const { callers, callees } = sandwich(current.g, name);
+  $('sandwich').hidden = false;
+  $('sandwich-name').textContent = name;
+  const meta = current.data.metadata;
+  callersFlame.set(flatten(toFlamebearer(callers), false), meta, {});
+  calleesFlame.set(flatten(toFlamebearer(callees), false), meta, {});
+}
+
+$('sandwich-close').onclick = () => { $('sandwich').hidden = true; };
+
+// The frame menu (right click): focus, collapse, sandwich, search.
+flame.onMenu = (i, e) => {
+  const g = current.g;
+  const name = i === 0 ? 'total' : g.names[g.name[i]];
+  const menu = $('menu');
+  const items = [
+    ['focus', 'Focus on this subtree', () => flame.setFocus(i)],
+    ['collapse', flame.collapsed.has(i) ? 'Expand' : 'Collapse', () => flame.toggleCollapse(i)],
+  ];
+  if (i > 0) {
+    items.push(['sandwich', 'Sandwich: its callers and callees', () => showSandwich(name)]);
+    items.push(['search', 'Search for this function', () => { $('search').value = name; applySearch(); }]);
+  }
+  menu.replaceChildren(...items.map(([action, text, run]) => {
+    const b = document.createElement('button');
+    b.type = 'button'; b.textContent = text; b.dataset.action = action;
+    b.onclick = (ev) => { ev.stopPropagation(); menu.hidden = true; run(); };
+    return b;
+  }));
+  menu.style.left = Math.max(0, Math.min(e.offsetX, flame.canvas.clientWidth - 240)) + 'px';
+  menu.style.top = e.offsetY + 'px';
+  menu.hidden = false;
+};
+document.addEventListener('click', (e) => { if (!$('menu').contains(e.target)) $('menu').hidden = true; });
+document.addEventListener('keydown', (e) => { if (e.key === 'Escape') $('menu').hidden = true; });
 const table = new FunctionTable($('fn-table'), $('table-filter'), $('table-note'));
 const timeline = new Timeline($('timeline'), (from, until) => {
   state.from = String(from); state.until = String(until);
@@ -576,6 +736,7 @@ function show(data) {
   const t0 = performance.now();
   const g = flatten(data.flamebearer, double);
   current = { data, g };
+  $('sandwich').hidden = true;
   if (double) { data.leftTicks = data.leftTicks || 0; data.rightTicks = data.rightTicks || 0; }
   flame.matches = null;
   flame.set(g, data.metadata, data);
