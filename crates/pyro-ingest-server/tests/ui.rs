@@ -808,6 +808,7 @@ fn empty_states_say_what_to_do() {
         text.as_str().unwrap().contains("/ingest?name=myapp.cpu"),
         "{text}"
     );
+    browser.screenshot("11-empty-server");
     assert_eq!(browser.js(class), "");
     // Data, but only long ago.
     let (code, msg) = post(
@@ -844,6 +845,7 @@ fn empty_states_say_what_to_do() {
         "No series named ghost.cpu is stored: pick one of the 1 in the list."
     );
     assert_eq!(browser.js(class), "error");
+    browser.screenshot("12-unknown-series");
     // Microseconds read as time (17,830,000 µs is 17.83 s).
     ingest(
         &s,
@@ -932,6 +934,7 @@ fn phones_status_in_view_and_utc_timeline() {
         f("status") <= f("height") + 1.0,
         "the status line is in view: {layout}"
     );
+    browser.screenshot("13-phone");
     let label = browser.js("return document.getElementById('timeline').getAttribute('aria-label')");
     assert!(label.as_str().unwrap().ends_with(" UTC"), "{label}");
     std::fs::remove_dir_all(&dir).unwrap();
@@ -981,6 +984,7 @@ fn truncation_is_announced_and_the_limit_can_be_raised() {
     );
     let url = browser.js("return location.search");
     assert!(url.as_str().unwrap().contains("maxNodes=-1"), "{url}");
+    browser.screenshot("14-all-nodes");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -1046,6 +1050,7 @@ fn package_colours_labels_tooltips_and_back() {
     let colour = |name: &str| browser.js(&format!("return flame.color(flame.find('{name}'))"));
     assert_eq!(colour("com.shop.Cart.add"), colour("com.shop.Order.pay"));
     assert_ne!(colour("com.shop.Cart.add"), colour("org.db.Pool.get"));
+    browser.screenshot("15-package-colours");
     assert_eq!(
         browser.js("return Flame.label('com.example.service.Checkout.submitOrder', 14)"),
         "…submitOrder"
@@ -1214,6 +1219,7 @@ fn k6_test_runs_are_listed_opened_and_compared() {
         "return Array.from(document.querySelectorAll('#tag-table tbody tr')).map(tr => tr.cells[0].textContent);",
     );
     assert_eq!(tags, json!(["checkout", "browse"]));
+    browser.screenshot("16-test-run-by-scenario");
     // Back to the runs; compare r2 with the previous run in one click.
     browser.goto(&s.url(&format!("/?query={}&view=runs", enc("load.cpu{}"))));
     browser.wait_for(
@@ -1234,6 +1240,33 @@ fn k6_test_runs_are_listed_opened_and_compared() {
     );
     let left = browser.js("return document.getElementById('left-query').value");
     assert_eq!(left, "load.cpu{k6_test_run_id=\"r1\"}");
+    browser.screenshot("17-test-run-vs-previous");
+    // By request name, and against the span before the run.
+    browser.goto(&s.url(&format!("/?query={}&view=runs", enc("load.cpu{}"))));
+    browser.wait_for(
+        "the runs",
+        "return document.querySelectorAll('#run-table tbody tr').length === 2",
+    );
+    browser.click("#run-table tbody tr[data-run=r2] button[data-action='by request']");
+    browser.wait_for(
+        "the request breakdown",
+        "return Array.from(document.querySelectorAll('#tag-table tbody tr')).map(tr => tr.cells[0].textContent).join() === 'GET /'",
+    );
+    browser.goto(&s.url(&format!("/?query={}&view=runs", enc("load.cpu{}"))));
+    browser.wait_for(
+        "the runs",
+        "return document.querySelectorAll('#run-table tbody tr').length === 2",
+    );
+    browser.click("#run-table tbody tr[data-run=r2] button[data-action='vs the span before']");
+    browser.wait_for(
+        "the diff against the span before",
+        "const t = document.getElementById('status').textContent; return t.startsWith('left 0 s · right 90 ms') && t",
+    );
+    let left = browser.js("return [document.getElementById('left-query').value, document.getElementById('left-from').value, document.getElementById('left-until').value]");
+    assert_eq!(
+        left,
+        json!(["load.cpu{}", (r2 - 70).to_string(), r2.to_string()])
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
