@@ -303,7 +303,7 @@ class Flame {
         if (color !== style) { ctx.fillStyle = color; style = color; }
         ctx.fillRect(left, y, Math.max(width - 0.5, 0.3), ROW - 1);
         if (width > 28) {
-          const name = i === 0 ? 'total' : g.names[g.name[i]];
+          const name = i === 0 ? g.rootName || 'total' : g.names[g.name[i]];
           const mark = this.collapsed.has(i) ? '▸ ' : '';
           const text = mark + Flame.label(name, Math.floor((width - 6) / 6.6) - mark.length);
           ctx.fillStyle = style = '#111';
@@ -356,7 +356,7 @@ class Flame {
     const i = this.nodeAtPoint(e.offsetX, e.offsetY);
     if (i < 0) { this.tooltip.hidden = true; return; }
     const g = this.g, fmt = this.fmt;
-    const full = i === 0 ? 'total' : g.names[g.name[i]];
+    const full = i === 0 ? g.rootName || 'total' : g.names[g.name[i]];
     // A huge name (generated code) would make a tooltip taller than the screen.
     const name = full.length > 300 ? full.slice(0, 150) + ' … ' + full.slice(-140) : full;
     let text;
@@ -522,7 +522,9 @@ class Timeline {
     ctx.fillStyle = '#6b7280';
     ctx.font = '10px system-ui, sans-serif';
     const labels = [];
-    for (let k = 0; k <= 4; k++) {
+    // A narrow timeline (a phone) has room for three labels, a wide one for five.
+    const every = w < 480 ? 2 : 1;
+    for (let k = 0; k <= 4; k += every) {
       const t = new Date((tl.startTime + (k / 4) * this.span()) * 1000);
       // Times are UTC, and the last label says so.
       const label = t.toISOString().slice(5, 16).replace('T', ' ') + (k === 4 ? ' UTC' : '');
@@ -530,7 +532,7 @@ class Timeline {
       ctx.textAlign = k === 0 ? 'left' : k === 4 ? 'right' : 'center';
       ctx.fillText(label, (k / 4) * w, h - 2);
     }
-    c.setAttribute('aria-label', `timeline from ${labels[0]} to ${labels[4]}`);
+    c.setAttribute('aria-label', `timeline from ${labels[0]} to ${labels[labels.length - 1]}`);
     if (this.drag) {
       ctx.fillStyle = 'rgba(47,111,235,.2)';
       ctx.fillRect(Math.min(...this.drag), 0, Math.abs(this.drag[1] - this.drag[0]), h - 12);
@@ -627,8 +629,10 @@ function showSandwich(name) {
   $('sandwich').hidden = false;
   $('sandwich-name').textContent = name;
   const meta = current.data.metadata;
-  callersFlame.set(flatten(toFlamebearer(callers), false), meta, {});
-  calleesFlame.set(flatten(toFlamebearer(callees), false), meta, {});
+  // Both trees are rooted at the function itself: their root is named after it.
+  const tree = (t) => Object.assign(flatten(toFlamebearer(t), false), { rootName: name });
+  callersFlame.set(tree(callers), meta, {});
+  calleesFlame.set(tree(callees), meta, {});
 }
 
 $('sandwich-close').onclick = () => { $('sandwich').hidden = true; };
