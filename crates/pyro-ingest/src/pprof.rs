@@ -178,17 +178,26 @@ pub(crate) fn series(
     for ((series, span), tree) in by_span {
         spans.entry(series).or_default().push((span, tree));
     }
-    // The series outlive the decompressed buffer, so their trees own their names.
+    // The series outlive the decompressed buffer, so their trees own their names (trees that
+    // share one shape keep sharing one owned copy of it).
+    let (series, trees): (Vec<_>, Vec<_>) = series
+        .into_iter()
+        .map(|mut s| {
+            let tree = std::mem::take(&mut s.tree);
+            (s, tree)
+        })
+        .unzip();
     let series: Vec<Series<'static>> = series
         .into_iter()
-        .map(|s| Series {
+        .zip(pyro_tree::StackTree::into_owned_all(trees))
+        .map(|(s, tree)| Series {
             spans: spans.remove(&s.name.key()).unwrap_or_default(),
             name: s.name,
             units: s.units,
             aggregation: Aggregation::parse(&s.aggregation),
             sample_rate: s.sample_rate,
             spy_name: spy_name.to_owned(),
-            tree: s.tree.into_owned(),
+            tree,
         })
         .collect();
     budget.spend(&series)?;

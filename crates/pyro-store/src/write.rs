@@ -107,17 +107,26 @@ impl Write {
 
     /// Turns a request's series into an owned write for `tenant` (empty: single tenant).
     pub fn new(tenant: &str, start: i64, series: Vec<pyro_ingest::Series<'_>>) -> Write {
+        // Trees that share one shape (a profile's sample types and label sets) keep sharing it.
+        let (series, trees): (Vec<_>, Vec<_>) = series
+            .into_iter()
+            .map(|mut s| {
+                let tree = std::mem::take(&mut s.tree);
+                (s, tree)
+            })
+            .unzip();
         Write {
             series: series
                 .into_iter()
-                .map(|s| {
+                .zip(pyro_tree::StackTree::into_owned_all(trees))
+                .map(|(s, tree)| {
                     let meta = Meta::of(tenant, &s);
                     let spans = s
                         .spans
                         .into_iter()
                         .map(|(id, t)| (id, t.into_owned()))
                         .collect();
-                    OwnedSeries::new(s.name.key(), meta, s.tree.into_owned()).with_spans(spans)
+                    OwnedSeries::new(s.name.key(), meta, tree).with_spans(spans)
                 })
                 .collect(),
             ..Write::at(tenant, start)

@@ -23,12 +23,13 @@ impl<'a> StackTree<'a> {
         if root_total < prev_total || root_self < prev_self {
             return out;
         }
-        let mut state = vec![State::Dropped; self.node_count()];
-        let mut mine = vec![u32::MAX; self.node_count()];
+        let len = self.arena_len();
+        let mut state = vec![State::Dropped; len];
+        let mut mine = vec![u32::MAX; len];
         state[0] = State::Kept(Some(0));
         mine[0] = 0;
         out.bump_self(0, root_self - prev_self);
-        for i in 1..self.node_count() as u32 {
+        for i in (1..len as u32).filter(|&i| self.alive(i)) {
             let (parent, frame, s, t) = self.raw_node(i);
             let State::Kept(prev_parent) = state[parent as usize] else {
                 continue;

@@ -68,7 +68,7 @@ impl StackTree<'_> {
     /// The exact length of [`StackTree::to_folded`]'s text, from one pass over the nodes
     /// (parents come before children), so the text is written into one allocation.
     fn folded_len(&self) -> usize {
-        let count = self.node_count();
+        let count = self.arena_len();
         let mut path_len = vec![0usize; count];
         let digits = |v: u64| v.checked_ilog10().map_or(1, |d| d as usize + 1);
         let (_, _, root_self, _) = self.raw_node(0);
@@ -77,7 +77,7 @@ impl StackTree<'_> {
         } else {
             0
         };
-        for i in 1..count as u32 {
+        for i in (1..count as u32).filter(|&i| self.alive(i)) {
             let (parent, frame, self_value, _) = self.raw_node(i);
             let name = self.name_of(frame).len();
             let len = if parent == 0 {

@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::hash::BuildHasher;
+use std::sync::Arc;
 
 use hashbrown::HashTable;
 
@@ -72,13 +73,38 @@ pub struct StackTree<'a> {
     /// stacks added in sorted order skip most child lookups.
     last_frames: Vec<u32>,
     last_nodes: Vec<u32>,
+    /// Set when this tree is a column of values over a shape other trees share
+    /// ([`StackTree::from_column`]); `names` and `nodes` are then unused.
+    column: Option<Box<Column<'a>>>,
+}
+
+/// A tree's values over a shared shape: node `i` of the shape is a node of the tree when its
+/// total is not zero (the root always is).
+#[derive(Clone)]
+struct Column<'a> {
+    shape: Arc<StackTree<'a>>,
+    /// Self values and totals by node (two vectors: the self values are the caller's).
+    selfs: Vec<u64>,
+    totals: Vec<u64>,
+    /// Nodes of the tree, the root included.
+    live: usize,
+}
+
+impl Column<'_> {
+    #[inline]
+    fn values(&self, i: u32) -> Values {
+        Values {
+            self_value: self.selfs[i as usize],
+            total: self.totals[i as usize],
+        }
+    }
 }
 
 impl std::fmt::Debug for StackTree<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StackTree")
-            .field("frames", &self.names.len())
-            .field("nodes", &self.nodes.len())
+            .field("frames", &self.frame_count())
+            .field("nodes", &self.node_count())
             .field("total", &self.total())
             .field("overflowed", &self.overflowed)
             .finish()
@@ -103,7 +129,158 @@ impl<'a> StackTree<'a> {
             overflowed: false,
             last_frames: Vec::new(),
             last_nodes: Vec::new(),
+            column: None,
         }
+    }
+
+    /// A tree over the nodes of `shape` (a tree built for its shape, e.g. with zero values)
+    /// with `self_values[i]` as node `i`'s self value, its totals summed from them; a node whose
+    /// total is zero is not part of the tree. `saturated` says a self value was already capped
+    /// at `u64::MAX` (the tree is then [`overflowed`](StackTree::overflowed)).
+    ///
+    /// Trees made over one shape share it: one copy of the frames and nodes for all of them
+    /// (e.g. every sample type and label set of one profile), each holding only its values.
+    /// A tree that covers less than a quarter of the shape gets nodes of its own instead, so a
+    /// small tree never costs a value per node of a large shape. Changing a tree that shares its
+    /// shape (adding, merging) first gives it nodes of its own.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use pyro_tree::{StackSink, StackTree};
+    ///
+    /// let mut shape = StackTree::new();
+    /// shape.add(&["main", "work"], 0);
+    /// shape.add(&["main", "idle"], 0);
+    /// let shape = Arc::new(shape);
+    /// // Nodes in arena order: root, main, work, idle.
+    /// let cpu = StackTree::from_column(&shape, vec![0, 0, 3, 1], false);
+    /// let wall = StackTree::from_column(&shape, vec![0, 0, 0, 5], false);
+    /// assert_eq!(cpu.to_folded(), "main;idle 1\nmain;work 3\n");
+    /// assert_eq!(wall.to_folded(), "main;idle 5\n");
+    /// assert_eq!((cpu.node_count(), wall.node_count()), (4, 3));
+    /// ```
+    ///
+    /// # Panics
+    /// If `self_values` does not hold one value per node of `shape`.
+    pub fn from_column(
+        shape: &Arc<StackTree<'a>>,
+        self_values: Vec<u64>,
+        saturated: bool,
+    ) -> StackTree<'a> {
+        let arena = shape.arena();
+        let len = arena.nodes.len();
+        assert_eq!(self_values.len(), len, "one value per node of the shape");
+        let mut totals = self_values.clone();
+        let mut overflowed = saturated;
+        let mut live = 1;
+        for i in (1..len as u32).rev() {
+            let total = totals[i as usize];
+            if total == 0 {
+                continue;
+            }
+            live += 1;
+            let p = &mut totals[arena.nodes.parent(i) as usize];
+            match p.checked_add(total) {
+                Some(v) => *p = v,
+                None => {
+                    *p = u64::MAX;
+                    overflowed = true;
+                }
+            }
+        }
+        let column = Column {
+            shape: match &shape.column {
+                Some(c) => c.shape.clone(),
+                None => shape.clone(),
+            },
+            selfs: self_values,
+            totals,
+            live,
+        };
+        if live * 4 < len {
+            return Self::materialize(&column, overflowed);
+        }
+        let mut t = StackTree::new();
+        t.overflowed = overflowed;
+        t.column = Some(Box::new(column));
+        t
+    }
+
+    /// A tree with nodes of its own holding `column`'s nodes and values (same frame ids).
+    fn materialize(column: &Column<'a>, overflowed: bool) -> StackTree<'a> {
+        let shape = &*column.shape;
+        let len = shape.nodes.len();
+        let mut nodes = CallTree::without_hints(column.live, MAX_NODES, Values::default());
+        let mut map = vec![NONE; len];
+        map[0] = 0;
+        *nodes.data_mut(0) = column.values(0);
+        for i in 1..len as u32 {
+            let v = column.values(i);
+            if v.total == 0 {
+                continue;
+            }
+            // A parent's total is at least its child's, so the parent is mapped.
+            let n = nodes.push_child(map[shape.nodes.parent(i) as usize], shape.nodes.key(i));
+            *nodes.data_mut(n) = v;
+            map[i as usize] = n;
+        }
+        StackTree {
+            names: shape.names.clone(),
+            name_index: shape.name_index.clone(),
+            nodes,
+            hasher: shape.hasher.clone(),
+            overflowed,
+            last_frames: Vec::new(),
+            last_nodes: Vec::new(),
+            column: None,
+        }
+    }
+
+    /// Gives a tree that shares its shape nodes of its own, before it changes.
+    #[inline]
+    fn own(&mut self) {
+        if let Some(c) = self.column.take() {
+            *self = Self::materialize(&c, self.overflowed);
+        }
+    }
+
+    /// Whether this tree is a column over a shape shared with other trees
+    /// ([`StackTree::from_column`]).
+    pub fn shares_shape(&self) -> bool {
+        self.column.is_some()
+    }
+
+    /// The tree holding the frames and nodes: the shared shape, or this tree.
+    #[inline]
+    fn arena(&self) -> &StackTree<'a> {
+        match &self.column {
+            Some(c) => &c.shape,
+            None => self,
+        }
+    }
+
+    /// Node `i`'s values.
+    #[inline]
+    fn vals(&self, i: u32) -> Values {
+        match &self.column {
+            Some(c) => c.values(i),
+            None => *self.nodes.data(i),
+        }
+    }
+
+    /// Whether arena node `i` is a node of this tree (always, unless it shares a shape).
+    #[inline]
+    pub(crate) fn alive(&self, i: u32) -> bool {
+        match &self.column {
+            Some(c) => i == 0 || c.totals[i as usize] != 0,
+            None => true,
+        }
+    }
+
+    /// Nodes of the arena ([`Self::node_count`] unless the tree shares a shape): node ids are
+    /// below it.
+    pub(crate) fn arena_len(&self) -> usize {
+        self.arena().nodes.len()
     }
 
     /// An empty tree with room for `nodes` nodes and `frames` distinct frame names.
@@ -117,6 +294,7 @@ impl<'a> StackTree<'a> {
 
     /// Interns a frame name borrowed for `'a`, without copying it.
     pub fn intern(&mut self, name: &'a str) -> FrameId {
+        self.own();
         match self.lookup(name) {
             Ok(id) => id,
             Err(hash) => self.insert_new(hash, Cow::Borrowed(name)),
@@ -125,6 +303,7 @@ impl<'a> StackTree<'a> {
 
     /// Interns a frame name that only lives for this call (copied the first time it is seen).
     pub fn intern_transient(&mut self, name: &str) -> FrameId {
+        self.own();
         match self.lookup(name) {
             Ok(id) => id,
             Err(hash) => self.insert_new(hash, Cow::Owned(name.to_owned())),
@@ -134,6 +313,7 @@ impl<'a> StackTree<'a> {
     /// Interns a frame name given as a `Cow` (borrowed names are kept borrowed, owned ones are
     /// moved in when new).
     pub fn intern_cow(&mut self, name: Cow<'a, str>) -> FrameId {
+        self.own();
         match self.lookup(&name) {
             Ok(id) => id,
             Err(hash) => self.insert_new(hash, name),
@@ -142,9 +322,10 @@ impl<'a> StackTree<'a> {
 
     /// The id of `name` if interned, else the hash to insert it with.
     fn lookup(&self, name: &str) -> Result<FrameId, u64> {
-        let hash = self.hasher.hash_one(name);
-        let names = &self.names;
-        match self.name_index.find(hash, |&id| names[id as usize] == name) {
+        let a = self.arena();
+        let hash = a.hasher.hash_one(name);
+        let names = &a.names;
+        match a.name_index.find(hash, |&id| names[id as usize] == name) {
             Some(&id) => Ok(FrameId(id)),
             None => Err(hash),
         }
@@ -164,27 +345,30 @@ impl<'a> StackTree<'a> {
     /// # Panics
     /// If `id` was not returned by this tree's interner.
     pub fn frame_name(&self, id: FrameId) -> &str {
-        &self.names[id.0 as usize]
+        &self.arena().names[id.0 as usize]
     }
 
     /// Number of distinct frame names.
     pub fn frame_count(&self) -> usize {
-        self.names.len()
+        self.arena().names.len()
     }
 
     /// Number of nodes, the root included.
     pub fn node_count(&self) -> usize {
-        self.nodes.len()
+        match &self.column {
+            Some(c) => c.live,
+            None => self.nodes.len(),
+        }
     }
 
     /// Sum of every value added (the root's total).
     pub fn total(&self) -> u64 {
-        self.nodes.data(0).total
+        self.vals(0).total
     }
 
     /// Value added with an empty stack.
     pub fn root_self(&self) -> u64 {
-        self.nodes.data(0).self_value
+        self.vals(0).self_value
     }
 
     /// Whether a value saturated at `u64::MAX` or a stack was dropped at [`MAX_NODES`].
@@ -194,39 +378,42 @@ impl<'a> StackTree<'a> {
 
     /// Whether nothing, not even a zero value, was added below the root and the root is 0.
     pub fn is_empty(&self) -> bool {
-        self.nodes.len() == 1 && self.nodes.data(0).total == 0
+        self.node_count() == 1 && self.total() == 0
     }
 
     /// The node's frame, `None` for the root.
     pub fn node_frame(&self, node: NodeId) -> Option<FrameId> {
-        if node.0 as usize >= self.nodes.len() {
+        if node.0 as usize >= self.arena_len() || !self.alive(node.0) {
             return None;
         }
-        let f = self.nodes.key(node.0);
+        let f = self.arena().nodes.key(node.0);
         (f != NO_FRAME).then_some(FrameId(f))
     }
 
     /// The node's `(self, total)` values.
     pub fn node_values(&self, node: NodeId) -> Option<(u64, u64)> {
-        if node.0 as usize >= self.nodes.len() {
+        if node.0 as usize >= self.arena_len() || !self.alive(node.0) {
             return None;
         }
-        let n = self.nodes.data(node.0);
+        let n = self.vals(node.0);
         Some((n.self_value, n.total))
     }
 
     /// The node's parent, `None` for the root.
     pub fn node_parent(&self, node: NodeId) -> Option<NodeId> {
-        if node.0 == 0 || node.0 as usize >= self.nodes.len() {
+        if node.0 == 0 || node.0 as usize >= self.arena_len() || !self.alive(node.0) {
             return None;
         }
-        Some(NodeId(self.nodes.parent(node.0)))
+        Some(NodeId(self.arena().nodes.parent(node.0)))
     }
 
     /// The existing child of `parent` with `frame`.
     #[inline]
     fn find(&self, parent: u32, frame: u32) -> Option<u32> {
-        self.nodes.find(parent, frame)
+        self.arena()
+            .nodes
+            .find(parent, frame)
+            .filter(|&c| self.alive(c))
     }
 
     /// The child of `parent` with `frame`, created (with zero values) if missing; `None` only at
@@ -328,6 +515,7 @@ impl<'a> StackTree<'a> {
     /// If `parent` is not a node of this tree or `frame` was not returned by its interner.
     #[inline]
     pub(crate) fn child_node(&mut self, parent: NodeId, frame: FrameId) -> Option<NodeId> {
+        self.own();
         self.assert_own(parent, frame);
         self.child(parent.0, frame.0).map(NodeId)
     }
@@ -348,6 +536,7 @@ impl<'a> StackTree<'a> {
     /// If `parent` is not a node of this tree or `frame` was not returned by its interner.
     #[inline]
     pub(crate) fn push_new_child(&mut self, parent: NodeId, frame: FrameId) -> Option<NodeId> {
+        self.own();
         self.assert_own(parent, frame);
         self.new_child(parent.0, frame.0).map(NodeId)
     }
@@ -360,18 +549,22 @@ impl<'a> StackTree<'a> {
     /// If `node` is not a node of this tree.
     #[inline]
     pub(crate) fn add_self(&mut self, node: NodeId, value: u64) {
+        self.own();
         self.bump_self(node.0, value);
     }
 
     /// Adds `value` to the stack of interned frames `frames` (root first).
     pub fn add_ids(&mut self, frames: &[FrameId], value: u64) {
+        self.own();
         self.add_path(frames.iter().map(|f| f.0), value);
     }
 
     /// Adds `other`'s values into `self`, node by node. Merging is commutative and associative:
     /// the result does not depend on the order trees are merged in.
     pub fn merge(&mut self, other: &StackTree<'a>) {
-        let frame_map: Vec<FrameId> = other
+        self.own();
+        let arena = other.arena();
+        let frame_map: Vec<FrameId> = arena
             .names
             .iter()
             .map(|n| match n {
@@ -379,18 +572,21 @@ impl<'a> StackTree<'a> {
                 Cow::Owned(s) => self.intern_transient(s),
             })
             .collect();
-        let mut node_map: Vec<u32> = Vec::with_capacity(other.nodes.len());
+        let mut node_map: Vec<u32> = Vec::with_capacity(arena.nodes.len());
         node_map.push(0);
         // Arena order puts every parent before its children.
-        for (i, n) in other.nodes.data_iter().enumerate() {
+        for i in 0..arena.nodes.len() {
+            let n = other.vals(i as u32);
             let mine = if i == 0 {
                 0
+            } else if !other.alive(i as u32) {
+                u32::MAX
             } else {
-                let parent = node_map[other.nodes.parent(i as u32) as usize];
+                let parent = node_map[arena.nodes.parent(i as u32) as usize];
                 if parent == u32::MAX {
                     u32::MAX
                 } else {
-                    let frame = other.nodes.key(i as u32);
+                    let frame = arena.nodes.key(i as u32);
                     self.child(parent, frame_map[frame as usize].0)
                         .unwrap_or(u32::MAX)
                 }
@@ -407,7 +603,8 @@ impl<'a> StackTree<'a> {
     }
 
     /// Copies every borrowed name so the tree no longer borrows the input.
-    pub fn into_owned(self) -> StackTree<'static> {
+    pub fn into_owned(mut self) -> StackTree<'static> {
+        self.own();
         StackTree {
             names: self
                 .names
@@ -420,26 +617,61 @@ impl<'a> StackTree<'a> {
             overflowed: self.overflowed,
             last_frames: self.last_frames,
             last_nodes: self.last_nodes,
+            column: None,
         }
+    }
+
+    /// Every tree with its frame names owned, as [`StackTree::into_owned`], keeping trees that
+    /// share a shape sharing one owned copy of it (`into_owned` of each would give each tree
+    /// nodes of its own).
+    pub fn into_owned_all(trees: Vec<StackTree<'a>>) -> Vec<StackTree<'static>> {
+        let mut shapes: Vec<(Arc<StackTree<'a>>, Arc<StackTree<'static>>)> = Vec::new();
+        trees
+            .into_iter()
+            .map(|mut t| match t.column.take() {
+                None => t.into_owned(),
+                Some(c) => {
+                    let shape = match shapes.iter().find(|(k, _)| Arc::ptr_eq(k, &c.shape)) {
+                        Some((_, s)) => s.clone(),
+                        None => {
+                            let s = Arc::new((*c.shape).clone().into_owned());
+                            shapes.push((c.shape.clone(), s.clone()));
+                            s
+                        }
+                    };
+                    let mut owned = StackTree::new();
+                    owned.overflowed = t.overflowed;
+                    owned.column = Some(Box::new(Column {
+                        shape,
+                        selfs: c.selfs,
+                        totals: c.totals,
+                        live: c.live,
+                    }));
+                    owned
+                }
+            })
+            .collect()
     }
 
     /// Children of every node, each list sorted bytewise by frame name, as `(offsets, kids)`:
     /// node `p`'s children are `kids[offsets[p]..offsets[p + 1]]`.
     pub(crate) fn sorted_children(&self) -> (Vec<u32>, Vec<u32>) {
+        let a = self.arena();
         // Names are compared once each (frame ranks), nodes by integers.
-        let mut by_name: Vec<u32> = (0..self.names.len() as u32).collect();
-        by_name.sort_unstable_by(|&a, &b| {
-            self.names[a as usize]
+        let mut by_name: Vec<u32> = (0..a.names.len() as u32).collect();
+        by_name.sort_unstable_by(|&x, &y| {
+            a.names[x as usize]
                 .as_bytes()
-                .cmp(self.names[b as usize].as_bytes())
+                .cmp(a.names[y as usize].as_bytes())
         });
-        let mut rank = vec![0u32; self.names.len()];
+        let mut rank = vec![0u32; a.names.len()];
         for (r, &f) in by_name.iter().enumerate() {
             rank[f as usize] = r as u32;
         }
-        let mut keyed: Vec<(u64, u32)> = (1..self.nodes.len() as u32)
+        let mut keyed: Vec<(u64, u32)> = (1..a.nodes.len() as u32)
+            .filter(|&i| self.alive(i))
             .map(|i| {
-                let (parent, frame) = (self.nodes.parent(i), self.nodes.key(i));
+                let (parent, frame) = (a.nodes.parent(i), a.nodes.key(i));
                 (
                     (u64::from(parent) << 32) | u64::from(rank[frame as usize]),
                     i,
@@ -448,9 +680,9 @@ impl<'a> StackTree<'a> {
             .collect();
         keyed.sort_unstable();
         let kids: Vec<u32> = keyed.into_iter().map(|(_, i)| i).collect();
-        let mut offsets = vec![0u32; self.nodes.len() + 1];
+        let mut offsets = vec![0u32; a.nodes.len() + 1];
         for &k in &kids {
-            offsets[self.nodes.parent(k) as usize + 1] += 1;
+            offsets[a.nodes.parent(k) as usize + 1] += 1;
         }
         for i in 1..offsets.len() {
             offsets[i] += offsets[i - 1];
@@ -461,17 +693,18 @@ impl<'a> StackTree<'a> {
     /// Children of every node in the order they were made, as [`Self::sorted_children`] lays
     /// them out: a counting pass over parents, no sort.
     pub(crate) fn children_in_order(&self) -> (Vec<u32>, Vec<u32>) {
-        let mut offsets = vec![0u32; self.nodes.len() + 1];
-        for i in 1..self.nodes.len() as u32 {
-            offsets[self.nodes.parent(i) as usize + 1] += 1;
+        let a = self.arena();
+        let mut offsets = vec![0u32; a.nodes.len() + 1];
+        for i in (1..a.nodes.len() as u32).filter(|&i| self.alive(i)) {
+            offsets[a.nodes.parent(i) as usize + 1] += 1;
         }
         for i in 1..offsets.len() {
             offsets[i] += offsets[i - 1];
         }
         let mut next = offsets.clone();
-        let mut kids = vec![0u32; self.nodes.len().saturating_sub(1)];
-        for i in 1..self.nodes.len() as u32 {
-            let at = &mut next[self.nodes.parent(i) as usize];
+        let mut kids = vec![0u32; self.node_count().saturating_sub(1)];
+        for i in (1..a.nodes.len() as u32).filter(|&i| self.alive(i)) {
+            let at = &mut next[a.nodes.parent(i) as usize];
             kids[*at as usize] = i;
             *at += 1;
         }
@@ -485,11 +718,12 @@ impl<'a> StackTree<'a> {
         let mut frames: Vec<&str> = Vec::new();
         // (node, depth)
         let mut stack: Vec<(u32, usize)> = vec![(0, 0)];
+        let a = self.arena();
         while let Some((node, depth)) = stack.pop() {
-            let n = self.nodes.data(node);
+            let n = self.vals(node);
             frames.truncate(depth.saturating_sub(1));
             if node != 0 {
-                frames.push(&self.names[self.nodes.key(node) as usize]);
+                frames.push(&a.names[a.nodes.key(node) as usize]);
             }
             if n.self_value != 0 {
                 f(&frames, n.self_value);
@@ -503,35 +737,36 @@ impl<'a> StackTree<'a> {
 
     /// Node ids of the tree, root first, parents before children (arena order).
     pub fn node_ids(&self) -> impl Iterator<Item = NodeId> + '_ {
-        (0..self.nodes.len() as u32).map(NodeId)
+        (0..self.arena_len() as u32)
+            .filter(|&i| self.alive(i))
+            .map(NodeId)
     }
 
     /// The children of node `i`, most recently added first.
     pub(crate) fn child_ids(&self, i: u32) -> impl Iterator<Item = u32> + '_ {
-        self.nodes.children(i)
+        self.arena().nodes.children(i).filter(|&c| self.alive(c))
     }
 
     /// Whether node `i` has children.
     pub(crate) fn has_children(&self, i: u32) -> bool {
-        self.nodes.first_child(i) != NONE
+        match &self.column {
+            Some(_) => self.child_ids(i).next().is_some(),
+            None => self.nodes.first_child(i) != NONE,
+        }
     }
 
     pub(crate) fn raw_node(&self, i: u32) -> (u32, u32, u64, u64) {
-        let n = self.nodes.data(i);
-        (
-            self.nodes.parent(i),
-            self.nodes.key(i),
-            n.self_value,
-            n.total,
-        )
+        let a = self.arena();
+        let n = self.vals(i);
+        (a.nodes.parent(i), a.nodes.key(i), n.self_value, n.total)
     }
 
     pub(crate) fn name_of(&self, frame: u32) -> &str {
-        &self.names[frame as usize]
+        &self.arena().names[frame as usize]
     }
 
     pub(crate) fn frame_cow(&self, frame: u32) -> Cow<'a, str> {
-        self.names[frame as usize].clone()
+        self.arena().names[frame as usize].clone()
     }
 
     /// The child of `parent` named `name`, if any.
@@ -542,6 +777,7 @@ impl<'a> StackTree<'a> {
 
     /// The child of `parent` named `name`, created (with zero values) if missing.
     pub(crate) fn child_named(&mut self, parent: u32, name: Cow<'a, str>) -> Option<u32> {
+        self.own();
         let frame = self.intern_cow(name);
         self.child(parent, frame.0)
     }
@@ -554,6 +790,15 @@ impl<'a> StackTree<'a> {
             return;
         }
         let mut overflow = false;
+        if let Some(c) = &mut self.column {
+            for v in c.selfs.iter_mut().chain(c.totals.iter_mut()) {
+                let m = v.checked_mul(n);
+                overflow |= m.is_none();
+                *v = m.unwrap_or(u64::MAX);
+            }
+            self.overflowed |= overflow;
+            return;
+        }
         for v in self.nodes.data_iter_mut() {
             let (s, t) = (v.self_value.checked_mul(n), v.total.checked_mul(n));
             overflow |= s.is_none() || t.is_none();
@@ -564,6 +809,8 @@ impl<'a> StackTree<'a> {
     }
 
     pub(crate) fn scale_down(&mut self, n: u64) {
+        // Dividing can make a node's total zero: it then leaves the tree.
+        self.own();
         for node in self.nodes.data_iter_mut() {
             node.self_value /= n;
             node.total /= n;
@@ -576,6 +823,7 @@ impl<'a> StackTree<'a> {
     /// and without looking anything up again.
     pub(crate) fn zeroed_copy(&self) -> StackTree<'a> {
         let mut t = self.clone();
+        t.own();
         t.nodes.data_iter_mut().for_each(|v| *v = Values::default());
         t.overflowed = false;
         t
@@ -584,6 +832,9 @@ impl<'a> StackTree<'a> {
     /// Whether two children of one node share a frame (a [`crate::TreeBuilder`] promise that
     /// did not hold): one pass over every node's children, with a stamp per frame.
     pub(crate) fn has_duplicate_siblings(&self) -> bool {
+        if self.column.is_some() {
+            return false;
+        }
         let mut stamp = vec![NONE; self.names.len()];
         for p in 0..self.nodes.len() as u32 {
             for c in self.nodes.children(p) {
@@ -600,6 +851,7 @@ impl<'a> StackTree<'a> {
     /// Sets every node's total to its self value plus its children's totals (saturating, which
     /// sets [`StackTree::overflowed`]).
     pub(crate) fn recompute_totals(&mut self) {
+        self.own();
         for n in self.nodes.data_iter_mut() {
             n.total = n.self_value;
         }
@@ -619,6 +871,7 @@ impl<'a> StackTree<'a> {
 
 impl<'a> StackSink<'a> for StackTree<'a> {
     fn add_transient(&mut self, frames: &[&str], value: u64) {
+        self.own();
         let ids: Vec<u32> = frames.iter().map(|f| self.intern_transient(f).0).collect();
         self.add_path(ids.into_iter(), value);
     }
@@ -627,6 +880,7 @@ impl<'a> StackSink<'a> for StackTree<'a> {
         // Intern first: `add_path` borrows the tree mutably. The frames this stack shares with
         // the last one (sorted input shares long prefixes) take the last stack's ids after a
         // byte comparison, without hashing.
+        self.own();
         let shared = frames
             .iter()
             .zip(&self.last_frames)

@@ -653,3 +653,100 @@ fn folded_text_fills_exactly_what_it_reserves() {
     assert_eq!(text, "; 1\na 10000000000\na;; 22\na;bb 333\n");
     assert_eq!(text.capacity(), text.len());
 }
+
+/// Node ids of `shape` by path (frames joined with `\u{1}`).
+fn paths_of(shape: &StackTree<'_>) -> std::collections::HashMap<String, usize> {
+    let mut path: Vec<String> = Vec::new();
+    let mut out = std::collections::HashMap::new();
+    for n in shape.node_ids() {
+        let p = match shape.node_parent(n) {
+            None => String::new(),
+            Some(parent) => {
+                let name = shape.frame_name(shape.node_frame(n).unwrap());
+                format!("{}\u{1}{name}", path[parent.0 as usize])
+            }
+        };
+        path.push(p.clone());
+        out.insert(p, n.0 as usize);
+    }
+    out
+}
+
+/// The column over `shape` that `stacks` give.
+fn column(shape: &StackTree<'_>, stacks: &[(Vec<String>, u64)]) -> Vec<u64> {
+    let paths = paths_of(shape);
+    let mut col = vec![0u64; shape.node_count()];
+    for (frames, v) in stacks {
+        let p: String = frames.iter().map(|f| format!("\u{1}{f}")).collect();
+        col[paths[&p]] += v;
+    }
+    col
+}
+
+proptest! {
+    /// A tree over a shared shape answers every output as the same tree built on its own, and
+    /// stays right when it is changed, merged, diffed, scaled or made owned.
+    #[test]
+    fn column_trees_equal_their_own_trees(
+        sets in prop::collection::vec(stacks_strategy(true), 1..4),
+        extra in stacks_strategy(true),
+    ) {
+        let mut shape = StackTree::new();
+        for set in &sets {
+            for (frames, _) in set {
+                let f: Vec<&str> = frames.iter().map(String::as_str).collect();
+                shape.add(&f, 0);
+            }
+        }
+        let shape = std::sync::Arc::new(shape);
+        let mut cols = Vec::new();
+        for set in &sets {
+            let own = own_live(&build(set));
+            let col = StackTree::from_column(&shape, column(&shape, set), false);
+            prop_assert_eq!(col.to_folded(), own.to_folded());
+            prop_assert_eq!(col.folded_lines(), sorted_lines(&own));
+            prop_assert_eq!(col.total(), own.total());
+            prop_assert_eq!(col.root_self(), own.root_self());
+            prop_assert_eq!(col.is_empty(), own.is_empty());
+            prop_assert_eq!(col.flamebearer(Some(5)), own.flamebearer(Some(5)));
+            prop_assert_eq!(col.flamebearer(None), own.flamebearer(None));
+            prop_assert_eq!(col.to_tree_bytes(), own.to_tree_bytes());
+            prop_assert_eq!(col.to_trie_bytes(), own.to_trie_bytes());
+            prop_assert_eq!(col.to_collapsed_bfs(), own.to_collapsed_bfs());
+            prop_assert_eq!(col.node_count(), own.node_count());
+            prop_assert_eq!(col.node_ids().count(), col.node_count());
+            let prev = own_live(&build(&extra));
+            prop_assert_eq!(col.diff(&prev).to_folded(), own.diff(&prev).to_folded());
+            prop_assert_eq!(prev.diff(&col).to_folded(), prev.diff(&own).to_folded());
+            let mut merged = prev.clone();
+            merged.merge(&col);
+            let mut merged_own = prev.clone();
+            merged_own.merge(&own);
+            prop_assert_eq!(merged.to_folded(), merged_own.to_folded());
+            let mut m = col.clone();
+            m.multiply(3);
+            prop_assert_eq!(m.to_folded(), { let mut o = own.clone(); o.multiply(3); o.to_folded() });
+            prop_assert_eq!(col.clone().divide(7).to_folded(), own.clone().divide(7).to_folded());
+            let mut changed = col.clone();
+            changed.add(&["a", "b"], 5);
+            let mut changed_own = own.clone();
+            changed_own.add(&["a", "b"], 5);
+            prop_assert_eq!(changed.to_folded(), changed_own.to_folded());
+            prop_assert!(!changed.shares_shape());
+            cols.push((col, own));
+        }
+        let (trees, owns): (Vec<_>, Vec<_>) = cols.into_iter().unzip();
+        let owned = StackTree::into_owned_all(trees);
+        for (o, own) in owned.iter().zip(&owns) {
+            prop_assert_eq!(o.to_folded(), own.to_folded());
+            prop_assert_eq!(o.node_count(), own.node_count());
+        }
+    }
+}
+
+/// `tree` without its zero-total nodes (stacks added with value 0), as a column holds it.
+fn own_live<'a>(tree: &StackTree<'a>) -> StackTree<'static> {
+    let mut live = StackTree::new();
+    tree.for_each_stack(|frames, v| live.add_transient(frames, v));
+    live
+}

@@ -1,5 +1,14 @@
 //! Cutting series trees from the call tree: one [`pyro_tree::StackTree`] per (sample type,
-//! label set), built node by node with [`TreeBuilder`].
+//! label set). A label set whose stacks reach a quarter of the call tree or more gets columns
+//! of values over one frame tree shared by all such series ([`StackTree::from_column`]); a
+//! smaller one gets a tree of its own, built node by node with [`TreeBuilder`].
+
+use std::sync::Arc;
+
+/// A label set gets columns over the shared frame tree when its stacks times this reach the
+/// call tree's node count (so a column's pass over the tree costs at most this many steps per
+/// stack of the set); smaller sets get trees of their own.
+const COLUMN_FROM: usize = 64;
 
 use super::*;
 
@@ -28,6 +37,43 @@ impl<'a> Forest<'a> {
             .map(|&(_, n)| new_of[n as usize])
             .collect();
         (parent, new_locs, leaves)
+    }
+
+    /// The frame tree of the whole call tree (every location expanded into its frames), with
+    /// zero values, and the frame node of every call-tree node.
+    fn shape(
+        &self,
+        p: &Profile<'a>,
+        frames: &Frames,
+        parent: &[u32],
+        locs: &[u32],
+    ) -> Option<(Arc<StackTree<'a>>, Vec<u32>)> {
+        let nodes = parent.len();
+        let mut tree = TreeBuilder::with_capacity(nodes, frames.names.len());
+        let mut ids = vec![NONE; frames.count()];
+        let mut at_of = vec![NONE; nodes];
+        at_of[ROOT as usize] = NodeId::ROOT.0;
+        for n in 1..nodes {
+            let mut at = NodeId(at_of[parent[n] as usize]);
+            let (start, len) = match locs[n] {
+                NONE => (0, 0),
+                li => frames.ranges[li as usize],
+            };
+            for &name in &frames.names[start as usize..(start + len) as usize] {
+                let name = name as usize;
+                if ids[name] == NONE {
+                    ids[name] = if name < frames.nstrings {
+                        tree.intern(p.strings[name]).0
+                    } else {
+                        tree.intern_transient(&frames.extra[name - frames.nstrings])
+                            .0
+                    };
+                }
+                at = tree.child(at, FrameId(ids[name]))?;
+            }
+            at_of[n] = at.0;
+        }
+        Some((Arc::new(tree.finish()), at_of))
     }
 
     /// Builds one tree per (sample type, label set) with a non-zero total: the nodes on the
@@ -85,6 +131,8 @@ impl<'a> Forest<'a> {
         let mut ids: Vec<(u32, u32)> = vec![(NONE, 0); frames.count()];
         let mut stamp = 0u32;
         let mut out: Vec<(usize, u32, StackTree<'a>)> = Vec::new();
+        // The frame tree large sets share, made when the first needs it.
+        let mut shared: Option<(Arc<StackTree<'a>>, Vec<u32>)> = None;
         // Nodes of all series trees so far, within the same limit as the shared tree.
         let mut built = 0usize;
         let too_many = || {
@@ -100,30 +148,62 @@ impl<'a> Forest<'a> {
             if group.is_empty() {
                 continue;
             }
+            // A set with many stacks gets columns over the shared frame tree: each costs a pass
+            // over that tree, at most `COLUMN_FROM` times the set's stacks.
+            if group.len() * COLUMN_FROM >= nodes {
+                if shared.is_none() {
+                    shared = Some(self.shape(p, frames, &parent, &locs).ok_or_else(too_many)?);
+                }
+                let Some((shape, at_of)) = &shared else {
+                    unreachable!("made above")
+                };
+                for t in 0..nt {
+                    let mut column = vec![0u64; shape.node_count()];
+                    let mut saturated = false;
+                    let mut any = false;
+                    for &e in group {
+                        let v = self.values[e as usize * nt + t];
+                        if v == 0 {
+                            continue;
+                        }
+                        any = true;
+                        let slot = &mut column[at_of[leaves[e as usize] as usize] as usize];
+                        *slot = slot.checked_add(v).unwrap_or_else(|| {
+                            saturated = true;
+                            u64::MAX
+                        });
+                    }
+                    if !any {
+                        continue;
+                    }
+                    let tree = StackTree::from_column(shape, column, saturated);
+                    built += tree.node_count();
+                    if built > limits.max_tree_nodes {
+                        return Err(too_many());
+                    }
+                    out.push((t, set as u32, tree));
+                }
+                continue;
+            }
             // The nodes on the set's paths, root included, in arena order (parents first).
             reached.clear();
-            if group.len() == self.entries.len() {
-                // The only set: every node is on the path of one of its entries.
-                reached.extend(0..nodes as u32);
-            } else {
-                for &e in group {
-                    let mut n = leaves[e as usize];
-                    while mark[n as usize] != set as u32 {
-                        mark[n as usize] = set as u32;
-                        reached.push(n);
-                        if n == ROOT {
-                            break;
-                        }
-                        n = parent[n as usize];
+            for &e in group {
+                let mut n = leaves[e as usize];
+                while mark[n as usize] != set as u32 {
+                    mark[n as usize] = set as u32;
+                    reached.push(n);
+                    if n == ROOT {
+                        break;
                     }
+                    n = parent[n as usize];
                 }
-                // A scan of the marks when the set reaches much of the tree, else a sort.
-                if reached.len() >= nodes / 8 {
-                    reached.clear();
-                    reached.extend((0..nodes as u32).filter(|&n| mark[n as usize] == set as u32));
-                } else {
-                    reached.sort_unstable();
-                }
+            }
+            // A scan of the marks when the set reaches much of the tree, else a sort.
+            if reached.len() >= nodes / 8 {
+                reached.clear();
+                reached.extend((0..nodes as u32).filter(|&n| mark[n as usize] == set as u32));
+            } else {
+                reached.sort_unstable();
             }
             for &e in group {
                 entry[leaves[e as usize] as usize] = e;
