@@ -83,9 +83,14 @@ pub struct StackTree<'a> {
 #[derive(Clone)]
 struct Column<'a> {
     shape: Arc<StackTree<'a>>,
-    /// Self values and totals by node (two vectors: the self values are the caller's).
-    selfs: Vec<u64>,
+    /// Totals by node.
     totals: Vec<u64>,
+    /// The non-zero self values, few beside the nodes (one per distinct stack at most): a bit
+    /// per node that has one, per 64-node word the bits set before it, and the values in node
+    /// order. Half the memory of a value per node.
+    self_bits: Vec<u64>,
+    self_rank: Vec<u32>,
+    selfs: Vec<u64>,
     /// Nodes of the tree, the root included.
     live: usize,
 }
@@ -93,8 +98,16 @@ struct Column<'a> {
 impl Column<'_> {
     #[inline]
     fn values(&self, i: u32) -> Values {
+        let (w, b) = (i as usize / 64, i % 64);
+        let bits = self.self_bits[w];
+        let self_value = if bits & (1 << b) == 0 {
+            0
+        } else {
+            let below = (bits & ((1u64 << b) - 1)).count_ones();
+            self.selfs[(self.self_rank[w] + below) as usize]
+        };
         Values {
-            self_value: self.selfs[i as usize],
+            self_value,
             total: self.totals[i as usize],
         }
     }
@@ -170,7 +183,21 @@ impl<'a> StackTree<'a> {
         let arena = shape.arena();
         let len = arena.nodes.len();
         assert_eq!(self_values.len(), len, "one value per node of the shape");
-        let mut totals = self_values.clone();
+        let words = len.div_ceil(64);
+        let mut self_bits = vec![0u64; words];
+        let mut self_rank = Vec::with_capacity(words);
+        let mut selfs = Vec::new();
+        for (w, chunk) in self_values.chunks(64).enumerate() {
+            self_rank.push(selfs.len() as u32);
+            for (b, &v) in chunk.iter().enumerate() {
+                if v != 0 {
+                    self_bits[w] |= 1 << b;
+                    selfs.push(v);
+                }
+            }
+        }
+        // The caller's vector becomes the totals.
+        let mut totals = self_values;
         let mut overflowed = saturated;
         let mut live = 1;
         for i in (1..len as u32).rev() {
@@ -193,8 +220,10 @@ impl<'a> StackTree<'a> {
                 Some(c) => c.shape.clone(),
                 None => shape.clone(),
             },
-            selfs: self_values,
             totals,
+            self_bits,
+            self_rank,
+            selfs,
             live,
         };
         if live * 4 < len {
@@ -643,8 +672,10 @@ impl<'a> StackTree<'a> {
                     owned.overflowed = t.overflowed;
                     owned.column = Some(Box::new(Column {
                         shape,
-                        selfs: c.selfs,
                         totals: c.totals,
+                        self_bits: c.self_bits,
+                        self_rank: c.self_rank,
+                        selfs: c.selfs,
                         live: c.live,
                     }));
                     owned
