@@ -89,7 +89,7 @@ impl<'a> TreeBuilder<'a> {
     ///
     /// # Panics
     /// If `parent` is not a node of this builder or `frame` was not returned by its interner.
-    #[inline]
+    #[inline(always)]
     pub fn child(&mut self, parent: NodeId, frame: FrameId) -> Option<NodeId> {
         self.tree.child_node(parent, frame)
     }

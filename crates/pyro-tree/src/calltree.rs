@@ -239,7 +239,7 @@ impl<T: Copy> CallTree<T> {
 
     /// The child of `node` at `key`, made if missing, without hints; [`NONE`] when it is
     /// missing and the tree holds its node limit.
-    #[inline]
+    #[inline(always)]
     pub fn child_unhinted(&mut self, node: u32, key: u32) -> u32 {
         let Link { first, kids, .. } = self.links[node as usize];
         match self.scan(node, key, first, kids) {

@@ -266,8 +266,16 @@ impl<'a> StackTree<'a> {
     }
 
     /// Gives a tree that shares its shape nodes of its own, before it changes.
-    #[inline]
+    #[inline(always)]
     fn own(&mut self) {
+        if self.column.is_some() {
+            self.own_slow();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn own_slow(&mut self) {
         if let Some(c) = self.column.take() {
             *self = Self::materialize(&c, self.overflowed);
         }
@@ -447,7 +455,7 @@ impl<'a> StackTree<'a> {
 
     /// The child of `parent` with `frame`, created (with zero values) if missing; `None` only at
     /// [`MAX_NODES`].
-    #[inline]
+    #[inline(always)]
     fn child(&mut self, parent: u32, frame: u32) -> Option<u32> {
         let c = self.nodes.child_unhinted(parent, frame);
         self.made(c)
@@ -542,9 +550,10 @@ impl<'a> StackTree<'a> {
     ///
     /// # Panics
     /// If `parent` is not a node of this tree or `frame` was not returned by its interner.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn child_node(&mut self, parent: NodeId, frame: FrameId) -> Option<NodeId> {
-        self.own();
+        // Only a TreeBuilder's tree gets here, and it never shares a shape.
+        debug_assert!(self.column.is_none());
         self.assert_own(parent, frame);
         self.child(parent.0, frame.0).map(NodeId)
     }
@@ -565,7 +574,8 @@ impl<'a> StackTree<'a> {
     /// If `parent` is not a node of this tree or `frame` was not returned by its interner.
     #[inline]
     pub(crate) fn push_new_child(&mut self, parent: NodeId, frame: FrameId) -> Option<NodeId> {
-        self.own();
+        // Only a TreeBuilder's tree gets here, and it never shares a shape.
+        debug_assert!(self.column.is_none());
         self.assert_own(parent, frame);
         self.new_child(parent.0, frame.0).map(NodeId)
     }
@@ -578,7 +588,8 @@ impl<'a> StackTree<'a> {
     /// If `node` is not a node of this tree.
     #[inline]
     pub(crate) fn add_self(&mut self, node: NodeId, value: u64) {
-        self.own();
+        // Only a TreeBuilder's tree gets here, and it never shares a shape.
+        debug_assert!(self.column.is_none());
         self.bump_self(node.0, value);
     }
 
