@@ -150,9 +150,8 @@ impl<'a> Forest<'a> {
             }
             // A set with many stacks gets columns over the shared frame tree: each costs a pass
             // over that tree, at most `COLUMN_FROM` times the set's stacks. A profile of one set
-            // and at most two types builds its tree directly (a shape and two columns would
-            // take the memory of the tree and its copy, and one more pass: 8 % more time on
-            // Go's CPU profiles).
+            // and at most two types builds its tree directly: a shape and two columns would take
+            // the memory of the tree and its copy, and one more pass (3 % on Go's CPU profiles).
             let columns = nsets > 1 || nt > 2;
             if columns && group.len() * COLUMN_FROM >= nodes {
                 if shared.is_none() {
@@ -191,23 +190,28 @@ impl<'a> Forest<'a> {
             }
             // The nodes on the set's paths, root included, in arena order (parents first).
             reached.clear();
-            for &e in group {
-                let mut n = leaves[e as usize];
-                while mark[n as usize] != set as u32 {
-                    mark[n as usize] = set as u32;
-                    reached.push(n);
-                    if n == ROOT {
-                        break;
-                    }
-                    n = parent[n as usize];
-                }
-            }
-            // A scan of the marks when the set reaches much of the tree, else a sort.
-            if reached.len() >= nodes / 8 {
-                reached.clear();
-                reached.extend((0..nodes as u32).filter(|&n| mark[n as usize] == set as u32));
+            if group.len() == self.entries.len() {
+                // The only set: every node is on the path of one of its entries.
+                reached.extend(0..nodes as u32);
             } else {
-                reached.sort_unstable();
+                for &e in group {
+                    let mut n = leaves[e as usize];
+                    while mark[n as usize] != set as u32 {
+                        mark[n as usize] = set as u32;
+                        reached.push(n);
+                        if n == ROOT {
+                            break;
+                        }
+                        n = parent[n as usize];
+                    }
+                }
+                // A scan of the marks when the set reaches much of the tree, else a sort.
+                if reached.len() >= nodes / 8 {
+                    reached.clear();
+                    reached.extend((0..nodes as u32).filter(|&n| mark[n as usize] == set as u32));
+                } else {
+                    reached.sort_unstable();
+                }
             }
             for &e in group {
                 entry[leaves[e as usize] as usize] = e;
