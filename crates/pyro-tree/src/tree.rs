@@ -189,31 +189,29 @@ impl<'a> StackTree<'a> {
         let mut selfs = Vec::new();
         for (w, chunk) in self_values.chunks(64).enumerate() {
             self_rank.push(selfs.len() as u32);
+            let mut bits = 0u64;
             for (b, &v) in chunk.iter().enumerate() {
-                if v != 0 {
-                    self_bits[w] |= 1 << b;
-                    selfs.push(v);
-                }
+                bits |= u64::from(v != 0) << b;
+            }
+            self_bits[w] = bits;
+            let mut rest = bits;
+            while rest != 0 {
+                selfs.push(chunk[rest.trailing_zeros() as usize]);
+                rest &= rest - 1;
             }
         }
-        // The caller's vector becomes the totals.
+        // The caller's vector becomes the totals: children come after their parents, so one
+        // backward pass adds each total to its parent's (branch-free: most nodes are live).
         let mut totals = self_values;
         let mut overflowed = saturated;
         let mut live = 1;
         for i in (1..len as u32).rev() {
             let total = totals[i as usize];
-            if total == 0 {
-                continue;
-            }
-            live += 1;
+            live += usize::from(total != 0);
             let p = &mut totals[arena.nodes.parent(i) as usize];
-            match p.checked_add(total) {
-                Some(v) => *p = v,
-                None => {
-                    *p = u64::MAX;
-                    overflowed = true;
-                }
-            }
+            let (sum, over) = p.overflowing_add(total);
+            *p = if over { u64::MAX } else { sum };
+            overflowed |= over;
         }
         let column = Column {
             shape: match &shape.column {

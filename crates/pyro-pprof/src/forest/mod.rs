@@ -30,9 +30,11 @@ pub(crate) use frames::Frames;
 /// No node, no id.
 pub(crate) const NONE: u32 = pyro_tree::calltree::NONE;
 
-/// A stack seen before, by the bytes of its packed location ids: the node it ended at.
-struct Seen<'a> {
-    bytes: &'a [u8],
+/// A stack seen before, by the bytes of its packed location ids (a range of
+/// [`Forest::seen_bytes`]): the node it ended at.
+struct Seen {
+    start: u32,
+    len: u32,
     leaf: u32,
     hash: u64,
 }
@@ -68,8 +70,11 @@ pub(crate) struct Forest<'a> {
     /// The call tree of location keys (pyro-tree's call-tree core), with per node the entry of
     /// (label set 0, this node), [`NONE`] if none.
     tree: CallTree<u32>,
-    /// Stacks seen, by their encoded location ids.
-    seen: Vec<Seen<'a>>,
+    /// Stacks seen, by their encoded location ids, copied together: a repeated stack is
+    /// compared with bytes that stay in the caches, not with its first sample's bytes somewhere
+    /// in the input (a cache miss per sample: 12 % of a 33 MB profile's conversion).
+    seen: Vec<Seen>,
+    seen_bytes: Vec<u8>,
     seen_index: HashTable<u32>,
     hasher: foldhash::fast::RandomState,
     /// The packed ids of the last stack walked, and the node its last `k` bytes lead to at
@@ -104,6 +109,7 @@ impl<'a> Forest<'a> {
             max_tree_nodes: limits.max_tree_nodes,
             tree: CallTree::with_capacity(nodes, limits.max_tree_nodes / ntypes.max(1), NONE),
             seen: Vec::with_capacity(samples),
+            seen_bytes: Vec::new(),
             seen_index: HashTable::with_capacity(samples),
             hasher: Default::default(),
             prev: &[],

@@ -43,7 +43,12 @@ impl<'a> Forest<'a> {
         let hash = self.hasher.hash_one(bytes);
         let found = self
             .seen_index
-            .find(hash, |&e| self.seen[e as usize].bytes == bytes)
+            .find(hash, |&e| {
+                let s = &self.seen[e as usize];
+                self.seen_bytes
+                    .get(s.start as usize..(s.start + s.len) as usize)
+                    == Some(bytes)
+            })
             .map(|&e| self.seen[e as usize].leaf);
         if self.lookups < MEMO_TRIAL {
             self.lookups += 1;
@@ -56,6 +61,7 @@ impl<'a> Forest<'a> {
             if give_up {
                 self.memo = false;
                 self.seen = Vec::new();
+                self.seen_bytes = Vec::new();
                 self.seen_index = HashTable::new();
             }
         }
@@ -67,8 +73,22 @@ impl<'a> Forest<'a> {
         if !self.memo {
             return;
         }
+        // Offsets are u32: past 4 GiB of stacks (not a profile the limits let in), stop
+        // remembering.
+        let Ok(start) = u32::try_from(self.seen_bytes.len()) else {
+            return;
+        };
+        if u32::try_from(self.seen_bytes.len() + bytes.len()).is_err() {
+            return;
+        }
+        self.seen_bytes.extend_from_slice(bytes);
         let e = self.seen.len() as u32;
-        self.seen.push(Seen { bytes, leaf, hash });
+        self.seen.push(Seen {
+            start,
+            len: bytes.len() as u32,
+            leaf,
+            hash,
+        });
         let seen = &self.seen;
         self.seen_index
             .insert_unique(hash, e, |&x| seen[x as usize].hash);
