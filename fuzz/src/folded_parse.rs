@@ -1,4 +1,5 @@
-//! `folded_parse`: the folded reader never panics, agrees with the naive reader, and its tree
+//! `folded_parse`: the folded reader never panics, agrees with the naive reader, both of its
+//! readers (hashed whole stacks, prefixes shared with the line before) agree, and its tree
 //! round-trips through folded text.
 
 use std::collections::HashMap;
@@ -24,6 +25,30 @@ pub fn run(data: &[u8]) {
         .max_stack_depth(8)
         .max_distinct_stacks(16);
     let _ = parse_folded(data, &small, StackTree::new());
+    // Both folded readers (whole stacks hashed, or each stack after the bytes it shares with the
+    // line before) give the same tree and summary, or the same error, under both limits.
+    for opts in [&small, &Options::default()] {
+        let mut hashed = StackTree::new();
+        let a = pyro_folded::parse_folded_hashed(data, opts, &mut hashed);
+        let mut shared = StackTree::new();
+        match pyro_folded::parse_folded_prefix_shared(data, opts, &mut shared) {
+            None => assert!(std::str::from_utf8(data).is_err()),
+            Some(b) => match (a, b) {
+                (Ok(x), Ok(y)) => {
+                    assert_eq!(x, y);
+                    assert_eq!(
+                        hashed.to_tree_bytes_unsorted(),
+                        shared.to_tree_bytes_unsorted()
+                    );
+                }
+                (Err(x), Err(y)) => {
+                    assert_eq!(x.to_string(), y.to_string());
+                    assert_eq!(shared.node_count(), 1);
+                }
+                (x, y) => panic!("hashed {x:?} vs prefix-shared {y:?}"),
+            },
+        }
+    }
 
     let mut tree = StackTree::new();
     let fast = parse_folded(data, &Options::default(), &mut tree);

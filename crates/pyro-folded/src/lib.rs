@@ -22,6 +22,7 @@
 //! # Ok::<(), pyro_folded::Error>(())
 //! ```
 
+mod direct;
 mod error;
 mod limits;
 #[doc(hidden)]
@@ -32,7 +33,9 @@ pub use error::{Error, ErrorKind, Result};
 pub use limits::{
     DEFAULT_MAX_DISTINCT_STACKS, DEFAULT_MAX_LINE_LEN, DEFAULT_MAX_STACK_DEPTH, Options,
 };
-pub use read::{Summary, parse_folded, parse_lines};
+pub use read::{
+    Summary, parse_folded, parse_folded_hashed, parse_folded_prefix_shared, parse_lines,
+};
 
 /// The README example, compiled and run as a doc test.
 #[cfg(doctest)]

@@ -232,7 +232,7 @@ fn frame_count(stack: &[u8]) -> usize {
 
 /// The line starting at `pos` without its `\n` or `\r\n`, and the offset of the next line.
 #[inline]
-fn next_line(input: &[u8], pos: usize) -> (&[u8], usize) {
+pub(crate) fn next_line(input: &[u8], pos: usize) -> (&[u8], usize) {
     let rest = &input[pos..];
     let (line, next) = match memchr(b'\n', rest) {
         Some(i) => (&rest[..i], pos + i + 1),
@@ -246,7 +246,7 @@ fn next_line(input: &[u8], pos: usize) -> (&[u8], usize) {
 }
 
 #[inline]
-fn check_len(line: &[u8], opts: &Options, offset: usize, line_no: u64) -> Result<()> {
+pub(crate) fn check_len(line: &[u8], opts: &Options, offset: usize, line_no: u64) -> Result<()> {
     if line.len() > opts.max_line_len {
         return Err(Error::new(
             ErrorKind::LineTooLong {
@@ -262,7 +262,7 @@ fn check_len(line: &[u8], opts: &Options, offset: usize, line_no: u64) -> Result
 
 /// Splits a folded line at its last ASCII space: `(stack, count text, offset of the count)`.
 #[inline]
-fn split_count(line: &[u8]) -> Option<(&[u8], &[u8], usize)> {
+pub(crate) fn split_count(line: &[u8]) -> Option<(&[u8], &[u8], usize)> {
     // Fast path: walk back over the digits (and a sign) to the space.
     let mut i = line.len();
     while i > 0 && line[i - 1].is_ascii_digit() {
@@ -281,7 +281,7 @@ fn split_count(line: &[u8]) -> Option<(&[u8], &[u8], usize)> {
 /// Parses a count as OG's `strconv.Atoi` would (`[+-]?[0-9]+`), refusing negative values and
 /// values over `u64::MAX`. `-0` is 0.
 #[inline]
-fn parse_count(text: &[u8]) -> std::result::Result<u64, ErrorKind> {
+pub(crate) fn parse_count(text: &[u8]) -> std::result::Result<u64, ErrorKind> {
     let (neg, digits) = match text.first() {
         Some(b'+') => (false, &text[1..]),
         Some(b'-') => (true, &text[1..]),
@@ -341,6 +341,45 @@ fn parse_count(text: &[u8]) -> std::result::Result<u64, ErrorKind> {
 /// # Ok::<(), pyro_folded::Error>(())
 /// ```
 pub fn parse_folded<'a, S: StackSink<'a>>(
+    input: &'a [u8],
+    opts: &Options,
+    mut sink: S,
+) -> Result<Summary> {
+    // Stacks that share most of their bytes with the line before (sorted profiler output) go
+    // straight into an empty tree, without hashing lines (`direct`); the same tree, summary and
+    // errors as the general reader.
+    if let Some(tree) = sink.as_empty_tree()
+        && crate::direct::worth_it(input)
+    {
+        match crate::direct::read(input, opts, tree) {
+            crate::direct::Outcome::Done(summary) => return Ok(summary),
+            crate::direct::Outcome::Failed(e) => return Err(e),
+            crate::direct::Outcome::NotDirect => {}
+        }
+    }
+    read::<S, true>(input, opts, sink)
+}
+
+/// [`parse_folded`] by the reader for stacks that share prefixes, whatever the input looks
+/// like: `None` when that reader hands the input back (a stack that is not UTF-8). For the
+/// differential tests and fuzz targets that compare both readers.
+#[doc(hidden)]
+pub fn parse_folded_prefix_shared<'a>(
+    input: &'a [u8],
+    opts: &Options,
+    tree: &mut pyro_tree::StackTree<'a>,
+) -> Option<Result<Summary>> {
+    match crate::direct::read(input, opts, tree) {
+        crate::direct::Outcome::Done(summary) => Some(Ok(summary)),
+        crate::direct::Outcome::Failed(e) => Some(Err(e)),
+        crate::direct::Outcome::NotDirect => None,
+    }
+}
+
+/// [`parse_folded`] by the general reader (whole stacks hashed, then split), whatever the input
+/// looks like. For the differential tests and fuzz targets that compare both readers.
+#[doc(hidden)]
+pub fn parse_folded_hashed<'a, S: StackSink<'a>>(
     input: &'a [u8],
     opts: &Options,
     sink: S,

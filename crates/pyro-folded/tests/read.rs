@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
 use pyro_folded::{ErrorKind, Options, Summary, naive, parse_folded, parse_lines};
 use pyro_tree::{StackTree, VecSink};
 
@@ -352,4 +353,111 @@ fn lines_stack_ending_in_cr_then_crlf() {
     let mut tree = StackTree::new();
     pyro_folded::parse_lines(b"x\nabc\r\r\nx\nabc\r\n", &Options::default(), &mut tree).unwrap();
     assert_eq!(tree.to_folded(), "abc 1\nabc\r 1\nx 2\n");
+}
+
+/// Both folded readers on one input with `opts`: the same result, tree (node for node, in the
+/// order nodes were made) and summary, or the same error at the same place. `None` when the
+/// prefix-sharing reader hands the input back (not UTF-8).
+fn both_readers_agree(input: &[u8], opts: &Options) -> Result<(), TestCaseError> {
+    let mut hashed = StackTree::new();
+    let a = pyro_folded::parse_folded_hashed(input, opts, &mut hashed);
+    let mut shared = StackTree::new();
+    let Some(b) = pyro_folded::parse_folded_prefix_shared(input, opts, &mut shared) else {
+        prop_assert!(std::str::from_utf8(input).is_err());
+        return Ok(());
+    };
+    match (a, b) {
+        (Ok(x), Ok(y)) => {
+            prop_assert_eq!(x, y);
+            prop_assert_eq!(
+                hashed.to_tree_bytes_unsorted(),
+                shared.to_tree_bytes_unsorted()
+            );
+            prop_assert_eq!(hashed.to_folded(), shared.to_folded());
+        }
+        (Err(x), Err(y)) => {
+            prop_assert_eq!(x.to_string(), y.to_string());
+            prop_assert!(shared.is_empty() && shared.frame_count() == 0);
+        }
+        (x, y) => prop_assert!(false, "hashed {:?} vs prefix-shared {:?}", x, y),
+    }
+    Ok(())
+}
+
+/// Sorted-looking folded text: stacks that share prefixes, repeats, trailing `;`, empty frames
+/// and stacks, zero and bad counts, empty and count-less lines.
+fn shared_prefix_text() -> impl Strategy<Value = Vec<u8>> {
+    let frame = prop_oneof![
+        Just("main"),
+        Just("run"),
+        Just("a"),
+        Just(""),
+        Just("é"),
+        Just("x y")
+    ];
+    let stack = (prop::collection::vec(frame, 0..6), any::<bool>()).prop_map(|(f, semi)| {
+        let mut s = f.join(";");
+        if semi {
+            s.push(';');
+        }
+        s
+    });
+    let count = prop_oneof![
+        8 => (0u64..5).prop_map(|c| c.to_string()),
+        1 => Just("x".to_string()),
+        1 => Just("18446744073709551615".to_string()),
+    ];
+    let line = prop_oneof![
+        12 => (stack.clone(), count).prop_map(|(s, c)| format!("{s} {c}")),
+        1 => Just(String::new()),
+        1 => stack,
+    ];
+    (prop::collection::vec(line, 0..40), any::<bool>()).prop_map(|(mut ls, sort)| {
+        if sort {
+            ls.sort();
+        }
+        ls.join("\n").into_bytes()
+    })
+}
+
+proptest! {
+    #[test]
+    fn prefix_sharing_reader_equals_the_general_one(input in shared_prefix_text()) {
+        both_readers_agree(&input, &Options::default())?;
+        let tight = Options::new().max_stack_depth(3).max_distinct_stacks(5).max_line_len(24);
+        both_readers_agree(&input, &tight)?;
+    }
+
+    #[test]
+    fn prefix_sharing_reader_on_any_bytes(input in prop::collection::vec(any::<u8>(), 0..200)) {
+        both_readers_agree(&input, &Options::default())?;
+        both_readers_agree(&input, &Options::new().max_stack_depth(2).max_distinct_stacks(3))?;
+    }
+}
+
+/// Sorted stacks of real shape go through the prefix-sharing reader and give what the general
+/// reader gives.
+#[test]
+fn sorted_stacks_take_the_prefix_sharing_reader() {
+    let mut text = String::new();
+    for i in 0..40 {
+        text.push_str(&format!(
+            "java.lang.Thread.run;app.Main.loop;app.Work.step{} {}\n",
+            i % 7,
+            i
+        ));
+    }
+    let input = text.as_bytes();
+    assert!(
+        pyro_folded::parse_folded_prefix_shared(input, &Options::default(), &mut StackTree::new())
+            .is_some()
+    );
+    let mut t = StackTree::new();
+    let summary = parse_folded(input, &Options::default(), &mut t).unwrap();
+    let mut h = StackTree::new();
+    let want = pyro_folded::parse_folded_hashed(input, &Options::default(), &mut h).unwrap();
+    assert_eq!(summary, want);
+    assert_eq!(summary.distinct_stacks, 7);
+    assert_eq!(t.to_folded(), h.to_folded());
+    assert_eq!(t.total(), (0..40).sum::<u64>());
 }

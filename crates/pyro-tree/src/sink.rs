@@ -18,6 +18,15 @@ pub trait StackSink<'a> {
     fn add(&mut self, frames: &[&'a str], value: u64) {
         self.add_transient(frames, value);
     }
+
+    /// The sink as an empty [`StackTree`](crate::StackTree), if it is one: a reader may then
+    /// build the tree itself (e.g. node by node, without a call per stack) and leave the sink
+    /// holding it, as if it had pushed every stack. A reader that fails must leave it empty.
+    ///
+    /// The default is `None`: every stack is pushed.
+    fn as_empty_tree(&mut self) -> Option<&mut crate::StackTree<'a>> {
+        None
+    }
 }
 
 impl<'a, S: StackSink<'a> + ?Sized> StackSink<'a> for &mut S {
@@ -27,6 +36,10 @@ impl<'a, S: StackSink<'a> + ?Sized> StackSink<'a> for &mut S {
 
     fn add(&mut self, frames: &[&'a str], value: u64) {
         (**self).add(frames, value);
+    }
+
+    fn as_empty_tree(&mut self) -> Option<&mut crate::StackTree<'a>> {
+        (**self).as_empty_tree()
     }
 }
 

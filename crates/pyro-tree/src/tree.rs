@@ -910,6 +910,16 @@ impl<'a> StackTree<'a> {
 }
 
 impl<'a> StackSink<'a> for StackTree<'a> {
+    fn as_empty_tree(&mut self) -> Option<&mut StackTree<'a>> {
+        let empty = self.column.is_none()
+            && self.nodes.len() == 1
+            && self.names.is_empty()
+            && !self.overflowed
+            && self.nodes.data(0).total == 0
+            && self.nodes.data(0).self_value == 0;
+        empty.then_some(self)
+    }
+
     fn add_transient(&mut self, frames: &[&str], value: u64) {
         self.own();
         let ids: Vec<u32> = frames.iter().map(|f| self.intern_transient(f).0).collect();
