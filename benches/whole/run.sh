@@ -7,7 +7,9 @@
 # Peers, each used when present (nothing is fetched):
 #   pprof   a Go program on google/pprof's `profile` package, copied from Go's own source tree
 #           (Debian: apt-get install golang-go golang-src)
-#   jfr     the JDK's `jfr print --events jdk.ExecutionSample` (it prints every sample's stack)
+#   jfr     grafana/jfr-parser's parser driven as its ParseJFR does (benches/whole/jfr_peer.go),
+#           when JFR_PARSER_DIR names a checkout of it; the JDK's
+#           `jfr print --events jdk.ExecutionSample` (it prints every sample's stack)
 #   folded  the naive HashMap reader (benches/examples/fold.rs) and `inferno-flamegraph`
 #           (cargo install inferno), which also draws an SVG
 # Inputs: the public vectors under ../shared/testdata/public, the jfr-parser collapsed stacks as
@@ -95,6 +97,23 @@ for f in pyroscope-v0.37.2/pkg/convert/testdata/cpu-big.pprof \
   fi
 done
 
+# JFR peer: grafana/jfr-parser's `parser` package driven as its ParseJFR drives it
+# (benches/whole/jfr_peer.go), built when JFR_PARSER_DIR names a checkout of
+# github.com/grafana/jfr-parser and Go is present. Offline and on Go 1.19: its one x/text use
+# (an ISO-8859-1 decoder) and Go 1.21's `max` come from jfr_peer_compat/.
+jfrpeer=""
+if [ -n "${JFR_PARSER_DIR:-}" ] && [ -d "$JFR_PARSER_DIR/parser" ] && command -v go >/dev/null; then
+  mkdir -p "$work/jfrpeer"
+  (cd "$JFR_PARSER_DIR" && find parser -name '*.go' ! -name '*_test.go' -exec cp --parents {} "$work/jfrpeer" \;)
+  cp -r benches/whole/jfr_peer_compat/xtext "$work/jfrpeer/xtext"
+  if ! go version | grep -qE 'go1\.(2[1-9]|[3-9][0-9])'; then
+    cp benches/whole/jfr_peer_compat/types_compat.go.txt "$work/jfrpeer/parser/types/compat.go"
+  fi
+  cp benches/whole/jfr_peer.go "$work/jfrpeer/main.go"
+  printf 'module github.com/grafana/jfr-parser\n\ngo 1.19\n\nrequire golang.org/x/text v0.0.0\n\nreplace golang.org/x/text => ./xtext\n' > "$work/jfrpeer/go.mod"
+  (cd "$work/jfrpeer" && GOFLAGS=-mod=mod GOPROXY=off go build -o jfr-peer .) && jfrpeer="$work/jfrpeer/jfr-peer"
+fi
+
 # JFR
 for f in jfr-parser/goland-multichunk.jfr.gz jfr-parser/async-profiler.jfr.gz; do
   [ -f "$shared/$f" ] || continue
@@ -103,13 +122,30 @@ for f in jfr-parser/goland-multichunk.jfr.gz jfr-parser/async-profiler.jfr.gz; d
   # 10 runs per measurement, so the figure is well above the timer's 10 ms resolution.
   loop='for i in 1 2 3 4 5 6 7 8 9 10; do "$@"; done'
   bytes=$(( $(size "$raw") * 10 ))
+  peers=()
+  if [ -n "$jfrpeer" ]; then
+    peers+=(-- "grafana/jfr-parser (Go)" bash -c "$loop" _ "$jfrpeer" "$raw")
+  fi
   if command -v jfr >/dev/null; then
-    compare "jfr $(basename "$raw") x10" "$bytes" bash -c "$loop" _ "$server" convert --format jfr "$raw" \
-      -- "jdk jfr print (ExecutionSample)" bash -c "$loop" _ jfr print --events jdk.ExecutionSample "$raw"
+    peers+=(-- "jdk jfr print (ExecutionSample)" bash -c "$loop" _ jfr print --events jdk.ExecutionSample "$raw")
+  fi
+  if [ ${#peers[@]} -gt 0 ]; then
+    compare "jfr $(basename "$raw") x10" "$bytes" bash -c "$loop" _ "$server" convert --format jfr "$raw" "${peers[@]}"
   else
     compare "jfr $(basename "$raw") x10" "$bytes" bash -c "$loop" _ "$server" convert --format jfr "$raw"
   fi
 done
+
+# JFR, one 98 MB file of 30 copies of async-profiler's recording (30 chunks).
+if [ -f "$shared/jfr-parser/async-profiler.jfr.gz" ]; then
+  one="$work/async-profiler.jfr"
+  gzip -dc "$shared/jfr-parser/async-profiler.jfr.gz" > "$one"
+  for i in $(seq 30); do cat "$one"; done > "$work/async-profiler-x30.jfr"
+  peers=()
+  [ -n "$jfrpeer" ] && peers+=(-- "grafana/jfr-parser (Go)" "$jfrpeer" "$work/async-profiler-x30.jfr")
+  compare "jfr async-profiler.jfr x30 in one file" "$(size "$work/async-profiler-x30.jfr")" \
+    "$server" convert --format jfr "$work/async-profiler-x30.jfr" "${peers[@]}"
+fi
 
 # folded
 "$fold" gen many-distinct 100000000 "$work/many.txt"
