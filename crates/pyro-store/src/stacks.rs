@@ -97,7 +97,8 @@ impl PartitionIndex {
             };
             sym_of.push(sym);
         }
-        let mut node_of: Vec<u32> = Vec::with_capacity(tree.node_count());
+        // By node id: a tree that shares a shape has ids with gaps.
+        let mut node_of: Vec<u32> = vec![0; tree.node_id_bound()];
         let mut values: Vec<u64> = Vec::new();
         let mut buf = Vec::with_capacity(10);
         for n in tree.node_ids() {
@@ -120,7 +121,7 @@ impl PartitionIndex {
                 }
                 _ => 0,
             };
-            node_of.push(mine);
+            node_of[n.0 as usize] = mine;
             let (self_value, _) = tree.node_values(n).unwrap_or_default();
             if self_value != 0 {
                 let m = mine as usize;

@@ -775,7 +775,15 @@ impl<'a> StackTree<'a> {
         }
     }
 
-    /// Node ids of the tree, root first, parents before children (arena order).
+    /// One more than the largest node id: arrays indexed by [`NodeId`] need this many slots.
+    /// It is [`StackTree::node_count`] unless the tree shares a shape
+    /// ([`StackTree::from_column`]), whose ids are the shape's and may have gaps.
+    pub fn node_id_bound(&self) -> usize {
+        self.arena_len()
+    }
+
+    /// Node ids of the tree, root first, parents before children (arena order). Ids are below
+    /// [`StackTree::node_id_bound`] and not always dense (see there).
     pub fn node_ids(&self) -> impl Iterator<Item = NodeId> + '_ {
         (0..self.arena_len() as u32)
             .filter(|&i| self.alive(i))

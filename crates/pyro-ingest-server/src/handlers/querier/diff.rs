@@ -22,7 +22,7 @@ struct Node {
 
 /// Each node's children in `tree`, by node id.
 fn children_of(tree: &StackTree<'_>) -> Vec<Vec<u32>> {
-    let mut out = vec![Vec::new(); tree.node_count()];
+    let mut out = vec![Vec::new(); tree.node_id_bound()];
     for n in tree.node_ids() {
         if let Some(p) = tree.node_parent(n) {
             out[p.0 as usize].push(n.0);
