@@ -136,19 +136,13 @@ type Visit<'f> = dyn FnMut(usize, i64, &[u8]) -> Result<(), StoreError> + 'f;
 type EntryTable = redb::ReadOnlyTable<(&'static str, u64, u64, u64), &'static [u8]>;
 
 /// A [`Walk`] over a read transaction's tables.
-type ReadWalk<'t> = Walk<
-    't,
-    EntryTable,
-    EntryTable,
-    redb::ReadOnlyTable<(&'static str, u64, u64, u64), &'static str>,
-    EntryTable,
->;
+type ReadWalk<'t> = Walk<'t, EntryTable, EntryTable, EntryTable, EntryTable>;
 
 impl<D, R, S, N> Walk<'_, D, R, S, N>
 where
     D: ReadableTable<(&'static str, u64, u64, u64), &'static [u8]>,
     R: ReadableTable<(&'static str, u64, u64, u64), &'static [u8]>,
-    S: ReadableTable<(&'static str, u64, u64, u64), &'static str>,
+    S: ReadableTable<(&'static str, u64, u64, u64), &'static [u8]>,
     N: ReadableTable<(&'static str, u64, u64, u64), &'static [u8]>,
 {
     /// Visits the entries that hold `[a, b)` (Unix seconds, `0 ≤ a`) exactly once each, using
@@ -252,16 +246,11 @@ where
             let (writes, entries) = self.merge_values(LEVELS - 1, lo, hi, &mut values, budget)?;
             if entries > 0 {
                 // Reserved before the partition's table and tree are built: its nodes beside the
-                // answer so far (the last node id is the table's size).
+                // answer so far.
                 if let Some(reserve) = budget.reserve {
-                    let (t, id, p) = (self.tenant, self.id, part as u64);
-                    let last = self
-                        .nodes
-                        .range((t, id, p, 0)..=(t, id, p, u64::MAX))?
-                        .next_back()
-                        .transpose()?
-                        .map_or(0, |(k, _)| k.value().3 as usize);
-                    reserve(into.tree.node_count().saturating_add(last + 1))?;
+                    let table =
+                        crate::stacks::node_count(self.nodes, (self.tenant, self.id, part as u64))?;
+                    reserve(into.tree.node_count().saturating_add(table))?;
                 }
                 merge_partition(
                     self.syms,
@@ -291,7 +280,7 @@ fn merge_partition<S, N>(
     into: &mut Merged,
 ) -> Result<(), StoreError>
 where
-    S: ReadableTable<(&'static str, u64, u64, u64), &'static str>,
+    S: ReadableTable<(&'static str, u64, u64, u64), &'static [u8]>,
     N: ReadableTable<(&'static str, u64, u64, u64), &'static [u8]>,
 {
     let shape = Shape::load(syms, nodes, key)?;

@@ -6,18 +6,21 @@
 //!   series' profile-type unit and re-encoded into `deltas_v3` under the same key, a few thousand
 //!   per transaction (each moves its deltas whole, so a crash midway resumes where it stopped);
 //!   every series gets its profile-type posting. Rollups are then built by the roller.
+//! - Format 3 (stack tables with a row per symbol and per node): each partition's rows become
+//!   one run per table (ids unchanged, so entries and rollups stay as they are), whole
+//!   partitions per transaction, a bounded number of rows each.
 
 use std::collections::HashMap;
 
 use redb::{Database, ReadableTable, TableDefinition, TableHandle};
 
 use crate::error::{StoreError, corrupt};
-use crate::stacks::{PartitionIndex, partition_of};
+use crate::stacks::{NODES, PartitionIndex, SYMBOLS, V3_NODES, V3_SYMBOLS, partition_of};
 use crate::write::Tables;
 use crate::{Meta, OwnedSeries, codec};
 
 /// The format this build writes.
-pub(crate) const VERSION: u64 = 3;
+pub(crate) const VERSION: u64 = 4;
 
 /// The first format: normalized key (tenant-prefixed) → metadata JSON.
 const V1_SERIES: TableDefinition<&str, &[u8]> = TableDefinition::new("series");
@@ -76,6 +79,7 @@ pub(crate) fn create_and_migrate(db: &Database) -> Result<bool, StoreError> {
     let names: Vec<String> = tx.list_tables()?.map(|t| t.name().to_owned()).collect();
     let has = |t: &str| names.iter().any(|n| n == t);
     let (v1, v2) = (has(V1_SERIES.name()), has(V2_DELTAS.name()));
+    let v3 = has(V3_SYMBOLS.name()) || has(V3_NODES.name());
     {
         let mut t = Tables::open(&tx)?;
         let version = t.meta.get("version")?.map(|g| g.value());
@@ -128,12 +132,14 @@ pub(crate) fn create_and_migrate(db: &Database) -> Result<bool, StoreError> {
     if v2 {
         migrate_v2(db)?;
     }
-    Ok(v1 || v2)
+    if v3 {
+        migrate_v3(db)?;
+    }
+    Ok(v1 || v2 || v3)
 }
 
 /// Every table of this format, by name (what [`Tables::open`] and the stack tables create).
 fn tables() -> [String; 15] {
-    use crate::stacks::{NODES, SYMBOLS};
     use crate::{
         DELTAS, DIRTY, LABEL_NAMES, LABEL_VALUES, META, POSTINGS, ROLLUPS, SEEN, SEEN_AT, SERIES,
         SERIES_KEY, SPANS, TYPE_POSTINGS,
@@ -163,9 +169,15 @@ fn current(db: &Database) -> Result<bool, StoreError> {
     let tx = db.begin_read()?;
     let names: Vec<String> = tx.list_tables()?.map(|t| t.name().to_owned()).collect();
     if !tables().iter().all(|t| names.contains(t))
-        || names
-            .iter()
-            .any(|n| n == V1_SERIES.name() || n == V2_DELTAS.name())
+        || names.iter().any(|n| {
+            [
+                V1_SERIES.name(),
+                V2_DELTAS.name(),
+                V3_SYMBOLS.name(),
+                V3_NODES.name(),
+            ]
+            .contains(&n.as_str())
+        })
     {
         return Ok(false);
     }
@@ -254,6 +266,84 @@ fn migrate_v2(db: &Database) -> Result<(), StoreError> {
     tx.delete_table(V2_DELTAS)?;
     tx.commit()?;
     tracing::info!(deltas = moved, "storage converted from format 2");
+    Ok(())
+}
+
+/// Format-3 stack-table rows converted per transaction (whole partitions: at least one).
+const V3_ROWS_PER_TX: u64 = 200_000;
+
+/// Turns format 3's stack tables (a row per symbol and per node) into runs: per partition one
+/// run per table under the same ids, whole partitions per transaction; then drops the old
+/// tables. A crash midway resumes with the partitions left.
+fn migrate_v3(db: &Database) -> Result<(), StoreError> {
+    let mut moved = 0u64;
+    loop {
+        let tx = db.begin_write()?;
+        let done = {
+            let mut old_syms = tx.open_table(V3_SYMBOLS)?;
+            let mut old_nodes = tx.open_table(V3_NODES)?;
+            let mut syms = tx.open_table(SYMBOLS)?;
+            let mut nodes = tx.open_table(NODES)?;
+            let mut rows = 0u64;
+            loop {
+                let a = old_syms.first()?.map(|(k, _)| {
+                    let (t, i, p, _) = k.value();
+                    (t.to_owned(), i, p)
+                });
+                let b = old_nodes.first()?.map(|(k, _)| {
+                    let (t, i, p, _) = k.value();
+                    (t.to_owned(), i, p)
+                });
+                let Some((tenant, id, part)) = a.into_iter().chain(b).min() else {
+                    break true;
+                };
+                let (t, range) = (
+                    tenant.as_str(),
+                    (tenant.as_str(), id, part, 0)..=(tenant.as_str(), id, part, u64::MAX),
+                );
+                let mut run = Vec::new();
+                let mut n = 0u64;
+                for item in old_syms.range(range.clone())? {
+                    let (k, v) = item?;
+                    if k.value().3 != n {
+                        return Err(corrupt("format-3 symbol ids not dense"));
+                    }
+                    crate::stacks::put_name(&mut run, v.value());
+                    n += 1;
+                }
+                crate::stacks::insert_run(&mut syms, (t, id, part, 0), n, &run)?;
+                old_syms.retain_in(range.clone(), |_, _| false)?;
+                rows += n;
+                run.clear();
+                n = 0;
+                for item in old_nodes.range(range.clone())? {
+                    let (k, v) = item?;
+                    if k.value().3 != n + 1 {
+                        return Err(corrupt("format-3 node ids not dense"));
+                    }
+                    crate::stacks::put_node_bytes(&mut run, v.value())?;
+                    n += 1;
+                }
+                crate::stacks::insert_run(&mut nodes, (t, id, part, 1), n, &run)?;
+                old_nodes.retain_in(range, |_, _| false)?;
+                rows += n;
+                if rows >= V3_ROWS_PER_TX {
+                    break false;
+                }
+            }
+        };
+        if done {
+            tx.delete_table(V3_SYMBOLS)?;
+            tx.delete_table(V3_NODES)?;
+        }
+        tx.commit()?;
+        if done {
+            break;
+        }
+        moved += V3_ROWS_PER_TX;
+        tracing::info!(rows = moved, "converting stack tables from format 3");
+    }
+    tracing::info!("stack tables converted from format 3");
     Ok(())
 }
 

@@ -255,10 +255,9 @@ impl Store {
     /// # Errors
     /// A storage failure.
     pub fn stack_counts(&self) -> Result<(u64, u64), StoreError> {
-        use redb::ReadableTableMetadata;
         let tx = self.begin_read()?;
-        let s = tx.open_table(crate::stacks::SYMBOLS)?.len()?;
-        let n = tx.open_table(crate::stacks::NODES)?.len()?;
+        let s = crate::stacks::entry_count(&tx.open_table(crate::stacks::SYMBOLS)?)?;
+        let n = crate::stacks::entry_count(&tx.open_table(crate::stacks::NODES)?)?;
         Ok((s, n))
     }
 

@@ -1,7 +1,8 @@
 //! Stack tables: per series and time partition (a window of [`PARTITION_SECONDS`], the widest
 //! rollup level's), every frame name once (a symbol table) and every distinct call path once (a
 //! node: its parent node and its symbol), as Grafana Pyroscope's symdb keeps one stack table per
-//! block. Entries ([`crate::codec`]) hold node ids and values only.
+//! block. Entries ([`crate::codec`]) hold node ids and values only. Both tables are stored in
+//! runs of consecutive ids (a write's new entries are one row), not a row per entry.
 //!
 //! Only the writer thread (and the migration, before it starts) adds symbols and nodes; readers
 //! load a partition's table once per read and merge entries as arrays of values indexed by node.
@@ -24,13 +25,198 @@ pub fn partition_of(t: i64) -> i64 {
     t.div_euclid(PARTITION_SECONDS) * PARTITION_SECONDS
 }
 
-/// (tenant, series id, partition, symbol id) → frame name.
-pub(crate) const SYMBOLS: TableDefinition<(&str, u64, u64, u64), &str> =
-    TableDefinition::new("stack_symbols");
-/// (tenant, series id, partition, node id) → parent node id and symbol id (varints). Node 0 is
-/// the root and is not stored; a node's parent has a smaller id.
-pub(crate) const NODES: TableDefinition<(&str, u64, u64, u64), &[u8]> =
-    TableDefinition::new("stack_nodes");
+/// The key of a run of entries: (tenant, series id, partition, id of the run's first entry).
+pub(crate) type RunKey = (&'static str, u64, u64, u64);
+
+/// (tenant, series id, partition, first symbol id) → a run of frame names with consecutive ids:
+/// their count, then per name its length and bytes (varints and UTF-8).
+pub(crate) const SYMBOLS: TableDefinition<RunKey, &[u8]> = TableDefinition::new("stack_symbols_v4");
+/// (tenant, series id, partition, first node id) → a run of nodes with consecutive ids: their
+/// count, then per node its parent node id and symbol id (varints). Node 0 is the root and is
+/// not stored; a node's parent has a smaller id.
+pub(crate) const NODES: TableDefinition<RunKey, &[u8]> = TableDefinition::new("stack_nodes_v4");
+
+/// Format 3's symbol table, a row per name (converted on open).
+pub(crate) const V3_SYMBOLS: TableDefinition<RunKey, &str> = TableDefinition::new("stack_symbols");
+/// Format 3's node table, a row per node (converted on open).
+pub(crate) const V3_NODES: TableDefinition<RunKey, &[u8]> = TableDefinition::new("stack_nodes");
+
+/// A run shorter than this many bytes takes the next write's new entries (it is rewritten
+/// longer); a longer one is left as it is and the next entries start a run of their own. Small
+/// writes (an agent's few new stacks) so do not each leave a row, and a big upload's nodes are
+/// one insert instead of one per node (a row per node made the write of a 33 MB profile's
+/// 16 series 7 s of B-tree inserts).
+const RUN_REWRITE_BELOW: usize = 4096;
+
+/// The last run of a table: its first id and its bytes.
+#[derive(Debug, Default, Clone, Copy)]
+struct LastRun {
+    first: u32,
+    bytes: usize,
+}
+
+/// Decodes a run: its count, then `count` entries read by `entry`.
+fn read_run<'b>(
+    mut b: &'b [u8],
+    mut entry: impl FnMut(&mut &'b [u8]) -> Result<(), StoreError>,
+) -> Result<u32, StoreError> {
+    let count = u32::try_from(varint(&mut b)?).map_err(|_| corrupt("stack run count"))?;
+    for _ in 0..count {
+        entry(&mut b)?;
+    }
+    if !b.is_empty() {
+        return Err(corrupt("stack run longer than its count"));
+    }
+    Ok(count)
+}
+
+/// A name of a symbol run.
+fn read_name<'b>(b: &mut &'b [u8]) -> Result<&'b str, StoreError> {
+    let len = varint(b)?;
+    let len = usize::try_from(len)
+        .ok()
+        .filter(|&l| l <= b.len())
+        .ok_or_else(|| corrupt("symbol past its run"))?;
+    let (name, rest) = b.split_at(len);
+    *b = rest;
+    std::str::from_utf8(name).map_err(|_| corrupt("symbol not UTF-8"))
+}
+
+/// Entries of a run table for one partition, in id order, checked to be dense from `first`:
+/// `f(run bytes)` returns the run's count.
+fn for_runs<T: ReadableTable<RunKey, &'static [u8]>>(
+    table: &T,
+    (tenant, id, part): (&str, u64, u64),
+    mut next: u64,
+    mut f: impl FnMut(&[u8]) -> Result<u32, StoreError>,
+) -> Result<Option<LastRun>, StoreError> {
+    let mut last = None;
+    for item in table.range((tenant, id, part, 0)..=(tenant, id, part, u64::MAX))? {
+        let (k, v) = item?;
+        let first = k.value().3;
+        if first != next {
+            return Err(corrupt("stack table ids not dense"));
+        }
+        let bytes = v.value();
+        next += u64::from(f(bytes)?);
+        last = Some(LastRun {
+            first: u32::try_from(first).map_err(|_| corrupt("stack table id"))?,
+            bytes: bytes.len(),
+        });
+    }
+    Ok(last)
+}
+
+/// Nodes of a partition's stack table, root included, from its last run alone.
+pub(crate) fn node_count(
+    nodes: &impl ReadableTable<RunKey, &'static [u8]>,
+    (tenant, id, part): (&str, u64, u64),
+) -> Result<usize, StoreError> {
+    let last = nodes
+        .range((tenant, id, part, 0)..=(tenant, id, part, u64::MAX))?
+        .next_back()
+        .transpose()?;
+    Ok(match last {
+        Some((k, v)) => {
+            let mut b = v.value();
+            (k.value().3 + varint(&mut b)?) as usize
+        }
+        None => 1,
+    })
+}
+
+/// Entries stored in the runs of a table (all partitions).
+pub(crate) fn entry_count(
+    table: &impl ReadableTable<RunKey, &'static [u8]>,
+) -> Result<u64, StoreError> {
+    let mut n = 0u64;
+    for item in table.iter()? {
+        let (_, v) = item?;
+        let mut b = v.value();
+        n += varint(&mut b)?;
+    }
+    Ok(n)
+}
+
+/// Adds a name to a symbol run being built.
+pub(crate) fn put_name(run: &mut Vec<u8>, name: &str) {
+    put_varint(run, name.len() as u64);
+    run.extend_from_slice(name.as_bytes());
+}
+
+/// Adds a node stored as its two varints (format 3's row value) to a node run being built.
+pub(crate) fn put_node_bytes(run: &mut Vec<u8>, node: &[u8]) -> Result<(), StoreError> {
+    let mut b = node;
+    node_value(&mut b)?;
+    if !b.is_empty() {
+        return Err(corrupt("stack node longer than two ids"));
+    }
+    run.extend_from_slice(node);
+    Ok(())
+}
+
+/// Stores `count` entries encoded in `entries` as one run under `key` (nothing when none).
+pub(crate) fn insert_run(
+    table: &mut redb::Table<'_, RunKey, &'static [u8]>,
+    key: (&str, u64, u64, u64),
+    count: u64,
+    entries: &[u8],
+) -> Result<(), StoreError> {
+    if count > 0 {
+        let mut run = Vec::with_capacity(entries.len() + 10);
+        put_varint(&mut run, count);
+        run.extend_from_slice(entries);
+        table.insert(key, run.as_slice())?;
+    }
+    Ok(())
+}
+
+/// Appends `count` entries encoded in `new` to a partition's run table: into its last run when
+/// that is short, else as a run starting at id `first`.
+fn append_run(
+    table: &mut redb::Table<'_, RunKey, &'static [u8]>,
+    (tenant, id, part): (&str, u64, u64),
+    last: &mut Option<LastRun>,
+    first: u32,
+    count: u32,
+    new: &[u8],
+) -> Result<(), StoreError> {
+    if count == 0 {
+        return Ok(());
+    }
+    match *last {
+        Some(l) if l.bytes < RUN_REWRITE_BELOW => {
+            let old = table
+                .get((tenant, id, part, u64::from(l.first)))?
+                .ok_or_else(|| corrupt("stack run gone"))?;
+            let mut b = old.value();
+            let had = varint(&mut b)?;
+            let mut run = Vec::with_capacity(b.len() + new.len() + 10);
+            put_varint(&mut run, had + u64::from(count));
+            run.extend_from_slice(b);
+            drop(old);
+            run.extend_from_slice(new);
+            table.insert((tenant, id, part, u64::from(l.first)), run.as_slice())?;
+            *last = Some(LastRun {
+                first: l.first,
+                bytes: run.len(),
+            });
+        }
+        _ => {
+            insert_run(
+                table,
+                (tenant, id, part, u64::from(first)),
+                count.into(),
+                new,
+            )?;
+            *last = Some(LastRun {
+                first,
+                bytes: new.len() + 5,
+            });
+        }
+    }
+    Ok(())
+}
 
 /// What the writer knows of one partition's stack table: names and paths to their ids.
 #[derive(Debug, Default)]
@@ -40,31 +226,38 @@ pub(crate) struct PartitionIndex {
     /// Symbols and nodes (root included) so far.
     n_syms: u32,
     n_nodes: u32,
+    /// The tables' last runs.
+    last_syms: Option<LastRun>,
+    last_nodes: Option<LastRun>,
 }
 
 impl PartitionIndex {
     /// The index of a partition as stored.
     pub(crate) fn load(
-        syms: &impl ReadableTable<(&'static str, u64, u64, u64), &'static str>,
-        nodes: &impl ReadableTable<(&'static str, u64, u64, u64), &'static [u8]>,
-        (tenant, id, part): (&str, u64, u64),
+        syms: &impl ReadableTable<RunKey, &'static [u8]>,
+        nodes: &impl ReadableTable<RunKey, &'static [u8]>,
+        key: (&str, u64, u64),
     ) -> Result<PartitionIndex, StoreError> {
         let mut ix = PartitionIndex {
             n_nodes: 1,
             ..PartitionIndex::default()
         };
-        for item in syms.range((tenant, id, part, 0)..=(tenant, id, part, u64::MAX))? {
-            let (k, v) = item?;
-            ix.names.insert(v.value().into(), k.value().3 as u32);
-            ix.n_syms = ix.n_syms.max(k.value().3 as u32 + 1);
-        }
-        for item in nodes.range((tenant, id, part, 0)..=(tenant, id, part, u64::MAX))? {
-            let (k, v) = item?;
-            let (parent, sym) = node_value(v.value())?;
-            let node = k.value().3 as u32;
-            ix.nodes.insert((parent, sym), node);
-            ix.n_nodes = ix.n_nodes.max(node + 1);
-        }
+        ix.last_syms = for_runs(syms, key, 0, |run| {
+            read_run(run, |b| {
+                let name = read_name(b)?;
+                ix.names.insert(name.into(), ix.n_syms);
+                ix.n_syms += 1;
+                Ok(())
+            })
+        })?;
+        ix.last_nodes = for_runs(nodes, key, 1, |run| {
+            read_run(run, |b| {
+                let (parent, sym) = node_value(b)?;
+                ix.nodes.insert((parent, sym), ix.n_nodes);
+                ix.n_nodes += 1;
+                Ok(())
+            })
+        })?;
         Ok(ix)
     }
 
@@ -78,10 +271,12 @@ impl PartitionIndex {
     pub(crate) fn intern(
         &mut self,
         tree: &StackTree<'_>,
-        syms: &mut redb::Table<'_, (&'static str, u64, u64, u64), &'static str>,
-        nodes: &mut redb::Table<'_, (&'static str, u64, u64, u64), &'static [u8]>,
-        (tenant, id, part): (&str, u64, u64),
+        syms: &mut redb::Table<'_, RunKey, &'static [u8]>,
+        nodes: &mut redb::Table<'_, RunKey, &'static [u8]>,
+        key: (&str, u64, u64),
     ) -> Result<Vec<u64>, StoreError> {
+        let (first_sym, first_node) = (self.n_syms, self.n_nodes);
+        let mut new_syms = Vec::new();
         let mut sym_of: Vec<u32> = Vec::with_capacity(tree.frame_count());
         for f in 0..tree.frame_count() as u32 {
             let name = tree.frame_name(FrameId(f));
@@ -90,7 +285,7 @@ impl PartitionIndex {
                 None => {
                     let s = self.n_syms;
                     self.n_syms += 1;
-                    syms.insert((tenant, id, part, u64::from(s)), name)?;
+                    put_name(&mut new_syms, name);
                     self.names.insert(name.into(), s);
                     s
                 }
@@ -100,24 +295,18 @@ impl PartitionIndex {
         // By node id: a tree that shares a shape has ids with gaps.
         let mut node_of: Vec<u32> = vec![0; tree.node_id_bound()];
         let mut values: Vec<u64> = Vec::new();
-        let mut buf = Vec::with_capacity(10);
+        let mut new_nodes = Vec::new();
         for n in tree.node_ids() {
             let mine = match (tree.node_parent(n), tree.node_frame(n)) {
                 (Some(parent), Some(frame)) => {
                     let key = (node_of[parent.0 as usize], sym_of[frame.0 as usize]);
-                    match self.nodes.get(&key) {
-                        Some(&m) => m,
-                        None => {
-                            let m = self.n_nodes;
-                            self.n_nodes += 1;
-                            buf.clear();
-                            put_varint(&mut buf, u64::from(key.0));
-                            put_varint(&mut buf, u64::from(key.1));
-                            nodes.insert((tenant, id, part, u64::from(m)), buf.as_slice())?;
-                            self.nodes.insert(key, m);
-                            m
-                        }
-                    }
+                    *self.nodes.entry(key).or_insert_with(|| {
+                        let m = self.n_nodes;
+                        self.n_nodes += 1;
+                        put_varint(&mut new_nodes, u64::from(key.0));
+                        put_varint(&mut new_nodes, u64::from(key.1));
+                        m
+                    })
                 }
                 _ => 0,
             };
@@ -131,13 +320,29 @@ impl PartitionIndex {
                 values[m] = values[m].saturating_add(self_value);
             }
         }
+        append_run(
+            syms,
+            key,
+            &mut self.last_syms,
+            first_sym,
+            self.n_syms - first_sym,
+            &new_syms,
+        )?;
+        append_run(
+            nodes,
+            key,
+            &mut self.last_nodes,
+            first_node,
+            self.n_nodes - first_node,
+            &new_nodes,
+        )?;
         Ok(values)
     }
 }
 
-fn node_value(mut b: &[u8]) -> Result<(u32, u32), StoreError> {
-    let parent = varint(&mut b)?;
-    let sym = varint(&mut b)?;
+fn node_value(b: &mut &[u8]) -> Result<(u32, u32), StoreError> {
+    let parent = varint(b)?;
+    let sym = varint(b)?;
     match (u32::try_from(parent), u32::try_from(sym)) {
         (Ok(p), Ok(s)) => Ok((p, s)),
         _ => Err(corrupt("stack node")),
@@ -156,34 +361,32 @@ pub(crate) struct Shape {
 impl Shape {
     /// The table of one partition.
     pub(crate) fn load(
-        syms: &impl ReadableTable<(&'static str, u64, u64, u64), &'static str>,
-        nodes: &impl ReadableTable<(&'static str, u64, u64, u64), &'static [u8]>,
-        (tenant, id, part): (&str, u64, u64),
+        syms: &impl ReadableTable<RunKey, &'static [u8]>,
+        nodes: &impl ReadableTable<RunKey, &'static [u8]>,
+        key: (&str, u64, u64),
     ) -> Result<Shape, StoreError> {
         let mut s = Shape {
             parents: vec![0],
             syms: vec![0],
             names: Vec::new(),
         };
-        for item in syms.range((tenant, id, part, 0)..=(tenant, id, part, u64::MAX))? {
-            let (k, v) = item?;
-            if k.value().3 != s.names.len() as u64 {
-                return Err(corrupt("symbol ids not dense"));
-            }
-            s.names.push(v.value().to_owned());
-        }
-        for item in nodes.range((tenant, id, part, 0)..=(tenant, id, part, u64::MAX))? {
-            let (k, v) = item?;
-            let (parent, sym) = node_value(v.value())?;
-            if k.value().3 != s.parents.len() as u64
-                || parent as usize >= s.parents.len()
-                || sym as usize >= s.names.len()
-            {
-                return Err(corrupt("stack node ids not dense or out of order"));
-            }
-            s.parents.push(parent);
-            s.syms.push(sym);
-        }
+        for_runs(syms, key, 0, |run| {
+            read_run(run, |b| {
+                s.names.push(read_name(b)?.to_owned());
+                Ok(())
+            })
+        })?;
+        for_runs(nodes, key, 1, |run| {
+            read_run(run, |b| {
+                let (parent, sym) = node_value(b)?;
+                if parent as usize >= s.parents.len() || sym as usize >= s.names.len() {
+                    return Err(corrupt("stack node out of order"));
+                }
+                s.parents.push(parent);
+                s.syms.push(sym);
+                Ok(())
+            })
+        })?;
         Ok(s)
     }
 

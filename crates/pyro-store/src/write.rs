@@ -465,7 +465,7 @@ pub(crate) struct Tables<'t> {
     pub(crate) dirty: redb::Table<'t, (u64, u64, &'static str, u64), ()>,
     pub(crate) seen: redb::Table<'t, (&'static str, &'static str), u64>,
     pub(crate) seen_at: redb::Table<'t, (u64, &'static str, &'static str), ()>,
-    pub(crate) syms: redb::Table<'t, (&'static str, u64, u64, u64), &'static str>,
+    pub(crate) syms: redb::Table<'t, (&'static str, u64, u64, u64), &'static [u8]>,
     pub(crate) nodes: redb::Table<'t, (&'static str, u64, u64, u64), &'static [u8]>,
     pub(crate) spans: redb::Table<'t, (&'static str, u64, u64, &'static str, u64), &'static [u8]>,
 }

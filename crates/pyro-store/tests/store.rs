@@ -454,6 +454,92 @@ fn format_2_data_dirs_migrate() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Symbols and nodes of `tests/data/v3-pyro.redb.gz`, as format 3's `stack_counts` (its tables'
+/// row counts) gave them.
+const V3_FIXTURE_STACK_COUNTS: (u64, u64) = (311, 335);
+
+/// A data dir of format 3 (stack tables with a row per symbol and per node, see
+/// `tests/data/README.md`) opens with its stack tables in runs under the same ids: the same
+/// answers, the same number of symbols and nodes, new writes adding to the converted tables.
+#[test]
+fn format_3_data_dirs_migrate() {
+    use std::io::Read;
+    let dir = temp("v3");
+    std::fs::create_dir_all(&dir).unwrap();
+    let gz =
+        std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/v3-pyro.redb.gz"))
+            .unwrap();
+    let mut raw = Vec::new();
+    flate2::read::GzDecoder::new(&gz[..])
+        .read_to_end(&mut raw)
+        .unwrap();
+    std::fs::write(dir.join("pyro.redb"), raw).unwrap();
+    let store = Store::open(&dir).unwrap();
+    let range = (1_699_999_000, 1_700_001_000);
+    let read = |store: &Store, app: &str| {
+        store
+            .merge_range(
+                "",
+                id_of(store, app),
+                range.0,
+                range.1,
+                &ReadBudget::default(),
+            )
+            .unwrap()
+    };
+    let want: BTreeMap<String, u64> = [("main;gc", 1), ("main;idle", 10), ("main;work", 42)]
+        .into_iter()
+        .map(|(s, v)| (s.to_owned(), v * 10_000_000))
+        .collect();
+    assert_eq!(folded(&read(&store, "shop.cpu").tree), want);
+    assert_eq!(read(&store, "shop.cpu").writes, 3);
+    assert_eq!(read(&store, "shop.alloc_space").tree.total(), 4096);
+    let java = read(&store, "java.app.cpu");
+    let scale = store
+        .select("", Selection::All)
+        .unwrap()
+        .into_iter()
+        .find(|f| f.meta.app == "java.app.cpu")
+        .unwrap()
+        .meta
+        .typed()
+        .scale;
+    assert_eq!(java.tree.total(), 45 * scale);
+    assert_eq!(folded(&java.tree).len(), 9);
+    // Counted in format 3 before the conversion (rows of `stack_symbols` and `stack_nodes`).
+    let counts = store.stack_counts().unwrap();
+    assert_eq!(counts, V3_FIXTURE_STACK_COUNTS);
+    // A new write into a converted partition reuses its stacks and adds only the new one.
+    let m = store
+        .select("", Selection::All)
+        .unwrap()
+        .into_iter()
+        .find(|f| f.meta.app == "shop.cpu")
+        .unwrap()
+        .meta;
+    put(
+        &store,
+        "",
+        &m,
+        1_700_000_600,
+        &[("main;work", 1), ("main;sleep", 2)],
+    );
+    assert_eq!(
+        store.stack_counts().unwrap(),
+        (counts.0 + 1, counts.1 + 1),
+        "one symbol and one node more"
+    );
+    let mut want = want;
+    *want.get_mut("main;work").unwrap() += 10_000_000;
+    want.insert("main;sleep".to_owned(), 20_000_000);
+    store.roll(1_800_000_000, &AtomicBool::new(false)).unwrap();
+    drop(store);
+    let store = Store::open(&dir).unwrap();
+    assert_eq!(folded(&read(&store, "shop.cpu").tree), want);
+    drop(store);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// A data dir of the first format converts too (through format 2's encoding of slots).
 #[test]
 fn format_1_data_dirs_migrate() {
