@@ -273,34 +273,38 @@ fn migrate_v2(db: &Database) -> Result<(), StoreError> {
 const V3_ROWS_PER_TX: u64 = 200_000;
 
 /// Turns format 3's stack tables (a row per symbol and per node) into runs: per partition one
-/// run per table under the same ids, whole partitions per transaction; then drops the old
-/// tables. A crash midway resumes with the partitions left.
+/// run per table under the same ids, whole partitions per transaction, then drops the old tables
+/// (their rows are not removed one by one: that rewrote the old tables' pages on every
+/// transaction). A crash midway resumes after the last partition converted, the largest in the
+/// new tables.
 fn migrate_v3(db: &Database) -> Result<(), StoreError> {
+    migrate_v3_in(db, V3_ROWS_PER_TX, usize::MAX).map(|_| ())
+}
+
+/// [`migrate_v3`] in transactions of at least `rows_per_tx` rows (whole partitions), stopping
+/// after `max_txs` of them (a crash, in tests): whether it finished.
+fn migrate_v3_in(db: &Database, rows_per_tx: u64, max_txs: usize) -> Result<bool, StoreError> {
     let mut moved = 0u64;
-    loop {
+    for _ in 0..max_txs {
         let tx = db.begin_write()?;
         let done = {
-            let mut old_syms = tx.open_table(V3_SYMBOLS)?;
-            let mut old_nodes = tx.open_table(V3_NODES)?;
+            let old_syms = tx.open_table(V3_SYMBOLS)?;
+            let old_nodes = tx.open_table(V3_NODES)?;
             let mut syms = tx.open_table(SYMBOLS)?;
             let mut nodes = tx.open_table(NODES)?;
+            let last = |k: Option<(redb::AccessGuard<'_, RunKeyOf<'static>>, _)>| {
+                k.map(|(k, _)| part_of(k.value()))
+            };
+            let mut after = last(syms.last()?).max(last(nodes.last()?));
             let mut rows = 0u64;
             loop {
-                let a = old_syms.first()?.map(|(k, _)| {
-                    let (t, i, p, _) = k.value();
-                    (t.to_owned(), i, p)
-                });
-                let b = old_nodes.first()?.map(|(k, _)| {
-                    let (t, i, p, _) = k.value();
-                    (t.to_owned(), i, p)
-                });
+                let a = first_after(&old_syms, after.as_ref())?;
+                let b = first_after(&old_nodes, after.as_ref())?;
                 let Some((tenant, id, part)) = a.into_iter().chain(b).min() else {
                     break true;
                 };
-                let (t, range) = (
-                    tenant.as_str(),
-                    (tenant.as_str(), id, part, 0)..=(tenant.as_str(), id, part, u64::MAX),
-                );
+                let t = tenant.as_str();
+                let range = (t, id, part, 0)..=(t, id, part, u64::MAX);
                 let mut run = Vec::new();
                 let mut n = 0u64;
                 for item in old_syms.range(range.clone())? {
@@ -312,11 +316,11 @@ fn migrate_v3(db: &Database) -> Result<(), StoreError> {
                     n += 1;
                 }
                 crate::stacks::insert_run(&mut syms, (t, id, part, 0), n, &run)?;
-                old_syms.retain_in(range.clone(), |_, _| false)?;
                 rows += n;
+                moved += n;
                 run.clear();
                 n = 0;
-                for item in old_nodes.range(range.clone())? {
+                for item in old_nodes.range(range)? {
                     let (k, v) = item?;
                     if k.value().3 != n + 1 {
                         return Err(corrupt("format-3 node ids not dense"));
@@ -325,9 +329,10 @@ fn migrate_v3(db: &Database) -> Result<(), StoreError> {
                     n += 1;
                 }
                 crate::stacks::insert_run(&mut nodes, (t, id, part, 1), n, &run)?;
-                old_nodes.retain_in(range, |_, _| false)?;
                 rows += n;
-                if rows >= V3_ROWS_PER_TX {
+                moved += n;
+                after = Some((tenant, id, part));
+                if rows >= rows_per_tx {
                     break false;
                 }
             }
@@ -338,13 +343,38 @@ fn migrate_v3(db: &Database) -> Result<(), StoreError> {
         }
         tx.commit()?;
         if done {
-            break;
+            tracing::info!(rows = moved, "stack tables converted from format 3");
+            return Ok(true);
         }
-        moved += V3_ROWS_PER_TX;
         tracing::info!(rows = moved, "converting stack tables from format 3");
     }
-    tracing::info!("stack tables converted from format 3");
-    Ok(())
+    Ok(false)
+}
+
+/// A stack-table key borrowing its tenant.
+type RunKeyOf<'a> = (&'a str, u64, u64, u64);
+
+/// A stack-table partition, owned.
+type Part = (String, u64, u64);
+
+fn part_of(k: RunKeyOf<'_>) -> Part {
+    (k.0.to_owned(), k.1, k.2)
+}
+
+/// The first partition of a format-3 stack table after `after` (from the start: `None`).
+fn first_after<V: redb::Value + 'static>(
+    table: &impl ReadableTable<RunKeyOf<'static>, V>,
+    after: Option<&Part>,
+) -> Result<Option<Part>, StoreError> {
+    use std::ops::Bound::{Excluded, Unbounded};
+    let mut range = match after {
+        Some((tenant, id, part)) => table.range::<RunKeyOf<'_>>((
+            Excluded((tenant.as_str(), *id, *part, u64::MAX)),
+            Unbounded,
+        ))?,
+        None => table.range::<RunKeyOf<'_>>(..)?,
+    };
+    Ok(range.next().transpose()?.map(|(k, _)| part_of(k.value())))
 }
 
 /// The slots of one series in the first format: (slot start, writes, merged tree).
@@ -379,4 +409,144 @@ pub fn write_v1(path: &std::path::Path, series: &[(Meta, V1Slots)]) -> Result<()
     }
     tx.commit()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stacks::Shape;
+
+    /// Partitions of a format-3 stack table: (tenant, series, partition) → stacks by node
+    /// (parent node, frame name), node ids from 1.
+    type V3Tables = Vec<((&'static str, u64, u64), Vec<(u32, &'static str)>)>;
+
+    fn tables_v3() -> V3Tables {
+        vec![
+            (("", 1, 0), vec![(0, "main"), (1, "work"), (1, "idle")]),
+            (("", 1, 1_000_000), vec![(0, "main"), (1, "gc")]),
+            (("", 2, 0), vec![(0, "run"), (1, "run"), (2, "run")]),
+            (("t", 1, 0), vec![(0, "x")]),
+        ]
+    }
+
+    /// A database of format 3's stack tables (and this format's, empty).
+    fn write_v3(path: &std::path::Path) -> Database {
+        let db = Database::create(path).unwrap();
+        let tx = db.begin_write().unwrap();
+        {
+            let mut syms = tx.open_table(V3_SYMBOLS).unwrap();
+            let mut nodes = tx.open_table(V3_NODES).unwrap();
+            tx.open_table(SYMBOLS).unwrap();
+            tx.open_table(NODES).unwrap();
+            for ((tenant, id, part), stacks) in tables_v3() {
+                let mut names: Vec<&str> = Vec::new();
+                for (i, (parent, name)) in stacks.into_iter().enumerate() {
+                    let sym = match names.iter().position(|n| *n == name) {
+                        Some(s) => s,
+                        None => {
+                            syms.insert((tenant, id, part, names.len() as u64), name)
+                                .unwrap();
+                            names.push(name);
+                            names.len() - 1
+                        }
+                    };
+                    let mut v = Vec::new();
+                    codec::put_varint(&mut v, u64::from(parent));
+                    codec::put_varint(&mut v, sym as u64);
+                    nodes
+                        .insert((tenant, id, part, i as u64 + 1), v.as_slice())
+                        .unwrap();
+                }
+            }
+        }
+        tx.commit().unwrap();
+        db
+    }
+
+    /// Every partition's stacks as read back through this format's tables.
+    fn read_v4(db: &Database) -> Vec<((String, u64, u64), Vec<String>)> {
+        use redb::ReadableDatabase;
+        let tx = db.begin_read().unwrap();
+        let syms = tx.open_table(SYMBOLS).unwrap();
+        let nodes = tx.open_table(NODES).unwrap();
+        let mut out = Vec::new();
+        for ((tenant, id, part), stacks) in tables_v3() {
+            let shape = Shape::load(&syms, &nodes, (tenant, id, part)).unwrap();
+            let values: Vec<u64> = (0..=stacks.len() as u64).collect();
+            let mut got = Vec::new();
+            shape
+                .tree(&values, usize::MAX)
+                .unwrap()
+                .for_each_stack(|frames, v| got.push(format!("{} {v}", frames.join(";"))));
+            got.sort();
+            out.push(((tenant.to_owned(), id, part), got));
+        }
+        out
+    }
+
+    /// Format 3's stack tables become runs with the same ids; a conversion stopped after its
+    /// first transaction (a crash) resumes after the last partition it converted and ends with
+    /// the same tables as one that ran through, the old tables gone.
+    #[test]
+    fn format_3_stack_tables_convert_and_resume() {
+        let dir = std::env::temp_dir().join(format!("pyro-migrate-v3-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let want = vec![
+            (
+                (String::new(), 1, 0),
+                vec![
+                    "main 1".to_owned(),
+                    "main;idle 3".to_owned(),
+                    "main;work 2".to_owned(),
+                ],
+            ),
+            (
+                (String::new(), 1, 1_000_000),
+                vec!["main 1".to_owned(), "main;gc 2".to_owned()],
+            ),
+            (
+                (String::new(), 2, 0),
+                vec![
+                    "run 1".to_owned(),
+                    "run;run 2".to_owned(),
+                    "run;run;run 3".to_owned(),
+                ],
+            ),
+            (("t".to_owned(), 1, 0), vec!["x 1".to_owned()]),
+        ];
+        // Straight through.
+        let db = write_v3(&dir.join("a.redb"));
+        assert!(migrate_v3_in(&db, 1, usize::MAX).unwrap());
+        assert_eq!(read_v4(&db), want);
+        // Stopped after one partition, reopened, resumed.
+        let db = write_v3(&dir.join("b.redb"));
+        assert!(!migrate_v3_in(&db, 1, 1).unwrap());
+        {
+            use redb::ReadableDatabase;
+            let tx = db.begin_read().unwrap();
+            let nodes = crate::stacks::entry_count(&tx.open_table(NODES).unwrap()).unwrap();
+            assert_eq!(nodes, 3, "the first partition only");
+        }
+        drop(db);
+        let db = Database::create(dir.join("b.redb")).unwrap();
+        assert!(migrate_v3_in(&db, 1, usize::MAX).unwrap());
+        assert_eq!(read_v4(&db), want);
+        let names: Vec<String> = {
+            let tx = db.begin_write().unwrap();
+            let names = tx
+                .list_tables()
+                .unwrap()
+                .map(|t| t.name().to_owned())
+                .collect();
+            tx.abort().unwrap();
+            names
+        };
+        assert!(
+            !names
+                .iter()
+                .any(|n| n == V3_SYMBOLS.name() || n == V3_NODES.name())
+        );
+        drop(db);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
