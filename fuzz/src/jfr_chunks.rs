@@ -34,6 +34,8 @@ pub enum Ev {
     Alloc(Vec<&'static str>, u64, u64),
     /// JavaMonitorEnter.
     Monitor(Vec<&'static str>, u64, u64),
+    /// ThreadPark (no context).
+    Park(Vec<&'static str>, u64),
 }
 
 /// A synthetic recording described by fuzz bytes.
@@ -51,7 +53,7 @@ impl Spec {
         let n = next() % 24;
         let mut events = Vec::new();
         for _ in 0..n {
-            let kind = next() % 7;
+            let kind = next() % 8;
             let depth = next() % 5;
             let stack: Vec<&'static str> = (0..depth)
                 .map(|_| FRAMES[next() as usize % FRAMES.len()])
@@ -61,7 +63,8 @@ impl Spec {
                 0 => Ev::Setting(EVENTS[next() as usize % EVENTS.len()]),
                 1..=3 => Ev::Exec(stack, STATES[next() as usize % STATES.len()], ctx),
                 4 | 5 => Ev::Alloc(stack, u64::from(next()) * 1000, ctx),
-                _ => Ev::Monitor(stack, u64::from(next()) * 7, ctx),
+                6 => Ev::Monitor(stack, u64::from(next()) * 7, ctx),
+                _ => Ev::Park(stack, u64::from(next()) * 11),
             });
         }
         Spec { events }
@@ -76,6 +79,7 @@ impl Spec {
                 Ev::Exec(s, st, c) => r.execution_sample(s, st, *c),
                 Ev::Alloc(s, v, c) => r.allocation(s, *v, *c),
                 Ev::Monitor(s, t, c) => r.monitor_enter(s, *t, *c),
+                Ev::Park(s, t) => r.thread_park(s, *t),
             };
         }
         r.build()
@@ -90,8 +94,15 @@ impl Spec {
     }
 
     /// Adds this chunk's series to `model`: `event` is the setting in force, `labels` gives the
-    /// label suffix of a context id (`{...}` of the series name).
-    pub fn model(&self, event: &str, name: &str, labels: &dyn Fn(u64) -> String, m: &mut Model) {
+    /// label suffix of a context id (`{...}` of the series name), `split_locks`
+    /// [`Options::split_locks`] (lock events also as jfr-parser's `mutex` and `block`).
+    pub fn model(
+        &self,
+        (event, split_locks): (&str, bool),
+        name: &str,
+        labels: &dyn Fn(u64) -> String,
+        m: &mut Model,
+    ) {
         let cpu = if event == "itimer" { "itimer" } else { "cpu" };
         let mut add = |suffix: &str, stack: &[&str], ctx: u64, v: u64| {
             if v == 0 {
@@ -127,6 +138,18 @@ impl Spec {
                 Ev::Monitor(s, t, c) => {
                     add("lock_count", s, *c, 1);
                     add("lock_duration", s, *c, *t);
+                    if split_locks {
+                        add("mutex_count", s, *c, 1);
+                        add("mutex_duration", s, *c, *t);
+                    }
+                }
+                Ev::Park(s, t) => {
+                    add("lock_count", s, 0, 1);
+                    add("lock_duration", s, 0, *t);
+                    if split_locks {
+                        add("block_count", s, 0, 1);
+                        add("block_duration", s, 0, *t);
+                    }
                 }
             }
         }
@@ -160,15 +183,26 @@ pub fn run(data: &[u8]) {
     if let Some((&0xff, rest)) = data.split_first() {
         let spec = Spec::from_bytes(rest);
         let jfr = spec.build();
-        let series = to_series(&jfr, &name, None, &Options::default()).expect("synthetic");
-        check(&series);
-        let mut want = Model::new();
-        let event = spec.event().unwrap_or("");
-        spec.model(event, "fuzz.app", &|_| "{env=f}".to_owned(), &mut want);
-        assert_eq!(as_model(&series), want, "{spec:?}");
+        for split_locks in [false, true] {
+            let opts = Options {
+                split_locks,
+                ..Options::default()
+            };
+            let series = to_series(&jfr, &name, None, &opts).expect("synthetic");
+            check(&series);
+            let mut want = Model::new();
+            let event = spec.event().unwrap_or("");
+            spec.model(
+                (event, split_locks),
+                "fuzz.app",
+                &|_| "{env=f}".to_owned(),
+                &mut want,
+            );
+            assert_eq!(as_model(&series), want, "{spec:?}");
+        }
         return;
     }
-    for limits in [
+    for (i, limits) in [
         Limits::default().max_decompressed_size(1 << 22),
         Limits::new()
             .max_decompressed_size(1 << 16)
@@ -179,12 +213,18 @@ pub fn run(data: &[u8]) {
             .max_pool_entries(64)
             .max_event_keys(8)
             .max_series(3),
-    ] {
+    ]
+    .into_iter()
+    .enumerate()
+    {
         let Ok(buf) = decode(data, &limits) else {
             continue;
         };
+        // The tight limits with lock events split as well.
+        let split_locks = i == 1;
         let opts = Options {
             limits,
+            split_locks,
             ..Options::default()
         };
         if let Ok(series) = to_series(&buf, &name, None, &opts) {

@@ -64,7 +64,12 @@ pub fn run(data: &[u8]) {
         let mut event = "";
         for s in &specs {
             event = s.event().unwrap_or(event);
-            s.model(event, "fuzz.app", &|_| "{env=f}".to_owned(), &mut want);
+            s.model(
+                (event, false),
+                "fuzz.app",
+                &|_| "{env=f}".to_owned(),
+                &mut want,
+            );
         }
         assert_eq!(as_model(&whole.expect("synthetic")), want);
         return;

@@ -458,7 +458,7 @@ fn main() -> ExitCode {
                 prev_profile: prev_profile.map(Into::into),
                 jfr_labels: jfr_labels.map(Into::into),
                 extra_labels: Vec::new(),
-                cancel: None,
+                ..Request::default()
             };
             let limits = Limits::new().max_line_len(max_line_len);
             let series = match pyro_ingest::decode(&req, &limits) {

@@ -657,9 +657,9 @@ fn pprof_uploads_are_repaired_as_grafana_pyroscope_ingest_repairs_them() {
 /// grafana/jfr-parser builds them for GP's own `/ingest` (`space/bytes` and period 512 KiB for
 /// allocations, `…/count` and period 1 for locks), so GP gives them the profile type ids its
 /// JFR testdata names (`memory:alloc_in_new_tlab_bytes:bytes:space:bytes`,
-/// pkg/og/convert/jfr/testdata), not ids with empty period parts. Lock events are OG's merged
-/// `lock_count`/`lock_duration` (monitor enter and park together), which GP's adapter names
-/// `block` (`convertMetadata`); jfr-parser would split monitor enters off as `mutex` (README).
+/// pkg/og/convert/jfr/testdata), not ids with empty period parts. Lock events go as jfr-parser
+/// splits them (grafana/jfr-parser `pprof/pprof.go`: JavaMonitorEnter → `mutex`, ThreadPark →
+/// `block`), not as OG's merged `lock_count`/`lock_duration`, which the store keeps.
 #[test]
 fn jfr_memory_and_lock_series_keep_jfr_parsers_profile_types() {
     let dir = temp_dir("fwd-jfr-types");
@@ -670,6 +670,8 @@ fn jfr_memory_and_lock_series_keep_jfr_parsers_profile_types() {
         .execution_sample(&["App.main", "App.work"], "STATE_RUNNABLE", 0)
         .allocation(&["App.main", "App.alloc"], 4096, 0)
         .monitor_enter(&["App.main", "App.lock"], 1000, 0)
+        .thread_park(&["App.main", "App.park"], 5000)
+        .thread_park(&["App.main", "App.park"], 3000)
         .build();
     ingest(&gw, "name=shop&format=jfr&spyName=javaspy", None, &rec);
     let got = rx.wait(1);
@@ -688,8 +690,9 @@ fn jfr_memory_and_lock_series_keep_jfr_parsers_profile_types() {
                     (st(v.r#type), st(v.unit))
                 });
             let t = &p.sample_type[0];
+            let total: i64 = p.sample.iter().map(|s| s.value[0]).sum();
             format!(
-                "{}:{}:{}:{pt}:{pu} period={}",
+                "{}:{}:{}:{pt}:{pu} period={} total={total}",
                 l["__name__"],
                 st(t.r#type),
                 st(t.unit),
@@ -701,11 +704,13 @@ fn jfr_memory_and_lock_series_keep_jfr_parsers_profile_types() {
     assert_eq!(
         ids,
         [
-            "block:contentions:count:block:count period=1",
-            "block:delay:nanoseconds:block:count period=1",
-            "memory:alloc_in_new_tlab_bytes:bytes:space:bytes period=524288",
-            "memory:alloc_in_new_tlab_objects:count:space:bytes period=524288",
-            "process_cpu:cpu:nanoseconds:cpu:nanoseconds period=10000000",
+            "block:contentions:count:block:count period=1 total=2",
+            "block:delay:nanoseconds:block:count period=1 total=8000",
+            "memory:alloc_in_new_tlab_bytes:bytes:space:bytes period=524288 total=4096",
+            "memory:alloc_in_new_tlab_objects:count:space:bytes period=524288 total=1",
+            "mutex:contentions:count:mutex:count period=1 total=1",
+            "mutex:delay:nanoseconds:mutex:count period=1 total=1000",
+            "process_cpu:cpu:nanoseconds:cpu:nanoseconds period=10000000 total=10000000",
         ]
     );
     drop(gw);

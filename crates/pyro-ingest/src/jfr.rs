@@ -5,14 +5,14 @@ use pyro_labels::SeriesName;
 use crate::error::{Error, ErrorKind, Result};
 use crate::{Aggregation, Limits, Request, Series};
 
+/// The series of a JFR read: the stored ones, the recording's `event` setting, and the lock
+/// series split as grafana/jfr-parser splits them (with [`Request::split_jfr_locks`]).
+type Read = (Vec<Series<'static>>, Option<String>, Vec<Series<'static>>);
+
 /// A JFR recording (gzipped or not) and its optional labels snapshot: one series per profile
 /// type and label set, named `<app>.<type>{request labels, overwritten by context labels}`, and
 /// the recording's async-profiler `event` setting.
-pub(crate) fn read(
-    req: &Request,
-    name: &SeriesName,
-    limits: &Limits,
-) -> Result<(Vec<Series<'static>>, Option<String>)> {
+pub(crate) fn read(req: &Request, name: &SeriesName, limits: &Limits) -> Result<Read> {
     let err = |e: pyro_jfr::Error, what: &str| {
         let offset = Some(e.offset() as u64);
         match e.kind() {
@@ -46,6 +46,7 @@ pub(crate) fn read(
         sample_rate: req.sample_rate(),
         limits: budget.jfr(),
         label_limits: limits.labels,
+        split_locks: req.split_jfr_locks,
         ..pyro_jfr::Options::default()
     };
     let spy_name = req.spy_name();
@@ -62,18 +63,25 @@ pub(crate) fn read(
         }
     }
     let event = c.event().map(str::to_owned);
-    let series = c.finish();
-    let series = series
-        .into_iter()
-        .map(|s| Series {
-            units: s.units().to_owned(),
-            aggregation: Aggregation::parse(s.aggregation()),
-            name: s.name,
-            sample_rate: s.sample_rate,
-            spy_name: spy_name.to_owned(),
-            tree: s.tree,
-            spans: Vec::new(),
-        })
-        .collect();
-    Ok((series, event))
+    use pyro_jfr::ProfileType::{BlockCount, BlockDuration, MutexCount, MutexDuration};
+    let (locks, series): (Vec<_>, Vec<_>) = c.finish().into_iter().partition(|s| {
+        matches!(
+            s.profile,
+            MutexCount | MutexDuration | BlockCount | BlockDuration
+        )
+    });
+    let series_of = |s: pyro_jfr::Series| Series {
+        units: s.units().to_owned(),
+        aggregation: Aggregation::parse(s.aggregation()),
+        name: s.name,
+        sample_rate: s.sample_rate,
+        spy_name: spy_name.to_owned(),
+        tree: s.tree,
+        spans: Vec::new(),
+    };
+    Ok((
+        series.into_iter().map(series_of).collect(),
+        event,
+        locks.into_iter().map(series_of).collect(),
+    ))
 }

@@ -61,7 +61,7 @@ pub fn decode<'a>(req: &'a Request, limits: &Limits) -> Result<Vec<Series<'a>>> 
 
 /// What a body says of itself beside its series: what a gateway needs to pass it on as Grafana
 /// Pyroscope would store it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Facts {
     /// A pprof body.
     Pprof(PprofFacts),
@@ -69,6 +69,11 @@ pub enum Facts {
     Jfr {
         /// The `event` setting.
         event: Option<String>,
+        /// With [`Request::split_jfr_locks`]: the lock events as grafana/jfr-parser splits them
+        /// (`<app>.mutex_count`/`mutex_duration` from monitor enters,
+        /// `<app>.block_count`/`block_duration` from parks), in place of the stored series'
+        /// `lock_count`/`lock_duration` for Grafana Pyroscope. Empty otherwise.
+        locks: Vec<Series<'static>>,
     },
 }
 
@@ -100,8 +105,8 @@ pub fn decode_with_facts<'a>(
             series
         }
         Format::Jfr => {
-            let (series, event) = jfr::read(req, &name, limits)?;
-            facts = Some(Facts::Jfr { event });
+            let (series, event, locks) = jfr::read(req, &name, limits)?;
+            facts = Some(Facts::Jfr { event, locks });
             series
         }
         Format::Speedscope => {

@@ -37,6 +37,10 @@ pub struct Request {
     /// reading stops at the next profile, JFR chunk or push sample with
     /// [`ErrorKind::Cancelled`](crate::ErrorKind::Cancelled).
     pub cancel: Option<Cancel>,
+    /// JFR: also read the lock events as grafana/jfr-parser splits them for Grafana Pyroscope
+    /// (monitor enters `mutex_*`, parks `block_*`), returned apart from the stored series in
+    /// [`Facts::Jfr`](crate::Facts::Jfr) (a gateway forwarding to Grafana Pyroscope wants them).
+    pub split_jfr_locks: bool,
 }
 
 /// A flag a caller sets to stop a request being read.

@@ -49,6 +49,16 @@ pub enum ProfileType {
     LockCount,
     /// `lock_duration`: their durations in nanoseconds.
     LockDuration,
+    /// `mutex_count`: JavaMonitorEnter events alone, as grafana/jfr-parser counts them
+    /// (`mutex:contentions:count:mutex:count`); only with [`Options::split_locks`].
+    MutexCount,
+    /// `mutex_duration`: their durations in nanoseconds (`mutex:delay:nanoseconds:mutex:count`).
+    MutexDuration,
+    /// `block_count`: ThreadPark events alone, as jfr-parser counts them
+    /// (`block:contentions:count:block:count`); only with [`Options::split_locks`].
+    BlockCount,
+    /// `block_duration`: their durations in nanoseconds (`block:delay:nanoseconds:block:count`).
+    BlockDuration,
     /// `live`: LiveObject events (averaged, not summed).
     Live,
     /// `malloc_objects`: profiler.Malloc events.
@@ -85,6 +95,10 @@ impl ProfileType {
             AllocSampleBytes => ("alloc_sample_bytes", "bytes", "sum"),
             LockCount => ("lock_count", "lock_samples", "sum"),
             LockDuration => ("lock_duration", "lock_nanoseconds", "sum"),
+            MutexCount => ("mutex_count", "lock_samples", "sum"),
+            MutexDuration => ("mutex_duration", "lock_nanoseconds", "sum"),
+            BlockCount => ("block_count", "lock_samples", "sum"),
+            BlockDuration => ("block_duration", "lock_nanoseconds", "sum"),
             Live => ("live", "objects", "average"),
             MallocObjects => ("malloc_objects", "objects", "sum"),
             MallocBytes => ("malloc_bytes", "bytes", "sum"),
@@ -134,6 +148,10 @@ pub struct Options {
     pub threads: usize,
     /// Smallest input (of several chunks) read on more than one thread (default 1 MiB).
     pub parallel_min_bytes: usize,
+    /// Also gives lock events as grafana/jfr-parser does, for Grafana Pyroscope: monitor enters
+    /// as `mutex_count`/`mutex_duration` and parks as `block_count`/`block_duration`, besides
+    /// OG Pyroscope's `lock_count`/`lock_duration` of both together (default false).
+    pub split_locks: bool,
 }
 
 impl Options {
@@ -161,6 +179,7 @@ impl Default for Options {
             label_limits: pyro_labels::Limits::default(),
             threads: 1,
             parallel_min_bytes: 1 << 20,
+            split_locks: false,
         }
     }
 }
@@ -388,12 +407,13 @@ impl Converter<'_> {
             .iter()
             .map(|&f| ids_of[f as usize])
             .collect();
-        let mut targets: Vec<(ProfileType, u64)> = Vec::with_capacity(2);
+        let mut targets: Vec<(ProfileType, u64)> = Vec::with_capacity(4);
         let mut ids: Vec<FrameId> = Vec::new();
+        let kind = (cpu, wall_mode, self.opts.split_locks);
         // (series, frames start, frames len, value) of every stack to add.
         let mut work: Vec<(u32, u32, u32, u64)> = Vec::with_capacity(out.entries.len());
         for e in out.entries {
-            targets_of(&e, cpu, wall_mode, tps, &mut targets);
+            targets_of(&e, kind, tps, &mut targets);
             if targets.is_empty() {
                 continue;
             }
@@ -545,11 +565,11 @@ impl Converter<'_> {
 
 /// The (profile type, value) pairs one aggregated event counts towards, zero values dropped:
 /// `cpu` is the chunk's CPU type (`cpu` or `itimer`), `wall_mode` whether its `event` setting
-/// is `wall`, `tps` its ticks per second (lock durations become nanoseconds).
+/// is `wall`, `tps` its ticks per second (lock durations become nanoseconds), `split_locks`
+/// [`Options::split_locks`].
 fn targets_of(
     e: &Entry,
-    cpu: ProfileType,
-    wall_mode: bool,
+    (cpu, wall_mode, split_locks): (ProfileType, bool, bool),
     tps: u64,
     targets: &mut Vec<(ProfileType, u64)>,
 ) {
@@ -585,8 +605,18 @@ fn targets_of(
         }
         Ev::Monitor | Ev::Park => {
             let nanos = u128::from(value) * 1_000_000_000 / u128::from(tps);
+            let nanos = u64::try_from(nanos).unwrap_or(u64::MAX);
             targets.push((LockCount, count));
-            targets.push((LockDuration, u64::try_from(nanos).unwrap_or(u64::MAX)));
+            targets.push((LockDuration, nanos));
+            if split_locks {
+                let (c, d) = if e.ev == Ev::Monitor {
+                    (MutexCount, MutexDuration)
+                } else {
+                    (BlockCount, BlockDuration)
+                };
+                targets.push((c, count));
+                targets.push((d, nanos));
+            }
         }
         Ev::Live => targets.push((Live, count)),
         Ev::Malloc => {
@@ -621,7 +651,13 @@ pub fn read_into<'s, S: StackSink<'s>>(
     }
     let mut cache = None;
     let mut event: Option<String> = None;
-    let mut targets = Vec::with_capacity(2);
+    let mut targets = Vec::with_capacity(4);
+    use ProfileType::{BlockCount, BlockDuration, MutexCount, MutexDuration};
+    let split_locks = opts.split_locks
+        || matches!(
+            profile,
+            MutexCount | MutexDuration | BlockCount | BlockDuration
+        );
     for chunk in chunks(data) {
         let mut names: Vec<&str> = Vec::new();
         let chunk = chunk?;
@@ -637,7 +673,12 @@ pub fn read_into<'s, S: StackSink<'s>>(
             ProfileType::Cpu
         };
         for e in &out.entries {
-            targets_of(e, cpu, ev == "wall", out.ticks_per_second, &mut targets);
+            targets_of(
+                e,
+                (cpu, ev == "wall", split_locks),
+                out.ticks_per_second,
+                &mut targets,
+            );
             for &(pt, v) in &targets {
                 if pt != profile {
                     continue;

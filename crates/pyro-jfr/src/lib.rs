@@ -19,7 +19,9 @@
 //!   that have none.
 //! - Allocation events → `alloc_in_new_tlab_*`, `alloc_outside_tlab_*`, `alloc_sample_*`
 //!   (objects and bytes); `jdk.JavaMonitorEnter` and `jdk.ThreadPark` → `lock_count` and
-//!   `lock_duration` (nanoseconds, converted from the chunk's ticks per second);
+//!   `lock_duration` (nanoseconds, converted from the chunk's ticks per second), and with
+//!   [`Options::split_locks`] also as grafana/jfr-parser splits them for Grafana Pyroscope:
+//!   monitor enters → `mutex_count`/`mutex_duration`, parks → `block_count`/`block_duration`;
 //!   `profiler.LiveObject` → `live` (averaged); `profiler.Malloc` → `malloc_*`.
 //! - Labels: the request's labels, overwritten by the context's (`contextId` in the snapshot),
 //!   plus `profile_id` (`spanId` as 16 hex digits) and `span_name`; [`Options::exclude_labels`]

@@ -2,8 +2,8 @@
 //!
 //! It writes one chunk in the layout async-profiler uses (metadata at offset 68, events, one
 //! checkpoint at the end) with the classes the converter reads: `jdk.ExecutionSample`,
-//! `jdk.ObjectAllocationInNewTLAB`, `jdk.JavaMonitorEnter` (all with a trailing `contextId`) and
-//! `jdk.ActiveSetting`. It is not a general JFR writer.
+//! `jdk.ObjectAllocationInNewTLAB`, `jdk.JavaMonitorEnter` (all with a trailing `contextId`),
+//! `jdk.ThreadPark` (without one, as async-profiler writes it) and `jdk.ActiveSetting`. It is not a general JFR writer.
 
 use std::collections::BTreeMap;
 
@@ -33,6 +33,10 @@ enum Event {
         ticks: u64,
         ctx: u64,
     },
+    Park {
+        stack: Vec<String>,
+        ticks: u64,
+    },
 }
 
 impl Default for Recording {
@@ -56,6 +60,7 @@ const T_EXEC: u64 = 101;
 const T_SETTING: u64 = 102;
 const T_ALLOC: u64 = 103;
 const T_MONITOR: u64 = 104;
+const T_PARK: u64 = 105;
 
 impl Recording {
     /// An empty recording with a 1 GHz clock.
@@ -116,6 +121,15 @@ impl Recording {
         self
     }
 
+    /// A `jdk.ThreadPark` lasting `ticks` (no context: async-profiler writes none for parks).
+    pub fn thread_park(mut self, stack: &[&str], ticks: u64) -> Self {
+        self.events.push(Event::Park {
+            stack: stack.iter().map(|s| (*s).to_owned()).collect(),
+            ticks,
+        });
+        self
+    }
+
     /// Writes the chunk.
     pub fn build(&self) -> Vec<u8> {
         let mut pools = PoolBuilder::default();
@@ -150,6 +164,12 @@ impl Recording {
                     varint(&mut p, *ticks);
                     varint(&mut p, pools.stack(stack));
                     varint(&mut p, *ctx);
+                }
+                Event::Park { stack, ticks } => {
+                    varint(&mut p, T_PARK);
+                    varint(&mut p, 0);
+                    varint(&mut p, *ticks);
+                    varint(&mut p, pools.stack(stack));
                 }
             }
             record(&mut events, &p, false);
@@ -450,6 +470,15 @@ fn metadata() -> Vec<u8> {
                 ("duration", T_LONG, false, false),
                 ("stackTrace", T_STACK, true, false),
                 ("contextId", T_LONG, false, false),
+            ],
+        ),
+        (
+            T_PARK,
+            "jdk.ThreadPark",
+            vec![
+                ("startTime", T_LONG, false, false),
+                ("duration", T_LONG, false, false),
+                ("stackTrace", T_STACK, true, false),
             ],
         ),
     ];

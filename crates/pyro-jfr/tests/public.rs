@@ -140,7 +140,12 @@ fn jfr_parser_expected_collapsed() {
             .find(|p| p.exists())
             .map(|p| LabelsSnapshot::decode_body(&gunzip(&p), &Default::default()).unwrap());
         let request = SeriesName::parse("test.app").unwrap();
-        let series = to_series(&data, &request, labels.as_ref(), &Options::default())
+        // Lock events split as well, as jfr-parser's `mutex` and `block` builders make them.
+        let opts = Options {
+            split_locks: true,
+            ..Options::default()
+        };
+        let series = to_series(&data, &request, labels.as_ref(), &opts)
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         let ours = by_type(&series);
         let get = |t: ProfileType| ours.get(&t).cloned().unwrap_or_default();
@@ -192,6 +197,20 @@ fn jfr_parser_expected_collapsed() {
                 saw_lock = true;
                 add(&mut lock_count, &column(&want, 0, 1));
                 add(&mut lock_ticks, &column(&want, 1, 1));
+                let (count, duration) = if ty.starts_with("mutex") {
+                    (ProfileType::MutexCount, ProfileType::MutexDuration)
+                } else {
+                    (ProfileType::BlockCount, ProfileType::BlockDuration)
+                };
+                assert_stacks(name, ty, &get(count), &column(&want, 0, 1));
+                assert_durations(
+                    name,
+                    ty,
+                    &get(duration),
+                    &column(&want, 1, 1),
+                    &column(&want, 0, 1),
+                    tps,
+                );
             } else {
                 let (objects, bytes) = if ty.contains("alloc_in_new_tlab") {
                     (
@@ -227,19 +246,43 @@ fn jfr_parser_expected_collapsed() {
                 &get(ProfileType::LockCount),
                 &lock_count,
             );
-            let durations = get(ProfileType::LockDuration);
-            for (k, ticks) in &lock_ticks {
-                let want = u128::from(*ticks) * 1_000_000_000 / u128::from(tps);
-                let got = u128::from(durations.get(k).copied().unwrap_or(0));
-                let tol = u128::from(lock_count[k]);
-                assert!(
-                    got.abs_diff(want) <= tol,
-                    "{name} lock_duration {k}: {got} vs {want} (±{tol})"
-                );
-            }
+            assert_durations(
+                name,
+                "lock_duration",
+                &get(ProfileType::LockDuration),
+                &lock_ticks,
+                &lock_count,
+                tps,
+            );
         }
     }
     assert!(checked >= 40, "only {checked} expected files checked");
+}
+
+/// Our durations in nanoseconds against jfr-parser's raw ticks (it passes them through):
+/// converted at the chunk's `tps`, each stack within one nanosecond per event (rounding).
+fn assert_durations(
+    name: &str,
+    what: &str,
+    ours: &Stacks,
+    ticks: &Stacks,
+    counts: &Stacks,
+    tps: u64,
+) {
+    assert_eq!(
+        ours.keys().collect::<Vec<_>>(),
+        ticks.keys().collect::<Vec<_>>(),
+        "{name} {what}: stacks"
+    );
+    for (k, t) in ticks {
+        let want = u128::from(*t) * 1_000_000_000 / u128::from(tps);
+        let got = u128::from(ours.get(k).copied().unwrap_or(0));
+        let tol = u128::from(counts[k]);
+        assert!(
+            got.abs_diff(want) <= tol,
+            "{name} {what} {k}: {got} vs {want} (±{tol})"
+        );
+    }
 }
 
 const OG_TYPES: [&str; 8] = [

@@ -100,6 +100,68 @@ fn allocations_and_locks() {
     assert_eq!(s[0].profile, ProfileType::AllocInNewTlabBytes);
 }
 
+/// Lock events as OG merges them (`lock_*`: monitor enters and parks together) and, with
+/// `split_locks`, also as grafana/jfr-parser splits them (`pprof/pprof.go`: JavaMonitorEnter →
+/// the `mutex` builder, ThreadPark → the `block` builder, each `[1, duration]`), durations in
+/// nanoseconds; a monitor enter keeps its context labels, a park has none.
+#[test]
+fn lock_events_merged_and_split() {
+    let jfr = Recording::new()
+        .ticks_per_second(2_000_000_000)
+        .monitor_enter(&["A.run", "A.lock"], 3_000, 1)
+        .monitor_enter(&["A.run", "A.lock"], 1_000, 0)
+        .thread_park(&["A.run", "A.park"], 8_000)
+        .thread_park(&["A.run", "A.park"], 2_000)
+        .build();
+    let request = SeriesName::parse("app").unwrap();
+    let snap = snapshot();
+    let folded = |opts: &Options| -> Vec<(String, String)> {
+        to_series(&jfr, &request, Some(&snap), opts)
+            .unwrap()
+            .into_iter()
+            .map(|s| (s.name.to_string(), s.tree.to_folded()))
+            .collect()
+    };
+    let row = |n: &str, f: &str| (n.to_owned(), f.to_owned());
+    let merged = vec![
+        row("app.lock_count{thread=main}", "A.run;A.lock 1\n"),
+        row("app.lock_count{}", "A.run;A.lock 1\nA.run;A.park 2\n"),
+        row("app.lock_duration{thread=main}", "A.run;A.lock 1500\n"),
+        row(
+            "app.lock_duration{}",
+            "A.run;A.lock 500\nA.run;A.park 5000\n",
+        ),
+    ];
+    assert_eq!(folded(&Options::default()), merged);
+    let split = Options {
+        split_locks: true,
+        ..Options::default()
+    };
+    let mut want = merged;
+    want.extend([
+        row("app.block_count{}", "A.run;A.park 2\n"),
+        row("app.block_duration{}", "A.run;A.park 5000\n"),
+        row("app.mutex_count{}", "A.run;A.lock 1\n"),
+        row("app.mutex_duration{}", "A.run;A.lock 500\n"),
+        row("app.mutex_count{thread=main}", "A.run;A.lock 1\n"),
+        row("app.mutex_duration{thread=main}", "A.run;A.lock 1500\n"),
+    ]);
+    let mut got = folded(&split);
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+    // One profile type read on its own.
+    let mut park = pyro_tree::StackTree::new();
+    pyro_jfr::read_into(
+        &jfr,
+        ProfileType::BlockDuration,
+        &Options::default(),
+        &mut park,
+    )
+    .unwrap();
+    assert_eq!(park.to_folded(), "A.run;A.park 5000\n");
+}
+
 fn snapshot() -> LabelsSnapshot {
     let strings: HashMap<i64, String> = [(0, "thread"), (1, "main"), (2, "env"), (3, "staging")]
         .into_iter()

@@ -81,7 +81,7 @@ pub struct Endpoint {
 
 /// What a request sent, kept so it can be forwarded as received instead of re-encoded from the
 /// parsed trees.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum Received {
     /// A pprof `/ingest` body (gzipped or not, no `prev_profile`): Grafana Pyroscope stores it as
     /// is, in one series with these labels (its `createLabels`).
@@ -97,10 +97,14 @@ pub enum Received {
     /// A push request's series with their samples, as sent (k6 labels added).
     Push(Vec<RawProfileSeries>),
     /// A JFR recording: its series go as parsed, each with the recording's `event` setting as
-    /// `jfr_event` (GP's JFR labels, §5.3).
+    /// `jfr_event` (GP's JFR labels, §5.3), its lock events as grafana/jfr-parser splits them
+    /// (`locks`) instead of OG's merged `lock_count`/`lock_duration`.
     Jfr {
         /// The async-profiler `event` setting, if the recording has one.
         event: Option<String>,
+        /// Monitor enters as `mutex_count`/`mutex_duration`, parks as
+        /// `block_count`/`block_duration` ([`pyro_ingest::Facts::Jfr`]).
+        locks: Vec<OwnedSeries>,
     },
 }
 
@@ -198,7 +202,7 @@ fn pair(name: &str, value: &str) -> LabelPair {
 
 /// Where an accepted request came from, for forwarding: what it sent (when it can go on as
 /// received) and the tenant a forwarder names upstream.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct Origin {
     /// What the request sent, when a forwarder passes it on as received.
     pub received: Option<Received>,
@@ -347,15 +351,25 @@ impl Forwarder {
             }
             Some(Received::Push(series)) => series.clone(),
             Some(Received::Jfr { .. }) | None => {
-                let (jfr, event) = match &origin.received {
-                    Some(Received::Jfr { event }) => {
-                        (true, event.as_deref().filter(|e| !e.is_empty()))
+                let (jfr, event, locks) = match &origin.received {
+                    Some(Received::Jfr { event, locks }) => {
+                        (true, event.as_deref().filter(|e| !e.is_empty()), &locks[..])
                     }
-                    _ => (false, None),
+                    _ => (false, None, &[][..]),
+                };
+                // OG's merged lock series stay here; GP gets jfr-parser's split ones.
+                let og_lock = |s: &&OwnedSeries| {
+                    jfr && s
+                        .meta
+                        .app
+                        .rsplit_once('.')
+                        .is_some_and(|(_, t)| t == "lock_count" || t == "lock_duration")
                 };
                 write
                     .series
                     .iter()
+                    .filter(|s| !og_lock(s))
+                    .chain(locks)
                     .map(|s| {
                         let mut series = self.series(s, write.start, jfr);
                         series.labels.extend(event.map(|e| pair("jfr_event", e)));

@@ -72,6 +72,8 @@ pub async fn ingest(
         parts.into_iter().flatten().map(|b| &b[..]),
     )?;
     let forwarding = state.config.forward.is_some();
+    // Grafana Pyroscope gets a JFR recording's lock events as jfr-parser splits them.
+    req.split_jfr_locks = forwarding;
     let (name, write, origin) = tokio::task::spawn_blocking(move || {
         let _parse_budget = parse_budget;
         let (series, facts) = pyro_ingest::decode_with_facts(&req, &limits)?;
@@ -85,7 +87,10 @@ pub async fn ingest(
                 Some(pyro_ingest::Facts::Pprof(f)) => {
                     Received::pprof(&req, &f, limits.decompressed)
                 }
-                Some(pyro_ingest::Facts::Jfr { event }) => Some(Received::Jfr { event }),
+                Some(pyro_ingest::Facts::Jfr { event, locks }) => Some(Received::Jfr {
+                    event,
+                    locks: Write::new(&tenant, from, locks).series,
+                }),
                 None => None,
             };
         }
