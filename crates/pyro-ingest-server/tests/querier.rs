@@ -954,6 +954,11 @@ fn analyze_query_counts_what_a_query_reads() {
 /// A pprof whose samples carry `span_id` labels (as pyroscope-otel sends): `(stack root first,
 /// value, span)` in `cpu/nanoseconds` at a 10 ms period.
 fn pprof_with_spans(samples: &[(&[&str], i64, Option<&str>)]) -> Vec<u8> {
+    pprof_with_span_label("span_id", samples)
+}
+
+/// As [`pprof_with_spans`], the span id under `label`.
+fn pprof_with_span_label(label: &str, samples: &[(&[&str], i64, Option<&str>)]) -> Vec<u8> {
     let frames: Vec<Vec<&str>> = samples
         .iter()
         .map(|(f, _, _)| f.iter().rev().copied().collect())
@@ -961,7 +966,7 @@ fn pprof_with_spans(samples: &[(&[&str], i64, Option<&str>)]) -> Vec<u8> {
     let values: Vec<[i64; 1]> = samples.iter().map(|(_, v, _)| [*v]).collect();
     let labels: Vec<Vec<(&str, &str)>> = samples
         .iter()
-        .map(|(_, _, span)| span.map(|s| ("span_id", s)).into_iter().collect())
+        .map(|(_, _, span)| span.map(|s| (label, s)).into_iter().collect())
         .collect();
     let samples: Vec<TestSample<'_>> = (0..samples.len())
         .map(|i| (&frames[i][..], &values[i][..], &labels[i][..]))
@@ -1028,11 +1033,27 @@ fn span_profiles_are_kept_per_sample() {
         &push,
     );
     assert_eq!(status, 200, "{msg}");
+    // The older label name (pyroscope-java's), which GP renames `span_id` (`RenameLabel`,
+    // pkg/model/pprofsplit/pprof_split.go).
+    let old = pprof_with_span_label(
+        "profile_id",
+        &[
+            (&["main", "handle", "query"], 3 * e7, Some(a)),
+            (&["main", "gc"], 7 * e7, None),
+        ],
+    );
+    let (status, msg) = post(
+        &s.url("/ingest?name=legacy&format=pprof&from=1609459201"),
+        None,
+        &[],
+        &old,
+    );
+    assert_eq!(status, 200, "{msg}");
     // No series per span: the span label is not a series label.
     assert_eq!(get(&s.url("/label-values?label=span_id")).1, "[]");
     assert_eq!(
         get(&s.url("/label-values?label=__name__")).1,
-        r#"["api.cpu","pushed.cpu","web.cpu"]"#
+        r#"["api.cpu","legacy.cpu","pushed.cpu","web.cpu"]"#
     );
     let spans = |selector: &str, ids: &[&str]| -> Result<(i64, Vec<String>), (u16, String)> {
         let r: SelectMergeSpanProfileResponse = rpc(
@@ -1071,7 +1092,8 @@ fn span_profiles_are_kept_per_sample() {
         10 * e7
     );
     assert_eq!(spans(r#"{service_name="pushed"}"#, &[a]).unwrap().0, 5 * e7);
-    assert_eq!(spans("{}", &[a, b]).unwrap().0, 30 * e7, "every service");
+    assert_eq!(spans(r#"{service_name="legacy"}"#, &[a]).unwrap().0, 3 * e7);
+    assert_eq!(spans("{}", &[a, b]).unwrap().0, 33 * e7, "every service");
     assert_eq!(spans(api, &["0000000000000001"]).unwrap().0, 0);
     assert_eq!(spans(api, &[]).unwrap().0, 0);
     // The whole series is every sample, spans or not.
@@ -1094,6 +1116,90 @@ fn span_profiles_are_kept_per_sample() {
     assert_eq!(e.0, 400);
     assert!(e.1.contains("invalid span id length"), "{}", e.1);
     assert_eq!(spans(api, &["9a517183f26a089g"]).unwrap_err().0, 400);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// JFR samples taken in a span (the async-profiler fork's `spanId`, which grafana/jfr-parser
+/// labels `profile_id`, `pprof/profile_builder.go`, and GP renames `span_id` and keeps per
+/// sample, `pkg/model/pprofsplit/pprof_split.go`) answer `SelectMergeSpanProfile` like pprof
+/// spans, and are not series labels.
+#[test]
+fn jfr_span_profiles_are_kept_per_sample() {
+    use pyro_jfr::{Context, LabelsSnapshot};
+    let dir = temp_dir("gp-jfr-spans");
+    let s = Server::start(&dir, &[]);
+    let jfr = pyro_jfr::synth::Recording::new()
+        .execution_sample_in_span(
+            &["App.main", "App.handle"],
+            "STATE_RUNNABLE",
+            1,
+            (0x9a51, 0),
+        )
+        .execution_sample_in_span(
+            &["App.main", "App.handle"],
+            "STATE_RUNNABLE",
+            1,
+            (0x9a51, 0),
+        )
+        .execution_sample_in_span(&["App.main", "App.query"], "STATE_RUNNABLE", 1, (0x77, 0))
+        .execution_sample(&["App.main", "App.gc"], "STATE_RUNNABLE", 0)
+        .build();
+    let snapshot = LabelsSnapshot {
+        contexts: [(
+            1,
+            Context {
+                labels: [(0, 1)].into(),
+            },
+        )]
+        .into(),
+        strings: [(0, "thread".to_owned()), (1, "worker".to_owned())].into(),
+    }
+    .encode_to_vec();
+    let mut form = Vec::new();
+    for (name, part) in [("jfr", &jfr), ("labels", &snapshot)] {
+        form.extend_from_slice(
+            format!(
+                "--x\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{name}\"\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        form.extend_from_slice(part);
+        form.extend_from_slice(b"\r\n");
+    }
+    form.extend_from_slice(b"--x--\r\n");
+    let (status, msg) = post(
+        &s.url(&format!("/ingest?name=shop&format=jfr&from={}", T + 1)),
+        Some("multipart/form-data; boundary=x"),
+        &[],
+        &form,
+    );
+    assert_eq!(status, 200, "{msg}");
+    assert_eq!(get(&s.url("/label-values?label=profile_id")).1, "[]");
+    assert_eq!(get(&s.url("/label-values?label=span_id")).1, "[]");
+    let spans = |ids: &[&str]| -> i64 {
+        let r: SelectMergeSpanProfileResponse = rpc(
+            &s,
+            "SelectMergeSpanProfile",
+            &SelectMergeSpanProfileRequest {
+                profile_type_id: CPU.into(),
+                label_selector: r#"{service_name="shop"}"#.into(),
+                span_selector: ids.iter().map(|x| (*x).to_owned()).collect(),
+                start: T * 1000,
+                end: (T + 10) * 1000,
+                max_nodes: None,
+                format: 0,
+            },
+            &[],
+        )
+        .unwrap();
+        r.flamegraph.unwrap().total
+    };
+    // One CPU sample at the default 100 Hz is 10 ms.
+    let e7 = 10_000_000;
+    assert_eq!(spans(&["0000000000009a51"]), 2 * e7);
+    assert_eq!(spans(&["0000000000000077"]), e7);
+    assert_eq!(spans(&["0000000000009a51", "0000000000000077"]), 3 * e7);
+    assert_eq!(spans(&["0000000000000001"]), 0);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -47,6 +47,8 @@ pub(crate) fn read(req: &Request, name: &SeriesName, limits: &Limits) -> Result<
         limits: budget.jfr(),
         label_limits: limits.labels,
         split_locks: req.split_jfr_locks,
+        // Samples of a span kept per span, as GP keeps them for SelectMergeSpanProfile.
+        span_trees: true,
         ..pyro_jfr::Options::default()
     };
     let spy_name = req.spy_name();
@@ -77,7 +79,7 @@ pub(crate) fn read(req: &Request, name: &SeriesName, limits: &Limits) -> Result<
         sample_rate: s.sample_rate,
         spy_name: spy_name.to_owned(),
         tree: s.tree,
-        spans: Vec::new(),
+        spans: s.spans,
     };
     Ok((
         series.into_iter().map(series_of).collect(),

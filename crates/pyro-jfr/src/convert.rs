@@ -117,6 +117,9 @@ pub struct Series {
     pub sample_rate: u32,
     /// The stacks: root first, frames `pkg/Class.method`.
     pub tree: StackTree<'static>,
+    /// With [`Options::span_trees`]: the samples of `tree` that carried a span id, per span
+    /// (`profile_id`, 16 hex digits, as grafana/jfr-parser labels them), sorted by span id.
+    pub spans: Vec<(String, StackTree<'static>)>,
 }
 
 impl Series {
@@ -152,6 +155,14 @@ pub struct Options {
     /// as `mutex_count`/`mutex_duration` and parks as `block_count`/`block_duration`, besides
     /// OG Pyroscope's `lock_count`/`lock_duration` of both together (default false).
     pub split_locks: bool,
+    /// Also keeps, per series, the samples of each span (the async-profiler fork's `spanId`,
+    /// which grafana/jfr-parser labels `profile_id` and Grafana Pyroscope keeps per sample for
+    /// `SelectMergeSpanProfile`) as trees of their own ([`Series::spans`]); default false. Span
+    /// ids are read only with a labels snapshot, as jfr-parser reads them. A recording of more
+    /// spans than [`Limits::max_series`](crate::Limits) per series and type together, or whose
+    /// span trees pass the tree-node limit beside the series, keeps its series and loses its
+    /// span data (as the pprof reader does).
+    pub span_trees: bool,
 }
 
 impl Options {
@@ -180,9 +191,13 @@ impl Default for Options {
             threads: 1,
             parallel_min_bytes: 1 << 20,
             split_locks: false,
+            span_trees: false,
         }
     }
 }
+
+/// Marks a work item's target as a span tree (an index in `Converter::spans`).
+const SPAN_BIT: u32 = 1 << 31;
 
 /// A tree being built, with the ids its interner gave the recording's frames.
 struct Building {
@@ -215,6 +230,11 @@ pub struct Converter<'l> {
     /// (profile, label set) → index in `series`.
     series_index: HashMap<(ProfileType, u32), u32, Hasher>,
     series: Vec<Building>,
+    /// Span trees ([`Options::span_trees`]): (series index, span id) → index in `spans`.
+    span_index: HashMap<(u32, u64), u32, Hasher>,
+    spans: Vec<(u32, u64, Building)>,
+    /// Span data was dropped (over a limit) and is no longer collected.
+    spans_dropped: bool,
     /// The last chunk's metadata record and what was compiled from it.
     cache: MetaCache,
 }
@@ -247,6 +267,9 @@ impl<'l> Converter<'l> {
             label_index,
             series_index: HashMap::with_hasher(Hasher::default()),
             series: Vec::new(),
+            span_index: HashMap::with_hasher(Hasher::default()),
+            spans: Vec::new(),
+            spans_dropped: false,
             cache: None,
         }
     }
@@ -366,14 +389,23 @@ impl<'l> Converter<'l> {
     pub fn finish(self) -> Vec<Series> {
         let sets = self.label_sets;
         let rate = self.opts.sample_rate;
+        let mut spans: Vec<Vec<(String, StackTree<'static>)>> =
+            self.series.iter().map(|_| Vec::new()).collect();
+        let mut span_list = self.spans;
+        span_list.sort_unstable_by_key(|&(series, span, _)| (series, span));
+        for (series, span, b) in span_list {
+            spans[series as usize].push((format!("{span:016x}"), b.tree));
+        }
         let mut out: Vec<Series> = self
             .series
             .into_iter()
-            .map(|b| Series {
+            .zip(spans)
+            .map(|(b, spans)| Series {
                 name: sets[b.labels as usize].with_suffix(b.profile.suffix()),
                 profile: b.profile,
                 sample_rate: rate,
                 tree: b.tree,
+                spans,
             })
             .collect();
         out.sort_by(|a, b| {
@@ -419,9 +451,13 @@ impl Converter<'_> {
             }
             let (fs, fl) = e.stack;
             let labels = self.label_set(e.ctx, e.span, e.span_name)?;
+            let with_span = e.span != 0 && self.labels.is_some() && self.opts.span_trees;
             for &(profile, v) in &targets {
                 let series = self.series_for(profile, labels)? as u32;
                 work.push((series, fs, fl, v));
+                if with_span && let Some(span) = self.span_for(series, e.span) {
+                    work.push((span | SPAN_BIT, fs, fl, v));
+                }
             }
         }
         // Stacks in frame order share their prefixes with the previous one, which the trees
@@ -432,8 +468,15 @@ impl Converter<'_> {
                     .cmp(&frames[b.1 as usize..(b.1 + b.2) as usize])
             })
         });
-        for (series, fs, fl, v) in work {
-            let b = &mut self.series[series as usize];
+        for (target, fs, fl, v) in work {
+            let b = if target & SPAN_BIT == 0 {
+                &mut self.series[target as usize]
+            } else if self.spans_dropped {
+                // Dropped while this chunk was read: its items name trees that are gone.
+                continue;
+            } else {
+                &mut self.spans[(target & !SPAN_BIT) as usize].2
+            };
             if b.ids.len() < self.frames.len() {
                 b.ids.resize(self.frames.len(), NO_ID);
             }
@@ -455,7 +498,45 @@ impl Converter<'_> {
                 0,
             ));
         }
+        let span_nodes: usize = self.spans.iter().map(|(_, _, b)| b.tree.node_count()).sum();
+        if nodes + span_nodes > self.opts.limits.max_tree_nodes {
+            self.drop_spans();
+        }
         Ok(())
+    }
+
+    /// The span tree of (series, span), made when new; `None` once span data was dropped or
+    /// when it would pass the limit ([`Options::span_trees`]).
+    fn span_for(&mut self, series: u32, span: u64) -> Option<u32> {
+        if self.spans_dropped {
+            return None;
+        }
+        if let Some(&i) = self.span_index.get(&(series, span)) {
+            return Some(i);
+        }
+        if self.spans.len() >= self.opts.limits.max_series {
+            self.drop_spans();
+            return None;
+        }
+        let i = self.spans.len() as u32;
+        self.spans.push((
+            series,
+            span,
+            Building {
+                profile: self.series[series as usize].profile,
+                labels: self.series[series as usize].labels,
+                tree: StackTree::new(),
+                ids: Vec::new(),
+            },
+        ));
+        self.span_index.insert((series, span), i);
+        Some(i)
+    }
+
+    fn drop_spans(&mut self) {
+        self.spans_dropped = true;
+        self.spans = Vec::new();
+        self.span_index = HashMap::with_hasher(Hasher::default());
     }
 
     fn series_for(&mut self, profile: ProfileType, labels: u32) -> Result<usize> {

@@ -22,6 +22,8 @@ enum Event {
         stack: Vec<String>,
         state: String,
         ctx: u64,
+        /// (spanId, spanName string id in the labels snapshot).
+        span: (u64, u64),
     },
     Alloc {
         stack: Vec<String>,
@@ -97,6 +99,26 @@ impl Recording {
             stack: stack.iter().map(|s| (*s).to_owned()).collect(),
             state: state.to_owned(),
             ctx: context_id,
+            span: (0, 0),
+        });
+        self
+    }
+
+    /// A `jdk.ExecutionSample` taken in a span, as newer builds of the Grafana fork of
+    /// async-profiler write it: `spanId` and `spanName` (a string id of the labels snapshot)
+    /// before `contextId`. Once a recording has one, every ExecutionSample carries the fields.
+    pub fn execution_sample_in_span(
+        mut self,
+        stack: &[&str],
+        state: &str,
+        context_id: u64,
+        (span_id, span_name): (u64, u64),
+    ) -> Self {
+        self.events.push(Event::Exec {
+            stack: stack.iter().map(|s| (*s).to_owned()).collect(),
+            state: state.to_owned(),
+            ctx: context_id,
+            span: (span_id, span_name),
         });
         self
     }
@@ -134,6 +156,10 @@ impl Recording {
     pub fn build(&self) -> Vec<u8> {
         let mut pools = PoolBuilder::default();
         let mut events = Vec::new();
+        let span_fields = self
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::Exec { span, .. } if *span != (0, 0)));
         for e in &self.events {
             let mut p = Vec::new();
             match e {
@@ -144,11 +170,20 @@ impl Recording {
                     utf8(&mut p, name);
                     utf8(&mut p, value);
                 }
-                Event::Exec { stack, state, ctx } => {
+                Event::Exec {
+                    stack,
+                    state,
+                    ctx,
+                    span,
+                } => {
                     varint(&mut p, T_EXEC);
                     varint(&mut p, 0);
                     varint(&mut p, pools.stack(stack));
                     varint(&mut p, pools.state(state));
+                    if span_fields {
+                        varint(&mut p, span.0);
+                        varint(&mut p, span.1);
+                    }
                     varint(&mut p, *ctx);
                 }
                 Event::Alloc { stack, size, ctx } => {
@@ -176,7 +211,7 @@ impl Recording {
         }
         let mut out = vec![0u8; 68];
         let meta_offset = out.len();
-        record(&mut out, &metadata(), true);
+        record(&mut out, &metadata(span_fields), true);
         out.extend_from_slice(&events);
         let cp_offset = out.len();
         record(&mut out, &pools.checkpoint(self.utf16), true);
@@ -353,8 +388,8 @@ impl PoolBuilder {
     }
 }
 
-/// The metadata record payload.
-fn metadata() -> Vec<u8> {
+/// The metadata record payload; `span_fields`: ExecutionSample has `spanId` and `spanName`.
+fn metadata(span_fields: bool) -> Vec<u8> {
     let mut strings: Vec<String> = Vec::new();
     let mut idx = |s: &str| -> u64 {
         match strings.iter().position(|x| x == s) {
@@ -435,12 +470,23 @@ fn metadata() -> Vec<u8> {
         (
             T_EXEC,
             "jdk.ExecutionSample",
-            vec![
+            [
                 ("startTime", T_LONG, false, false),
                 ("stackTrace", T_STACK, true, false),
                 ("state", T_STATE, true, false),
-                ("contextId", T_LONG, false, false),
-            ],
+            ]
+            .into_iter()
+            .chain(
+                span_fields
+                    .then_some([
+                        ("spanId", T_LONG, false, false),
+                        ("spanName", T_LONG, false, false),
+                    ])
+                    .into_iter()
+                    .flatten(),
+            )
+            .chain([("contextId", T_LONG, false, false)])
+            .collect(),
         ),
         (
             T_SETTING,

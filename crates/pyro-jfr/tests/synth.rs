@@ -162,6 +162,83 @@ fn lock_events_merged_and_split() {
     assert_eq!(park.to_folded(), "A.run;A.park 5000\n");
 }
 
+/// Samples taken in a span (the fork's `spanId`, which grafana/jfr-parser labels `profile_id`
+/// as 16 hex digits, `pprof/profile_builder.go`, and GP keeps per sample, renamed `span_id`,
+/// `pkg/model/pprofsplit`): with `span_trees` each series keeps them per span, the series
+/// itself unchanged (the span label is left out of its key); without a labels snapshot no span
+/// is read, as in jfr-parser.
+#[test]
+fn span_samples_kept_per_span() {
+    let jfr = Recording::new()
+        .execution_sample_in_span(&["A.run", "A.handle"], "STATE_RUNNABLE", 1, (0xabc, 1))
+        .execution_sample_in_span(&["A.run", "A.handle"], "STATE_RUNNABLE", 1, (0xabc, 1))
+        .execution_sample_in_span(&["A.run", "A.other"], "STATE_RUNNABLE", 1, (0xdef, 0))
+        .execution_sample_in_span(&["A.run", "A.idle"], "STATE_RUNNABLE", 0, (0, 0))
+        .build();
+    let request = SeriesName::parse("app").unwrap();
+    let snap = snapshot();
+    let opts = Options {
+        span_trees: true,
+        ..Options::default()
+    };
+    type Folded = (String, String);
+    let got: Vec<(String, String, Vec<Folded>)> = to_series(&jfr, &request, Some(&snap), &opts)
+        .unwrap()
+        .into_iter()
+        .map(|s| {
+            (
+                s.name.to_string(),
+                s.tree.to_folded(),
+                s.spans
+                    .iter()
+                    .map(|(id, t)| (id.clone(), t.to_folded()))
+                    .collect(),
+            )
+        })
+        .collect();
+    let span = |id: &str, f: &str| (id.to_owned(), f.to_owned());
+    assert_eq!(
+        got,
+        [
+            (
+                "app.cpu{span_name=main,thread=main}".to_owned(),
+                "A.run;A.handle 2\n".to_owned(),
+                vec![span("0000000000000abc", "A.run;A.handle 2\n")],
+            ),
+            (
+                "app.cpu{thread=main}".to_owned(),
+                "A.run;A.other 1\n".to_owned(),
+                vec![span("0000000000000def", "A.run;A.other 1\n")],
+            ),
+            (
+                "app.cpu{}".to_owned(),
+                "A.run;A.idle 1\n".to_owned(),
+                vec![]
+            ),
+        ]
+    );
+    // Without the option, or without a snapshot: no span trees, the same series.
+    let plain = to_series(&jfr, &request, Some(&snap), &Options::default()).unwrap();
+    assert!(plain.iter().all(|s| s.spans.is_empty()));
+    assert_eq!(plain.len(), 3);
+    let bare = to_series(&jfr, &request, None, &opts).unwrap();
+    assert_eq!(bare.len(), 1);
+    assert!(bare[0].spans.is_empty());
+    // More spans than the limit: the series stay, the span data goes.
+    let tight = Options {
+        span_trees: true,
+        limits: pyro_jfr::Limits::default().max_series(4),
+        ..Options::default()
+    };
+    let many = (1..=5u64).fold(Recording::new(), |r, i| {
+        r.execution_sample_in_span(&["A.run"], "STATE_RUNNABLE", 1, (i, 0))
+    });
+    let s = to_series(&many.build(), &request, Some(&snap), &tight).unwrap();
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0].tree.total(), 5);
+    assert!(s[0].spans.is_empty());
+}
+
 fn snapshot() -> LabelsSnapshot {
     let strings: HashMap<i64, String> = [(0, "thread"), (1, "main"), (2, "env"), (3, "staging")]
         .into_iter()

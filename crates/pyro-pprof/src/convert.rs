@@ -534,6 +534,11 @@ pub fn to_series<'a>(
 /// The label pyroscope-otel puts on the samples of a (root) span: its id, 16 hex digits.
 pub const SPAN_ID: &str = "span_id";
 
+/// The older name of [`SPAN_ID`] (pyroscope-java, jfr-parser), which Grafana Pyroscope renames
+/// to `span_id` before it keeps span ids per sample (`pprof.RenameLabel` in
+/// `pkg/model/pprofsplit/pprof_split.go`).
+pub const PROFILE_ID: &str = "profile_id";
+
 /// The samples of one span in one series: what Grafana Pyroscope keeps per sample to answer
 /// `SelectMergeSpanProfile` (trace to profiles).
 #[derive(Debug)]
@@ -546,10 +551,11 @@ pub struct SpanTree<'a> {
     pub tree: StackTree<'a>,
 }
 
-/// The samples of `p` that carry a [`SPAN_ID`] label, per series (named as [`to_series`] names
-/// them, without the span label) and span: what [`to_series`] leaves out of series keys, for a
-/// store that keeps span ids per sample rather than one series per span. Empty when no sample
-/// has a span id (the profile's string table is checked first).
+/// The samples of `p` that carry a [`SPAN_ID`] label (or, in a profile without one, a
+/// [`PROFILE_ID`] label, as Grafana Pyroscope renames it), per series (named as [`to_series`]
+/// names them, without the span label) and span: what [`to_series`] leaves out of series keys,
+/// for a store that keeps span ids per sample rather than one series per span. Empty when no
+/// sample has a span id (the profile's string table is checked first).
 ///
 /// # Errors
 /// As [`to_series`]; a profile of more spans than the limit of label sets
@@ -561,16 +567,20 @@ pub fn to_span_trees<'a>(
     types: &SampleTypes,
     limits: &Limits,
 ) -> Result<Vec<SpanTree<'a>>> {
-    if !p.strings.contains(&SPAN_ID) {
+    let label = if p.strings.contains(&SPAN_ID) {
+        SPAN_ID
+    } else if p.strings.contains(&PROFILE_ID) {
+        PROFILE_ID
+    } else {
         return Ok(Vec::new());
-    }
+    };
     let plans = plans(p, types);
-    let (trees, label_sets) = series_trees(p, limits, Some(SPAN_ID))?;
+    let (trees, label_sets) = series_trees(p, limits, Some(label))?;
     let mut out: std::collections::BTreeMap<(String, String), StackTree<'a>> =
         std::collections::BTreeMap::new();
     for (t, l, tree) in trees {
         let mut labels = label_strings(p, &label_sets[l as usize]);
-        let Some(at) = labels.iter().position(|(k, _)| k == SPAN_ID) else {
+        let Some(at) = labels.iter().position(|(k, _)| k == label) else {
             continue;
         };
         let (_, span) = labels.remove(at);

@@ -46,7 +46,7 @@ mod wire;
 use std::borrow::Cow;
 
 pub use convert::{
-    EXCLUDED_LABELS, SPAN_ID, Series, SpanTree, read_into, to_series, to_span_trees,
+    EXCLUDED_LABELS, PROFILE_ID, SPAN_ID, Series, SpanTree, read_into, to_series, to_span_trees,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use limits::{
