@@ -375,6 +375,25 @@ pub fn encode_entry(writes: u64, values: &[u64]) -> Option<Vec<u8>> {
     codec::encode(writes, values)
 }
 
+/// Decodes a stack table's symbol run and node run (for the fuzz target): the names and the
+/// (parent, symbol) pairs.
+///
+/// # Errors
+/// A run cut short, longer than its count, or with a name that is not UTF-8.
+#[doc(hidden)]
+pub fn decode_stack_runs(
+    syms: &[u8],
+    nodes: &[u8],
+) -> Result<(Vec<String>, Vec<(u32, u32)>), StoreError> {
+    stacks::decode_runs(syms, nodes)
+}
+
+/// Encodes names and nodes as the writer's runs (for the fuzz target).
+#[doc(hidden)]
+pub fn encode_stack_runs(names: &[String], nodes: &[(u32, u32)]) -> (Vec<u8>, Vec<u8>) {
+    stacks::encode_runs(names, nodes)
+}
+
 /// Unix seconds now.
 pub(crate) fn now() -> i64 {
     std::time::SystemTime::now()

@@ -450,3 +450,42 @@ impl Shape {
         Ok(b.finish().into_owned())
     }
 }
+
+/// A symbol run and a node run as a partition's rows hold them, decoded: the names and the
+/// (parent, symbol) pairs (no check that parents and symbols exist: [`Shape::load`] does that).
+pub(crate) fn decode_runs(
+    syms: &[u8],
+    nodes: &[u8],
+) -> Result<(Vec<String>, Vec<(u32, u32)>), StoreError> {
+    let mut names = Vec::new();
+    read_run(syms, |b| {
+        names.push(read_name(b)?.to_owned());
+        Ok(())
+    })?;
+    let mut pairs = Vec::new();
+    read_run(nodes, |b| {
+        pairs.push(node_value(b)?);
+        Ok(())
+    })?;
+    Ok((names, pairs))
+}
+
+/// The runs [`decode_runs`] reads, as the writer encodes them.
+pub(crate) fn encode_runs(names: &[String], pairs: &[(u32, u32)]) -> (Vec<u8>, Vec<u8>) {
+    let run = |entries: Vec<u8>, count: usize| {
+        let mut run = Vec::new();
+        put_varint(&mut run, count as u64);
+        run.extend_from_slice(&entries);
+        run
+    };
+    let mut s = Vec::new();
+    for n in names {
+        put_name(&mut s, n);
+    }
+    let mut n = Vec::new();
+    for &(parent, sym) in pairs {
+        put_varint(&mut n, u64::from(parent));
+        put_varint(&mut n, u64::from(sym));
+    }
+    (run(s, names.len()), run(n, pairs.len()))
+}
