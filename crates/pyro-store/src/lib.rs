@@ -381,10 +381,7 @@ pub fn encode_entry(writes: u64, values: &[u64]) -> Option<Vec<u8>> {
 /// # Errors
 /// A run cut short, longer than its count, or with a name that is not UTF-8.
 #[doc(hidden)]
-pub fn decode_stack_runs(
-    syms: &[u8],
-    nodes: &[u8],
-) -> Result<(Vec<String>, Vec<(u32, u32)>), StoreError> {
+pub fn decode_stack_runs(syms: &[u8], nodes: &[u8]) -> Result<stacks::DecodedRuns, StoreError> {
     stacks::decode_runs(syms, nodes)
 }
 

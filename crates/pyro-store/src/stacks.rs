@@ -451,12 +451,12 @@ impl Shape {
     }
 }
 
+/// A partition's names and (parent, symbol) pairs, as [`decode_runs`] reads them.
+pub type DecodedRuns = (Vec<String>, Vec<(u32, u32)>);
+
 /// A symbol run and a node run as a partition's rows hold them, decoded: the names and the
 /// (parent, symbol) pairs (no check that parents and symbols exist: [`Shape::load`] does that).
-pub(crate) fn decode_runs(
-    syms: &[u8],
-    nodes: &[u8],
-) -> Result<(Vec<String>, Vec<(u32, u32)>), StoreError> {
+pub(crate) fn decode_runs(syms: &[u8], nodes: &[u8]) -> Result<DecodedRuns, StoreError> {
     let mut names = Vec::new();
     read_run(syms, |b| {
         names.push(read_name(b)?.to_owned());
