@@ -166,6 +166,7 @@ fn grafana_reads_what_render_reads() {
             start,
             end,
             max_nodes: Some(100),
+            profile_id_selector: Vec::new(),
         },
         &[],
     )
@@ -198,6 +199,7 @@ fn grafana_reads_what_render_reads() {
             start,
             end,
             max_nodes: None,
+            profile_id_selector: Vec::new(),
         },
         &[],
     )
@@ -213,6 +215,7 @@ fn grafana_reads_what_render_reads() {
             start,
             end,
             max_nodes: None,
+            profile_id_selector: Vec::new(),
         },
         &[],
     )
@@ -254,6 +257,7 @@ fn grafana_reads_what_render_reads() {
         start,
         end,
         max_nodes: None,
+        profile_id_selector: Vec::new(),
     };
     let mut resp = agent()
         .post(&url)
@@ -318,6 +322,7 @@ fn grafana_reads_what_render_reads() {
         start,
         end,
         max_nodes: None,
+        profile_id_selector: Vec::new(),
     };
     let e = rpc::<_, SelectMergeStacktracesResponse>(&s, "SelectMergeStacktraces", &bad, &[])
         .unwrap_err();
@@ -329,6 +334,7 @@ fn grafana_reads_what_render_reads() {
         start,
         end,
         max_nodes: None,
+        profile_id_selector: Vec::new(),
     };
     // A type no series has: an empty flame graph, as Grafana Pyroscope answers (not an error).
     let empty: SelectMergeStacktracesResponse =
@@ -375,6 +381,7 @@ fn tenants_and_auth() {
         start: T * 1000,
         end: (T + 10) * 1000,
         max_nodes: None,
+        profile_id_selector: Vec::new(),
     };
     let e = rpc::<_, SelectMergeStacktracesResponse>(
         &s,
@@ -436,6 +443,7 @@ fn merges_across_formats_add_like_with_like() {
                 start,
                 end,
                 max_nodes: Some(-1),
+                profile_id_selector: Vec::new(),
             },
             &[],
         )
@@ -482,6 +490,7 @@ fn merges_across_formats_add_like_with_like() {
         start,
         end,
         max_nodes: Some(-1),
+        profile_id_selector: Vec::new(),
     };
     let mut resp = agent()
         .post(&s.url("/querier.v1.QuerierService/SelectMergeProfile"))
@@ -743,6 +752,7 @@ fn diff_and_render_diff_are_grafana_pyroscopes() {
         start: T * 1000,
         end: (T + 10) * 1000,
         max_nodes: None,
+        profile_id_selector: Vec::new(),
     };
     let d: DiffResponse = rpc(
         &s,
@@ -1106,6 +1116,7 @@ fn span_profiles_are_kept_per_sample() {
             start: T * 1000,
             end: (T + 10) * 1000,
             max_nodes: None,
+            profile_id_selector: Vec::new(),
         },
         &[],
     )
@@ -1116,6 +1127,203 @@ fn span_profiles_are_kept_per_sample() {
     assert_eq!(e.0, 400);
     assert!(e.1.contains("invalid span id length"), "{}", e.1);
     assert_eq!(spans(api, &["9a517183f26a089g"]).unwrap_err().0, 400);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Heatmap exemplars (GP's `RangeHeatmap` `cellBestPoint`, pkg/model/heatmap/range.go, and the
+/// exemplar type rules of pkg/querybackend/query_heatmap.go): each bucket of a slot names its
+/// highest upload by a profile id that `profile_id_selector` opens in `SelectMergeStacktraces`
+/// and `SelectMergeProfile` (GP's `withProfileIDSelector`, UUIDs), or its highest span by id.
+#[test]
+fn heatmap_exemplars_open_their_profiles() {
+    let dir = temp_dir("gp-exemplars");
+    let s = Server::start(&dir, &[]);
+    // prod: 1 sample at T+1; 3 at T+11; 20 and 21 at T+21 and T+22 (one slot, one bucket).
+    for (from, body) in [
+        (T + 1, "main;work 1\n"),
+        (T + 11, "main;work 1\nmain;gc 2\n"),
+        (T + 21, "main;work 20\n"),
+        (T + 22, "main;work 19\nmain;gc 2\n"),
+    ] {
+        let url = s.url(&format!("/ingest?name=web.cpu%7Benv%3Dprod%7D&from={from}"));
+        assert_eq!(post(&url, None, &[], body.as_bytes()).0, 200);
+    }
+    let heatmap = |query_type: u8, exemplar: &str| {
+        let body = format!(
+            r#"{{"profile_typeID":"{CPU}","label_selector":"{{service_name=\"web\"}}","start":"{}","end":"{}","step":10,"group_by":["env"],"query_type":{query_type},"exemplar_type":"{exemplar}"}}"#,
+            T * 1000,
+            (T + 30) * 1000
+        );
+        rpc_json(&s, "SelectHeatmap", &body)
+    };
+    let (status, v) = heatmap(1, "EXEMPLAR_TYPE_INDIVIDUAL");
+    assert_eq!(status, 200, "{v}");
+    let slots = v["series"][0]["slots"].as_array().unwrap();
+    let e7 = 10_000_000i64;
+    // (slot end, exemplar values): one bucket each; 21 beats 20 in the last slot.
+    let got: Vec<(String, Vec<String>)> = slots
+        .iter()
+        .map(|x| {
+            (
+                x["timestamp"].as_str().unwrap().to_owned(),
+                x["exemplars"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| e["value"].as_str().unwrap().to_owned())
+                    .collect(),
+            )
+        })
+        .collect();
+    let ms = |t: i64| (t * 1000).to_string();
+    assert_eq!(
+        got,
+        [
+            (ms(T), vec![e7.to_string()]),
+            (ms(T + 10), vec![(3 * e7).to_string()]),
+            (ms(T + 20), vec![(21 * e7).to_string()]),
+        ]
+    );
+    let last = &slots[2]["exemplars"][0];
+    assert_eq!(last["timestamp"], ms(T + 20));
+    assert_eq!(last["spanId"], "");
+    // The series' labels less the grouped one.
+    let labels: Vec<(String, String)> = last["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["name"].as_str().unwrap().to_owned(),
+                l["value"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            ("__name__".to_owned(), "process_cpu".to_owned()),
+            ("__profile_type__".to_owned(), CPU.to_owned()),
+            ("service_name".to_owned(), "web".to_owned()),
+        ]
+    );
+    // The exemplar opens exactly its upload.
+    let id = last["profileId"].as_str().unwrap().to_owned();
+    assert_eq!(id.len(), 36, "{id}");
+    let open = |ids: &[&str]| {
+        rpc::<_, SelectMergeStacktracesResponse>(
+            &s,
+            "SelectMergeStacktraces",
+            &SelectMergeStacktracesRequest {
+                profile_type_id: CPU.into(),
+                label_selector: r#"{service_name="web"}"#.into(),
+                start: T * 1000,
+                end: (T + 30) * 1000,
+                max_nodes: None,
+                profile_id_selector: ids.iter().map(|x| (*x).to_owned()).collect(),
+            },
+            &[],
+        )
+        .map(|r| {
+            let fg = r.flamegraph.unwrap();
+            let mut names = fg.names.clone();
+            names.sort();
+            (fg.total, names)
+        })
+    };
+    let names = |n: &[&str]| n.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
+    assert_eq!(
+        open(&[&id]).unwrap(),
+        (21 * e7, names(&["gc", "main", "total", "work"]))
+    );
+    let first = slots[0]["exemplars"][0]["profileId"].as_str().unwrap();
+    assert_eq!(open(&[&id, first]).unwrap().0, 22 * e7);
+    // The same through SelectMergeProfile (protojson), and google/uuid's errors.
+    let (status, p) = rpc_json(
+        &s,
+        "SelectMergeProfile",
+        &format!(
+            r#"{{"profile_typeID":"{CPU}","label_selector":"{{}}","start":"{}","end":"{}","profileIdSelector":["{id}"]}}"#,
+            T * 1000,
+            (T + 30) * 1000
+        ),
+    );
+    assert_eq!(status, 200, "{p}");
+    let total: i64 = p["sample"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["value"][0].as_str().unwrap().parse::<i64>().unwrap())
+        .sum();
+    assert_eq!(total, 21 * e7);
+    let e = open(&["abcde"]).unwrap_err();
+    assert_eq!(e.0, 400);
+    assert!(e.1.contains("invalid UUID length: 5"), "{}", e.1);
+    assert!(
+        open(&["zzzzzzzz-0000-0000-0000-000000000000"])
+            .unwrap_err()
+            .1
+            .contains("invalid UUID format")
+    );
+    // An id of no upload of the selected series: nothing.
+    assert_eq!(
+        open(&["00000000-0000-0000-0000-000000000000"]).unwrap().0,
+        0
+    );
+    // Exemplar types must match the query type (GP's queryHeatmap).
+    let (status, v) = heatmap(1, "EXEMPLAR_TYPE_SPAN");
+    assert_eq!(status, 400);
+    assert_eq!(
+        v["message"],
+        "span exemplars only available for span query type"
+    );
+    let (status, v) = heatmap(2, "EXEMPLAR_TYPE_INDIVIDUAL");
+    assert_eq!(status, 400);
+    assert_eq!(
+        v["message"],
+        "individual exemplars only available for individual query type"
+    );
+    // None asked for: none answered.
+    let (_, v) = heatmap(1, "EXEMPLAR_TYPE_NONE");
+    assert!(v["series"][0]["slots"][0].get("exemplars").is_none(), "{v}");
+    // Span exemplars name the span.
+    let body = pprof_with_spans(&[
+        (&["main", "handle"], 3 * e7, Some("9a517183f26a089d")),
+        (&["main", "handle"], e7, Some("5a4fe264a9c987fe")),
+    ]);
+    let url = s.url("/ingest?name=api&format=pprof&from=1609459201");
+    assert_eq!(post(&url, None, &[], &body).0, 200);
+    let body = format!(
+        r#"{{"profile_typeID":"{CPU}","label_selector":"{{service_name=\"api\"}}","start":"{}","end":"{}","step":10,"query_type":"HEATMAP_QUERY_TYPE_SPAN","exemplar_type":3}}"#,
+        T * 1000,
+        (T + 30) * 1000
+    );
+    let (status, v) = rpc_json(&s, "SelectHeatmap", &body);
+    assert_eq!(status, 200, "{v}");
+    let mut spans: Vec<(String, String, String)> = v["series"][0]["slots"][0]["exemplars"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["spanId"].as_str().unwrap().to_owned(),
+                e["profileId"].as_str().unwrap().to_owned(),
+                e["value"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    spans.sort();
+    assert_eq!(
+        spans,
+        [
+            ("5a4fe264a9c987fe".into(), String::new(), e7.to_string()),
+            (
+                "9a517183f26a089d".into(),
+                String::new(),
+                (3 * e7).to_string()
+            ),
+        ]
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

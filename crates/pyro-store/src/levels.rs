@@ -119,6 +119,20 @@ pub struct Merged {
     pub entries: u64,
 }
 
+/// One stored upload of a series ([`Store::uploads`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Upload {
+    /// Its slot (Unix seconds).
+    pub slot: i64,
+    /// Writes merged in it (more than one after a compaction).
+    pub writes: u64,
+    /// Its total, in the profile type's unit.
+    pub total: u64,
+    /// Its sequence number, unique in the store: what names it
+    /// ([`Store::merge_uploads`]).
+    pub seq: u64,
+}
+
 /// The tables a read walks (deltas, rollups, the stack tables), from a read or a write
 /// transaction, for one series.
 pub(crate) struct Walk<'t, D, R, S, N> {
@@ -492,8 +506,8 @@ impl Store {
     }
 
     /// The uploads of series `id` of `tenant` in the slots that start in `[from, until)`, as
-    /// stored (raw entries, entry headers only): `(slot, writes, total)` each, slot order. An
-    /// entry compaction made of several writes is one row with their count.
+    /// stored (raw entries, entry headers only), slot order. An entry compaction made of several
+    /// writes is one row with their count.
     ///
     /// # Errors
     /// A storage failure, a corrupt entry or a cancelled read.
@@ -503,7 +517,7 @@ impl Store {
         id: u64,
         (from, until): (i64, i64),
         budget: &ReadBudget<'_>,
-    ) -> Result<Vec<(i64, u64, u64)>, StoreError> {
+    ) -> Result<Vec<Upload>, StoreError> {
         let (lo, hi) = (from.max(0) as u64, until.max(0) as u64);
         let mut out = Vec::new();
         if lo >= hi {
@@ -517,9 +531,68 @@ impl Store {
                 budget.check_cancelled()?;
             }
             let (writes, total) = codec::header(v.value())?;
-            out.push((k.value().2 as i64, writes, total));
+            let (_, _, slot, seq) = k.value();
+            out.push(Upload {
+                slot: slot as i64,
+                writes,
+                total,
+                seq,
+            });
         }
         Ok(out)
+    }
+
+    /// Merges the uploads of series `id` of `tenant` whose sequence numbers ([`Upload::seq`])
+    /// are in `seqs`, among the slots that start in `[from, until)`, into `into`: one profile
+    /// of a heatmap's exemplar. Raw entries only (a compaction has a sequence number of its
+    /// own); the read is bounded by `budget`.
+    ///
+    /// # Errors
+    /// A storage failure, a corrupt entry, an answer larger than `budget` or a cancelled read.
+    pub fn merge_uploads(
+        &self,
+        tenant: &str,
+        id: u64,
+        (from, until): (i64, i64),
+        seqs: &std::collections::HashSet<u64>,
+        budget: &ReadBudget<'_>,
+        into: &mut Merged,
+    ) -> Result<(), StoreError> {
+        let (lo, hi) = (from.max(0) as u64, until.max(0) as u64);
+        if lo >= hi || seqs.is_empty() {
+            return Ok(());
+        }
+        let tx = self.begin_read()?;
+        let table = tx.open_table(DELTAS)?;
+        let syms = tx.open_table(crate::stacks::SYMBOLS)?;
+        let nodes = tx.open_table(crate::stacks::NODES)?;
+        // Values by node id, per partition.
+        let mut parts: std::collections::BTreeMap<u64, (Vec<u64>, u64)> =
+            std::collections::BTreeMap::new();
+        let mut n = 0u32;
+        for item in table.range((tenant, id, lo, 0)..(tenant, id, hi, 0))? {
+            let (k, v) = item?;
+            n = n.wrapping_add(1);
+            if n.is_multiple_of(1024) {
+                budget.check_cancelled()?;
+            }
+            let (_, _, slot, seq) = k.value();
+            if !seqs.contains(&seq) {
+                continue;
+            }
+            let part = partition_of(slot as i64) as u64;
+            let (values, writes) = parts.entry(part).or_default();
+            *writes += codec::add_into(v.value(), values, codec::MAX_NODE_IDS)?;
+        }
+        for (part, (values, writes)) in parts {
+            if let Some(reserve) = budget.reserve {
+                reserve(into.tree.node_count().saturating_add(values.len()))?;
+            }
+            merge_partition(&syms, &nodes, (tenant, id, part), &values, budget, into)?;
+            into.writes += writes;
+            into.entries += 1;
+        }
+        Ok(())
     }
 
     /// The span samples of series `id` of `tenant` in the slots that start in `[from, until)`:

@@ -73,7 +73,8 @@ use serde::{Deserialize, Serialize};
 pub use compact::{COMPACT_AT, CompactionStats, Compactor, SlotRef};
 pub use error::{ErrorKind, StoreError};
 pub use levels::{
-    LEVELS, Merged, RangeStats, ReadBudget, Reserve, SLOT_SECONDS, level_width, ms_to_s, slot_of,
+    LEVELS, Merged, RangeStats, ReadBudget, Reserve, SLOT_SECONDS, Upload, level_width, ms_to_s,
+    slot_of,
 };
 pub use migrate::{V1Slots, write_v1};
 pub use read::{Found, Selection, labels_of};

@@ -151,6 +151,7 @@ fn parse_select(
             start,
             end,
             max_nodes: Some(max_nodes),
+            profile_id_selector: Vec::new(),
         },
         profile_type,
     ))

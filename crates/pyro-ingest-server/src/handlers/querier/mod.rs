@@ -501,6 +501,42 @@ fn merged(ctx: &Ctx<'_>, hits: &[Hit], (from, until): (i64, i64)) -> Rpc<StackTr
     Ok(answer.tree)
 }
 
+/// [`merged`], or with a `profile_id_selector` ([`heatmap::profile_id`]s of a heatmap's
+/// exemplars) only those uploads of the hits (an id that does not parse is GP's
+/// `InvalidArgument` with google/uuid's message).
+fn merged_selected(
+    ctx: &Ctx<'_>,
+    hits: &[Hit],
+    range: (i64, i64),
+    profile_ids: &[String],
+) -> Rpc<StackTree<'static>> {
+    if profile_ids.is_empty() {
+        return merged(ctx, hits, range);
+    }
+    let mut wanted: BTreeMap<u64, std::collections::HashSet<u64>> = BTreeMap::new();
+    for id in profile_ids {
+        let (series, seq) = heatmap::parse_profile_id(id)
+            .map_err(|e| ConnectError::new(Code::InvalidArgument, e))?;
+        wanted.entry(series).or_default().insert(seq);
+    }
+    let mut answer = pyro_store::Merged::default();
+    for h in hits {
+        let Some(seqs) = wanted.get(&h.found.id) else {
+            continue;
+        };
+        let mut one = pyro_store::Merged::default();
+        ctx.store
+            .merge_uploads(ctx.tenant, h.found.id, range, seqs, &ctx.budget, &mut one)
+            .map_err(ConnectError::from)?;
+        if h.found.meta.averaged() && one.writes > 1 {
+            answer.tree.merge(&one.tree.divide(one.writes));
+        } else {
+            answer.tree.merge(&one.tree);
+        }
+    }
+    Ok(answer.tree)
+}
+
 /// Range of a merge request in seconds: the slots that start in `[start, end)` (Connect
 /// milliseconds; an open end is now).
 fn range(start: i64, end: i64) -> (i64, i64) {
@@ -518,7 +554,7 @@ fn select_merge_stacktraces_of(
 ) -> Rpc<SelectMergeStacktracesResponse> {
     let range = range(req.start, req.end);
     let hits = selected(ctx, &req.profile_type_id, &req.label_selector, range)?;
-    let tree = merged(ctx, &hits, range)?;
+    let tree = merged_selected(ctx, &hits, range, &req.profile_id_selector)?;
     Ok(SelectMergeStacktracesResponse {
         flamegraph: Some(flame_graph(&tree, req.max_nodes)),
     })
@@ -804,10 +840,10 @@ fn analyze_query_of(ctx: &Ctx<'_>, req: AnalyzeQueryRequest) -> Rpc<AnalyzeQuery
 }
 
 /// `SelectMergeProfile`'s answer is a pprof profile of the type, values in its unit.
-fn select_merge_profile_of(ctx: &Ctx<'_>, req: SelectMergeStacktracesRequest) -> Rpc<RawProfile> {
+fn select_merge_profile_of(ctx: &Ctx<'_>, req: SelectMergeProfileRequest) -> Rpc<RawProfile> {
     let range = range(req.start, req.end);
     let hits = selected(ctx, &req.profile_type_id, &req.label_selector, range)?;
-    let tree = merged(ctx, &hits, range)?;
+    let tree = merged_selected(ctx, &hits, range, &req.profile_id_selector)?;
     // GP's answer names the requested type (`SetProfileMetadata`), whatever the series.
     let id: Vec<&str> = req.profile_type_id.split(':').collect();
     let t = render::PprofType::of_merge(&pyro_store::ProfileType {

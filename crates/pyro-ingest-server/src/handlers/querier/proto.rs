@@ -77,7 +77,7 @@ mod opt_i64_json {
 
 /// `querier.v1.HeatmapQueryType` in proto3 JSON: the enum's name or number.
 mod heatmap_type_json {
-    use serde::{Deserialize, Deserializer, Serializer};
+    use serde::{Deserializer, Serializer};
 
     const NAMES: [&str; 3] = [
         "HEATMAP_QUERY_TYPE_UNSPECIFIED",
@@ -86,13 +86,50 @@ mod heatmap_type_json {
     ];
 
     pub fn serialize<S: Serializer>(v: &i32, s: S) -> Result<S::Ok, S::Error> {
-        match usize::try_from(*v).ok().and_then(|i| NAMES.get(i)) {
-            Some(name) => s.serialize_str(name),
-            None => s.serialize_i32(*v),
-        }
+        super::enum_json::serialize(&NAMES, *v, s)
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i32, D::Error> {
+        super::enum_json::deserialize(&NAMES, "heatmap query type", d)
+    }
+}
+
+/// `types.v1.ExemplarType` in proto3 JSON: the enum's name or number.
+mod exemplar_type_json {
+    use serde::{Deserializer, Serializer};
+
+    const NAMES: [&str; 4] = [
+        "EXEMPLAR_TYPE_UNSPECIFIED",
+        "EXEMPLAR_TYPE_NONE",
+        "EXEMPLAR_TYPE_INDIVIDUAL",
+        "EXEMPLAR_TYPE_SPAN",
+    ];
+
+    pub fn serialize<S: Serializer>(v: &i32, s: S) -> Result<S::Ok, S::Error> {
+        super::enum_json::serialize(&NAMES, *v, s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i32, D::Error> {
+        super::enum_json::deserialize(&NAMES, "exemplar type", d)
+    }
+}
+
+/// A proto3 enum in JSON: its name (from `names`, by number) or its number.
+mod enum_json {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(names: &[&str], v: i32, s: S) -> Result<S::Ok, S::Error> {
+        match usize::try_from(v).ok().and_then(|i| names.get(i)) {
+            Some(name) => s.serialize_str(name),
+            None => s.serialize_i32(v),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        names: &[&str],
+        what: &str,
+        d: D,
+    ) -> Result<i32, D::Error> {
         #[derive(Deserialize)]
         #[serde(untagged)]
         enum N {
@@ -101,13 +138,11 @@ mod heatmap_type_json {
         }
         match N::deserialize(d)? {
             N::I(i) => Ok(i),
-            N::S(s) => NAMES
+            N::S(s) => names
                 .iter()
                 .position(|n| *n == s)
                 .map(|i| i as i32)
-                .ok_or_else(|| {
-                    serde::de::Error::custom(format!("unknown heatmap query type {s:?}"))
-                }),
+                .ok_or_else(|| serde::de::Error::custom(format!("unknown {what} {s:?}"))),
         }
     }
 }
@@ -348,6 +383,40 @@ pub struct SelectMergeStacktracesRequest {
     #[prost(int64, optional, tag = "5")]
     #[serde(rename = "maxNodes", alias = "max_nodes", with = "opt_i64_json")]
     pub max_nodes: Option<i64>,
+    /// Only these profiles (a heatmap exemplar's `profile_id`).
+    #[prost(string, repeated, tag = "8")]
+    #[serde(rename = "profileIdSelector", alias = "profile_id_selector")]
+    pub profile_id_selector: Vec<String>,
+}
+
+/// `querier.v1.SelectMergeProfileRequest`: the fields this server reads.
+#[derive(Clone, PartialEq, Message, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SelectMergeProfileRequest {
+    /// Profile type id.
+    #[prost(string, tag = "1")]
+    #[serde(rename = "profileTypeID", alias = "profile_typeID")]
+    pub profile_type_id: String,
+    /// Label selector, `{service_name="x"}`.
+    #[prost(string, tag = "2")]
+    #[serde(rename = "labelSelector", alias = "label_selector")]
+    pub label_selector: String,
+    /// Unix milliseconds.
+    #[prost(int64, tag = "3")]
+    #[serde(with = "i64_json")]
+    pub start: i64,
+    /// Unix milliseconds.
+    #[prost(int64, tag = "4")]
+    #[serde(with = "i64_json")]
+    pub end: i64,
+    /// Most nodes.
+    #[prost(int64, optional, tag = "5")]
+    #[serde(rename = "maxNodes", alias = "max_nodes", with = "opt_i64_json")]
+    pub max_nodes: Option<i64>,
+    /// Only these profiles (a heatmap exemplar's `profile_id`).
+    #[prost(string, repeated, tag = "7")]
+    #[serde(rename = "profileIdSelector", alias = "profile_id_selector")]
+    pub profile_id_selector: Vec<String>,
 }
 
 /// `querier.v1.Level`.
@@ -457,9 +526,13 @@ pub struct SelectHeatmapRequest {
     #[prost(int32, tag = "7")]
     #[serde(rename = "queryType", alias = "query_type", with = "heatmap_type_json")]
     pub query_type: i32,
-    /// `types.v1.ExemplarType` (exemplars are not answered).
+    /// `types.v1.ExemplarType`: 0 unspecified, 1 none, 2 individual profiles, 3 spans.
     #[prost(int32, tag = "8")]
-    #[serde(skip)]
+    #[serde(
+        rename = "exemplarType",
+        alias = "exemplar_type",
+        with = "exemplar_type_json"
+    )]
     pub exemplar_type: i32,
     /// Keep the top `limit` series by their counts.
     #[prost(int64, optional, tag = "9")]
@@ -481,6 +554,36 @@ pub struct HeatmapSlot {
     /// Each bucket's count.
     #[prost(int32, repeated, tag = "3")]
     pub counts: Vec<i32>,
+    /// A point of each bucket with points, the highest (asked for by `exemplar_type`).
+    #[prost(message, repeated, tag = "4")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub exemplars: Vec<Exemplar>,
+}
+
+/// `types.v1.Exemplar`: one profile (or span) behind an aggregated point.
+#[derive(Clone, PartialEq, Message, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Exemplar {
+    /// Unix milliseconds.
+    #[prost(int64, tag = "1")]
+    #[serde(with = "i64_json")]
+    pub timestamp: i64,
+    /// The profile (for `profile_id_selector`); empty for a span.
+    #[prost(string, tag = "2")]
+    pub profile_id: String,
+    /// The span (16 hex digits); empty for a profile.
+    #[prost(string, tag = "3")]
+    pub span_id: String,
+    /// Its total, in the profile type's unit.
+    #[prost(int64, tag = "4")]
+    #[serde(with = "i64_json")]
+    pub value: i64,
+    /// Its series' labels, less those the heatmap groups by.
+    #[prost(message, repeated, tag = "5")]
+    pub labels: Vec<LabelPair>,
+    /// Trace id (32 hex digits); not kept here, always empty.
+    #[prost(string, tag = "6")]
+    pub trace_id: String,
 }
 
 /// `types.v1.HeatmapSeries`.
