@@ -19,6 +19,7 @@ pub mod attime;
 pub mod auth;
 pub mod body;
 pub mod budget;
+pub mod dot;
 pub mod error;
 pub mod forward;
 pub mod handlers;

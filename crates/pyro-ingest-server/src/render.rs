@@ -473,6 +473,11 @@ fn gp_period(metric: &str) -> i64 {
 /// The tree as a pprof profile of type `t` ([`pprof`]'s layout).
 pub fn pprof_as(tree: &StackTree<'_>, t: &PprofType) -> Vec<u8> {
     use prost::Message;
+    pprof_model(tree, t).encode_to_vec()
+}
+
+/// [`pprof_as`] before it is encoded.
+pub fn pprof_model(tree: &StackTree<'_>, t: &PprofType) -> pyro_pprof::model::Profile {
     use pyro_pprof::model::{Function, Line, Location, Mapping, Profile, Sample, ValueType};
 
     let (period, scale) = (t.period, t.scale);
@@ -536,5 +541,5 @@ pub fn pprof_as(tree: &StackTree<'_>, t: &PprofType) -> Vec<u8> {
         });
     });
     p.string_table = strings;
-    p.encode_to_vec()
+    p
 }

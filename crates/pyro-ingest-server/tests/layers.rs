@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 /// Top modules from the top down. `main.rs` and `serve_args.rs` are the binary, above all.
 const LAYERS: &[&str] = &[
     "adhoc", "app", "trace", "handlers", "state", "auth", "metrics", "budget", "body", "forward",
-    "render", "ui", "error", "attime",
+    "render", "dot", "ui", "error", "attime",
 ];
 
 fn src() -> PathBuf {

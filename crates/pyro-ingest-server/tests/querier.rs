@@ -1130,6 +1130,90 @@ fn span_profiles_are_kept_per_sample() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// `/pyroscope/render?format=dot` byte for byte as Grafana Pyroscope writes it
+/// (pkg/querier/http.go `Render`, pkg/frontend/dot/convert.go `WriteFromProfile` and its copies
+/// of google/pprof's report/graph/measurement packages): the goldens in `tests/data/dot` were
+/// written by that code from the same merged profiles (see its README). They cover node
+/// trimming (100 of 150 nodes, 20, 30), residual (dotted) edges, recursion, seconds, bytes and
+/// counts, and names GP shortens and escapes.
+#[test]
+fn render_dot_is_gps() {
+    use std::io::Read;
+    let dir = temp_dir("gp-dot");
+    let s = Server::start(&dir, &[]);
+    let data = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/dot");
+    // The query's braces, quotes and equals signs, encoded.
+    let pct = |q: &str| {
+        q.replace('{', "%7B")
+            .replace('}', "%7D")
+            .replace('"', "%22")
+            .replace('=', "%3D")
+    };
+    let gunzip = |name: &str| {
+        let gz = std::fs::read(data.join(name)).unwrap();
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&gz[..])
+            .read_to_end(&mut out)
+            .unwrap();
+        out
+    };
+    let small = gunzip("small.folded.gz");
+    let web = b"main;work;query 30\nmain;work;render 12\nmain;idle 10\nmain;gc;mark 5\nmain;gc;sweep 2\nmain;work;query;db.exec 7\nmain;work;query;db.exec;net.write 3\nmain 1\n";
+    for (q, body) in [
+        ("name=web.cpu&sampleRate=100", &web[..]),
+        ("name=small.cpu&sampleRate=100", &small[..]),
+        ("name=small.alloc_space&units=bytes", &small[..]),
+        (
+            "name=gor.goroutines&units=goroutines",
+            b"main;a 3\nmain;b 1000000\nmain;b;c 1\n",
+        ),
+    ] {
+        let url = s.url(&format!("/ingest?{q}&from={}", T + 1));
+        assert_eq!(post(&url, None, &[], body).0, 200);
+    }
+    let dot = |query: &str, extra: &str| {
+        let url = s.url(&format!(
+            "/pyroscope/render?query={}&from={T}&until={}&format=dot{extra}",
+            pct(query),
+            T + 60
+        ));
+        let (status, body) = get(&url);
+        assert_eq!(status, 200, "{body}");
+        body
+    };
+    let cpu = |svc: &str| format!("{CPU}{{service_name=\"{svc}\"}}");
+    let golden = |name: &str| {
+        if name.ends_with(".gz") {
+            String::from_utf8(gunzip(name)).unwrap()
+        } else {
+            std::fs::read_to_string(data.join(name)).unwrap()
+        }
+    };
+    assert_eq!(dot(&cpu("web"), ""), golden("web.dot"));
+    assert_eq!(dot(&cpu("small"), ""), golden("small-100.dot.gz"));
+    assert_eq!(
+        dot(&cpu("small"), "&maxNodes=20"),
+        golden("small-20.dot.gz")
+    );
+    assert_eq!(
+        dot(
+            r#"memory:alloc_space:bytes:space:bytes{service_name="small"}"#,
+            "&maxNodes=30"
+        ),
+        golden("small-bytes-30.dot.gz")
+    );
+    assert_eq!(
+        dot(
+            r#"goroutine:goroutine:count:goroutine:count{service_name="gor"}"#,
+            ""
+        ),
+        golden("goroutines.dot")
+    );
+    // No data: an empty answer, as GP's `Render`.
+    assert_eq!(dot(&cpu("none"), ""), "");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// Heatmap exemplars (GP's `RangeHeatmap` `cellBestPoint`, pkg/model/heatmap/range.go, and the
 /// exemplar type rules of pkg/querybackend/query_heatmap.go): each bucket of a slot names its
 /// highest upload by a profile id that `profile_id_selector` opens in `SelectMergeStacktraces`

@@ -14,7 +14,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::proto::{
-    FlameGraph, ProfileType, SelectMergeStacktracesRequest, SelectSeriesRequest, Series,
+    FlameGraph, ProfileType, SelectMergeProfileRequest, SelectMergeStacktracesRequest,
+    SelectSeriesRequest, Series,
 };
 use super::{Ctx, QueryReader, Rpc, select_merge_stacktraces_of, select_series_of};
 use crate::error::{Code, ConnectError};
@@ -262,13 +263,33 @@ pub async fn render(
     UrlQuery(q): UrlQuery<Vec<(String, String)>>,
 ) -> Result<Response, ConnectError> {
     let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-    if get("format") == Some("dot") {
-        return Err(ConnectError::new(
-            Code::Unimplemented,
-            "format=dot is not implemented by ingest-server: use format=json",
-        ));
-    }
     let (flame_req, profile_type) = parse_select(&q, ["query", "from", "until"])?;
+    if get("format") == Some("dot") {
+        // GP's `Render` (pkg/querier/http.go): the merged profile of at most 512 nodes (or
+        // the graph's node count, when larger), then a graph of `maxNodes` nodes (100).
+        let dot_nodes = flame_req.max_nodes.filter(|&n| n > 0).unwrap_or(100);
+        let source_nodes = dot_nodes.max(512);
+        let req = SelectMergeProfileRequest {
+            profile_type_id: flame_req.profile_type_id,
+            label_selector: flame_req.label_selector,
+            start: flame_req.start,
+            end: flame_req.end,
+            max_nodes: Some(source_nodes),
+            profile_id_selector: Vec::new(),
+        };
+        let raw = super::run_in(state, tenant, move |ctx: &Ctx<'_>| {
+            super::select_merge_profile_of(ctx, req)
+        })
+        .await?;
+        let profile = <pyro_pprof::model::Profile as prost::Message>::decode(&raw.0[..])
+            .map_err(|e| ConnectError::new(Code::Internal, e.to_string()))?;
+        let body = if profile.sample.is_empty() {
+            String::new()
+        } else {
+            crate::dot::write(&profile, usize::try_from(dot_nodes).unwrap_or(usize::MAX))
+        };
+        return Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response());
+    }
     let (start, end) = (flame_req.start, flame_req.end);
     let group_by: Vec<String> = q
         .iter()

@@ -854,7 +854,16 @@ fn select_merge_profile_of(ctx: &Ctx<'_>, req: SelectMergeProfileRequest) -> Rpc
         period_type: id[3].to_owned(),
         period_unit: id[4].to_owned(),
     });
-    Ok(RawProfile(render::pprof_as(&tree, &t)))
+    let mut p = render::pprof_model(&tree, &t);
+    // `SetProfileMetadata(profile, t, endTime)` of GP's query backend
+    // (pkg/querybackend/query_pprof.go): the end of the range, in nanoseconds.
+    let end_ms = if req.end == 0 {
+        crate::attime::now().saturating_mul(1000)
+    } else {
+        req.end
+    };
+    p.time_nanos = end_ms.saturating_mul(1_000_000);
+    Ok(RawProfile(prost::Message::encode_to_vec(&p)))
 }
 
 fn get_profile_stats_of(
