@@ -114,7 +114,9 @@ if [ -n "${JFR_PARSER_DIR:-}" ] && [ -d "$JFR_PARSER_DIR/parser" ] && command -v
   (cd "$work/jfrpeer" && GOFLAGS=-mod=mod GOPROXY=off go build -o jfr-peer .) && jfrpeer="$work/jfrpeer/jfr-peer"
 fi
 
-# JFR
+# JFR. Ours prints a line per series (`--output summary`), as the jfr-parser peer prints one
+# summary line: the folded text of every series (134 MB for the GoLand recording) is output work
+# the peer does not do.
 for f in jfr-parser/goland-multichunk.jfr.gz jfr-parser/async-profiler.jfr.gz; do
   [ -f "$shared/$f" ] || continue
   raw="$work/$(basename "$f" .gz)"
@@ -130,9 +132,9 @@ for f in jfr-parser/goland-multichunk.jfr.gz jfr-parser/async-profiler.jfr.gz; d
     peers+=(-- "jdk jfr print (ExecutionSample)" bash -c "$loop" _ jfr print --events jdk.ExecutionSample "$raw")
   fi
   if [ ${#peers[@]} -gt 0 ]; then
-    compare "jfr $(basename "$raw") x10" "$bytes" bash -c "$loop" _ "$server" convert --format jfr "$raw" "${peers[@]}"
+    compare "jfr $(basename "$raw") x10" "$bytes" bash -c "$loop" _ "$server" convert --format jfr --output summary "$raw" "${peers[@]}"
   else
-    compare "jfr $(basename "$raw") x10" "$bytes" bash -c "$loop" _ "$server" convert --format jfr "$raw"
+    compare "jfr $(basename "$raw") x10" "$bytes" bash -c "$loop" _ "$server" convert --format jfr --output summary "$raw"
   fi
 done
 
@@ -144,7 +146,7 @@ if [ -f "$shared/jfr-parser/async-profiler.jfr.gz" ]; then
   peers=()
   [ -n "$jfrpeer" ] && peers+=(-- "grafana/jfr-parser (Go)" "$jfrpeer" "$work/async-profiler-x30.jfr")
   compare "jfr async-profiler.jfr x30 in one file" "$(size "$work/async-profiler-x30.jfr")" \
-    "$server" convert --format jfr "$work/async-profiler-x30.jfr" "${peers[@]}"
+    "$server" convert --format jfr --output summary "$work/async-profiler-x30.jfr" "${peers[@]}"
 fi
 
 # folded

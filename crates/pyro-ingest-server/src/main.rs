@@ -49,6 +49,8 @@ fn input_format() -> impl clap::builder::TypedValueParser<Value = pyro_ingest::F
 enum OutputFormat {
     Folded,
     Json,
+    /// One line per series: name, stacks, total, units.
+    Summary,
     /// A flamegraph drawn by inferno (one series).
     Svg,
     /// The UI page preloaded with the flamegraph (one series, no server needed).
@@ -128,7 +130,8 @@ enum Command {
         /// Longest folded/lines line accepted, in bytes.
         #[arg(long, default_value_t = pyro_folded::DEFAULT_MAX_LINE_LEN)]
         max_line_len: usize,
-        /// Output: folded text, JSON, an SVG flamegraph or a standalone HTML flamegraph page.
+        /// Output: folded text, JSON, a summary (a line per series), an SVG flamegraph or a
+        /// standalone HTML flamegraph page.
         #[arg(long, value_enum, default_value = "folded")]
         output: OutputFormat,
         /// svg/html: the series to draw when the file holds several (its full name, as
@@ -483,6 +486,7 @@ fn main() -> ExitCode {
                     };
                 }
                 OutputFormat::Json => output::json(&series).into_bytes(),
+                OutputFormat::Summary => output::summary(&series).into_bytes(),
                 OutputFormat::Svg | OutputFormat::Html => {
                     let one = match pick_one(&series, pick.as_deref()) {
                         Ok(s) => s,

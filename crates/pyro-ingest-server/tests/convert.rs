@@ -335,6 +335,49 @@ fn pprof_public_go_cpu() {
     assert_eq!(v[0]["total"], 470_000_000u64);
 }
 
+/// `--output summary`: a line per series (name, stacks holding a value, total, units), the same
+/// figures the folded output adds up to.
+#[test]
+fn summary_output_counts_what_folded_prints() {
+    let body = b"main;work 3\nmain;idle 1\nmain 2\nmain;work;db 4\n";
+    let out = ok(
+        &[
+            "convert",
+            "--format",
+            "folded",
+            "--name",
+            "shop{env=prod}",
+            "--output",
+            "summary",
+            "-",
+        ],
+        Some(body),
+    );
+    assert_eq!(
+        out,
+        "# series\tstacks\ttotal\tunits\nshop{env=prod}\t4\t10\tsamples\n"
+    );
+    // The same file as folded: 4 lines summing to 10.
+    let folded = ok(
+        &[
+            "convert",
+            "--format",
+            "folded",
+            "--name",
+            "shop{env=prod}",
+            "-",
+        ],
+        Some(body),
+    );
+    let lines: Vec<&str> = folded.lines().skip(1).collect();
+    assert_eq!(lines.len(), 4);
+    let sum: u64 = lines
+        .iter()
+        .map(|l| l.rsplit_once(' ').unwrap().1.parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(sum, 10);
+}
+
 fn repo_testdata(rel: &str) -> String {
     format!("{}/../../testdata/{rel}", env!("CARGO_MANIFEST_DIR"))
 }

@@ -1,4 +1,4 @@
-//! Printing series: folded text or JSON (what `convert` prints).
+//! Printing series: folded text, JSON or a summary (what `convert` prints).
 
 use serde::Serialize;
 
@@ -30,6 +30,22 @@ pub fn write_folded(series: &[Series<'_>], w: &mut impl std::io::Write) -> std::
         s.tree.write_folded(w)?;
     }
     Ok(())
+}
+
+/// One line per series, sorted by name: its normalized name, the stacks that hold a value, its
+/// total and its units, tab-separated, under a `# series\tstacks\ttotal\tunits` header.
+pub fn summary(series: &[Series<'_>]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::from("# series\tstacks\ttotal\tunits\n");
+    for (name, s) in sorted(series) {
+        let stacks = s
+            .tree
+            .node_ids()
+            .filter(|&n| s.tree.node_values(n).is_some_and(|(own, _)| own != 0))
+            .count();
+        let _ = writeln!(out, "{name}\t{stacks}\t{}\t{}", s.tree.total(), s.units);
+    }
+    out
 }
 
 #[derive(Serialize)]

@@ -468,6 +468,17 @@ impl Converter<'_> {
                     .cmp(&frames[b.1 as usize..(b.1 + b.2) as usize])
             })
         });
+        // Room for the nodes the chunk may add (at most a node per frame of its stacks), so a
+        // growing tree is not copied: that was a tenth of reading a multi-chunk recording.
+        let mut frames_of: HashMap<u32, usize, Hasher> = HashMap::with_hasher(Hasher::default());
+        for &(target, _, fl, _) in &work {
+            *frames_of.entry(target).or_default() += fl as usize;
+        }
+        for (target, n) in frames_of {
+            if target & SPAN_BIT == 0 {
+                self.series[target as usize].tree.reserve(n);
+            }
+        }
         for (target, fs, fl, v) in work {
             let b = if target & SPAN_BIT == 0 {
                 &mut self.series[target as usize]

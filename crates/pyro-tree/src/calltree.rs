@@ -277,6 +277,17 @@ impl<T: Copy> CallTree<T> {
         c
     }
 
+    /// Makes room for `additional` more nodes (capped at the node limit), so that growing by
+    /// them does not move the tree.
+    pub fn reserve(&mut self, additional: usize) {
+        let additional = additional.min(self.max_nodes.saturating_sub(self.links.len()));
+        self.links.reserve(additional);
+        self.slots.reserve(additional);
+        if !self.hints.is_empty() {
+            self.hints.reserve(additional);
+        }
+    }
+
     /// Appends a child of `node` at `key` without looking for one, for a caller that knows it
     /// is new; [`NONE`] when the tree holds its node limit. A wrong promise is not undefined:
     /// both children exist, [`CallTree::children`] lists both, and lookups find one of them

@@ -327,6 +327,13 @@ impl<'a> StackTree<'a> {
         t
     }
 
+    /// Makes room for `nodes` more nodes (a reader that knows how many stacks and frames it
+    /// is about to add: growing then does not copy the tree).
+    pub fn reserve(&mut self, nodes: usize) {
+        self.own();
+        self.nodes.reserve(nodes);
+    }
+
     /// Interns a frame name borrowed for `'a`, without copying it.
     pub fn intern(&mut self, name: &'a str) -> FrameId {
         self.own();
