@@ -95,8 +95,9 @@ pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-/// `YYYY-MM-DDTHH:MM:SSZ` for Unix seconds `t`.
-pub fn rfc3339(t: i64) -> String {
+/// The UTC civil date (year, month 1–12, day 1–31) and the seconds into that day of Unix
+/// seconds `t` (Howard Hinnant's algorithm).
+pub fn civil(t: i64) -> (i64, i64, i64, i64) {
     let days = t.div_euclid(86_400);
     let secs = t.rem_euclid(86_400);
     let z = days + 719_468;
@@ -108,6 +109,12 @@ pub fn rfc3339(t: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d, secs)
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` for Unix seconds `t`.
+pub fn rfc3339(t: i64) -> String {
+    let (y, m, d, secs) = civil(t);
     format!(
         "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
         secs / 3600,

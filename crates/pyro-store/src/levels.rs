@@ -119,6 +119,31 @@ pub struct Merged {
     pub entries: u64,
 }
 
+/// Values by node id and writes merged, per stack-table partition.
+type Parts = std::collections::BTreeMap<u64, (Vec<u64>, u64)>;
+
+/// Builds each partition's tree of `parts` (series `id` of `tenant`) and merges it into `into`,
+/// reserving its nodes in the budget first.
+fn merge_parts(
+    tx: &redb::ReadTransaction,
+    (tenant, id): (&str, u64),
+    parts: Parts,
+    budget: &ReadBudget<'_>,
+    into: &mut Merged,
+) -> Result<(), StoreError> {
+    let syms = tx.open_table(crate::stacks::SYMBOLS)?;
+    let nodes = tx.open_table(crate::stacks::NODES)?;
+    for (part, (values, writes)) in parts {
+        if let Some(reserve) = budget.reserve {
+            reserve(into.tree.node_count().saturating_add(values.len()))?;
+        }
+        merge_partition(&syms, &nodes, (tenant, id, part), &values, budget, into)?;
+        into.writes += writes;
+        into.entries += 1;
+    }
+    Ok(())
+}
+
 /// One stored upload of a series ([`Store::uploads`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Upload {
@@ -474,11 +499,7 @@ impl Store {
         }
         let tx = self.begin_read()?;
         let table = tx.open_table(crate::SPANS)?;
-        let syms = tx.open_table(crate::stacks::SYMBOLS)?;
-        let nodes = tx.open_table(crate::stacks::NODES)?;
-        // Values by node id, per partition.
-        let mut parts: std::collections::BTreeMap<u64, (Vec<u64>, u64)> =
-            std::collections::BTreeMap::new();
+        let mut parts = Parts::new();
         let mut n = 0u32;
         for item in table.range((tenant, id, lo, "", 0)..(tenant, id, hi, "", 0))? {
             let (k, v) = item?;
@@ -494,15 +515,7 @@ impl Store {
             let (values, writes) = parts.entry(part).or_default();
             *writes += codec::add_into(v.value(), values, codec::MAX_NODE_IDS)?;
         }
-        for (part, (values, writes)) in parts {
-            if let Some(reserve) = budget.reserve {
-                reserve(into.tree.node_count().saturating_add(values.len()))?;
-            }
-            merge_partition(&syms, &nodes, (tenant, id, part), &values, budget, into)?;
-            into.writes += writes;
-            into.entries += 1;
-        }
-        Ok(())
+        merge_parts(&tx, (tenant, id), parts, budget, into)
     }
 
     /// The uploads of series `id` of `tenant` in the slots that start in `[from, until)`, as
@@ -564,11 +577,7 @@ impl Store {
         }
         let tx = self.begin_read()?;
         let table = tx.open_table(DELTAS)?;
-        let syms = tx.open_table(crate::stacks::SYMBOLS)?;
-        let nodes = tx.open_table(crate::stacks::NODES)?;
-        // Values by node id, per partition.
-        let mut parts: std::collections::BTreeMap<u64, (Vec<u64>, u64)> =
-            std::collections::BTreeMap::new();
+        let mut parts = Parts::new();
         let mut n = 0u32;
         for item in table.range((tenant, id, lo, 0)..(tenant, id, hi, 0))? {
             let (k, v) = item?;
@@ -584,15 +593,7 @@ impl Store {
             let (values, writes) = parts.entry(part).or_default();
             *writes += codec::add_into(v.value(), values, codec::MAX_NODE_IDS)?;
         }
-        for (part, (values, writes)) in parts {
-            if let Some(reserve) = budget.reserve {
-                reserve(into.tree.node_count().saturating_add(values.len()))?;
-            }
-            merge_partition(&syms, &nodes, (tenant, id, part), &values, budget, into)?;
-            into.writes += writes;
-            into.entries += 1;
-        }
-        Ok(())
+        merge_parts(&tx, (tenant, id), parts, budget, into)
     }
 
     /// The span samples of series `id` of `tenant` in the slots that start in `[from, until)`:
