@@ -256,6 +256,9 @@ fn flamebearer_of(fg: FlameGraph, t: &ProfileType) -> (Flamebearer, Metadata) {
     )
 }
 
+/// Most nodes of a `format=dot` graph.
+const MAX_DOT_NODES: i64 = 10_000;
+
 /// `GET /pyroscope/render`.
 pub async fn render(
     State(state): State<Arc<AppState>>,
@@ -267,7 +270,13 @@ pub async fn render(
     if get("format") == Some("dot") {
         // GP's `Render` (pkg/querier/http.go): the merged profile of at most 512 nodes (or
         // the graph's node count, when larger), then a graph of `maxNodes` nodes (100).
-        let dot_nodes = flame_req.max_nodes.filter(|&n| n > 0).unwrap_or(100);
+        // A graph of more than `MAX_DOT_NODES` is read as one of that many: its redundant-edge
+        // pass is quadratic in the edges, and Graphviz draws nothing useful past it.
+        let dot_nodes = flame_req
+            .max_nodes
+            .filter(|&n| n > 0)
+            .unwrap_or(100)
+            .min(MAX_DOT_NODES);
         let source_nodes = dot_nodes.max(512);
         let req = SelectMergeProfileRequest {
             profile_type_id: flame_req.profile_type_id,
@@ -277,17 +286,18 @@ pub async fn render(
             max_nodes: Some(source_nodes),
             profile_id_selector: Vec::new(),
         };
-        let raw = super::run_in(state, tenant, move |ctx: &Ctx<'_>| {
-            super::select_merge_profile_of(ctx, req)
+        // Built on the read's blocking thread, under its budget.
+        let body = super::run_in(state, tenant, move |ctx: &Ctx<'_>| {
+            let raw = super::select_merge_profile_of(ctx, req)?;
+            let profile = <pyro_pprof::model::Profile as prost::Message>::decode(&raw.0[..])
+                .map_err(|e| ConnectError::new(Code::Internal, e.to_string()))?;
+            Ok(if profile.sample.is_empty() {
+                String::new()
+            } else {
+                crate::dot::write(&profile, usize::try_from(dot_nodes).unwrap_or(usize::MAX))
+            })
         })
         .await?;
-        let profile = <pyro_pprof::model::Profile as prost::Message>::decode(&raw.0[..])
-            .map_err(|e| ConnectError::new(Code::Internal, e.to_string()))?;
-        let body = if profile.sample.is_empty() {
-            String::new()
-        } else {
-            crate::dot::write(&profile, usize::try_from(dot_nodes).unwrap_or(usize::MAX))
-        };
         return Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response());
     }
     let (start, end) = (flame_req.start, flame_req.end);
