@@ -388,22 +388,22 @@ fn new_graph(p: &Profile, kept: Option<&HashSet<Info>>) -> Graph {
         }
     }
     // `selectNodesForGraph`: nodes with values only.
-    let keep: Vec<usize> = (0..g.nodes.len())
-        .filter(|&n| g.nodes[n].cum != 0 || g.nodes[n].flat != 0)
-        .collect();
-    if keep.len() != g.nodes.len() {
-        let dropped: HashSet<usize> = (0..g.nodes.len()).filter(|n| !keep.contains(n)).collect();
-        for (i, e) in g.edges.clone().iter().enumerate() {
-            if let Some(e) = e
-                && (dropped.contains(&e.src) || dropped.contains(&e.dest))
+    let live: Vec<bool> = g.nodes.iter().map(|n| n.cum != 0 || n.flat != 0).collect();
+    if live.contains(&false) {
+        for i in 0..g.edges.len() {
+            if let Some(e) = g.edges[i]
+                && !(live[e.src] && live[e.dest])
             {
                 g.remove_edge(i);
             }
         }
-        let mut all: Vec<usize> = keep.clone();
-        all.extend(dropped.iter().copied());
-        g.reorder(&all);
-        g.nodes.truncate(keep.len());
+        let n = live.len();
+        let order: Vec<usize> = (0..n)
+            .filter(|&i| live[i])
+            .chain((0..n).filter(|&i| !live[i]))
+            .collect();
+        g.reorder(&order);
+        g.nodes.truncate(live.iter().filter(|&&l| l).count());
     }
     g
 }

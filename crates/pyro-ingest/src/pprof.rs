@@ -180,26 +180,19 @@ pub(crate) fn series(
     }
     // The series outlive the decompressed buffer, so their trees own their names (trees that
     // share one shape keep sharing one owned copy of it).
-    let (series, trees): (Vec<_>, Vec<_>) = series
-        .into_iter()
-        .map(|mut s| {
-            let tree = std::mem::take(&mut s.tree);
-            (s, tree)
-        })
-        .unzip();
-    let series: Vec<Series<'static>> = series
-        .into_iter()
-        .zip(pyro_tree::StackTree::into_owned_all(trees))
-        .map(|(s, tree)| Series {
-            spans: spans.remove(&s.name.key()).unwrap_or_default(),
-            name: s.name,
-            units: s.units,
-            aggregation: Aggregation::parse(&s.aggregation),
-            sample_rate: s.sample_rate,
-            spy_name: spy_name.to_owned(),
-            tree,
-        })
-        .collect();
+    let series: Vec<Series<'static>> =
+        pyro_tree::StackTree::take_owned_all(series, |s| &mut s.tree)
+            .into_iter()
+            .map(|(s, tree)| Series {
+                spans: spans.remove(&s.name.key()).unwrap_or_default(),
+                name: s.name,
+                units: s.units,
+                aggregation: Aggregation::parse(&s.aggregation),
+                sample_rate: s.sample_rate,
+                spy_name: spy_name.to_owned(),
+                tree,
+            })
+            .collect();
     budget.spend(&series)?;
     Ok((series, PprofFacts::of(&p, types), period_hz(&p)))
 }

@@ -7,6 +7,7 @@
 //! Only the writer thread (and the migration, before it starts) adds symbols and nodes; readers
 //! load a partition's table once per read and merge entries as arrays of values indexed by node.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use pyro_tree::{FrameId, NodeId, StackTree, TreeBuilder};
@@ -155,20 +156,22 @@ pub(crate) fn put_node_bytes(run: &mut Vec<u8>, node: &[u8]) -> Result<(), Store
     Ok(())
 }
 
-/// Stores `count` entries encoded in `entries` as one run under `key` (nothing when none).
+/// Stores `count` entries encoded in `entries` as one run under `key` (nothing when none):
+/// the run's length in bytes.
 pub(crate) fn insert_run(
     table: &mut redb::Table<'_, RunKey, &'static [u8]>,
     key: (&str, u64, u64, u64),
     count: u64,
     entries: &[u8],
-) -> Result<(), StoreError> {
-    if count > 0 {
-        let mut run = Vec::with_capacity(entries.len() + 10);
-        put_varint(&mut run, count);
-        run.extend_from_slice(entries);
-        table.insert(key, run.as_slice())?;
+) -> Result<usize, StoreError> {
+    if count == 0 {
+        return Ok(0);
     }
-    Ok(())
+    let mut run = Vec::with_capacity(entries.len() + 10);
+    put_varint(&mut run, count);
+    run.extend_from_slice(entries);
+    table.insert(key, run.as_slice())?;
+    Ok(run.len())
 }
 
 /// Appends `count` entries encoded in `new` to a partition's run table: into its last run when
@@ -184,37 +187,22 @@ fn append_run(
     if count == 0 {
         return Ok(());
     }
-    match *last {
+    let (first, count, entries) = match *last {
         Some(l) if l.bytes < RUN_REWRITE_BELOW => {
             let old = table
                 .get((tenant, id, part, u64::from(l.first)))?
                 .ok_or_else(|| corrupt("stack run gone"))?;
             let mut b = old.value();
             let had = varint(&mut b)?;
-            let mut run = Vec::with_capacity(b.len() + new.len() + 10);
-            put_varint(&mut run, had + u64::from(count));
-            run.extend_from_slice(b);
-            drop(old);
-            run.extend_from_slice(new);
-            table.insert((tenant, id, part, u64::from(l.first)), run.as_slice())?;
-            *last = Some(LastRun {
-                first: l.first,
-                bytes: run.len(),
-            });
+            let mut entries = Vec::with_capacity(b.len() + new.len());
+            entries.extend_from_slice(b);
+            entries.extend_from_slice(new);
+            (l.first, had + u64::from(count), Cow::Owned(entries))
         }
-        _ => {
-            insert_run(
-                table,
-                (tenant, id, part, u64::from(first)),
-                count.into(),
-                new,
-            )?;
-            *last = Some(LastRun {
-                first,
-                bytes: new.len() + 5,
-            });
-        }
-    }
+        _ => (first, u64::from(count), Cow::Borrowed(new)),
+    };
+    let bytes = insert_run(table, (tenant, id, part, u64::from(first)), count, &entries)?;
+    *last = Some(LastRun { first, bytes });
     Ok(())
 }
 

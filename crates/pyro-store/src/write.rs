@@ -108,17 +108,9 @@ impl Write {
     /// Turns a request's series into an owned write for `tenant` (empty: single tenant).
     pub fn new(tenant: &str, start: i64, series: Vec<pyro_ingest::Series<'_>>) -> Write {
         // Trees that share one shape (a profile's sample types and label sets) keep sharing it.
-        let (series, trees): (Vec<_>, Vec<_>) = series
-            .into_iter()
-            .map(|mut s| {
-                let tree = std::mem::take(&mut s.tree);
-                (s, tree)
-            })
-            .unzip();
         Write {
-            series: series
+            series: pyro_tree::StackTree::take_owned_all(series, |s| &mut s.tree)
                 .into_iter()
-                .zip(pyro_tree::StackTree::into_owned_all(trees))
                 .map(|(s, tree)| {
                     let meta = Meta::of(tenant, &s);
                     let spans = s

@@ -390,21 +390,28 @@ fn retention_removes_rollups_with_their_data() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// A data dir written by the release before this crate (format 2, see `tests/data/README.md`)
-/// opens with every value in its profile type's unit and reads as that release rendered it.
-#[test]
-fn format_2_data_dirs_migrate() {
+/// A data dir holding `tests/data/<name>-pyro.redb.gz`, unpacked.
+fn fixture_dir(name: &str) -> PathBuf {
     use std::io::Read;
-    let dir = temp("v2");
+    let dir = temp(name);
     std::fs::create_dir_all(&dir).unwrap();
-    let gz =
-        std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/v2-pyro.redb.gz"))
-            .unwrap();
+    let gz = std::fs::read(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/data/{name}-pyro.redb.gz")),
+    )
+    .unwrap();
     let mut raw = Vec::new();
     flate2::read::GzDecoder::new(&gz[..])
         .read_to_end(&mut raw)
         .unwrap();
     std::fs::write(dir.join("pyro.redb"), raw).unwrap();
+    dir
+}
+
+/// A data dir written by the release before this crate (format 2, see `tests/data/README.md`)
+/// opens with every value in its profile type's unit and reads as that release rendered it.
+#[test]
+fn format_2_data_dirs_migrate() {
+    let dir = fixture_dir("v2");
     let store = Store::open(&dir).unwrap();
     let apps = store.label_values("", "__name__").unwrap();
     assert_eq!(apps.len(), 11, "{apps:?}");
@@ -463,17 +470,7 @@ const V3_FIXTURE_STACK_COUNTS: (u64, u64) = (311, 335);
 /// answers, the same number of symbols and nodes, new writes adding to the converted tables.
 #[test]
 fn format_3_data_dirs_migrate() {
-    use std::io::Read;
-    let dir = temp("v3");
-    std::fs::create_dir_all(&dir).unwrap();
-    let gz =
-        std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/v3-pyro.redb.gz"))
-            .unwrap();
-    let mut raw = Vec::new();
-    flate2::read::GzDecoder::new(&gz[..])
-        .read_to_end(&mut raw)
-        .unwrap();
-    std::fs::write(dir.join("pyro.redb"), raw).unwrap();
+    let dir = fixture_dir("v3");
     let store = Store::open(&dir).unwrap();
     let range = (1_699_999_000, 1_700_001_000);
     let read = |store: &Store, app: &str| {

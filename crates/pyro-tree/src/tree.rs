@@ -700,6 +700,19 @@ impl<'a> StackTree<'a> {
             .collect()
     }
 
+    /// Takes the tree out of each item (`tree_of` points at it) and makes them owned together
+    /// ([`StackTree::into_owned_all`]): each item beside its owned tree, in order.
+    pub fn take_owned_all<T>(
+        mut items: Vec<T>,
+        tree_of: impl Fn(&mut T) -> &mut StackTree<'a>,
+    ) -> Vec<(T, StackTree<'static>)> {
+        let trees = items
+            .iter_mut()
+            .map(|i| std::mem::take(tree_of(i)))
+            .collect();
+        items.into_iter().zip(Self::into_owned_all(trees)).collect()
+    }
+
     /// Children of every node, each list sorted bytewise by frame name, as `(offsets, kids)`:
     /// node `p`'s children are `kids[offsets[p]..offsets[p + 1]]`.
     pub(crate) fn sorted_children(&self) -> (Vec<u32>, Vec<u32>) {

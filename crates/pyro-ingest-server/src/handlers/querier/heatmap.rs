@@ -368,7 +368,7 @@ pub(crate) fn select_heatmap_of(
                     e.map(|e| e.profile_id.clone()),
                 )
             };
-            points.sort_by_key(key);
+            points.sort_by_cached_key(key);
         }
     }
     let series: Vec<(Vec<LabelPair>, Points)> = groups
