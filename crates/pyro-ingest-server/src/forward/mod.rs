@@ -567,6 +567,14 @@ async fn attempt(f: &Forwarder, e: &Endpoint, client: &Client, item: &Item) -> O
     }
 }
 
+/// Requests of one delivery round that left the queue, by how.
+#[derive(Default)]
+struct Settled {
+    delivered: u64,
+    dead_lettered: u64,
+    expired: u64,
+}
+
 /// Delivers one endpoint's queue, forever: the oldest requests in rounds of up to
 /// [`DELIVERY_BATCH`], [`IN_FLIGHT`] in flight at a time over pooled keep-alive connections; what was
 /// delivered or refused for good leaves the queue in one transaction per round; after a failure
@@ -605,6 +613,7 @@ async fn deliver(f: Arc<Forwarder>, e: Arc<Endpoint>) {
             }
         };
         let mut done: Vec<(Item, Option<String>)> = Vec::new();
+        let mut counts = Settled::default();
         // Older than the upstream's window: it would refuse them. Kept as dead letters to export
         // (`ingest-server dead-letters --export`), named in the log once per round.
         let items = match f.config.max_age {
@@ -627,12 +636,8 @@ async fn deliver(f: Arc<Forwarder>, e: Arc<Endpoint>) {
                         "forward: requests older than --forward-max-age moved to the dead \
                          letters; list and export them with `ingest-server dead-letters`"
                     );
-                    e.stats
-                        .expired
-                        .fetch_add(old.len() as u64, Ordering::Relaxed);
-                    e.stats
-                        .dead_lettered
-                        .fetch_add(old.len() as u64, Ordering::Relaxed);
+                    counts.expired += old.len() as u64;
+                    counts.dead_lettered += old.len() as u64;
                     for item in old {
                         attempts.remove(&item.seq);
                         done.push((item, Some(why.clone())));
@@ -666,12 +671,12 @@ async fn deliver(f: Arc<Forwarder>, e: Arc<Endpoint>) {
             match outcome {
                 Outcome::Delivered => {
                     attempts.remove(&item.seq);
-                    e.stats.delivered.fetch_add(1, Ordering::Relaxed);
+                    counts.delivered += 1;
                     done.push((item, None));
                 }
                 Outcome::Refused(why) => {
                     attempts.remove(&item.seq);
-                    e.stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                    counts.dead_lettered += 1;
                     tracing::error!(endpoint = %e.url, error = %why, seq = item.seq, "upstream refused a request for good; dead-lettered");
                     done.push((item, Some(why.to_string())));
                 }
@@ -680,7 +685,7 @@ async fn deliver(f: Arc<Forwarder>, e: Arc<Endpoint>) {
                     *n += 1;
                     if *n >= f.config.max_attempts.max(1) {
                         attempts.remove(&item.seq);
-                        e.stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                        counts.dead_lettered += 1;
                         let why = format!(
                             "gave up after {} attempts: {why}",
                             f.config.max_attempts.max(1)
@@ -706,7 +711,18 @@ async fn deliver(f: Arc<Forwarder>, e: Arc<Endpoint>) {
                 q.queue.remove_batch(&refs)
             })
             .await;
-            if !matches!(removed, Ok(Ok(()))) {
+            if matches!(removed, Ok(Ok(()))) {
+                // Counted once they have left the queue, so `/metrics` never shows a request
+                // delivered or dead-lettered that the queue still holds (nor counts twice one
+                // whose removal failed and that comes round again).
+                e.stats
+                    .delivered
+                    .fetch_add(counts.delivered, Ordering::Relaxed);
+                e.stats
+                    .dead_lettered
+                    .fetch_add(counts.dead_lettered, Ordering::Relaxed);
+                e.stats.expired.fetch_add(counts.expired, Ordering::Relaxed);
+            } else {
                 tracing::error!(endpoint = %e.url, "forward queue update failed");
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
