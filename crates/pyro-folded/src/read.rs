@@ -127,17 +127,31 @@ impl<'a> Agg<'a> {
     /// Splits each distinct stack into frames and pushes it, in the order stacks first appeared.
     fn finish<S: StackSink<'a>>(self, mut sink: S, mut summary: Summary) -> Result<Summary> {
         let max_depth = self.opts.max_stack_depth;
+        // A tree gets room up front for a node per frame of every stack, its most nodes (it
+        // grew and copied itself several times on 25k distinct stacks, 6 % of the read), but
+        // at most a node per 4 bytes of stacks, so stacks that share prefixes do not reserve
+        // much more than they use.
+        let tree = sink.as_empty_tree().is_some();
+        let (mut nodes, mut bytes) = (0usize, 0usize);
         // Check every stack before pushing any, so an error leaves the sink untouched.
         for e in &self.entries {
-            // A stack of n bytes has at most n + 1 frames: only longer ones need counting
-            // (real stacks of a few KB stay under the 8192 default without a scan).
-            if e.stack.len() >= max_depth && frame_count(e.stack) > max_depth {
-                return Err(Error::new(
-                    ErrorKind::StackTooDeep { max: max_depth },
-                    e.offset,
-                    e.line,
-                ));
+            // A stack of n bytes has at most n + 1 frames: without a tree to size, only longer
+            // ones need counting (real stacks of a few KB stay under the 8192 default).
+            if tree || e.stack.len() >= max_depth {
+                let n = frame_count(e.stack);
+                if n > max_depth {
+                    return Err(Error::new(
+                        ErrorKind::StackTooDeep { max: max_depth },
+                        e.offset,
+                        e.line,
+                    ));
+                }
+                nodes += n;
+                bytes += e.stack.len();
             }
+        }
+        if let Some(t) = sink.as_empty_tree() {
+            t.reserve(nodes.min(bytes / 4));
         }
         // First-seen order. Sorting the stacks bytewise would hand the tree neighbours with
         // shared prefixes, but comparing kilobyte stacks that share most of their bytes cost
