@@ -1,6 +1,8 @@
 //! `jfr_split_feed`: a recording fed chunk by chunk gives exactly what the whole file gives
 //! (same series and trees, or the same error at the same offset), and so does reading the
-//! whole file's chunks on several threads. Inputs starting with `0xff`
+//! whole file's chunks on several threads, and so does `pyro-ingest` reading it a chunk at a
+//! time from a reader (`decode_jfr_read`, `convert` of a JFR file) against the same bytes as a
+//! request body. Inputs starting with `0xff`
 //! describe up to three synthetic chunks (the `event` setting carries over between them) and are
 //! also checked against the model of [`crate::jfr_chunks`].
 
@@ -38,6 +40,39 @@ fn whole_and_split(data: &[u8], opts: &Options) -> (Outcome, Outcome) {
     (whole, split)
 }
 
+/// `pyro_ingest::decode_jfr_read` of `file` from a reader against `decode_with_facts` of it as
+/// a body: the same series, or the same error (kind, offset, message).
+fn stream_and_body(file: &[u8]) {
+    type Seen = Result<Vec<(String, String)>, (pyro_ingest::ErrorKind, Option<u64>, String)>;
+    let limits = pyro_ingest::Limits::default().max_decompressed(1 << 22);
+    let req = pyro_ingest::Request::new("fuzz.app{env=f}", &b""[..]);
+    let seen = |r: pyro_ingest::Result<(Vec<pyro_ingest::Series<'_>>, _)>| -> Seen {
+        r.map(|(series, _)| {
+            series
+                .iter()
+                .map(|s| (s.name.to_string(), s.tree.to_folded()))
+                .collect()
+        })
+        .map_err(|e| (e.kind(), e.offset(), e.message().to_owned()))
+    };
+    let mut input = file;
+    let streamed = seen(pyro_ingest::decode_jfr_read(
+        &req,
+        &mut input,
+        file.len() as u64,
+        &limits,
+    ));
+    let body = pyro_ingest::Request {
+        body: file.to_vec().into(),
+        format: Some("jfr".into()),
+        ..req.clone()
+    };
+    assert_eq!(
+        streamed,
+        seen(pyro_ingest::decode_with_facts(&body, &limits))
+    );
+}
+
 fn same(whole: &Outcome, split: &Outcome) {
     match (whole, split) {
         (Ok(a), Ok(b)) => assert_eq!(as_model(a), as_model(b)),
@@ -60,6 +95,7 @@ pub fn run(data: &[u8]) {
         let file: Vec<u8> = specs.iter().flat_map(|s| s.build()).collect();
         let (whole, split) = whole_and_split(&file, &Options::default());
         same(&whole, &split);
+        stream_and_body(&file);
         let mut want = Model::new();
         let mut event = "";
         for s in &specs {
@@ -84,6 +120,9 @@ pub fn run(data: &[u8]) {
     };
     let (whole, split) = whole_and_split(&buf, &opts);
     same(&whole, &split);
+    if !pyro_ingest::is_gzip(&buf) {
+        stream_and_body(&buf);
+    }
 }
 
 #[cfg(test)]

@@ -170,6 +170,32 @@ fn pick_one<'s, 'a>(
     }
 }
 
+/// `path` opened at its start with its length, when it is a file `req` reads as an uncompressed
+/// JFR recording (what `--format` says, else what its first bytes look like): such a file is
+/// read a chunk at a time rather than whole.
+fn jfr_file(path: &PathBuf, req: &Request) -> std::io::Result<Option<(std::fs::File, u64)>> {
+    use std::io::{Seek, SeekFrom};
+    if path.as_os_str() == "-" {
+        return Ok(None);
+    }
+    let mut f = std::fs::File::open(path)?;
+    let meta = f.metadata()?;
+    if !meta.is_file() {
+        // A pipe or device has no length to read up to.
+        return Ok(None);
+    }
+    let len = meta.len();
+    let mut head = Vec::with_capacity(64);
+    (&mut f).take(64).read_to_end(&mut head)?;
+    let format =
+        pyro_ingest::Format::detect(req.format.as_deref(), req.content_type.as_deref(), &head);
+    if format != pyro_ingest::Format::Jfr || pyro_ingest::is_gzip(&head) {
+        return Ok(None);
+    }
+    f.seek(SeekFrom::Start(0))?;
+    Ok(Some((f, len)))
+}
+
 fn read_input(path: &PathBuf) -> std::io::Result<Vec<u8>> {
     if path.as_os_str() == "-" {
         let mut buf = Vec::new();
@@ -432,10 +458,6 @@ fn main() -> ExitCode {
                     ExitCode::from(2)
                 })
             };
-            let body = match read(&file) {
-                Ok(b) => b,
-                Err(code) => return code,
-            };
             let sample_type_config = match sample_type_config.as_ref().map(read).transpose() {
                 Ok(c) => c,
                 Err(code) => return code,
@@ -448,7 +470,7 @@ fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(code) => return code,
             };
-            let req = Request {
+            let mut req = Request {
                 name,
                 format: format.map(|f| f.as_str().to_owned()),
                 content_type,
@@ -456,7 +478,6 @@ fn main() -> ExitCode {
                 aggregation,
                 sample_rate,
                 spy_name,
-                body: body.into(),
                 sample_type_config: sample_type_config.map(Into::into),
                 prev_profile: prev_profile.map(Into::into),
                 jfr_labels: jfr_labels.map(Into::into),
@@ -464,7 +485,23 @@ fn main() -> ExitCode {
                 ..Request::default()
             };
             let limits = Limits::new().max_line_len(max_line_len);
-            let series = match pyro_ingest::decode(&req, &limits) {
+            let decoded = match jfr_file(&file, &req) {
+                Err(e) => {
+                    eprintln!("error: {}: {e}", file.display());
+                    return ExitCode::from(2);
+                }
+                // A JFR file, read a chunk at a time.
+                Ok(Some((mut f, len))) => pyro_ingest::decode_jfr_read(&req, &mut f, len, &limits)
+                    .map(|(series, _)| series),
+                Ok(None) => {
+                    req.body = match read(&file) {
+                        Ok(b) => b.into(),
+                        Err(code) => return code,
+                    };
+                    pyro_ingest::decode(&req, &limits)
+                }
+            };
+            let series = match decoded {
                 Ok(s) => s,
                 Err(e) => {
                     eprintln!("error: {e}");

@@ -442,6 +442,41 @@ fn jfr_recording_to_series() {
     );
 }
 
+/// A JFR file named on the command line is read a chunk at a time; the same bytes on stdin are
+/// read whole: the same series, and the same error for a cut recording.
+#[test]
+fn jfr_files_read_chunk_by_chunk_convert_as_stdin_does() {
+    let one = std::fs::read(repo_testdata("jfr/jdk17-workload.jfr")).unwrap();
+    let three = [one.as_slice(), &one, &one].concat();
+    let dir = std::env::temp_dir().join(format!("pyro-convert-jfr-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("three.jfr");
+    std::fs::write(&file, &three).unwrap();
+    let path = file.to_str().unwrap();
+    // Sniffed (no --format) and named.
+    for args in [vec!["convert"], vec!["convert", "--format", "jfr"]] {
+        let by_path = ok(&[args.as_slice(), &[path]].concat(), None);
+        let by_stdin = ok(&[args.as_slice(), &["-"]].concat(), Some(&three));
+        assert_eq!(by_path, by_stdin);
+        assert!(by_path.contains("# app.cpu.cpu{}\n"), "{by_path}");
+    }
+    std::fs::write(&file, &three[..one.len() + 1000]).unwrap();
+    let by_path = run(&["convert", path], None);
+    let by_stdin = run(&["convert", "-"], Some(&three[..one.len() + 1000]));
+    assert!(!by_path.status.success());
+    assert_eq!(by_path.status.code(), by_stdin.status.code());
+    assert_eq!(
+        String::from_utf8_lossy(&by_path.stderr),
+        String::from_utf8_lossy(&by_stdin.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&by_path.stderr).contains("unexpected end of input"),
+        "{}",
+        String::from_utf8_lossy(&by_path.stderr)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 #[cfg_attr(
     not(shared_vectors),

@@ -25,6 +25,9 @@ pub enum ErrorKind {
     /// The caller gave up (its [`Request::cancel`](crate::Request::cancel) flag was set):
     /// reading stopped at the next part, chunk or sample.
     Cancelled,
+    /// The body's source (a file or pipe given to [`decode_jfr_read`](crate::decode_jfr_read))
+    /// could not be read.
+    Io,
 }
 
 /// Why an upload cannot become series: a [`kind`](Error::kind), the byte offset in the body

@@ -121,6 +121,40 @@ pub fn decode_with_facts<'a>(
     Ok((series, facts))
 }
 
+/// [`decode_with_facts`] of a JFR recording (not gzipped) of `len` bytes read from `input`
+/// rather than held in [`Request::body`] (which is ignored): the recording is read a chunk at a
+/// time into one buffer the size of its largest chunk, so a file of many chunks is never held
+/// whole (nor paged in whole: reading a 98 MB file into memory cost a third of its conversion).
+/// The series and errors are [`decode_with_facts`]'s for the same bytes as its body.
+///
+/// ```
+/// use pyro_ingest::{Limits, Request, decode_jfr_read};
+///
+/// // An empty recording has no chunks, hence no series.
+/// let req = Request::new("myapp", &b""[..]);
+/// let (series, _facts) = decode_jfr_read(&req, &mut &b""[..], 0, &Limits::default())?;
+/// assert!(series.is_empty());
+/// # Ok::<(), pyro_ingest::Error>(())
+/// ```
+///
+/// # Errors
+/// As [`decode_with_facts`], and [`ErrorKind::Io`] when `input` fails or ends before `len`
+/// bytes.
+pub fn decode_jfr_read(
+    req: &Request,
+    input: &mut dyn std::io::Read,
+    len: u64,
+    limits: &Limits,
+) -> Result<(Vec<Series<'static>>, Option<Facts>)> {
+    request::check(req.cancel.as_ref())?;
+    let name = SeriesName::parse_with(&req.name, &limits.labels)
+        .map_err(|e| Error::wrap(ErrorKind::Name, "name: ", e, None))?;
+    let (mut series, event, locks) = jfr::read_stream(req, &name, limits, input, len)?;
+    check_series_count(&series, limits)?;
+    add_labels(&mut series, &req.extra_labels)?;
+    Ok((series, Some(Facts::Jfr { event, locks })))
+}
+
 /// Adds `labels` to every series, overwriting labels of the same name.
 ///
 /// # Errors

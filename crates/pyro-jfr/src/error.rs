@@ -80,8 +80,10 @@ impl Error {
         Error::new(ErrorKind::LimitExceeded { what, max }, offset, what)
     }
 
+    /// [`ErrorKind::InputTooLarge`]: `what` (e.g. `"recording size"`) is over `max` bytes, at
+    /// `offset`. For a caller that knows a recording's size before it has read it.
     #[cold]
-    pub(crate) fn too_large(what: &'static str, max: usize, offset: usize) -> Self {
+    pub fn too_large(what: &'static str, max: usize, offset: usize) -> Self {
         Error::new(ErrorKind::InputTooLarge { what, max }, offset, what)
     }
 

@@ -78,6 +78,11 @@ impl Limits {
         self.max_decompressed_size = v;
         self
     }
+    /// The largest recording [`Converter::feed`](crate::Converter::feed) reads, in bytes (as
+    /// set by [`Limits::max_decompressed_size`]): for a caller that feeds a recording in parts.
+    pub fn decompressed_size_limit(&self) -> usize {
+        self.max_decompressed_size
+    }
     /// Most frames in one stack trace.
     pub fn max_stack_depth(mut self, v: usize) -> Self {
         self.max_stack_depth = v;
