@@ -85,6 +85,10 @@ pub(crate) fn read_stream(
 fn read_up_to(input: &mut dyn std::io::Read, buf: &mut Vec<u8>, n: u64, left: u64) -> Result<()> {
     use std::io::Read;
     let want = buf.len() as u64 + n;
+    // Room for all of it first: grown as it is read, the buffer was copied several times (half
+    // the page faults of converting a 3 MB recording). `n` is at most the recording's size,
+    // which is within the size limit.
+    buf.reserve(usize::try_from(n).unwrap_or(usize::MAX));
     input
         .take(n)
         .read_to_end(buf)
