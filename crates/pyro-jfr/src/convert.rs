@@ -461,24 +461,12 @@ impl Converter<'_> {
             }
         }
         // Stacks in frame order share their prefixes with the previous one, which the trees
-        // reuse instead of walking from the root. Each distinct stack is ranked once (most go
-        // to two series or more, and comparing deep stacks that share long prefixes was 7 % of
-        // reading a recording), then the work is sorted by series and rank.
-        let mut stacks: Vec<(u32, u32)> = work.iter().map(|w| (w.1, w.2)).collect();
-        stacks.sort_unstable();
-        stacks.dedup();
-        let frames_of = |(fs, fl): (u32, u32)| &frames[fs as usize..(fs + fl) as usize];
-        let mut order: Vec<u32> = (0..stacks.len() as u32).collect();
-        order.sort_unstable_by(|&a, &b| {
-            frames_of(stacks[a as usize]).cmp(frames_of(stacks[b as usize]))
-        });
-        let mut rank = vec![0u32; stacks.len()];
-        for (r, &i) in order.iter().enumerate() {
-            rank[i as usize] = r as u32;
-        }
-        work.sort_by_cached_key(|w| {
-            let i = stacks.binary_search(&(w.1, w.2)).unwrap_or_default();
-            (w.0, rank[i])
+        // reuse instead of walking from the root.
+        work.sort_unstable_by(|a, b| {
+            a.0.cmp(&b.0).then_with(|| {
+                frames[a.1 as usize..(a.1 + a.2) as usize]
+                    .cmp(&frames[b.1 as usize..(b.1 + b.2) as usize])
+            })
         });
         // Room for the nodes the chunk may add (at most a node per frame of its stacks), so a
         // growing tree is not copied: that was a tenth of reading a multi-chunk recording.
