@@ -54,13 +54,17 @@ fn folded(t: &StackTree<'_>) -> BTreeMap<String, u64> {
 }
 
 fn id_of(store: &Store, app: &str) -> u64 {
+    found(store, app).id
+}
+
+/// The stored series of `app` (tenant "").
+fn found(store: &Store, app: &str) -> pyro_store::Found {
     store
         .select("", Selection::All)
         .unwrap()
         .into_iter()
         .find(|f| f.meta.app == app)
         .unwrap()
-        .id
 }
 
 /// A small deterministic generator (xorshift), so the test needs no seed file.
@@ -407,6 +411,22 @@ fn fixture_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// `app` of a migration fixture over the range its uploads span.
+fn read_fixture(store: &Store, app: &str) -> pyro_store::Merged {
+    let id = id_of(store, app);
+    store
+        .merge_range("", id, 1_699_999_000, 1_700_001_000, &ReadBudget::default())
+        .unwrap()
+}
+
+/// `shop.cpu` of the migration fixtures: its stacks in nanoseconds.
+fn fixture_shop_cpu() -> BTreeMap<String, u64> {
+    [("main;gc", 1), ("main;idle", 10), ("main;work", 42)]
+        .into_iter()
+        .map(|(s, v)| (s.to_owned(), v * 10_000_000))
+        .collect()
+}
+
 /// A data dir written by the release before this crate (format 2, see `tests/data/README.md`)
 /// opens with every value in its profile type's unit and reads as that release rendered it.
 #[test]
@@ -415,34 +435,16 @@ fn format_2_data_dirs_migrate() {
     let store = Store::open(&dir).unwrap();
     let apps = store.label_values("", "__name__").unwrap();
     assert_eq!(apps.len(), 11, "{apps:?}");
-    let range = (1_699_999_000, 1_700_001_000);
-    let read = |store: &Store, app: &str| {
-        store
-            .merge_range(
-                "",
-                id_of(store, app),
-                range.0,
-                range.1,
-                &ReadBudget::default(),
-            )
-            .unwrap()
-    };
-    let cpu = read(&store, "shop.cpu");
-    let want: BTreeMap<String, u64> = [("main;gc", 1), ("main;idle", 10), ("main;work", 42)]
-        .into_iter()
-        .map(|(s, v)| (s.to_owned(), v * 10_000_000))
-        .collect();
+    let cpu = read_fixture(&store, "shop.cpu");
+    let want = fixture_shop_cpu();
     assert_eq!(folded(&cpu.tree), want);
     assert_eq!(cpu.writes, 3);
-    assert_eq!(read(&store, "shop.alloc_space").tree.total(), 4096);
-    let java = store
-        .select("", Selection::All)
-        .unwrap()
-        .into_iter()
-        .find(|f| f.meta.app == "java.app.cpu")
-        .unwrap();
-    let scale = java.meta.typed().scale;
-    assert_eq!(read(&store, "java.app.cpu").tree.total(), 45 * scale);
+    assert_eq!(read_fixture(&store, "shop.alloc_space").tree.total(), 4096);
+    let scale = found(&store, "java.app.cpu").meta.typed().scale;
+    assert_eq!(
+        read_fixture(&store, "java.app.cpu").tree.total(),
+        45 * scale
+    );
     // The profile-type postings were made.
     let cpu_series = store
         .select_typed(
@@ -456,7 +458,7 @@ fn format_2_data_dirs_migrate() {
     store.roll(1_800_000_000, &AtomicBool::new(false)).unwrap();
     drop(store);
     let store = Store::open(&dir).unwrap();
-    assert_eq!(folded(&read(&store, "shop.cpu").tree), want);
+    assert_eq!(folded(&read_fixture(&store, "shop.cpu").tree), want);
     drop(store);
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -472,48 +474,19 @@ const V3_FIXTURE_STACK_COUNTS: (u64, u64) = (311, 335);
 fn format_3_data_dirs_migrate() {
     let dir = fixture_dir("v3");
     let store = Store::open(&dir).unwrap();
-    let range = (1_699_999_000, 1_700_001_000);
-    let read = |store: &Store, app: &str| {
-        store
-            .merge_range(
-                "",
-                id_of(store, app),
-                range.0,
-                range.1,
-                &ReadBudget::default(),
-            )
-            .unwrap()
-    };
-    let want: BTreeMap<String, u64> = [("main;gc", 1), ("main;idle", 10), ("main;work", 42)]
-        .into_iter()
-        .map(|(s, v)| (s.to_owned(), v * 10_000_000))
-        .collect();
-    assert_eq!(folded(&read(&store, "shop.cpu").tree), want);
-    assert_eq!(read(&store, "shop.cpu").writes, 3);
-    assert_eq!(read(&store, "shop.alloc_space").tree.total(), 4096);
-    let java = read(&store, "java.app.cpu");
-    let scale = store
-        .select("", Selection::All)
-        .unwrap()
-        .into_iter()
-        .find(|f| f.meta.app == "java.app.cpu")
-        .unwrap()
-        .meta
-        .typed()
-        .scale;
+    let want = fixture_shop_cpu();
+    assert_eq!(folded(&read_fixture(&store, "shop.cpu").tree), want);
+    assert_eq!(read_fixture(&store, "shop.cpu").writes, 3);
+    assert_eq!(read_fixture(&store, "shop.alloc_space").tree.total(), 4096);
+    let java = read_fixture(&store, "java.app.cpu");
+    let scale = found(&store, "java.app.cpu").meta.typed().scale;
     assert_eq!(java.tree.total(), 45 * scale);
     assert_eq!(folded(&java.tree).len(), 9);
     // Counted in format 3 before the conversion (rows of `stack_symbols` and `stack_nodes`).
     let counts = store.stack_counts().unwrap();
     assert_eq!(counts, V3_FIXTURE_STACK_COUNTS);
     // A new write into a converted partition reuses its stacks and adds only the new one.
-    let m = store
-        .select("", Selection::All)
-        .unwrap()
-        .into_iter()
-        .find(|f| f.meta.app == "shop.cpu")
-        .unwrap()
-        .meta;
+    let m = found(&store, "shop.cpu").meta;
     put(
         &store,
         "",
@@ -532,7 +505,7 @@ fn format_3_data_dirs_migrate() {
     store.roll(1_800_000_000, &AtomicBool::new(false)).unwrap();
     drop(store);
     let store = Store::open(&dir).unwrap();
-    assert_eq!(folded(&read(&store, "shop.cpu").tree), want);
+    assert_eq!(folded(&read_fixture(&store, "shop.cpu").tree), want);
     drop(store);
     std::fs::remove_dir_all(&dir).unwrap();
 }
