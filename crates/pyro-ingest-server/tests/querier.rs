@@ -57,6 +57,13 @@ fn ingest(s: &Server, name: &str, format: &str, body: &[u8]) {
     assert_eq!(status, 200, "{msg}");
 }
 
+/// Folded `body` for `name` (URL-encoded) starting at `from`.
+fn ingest_folded(s: &Server, name: &str, from: i64, body: &str) {
+    let url = s.url(&format!("/ingest?name={name}&from={from}"));
+    let (status, msg) = post(&url, None, &[], body.as_bytes());
+    assert_eq!(status, 200, "{msg}");
+}
+
 /// The flame graph's stacks as `frames value` lines, from its levels (flamebearer encoding).
 fn fg_total_and_names(fg: &FlameGraph) -> (i64, Vec<String>) {
     let mut names: Vec<String> = fg.names.clone();
@@ -570,8 +577,7 @@ fn select_series_top_average_and_selectors() {
         ("web.cpu%7Benv%3Ddev%7D", T + 1, "main;work 2\n"),
         ("web.cpu", T + 1, "main;idle 100\n"),
     ] {
-        let url = s.url(&format!("/ingest?name={name}&from={from}"));
-        assert_eq!(post(&url, None, &[], body.as_bytes()).0, 200);
+        ingest_folded(&s, name, from, body);
     }
     let ms = 10_000_000.0; // one sample at 100 Hz, in nanoseconds
     let query = |extra: &str| {
@@ -919,8 +925,7 @@ fn analyze_query_counts_what_a_query_reads() {
         ("web.cpu%7Benv%3Ddev%7D", T + 1),
         ("db.cpu", T + 1),
     ] {
-        let url = s.url(&format!("/ingest?name={name}&from={from}"));
-        assert_eq!(post(&url, None, &[], b"main;work 3\n").0, 200);
+        ingest_folded(&s, name, from, "main;work 3\n");
     }
     let analyze = |query: &str| -> AnalyzeQueryResponse {
         rpc(
@@ -1229,8 +1234,7 @@ fn heatmap_exemplars_open_their_profiles() {
         (T + 21, "main;work 20\n"),
         (T + 22, "main;work 19\nmain;gc 2\n"),
     ] {
-        let url = s.url(&format!("/ingest?name=web.cpu%7Benv%3Dprod%7D&from={from}"));
-        assert_eq!(post(&url, None, &[], body.as_bytes()).0, 200);
+        ingest_folded(&s, "web.cpu%7Benv%3Dprod%7D", from, body);
     }
     let heatmap = |query_type: u8, exemplar: &str| {
         let body = format!(
@@ -1510,8 +1514,7 @@ fn select_heatmap_counts_uploads_by_time_and_value() {
         ("web.cpu%7Benv%3Dprod%7D", T + 21, "main;work 20\n"),
         ("web.cpu%7Benv%3Ddev%7D", T + 1, "main;work 11\n"),
     ] {
-        let url = s.url(&format!("/ingest?name={name}&from={from}"));
-        assert_eq!(post(&url, None, &[], body.as_bytes()).0, 200);
+        ingest_folded(&s, name, from, body);
     }
     let heatmap = |extra: &str| {
         let body = format!(
