@@ -122,6 +122,20 @@ pub struct Merged {
 /// Values by node id and writes merged, per stack-table partition.
 type Parts = std::collections::BTreeMap<u64, (Vec<u64>, u64)>;
 
+/// Adds a stored entry of the slot starting at `slot` to its partition in `parts`.
+fn add_to_part(parts: &mut Parts, slot: u64, entry: &[u8]) -> Result<(), StoreError> {
+    let (values, writes) = parts.entry(partition_of(slot as i64) as u64).or_default();
+    *writes += codec::add_into(entry, values, codec::MAX_NODE_IDS)?;
+    Ok(())
+}
+
+/// The slots starting in `[from, until)` as stored keys (times before 1970 are 0); `None` when
+/// the range is empty.
+fn slot_range((from, until): (i64, i64)) -> Option<(u64, u64)> {
+    let (lo, hi) = (from.max(0) as u64, until.max(0) as u64);
+    (lo < hi).then_some((lo, hi))
+}
+
 /// Builds each partition's tree of `parts` (series `id` of `tenant`) and merges it into `into`,
 /// reserving its nodes in the budget first.
 fn merge_parts(
@@ -488,15 +502,14 @@ impl Store {
         &self,
         tenant: &str,
         id: u64,
-        (from, until): (i64, i64),
+        range: (i64, i64),
         spans: &std::collections::HashSet<&str>,
         budget: &ReadBudget<'_>,
         into: &mut Merged,
     ) -> Result<(), StoreError> {
-        let (lo, hi) = (from.max(0) as u64, until.max(0) as u64);
-        if lo >= hi || spans.is_empty() {
+        let Some((lo, hi)) = slot_range(range).filter(|_| !spans.is_empty()) else {
             return Ok(());
-        }
+        };
         let tx = self.begin_read()?;
         let table = tx.open_table(crate::SPANS)?;
         let mut parts = Parts::new();
@@ -511,9 +524,7 @@ impl Store {
             if !spans.contains(span) {
                 continue;
             }
-            let part = partition_of(slot as i64) as u64;
-            let (values, writes) = parts.entry(part).or_default();
-            *writes += codec::add_into(v.value(), values, codec::MAX_NODE_IDS)?;
+            add_to_part(&mut parts, slot, v.value())?;
         }
         merge_parts(&tx, (tenant, id), parts, budget, into)
     }
@@ -528,14 +539,13 @@ impl Store {
         &self,
         tenant: &str,
         id: u64,
-        (from, until): (i64, i64),
+        range: (i64, i64),
         budget: &ReadBudget<'_>,
     ) -> Result<Vec<Upload>, StoreError> {
-        let (lo, hi) = (from.max(0) as u64, until.max(0) as u64);
         let mut out = Vec::new();
-        if lo >= hi {
+        let Some((lo, hi)) = slot_range(range) else {
             return Ok(out);
-        }
+        };
         let tx = self.begin_read()?;
         let t = tx.open_table(DELTAS)?;
         for item in t.range((tenant, id, lo, 0)..(tenant, id, hi, 0))? {
@@ -566,15 +576,14 @@ impl Store {
         &self,
         tenant: &str,
         id: u64,
-        (from, until): (i64, i64),
+        range: (i64, i64),
         seqs: &std::collections::HashSet<u64>,
         budget: &ReadBudget<'_>,
         into: &mut Merged,
     ) -> Result<(), StoreError> {
-        let (lo, hi) = (from.max(0) as u64, until.max(0) as u64);
-        if lo >= hi || seqs.is_empty() {
+        let Some((lo, hi)) = slot_range(range).filter(|_| !seqs.is_empty()) else {
             return Ok(());
-        }
+        };
         let tx = self.begin_read()?;
         let table = tx.open_table(DELTAS)?;
         let mut parts = Parts::new();
@@ -589,9 +598,7 @@ impl Store {
             if !seqs.contains(&seq) {
                 continue;
             }
-            let part = partition_of(slot as i64) as u64;
-            let (values, writes) = parts.entry(part).or_default();
-            *writes += codec::add_into(v.value(), values, codec::MAX_NODE_IDS)?;
+            add_to_part(&mut parts, slot, v.value())?;
         }
         merge_parts(&tx, (tenant, id), parts, budget, into)
     }
@@ -605,14 +612,13 @@ impl Store {
         &self,
         tenant: &str,
         id: u64,
-        (from, until): (i64, i64),
+        range: (i64, i64),
         budget: &ReadBudget<'_>,
     ) -> Result<Vec<(i64, String, u64)>, StoreError> {
-        let (lo, hi) = (from.max(0) as u64, until.max(0) as u64);
         let mut out = Vec::new();
-        if lo >= hi {
+        let Some((lo, hi)) = slot_range(range) else {
             return Ok(out);
-        }
+        };
         let tx = self.begin_read()?;
         let t = tx.open_table(crate::SPANS)?;
         for item in t.range((tenant, id, lo, "", 0)..(tenant, id, hi, "", 0))? {
