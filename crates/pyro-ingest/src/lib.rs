@@ -86,9 +86,7 @@ pub fn decode_with_facts<'a>(
     req: &'a Request,
     limits: &Limits,
 ) -> Result<(Vec<Series<'a>>, Option<Facts>)> {
-    request::check(req.cancel.as_ref())?;
-    let name = SeriesName::parse_with(&req.name, &limits.labels)
-        .map_err(|e| Error::wrap(ErrorKind::Name, "name: ", e, None))?;
+    let name = request_name(req, limits)?;
     let format = Format::detect(
         req.format.as_deref(),
         req.content_type.as_deref(),
@@ -116,9 +114,21 @@ pub fn decode_with_facts<'a>(
             ));
         }
     };
-    check_series_count(&series, limits)?;
-    add_labels(&mut series, &req.extra_labels)?;
+    finish(&mut series, req, limits)?;
     Ok((series, facts))
+}
+
+/// The request's series name, unless the request was given up.
+fn request_name(req: &Request, limits: &Limits) -> Result<SeriesName> {
+    request::check(req.cancel.as_ref())?;
+    SeriesName::parse_with(&req.name, &limits.labels)
+        .map_err(|e| Error::wrap(ErrorKind::Name, "name: ", e, None))
+}
+
+/// What every read does with its series: the series limit, then the request's extra labels.
+fn finish(series: &mut [Series<'_>], req: &Request, limits: &Limits) -> Result<()> {
+    check_series_count(series, limits)?;
+    add_labels(series, &req.extra_labels)
 }
 
 /// [`decode_with_facts`] of a JFR recording (not gzipped) of `len` bytes read from `input`
@@ -146,12 +156,9 @@ pub fn decode_jfr_read(
     len: u64,
     limits: &Limits,
 ) -> Result<(Vec<Series<'static>>, Option<Facts>)> {
-    request::check(req.cancel.as_ref())?;
-    let name = SeriesName::parse_with(&req.name, &limits.labels)
-        .map_err(|e| Error::wrap(ErrorKind::Name, "name: ", e, None))?;
+    let name = request_name(req, limits)?;
     let (mut series, event, locks) = jfr::read_stream(req, &name, limits, input, len)?;
-    check_series_count(&series, limits)?;
-    add_labels(&mut series, &req.extra_labels)?;
+    finish(&mut series, req, limits)?;
     Ok((series, Some(Facts::Jfr { event, locks })))
 }
 
